@@ -1,0 +1,405 @@
+/* config.c -- the table of settings, their parsing and their bounds.
+ *
+ * One row per setting (pgbouncer's and redis's habit): name, kind, default, bounds, meaning.
+ * The same table drives parsing, --help and the start-up print, so they cannot drift.
+ * Runs once, on the main thread, before any worker exists.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "xalloc.h"
+
+enum kind { K_STR, K_INT };
+
+struct row {
+    const char *name; /* RESOURCE -> PIPE2_AUTH_RESOURCE, --resource */
+    enum kind kind;
+    size_t offset;
+    const char *def; /* NULL: required (strings) or "number of cores" (workers) */
+    long min, max;
+    bool secret; /* printed redacted */
+    bool optional;
+    const char *meaning;
+};
+
+#define S(field) offsetof(struct p2a_config, field)
+
+static const struct row rows[] = {
+    {"ISSUER", K_STR, S(issuer), "http://127.0.0.1:8080", 0, 0, false, false,
+     "issuer URL put in iss and checked on verify"},
+    {"RESOURCE", K_STR, S(resource_list), "http://127.0.0.1:3000/mcp", 0, 0, false, false,
+     "canonical URL(s) of the MCP server(s) PATs are for (aud), comma-separated"},
+    {"RPC_LISTEN", K_STR, S(rpc_listen), "127.0.0.1:50051", 0, 0, false, false,
+     "host:port of the gRPC listener"},
+    {"REDIS_URL", K_STR, S(redis_url), "redis://127.0.0.1:6379/0", 0, 0, true, false,
+     "redis://[user:password@]host:port/db"},
+    {"KEYS_DIR", K_STR, S(keys_dir), NULL, 0, 0, false, false,
+     "folder of EC P-256 signing keys <kid>.pem; the newest signs, all verify"},
+    {"SERVICE_KEYS_FILE", K_STR, S(service_keys_file), NULL, 0, 0, false, false,
+     "caller keys: '<role> <sha256 hex of key> [label]' per line"},
+    {"TLS_CERT", K_STR, S(tls_cert), NULL, 0, 0, false, true,
+     "PEM certificate chain; with TLS_KEY the RPC port speaks TLS (ALPN h2)"},
+    {"TLS_KEY", K_STR, S(tls_key), NULL, 0, 0, false, true, "PEM private key for TLS_CERT"},
+    {"WORKERS", K_INT, S(workers), NULL, 1, 256, false, false,
+     "worker threads (default: number of cores)"},
+    {"LAST_USED_FLUSH_INTERVAL", K_INT, S(last_used_flush_s), "30", 1, 3600, false, false,
+     "seconds between batched writes of last-used marks"},
+    {"REDIS_TIMEOUT_MS", K_INT, S(redis_timeout_ms), "2000", 50, 60000, false, false,
+     "a Redis command unanswered this long fails with UNAVAILABLE"},
+    {"IDLE_TIMEOUT", K_INT, S(idle_timeout_s), "60", 1, 86400, false, false,
+     "seconds before a connection with no call in flight is closed"},
+    {"CLOCK_SKEW", K_INT, S(clock_skew_s), "60", 0, 300, false, false,
+     "seconds of allowance for iat/nbf in the future"},
+    {"MAX_TOKEN_LIFETIME", K_INT, S(max_token_lifetime_s), "31536000", 60, 31536000, false,
+     false, "longest PAT lifetime in seconds, and the default (365 days)"},
+    {"CACHE_ENTRIES", K_INT, S(cache_entries), "65536", 16, 16777216, false, false,
+     "verified tokens cached per worker"},
+    {"LOG_LEVEL", K_STR, S(log_level), "info", 0, 0, false, false,
+     "debug, info, warn or error"},
+};
+
+#define NROWS (sizeof(rows) / sizeof(rows[0]))
+
+static void env_name(const struct row *r, char *out, size_t n)
+{
+    snprintf(out, n, "PIPE2_AUTH_%s", r->name);
+}
+
+static void flag_name(const struct row *r, char *out, size_t n)
+{
+    size_t i = 0;
+    for (const char *p = r->name; *p && i + 1 < n; p++, i++)
+        out[i] = *p == '_' ? '-' : (char)tolower((unsigned char)*p);
+    out[i] = '\0';
+}
+
+void config_usage(FILE *out)
+{
+    fprintf(out, "usage: pipe2-authd [--name=value ...]\n\n"
+                 "Each setting is a flag or an environment variable; the flag wins.\n\n");
+    for (size_t i = 0; i < NROWS; i++) {
+        char env[64], flag[64];
+        env_name(&rows[i], env, sizeof(env));
+        flag_name(&rows[i], flag, sizeof(flag));
+        fprintf(out, "  --%-26s %-36s %s (default: %s)\n", flag, env, rows[i].meaning,
+                rows[i].def ? rows[i].def
+                            : (rows[i].kind == K_INT ? "cores"
+                                                     : (rows[i].optional ? "unset" : "required")));
+    }
+}
+
+p2a_err config_parse_hostport(const char *s, char **host, int *port, const char **why)
+{
+    const char *colon;
+    const char *h = s;
+    size_t hlen;
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (close == NULL || close[1] != ':') {
+            *why = "expected [ipv6]:port";
+            return P2A_ERR_INVALID;
+        }
+        h = s + 1;
+        hlen = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (colon == NULL) {
+            *why = "expected host:port";
+            return P2A_ERR_INVALID;
+        }
+        hlen = (size_t)(colon - s);
+    }
+    if (hlen == 0 || hlen > 255) {
+        *why = "missing or overlong host";
+        return P2A_ERR_INVALID;
+    }
+    char *end;
+    errno = 0;
+    long p = strtol(colon + 1, &end, 10);
+    if (errno || end == colon + 1 || *end != '\0' || p < 0 || p > 65535) {
+        *why = "port must be a number from 0 to 65535";
+        return P2A_ERR_INVALID;
+    }
+    *host = xstrndup(h, hlen);
+    *port = (int)p;
+    return P2A_OK;
+}
+
+static bool is_http_url(const char *s)
+{
+    return (strncmp(s, "http://", 7) == 0 && s[7] != '\0' && s[7] != '/') ||
+           (strncmp(s, "https://", 8) == 0 && s[8] != '\0' && s[8] != '/');
+}
+
+static bool has_ctl_or_space(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s <= 0x20 || *s == 0x7f)
+            return true;
+    return false;
+}
+
+/* redis://[[user]:password@]host[:port][/db] */
+static p2a_err parse_redis_url(struct p2a_config *cfg, const char **why)
+{
+    const char *s = cfg->redis_url;
+    if (strncmp(s, "redis://", 8) != 0) {
+        *why = "must start with redis://";
+        return P2A_ERR_INVALID;
+    }
+    s += 8;
+    const char *slash = strchr(s, '/');
+    const char *at = strrchr(s, '@');
+    if (at != NULL && slash != NULL && at > slash)
+        at = NULL; /* an @ after the path is not userinfo */
+    if (at != NULL) {
+        const char *colon = memchr(s, ':', (size_t)(at - s));
+        if (colon == NULL) {
+            cfg->redis_password = xstrndup(s, (size_t)(at - s));
+        } else {
+            if (colon > s)
+                cfg->redis_user = xstrndup(s, (size_t)(colon - s));
+            cfg->redis_password = xstrndup(colon + 1, (size_t)(at - colon - 1));
+        }
+        s = at + 1;
+    }
+    size_t hplen = slash ? (size_t)(slash - s) : strlen(s);
+    char *hp = xstrndup(s, hplen);
+    if (strchr(hp, ':') == NULL) {
+        cfg->redis_host = hp;
+        cfg->redis_port = 6379;
+    } else {
+        p2a_err e = config_parse_hostport(hp, &cfg->redis_host, &cfg->redis_port, why);
+        free(hp);
+        if (e != P2A_OK)
+            return e;
+    }
+    if (cfg->redis_host[0] == '\0') {
+        *why = "missing host";
+        return P2A_ERR_INVALID;
+    }
+    cfg->redis_db = 0;
+    if (slash != NULL && slash[1] != '\0') {
+        char *end;
+        errno = 0;
+        long db = strtol(slash + 1, &end, 10);
+        if (errno || *end != '\0' || db < 0 || db > 1000) {
+            *why = "database must be a number from 0 to 1000";
+            return P2A_ERR_INVALID;
+        }
+        cfg->redis_db = (int)db;
+    }
+    return P2A_OK;
+}
+
+static p2a_err split_resources(struct p2a_config *cfg, const char **why)
+{
+    const char *p = cfg->resource_list;
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        while (n > 0 && *p == ' ')
+            p++, n--;
+        while (n > 0 && p[n - 1] == ' ')
+            n--;
+        if (n == 0 || n > 2048) {
+            *why = "empty or overlong entry";
+            return P2A_ERR_INVALID;
+        }
+        if (cfg->nresources == CONFIG_MAX_RESOURCES) {
+            *why = "at most 16 resources";
+            return P2A_ERR_INVALID;
+        }
+        char *r = xstrndup(p, n);
+        cfg->resources[cfg->nresources++] = r;
+        if (!is_http_url(r) || has_ctl_or_space(r) || strchr(r, '#') != NULL) {
+            *why = "each resource must be an http(s) URL without a fragment";
+            return P2A_ERR_INVALID;
+        }
+        p += n;
+        while (*p == ' ')
+            p++;
+        if (*p == ',')
+            p++;
+    }
+    if (cfg->nresources == 0) {
+        *why = "at least one resource URL is required";
+        return P2A_ERR_INVALID;
+    }
+    return P2A_OK;
+}
+
+static p2a_err set_value(struct p2a_config *cfg, const struct row *r, const char *v,
+                         const char **why)
+{
+    char *base = (char *)cfg;
+    if (r->kind == K_STR) {
+        char **slot = (char **)(void *)(base + r->offset);
+        if (strlen(v) > 4096) {
+            *why = "value too long";
+            return P2A_ERR_INVALID;
+        }
+        free(*slot);
+        *slot = xstrdup(v);
+        return P2A_OK;
+    }
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || end == v || *end != '\0') {
+        *why = "not a whole number";
+        return P2A_ERR_INVALID;
+    }
+    if (n < r->min || n > r->max) {
+        *why = "out of range";
+        return P2A_ERR_INVALID;
+    }
+    *(int *)(void *)(base + r->offset) = (int)n;
+    return P2A_OK;
+}
+
+static p2a_err fail(struct p2a_config *cfg, char *err, size_t errlen, const char *setting,
+                    const char *why)
+{
+    snprintf(err, errlen, "invalid configuration: %s: %s", setting, why);
+    config_deinit(cfg);
+    return P2A_ERR_INVALID;
+}
+
+p2a_err config_load(struct p2a_config *cfg, int argc, char **argv, char *err, size_t errlen)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    const char *why = NULL;
+    char env[64], flag[64];
+
+    /* defaults, then the environment, then flags: each later source overwrites */
+    for (size_t i = 0; i < NROWS; i++) {
+        const struct row *r = &rows[i];
+        env_name(r, env, sizeof(env));
+        if (r->def != NULL && set_value(cfg, r, r->def, &why) != P2A_OK)
+            return fail(cfg, err, errlen, env, why);
+        const char *v = getenv(env);
+        if (v != NULL && v[0] != '\0' && set_value(cfg, r, v, &why) != P2A_OK)
+            return fail(cfg, err, errlen, env, why);
+    }
+    for (int a = 1; a < argc; a++) {
+        const char *arg = argv[a];
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            config_usage(stdout);
+            config_deinit(cfg);
+            return P2A_ERR_NOT_FOUND;
+        }
+        if (strncmp(arg, "--", 2) != 0)
+            return fail(cfg, err, errlen, arg, "expected --name=value");
+        const char *eq = strchr(arg, '=');
+        const char *value;
+        size_t nlen;
+        if (eq != NULL) {
+            nlen = (size_t)(eq - arg - 2);
+            value = eq + 1;
+        } else {
+            nlen = strlen(arg + 2);
+            if (a + 1 >= argc)
+                return fail(cfg, err, errlen, arg, "missing value");
+            value = argv[++a];
+        }
+        const struct row *found = NULL;
+        for (size_t i = 0; i < NROWS && found == NULL; i++) {
+            flag_name(&rows[i], flag, sizeof(flag));
+            if (strlen(flag) == nlen && strncmp(flag, arg + 2, nlen) == 0)
+                found = &rows[i];
+        }
+        if (found == NULL)
+            return fail(cfg, err, errlen, arg, "unknown setting (see --help)");
+        flag_name(found, flag, sizeof(flag));
+        if (set_value(cfg, found, value, &why) != P2A_OK) {
+            char name[80];
+            snprintf(name, sizeof(name), "--%s", flag);
+            return fail(cfg, err, errlen, name, why);
+        }
+    }
+
+    if (cfg->workers == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        cfg->workers = n < 1 ? 1 : (n > 256 ? 256 : (int)n);
+    }
+    for (size_t i = 0; i < NROWS; i++) {
+        const struct row *r = &rows[i];
+        char **slot = (char **)(void *)((char *)cfg + r->offset);
+        if (r->kind == K_STR && !r->optional && (*slot == NULL || (*slot)[0] == '\0')) {
+            env_name(r, env, sizeof(env));
+            return fail(cfg, err, errlen, env, "required");
+        }
+    }
+    size_t ilen = strlen(cfg->issuer);
+    while (ilen > 0 && cfg->issuer[ilen - 1] == '/')
+        cfg->issuer[--ilen] = '\0';
+    if (!is_http_url(cfg->issuer) || has_ctl_or_space(cfg->issuer) ||
+        strpbrk(cfg->issuer, "?#") != NULL)
+        return fail(cfg, err, errlen, "PIPE2_AUTH_ISSUER",
+                    "must be an http(s) URL with no query or fragment");
+    if (split_resources(cfg, &why) != P2A_OK)
+        return fail(cfg, err, errlen, "PIPE2_AUTH_RESOURCE", why);
+    if (config_parse_hostport(cfg->rpc_listen, &cfg->rpc_host, &cfg->rpc_port, &why) != P2A_OK)
+        return fail(cfg, err, errlen, "PIPE2_AUTH_RPC_LISTEN", why);
+    if (parse_redis_url(cfg, &why) != P2A_OK)
+        return fail(cfg, err, errlen, "PIPE2_AUTH_REDIS_URL", why);
+    if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL))
+        return fail(cfg, err, errlen, "PIPE2_AUTH_TLS_CERT",
+                    "TLS_CERT and TLS_KEY must be set together");
+    enum log_level lvl;
+    if (log_level_parse(cfg->log_level, &lvl) != P2A_OK)
+        return fail(cfg, err, errlen, "PIPE2_AUTH_LOG_LEVEL",
+                    "expected debug, info, warn or error");
+    return P2A_OK;
+}
+
+void config_deinit(struct p2a_config *cfg)
+{
+    for (size_t i = 0; i < NROWS; i++) {
+        if (rows[i].kind == K_STR) {
+            char **slot = (char **)(void *)((char *)cfg + rows[i].offset);
+            free(*slot);
+        }
+    }
+    for (size_t i = 0; i < cfg->nresources; i++)
+        free(cfg->resources[i]);
+    free(cfg->rpc_host);
+    free(cfg->redis_host);
+    free(cfg->redis_user);
+    if (cfg->redis_password != NULL) {
+        memset(cfg->redis_password, 0, strlen(cfg->redis_password));
+        free(cfg->redis_password);
+    }
+    memset(cfg, 0, sizeof(*cfg));
+}
+
+void config_print(const struct p2a_config *cfg, FILE *out)
+{
+    for (size_t i = 0; i < NROWS; i++) {
+        const struct row *r = &rows[i];
+        char env[64];
+        env_name(r, env, sizeof(env));
+        const char *base = (const char *)cfg;
+        if (r->kind == K_INT) {
+            fprintf(out, "  %-37s %d\n", env, *(const int *)(const void *)(base + r->offset));
+        } else if (r->offset == S(redis_url)) {
+            fprintf(out, "  %-37s redis://%s%s%s%s:%d/%d\n", env,
+                    cfg->redis_user ? cfg->redis_user : "", cfg->redis_password ? ":***" : "",
+                    cfg->redis_password || cfg->redis_user ? "@" : "", cfg->redis_host,
+                    cfg->redis_port, cfg->redis_db);
+        } else {
+            const char *v = *(char *const *)(const void *)(base + r->offset);
+            fprintf(out, "  %-37s %s\n", env, v ? (r->secret ? "***" : v) : "(unset)");
+        }
+    }
+}

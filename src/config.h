@@ -1,0 +1,66 @@
+/* config.h -- the daemon's settings: one table, from flags and environment variables.
+ *
+ * Every setting has an environment variable PIPE2_AUTH_<NAME> and a flag --<name> (lower
+ * case, dashes for underscores); a flag wins over the variable, the variable over the
+ * default. A value that does not parse or is out of bounds is refused with a message that
+ * names the setting. After config_load() succeeds the struct is read-only and shared by
+ * every thread.
+ */
+#ifndef P2A_CONFIG_H
+#define P2A_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "err.h"
+
+#define CONFIG_MAX_RESOURCES 16
+
+struct p2a_config {
+    char *issuer;                              /* iss of every token, no trailing slash */
+    char *resource_list;                       /* as given: comma-separated URLs */
+    char *resources[CONFIG_MAX_RESOURCES];     /* split resource_list: PAT audiences */
+    size_t nresources;
+    char *rpc_listen;                          /* host:port */
+    char *rpc_host;                            /* split rpc_listen */
+    int rpc_port;
+    char *redis_url;                           /* redis://[user:password@]host:port/db */
+    char *redis_host;                          /* parsed from redis_url */
+    int redis_port;
+    int redis_db;
+    char *redis_user;                          /* NULL when none */
+    char *redis_password;                      /* NULL when none; never printed */
+    char *keys_dir;                            /* signing keys, <kid>.pem */
+    char *service_keys_file;                   /* "<role> <sha256 hex> [label]" lines */
+    char *tls_cert;                            /* PEM; TLS when both cert and key are set */
+    char *tls_key;
+    int workers;                               /* worker threads */
+    int last_used_flush_s;                     /* how often last-used marks reach Redis */
+    int redis_timeout_ms;                      /* a Redis command slower than this fails */
+    int idle_timeout_s;                        /* a connection with nothing in flight */
+    int clock_skew_s;                          /* allowance for iat/nbf in the future */
+    int max_token_lifetime_s;                  /* PAT lifetime cap, and the default */
+    int cache_entries;                         /* per-worker verified-token cache */
+    char *log_level;
+};
+
+/* Fills cfg from argv and the environment. On error writes a message naming the setting to
+ * err (a caller buffer of errlen bytes) and returns P2A_ERR_INVALID; cfg is then freed.
+ * "--help" returns P2A_ERR_NOT_FOUND after printing the table to stdout. */
+p2a_err config_load(struct p2a_config *cfg, int argc, char **argv, char *err, size_t errlen);
+
+/* Releases every string in cfg. */
+void config_deinit(struct p2a_config *cfg);
+
+/* Prints every setting, one per line, secrets redacted. */
+void config_print(const struct p2a_config *cfg, FILE *out);
+
+/* Prints the table of settings (flag, variable, meaning, default). */
+void config_usage(FILE *out);
+
+/* Splits "host:port" or "[v6]:port". Returns P2A_ERR_INVALID with *why set when malformed.
+ * host is a fresh string the caller frees. */
+p2a_err config_parse_hostport(const char *s, char **host, int *port, const char **why);
+
+#endif

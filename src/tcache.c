@@ -1,0 +1,102 @@
+/* tcache.c -- the verified-token cache (see tcache.h).
+ *
+ * A set-associative table: the first bytes of the digest pick a set of WAYS entries, the
+ * whole digest is compared within it. The cached path allocates nothing; a put allocates
+ * one block for the claims' strings (token_claims_copy) and frees the one it replaces.
+ */
+#include "tcache.h"
+
+#include <string.h>
+
+#include "xalloc.h"
+
+#define WAYS 4
+
+struct slot {
+    unsigned char key[TCACHE_KEY_LEN];
+    uint64_t used; /* 0: empty; else the tick of the last hit or put */
+    struct token_claims claims;
+};
+
+struct tcache {
+    struct slot *slots;
+    size_t nsets; /* power of two */
+    size_t count;
+    uint64_t tick;
+};
+
+struct tcache *tcache_new(size_t max_entries)
+{
+    struct tcache *c = xcalloc(1, sizeof(*c));
+    size_t sets = 4;
+    while (sets * 2 * WAYS <= max_entries)
+        sets *= 2;
+    c->nsets = sets;
+    c->slots = xcalloc(sets * WAYS, sizeof(struct slot));
+    return c;
+}
+
+void tcache_free(struct tcache *c)
+{
+    if (c == NULL)
+        return;
+    for (size_t i = 0; i < c->nsets * WAYS; i++)
+        if (c->slots[i].used)
+            token_claims_deinit(&c->slots[i].claims);
+    free(c->slots);
+    free(c);
+}
+
+static struct slot *set_of(struct tcache *c, const unsigned char key[TCACHE_KEY_LEN])
+{
+    uint64_t h;
+    memcpy(&h, key, sizeof(h));
+    return &c->slots[(h & (c->nsets - 1)) * WAYS];
+}
+
+const struct token_claims *tcache_get(struct tcache *c, const unsigned char key[TCACHE_KEY_LEN],
+                                      int64_t now)
+{
+    struct slot *s = set_of(c, key);
+    for (int w = 0; w < WAYS; w++) {
+        if (s[w].used && memcmp(s[w].key, key, TCACHE_KEY_LEN) == 0) {
+            if (s[w].claims.exp <= now) {
+                token_claims_deinit(&s[w].claims);
+                s[w].used = 0;
+                c->count--;
+                return NULL;
+            }
+            s[w].used = ++c->tick;
+            return &s[w].claims;
+        }
+    }
+    return NULL;
+}
+
+void tcache_put(struct tcache *c, const unsigned char key[TCACHE_KEY_LEN],
+                const struct token_claims *claims)
+{
+    struct slot *s = set_of(c, key);
+    struct slot *victim = &s[0];
+    for (int w = 0; w < WAYS; w++) {
+        if (s[w].used && memcmp(s[w].key, key, TCACHE_KEY_LEN) == 0) {
+            victim = &s[w];
+            break;
+        }
+        if (s[w].used < victim->used)
+            victim = &s[w];
+    }
+    if (victim->used) {
+        token_claims_deinit(&victim->claims);
+        c->count--;
+    }
+    memcpy(victim->key, key, TCACHE_KEY_LEN);
+    token_claims_copy(&victim->claims, claims);
+    victim->used = ++c->tick;
+    c->count++;
+}
+
+size_t tcache_count(const struct tcache *c)
+{
+    return c->count;
+}

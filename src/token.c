@@ -1,0 +1,424 @@
+/* token.c -- our JWTs: ES256, kid in the header, a marker for the kind of token.
+ *
+ * Claims: iss, sub, aud (array), jti (128 random bits), iat, exp, scope, and token_use
+ * ("pat" or "access") so a PAT can never pass for an OAuth access token or the reverse;
+ * PATs carry their name in pat_name, OAuth tokens their client in client_id.
+ *
+ * libjwt 1.10 takes the algorithm from the token's own header and would happily verify an
+ * HS256 token with our public key's PEM as the HMAC secret. So we never let it choose: we
+ * parse the header ourselves first, demand the algorithm bound to the kid, and check again
+ * after libjwt has verified. Header and payload are decoded with OpenSSL's base64 and
+ * parsed with jansson (duplicates rejected); libjwt only checks the signature.
+ *
+ * Pure functions of their inputs; safe on any thread.
+ */
+#include "token.h"
+
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+#include <jwt.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "keys.h"
+#include "xalloc.h"
+
+#define HEADER_MAX 1024               /* encoded header bytes we parse */
+#define PAT_MAX_LIFETIME (366 * 86400) /* a year, plus a day of slack for skew */
+#define MAX_STR_CLAIM 2048
+
+static const char *const use_names[] = {[TOKEN_KIND_PAT] = "pat", [TOKEN_KIND_OAUTH] = "access"};
+
+const char *token_verdict_text(enum token_verdict v)
+{
+    switch (v) {
+    case TV_ACTIVE:
+        return "Token active";
+    case TV_MISSING:
+        return "No token was presented";
+    case TV_MALFORMED:
+        return "Token is malformed";
+    case TV_BAD_SIGNATURE:
+        return "Token signature is invalid";
+    case TV_UNKNOWN_KEY:
+        return "Token was signed by an unknown key";
+    case TV_EXPIRED:
+        return "Token expired";
+    case TV_NOT_YET_VALID:
+        return "Token is not valid yet";
+    case TV_REVOKED:
+        return "Token revoked";
+    case TV_WRONG_ISSUER:
+        return "Token was issued by another issuer";
+    case TV_WRONG_AUDIENCE:
+        return "Token is not meant for this resource";
+    }
+    return "Token is invalid";
+}
+
+static bool b64url_char(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '_';
+}
+
+/* Decodes unpadded base64url into out (capacity cap). Returns the length, or -1. */
+static int b64url_decode(const char *in, size_t n, unsigned char *out, size_t cap)
+{
+    if (n % 4 == 1)
+        return -1;
+    size_t pad = (4 - n % 4) % 4;
+    size_t padded = n + pad;
+    if (padded / 4 * 3 > cap)
+        return -1;
+    char *buf = xmalloc(padded + 1);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = in[i] == '-' ? '+' : (in[i] == '_' ? '/' : in[i]);
+    for (size_t i = n; i < padded; i++)
+        buf[i] = '=';
+    int r = EVP_DecodeBlock(out, (const unsigned char *)buf, (int)padded);
+    free(buf);
+    if (r < 0)
+        return -1;
+    return r - (int)pad;
+}
+
+static void b64url_encode(const unsigned char *in, size_t n, char *out)
+{
+    int m = EVP_EncodeBlock((unsigned char *)out, in, (int)n);
+    while (m > 0 && out[m - 1] == '=')
+        m--;
+    for (int i = 0; i < m; i++)
+        out[i] = out[i] == '+' ? '-' : (out[i] == '/' ? '_' : out[i]);
+    out[m] = '\0';
+}
+
+static json_t *decode_json_segment(const char *seg, size_t n)
+{
+    size_t cap = n / 4 * 3 + 3;
+    unsigned char *buf = xmalloc(cap);
+    int len = b64url_decode(seg, n, buf, cap);
+    json_t *js = NULL;
+    if (len > 0)
+        js = json_loadb((const char *)buf, (size_t)len, JSON_REJECT_DUPLICATES, NULL);
+    free(buf);
+    if (js != NULL && !json_is_object(js)) {
+        json_decref(js);
+        js = NULL;
+    }
+    return js;
+}
+
+/* ---- claims ---------------------------------------------------------------------------- */
+
+void token_claims_deinit(struct token_claims *c)
+{
+    free(c->blob);
+    memset(c, 0, sizeof(*c));
+}
+
+struct blob_builder {
+    char *buf;
+    size_t len, cap;
+};
+
+static size_t blob_add(struct blob_builder *b, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    if (b->len + n > b->cap) {
+        b->cap = (b->len + n) * 2;
+        b->buf = xrealloc(b->buf, b->cap);
+    }
+    memcpy(b->buf + b->len, s, n);
+    size_t off = b->len;
+    b->len += n;
+    return off;
+}
+
+/* Fill the string pointers of c from offsets once the blob no longer moves. */
+struct claim_offsets {
+    size_t sub, scope, name, client_id, aud[TOKEN_MAX_AUD];
+};
+
+static void claims_bind(struct token_claims *c, const struct claim_offsets *o)
+{
+    c->sub = c->blob + o->sub;
+    c->scope = c->blob + o->scope;
+    c->name = c->blob + o->name;
+    c->client_id = c->blob + o->client_id;
+    for (size_t i = 0; i < c->naud; i++)
+        c->aud[i] = c->blob + o->aud[i];
+}
+
+void token_claims_copy(struct token_claims *dst, const struct token_claims *src)
+{
+    *dst = *src;
+    dst->blob = xmalloc(src->blob_len ? src->blob_len : 1);
+    memcpy(dst->blob, src->blob, src->blob_len);
+    struct claim_offsets o;
+    o.sub = (size_t)(src->sub - src->blob);
+    o.scope = (size_t)(src->scope - src->blob);
+    o.name = (size_t)(src->name - src->blob);
+    o.client_id = (size_t)(src->client_id - src->blob);
+    for (size_t i = 0; i < src->naud; i++)
+        o.aud[i] = (size_t)(src->aud[i] - src->blob);
+    claims_bind(dst, &o);
+}
+
+static const char *get_str(json_t *obj, const char *key, size_t maxlen, bool *bad)
+{
+    json_t *v = json_object_get(obj, key);
+    if (v == NULL)
+        return NULL;
+    if (!json_is_string(v) || json_string_length(v) > maxlen ||
+        strlen(json_string_value(v)) != json_string_length(v)) {
+        *bad = true;
+        return NULL;
+    }
+    return json_string_value(v);
+}
+
+static bool get_int(json_t *obj, const char *key, int64_t *out)
+{
+    json_t *v = json_object_get(obj, key);
+    if (v == NULL || !json_is_integer(v))
+        return false;
+    *out = (int64_t)json_integer_value(v);
+    return true;
+}
+
+static enum token_verdict read_claims(json_t *p, const char *issuer, struct token_claims *out)
+{
+    bool bad = false;
+    const char *iss = get_str(p, "iss", MAX_STR_CLAIM, &bad);
+    if (iss == NULL || strcmp(iss, issuer) != 0)
+        return bad || iss == NULL ? TV_MALFORMED : TV_WRONG_ISSUER;
+
+    const char *use = get_str(p, "token_use", 16, &bad);
+    enum token_kind kind = TOKEN_KIND_NONE;
+    if (use != NULL && strcmp(use, use_names[TOKEN_KIND_PAT]) == 0)
+        kind = TOKEN_KIND_PAT;
+    else if (use != NULL && strcmp(use, use_names[TOKEN_KIND_OAUTH]) == 0)
+        kind = TOKEN_KIND_OAUTH;
+    const char *sub = get_str(p, "sub", 255, &bad);
+    const char *jti = get_str(p, "jti", TOKEN_MAX_JTI, &bad);
+    const char *scope = get_str(p, "scope", 1000, &bad);
+    const char *name = get_str(p, "pat_name", 400, &bad);
+    const char *client_id = get_str(p, "client_id", 255, &bad);
+    int64_t iat, exp, nbf = 0;
+    if (bad || kind == TOKEN_KIND_NONE || sub == NULL || sub[0] == '\0' || jti == NULL ||
+        jti[0] == '\0' || !get_int(p, "iat", &iat) || !get_int(p, "exp", &exp) || exp <= iat)
+        return TV_MALFORMED;
+    if (json_object_get(p, "nbf") != NULL && !get_int(p, "nbf", &nbf))
+        return TV_MALFORMED;
+    if (kind == TOKEN_KIND_PAT && exp - iat > PAT_MAX_LIFETIME)
+        return TV_MALFORMED;
+
+    struct blob_builder b = {0};
+    struct claim_offsets o;
+    json_t *aud = json_object_get(p, "aud");
+    size_t naud = 0;
+    if (json_is_string(aud)) {
+        if (json_string_length(aud) > MAX_STR_CLAIM)
+            goto malformed;
+        o.aud[naud++] = blob_add(&b, json_string_value(aud));
+    } else if (json_is_array(aud) && json_array_size(aud) > 0 &&
+               json_array_size(aud) <= TOKEN_MAX_AUD) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(aud, i, v)
+        {
+            if (!json_is_string(v) || json_string_length(v) > MAX_STR_CLAIM)
+                goto malformed;
+            o.aud[naud++] = blob_add(&b, json_string_value(v));
+        }
+    } else {
+        goto malformed;
+    }
+    o.sub = blob_add(&b, sub);
+    o.scope = blob_add(&b, scope ? scope : "");
+    o.name = blob_add(&b, name ? name : "");
+    o.client_id = blob_add(&b, client_id ? client_id : "");
+
+    out->kind = kind;
+    out->iat = iat;
+    out->exp = exp;
+    out->nbf = nbf;
+    snprintf(out->jti, sizeof(out->jti), "%s", jti);
+    out->naud = naud;
+    out->blob = b.buf;
+    out->blob_len = b.len;
+    claims_bind(out, &o);
+    return TV_ACTIVE;
+malformed:
+    free(b.buf);
+    return TV_MALFORMED;
+}
+
+/* ---- verify ------------------------------------------------------------------------------ */
+
+static enum token_verdict check_signature(const struct signing_key *k, const char *tok, size_t len)
+{
+    char *copy = xstrndup(tok, len);
+    jwt_t *jwt = NULL;
+    int rc = jwt_decode(&jwt, copy, (const unsigned char *)k->pub_pem, (int)k->pub_pem_len);
+    enum token_verdict v = TV_ACTIVE;
+    /* libjwt chose the algorithm from the header: make sure it was the one we demanded */
+    if (rc != 0 || jwt == NULL || jwt_get_alg(jwt) != JWT_ALG_ES256)
+        v = TV_BAD_SIGNATURE;
+    jwt_free(jwt);
+    free(copy);
+    return v;
+}
+
+enum token_verdict token_decode(const struct keyring *ring, const char *issuer, const char *tok,
+                                size_t len, struct token_claims *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (len == 0)
+        return TV_MISSING;
+    if (len > TOKEN_MAX_LEN)
+        return TV_MALFORMED;
+    size_t dots[2], ndots = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)tok[i];
+        if (c == '.') {
+            if (ndots == 2)
+                return TV_MALFORMED;
+            dots[ndots++] = i;
+        } else if (!b64url_char(c)) {
+            return TV_MALFORMED;
+        }
+    }
+    if (ndots != 2 || dots[0] == 0 || dots[1] == dots[0] + 1 || dots[0] > HEADER_MAX)
+        return TV_MALFORMED;
+
+    json_t *h = decode_json_segment(tok, dots[0]);
+    if (h == NULL)
+        return TV_MALFORMED;
+    bool bad = false;
+    const char *alg = get_str(h, "alg", 32, &bad);
+    const char *kid = get_str(h, "kid", KEYS_MAX_KID, &bad);
+    enum token_verdict v = TV_ACTIVE;
+    const struct signing_key *k = NULL;
+    if (bad || alg == NULL || json_object_get(h, "crit") != NULL)
+        v = TV_MALFORMED;
+    else if (strcmp(alg, "ES256") != 0) /* none, HMAC, RSA, ...: never */
+        v = TV_BAD_SIGNATURE;
+    else if (kid == NULL || (k = keys_find(ring, kid, strlen(kid))) == NULL)
+        v = TV_UNKNOWN_KEY;
+    else if (strcmp(k->alg, alg) != 0)
+        v = TV_BAD_SIGNATURE;
+    json_decref(h);
+    if (v != TV_ACTIVE)
+        return v;
+
+    json_t *p = decode_json_segment(tok + dots[0] + 1, dots[1] - dots[0] - 1);
+    if (p == NULL)
+        return TV_MALFORMED;
+    v = check_signature(k, tok, len);
+    if (v == TV_ACTIVE)
+        v = read_claims(p, issuer, out);
+    json_decref(p);
+    return v;
+}
+
+/* ---- per-request checks ------------------------------------------------------------------ */
+
+/* Length of the scheme://authority prefix of a URL, 0 when there is none. */
+static size_t authority_end(const char *s)
+{
+    const char *sep = strstr(s, "://");
+    if (sep == NULL)
+        return 0;
+    return (size_t)(sep + 3 - s) + strcspn(sep + 3, "/?#");
+}
+
+bool token_resource_eq(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 0 && a[la - 1] == '/')
+        la--;
+    if (lb > 0 && b[lb - 1] == '/')
+        lb--;
+    size_t pa = authority_end(a), pb = authority_end(b);
+    if (pa > la)
+        pa = la;
+    if (pb > lb)
+        pb = lb;
+    if (pa != pb || la != lb)
+        return false;
+    return strncasecmp(a, b, pa) == 0 && memcmp(a + pa, b + pb, la - pa) == 0;
+}
+
+enum token_verdict token_check(const struct token_claims *c, int64_t now, int skew_s,
+                               enum token_kind expected, const char *resource)
+{
+    if (expected != TOKEN_KIND_NONE && c->kind != expected)
+        return TV_WRONG_AUDIENCE;
+    if (now >= c->exp)
+        return TV_EXPIRED;
+    if (c->nbf > now + skew_s || c->iat > now + skew_s)
+        return TV_NOT_YET_VALID;
+    if (resource != NULL && resource[0] != '\0') {
+        for (size_t i = 0; i < c->naud; i++)
+            if (token_resource_eq(c->aud[i], resource))
+                return TV_ACTIVE;
+        return TV_WRONG_AUDIENCE;
+    }
+    return TV_ACTIVE;
+}
+
+/* ---- sign ---------------------------------------------------------------------------------- */
+
+p2a_err token_sign(const struct keyring *ring, const struct token_issue *in, char **out,
+                   char jti[TOKEN_JTI_LEN + 1])
+{
+    unsigned char rnd[16];
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+        return P2A_ERR_INTERNAL;
+    char enc[32];
+    b64url_encode(rnd, sizeof(rnd), enc);
+    memcpy(jti, enc, TOKEN_JTI_LEN);
+    jti[TOKEN_JTI_LEN] = '\0';
+
+    json_t *c = json_object();
+    json_t *aud = json_array();
+    for (size_t i = 0; i < in->naud; i++)
+        json_array_append_new(aud, json_string(in->aud[i]));
+    json_object_set_new(c, "iss", json_string(in->issuer));
+    json_object_set_new(c, "sub", json_string(in->sub));
+    json_object_set_new(c, "aud", aud);
+    json_object_set_new(c, "jti", json_string(jti));
+    json_object_set_new(c, "iat", json_integer(in->iat));
+    json_object_set_new(c, "exp", json_integer(in->exp));
+    json_object_set_new(c, "token_use", json_string(use_names[in->kind]));
+    if (in->scope != NULL && in->scope[0] != '\0')
+        json_object_set_new(c, "scope", json_string(in->scope));
+    if (in->name != NULL && in->name[0] != '\0')
+        json_object_set_new(c, "pat_name", json_string(in->name));
+    if (in->client_id != NULL && in->client_id[0] != '\0')
+        json_object_set_new(c, "client_id", json_string(in->client_id));
+    char *claims = json_dumps(c, JSON_COMPACT);
+    json_decref(c);
+    if (claims == NULL) /* a string that is not valid UTF-8 */
+        return P2A_ERR_INVALID;
+
+    const struct signing_key *k = keys_signer(ring);
+    jwt_t *jwt = NULL;
+    char *tok = NULL;
+    if (jwt_new(&jwt) == 0 &&
+        jwt_set_alg(jwt, JWT_ALG_ES256, (const unsigned char *)k->priv_pem,
+                    (int)k->priv_pem_len) == 0 &&
+        jwt_add_header(jwt, "kid", k->kid) == 0 && jwt_add_grants_json(jwt, claims) == 0)
+        tok = jwt_encode_str(jwt);
+    jwt_free(jwt); /* libjwt cleanses its copy of the key */
+    free(claims);
+    if (tok == NULL)
+        return P2A_ERR_INTERNAL;
+    *out = tok;
+    return P2A_OK;
+}

@@ -1,0 +1,101 @@
+/* token.h -- issuing and verifying our JWTs (PATs and OAuth access tokens).
+ *
+ * Verification is split in two so a cache can sit between them:
+ *   token_decode()  -- everything that depends only on the token's bytes: shape, header,
+ *                      key and algorithm, signature, issuer, claim types. Its result may be
+ *                      cached by a digest of the token.
+ *   token_check()   -- everything that depends on the moment and the caller: exp, nbf, iat,
+ *                      the kind of token expected and the resource. Run on every request.
+ * Revocation sits between the two and belongs to the caller (revoke.h).
+ *
+ * This is the only module that includes <jwt.h>.
+ */
+#ifndef P2A_TOKEN_H
+#define P2A_TOKEN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+struct keyring;
+
+#define TOKEN_MAX_LEN 8192     /* longest token we look at */
+#define TOKEN_MAX_JTI 31      /* fits the revocation set's inline key */
+#define TOKEN_MAX_AUD 16
+#define TOKEN_JTI_LEN 22       /* ours: 128 random bits, base64url */
+
+/* Numbers match pipe2.auth.v1.TokenKind. */
+enum token_kind { TOKEN_KIND_NONE = 0, TOKEN_KIND_PAT = 1, TOKEN_KIND_OAUTH = 2 };
+
+/* Numbers match pipe2.auth.v1.InactiveReason; TV_ACTIVE is 0. */
+enum token_verdict {
+    TV_ACTIVE = 0,
+    TV_MISSING = 1,
+    TV_MALFORMED = 2,
+    TV_BAD_SIGNATURE = 3,
+    TV_UNKNOWN_KEY = 4,
+    TV_EXPIRED = 5,
+    TV_NOT_YET_VALID = 6,
+    TV_REVOKED = 7,
+    TV_WRONG_ISSUER = 8,
+    TV_WRONG_AUDIENCE = 9,
+};
+
+/* The verified content of a token. Strings point into one heap block owned by the struct;
+ * release with token_claims_deinit(). */
+struct token_claims {
+    enum token_kind kind;
+    int64_t iat, exp, nbf; /* nbf 0 when absent */
+    char jti[TOKEN_MAX_JTI + 1];
+    const char *sub;
+    const char *scope;     /* "" when absent */
+    const char *name;      /* PAT name, "" when absent */
+    const char *client_id; /* OAuth client, "" when absent */
+    const char *aud[TOKEN_MAX_AUD];
+    size_t naud;
+    char *blob; /* owns the strings above */
+    size_t blob_len;
+};
+
+struct token_issue {
+    enum token_kind kind;
+    const char *issuer;
+    const char *sub;
+    const char *const *aud;
+    size_t naud;
+    const char *scope;     /* may be NULL */
+    const char *name;      /* may be NULL */
+    const char *client_id; /* may be NULL */
+    int64_t iat, exp;
+};
+
+/* Signs a new token with the keyring's signer. Fills jti (TOKEN_JTI_LEN + 1 bytes) with a
+ * fresh 128-bit id. *out is a NUL-terminated token the caller frees with free(). */
+p2a_err token_sign(const struct keyring *ring, const struct token_issue *in, char **out,
+                   char jti[TOKEN_JTI_LEN + 1]);
+
+/* Checks shape, header, key, algorithm, signature and issuer of tok (len bytes, need not be
+ * NUL-terminated). Returns TV_ACTIVE and fills *out (caller deinits) when all hold; any
+ * other verdict leaves *out empty. Never fails otherwise: every input gets a verdict. */
+enum token_verdict token_decode(const struct keyring *ring, const char *issuer, const char *tok,
+                                size_t len, struct token_claims *out);
+
+/* Checks time, kind and resource for claims already decoded. expected may be
+ * TOKEN_KIND_NONE (any kind); resource may be NULL or "" (no audience check). */
+enum token_verdict token_check(const struct token_claims *c, int64_t now, int skew_s,
+                               enum token_kind expected, const char *resource);
+
+void token_claims_deinit(struct token_claims *c);
+/* Deep copy into dst (which is overwritten, not deinited). */
+void token_claims_copy(struct token_claims *dst, const struct token_claims *src);
+
+/* URL equality for audiences: scheme and host compare case-insensitively, and one trailing
+ * slash is ignored. */
+bool token_resource_eq(const char *a, const char *b);
+
+/* A short English description of a verdict ("Token expired"), for error_description. */
+const char *token_verdict_text(enum token_verdict v);
+
+#endif
