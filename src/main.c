@@ -1,0 +1,50 @@
+/* main.c -- pipe2-authd: read the configuration, load keys, run the server.
+ *
+ * Exit status: 0 after a clean shutdown, 2 for an invalid configuration or unusable keys,
+ * 1 for any other start-up failure.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "keys.h"
+#include "log.h"
+#include "server.h"
+#include "svckeys.h"
+
+int main(int argc, char **argv)
+{
+    struct p2a_config cfg;
+    char err[512];
+    p2a_err rc = config_load(&cfg, argc, argv, err, sizeof(err));
+    if (rc == P2A_ERR_NOT_FOUND)
+        return 0; /* --help */
+    if (rc != P2A_OK) {
+        fprintf(stderr, "pipe2-authd: %s\n", err);
+        return 2;
+    }
+    enum log_level level = LOG_INFO;
+    log_level_parse(cfg.log_level, &level);
+    log_set_level(level);
+
+    struct keyring *keys = NULL;
+    struct svckeys *svckeys = NULL;
+    if (keys_load(cfg.keys_dir, &keys, err, sizeof(err)) != P2A_OK ||
+        svckeys_load(cfg.service_keys_file, &svckeys, err, sizeof(err)) != P2A_OK) {
+        fprintf(stderr, "pipe2-authd: %s\n", err);
+        keys_free(keys);
+        config_deinit(&cfg);
+        return 2;
+    }
+    fprintf(stderr, "pipe2-authd %s starting with:\n", "0.1.0");
+    config_print(&cfg, stderr);
+    log_info("%zu signing keys, signing with kid %s; %zu service keys", keys_count(keys),
+             keys_signer(keys)->kid, svckeys_count(svckeys));
+
+    rc = server_run(&cfg, keys, svckeys);
+    svckeys_free(svckeys);
+    keys_free(keys);
+    config_deinit(&cfg);
+    return rc == P2A_OK ? 0 : 1;
+}

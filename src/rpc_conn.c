@@ -1,0 +1,619 @@
+/* rpc_conn.c -- the gRPC wire protocol over HTTP/2 (see rpc_conn.h).
+ *
+ * DESIGN
+ * ------
+ * Three levels, as in nghttp2's libevent example: rpc_conn per connection (bufferevent +
+ * nghttp2 session), rpc_stream per HTTP/2 stream (the request's headers and message, the
+ * response), rpc_call per dispatched call (what the service answers through).
+ *
+ * A request's headers are checked as soon as they end (method, content type, :path,
+ * grpc-timeout, service key and role), so a refused call is answered at once, Trailers-Only,
+ * without waiting for its body. DATA is buffered up to RPC_MAX_MSG_LEN; at END_STREAM the
+ * one message is unframed and the method's handler runs. A reply is HEADERS, one DATA with
+ * the framed message, then trailers with grpc-status; an error is one HEADERS frame with
+ * grpc-status and grpc-message (Trailers-Only).
+ *
+ * Calls that wait on Redis may outlive their stream (the client resets it, the deadline
+ * passes, the connection drops): the stream and the call point at each other, and whichever
+ * goes first clears the other's pointer. A call whose stream is gone is answered into the
+ * void and freed.
+ *
+ * Freeing: a connection is freed only from bufferevent callbacks, never from inside an
+ * nghttp2 callback (those only set flags). Output is produced with nghttp2_session_mem_send
+ * into the bufferevent, which coalesces every frame ready in one loop turn into one write;
+ * we stop producing past OUTPUT_HIGH_WATER and resume from the write callback.
+ *
+ * Threading: a connection belongs to its worker's loop.
+ */
+#include "rpc_conn.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <nghttp2/nghttp2.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "log.h"
+#include "rpc_frame.h"
+#include "rpc_status.h"
+#include "service.h"
+#include "svckeys.h"
+#include "xalloc.h"
+
+#define OUTPUT_HIGH_WATER (64 * 1024)
+#define MAX_CONCURRENT_STREAMS 256
+#define MAX_HEADER_BYTES (16 * 1024) /* all header fields of one request */
+#define MAX_PATH 128
+#define MAX_MESSAGE_TEXT 256
+
+struct rpc_stream;
+
+struct rpc_call {
+    struct service_call base; /* first: the service sees only this */
+    struct rpc_stream *stream;
+};
+
+struct rpc_stream {
+    struct rpc_stream *prev, *next;
+    struct rpc_conn *conn;
+    int32_t id;
+    /* request */
+    size_t header_bytes;
+    char path[MAX_PATH];
+    size_t path_len;
+    bool path_too_long, post, grpc_content_type;
+    char auth[SVCKEYS_MAX_KEY_LEN + 16];
+    size_t auth_len;
+    bool auth_too_long;
+    int64_t timeout_ms; /* -1: none */
+    bool bad_timeout;
+    uint8_t *buf;
+    size_t len;
+    bool request_done;
+    const struct service_method *method;
+    /* response */
+    bool answered;
+    struct rpc_call *call;
+    struct event *deadline_ev;
+    uint8_t *resp;
+    size_t resp_len, resp_off;
+};
+
+struct rpc_conn {
+    struct rpc_conn *prev, *next;
+    struct rpc_env *env;
+    struct bufferevent *bev;
+    nghttp2_session *session;
+    struct rpc_stream *streams;
+    bool in_recv; /* inside nghttp2_session_mem_recv: no sending, no freeing */
+    bool closing; /* free once the output has drained */
+};
+
+static nghttp2_session_callbacks *callbacks; /* shared, immutable after first use */
+
+static void conn_free(struct rpc_conn *c);
+static bool conn_send(struct rpc_conn *c);
+
+/* ---- answering ---------------------------------------------------------------------------- */
+
+#define NV(n, v)                                                                                \
+    {                                                                                           \
+        (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE         \
+    }
+
+static ssize_t read_body(nghttp2_session *session, int32_t stream_id, uint8_t *buf,
+                         size_t length, uint32_t *data_flags, nghttp2_data_source *source,
+                         void *user_data)
+{
+    (void)user_data;
+    struct rpc_stream *s = source->ptr;
+    size_t n = s->resp_len - s->resp_off;
+    if (n > length)
+        n = length;
+    memcpy(buf, s->resp + s->resp_off, n);
+    s->resp_off += n;
+    if (s->resp_off == s->resp_len) {
+        *data_flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+        nghttp2_nv trailers[] = {NV("grpc-status", "0")};
+        if (nghttp2_submit_trailer(session, stream_id, trailers, 1) != 0)
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
+    return (ssize_t)n;
+}
+
+static void stream_answer(struct rpc_stream *s, int status, const char *msg, uint8_t *body,
+                          size_t len)
+{
+    if (s->answered) {
+        free(body);
+        return;
+    }
+    s->answered = true;
+    if (s->deadline_ev != NULL)
+        event_del(s->deadline_ev);
+    nghttp2_session *session = s->conn->session;
+    int rv;
+    if (body != NULL && status == RPC_OK) {
+        s->resp = body;
+        s->resp_len = len;
+        nghttp2_nv hdrs[] = {NV(":status", "200"), NV("content-type", "application/grpc")};
+        nghttp2_data_provider prd = {.source.ptr = s, .read_callback = read_body};
+        rv = nghttp2_submit_response(session, s->id, hdrs, 2, &prd);
+    } else {
+        free(body);
+        char code[12], text[MAX_MESSAGE_TEXT * 3 + 1];
+        snprintf(code, sizeof(code), "%d", status);
+        rpc_status_encode_message(msg ? msg : "", text, sizeof(text));
+        nghttp2_nv hdrs[] = {NV(":status", "200"), NV("content-type", "application/grpc"),
+                             NV("grpc-status", code), NV("grpc-message", text)};
+        rv = nghttp2_submit_response(session, s->id, hdrs, text[0] ? 4 : 3, NULL);
+    }
+    if (rv != 0)
+        log_debug("rpc: cannot answer stream %d: %s", s->id, nghttp2_strerror(rv));
+    if (!s->conn->in_recv)
+        conn_send(s->conn);
+}
+
+/* Answers with a plain HTTP status: for requests that are not gRPC at all. */
+static void stream_answer_http(struct rpc_stream *s, const char *status)
+{
+    s->answered = true;
+    nghttp2_nv hdrs[] = {NV(":status", status)};
+    nghttp2_submit_response(s->conn->session, s->id, hdrs, 1, NULL);
+}
+
+static void call_complete(struct service_call *base, int status, const char *msg,
+                          uint8_t *body, size_t len)
+{
+    struct rpc_call *call = (struct rpc_call *)base;
+    struct rpc_stream *s = call->stream;
+    if (s != NULL) {
+        s->call = NULL;
+        stream_answer(s, status, msg, body, len);
+    } else {
+        free(body); /* the stream went away first: nobody to tell */
+    }
+    free(call);
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct rpc_stream *s = arg;
+    if (s->call != NULL) {
+        s->call->stream = NULL;
+        s->call = NULL;
+    }
+    stream_answer(s, RPC_DEADLINE_EXCEEDED, "deadline exceeded", NULL, 0);
+}
+
+/* ---- streams -------------------------------------------------------------------------------- */
+
+static void stream_free(struct rpc_stream *s)
+{
+    struct rpc_conn *c = s->conn;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        c->streams = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    if (s->call != NULL)
+        s->call->stream = NULL;
+    if (s->deadline_ev != NULL)
+        event_free(s->deadline_ev);
+    free(s->buf);
+    free(s->resp);
+    free(s);
+}
+
+static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame, void *ud)
+{
+    struct rpc_conn *c = ud;
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0;
+    struct rpc_stream *s = xcalloc(1, sizeof(*s));
+    s->conn = c;
+    s->id = frame->hd.stream_id;
+    s->timeout_ms = -1;
+    s->next = c->streams;
+    if (c->streams)
+        c->streams->prev = s;
+    c->streams = s;
+    nghttp2_session_set_stream_user_data(session, s->id, s);
+    return 0;
+}
+
+static bool name_is(const uint8_t *name, size_t len, const char *want)
+{
+    return strlen(want) == len && memcmp(name, want, len) == 0;
+}
+
+static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *name,
+                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+                     void *ud)
+{
+    (void)flags, (void)ud;
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0; /* request trailers carry nothing we use */
+    struct rpc_stream *s = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+    if (s == NULL)
+        return 0;
+    s->header_bytes += namelen + valuelen + 32;
+    if (s->header_bytes > MAX_HEADER_BYTES)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets this stream only */
+    if (name_is(name, namelen, ":method")) {
+        s->post = valuelen == 4 && memcmp(value, "POST", 4) == 0;
+    } else if (name_is(name, namelen, ":path")) {
+        if (valuelen >= MAX_PATH) {
+            s->path_too_long = true;
+        } else {
+            memcpy(s->path, value, valuelen);
+            s->path_len = valuelen;
+        }
+    } else if (name_is(name, namelen, "content-type")) {
+        /* application/grpc, application/grpc+proto, application/grpc;charset=... */
+        s->grpc_content_type = valuelen >= 16 && memcmp(value, "application/grpc", 16) == 0 &&
+                               (valuelen == 16 || value[16] == '+' || value[16] == ';');
+    } else if (name_is(name, namelen, "authorization")) {
+        if (valuelen >= sizeof(s->auth)) {
+            s->auth_too_long = true;
+        } else {
+            memcpy(s->auth, value, valuelen);
+            s->auth_len = valuelen;
+        }
+    } else if (name_is(name, namelen, "grpc-timeout")) {
+        s->timeout_ms = rpc_status_parse_timeout((const char *)value, valuelen);
+        s->bad_timeout = s->timeout_ms < 0;
+    }
+    return 0;
+}
+
+/* Everything we can decide from the headers alone. */
+static void headers_done(struct rpc_stream *s)
+{
+    if (!s->post) {
+        stream_answer_http(s, "405");
+        return;
+    }
+    if (!s->grpc_content_type) {
+        stream_answer_http(s, "415");
+        return;
+    }
+    if (s->bad_timeout) {
+        stream_answer(s, RPC_INVALID_ARGUMENT, "malformed grpc-timeout", NULL, 0);
+        return;
+    }
+    s->method = s->path_too_long ? NULL : service_method_find(s->path, s->path_len);
+    if (s->method == NULL) {
+        stream_answer(s, RPC_UNIMPLEMENTED, "unknown method", NULL, 0);
+        return;
+    }
+    if (s->method->role != SVC_ROLE_NONE) {
+        const struct svckeys *keys = s->conn->env->svc->shared->svckeys;
+        if (s->auth_len == 0 && !s->auth_too_long) {
+            stream_answer(s, RPC_UNAUTHENTICATED,
+                          "missing service key: send authorization: Bearer <key>", NULL, 0);
+            return;
+        }
+        enum svc_role role = SVC_ROLE_NONE;
+        if (!s->auth_too_long && s->auth_len > 7 && strncasecmp(s->auth, "Bearer ", 7) == 0)
+            role = svckeys_check(keys, s->auth + 7, s->auth_len - 7, NULL);
+        OPENSSL_cleanse(s->auth, sizeof(s->auth));
+        if (role == SVC_ROLE_NONE) {
+            stream_answer(s, RPC_UNAUTHENTICATED, "unknown service key", NULL, 0);
+            return;
+        }
+        if (!service_role_allows(role, s->method)) {
+            stream_answer(s, RPC_PERMISSION_DENIED,
+                          "this service key's role (introspect) may not call this method",
+                          NULL, 0);
+            return;
+        }
+    }
+    if (s->timeout_ms >= 0) {
+        s->deadline_ev = evtimer_new(s->conn->env->base, on_deadline, s);
+        P2A_ASSERT(s->deadline_ev != NULL);
+        struct timeval tv = {s->timeout_ms / 1000, (s->timeout_ms % 1000) * 1000};
+        evtimer_add(s->deadline_ev, &tv);
+    }
+}
+
+static void request_done(struct rpc_stream *s)
+{
+    s->request_done = true;
+    if (s->answered)
+        return;
+    if (s->timeout_ms == 0) {
+        stream_answer(s, RPC_DEADLINE_EXCEEDED, "deadline exceeded", NULL, 0);
+        return;
+    }
+    const uint8_t *msg;
+    size_t mlen;
+    enum rpc_frame_result r = rpc_frame_decode(s->buf, s->len, RPC_MAX_MSG_LEN, &msg, &mlen);
+    if (r != RPC_FRAME_OK) {
+        int code = r == RPC_FRAME_COMPRESSED  ? RPC_UNIMPLEMENTED
+                   : r == RPC_FRAME_TOO_LARGE ? RPC_RESOURCE_EXHAUSTED
+                                              : RPC_INVALID_ARGUMENT;
+        stream_answer(s, code, s->len == 0 ? "missing request message" : rpc_frame_why(r), NULL,
+                      0);
+        return;
+    }
+    struct rpc_call *call = xcalloc(1, sizeof(*call));
+    call->base.complete = call_complete;
+    call->stream = s;
+    s->call = call;
+    s->method->handler(s->conn->env->svc, msg, mlen, &call->base);
+}
+
+static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream_id,
+                         const uint8_t *data, size_t len, void *ud)
+{
+    (void)flags, (void)ud;
+    struct rpc_stream *s = nghttp2_session_get_stream_user_data(session, stream_id);
+    if (s == NULL || s->answered)
+        return 0; /* refused already: drop the rest (flow control is still credited) */
+    if (s->len + len > RPC_MAX_MSG_LEN + RPC_FRAME_PREFIX) {
+        stream_answer(s, RPC_RESOURCE_EXHAUSTED, rpc_frame_why(RPC_FRAME_TOO_LARGE), NULL, 0);
+        return 0;
+    }
+    if (s->buf == NULL)
+        s->buf = xmalloc(len < 512 ? 512 : len);
+    else if (s->len + len > 512)
+        s->buf = xrealloc(s->buf, s->len + len);
+    memcpy(s->buf + s->len, data, len);
+    s->len += len;
+    const uint8_t *m;
+    size_t mlen;
+    enum rpc_frame_result r = rpc_frame_decode(s->buf, s->len, RPC_MAX_MSG_LEN, &m, &mlen);
+    if (r == RPC_FRAME_TOO_LARGE || r == RPC_FRAME_COMPRESSED || r == RPC_FRAME_BAD_FLAG)
+        stream_answer(s,
+                      r == RPC_FRAME_TOO_LARGE    ? RPC_RESOURCE_EXHAUSTED
+                      : r == RPC_FRAME_COMPRESSED ? RPC_UNIMPLEMENTED
+                                                  : RPC_INVALID_ARGUMENT,
+                      rpc_frame_why(r), NULL, 0);
+    return 0;
+}
+
+static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *ud)
+{
+    (void)ud;
+    if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
+        return 0;
+    struct rpc_stream *s = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+    if (s == NULL)
+        return 0;
+    if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST)
+        headers_done(s);
+    if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)
+        request_done(s);
+    return 0;
+}
+
+static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t error_code,
+                           void *ud)
+{
+    (void)error_code, (void)ud;
+    struct rpc_stream *s = nghttp2_session_get_stream_user_data(session, stream_id);
+    if (s != NULL)
+        stream_free(s);
+    return 0;
+}
+
+/* ---- the connection --------------------------------------------------------------------- */
+
+static void init_callbacks(void)
+{
+    if (callbacks != NULL)
+        return;
+    P2A_ASSERT(nghttp2_session_callbacks_new(&callbacks) == 0);
+    nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(callbacks, on_header);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, on_data_chunk);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, on_frame_recv);
+    nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, on_stream_close);
+}
+
+/* Moves every frame nghttp2 has ready into the bufferevent. Returns false on a fatal error. */
+static bool conn_send(struct rpc_conn *c)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    while (evbuffer_get_length(out) < OUTPUT_HIGH_WATER) {
+        const uint8_t *data;
+        ssize_t n = nghttp2_session_mem_send(c->session, &data);
+        if (n < 0) {
+            log_debug("rpc: send failed: %s", nghttp2_strerror((int)n));
+            return false;
+        }
+        if (n == 0)
+            break;
+        if (evbuffer_add(out, data, (size_t)n) != 0)
+            return false;
+    }
+    return true;
+}
+
+/* After any I/O: free the connection when it has nothing left to do. */
+static void conn_check(struct rpc_conn *c)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    if (evbuffer_get_length(out) > 0)
+        return;
+    if (c->closing || (!nghttp2_session_want_read(c->session) &&
+                       !nghttp2_session_want_write(c->session)))
+        conn_free(c);
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    struct rpc_conn *c = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    c->in_recv = true;
+    bool ok = true;
+    while (ok && evbuffer_get_length(in) > 0) {
+        struct evbuffer_iovec v[8];
+        int n = evbuffer_peek(in, -1, NULL, v, 8);
+        size_t used = 0;
+        for (int i = 0; i < n && i < 8; i++) {
+            ssize_t rv = nghttp2_session_mem_recv(c->session, v[i].iov_base, v[i].iov_len);
+            if (rv < 0) {
+                log_debug("rpc: closing connection: %s", nghttp2_strerror((int)rv));
+                ok = false;
+                break;
+            }
+            used += (size_t)rv;
+        }
+        evbuffer_drain(in, used);
+    }
+    c->in_recv = false;
+    if (!ok) {
+        /* not HTTP/2, or a protocol error: send the GOAWAY nghttp2 may have queued, then go */
+        conn_send(c);
+        c->closing = true;
+        bufferevent_disable(bev, EV_READ);
+        conn_check(c);
+        return;
+    }
+    if (!conn_send(c)) {
+        conn_free(c);
+        return;
+    }
+    conn_check(c);
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    struct rpc_conn *c = arg;
+    if (!c->closing && !conn_send(c)) {
+        conn_free(c);
+        return;
+    }
+    conn_check(c);
+}
+
+static bool start_session(struct rpc_conn *c)
+{
+    init_callbacks();
+    nghttp2_option *opt;
+    if (nghttp2_option_new(&opt) != 0)
+        return false;
+    nghttp2_option_set_max_outbound_ack(opt, 1000);
+    int rv = nghttp2_session_server_new2(&c->session, callbacks, c, opt);
+    nghttp2_option_del(opt);
+    if (rv != 0)
+        return false;
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, MAX_CONCURRENT_STREAMS},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, MAX_HEADER_BYTES},
+    };
+    if (nghttp2_submit_settings(c->session, NGHTTP2_FLAG_NONE, iv, 2) != 0)
+        return false;
+    return conn_send(c);
+}
+
+static void on_event(struct bufferevent *bev, short events, void *arg)
+{
+    struct rpc_conn *c = arg;
+    if (events & BEV_EVENT_CONNECTED) {
+        /* TLS handshake done: only h2 may follow */
+        const unsigned char *alpn = NULL;
+        unsigned int alpnlen = 0;
+        SSL *ssl = bufferevent_openssl_get_ssl(bev);
+        if (ssl != NULL)
+            SSL_get0_alpn_selected(ssl, &alpn, &alpnlen);
+        if (alpn == NULL || alpnlen != 2 || memcmp(alpn, "h2", 2) != 0 || !start_session(c)) {
+            log_debug("rpc: TLS client did not negotiate h2");
+            conn_free(c);
+        }
+        return;
+    }
+    if (events & BEV_EVENT_TIMEOUT) {
+        if (c->session != NULL && c->streams != NULL && !c->closing) {
+            bufferevent_enable(bev, EV_READ); /* calls in flight: not idle */
+            return;
+        }
+        if (c->session != NULL && !c->closing) {
+            nghttp2_session_terminate_session(c->session, NGHTTP2_NO_ERROR);
+            conn_send(c);
+            c->closing = true;
+            conn_check(c);
+            return;
+        }
+        conn_free(c);
+        return;
+    }
+    if (events & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+        ERR_clear_error();
+        conn_free(c);
+    }
+}
+
+static void conn_free(struct rpc_conn *c)
+{
+    while (c->streams != NULL)
+        stream_free(c->streams);
+    nghttp2_session_del(c->session);
+    bufferevent_free(c->bev);
+    struct rpc_env *env = c->env;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        env->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    env->nconns--;
+    free(c);
+}
+
+void rpc_conn_accept(struct rpc_env *env, evutil_socket_t fd)
+{
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    int opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
+    struct bufferevent *bev;
+    if (env->ssl_ctx != NULL) {
+        SSL *ssl = SSL_new(env->ssl_ctx);
+        if (ssl == NULL) {
+            ERR_clear_error();
+            evutil_closesocket(fd);
+            return;
+        }
+        bev = bufferevent_openssl_socket_new(env->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, opts);
+    } else {
+        bev = bufferevent_socket_new(env->base, fd, opts);
+    }
+    if (bev == NULL) {
+        evutil_closesocket(fd);
+        return;
+    }
+    struct rpc_conn *c = xcalloc(1, sizeof(*c));
+    c->env = env;
+    c->bev = bev;
+    c->next = env->conns;
+    if (env->conns)
+        env->conns->prev = c;
+    env->conns = c;
+    env->nconns++;
+    bufferevent_setcb(bev, on_read, on_write, on_event, c);
+    struct timeval idle = {env->idle_timeout_s, 0};
+    bufferevent_set_timeouts(bev, &idle, NULL);
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    if (env->ssl_ctx == NULL && !start_session(c))
+        conn_free(c);
+}
+
+void rpc_conn_close_all(struct rpc_env *env)
+{
+    while (env->conns != NULL)
+        conn_free(env->conns);
+}

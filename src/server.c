@@ -1,0 +1,299 @@
+/* server.c -- start-up, the main loop and shutdown.
+ *
+ * The main thread runs its own event loop next to the workers'. It owns:
+ *   - the revocation set shared by every worker: loaded whole from Redis at start (health
+ *     says NOT_SERVING and Introspect UNAVAILABLE until then), swept of expired entries
+ *     every minute;
+ *   - the last-used flush: every PIPE2_AUTH_LAST_USED_FLUSH_INTERVAL it drains the workers'
+ *     marks into one table and writes them in one Redis round trip per 1000 tokens; a failed
+ *     write puts its marks back for the next round;
+ *   - SIGTERM/SIGINT: stop the workers, flush the marks one last time, exit.
+ * It has its own Redis connection, so none of this waits behind a worker's commands.
+ */
+#include "server.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "clock.h"
+#include "config.h"
+#include "lastused.h"
+#include "log.h"
+#include "revoke.h"
+#include "store.h"
+#include "tls.h"
+#include "worker.h"
+#include "xalloc.h"
+
+#define FLUSH_CHUNK 1000
+#define SWEEP_INTERVAL_S 60
+#define LOAD_RETRY_MS 500
+#define SHUTDOWN_FLUSH_WAIT_S 2
+
+struct server {
+    const struct p2a_config *cfg;
+    struct service_shared shared;
+    struct worker *workers;
+    int nworkers;
+    struct event_base *base;
+    struct store *store;
+    struct lastused *pending; /* marks drained from workers, not yet written */
+    size_t flushes_in_flight;
+    bool stopping;
+    struct event *load_ev, *sweep_ev, *flush_ev, *sigterm_ev, *sigint_ev, *deadline_ev;
+};
+
+/* ---- revocation set -------------------------------------------------------------------- */
+
+static void on_loaded(void *arg, p2a_err err, const struct revocation *v, size_t n, uint64_t seq)
+{
+    struct server *s = arg;
+    if (err != P2A_OK) {
+        struct timeval tv = {0, LOAD_RETRY_MS * 1000};
+        evtimer_add(s->load_ev, &tv);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        revoke_add(s->shared.revoked, v[i].jti, v[i].exp);
+    revoke_set_ready(s->shared.revoked, true);
+    log_info("ready: %zu revocations loaded (sequence %llu)", n, (unsigned long long)seq);
+}
+
+static void on_load_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct server *s = arg;
+    store_revocations_load(s->store, clock_now(), on_loaded, s);
+}
+
+static void on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct server *s = arg;
+    size_t dropped = revoke_sweep(s->shared.revoked, clock_now());
+    if (dropped > 0)
+        log_info("revocation set: dropped %zu entries of expired tokens", dropped);
+}
+
+/* ---- last used -------------------------------------------------------------------------- */
+
+struct flush_batch {
+    struct server *s;
+    size_t n;
+    char (*jti)[REVOKE_MAX_JTI + 1];
+    int64_t *ts;
+    const char **ptrs;
+};
+
+static void on_flushed(void *arg, p2a_err err)
+{
+    struct flush_batch *b = arg;
+    struct server *s = b->s;
+    if (err != P2A_OK) {
+        log_warn("last-used flush of %zu tokens failed; retrying next interval", b->n);
+        for (size_t i = 0; i < b->n; i++)
+            lastused_mark(s->pending, b->jti[i], b->ts[i]);
+    } else {
+        log_debug("last-used flush: %zu tokens", b->n);
+    }
+    s->flushes_in_flight--;
+    free(b->jti);
+    free(b->ts);
+    free(b->ptrs);
+    free(b);
+    if (s->stopping && s->flushes_in_flight == 0)
+        event_base_loopexit(s->base, NULL);
+}
+
+static void batch_send(struct flush_batch *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        b->ptrs[i] = b->jti[i];
+    b->s->flushes_in_flight++;
+    store_last_used(b->s->store, b->ptrs, b->ts, b->n, on_flushed, b);
+}
+
+static struct flush_batch *batch_new(struct server *s)
+{
+    struct flush_batch *b = xcalloc(1, sizeof(*b));
+    b->s = s;
+    b->jti = xcalloc(FLUSH_CHUNK, sizeof(*b->jti));
+    b->ts = xcalloc(FLUSH_CHUNK, sizeof(*b->ts));
+    b->ptrs = xcalloc(FLUSH_CHUNK, sizeof(*b->ptrs));
+    return b;
+}
+
+static void add_mark(void *arg, const char *jti, int64_t ts)
+{
+    struct flush_batch **bp = arg;
+    struct flush_batch *b = *bp;
+    if (b->n == FLUSH_CHUNK) {
+        struct server *s = b->s;
+        batch_send(b);
+        *bp = b = batch_new(s);
+    }
+    snprintf(b->jti[b->n], sizeof(b->jti[b->n]), "%s", jti);
+    b->ts[b->n++] = ts;
+}
+
+static void flush_marks(struct server *s)
+{
+    for (int i = 0; i < s->nworkers; i++)
+        lastused_drain(s->workers[i].svc.marks, s->pending);
+    if (lastused_count(s->pending) == 0)
+        return;
+    struct lastused *taken = lastused_new();
+    lastused_drain(s->pending, taken);
+    struct flush_batch *b = batch_new(s);
+    lastused_each(taken, add_mark, &b);
+    lastused_free(taken);
+    if (b->n > 0) {
+        batch_send(b);
+    } else {
+        free(b->jti);
+        free(b->ts);
+        free(b->ptrs);
+        free(b);
+    }
+}
+
+static void on_flush_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    flush_marks(arg);
+}
+
+/* ---- lifecycle ---------------------------------------------------------------------------- */
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    struct server *s = arg;
+    if (s->stopping) {
+        log_warn("second signal: exiting now");
+        exit(1);
+    }
+    log_info("signal %d: shutting down", (int)sig);
+    s->stopping = true;
+    event_base_loopbreak(s->base);
+}
+
+static void on_shutdown_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct server *s = arg;
+    log_warn("shutdown: Redis did not take the last-used marks in time");
+    event_base_loopexit(s->base, NULL);
+}
+
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static struct event *timer(struct server *s, bool persist, int seconds,
+                           event_callback_fn fn)
+{
+    struct event *ev = event_new(s->base, -1, persist ? EV_PERSIST : 0, fn, s);
+    P2A_ASSERT(ev != NULL);
+    if (seconds >= 0) {
+        struct timeval tv = {seconds, 0};
+        event_add(ev, &tv);
+    }
+    return ev;
+}
+
+p2a_err server_run(const struct p2a_config *cfg, const struct keyring *keys,
+                   const struct svckeys *svckeys)
+{
+    char err[512];
+    p2a_err rc = P2A_OK;
+    signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
+    P2A_ASSERT(evthread_use_pthreads() == 0);
+
+    SSL_CTX *ssl_ctx = NULL;
+    if (cfg->tls_cert != NULL &&
+        tls_ctx_new(cfg->tls_cert, cfg->tls_key, &ssl_ctx, err, sizeof(err)) != P2A_OK) {
+        log_error("%s", err);
+        return P2A_ERR_INVALID;
+    }
+
+    struct server s = {0};
+    s.cfg = cfg;
+    s.shared.cfg = cfg;
+    s.shared.keys = keys;
+    s.shared.svckeys = svckeys;
+    s.shared.revoked = revoke_new();
+    s.pending = lastused_new();
+    s.base = event_base_new();
+    P2A_ASSERT(s.base != NULL);
+    s.store = store_new(s.base, cfg, "main");
+
+    s.workers = xcalloc((size_t)cfg->workers, sizeof(struct worker));
+    for (int i = 0; i < cfg->workers && rc == P2A_OK; i++) {
+        rc = worker_init(&s.workers[i], i, &s.shared, ssl_ctx, err, sizeof(err));
+        s.nworkers = i + 1;
+        if (rc != P2A_OK)
+            log_error("%s", err);
+    }
+    for (int i = 0; i < s.nworkers && rc == P2A_OK; i++) {
+        rc = worker_start(&s.workers[i]);
+        if (rc != P2A_OK)
+            log_error("cannot start worker thread %d", i);
+    }
+
+    if (rc == P2A_OK) {
+        s.load_ev = timer(&s, false, 0, on_load_timer);
+        s.sweep_ev = timer(&s, true, SWEEP_INTERVAL_S, on_sweep);
+        s.flush_ev = timer(&s, true, cfg->last_used_flush_s, on_flush_timer);
+        s.sigterm_ev = evsignal_new(s.base, SIGTERM, on_signal, &s);
+        s.sigint_ev = evsignal_new(s.base, SIGINT, on_signal, &s);
+        event_add(s.sigterm_ev, NULL);
+        event_add(s.sigint_ev, NULL);
+        log_info("pipe2-authd listening on %s (%s), %d workers, issuer %s", cfg->rpc_listen,
+                 ssl_ctx ? "TLS, ALPN h2" : "h2c", s.nworkers, cfg->issuer);
+        event_base_dispatch(s.base);
+    }
+
+    /* shutdown: workers first, then one last flush of what they marked */
+    for (int i = 0; i < s.nworkers; i++)
+        worker_stop(&s.workers[i]);
+    for (int i = 0; i < s.nworkers; i++) {
+        if (s.workers[i].started)
+            pthread_join(s.workers[i].thread, NULL);
+        s.workers[i].started = false;
+    }
+    if (rc == P2A_OK) {
+        s.stopping = true;
+        flush_marks(&s);
+        if (s.flushes_in_flight > 0) {
+            s.deadline_ev = timer(&s, false, SHUTDOWN_FLUSH_WAIT_S, on_shutdown_deadline);
+            event_base_dispatch(s.base);
+        }
+    }
+    for (int i = 0; i < s.nworkers; i++)
+        worker_deinit(&s.workers[i]);
+    free(s.workers);
+    store_free(s.store);
+    struct event *evs[] = {s.load_ev, s.sweep_ev, s.flush_ev, s.sigterm_ev, s.sigint_ev,
+                           s.deadline_ev};
+    for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
+        if (evs[i] != NULL)
+            event_free(evs[i]);
+    event_base_free(s.base);
+    lastused_free(s.pending);
+    revoke_free(s.shared.revoked);
+    tls_ctx_free(ssl_ctx);
+    log_info("stopped");
+    return rc;
+}

@@ -1,0 +1,17 @@
+/* server.h -- the daemon: workers plus the main loop that owns process-wide duties
+ * (signals, loading the revocation set, sweeping it, flushing last-used marks). */
+#ifndef P2A_SERVER_H
+#define P2A_SERVER_H
+
+#include "err.h"
+
+struct p2a_config;
+struct keyring;
+struct svckeys;
+
+/* Runs until SIGTERM or SIGINT. Returns P2A_OK after a clean shutdown; a start-up failure
+ * is logged and returned. Borrows everything it is given. */
+p2a_err server_run(const struct p2a_config *cfg, const struct keyring *keys,
+                   const struct svckeys *svckeys);
+
+#endif

@@ -1,0 +1,429 @@
+/* service.c -- the bodies of the RPC methods (see service.h).
+ *
+ * Introspect is the hot path and never leaves the worker: digest the token, look in the
+ * worker's cache, verify on a miss, then check revocation, time, kind and resource on
+ * every call. An inactive token is an OK answer with a reason and the WWW-Authenticate
+ * value the MCP server should send. IssueToken, RevokeToken and ListTokens wait on Redis:
+ * they hand the store a small op holding the call, and answer from the store's callback.
+ *
+ * Every field a caller sends is checked here, and the message names the field.
+ * Threading: a worker's loop; the service_shared parts are read-only or thread-safe.
+ */
+#include "service.h"
+
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+#include "clock.h"
+#include "config.h"
+#include "grpc/health/v1/health.pb-c.h"
+#include "keys.h"
+#include "lastused.h"
+#include "log.h"
+#include "pipe2/auth/v1/token_service.pb-c.h"
+#include "revoke.h"
+#include "rpc_frame.h"
+#include "rpc_status.h"
+#include "store.h"
+#include "tcache.h"
+#include "token.h"
+#include "validate.h"
+#include "xalloc.h"
+
+#define RESOURCE_MAX 2048
+#define WWW_AUTH_MAX (RESOURCE_MAX * 2 + 256)
+
+static void finish_msg(struct service_call *call, const ProtobufCMessage *m)
+{
+    size_t n = protobuf_c_message_get_packed_size(m);
+    uint8_t *buf = xmalloc(RPC_FRAME_PREFIX + n);
+    rpc_frame_prefix(buf, n);
+    protobuf_c_message_pack(m, buf + RPC_FRAME_PREFIX);
+    call->complete(call, RPC_OK, NULL, buf, RPC_FRAME_PREFIX + n);
+}
+
+static void finish_err(struct service_call *call, enum rpc_code code, const char *msg)
+{
+    call->complete(call, (int)code, msg, NULL, 0);
+}
+
+static bool is_resource_url(const char *s)
+{
+    if (strncmp(s, "https://", 8) != 0 && strncmp(s, "http://", 7) != 0)
+        return false;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '\\' || *p == '#')
+            return false;
+    return true;
+}
+
+/* RFC 9728 3.1: the metadata URL puts the well-known segment between host and path. */
+static void resource_metadata_url(const char *resource, char *out, size_t outlen)
+{
+    const char *sep = strstr(resource, "://");
+    size_t auth_end = sep ? (size_t)(sep + 3 - resource) + strcspn(sep + 3, "/?") : 0;
+    const char *path = resource + auth_end;
+    if (strcmp(path, "/") == 0)
+        path = "";
+    snprintf(out, outlen, "%.*s/.well-known/oauth-protected-resource%s", (int)auth_end,
+             resource, path);
+}
+
+static void www_authenticate(enum token_verdict v, const char *resource, char *out,
+                             size_t outlen)
+{
+    char meta[RESOURCE_MAX + 64];
+    resource_metadata_url(resource, meta, sizeof(meta));
+    if (v == TV_MISSING)
+        snprintf(out, outlen, "Bearer resource_metadata=\"%s\"", meta);
+    else
+        snprintf(out, outlen,
+                 "Bearer error=\"invalid_token\", error_description=\"%s\", "
+                 "resource_metadata=\"%s\"",
+                 token_verdict_text(v), meta);
+}
+
+/* ---- Introspect ------------------------------------------------------------------------ */
+
+static void do_introspect(struct service_ctx *ctx, const uint8_t *msg, size_t len,
+                          struct service_call *call)
+{
+    const struct service_shared *sh = ctx->shared;
+    Pipe2__Auth__V1__IntrospectRequest *req =
+        pipe2__auth__v1__introspect_request__unpack(NULL, len, msg);
+    if (req == NULL) {
+        finish_err(call, RPC_INVALID_ARGUMENT, "malformed IntrospectRequest");
+        return;
+    }
+    const char *why = NULL;
+    enum rpc_code code = RPC_INVALID_ARGUMENT;
+    size_t rlen = strlen(req->resource);
+    if (rlen > RESOURCE_MAX)
+        why = "resource must be at most 2048 bytes";
+    else if (rlen > 0 && !is_resource_url(req->resource))
+        why = "resource must be an http(s) URL without spaces, quotes or a fragment";
+    else if ((int)req->expected_kind < 0 || (int)req->expected_kind > TOKEN_KIND_OAUTH)
+        why = "expected_kind is not a TokenKind";
+    else if (!revoke_ready(sh->revoked))
+        why = "revocation list not loaded yet; retry shortly", code = RPC_UNAVAILABLE;
+    if (why != NULL) {
+        pipe2__auth__v1__introspect_request__free_unpacked(req, NULL);
+        finish_err(call, code, why);
+        return;
+    }
+
+    int64_t now = clock_now();
+    size_t tlen = strlen(req->token);
+    struct token_claims owned = {0};
+    const struct token_claims *c = NULL;
+    enum token_verdict v;
+    if (tlen == 0) {
+        v = TV_MISSING;
+    } else if (tlen > TOKEN_MAX_LEN) {
+        v = TV_MALFORMED;
+    } else {
+        unsigned char key[TCACHE_KEY_LEN];
+        SHA256((const unsigned char *)req->token, tlen, key);
+        c = tcache_get(ctx->cache, key, now);
+        v = TV_ACTIVE;
+        if (c == NULL) {
+            v = token_decode(sh->keys, sh->cfg->issuer, req->token, tlen, &owned);
+            if (v == TV_ACTIVE) {
+                tcache_put(ctx->cache, key, &owned);
+                c = &owned;
+            }
+        }
+    }
+    if (v == TV_ACTIVE && revoke_contains(sh->revoked, c->jti))
+        v = TV_REVOKED;
+    if (v == TV_ACTIVE)
+        v = token_check(c, now, sh->cfg->clock_skew_s, (enum token_kind)req->expected_kind,
+                        req->resource);
+
+    Pipe2__Auth__V1__IntrospectResponse resp = PIPE2__AUTH__V1__INTROSPECT_RESPONSE__INIT;
+    char www[WWW_AUTH_MAX];
+    if (v == TV_ACTIVE) {
+        resp.active = true;
+        resp.kind = (Pipe2__Auth__V1__TokenKind)c->kind;
+        resp.sub = (char *)c->sub;
+        resp.client_id = (char *)c->client_id;
+        resp.scope = (char *)c->scope;
+        resp.exp = c->exp;
+        resp.iat = c->iat;
+        resp.jti = (char *)c->jti;
+        resp.name = (char *)c->name;
+        resp.n_aud = c->naud;
+        resp.aud = (char **)c->aud;
+        if (c->kind == TOKEN_KIND_PAT)
+            lastused_mark(ctx->marks, c->jti, now);
+    } else {
+        resp.reason = (Pipe2__Auth__V1__InactiveReason)v;
+        www_authenticate(v, rlen > 0 ? req->resource : sh->cfg->resources[0], www, sizeof(www));
+        resp.www_authenticate = www;
+    }
+    finish_msg(call, &resp.base);
+    token_claims_deinit(&owned);
+    pipe2__auth__v1__introspect_request__free_unpacked(req, NULL);
+}
+
+/* ---- IssueToken --------------------------------------------------------------------------- */
+
+struct issue_op {
+    struct service_call *call;
+    char *token;
+    char jti[TOKEN_JTI_LEN + 1];
+    char *user_id, *name, *scope;
+    int64_t created_at, expires_at;
+};
+
+static void fill_info(Pipe2__Auth__V1__TokenInfo *info, const struct pat_record *r)
+{
+    info->jti = (char *)r->jti;
+    info->user_id = (char *)r->user_id;
+    info->name = (char *)r->name;
+    info->scope = (char *)r->scope;
+    info->created_at = r->created_at;
+    info->expires_at = r->expires_at;
+    info->last_used_at = r->last_used_at;
+    info->revoked_at = r->revoked_at;
+}
+
+static void on_issued(void *arg, p2a_err err)
+{
+    struct issue_op *op = arg;
+    if (err != P2A_OK) {
+        finish_err(op->call, RPC_UNAVAILABLE, "token store unavailable; no token was issued");
+    } else {
+        struct pat_record r = {.jti = op->jti,
+                               .user_id = op->user_id,
+                               .name = op->name,
+                               .scope = op->scope,
+                               .created_at = op->created_at,
+                               .expires_at = op->expires_at};
+        Pipe2__Auth__V1__TokenInfo info = PIPE2__AUTH__V1__TOKEN_INFO__INIT;
+        fill_info(&info, &r);
+        Pipe2__Auth__V1__IssueTokenResponse resp = PIPE2__AUTH__V1__ISSUE_TOKEN_RESPONSE__INIT;
+        resp.token = op->token;
+        resp.info = &info;
+        finish_msg(op->call, &resp.base);
+        char ref[13];
+        log_token_ref(op->token, strlen(op->token), ref);
+        log_info("issued PAT jti=%s ref=%s expires_at=%lld", op->jti, ref,
+                 (long long)op->expires_at);
+    }
+    OPENSSL_cleanse(op->token, strlen(op->token));
+    free(op->token);
+    free(op->user_id);
+    free(op->name);
+    free(op->scope);
+    free(op);
+}
+
+static void do_issue(struct service_ctx *ctx, const uint8_t *msg, size_t len,
+                     struct service_call *call)
+{
+    const struct p2a_config *cfg = ctx->shared->cfg;
+    Pipe2__Auth__V1__IssueTokenRequest *req =
+        pipe2__auth__v1__issue_token_request__unpack(NULL, len, msg);
+    if (req == NULL) {
+        finish_err(call, RPC_INVALID_ARGUMENT, "malformed IssueTokenRequest");
+        return;
+    }
+    const char *why = validate_user_id(req->user_id);
+    if (why == NULL)
+        why = validate_name(req->name);
+    if (why == NULL)
+        why = validate_scope(req->scope);
+    if (why == NULL && req->expires_in_seconds < 0)
+        why = "expires_in_seconds must not be negative";
+    if (why == NULL && req->expires_in_seconds > cfg->max_token_lifetime_s)
+        why = "expires_in_seconds is over the maximum lifetime (365 days unless configured "
+              "lower)";
+    if (why != NULL) {
+        pipe2__auth__v1__issue_token_request__free_unpacked(req, NULL);
+        finish_err(call, RPC_INVALID_ARGUMENT, why);
+        return;
+    }
+    int64_t now_ms = clock_now_ms();
+    int64_t now = now_ms / 1000;
+    int64_t lifetime = req->expires_in_seconds ? req->expires_in_seconds : cfg->max_token_lifetime_s;
+    struct issue_op *op = xcalloc(1, sizeof(*op));
+    op->call = call;
+    op->created_at = now;
+    op->expires_at = now + lifetime;
+    struct token_issue in = {.kind = TOKEN_KIND_PAT,
+                             .issuer = cfg->issuer,
+                             .sub = req->user_id,
+                             .aud = (const char *const *)cfg->resources,
+                             .naud = cfg->nresources,
+                             .scope = req->scope,
+                             .name = req->name,
+                             .iat = now,
+                             .exp = op->expires_at};
+    if (token_sign(ctx->shared->keys, &in, &op->token, op->jti) != P2A_OK) {
+        pipe2__auth__v1__issue_token_request__free_unpacked(req, NULL);
+        free(op);
+        finish_err(call, RPC_INTERNAL, "could not sign the token");
+        return;
+    }
+    op->user_id = xstrdup(req->user_id);
+    op->name = xstrdup(req->name);
+    op->scope = xstrdup(req->scope);
+    pipe2__auth__v1__issue_token_request__free_unpacked(req, NULL);
+    struct pat_record r = {.jti = op->jti,
+                           .user_id = op->user_id,
+                           .name = op->name,
+                           .scope = op->scope,
+                           .created_at = op->created_at,
+                           .expires_at = op->expires_at,
+                           .created_ms = now_ms};
+    store_pat_create(ctx->store, &r, on_issued, op);
+}
+
+/* ---- RevokeToken -------------------------------------------------------------------------- */
+
+struct revoke_op {
+    struct service_call *call;
+    struct revoke_set *revoked;
+    char jti[REVOKE_MAX_JTI + 1];
+};
+
+static void on_revoked(void *arg, p2a_err err, bool already, int64_t revoked_at, int64_t exp)
+{
+    struct revoke_op *op = arg;
+    if (err == P2A_OK) {
+        /* effective in this process at once; other replicas follow the published message */
+        revoke_add(op->revoked, op->jti, exp);
+        Pipe2__Auth__V1__RevokeTokenResponse resp = PIPE2__AUTH__V1__REVOKE_TOKEN_RESPONSE__INIT;
+        resp.already_revoked = already;
+        resp.revoked_at = revoked_at;
+        finish_msg(op->call, &resp.base);
+        if (!already)
+            log_info("revoked PAT jti=%s", op->jti);
+    } else if (err == P2A_ERR_NOT_FOUND) {
+        finish_err(op->call, RPC_NOT_FOUND, "no such token");
+    } else {
+        finish_err(op->call, RPC_UNAVAILABLE, "token store unavailable; the token was not revoked");
+    }
+    free(op);
+}
+
+static void do_revoke(struct service_ctx *ctx, const uint8_t *msg, size_t len,
+                      struct service_call *call)
+{
+    Pipe2__Auth__V1__RevokeTokenRequest *req =
+        pipe2__auth__v1__revoke_token_request__unpack(NULL, len, msg);
+    if (req == NULL) {
+        finish_err(call, RPC_INVALID_ARGUMENT, "malformed RevokeTokenRequest");
+        return;
+    }
+    const char *why = NULL;
+    enum rpc_code code = RPC_INVALID_ARGUMENT;
+    if (req->jti[0] == '\0')
+        why = "jti is required";
+    else if (req->user_id[0] != '\0' && (why = validate_user_id(req->user_id)) != NULL)
+        ;
+    else if (!validate_jti(req->jti))
+        why = "no such token", code = RPC_NOT_FOUND;
+    if (why != NULL) {
+        pipe2__auth__v1__revoke_token_request__free_unpacked(req, NULL);
+        finish_err(call, code, why);
+        return;
+    }
+    struct revoke_op *op = xcalloc(1, sizeof(*op));
+    op->call = call;
+    op->revoked = ctx->shared->revoked;
+    snprintf(op->jti, sizeof(op->jti), "%s", req->jti);
+    store_pat_revoke(ctx->store, req->jti, req->user_id, clock_now(), on_revoked, op);
+    pipe2__auth__v1__revoke_token_request__free_unpacked(req, NULL);
+}
+
+/* ---- ListTokens --------------------------------------------------------------------------- */
+
+static void on_listed(void *arg, p2a_err err, const struct pat_record *recs, size_t n)
+{
+    struct service_call *call = arg;
+    if (err != P2A_OK) {
+        finish_err(call, RPC_UNAVAILABLE, "token store unavailable; try again");
+        return;
+    }
+    Pipe2__Auth__V1__TokenInfo *infos = xcalloc(n ? n : 1, sizeof(*infos));
+    Pipe2__Auth__V1__TokenInfo **ptrs = xcalloc(n ? n : 1, sizeof(*ptrs));
+    for (size_t i = 0; i < n; i++) {
+        pipe2__auth__v1__token_info__init(&infos[i]);
+        fill_info(&infos[i], &recs[i]);
+        ptrs[i] = &infos[i];
+    }
+    Pipe2__Auth__V1__ListTokensResponse resp = PIPE2__AUTH__V1__LIST_TOKENS_RESPONSE__INIT;
+    resp.n_tokens = n;
+    resp.tokens = ptrs;
+    finish_msg(call, &resp.base);
+    free(ptrs);
+    free(infos);
+}
+
+static void do_list(struct service_ctx *ctx, const uint8_t *msg, size_t len,
+                    struct service_call *call)
+{
+    Pipe2__Auth__V1__ListTokensRequest *req =
+        pipe2__auth__v1__list_tokens_request__unpack(NULL, len, msg);
+    if (req == NULL) {
+        finish_err(call, RPC_INVALID_ARGUMENT, "malformed ListTokensRequest");
+        return;
+    }
+    const char *why = validate_user_id(req->user_id);
+    if (why != NULL)
+        finish_err(call, RPC_INVALID_ARGUMENT, why);
+    else
+        store_pat_list(ctx->store, req->user_id, req->include_revoked, on_listed, call);
+    pipe2__auth__v1__list_tokens_request__free_unpacked(req, NULL);
+}
+
+/* ---- grpc.health.v1 ----------------------------------------------------------------------- */
+
+static void do_health(struct service_ctx *ctx, const uint8_t *msg, size_t len,
+                      struct service_call *call)
+{
+    Grpc__Health__V1__HealthCheckRequest *req =
+        grpc__health__v1__health_check_request__unpack(NULL, len, msg);
+    if (req == NULL) {
+        finish_err(call, RPC_INVALID_ARGUMENT, "malformed HealthCheckRequest");
+        return;
+    }
+    bool known = req->service[0] == '\0' || strcmp(req->service, "pipe2.auth.v1.TokenService") == 0;
+    grpc__health__v1__health_check_request__free_unpacked(req, NULL);
+    if (!known) {
+        finish_err(call, RPC_NOT_FOUND, "unknown service");
+        return;
+    }
+    Grpc__Health__V1__HealthCheckResponse resp = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
+    resp.status = revoke_ready(ctx->shared->revoked)
+                      ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
+                      : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
+    finish_msg(call, &resp.base);
+}
+
+/* ---- routing ------------------------------------------------------------------------------ */
+
+static const struct service_method methods[] = {
+    {"/pipe2.auth.v1.TokenService/Introspect", SVC_ROLE_INTROSPECT, do_introspect},
+    {"/pipe2.auth.v1.TokenService/IssueToken", SVC_ROLE_ADMIN, do_issue},
+    {"/pipe2.auth.v1.TokenService/RevokeToken", SVC_ROLE_ADMIN, do_revoke},
+    {"/pipe2.auth.v1.TokenService/ListTokens", SVC_ROLE_ADMIN, do_list},
+    {"/grpc.health.v1.Health/Check", SVC_ROLE_NONE, do_health},
+};
+
+const struct service_method *service_method_find(const char *path, size_t len)
+{
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+        if (strlen(methods[i].path) == len && memcmp(methods[i].path, path, len) == 0)
+            return &methods[i];
+    return NULL;
+}
+
+bool service_role_allows(enum svc_role have, const struct service_method *m)
+{
+    return m->role == SVC_ROLE_NONE || have == SVC_ROLE_ADMIN || have == m->role;
+}

@@ -1,0 +1,65 @@
+/* service.h -- the RPC methods over protobuf messages: the core's only entry from the wire.
+ *
+ * The transport (rpc_conn.c) decodes the gRPC framing, finds the method with
+ * service_method_find(), checks the caller's role, and calls its handler with the message
+ * bytes. The handler answers exactly once through call->complete, either before it returns
+ * (Introspect, Health) or later, from the worker's loop, when Redis has answered (Issue,
+ * Revoke, List). Generated protobuf-c types stay in service.c.
+ */
+#ifndef P2A_SERVICE_H
+#define P2A_SERVICE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "svckeys.h"
+
+struct p2a_config;
+struct keyring;
+struct revoke_set;
+struct tcache;
+struct store;
+struct lastused;
+
+/* What every worker shares: immutable after start, or safe across threads. */
+struct service_shared {
+    const struct p2a_config *cfg;
+    const struct keyring *keys;
+    const struct svckeys *svckeys;
+    struct revoke_set *revoked;
+};
+
+/* One worker's view: the shared part plus what only this worker touches. */
+struct service_ctx {
+    const struct service_shared *shared;
+    struct tcache *cache;
+    struct store *store;
+    struct lastused *marks;
+};
+
+/* One call in flight. The transport embeds it first in its own call object and frees it
+ * in complete(). body (the framed response, RPC_FRAME_PREFIX bytes and the message) is
+ * handed over to complete(), which frees it; NULL with a non-OK status (Trailers-Only).
+ * msg is a constant or lives until complete() returns. */
+struct service_call {
+    void (*complete)(struct service_call *call, int status, const char *msg, uint8_t *body,
+                     size_t len);
+};
+
+typedef void (*service_handler)(struct service_ctx *ctx, const uint8_t *msg, size_t len,
+                                struct service_call *call);
+
+struct service_method {
+    const char *path;   /* ":path", e.g. "/pipe2.auth.v1.TokenService/Introspect" */
+    enum svc_role role; /* least role that may call it; SVC_ROLE_NONE: no key needed */
+    service_handler handler;
+};
+
+/* The method for this :path, or NULL (UNIMPLEMENTED). */
+const struct service_method *service_method_find(const char *path, size_t len);
+
+/* Is a caller with this role allowed to call m? */
+bool service_role_allows(enum svc_role have, const struct service_method *m);
+
+#endif

@@ -1,0 +1,77 @@
+/* store.h -- the durable state in Redis, reached asynchronously from an event loop.
+ *
+ * One struct store is one connection to Redis, owned by one event loop (a worker's or the
+ * main thread's) and used only from it. Every operation completes through its callback,
+ * always later, from the loop, never from inside the call; it is called exactly once, also
+ * when the connection fails (P2A_ERR_UNAVAILABLE), a command is slower than the configured
+ * timeout (P2A_ERR_UNAVAILABLE, and the connection is dropped and remade), or the store is
+ * freed. Pointers handed to a callback are valid only during it.
+ *
+ * Keys (prefix p2a:):
+ *   pat:<jti>          hash: jti user_id name scope created_at expires_at last_used_at
+ *                      revoked_at; expires 30 days after the token does
+ *   user:<user>:pats   sorted set of jti by creation time (ms): the per-user index
+ *   revoked            sorted set of revoked jti scored by the token's exp
+ *   revseq / revlog    revocation sequence number, and jti by sequence number
+ *   channel revocations: "<seq> <jti> <exp>" published after each revocation
+ */
+#ifndef P2A_STORE_H
+#define P2A_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+struct event_base;
+struct p2a_config;
+struct store;
+
+#define STORE_MAX_USER_ID 200
+#define STORE_LIST_MAX 1000 /* ListTokens answers at most this many, newest first */
+#define STORE_CHANNEL "p2a:revocations"
+
+struct pat_record {
+    const char *jti;
+    const char *user_id;
+    const char *name;
+    const char *scope;
+    int64_t created_at, expires_at, last_used_at, revoked_at;
+    int64_t created_ms; /* orders the per-user index */
+};
+
+struct revocation {
+    const char *jti;
+    int64_t exp;
+};
+
+typedef void (*store_done_cb)(void *arg, p2a_err err);
+/* P2A_ERR_NOT_FOUND: no such token, or not the given user's. exp is the token's expiry. */
+typedef void (*store_revoke_cb)(void *arg, p2a_err err, bool already, int64_t revoked_at,
+                                int64_t exp);
+typedef void (*store_list_cb)(void *arg, p2a_err err, const struct pat_record *recs, size_t n);
+typedef void (*store_revocations_cb)(void *arg, p2a_err err, const struct revocation *v,
+                                     size_t n, uint64_t seq);
+
+/* Starts connecting at once; reconnects by itself with backoff. name is for logs. */
+struct store *store_new(struct event_base *base, const struct p2a_config *cfg, const char *name);
+/* Fails every pending operation with P2A_ERR_UNAVAILABLE, then frees. NULL is a no-op. */
+void store_free(struct store *st);
+bool store_connected(const struct store *st);
+
+void store_pat_create(struct store *st, const struct pat_record *r, store_done_cb cb, void *arg);
+/* Revokes jti (when user_id is non-empty, only if the token is that user's): writes the
+ * record, the revoked set and the log atomically, then publishes. */
+void store_pat_revoke(struct store *st, const char *jti, const char *user_id, int64_t now,
+                      store_revoke_cb cb, void *arg);
+void store_pat_list(struct store *st, const char *user_id, bool include_revoked,
+                    store_list_cb cb, void *arg);
+/* Every revocation whose token has not expired at now, and the current sequence number;
+ * also deletes the ones that have. */
+void store_revocations_load(struct store *st, int64_t now, store_revocations_cb cb, void *arg);
+/* Raises last_used_at of each jti to ts[i] (never lowers it), in one round trip. */
+void store_last_used(struct store *st, const char *const *jtis, const int64_t *ts, size_t n,
+                     store_done_cb cb, void *arg);
+
+#endif

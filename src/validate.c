@@ -1,0 +1,119 @@
+/* validate.c -- field checks for RPC and HTTP inputs (see validate.h). Pure. */
+#include "validate.h"
+
+#include <string.h>
+
+#include "revoke.h"
+
+long validate_utf8(const char *str, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    long chars = 0;
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = s[i];
+        size_t n;
+        uint32_t cp;
+        if (c < 0x80) {
+            n = 1;
+            cp = c;
+        } else if ((c & 0xe0) == 0xc0) {
+            n = 2;
+            cp = c & 0x1f;
+        } else if ((c & 0xf0) == 0xe0) {
+            n = 3;
+            cp = c & 0x0f;
+        } else if ((c & 0xf8) == 0xf0) {
+            n = 4;
+            cp = c & 0x07;
+        } else {
+            return -1;
+        }
+        if (i + n > len)
+            return -1;
+        for (size_t k = 1; k < n; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return -1;
+            cp = cp << 6 | (s[i + k] & 0x3f);
+        }
+        if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return -1;
+        i += n;
+        chars++;
+    }
+    return chars;
+}
+
+static bool has_control(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return true;
+    return false;
+}
+
+const char *validate_user_id(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0)
+        return "user_id is required";
+    if (n > VALIDATE_USER_ID_MAX)
+        return "user_id must be at most 200 bytes";
+    if (validate_utf8(s, n) < 0 || has_control(s))
+        return "user_id must be valid UTF-8 without control characters";
+    return NULL;
+}
+
+const char *validate_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0)
+        return "name is required";
+    long chars = validate_utf8(s, n);
+    if (chars < 0)
+        return "name must be valid UTF-8";
+    if (chars > VALIDATE_NAME_MAX_CHARS)
+        return "name must be at most 100 characters";
+    if (has_control(s))
+        return "name must not contain control characters";
+    return NULL;
+}
+
+const char *validate_scope(const char *s)
+{
+    size_t n = strlen(s);
+    if (n > VALIDATE_SCOPE_MAX)
+        return "scope must be at most 1000 bytes";
+    /* RFC 6749 3.3: scope-tokens of %x21 / %x23-5B / %x5D-7E, separated by single spaces */
+    bool prev_space = true;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == ' ') {
+            if (prev_space)
+                return "scope must be scope tokens separated by single spaces";
+            prev_space = true;
+        } else if (c == 0x21 || (c >= 0x23 && c <= 0x5b) || (c >= 0x5d && c <= 0x7e)) {
+            prev_space = false;
+        } else {
+            return "scope has a character outside RFC 6749 scope tokens";
+        }
+    }
+    if (n > 0 && prev_space)
+        return "scope must not end with a space";
+    return NULL;
+}
+
+bool validate_jti(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > REVOKE_MAX_JTI)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_'))
+            return false;
+    }
+    return true;
+}

@@ -1,0 +1,147 @@
+/* worker.c -- worker threads (see worker.h).
+ *
+ * Everything a worker owns is made by worker_init() on the main thread before the thread
+ * starts, used only by the thread while it runs, and freed by worker_deinit() on the main
+ * thread after it has been joined. The only cross-thread touch is worker_stop(), which
+ * activates an event (libevent is set up for pthreads by the server before any base).
+ */
+#include "worker.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "config.h"
+#include "lastused.h"
+#include "log.h"
+#include "store.h"
+#include "tcache.h"
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *addr,
+                      int socklen, void *arg)
+{
+    (void)l, (void)addr, (void)socklen;
+    struct worker *w = arg;
+    rpc_conn_accept(&w->env, fd);
+}
+
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+    (void)l;
+    struct worker *w = arg;
+    /* EMFILE and friends: log and keep going; the listener stays armed */
+    log_warn("worker %d: accept failed: %s", w->index,
+             evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+}
+
+static void on_stop(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct worker *w = arg;
+    event_base_loopbreak(w->base);
+}
+
+static int resolve(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len)
+{
+    memset(ss, 0, sizeof(*ss));
+    struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, strcmp(host, "localhost") == 0 ? "127.0.0.1" : host,
+                  &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons((uint16_t)port);
+        *len = sizeof(*in4);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+        *len = sizeof(*in6);
+        return 0;
+    }
+    return -1;
+}
+
+p2a_err worker_init(struct worker *w, int index, const struct service_shared *sh,
+                    SSL_CTX *ssl_ctx, char *err, size_t errlen)
+{
+    memset(w, 0, sizeof(*w));
+    const struct p2a_config *cfg = sh->cfg;
+    w->index = index;
+    w->base = event_base_new();
+    if (w->base == NULL) {
+        snprintf(err, errlen, "cannot create an event loop");
+        return P2A_ERR_INTERNAL;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    if (resolve(cfg->rpc_host, cfg->rpc_port, &ss, &sslen) != 0) {
+        snprintf(err, errlen, "PIPE2_AUTH_RPC_LISTEN: %s is not an IP address", cfg->rpc_host);
+        return P2A_ERR_INVALID;
+    }
+    w->listener = evconnlistener_new_bind(
+        w->base, on_accept, w,
+        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT,
+        1024, (struct sockaddr *)&ss, (int)sslen);
+    if (w->listener == NULL) {
+        snprintf(err, errlen, "cannot listen on %s: %s", cfg->rpc_listen,
+                 evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        return P2A_ERR_INVALID;
+    }
+    evconnlistener_set_error_cb(w->listener, on_accept_error);
+    w->stop_ev = event_new(w->base, -1, 0, on_stop, w);
+    char name[16];
+    snprintf(name, sizeof(name), "worker%d", index);
+    w->svc.shared = sh;
+    w->svc.cache = tcache_new((size_t)cfg->cache_entries);
+    w->svc.store = store_new(w->base, cfg, name);
+    w->svc.marks = lastused_new();
+    w->env.base = w->base;
+    w->env.ssl_ctx = ssl_ctx;
+    w->env.svc = &w->svc;
+    w->env.idle_timeout_s = cfg->idle_timeout_s;
+    return P2A_OK;
+}
+
+static void *run(void *arg)
+{
+    struct worker *w = arg;
+    event_base_dispatch(w->base);
+    return NULL;
+}
+
+p2a_err worker_start(struct worker *w)
+{
+    if (pthread_create(&w->thread, NULL, run, w) != 0)
+        return P2A_ERR_INTERNAL;
+    w->started = true;
+    return P2A_OK;
+}
+
+void worker_stop(struct worker *w)
+{
+    if (w->stop_ev != NULL)
+        event_active(w->stop_ev, EV_TIMEOUT, 0);
+}
+
+void worker_deinit(struct worker *w)
+{
+    if (w->started)
+        pthread_join(w->thread, NULL);
+    w->started = false;
+    if (w->listener != NULL)
+        evconnlistener_free(w->listener);
+    /* the store first: its pending calls answer into connections that still exist */
+    store_free(w->svc.store);
+    rpc_conn_close_all(&w->env);
+    tcache_free(w->svc.cache);
+    lastused_free(w->svc.marks);
+    if (w->stop_ev != NULL)
+        event_free(w->stop_ev);
+    if (w->base != NULL)
+        event_base_free(w->base);
+    memset(w, 0, sizeof(*w));
+}

@@ -1,0 +1,39 @@
+/* worker.h -- one worker thread: its own event loop, its own SO_REUSEPORT listener on the
+ * RPC port, its connections, its token cache, its Redis connection and its last-used marks.
+ * The kernel spreads new connections across the workers' listeners. */
+#ifndef P2A_WORKER_H
+#define P2A_WORKER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "err.h"
+#include "rpc_conn.h"
+#include "service.h"
+
+struct event;
+struct evconnlistener;
+
+struct worker {
+    int index;
+    pthread_t thread;
+    bool started;
+    struct event_base *base;
+    struct evconnlistener *listener;
+    struct event *stop_ev;
+    struct rpc_env env;
+    struct service_ctx svc;
+};
+
+/* Builds the loop, binds the listener (so a busy port fails start-up, not later) and
+ * connects to Redis. On error a message goes to err. */
+p2a_err worker_init(struct worker *w, int index, const struct service_shared *sh,
+                    SSL_CTX *ssl_ctx, char *err, size_t errlen);
+p2a_err worker_start(struct worker *w);
+/* From any thread: asks the worker's loop to end. */
+void worker_stop(struct worker *w);
+/* Joins the thread (if started) and frees everything the worker owns. */
+void worker_deinit(struct worker *w);
+
+#endif
