@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# The README's first command: install what is missing, build, and run pipe2-auth for real on
+# this machine, with its own redis-server and everything it needs kept under var/.
+#
+#   deploy/run-local.sh            (Ctrl-C stops pipe2-authd and its redis-server)
+#
+# Environment: P2A_REDIS_PORT (default 6390) and every PIPE2_AUTH_* setting of pipe2-authd.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+var="$root/var"
+redis_port="${P2A_REDIS_PORT:-6390}"
+
+"$root/scripts/install-deps.sh" --cli
+
+echo "==> building (release)"
+cmake -S "$root" -B "$root/build/release" -DCMAKE_BUILD_TYPE=Release -DP2A_TESTS=OFF >/dev/null
+cmake --build "$root/build/release" -j"$(nproc)" >/dev/null
+
+mkdir -p "$var/redis" "$var/keys"
+chmod 700 "$var" "$var/keys"
+
+echo "==> starting redis-server on 127.0.0.1:$redis_port (data in var/redis, append-only, fsync always)"
+if redis-cli -h 127.0.0.1 -p "$redis_port" ping >/dev/null 2>&1; then
+  echo "error: something already answers on 127.0.0.1:$redis_port; stop it or set P2A_REDIS_PORT" >&2
+  exit 1
+fi
+# setsid: Ctrl-C reaches only this script, which stops both children in order
+setsid redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$var/redis" --appendonly yes \
+  --appendfsync always --save "" --daemonize no --logfile "$var/redis/redis.log" &
+redis_pid=$!
+authd_pid=""
+cleanup() {
+  set +e
+  trap - EXIT INT TERM
+  if [ -n "$authd_pid" ]; then
+    kill -TERM "$authd_pid" 2>/dev/null
+    wait "$authd_pid" 2>/dev/null
+  fi
+  kill -TERM "$redis_pid" 2>/dev/null
+  wait "$redis_pid" 2>/dev/null
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+for _ in $(seq 100); do
+  redis-cli -h 127.0.0.1 -p "$redis_port" ping >/dev/null 2>&1 && break
+  kill -0 "$redis_pid" 2>/dev/null || { echo "error: redis-server did not start; see var/redis/redis.log" >&2; exit 1; }
+  sleep 0.1
+done
+
+if ! ls "$var/keys"/*.pem >/dev/null 2>&1; then
+  kid="key-$(date -u +%Y%m%d%H%M%S)"
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$var/keys/$kid.pem" 2>/dev/null
+  chmod 600 "$var/keys/$kid.pem"
+  echo "==> generated signing key var/keys/$kid.pem"
+fi
+
+new_key() { printf 'p2a_%s_%s' "$1" "$(openssl rand -base64 32 | tr '+/' '-_' | tr -d '=\n')"; }
+digest() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
+if [ ! -f "$var/service-keys" ]; then
+  admin=$(new_key admin)
+  introspect=$(new_key introspect)
+  umask 077
+  {
+    echo "# role  sha256(key)  label -- only digests are kept; the keys were printed once"
+    echo "admin $(digest "$admin") dashboard"
+    echo "introspect $(digest "$introspect") mcp-server"
+  } >"$var/service-keys"
+  cat <<MSG
+
+==> first run: two service keys were made. They are shown now and never again
+    (only their digests are kept, in var/service-keys). Copy them somewhere safe.
+
+    admin key      (dashboards: issue, list, revoke):  $admin
+    introspect key (MCP servers: introspect):          $introspect
+
+    Try it from another terminal once pipe2-authd says "ready":
+      export P2A_ADMIN_KEY=$admin
+      export P2A_INTROSPECT_KEY=$introspect
+      scripts/p2a issue --user alice --name "my laptop"     # prints the token once
+      scripts/p2a introspect <token>
+      scripts/p2a list --user alice
+      scripts/p2a revoke <jti>
+      scripts/p2a introspect <token>                         # now: REVOKED
+
+    The first user for these examples is "alice"; any user id works.
+MSG
+else
+  echo "==> service keys: var/service-keys (printed on the first run; delete the file to make new ones)"
+fi
+
+export PIPE2_AUTH_KEYS_DIR="${PIPE2_AUTH_KEYS_DIR:-$var/keys}"
+export PIPE2_AUTH_SERVICE_KEYS_FILE="${PIPE2_AUTH_SERVICE_KEYS_FILE:-$var/service-keys}"
+export PIPE2_AUTH_REDIS_URL="${PIPE2_AUTH_REDIS_URL:-redis://127.0.0.1:$redis_port/0}"
+echo "==> starting pipe2-authd (Ctrl-C to stop)"
+setsid "$root/build/release/pipe2-authd" &
+authd_pid=$!
+wait "$authd_pid"
+status=$?
+authd_pid=""
+exit "$status"
