@@ -120,11 +120,14 @@ bool revoke_contains(struct revoke_set *set, const char *jti)
 size_t revoke_sweep(struct revoke_set *set, int64_t now)
 {
     pthread_rwlock_wrlock(&set->lock);
-    size_t before = set->n;
-    size_t cap = set->cap;
-    /* shrink when the live entries would fill under an eighth of the table */
-    while (cap > MIN_CAP && before * 8 < cap)
-        cap /= 2;
+    size_t before = set->n, live = 0;
+    for (size_t i = 0; i < set->cap; i++)
+        if (set->table[i].jti[0] != '\0' && set->table[i].exp > now)
+            live++;
+    /* the smallest table that keeps the survivors at most a quarter full */
+    size_t cap = MIN_CAP;
+    while (cap < live * 4)
+        cap *= 2;
     rehash(set, cap, now);
     size_t dropped = before - set->n;
     pthread_rwlock_unlock(&set->lock);

@@ -1,0 +1,119 @@
+/* helpers.c -- see helpers.h. */
+#include "helpers.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/hmac.h>
+#include <openssl/pem.h>
+
+char *th_tmpdir(void)
+{
+    char *d = strdup("/tmp/p2a-unit-XXXXXX");
+    if (d == NULL || mkdtemp(d) == NULL)
+        abort();
+    return d;
+}
+
+void th_rmtree(char *dir)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        abort();
+    free(dir);
+}
+
+char *th_write_file(const char *dir, const char *name, const char *text)
+{
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *path = malloc(n);
+    snprintf(path, n, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    if (f == NULL || fputs(text, f) < 0 || fclose(f) != 0)
+        abort();
+    return path;
+}
+
+EVP_PKEY *th_write_key(const char *dir, const char *kid)
+{
+    EVP_PKEY *k = EVP_EC_gen("P-256");
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s.pem", dir, kid);
+    FILE *f = fopen(path, "w");
+    if (k == NULL || f == NULL || !PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL))
+        abort();
+    fclose(f);
+    return k;
+}
+
+char *th_b64url(const void *data, size_t len)
+{
+    char *out = malloc(len * 4 / 3 + 8);
+    int m = EVP_EncodeBlock((unsigned char *)out, data, (int)len);
+    while (m > 0 && out[m - 1] == '=')
+        m--;
+    for (int i = 0; i < m; i++)
+        out[i] = out[i] == '+' ? '-' : (out[i] == '/' ? '_' : out[i]);
+    out[m] = '\0';
+    return out;
+}
+
+static char *signing_input(const char *h, const char *p)
+{
+    char *eh = th_b64url(h, strlen(h)), *ep = th_b64url(p, strlen(p));
+    size_t n = strlen(eh) + strlen(ep) + 2;
+    char *s = malloc(n);
+    snprintf(s, n, "%s.%s", eh, ep);
+    free(eh);
+    free(ep);
+    return s;
+}
+
+static char *join(char *input, const unsigned char *sig, size_t siglen)
+{
+    char *es = th_b64url(sig, siglen);
+    size_t n = strlen(input) + strlen(es) + 2;
+    char *t = malloc(n);
+    snprintf(t, n, "%s.%s", input, es);
+    free(es);
+    free(input);
+    return t;
+}
+
+char *th_jwt_es256(EVP_PKEY *key, const char *h, const char *p)
+{
+    char *input = signing_input(h, p);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned char der[128];
+    size_t derlen = sizeof(der);
+    if (!EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) ||
+        !EVP_DigestSign(md, der, &derlen, (unsigned char *)input, strlen(input)))
+        abort();
+    EVP_MD_CTX_free(md);
+    const unsigned char *pp = der;
+    ECDSA_SIG *sig = d2i_ECDSA_SIG(NULL, &pp, (long)derlen);
+    unsigned char raw[64];
+    BN_bn2binpad(ECDSA_SIG_get0_r(sig), raw, 32);
+    BN_bn2binpad(ECDSA_SIG_get0_s(sig), raw + 32, 32);
+    ECDSA_SIG_free(sig);
+    return join(input, raw, 64);
+}
+
+char *th_jwt_hs256(const void *secret, size_t len, const char *h, const char *p)
+{
+    char *input = signing_input(h, p);
+    unsigned char mac[32];
+    unsigned int maclen = sizeof(mac);
+    HMAC(EVP_sha256(), secret, (int)len, (unsigned char *)input, strlen(input), mac, &maclen);
+    return join(input, mac, maclen);
+}
+
+char *th_jwt_unsigned(const char *h, const char *p)
+{
+    char *input = signing_input(h, p);
+    return join(input, (const unsigned char *)"", 0);
+}

@@ -1,0 +1,24 @@
+/* helpers.h -- shared by the unit tests: temp folders, keys, hand-made JWTs. */
+#ifndef P2A_TEST_HELPERS_H
+#define P2A_TEST_HELPERS_H
+
+#include <stddef.h>
+
+#include <openssl/evp.h>
+
+/* A fresh folder under /tmp; th_rmtree() removes it and what it holds. */
+char *th_tmpdir(void);
+void th_rmtree(char *dir);
+/* Writes a new P-256 key as <dir>/<kid>.pem; returns it (caller frees). */
+EVP_PKEY *th_write_key(const char *dir, const char *kid);
+/* Writes text to <dir>/<name>; returns the path (caller frees). */
+char *th_write_file(const char *dir, const char *name, const char *text);
+
+/* JWTs made by hand, so every field can be wrong. Callers free the result. */
+char *th_b64url(const void *data, size_t len);
+char *th_jwt_es256(EVP_PKEY *key, const char *header_json, const char *payload_json);
+char *th_jwt_hs256(const void *secret, size_t len, const char *header_json,
+                   const char *payload_json);
+char *th_jwt_unsigned(const char *header_json, const char *payload_json);
+
+#endif

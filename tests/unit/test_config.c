@@ -1,0 +1,143 @@
+/* test_config.c -- defaults, precedence, bounds, redaction. */
+#include "cm.h"
+
+#include "config.h"
+
+static int clear_env(void **state)
+{
+    (void)state;
+    const char *vars[] = {"PIPE2_AUTH_ISSUER",     "PIPE2_AUTH_RESOURCE",
+                          "PIPE2_AUTH_RPC_LISTEN", "PIPE2_AUTH_REDIS_URL",
+                          "PIPE2_AUTH_WORKERS",    "PIPE2_AUTH_TLS_CERT",
+                          "PIPE2_AUTH_TLS_KEY",    "PIPE2_AUTH_LAST_USED_FLUSH_INTERVAL"};
+    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+        unsetenv(vars[i]);
+    setenv("PIPE2_AUTH_KEYS_DIR", "/k", 1);
+    setenv("PIPE2_AUTH_SERVICE_KEYS_FILE", "/s", 1);
+    return 0;
+}
+
+static p2a_err load(struct p2a_config *cfg, char *err, int argc, char **argv)
+{
+    return config_load(cfg, argc, argv, err, 512);
+}
+
+static void config__defaults(void **state)
+{
+    (void)state;
+    struct p2a_config cfg;
+    char err[512];
+    char *argv[] = {"pipe2-authd"};
+    assert_int_equal(load(&cfg, err, 1, argv), P2A_OK);
+    assert_string_equal(cfg.issuer, "http://127.0.0.1:8080");
+    assert_int_equal(cfg.nresources, 1);
+    assert_string_equal(cfg.resources[0], "http://127.0.0.1:3000/mcp");
+    assert_string_equal(cfg.rpc_host, "127.0.0.1");
+    assert_int_equal(cfg.rpc_port, 50051);
+    assert_string_equal(cfg.redis_host, "127.0.0.1");
+    assert_int_equal(cfg.redis_port, 6379);
+    assert_int_equal(cfg.redis_db, 0);
+    assert_null(cfg.redis_password);
+    assert_true(cfg.workers >= 1);
+    assert_int_equal(cfg.last_used_flush_s, 30);
+    assert_int_equal(cfg.max_token_lifetime_s, 365 * 86400);
+    config_deinit(&cfg);
+}
+
+static void config__flag_wins_over_environment(void **state)
+{
+    (void)state;
+    setenv("PIPE2_AUTH_WORKERS", "3", 1);
+    setenv("PIPE2_AUTH_ISSUER", "https://env.example/", 1);
+    struct p2a_config cfg;
+    char err[512];
+    char *argv[] = {"pipe2-authd", "--workers=5", "--rpc-listen", "[::1]:7000"};
+    assert_int_equal(load(&cfg, err, 4, argv), P2A_OK);
+    assert_int_equal(cfg.workers, 5);
+    assert_string_equal(cfg.issuer, "https://env.example"); /* trailing slash dropped */
+    assert_string_equal(cfg.rpc_host, "::1");
+    assert_int_equal(cfg.rpc_port, 7000);
+    config_deinit(&cfg);
+}
+
+static void config__redis_url_with_password(void **state)
+{
+    (void)state;
+    setenv("PIPE2_AUTH_REDIS_URL", "redis://user:s3cret@redis.internal:6380/2", 1);
+    struct p2a_config cfg;
+    char err[512];
+    char *argv[] = {"pipe2-authd"};
+    assert_int_equal(load(&cfg, err, 1, argv), P2A_OK);
+    assert_string_equal(cfg.redis_host, "redis.internal");
+    assert_int_equal(cfg.redis_port, 6380);
+    assert_int_equal(cfg.redis_db, 2);
+    assert_string_equal(cfg.redis_user, "user");
+    assert_string_equal(cfg.redis_password, "s3cret");
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    config_print(&cfg, f);
+    fclose(f);
+    assert_null(strstr(buf, "s3cret"));
+    assert_non_null(strstr(buf, "redis://user:***@redis.internal:6380/2"));
+    free(buf);
+    config_deinit(&cfg);
+}
+
+static void expect_refused(const char *var, const char *value, const char *flag,
+                           const char *needle)
+{
+    struct p2a_config cfg;
+    char err[512] = "";
+    if (var != NULL)
+        setenv(var, value, 1);
+    char *argv[] = {"pipe2-authd", (char *)flag};
+    assert_int_equal(load(&cfg, err, flag ? 2 : 1, argv), P2A_ERR_INVALID);
+    if (strstr(err, needle) == NULL)
+        fail_msg("error '%s' does not name '%s'", err, needle);
+    if (var != NULL)
+        unsetenv(var);
+}
+
+static void config__invalid_values_are_refused_by_name(void **state)
+{
+    (void)state;
+    expect_refused("PIPE2_AUTH_WORKERS", "0", NULL, "PIPE2_AUTH_WORKERS");
+    expect_refused("PIPE2_AUTH_WORKERS", "two", NULL, "PIPE2_AUTH_WORKERS");
+    expect_refused("PIPE2_AUTH_RPC_LISTEN", "127.0.0.1", NULL, "PIPE2_AUTH_RPC_LISTEN");
+    expect_refused("PIPE2_AUTH_RPC_LISTEN", "127.0.0.1:99999", NULL, "PIPE2_AUTH_RPC_LISTEN");
+    expect_refused("PIPE2_AUTH_REDIS_URL", "http://x", NULL, "PIPE2_AUTH_REDIS_URL");
+    expect_refused("PIPE2_AUTH_ISSUER", "ftp://x", NULL, "PIPE2_AUTH_ISSUER");
+    expect_refused("PIPE2_AUTH_RESOURCE", "http://a/mcp,,http://b", NULL, "PIPE2_AUTH_RESOURCE");
+    expect_refused("PIPE2_AUTH_TLS_CERT", "/cert.pem", NULL, "TLS_KEY");
+    expect_refused(NULL, NULL, "--no-such-thing=1", "unknown setting");
+    expect_refused(NULL, NULL, "--last-used-flush-interval=0", "--last-used-flush-interval");
+    unsetenv("PIPE2_AUTH_KEYS_DIR");
+    expect_refused(NULL, NULL, NULL, "PIPE2_AUTH_KEYS_DIR");
+}
+
+static void config__several_resources(void **state)
+{
+    (void)state;
+    setenv("PIPE2_AUTH_RESOURCE", "https://a.test/mcp, https://b.test/mcp", 1);
+    struct p2a_config cfg;
+    char err[512];
+    char *argv[] = {"pipe2-authd"};
+    assert_int_equal(load(&cfg, err, 1, argv), P2A_OK);
+    assert_int_equal(cfg.nresources, 2);
+    assert_string_equal(cfg.resources[1], "https://b.test/mcp");
+    config_deinit(&cfg);
+    unsetenv("PIPE2_AUTH_RESOURCE");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(config__defaults, clear_env),
+        cmocka_unit_test_setup(config__flag_wins_over_environment, clear_env),
+        cmocka_unit_test_setup(config__redis_url_with_password, clear_env),
+        cmocka_unit_test_setup(config__invalid_values_are_refused_by_name, clear_env),
+        cmocka_unit_test_setup(config__several_resources, clear_env),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
