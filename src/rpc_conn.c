@@ -54,6 +54,7 @@
 #define MAX_HEADER_BYTES (16 * 1024) /* all header fields of one request */
 #define MAX_PATH 128
 #define MAX_MESSAGE_TEXT 256
+#define MAX_CONN_BUFFERED (1024 * 1024) /* request bytes held for one connection's streams */
 
 struct rpc_stream;
 
@@ -94,7 +95,8 @@ struct rpc_conn {
     struct bufferevent *bev;
     nghttp2_session *session;
     struct rpc_stream *streams;
-    bool in_recv; /* inside nghttp2_session_mem_recv: no sending, no freeing */
+    size_t buffered; /* request bytes held by this connection's streams */
+    bool in_recv;    /* inside nghttp2_session_mem_recv: no sending, no freeing */
     bool closing; /* free once the output has drained */
 };
 
@@ -211,6 +213,7 @@ static void stream_free(struct rpc_stream *s)
         s->call->stream = NULL;
     if (s->deadline_ev != NULL)
         event_free(s->deadline_ev);
+    c->buffered -= s->len;
     free(s->buf);
     free(s->resp);
     free(s);
@@ -366,6 +369,12 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream
         stream_answer(s, RPC_RESOURCE_EXHAUSTED, rpc_frame_why(RPC_FRAME_TOO_LARGE), NULL, 0);
         return 0;
     }
+    if (s->conn->buffered + len > MAX_CONN_BUFFERED) {
+        stream_answer(s, RPC_RESOURCE_EXHAUSTED,
+                      "too many large requests in flight on this connection", NULL, 0);
+        return 0;
+    }
+    s->conn->buffered += len;
     if (s->buf == NULL)
         s->buf = xmalloc(len < 512 ? 512 : len);
     else if (s->len + len > 512)

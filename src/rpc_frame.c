@@ -39,7 +39,7 @@ const char *rpc_frame_why(enum rpc_frame_result r)
     case RPC_FRAME_INCOMPLETE:
         return "truncated gRPC message";
     case RPC_FRAME_TOO_LARGE:
-        return "request message larger than 65536 bytes";
+        return "request message larger than 262144 bytes";
     case RPC_FRAME_COMPRESSED:
         return "compressed messages are not supported";
     case RPC_FRAME_BAD_FLAG:

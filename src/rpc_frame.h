@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #define RPC_FRAME_PREFIX 5
-#define RPC_MAX_MSG_LEN (64 * 1024) /* largest request message we accept */
+#define RPC_MAX_MSG_LEN (256 * 1024) /* largest request message we accept */
 
 enum rpc_frame_result {
     RPC_FRAME_OK = 0,

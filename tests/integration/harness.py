@@ -1,0 +1,367 @@
+"""Real processes for the integration tests: redis-server and pipe2-authd on 127.0.0.1.
+
+Every wait has a deadline and polls a condition; every process started is stopped by PID
+in tearDown, and pipe2-authd must exit 0 on SIGTERM (under the sanitizers a leak or an
+undefined behaviour report makes it exit non-zero, which fails the test).
+"""
+import base64
+import hashlib
+import json
+import os
+import resource
+import secrets
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+import p2a_client  # noqa: E402
+from p2a_client import pb  # noqa: E402
+
+AUTHD = os.environ.get("P2A_AUTHD") or os.path.join(ROOT, "build", "pipe2-authd")
+ISSUER = "http://127.0.0.1:8080"
+RESOURCE = "http://127.0.0.1:3000/mcp"
+
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(pred, timeout, what, interval=0.02):
+    """Polls pred until it returns a true value, which is returned; fails after timeout."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            v = pred()
+            if v:
+                return v
+        except Exception as e:  # noqa: BLE001 -- the condition may fail until it holds
+            last = e
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last error: {last})")
+
+
+def stop_process(p, timeout=15):
+    if p.poll() is None:
+        p.send_signal(signal.SIGCONT)
+        p.terminate()
+        try:
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    return p.returncode
+
+
+class Redis:
+    def __init__(self, workdir):
+        self.dir = os.path.join(workdir, "redis")
+        os.makedirs(self.dir, exist_ok=True)
+        self.port = free_port()
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--dir", self.dir,
+             "--appendonly", "yes", "--appendfsync", "always", "--save", "",
+             "--daemonize", "no", "--logfile", os.path.join(self.dir, "redis.log")])
+        wait_until(lambda: self.cli("PING") == "PONG", 10, "redis-server to answer PING")
+
+    def cli(self, *args):
+        r = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(self.port), *args],
+                           capture_output=True, text=True, timeout=10)
+        return r.stdout.strip()
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait()
+
+    def stop(self):
+        if self.proc is not None:
+            stop_process(self.proc)
+
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}/0"
+
+
+class Authd:
+    def __init__(self, env, extra=None, tls=False):
+        self.env = env
+        self.port = free_port()
+        self.tls = tls
+        self.extra = extra or {}
+        self.proc = None
+        self.logpath = os.path.join(env.dir, f"authd-{self.port}.log")
+
+    def start(self, wait_ready=True):
+        e = dict(os.environ)
+        e.update({
+            "PIPE2_AUTH_KEYS_DIR": self.env.keys_dir,
+            "PIPE2_AUTH_SERVICE_KEYS_FILE": self.env.svckeys_file,
+            "PIPE2_AUTH_REDIS_URL": self.env.redis.url(),
+            "PIPE2_AUTH_RPC_LISTEN": f"127.0.0.1:{self.port}",
+            "PIPE2_AUTH_ISSUER": ISSUER,
+            "PIPE2_AUTH_RESOURCE": RESOURCE,
+            "PIPE2_AUTH_WORKERS": "2",
+            "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:exitcode=66",
+            "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1:exitcode=67",
+        })
+        if self.tls:
+            e["PIPE2_AUTH_TLS_CERT"] = self.env.cert
+            e["PIPE2_AUTH_TLS_KEY"] = self.env.cert_key
+        e.update(self.extra)
+        self.log = open(self.logpath, "ab")
+        self.proc = subprocess.Popen([AUTHD], env=e, stdout=self.log, stderr=subprocess.STDOUT)
+        if wait_ready:
+            c = self.client()
+            try:
+                wait_until(lambda: self.alive() and c.health().status == 1, 20,
+                           "pipe2-authd to report SERVING")
+            finally:
+                c.close()
+
+    def alive(self):
+        if self.proc.poll() is not None:
+            raise AssertionError(f"pipe2-authd exited with {self.proc.returncode}:\n"
+                                 + self.output())
+        return True
+
+    def output(self):
+        with open(self.logpath, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def client(self, key=None):
+        if self.tls:
+            return p2a_client.Client(f"127.0.0.1:{self.port}", key=key,
+                                     root_cert=read(self.env.cert),
+                                     server_name="localhost")
+        return p2a_client.Client(f"127.0.0.1:{self.port}", key=key)
+
+    def stop(self):
+        """SIGTERM; returns the exit status (0 expected)."""
+        if self.proc is None:
+            return 0
+        code = stop_process(self.proc)
+        self.log.close()
+        self.proc = None
+        return code
+
+
+class Env:
+    """A temp folder with a signing key, two service keys, a redis-server, pipe2-authds."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="p2a-it-")
+        self.keys_dir = os.path.join(self.dir, "keys")
+        os.makedirs(self.keys_dir)
+        self.key_path = os.path.join(self.keys_dir, "it-key.pem")
+        subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-out", self.key_path],
+                       check=True, capture_output=True)
+        self.admin_key = "p2a_admin_" + secrets.token_urlsafe(32)
+        self.introspect_key = "p2a_introspect_" + secrets.token_urlsafe(32)
+        self.svckeys_file = os.path.join(self.dir, "service-keys")
+        with open(self.svckeys_file, "w") as f:
+            f.write(f"admin {hashlib.sha256(self.admin_key.encode()).hexdigest()} dash\n")
+            f.write(f"introspect {hashlib.sha256(self.introspect_key.encode()).hexdigest()} mcp\n")
+        self.cert = os.path.join(self.dir, "cert.pem")
+        self.cert_key = os.path.join(self.dir, "cert-key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+                        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                        "-keyout", self.cert_key, "-out", self.cert],
+                       check=True, capture_output=True)
+        self.redis = Redis(self.dir)
+        self.redis.start()
+        self.authds = []
+
+    def authd(self, extra=None, tls=False, wait_ready=True):
+        a = Authd(self, extra, tls)
+        self.authds.append(a)
+        a.start(wait_ready)
+        return a
+
+    def close(self, check_exit=True):
+        failures = []
+        for a in self.authds:
+            code = a.stop()
+            if code != 0:
+                failures.append(f"pipe2-authd exited {code}:\n{a.output()[-6000:]}")
+        self.redis.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+        if check_exit and failures:
+            raise AssertionError("\n".join(failures))
+
+
+# ---- hand-made JWTs, for the tokens pipe2-authd must refuse ----------------------------------
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def jwt_es256(key_pem_path, header, payload):
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, utils
+    key = serialization.load_pem_private_key(read(key_pem_path), None)
+    h = b64url(json.dumps(header).encode())
+    p = b64url(json.dumps(payload).encode())
+    der = key.sign(f"{h}.{p}".encode(), ec.ECDSA(hashes.SHA256()))
+    r, s = utils.decode_dss_signature(der)
+    return f"{h}.{p}.{b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+
+
+def jwt_hs256(secret, header, payload):
+    import hmac
+    h = b64url(json.dumps(header).encode())
+    p = b64url(json.dumps(payload).encode())
+    mac = hmac.new(secret, f"{h}.{p}".encode(), hashlib.sha256).digest()
+    return f"{h}.{p}.{b64url(mac)}"
+
+
+def public_pem(key_pem_path):
+    from cryptography.hazmat.primitives import serialization
+    key = serialization.load_pem_private_key(read(key_pem_path), None)
+    return key.public_key().public_bytes(serialization.Encoding.PEM,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def claims(**over):
+    now = int(time.time())
+    c = {"iss": ISSUER, "sub": "mallory", "aud": [RESOURCE], "jti": secrets.token_urlsafe(16),
+         "iat": now, "exp": now + 3600, "token_use": "pat", "pat_name": "crafted"}
+    c.update(over)
+    return c
+
+
+# ---- a raw HTTP/2 client (python3-h2), for what stock gRPC clients will not send ------------
+
+def grpc_body(message_bytes, flag=0):
+    return bytes([flag]) + len(message_bytes).to_bytes(4, "big") + message_bytes
+
+
+class H2:
+    """One HTTP/2 connection to the RPC port, frames under the test's control."""
+
+    def __init__(self, port, tls=False, cafile=None):
+        import h2.config
+        import h2.connection
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        if tls:
+            ctx = ssl.create_default_context(cafile=cafile)
+            ctx.set_alpn_protocols(["h2"])
+            self.sock = ctx.wrap_socket(self.sock, server_hostname="localhost")
+        self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        self.conn.initiate_connection()
+        self.flush()
+        self.streams = {}
+
+    def flush(self):
+        data = self.conn.data_to_send()
+        if data:
+            self.sock.sendall(data)
+
+    def start(self, path, key=None, extra=(), content_type="application/grpc"):
+        sid = self.conn.get_next_available_stream_id()
+        hdrs = [(":method", "POST"), (":scheme", "http"), (":path", path),
+                (":authority", "127.0.0.1"), ("content-type", content_type), ("te", "trailers")]
+        if key:
+            hdrs.append(("authorization", "Bearer " + key))
+        hdrs.extend(extra)
+        self.conn.send_headers(sid, hdrs)
+        self.streams[sid] = {"headers": None, "data": b"", "trailers": None, "ended": False,
+                             "reset": None}
+        self.flush()
+        return sid
+
+    def send(self, sid, data, end=True):
+        # respect the peer's flow control window
+        while data:
+            window = self.conn.local_flow_control_window(sid)
+            chunk = min(len(data), window, self.conn.max_outbound_frame_size)
+            if chunk == 0:
+                self.pump(1)
+                continue
+            self.conn.send_data(sid, data[:chunk], end_stream=end and chunk == len(data))
+            data = data[chunk:]
+            self.flush()
+        if end and not data:
+            pass
+        self.flush()
+
+    def call(self, path, body, key=None, extra=()):
+        sid = self.start(path, key, extra)
+        if body:
+            self.send(sid, body, end=True)
+        else:
+            self.conn.end_stream(sid)
+            self.flush()
+        return sid
+
+    def pump(self, timeout=5):
+        import h2.events
+        self.sock.settimeout(timeout)
+        data = self.sock.recv(65536)
+        if not data:
+            raise ConnectionError("server closed the connection")
+        for ev in self.conn.receive_data(data):
+            s = self.streams.get(getattr(ev, "stream_id", None))
+            if isinstance(ev, h2.events.ResponseReceived):
+                s["headers"] = dict((k.decode() if isinstance(k, bytes) else k,
+                                     v.decode() if isinstance(v, bytes) else v)
+                                    for k, v in ev.headers)
+            elif isinstance(ev, h2.events.DataReceived):
+                s["data"] += ev.data
+                self.conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+            elif isinstance(ev, h2.events.TrailersReceived):
+                s["trailers"] = dict((k.decode() if isinstance(k, bytes) else k,
+                                      v.decode() if isinstance(v, bytes) else v)
+                                     for k, v in ev.headers)
+            elif isinstance(ev, h2.events.StreamEnded):
+                s["ended"] = True
+            elif isinstance(ev, h2.events.StreamReset):
+                if s is not None:
+                    s["reset"] = ev.error_code
+                    s["ended"] = True
+        self.flush()
+
+    def wait(self, sid, timeout=10):
+        deadline = time.monotonic() + timeout
+        while not self.streams[sid]["ended"]:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"stream {sid} not answered within {timeout}s")
+            self.pump(left)
+        return self.streams[sid]
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def grpc_status(stream):
+    """grpc-status and grpc-message of an answered stream (Trailers-Only or trailers)."""
+    t = stream["trailers"] or stream["headers"] or {}
+    from urllib.parse import unquote
+    return int(t.get("grpc-status", -1)), unquote(t.get("grpc-message", ""))
