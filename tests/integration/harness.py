@@ -133,12 +133,28 @@ class Authd:
         self.log = open(self.logpath, "ab")
         self.proc = subprocess.Popen([AUTHD], env=e, stdout=self.log, stderr=subprocess.STDOUT)
         if wait_ready:
-            c = self.client()
-            try:
-                wait_until(lambda: self.alive() and c.health().status == 1, 20,
-                           "pipe2-authd to report SERVING")
-            finally:
-                c.close()
+            self.wait_serving()
+
+    def port_open(self):
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    def health(self):
+        # a fresh channel each time: a refused channel would back off for seconds
+        c = self.client()
+        try:
+            return c.health().status
+        finally:
+            c.close()
+
+    def wait_serving(self, timeout=20):
+        wait_until(lambda: self.alive() and self.port_open(), timeout,
+                   "pipe2-authd to listen")
+        wait_until(lambda: self.alive() and self.health() == 1, timeout,
+                   "pipe2-authd to report SERVING")
 
     def alive(self):
         if self.proc.poll() is not None:
