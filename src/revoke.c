@@ -2,13 +2,12 @@
  *
  * DESIGN
  * ------
- * Open addressing with linear probing over a power-of-two table of 40-byte entries (the
- * jti inline, NUL-padded, and its exp), kept at most half full. An empty jti marks a free
- * slot. Lookups hash the jti (FNV-1a) and probe; nothing is allocated on the read path.
- * Sweeping rebuilds the table from the live entries, which also shrinks it: simpler than
- * deleting in place, and it runs once a minute, not per request.
+ * A jtitab of jti -> exp behind a pthread rwlock: every Introspect takes the read lock for
+ * one probe; revocations and the sweep take the write lock. Sweeping keeps only entries
+ * whose token has not expired, in a table sized to them, so memory follows the number of
+ * revoked tokens that could still be presented.
  *
- * Threading: any thread. A pthread rwlock guards the table; readiness is an atomic.
+ * Threading: any thread. Readiness is an atomic flag, set once the set was loaded.
  */
 #include "revoke.h"
 
@@ -16,39 +15,22 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "jtitab.h"
 #include "xalloc.h"
-
-struct entry {
-    char jti[REVOKE_MAX_JTI + 1];
-    int64_t exp;
-};
 
 struct revoke_set {
     pthread_rwlock_t lock;
-    struct entry *table;
-    size_t cap; /* power of two */
-    size_t n;
+    struct jtitab tab;
     atomic_bool ready;
 };
 
 #define MIN_CAP 1024
 
-static uint64_t hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
 struct revoke_set *revoke_new(void)
 {
     struct revoke_set *set = xcalloc(1, sizeof(*set));
     P2A_ASSERT(pthread_rwlock_init(&set->lock, NULL) == 0);
-    set->cap = MIN_CAP;
-    set->table = xcalloc(set->cap, sizeof(struct entry));
+    jtitab_init(&set->tab, MIN_CAP);
     return set;
 }
 
@@ -57,62 +39,22 @@ void revoke_free(struct revoke_set *set)
     if (set == NULL)
         return;
     pthread_rwlock_destroy(&set->lock);
-    free(set->table);
+    jtitab_deinit(&set->tab);
     free(set);
-}
-
-static struct entry *find_slot(struct entry *table, size_t cap, const char *jti)
-{
-    size_t mask = cap - 1;
-    for (size_t i = hash(jti) & mask;; i = (i + 1) & mask) {
-        if (table[i].jti[0] == '\0' || strcmp(table[i].jti, jti) == 0)
-            return &table[i];
-    }
-}
-
-static void rehash(struct revoke_set *set, size_t cap, int64_t drop_before)
-{
-    struct entry *t = xcalloc(cap, sizeof(struct entry));
-    size_t n = 0;
-    for (size_t i = 0; i < set->cap; i++) {
-        const struct entry *e = &set->table[i];
-        if (e->jti[0] == '\0' || e->exp <= drop_before)
-            continue;
-        *find_slot(t, cap, e->jti) = *e;
-        n++;
-    }
-    free(set->table);
-    set->table = t;
-    set->cap = cap;
-    set->n = n;
 }
 
 bool revoke_add(struct revoke_set *set, const char *jti, int64_t exp)
 {
-    size_t len = strlen(jti);
-    if (len == 0 || len > REVOKE_MAX_JTI)
-        return false;
     pthread_rwlock_wrlock(&set->lock);
-    if ((set->n + 1) * 2 > set->cap)
-        rehash(set, set->cap * 2, INT64_MIN);
-    struct entry *e = find_slot(set->table, set->cap, jti);
-    bool fresh = e->jti[0] == '\0';
-    if (fresh) {
-        memcpy(e->jti, jti, len + 1);
-        set->n++;
-    }
-    if (exp > e->exp)
-        e->exp = exp;
+    bool fresh = jtitab_put_max(&set->tab, jti, exp, SIZE_MAX);
     pthread_rwlock_unlock(&set->lock);
     return fresh;
 }
 
 bool revoke_contains(struct revoke_set *set, const char *jti)
 {
-    if (strlen(jti) > REVOKE_MAX_JTI)
-        return false;
     pthread_rwlock_rdlock(&set->lock);
-    bool hit = find_slot(set->table, set->cap, jti)->jti[0] != '\0';
+    bool hit = jtitab_find(&set->tab, jti) != NULL;
     pthread_rwlock_unlock(&set->lock);
     return hit;
 }
@@ -120,16 +62,7 @@ bool revoke_contains(struct revoke_set *set, const char *jti)
 size_t revoke_sweep(struct revoke_set *set, int64_t now)
 {
     pthread_rwlock_wrlock(&set->lock);
-    size_t before = set->n, live = 0;
-    for (size_t i = 0; i < set->cap; i++)
-        if (set->table[i].jti[0] != '\0' && set->table[i].exp > now)
-            live++;
-    /* the smallest table that keeps the survivors at most a quarter full */
-    size_t cap = MIN_CAP;
-    while (cap < live * 4)
-        cap *= 2;
-    rehash(set, cap, now);
-    size_t dropped = before - set->n;
+    size_t dropped = jtitab_prune(&set->tab, now);
     pthread_rwlock_unlock(&set->lock);
     return dropped;
 }
@@ -137,7 +70,7 @@ size_t revoke_sweep(struct revoke_set *set, int64_t now)
 size_t revoke_count(struct revoke_set *set)
 {
     pthread_rwlock_rdlock(&set->lock);
-    size_t n = set->n;
+    size_t n = set->tab.n;
     pthread_rwlock_unlock(&set->lock);
     return n;
 }
@@ -145,7 +78,7 @@ size_t revoke_count(struct revoke_set *set)
 size_t revoke_memory(struct revoke_set *set)
 {
     pthread_rwlock_rdlock(&set->lock);
-    size_t bytes = sizeof(*set) + set->cap * sizeof(struct entry);
+    size_t bytes = sizeof(*set) + jtitab_bytes(&set->tab) - sizeof(set->tab);
     pthread_rwlock_unlock(&set->lock);
     return bytes;
 }

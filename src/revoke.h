@@ -15,7 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define REVOKE_MAX_JTI 31
+#include "jtitab.h"
+
+#define REVOKE_MAX_JTI JTITAB_MAX_JTI
 
 struct revoke_set;
 

@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "revoke.h"
+#include "jtitab.h"
 
 long validate_utf8(const char *str, size_t len)
 {
@@ -107,7 +107,7 @@ const char *validate_scope(const char *s)
 bool validate_jti(const char *s)
 {
     size_t n = strlen(s);
-    if (n == 0 || n > REVOKE_MAX_JTI)
+    if (n == 0 || n > JTITAB_MAX_JTI)
         return false;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
