@@ -62,6 +62,12 @@ static const struct row rows[] = {
      false, "longest PAT lifetime in seconds, and the default (365 days)"},
     {"CACHE_ENTRIES", K_INT, S(cache_entries), "65536", 16, 16777216, false, false,
      "verified tokens cached per worker"},
+    {"REVOCATION_POLL_INTERVAL", K_INT, S(revocation_poll_s), "5", 1, 28, false, false,
+     "seconds between polls of Redis for revocations the subscriber missed"},
+    {"REVOCATION_STALENESS", K_INT, S(revocation_staleness_s), "20", 2, 29, false, false,
+     "seconds without a successful poll before Introspect answers UNAVAILABLE (under 30)"},
+    {"SWEEP_INTERVAL", K_INT, S(sweep_interval_s), "60", 1, 3600, false, false,
+     "seconds between sweeps of revocations of expired tokens"},
     {"LOG_LEVEL", K_STR, S(log_level), "info", 0, 0, false, false,
      "debug, info, warn or error"},
 };
@@ -356,6 +362,9 @@ p2a_err config_load(struct p2a_config *cfg, int argc, char **argv, char *err, si
     if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL))
         return fail(cfg, err, errlen, "PIPE2_AUTH_TLS_CERT",
                     "TLS_CERT and TLS_KEY must be set together");
+    if (cfg->revocation_staleness_s <= cfg->revocation_poll_s)
+        return fail(cfg, err, errlen, "PIPE2_AUTH_REVOCATION_STALENESS",
+                    "must be above PIPE2_AUTH_REVOCATION_POLL_INTERVAL (and under 30)");
     enum log_level lvl;
     if (log_level_parse(cfg->log_level, &lvl) != P2A_OK)
         return fail(cfg, err, errlen, "PIPE2_AUTH_LOG_LEVEL",

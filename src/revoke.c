@@ -7,7 +7,10 @@
  * whose token has not expired, in a table sized to them, so memory follows the number of
  * revoked tokens that could still be presented.
  *
- * Threading: any thread. Readiness is an atomic flag, set once the set was loaded.
+ * Freshness and statistics are atomics beside the table, so the hot path reads the sync
+ * time without the lock.
+ *
+ * Threading: any thread.
  */
 #include "revoke.h"
 
@@ -15,22 +18,27 @@
 #include <stdatomic.h>
 #include <string.h>
 
-#include "jtitab.h"
 #include "xalloc.h"
 
 struct revoke_set {
     pthread_rwlock_t lock;
     struct jtitab tab;
-    atomic_bool ready;
+    int64_t staleness_ms;
+    atomic_llong synced_ms; /* monotonic ms of the last sync; 0: never */
+    atomic_ullong seq;
+    atomic_ullong applied[REVOKE_PATH_COUNT];
+    atomic_llong last_lag_ms;
 };
 
 #define MIN_CAP 1024
 
-struct revoke_set *revoke_new(void)
+struct revoke_set *revoke_new(int64_t staleness_ms)
 {
     struct revoke_set *set = xcalloc(1, sizeof(*set));
     P2A_ASSERT(pthread_rwlock_init(&set->lock, NULL) == 0);
     jtitab_init(&set->tab, MIN_CAP);
+    set->staleness_ms = staleness_ms;
+    atomic_store(&set->last_lag_ms, -1);
     return set;
 }
 
@@ -43,11 +51,13 @@ void revoke_free(struct revoke_set *set)
     free(set);
 }
 
-bool revoke_add(struct revoke_set *set, const char *jti, int64_t exp)
+bool revoke_add(struct revoke_set *set, const char *jti, int64_t exp, enum revoke_path path)
 {
     pthread_rwlock_wrlock(&set->lock);
     bool fresh = jtitab_put_max(&set->tab, jti, exp, SIZE_MAX);
     pthread_rwlock_unlock(&set->lock);
+    if (fresh)
+        atomic_fetch_add(&set->applied[path], 1);
     return fresh;
 }
 
@@ -83,12 +93,39 @@ size_t revoke_memory(struct revoke_set *set)
     return bytes;
 }
 
-void revoke_set_ready(struct revoke_set *set, bool ready)
+void revoke_synced(struct revoke_set *set, int64_t mono_ms, uint64_t seq)
 {
-    atomic_store(&set->ready, ready);
+    if (mono_ms < 1)
+        mono_ms = 1;
+    if (mono_ms > atomic_load(&set->synced_ms))
+        atomic_store(&set->synced_ms, mono_ms);
+    atomic_store(&set->seq, seq);
 }
 
-bool revoke_ready(struct revoke_set *set)
+enum revoke_state revoke_usable(struct revoke_set *set, int64_t now_mono_ms, int64_t *age_ms)
 {
-    return atomic_load(&set->ready);
+    int64_t synced = atomic_load(&set->synced_ms);
+    if (synced == 0) {
+        *age_ms = -1;
+        return REVOKE_NOT_LOADED;
+    }
+    *age_ms = now_mono_ms - synced;
+    return *age_ms > set->staleness_ms ? REVOKE_STALE : REVOKE_USABLE;
+}
+
+void revoke_note_lag(struct revoke_set *set, int64_t lag_ms)
+{
+    atomic_store(&set->last_lag_ms, lag_ms);
+}
+
+void revoke_get_stats(struct revoke_set *set, int64_t now_mono_ms, struct revoke_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->entries = revoke_count(set);
+    out->bytes = revoke_memory(set);
+    for (int i = 0; i < REVOKE_PATH_COUNT; i++)
+        out->applied[i] = atomic_load(&set->applied[i]);
+    revoke_usable(set, now_mono_ms, &out->view_age_ms);
+    out->last_lag_ms = atomic_load(&set->last_lag_ms);
+    out->seq = atomic_load(&set->seq);
 }

@@ -1,12 +1,14 @@
 /* revoke.h -- the process's view of revoked tokens, read on every Introspect.
  *
- * A set of jti -> the time the token would expire anyway. Shared by every worker thread:
+ * A set of jti -> the time the token would expire anyway, shared by every worker thread:
  * readers take a read lock, writers (the thread applying revocations, the sweeper) a write
  * lock. An entry is dropped by revoke_sweep() once its token has expired, so the set stays
  * as small as the revoked tokens that could still be presented.
  *
- * The set also carries its readiness: it answers nothing useful until the whole set has
- * been loaded from the store at start, and revoke_ready() says so.
+ * The set also knows how far it can be trusted. It is usable once loaded whole from Redis
+ * at start (revoke_loaded) and while the last successful sync with Redis is younger than
+ * the staleness bound given to revoke_new(); past that, revoke_usable() says STALE and
+ * callers must fail closed rather than accept a token that may have been revoked elsewhere.
  */
 #ifndef P2A_REVOKE_H
 #define P2A_REVOKE_H
@@ -19,14 +21,36 @@
 
 #define REVOKE_MAX_JTI JTITAB_MAX_JTI
 
+/* How a revocation reached this process. */
+enum revoke_path {
+    REVOKE_PATH_LOCAL = 0,   /* RevokeToken answered by this process */
+    REVOKE_PATH_MESSAGE = 1, /* pub/sub message: the fast path */
+    REVOKE_PATH_POLL = 2,    /* the repair poll */
+    REVOKE_PATH_STARTUP = 3, /* the full load at start or after a reset */
+    REVOKE_PATH_COUNT = 4,
+};
+
+enum revoke_state { REVOKE_USABLE = 0, REVOKE_NOT_LOADED = 1, REVOKE_STALE = 2 };
+
+struct revoke_stats {
+    size_t entries;
+    size_t bytes;
+    uint64_t applied[REVOKE_PATH_COUNT]; /* revocations new to this process, by path */
+    int64_t view_age_ms;                 /* -1 before the first sync */
+    int64_t last_lag_ms;                 /* revocation to application, last message */
+    uint64_t seq;                        /* highest sequence number synced */
+};
+
 struct revoke_set;
 
-struct revoke_set *revoke_new(void);
+/* staleness_ms: how old the view may get before revoke_usable() says STALE. */
+struct revoke_set *revoke_new(int64_t staleness_ms);
 void revoke_free(struct revoke_set *set);
 
-/* Records jti as revoked until exp. Returns true when it was not in the set before. A jti
- * longer than REVOKE_MAX_JTI cannot be one of ours and is refused (returns false). */
-bool revoke_add(struct revoke_set *set, const char *jti, int64_t exp);
+/* Records jti as revoked until exp. Returns true when it was not in the set before (and
+ * counts it under path). A jti longer than REVOKE_MAX_JTI cannot be one of ours and is
+ * refused (returns false). */
+bool revoke_add(struct revoke_set *set, const char *jti, int64_t exp, enum revoke_path path);
 bool revoke_contains(struct revoke_set *set, const char *jti);
 /* Drops every entry whose exp <= now; returns how many. */
 size_t revoke_sweep(struct revoke_set *set, int64_t now);
@@ -34,7 +58,12 @@ size_t revoke_count(struct revoke_set *set);
 /* Bytes the set holds (table and bookkeeping), for the memory figure per entry. */
 size_t revoke_memory(struct revoke_set *set);
 
-void revoke_set_ready(struct revoke_set *set, bool ready);
-bool revoke_ready(struct revoke_set *set);
+/* The view matches Redis as of mono_ms (the moment the successful query was sent), up to
+ * sequence number seq. The first call also marks the set loaded. */
+void revoke_synced(struct revoke_set *set, int64_t mono_ms, uint64_t seq);
+/* Whether Introspect may trust the set at now_mono_ms; *age_ms gets the view's age. */
+enum revoke_state revoke_usable(struct revoke_set *set, int64_t now_mono_ms, int64_t *age_ms);
+void revoke_note_lag(struct revoke_set *set, int64_t lag_ms);
+void revoke_get_stats(struct revoke_set *set, int64_t now_mono_ms, struct revoke_stats *out);
 
 #endif

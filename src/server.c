@@ -1,9 +1,9 @@
 /* server.c -- start-up, the main loop and shutdown.
  *
  * The main thread runs its own event loop next to the workers'. It owns:
- *   - the revocation set shared by every worker: loaded whole from Redis at start (health
- *     says NOT_SERVING and Introspect UNAVAILABLE until then), swept of expired entries
- *     every minute;
+ *   - the revocation set shared by every worker, kept in step with Redis by revsync.c
+ *     (health says NOT_SERVING and Introspect UNAVAILABLE until it is loaded, and again
+ *     whenever it is older than the staleness bound);
  *   - the last-used flush: every PIPE2_AUTH_LAST_USED_FLUSH_INTERVAL it drains the workers'
  *     marks into one table and writes them in one Redis round trip per 1000 tokens; a failed
  *     write puts its marks back for the next round;
@@ -25,14 +25,13 @@
 #include "lastused.h"
 #include "log.h"
 #include "revoke.h"
+#include "revsync.h"
 #include "store.h"
 #include "tls.h"
 #include "worker.h"
 #include "xalloc.h"
 
 #define FLUSH_CHUNK 1000
-#define SWEEP_INTERVAL_S 60
-#define LOAD_RETRY_MS 500
 #define SHUTDOWN_FLUSH_WAIT_S 2
 
 struct server {
@@ -45,40 +44,9 @@ struct server {
     struct lastused *pending; /* marks drained from workers, not yet written */
     size_t flushes_in_flight;
     bool stopping;
-    struct event *load_ev, *sweep_ev, *flush_ev, *sigterm_ev, *sigint_ev, *deadline_ev;
+    struct revsync *revsync;
+    struct event *flush_ev, *sigterm_ev, *sigint_ev, *deadline_ev;
 };
-
-/* ---- revocation set -------------------------------------------------------------------- */
-
-static void on_loaded(void *arg, p2a_err err, const struct revocation *v, size_t n, uint64_t seq)
-{
-    struct server *s = arg;
-    if (err != P2A_OK) {
-        struct timeval tv = {0, LOAD_RETRY_MS * 1000};
-        evtimer_add(s->load_ev, &tv);
-        return;
-    }
-    for (size_t i = 0; i < n; i++)
-        revoke_add(s->shared.revoked, v[i].jti, v[i].exp);
-    revoke_set_ready(s->shared.revoked, true);
-    log_info("ready: %zu revocations loaded (sequence %llu)", n, (unsigned long long)seq);
-}
-
-static void on_load_timer(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd, (void)what;
-    struct server *s = arg;
-    store_revocations_load(s->store, clock_now(), on_loaded, s);
-}
-
-static void on_sweep(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd, (void)what;
-    struct server *s = arg;
-    size_t dropped = revoke_sweep(s->shared.revoked, clock_now());
-    if (dropped > 0)
-        log_info("revocation set: dropped %zu entries of expired tokens", dropped);
-}
 
 /* ---- last used -------------------------------------------------------------------------- */
 
@@ -233,7 +201,7 @@ p2a_err server_run(const struct p2a_config *cfg, const struct keyring *keys,
     s.shared.cfg = cfg;
     s.shared.keys = keys;
     s.shared.svckeys = svckeys;
-    s.shared.revoked = revoke_new();
+    s.shared.revoked = revoke_new((int64_t)cfg->revocation_staleness_s * 1000);
     s.pending = lastused_new();
     s.base = event_base_new();
     P2A_ASSERT(s.base != NULL);
@@ -253,8 +221,7 @@ p2a_err server_run(const struct p2a_config *cfg, const struct keyring *keys,
     }
 
     if (rc == P2A_OK) {
-        s.load_ev = timer(&s, false, 0, on_load_timer);
-        s.sweep_ev = timer(&s, true, SWEEP_INTERVAL_S, on_sweep);
+        s.revsync = revsync_new(s.base, cfg, s.store, s.shared.revoked);
         s.flush_ev = timer(&s, true, cfg->last_used_flush_s, on_flush_timer);
         s.sigterm_ev = evsignal_new(s.base, SIGTERM, on_signal, &s);
         s.sigint_ev = evsignal_new(s.base, SIGINT, on_signal, &s);
@@ -284,9 +251,9 @@ p2a_err server_run(const struct p2a_config *cfg, const struct keyring *keys,
     for (int i = 0; i < s.nworkers; i++)
         worker_deinit(&s.workers[i]);
     free(s.workers);
-    store_free(s.store);
-    struct event *evs[] = {s.load_ev, s.sweep_ev, s.flush_ev, s.sigterm_ev, s.sigint_ev,
-                           s.deadline_ev};
+    store_free(s.store); /* fails what is pending, while revsync can still take the answers */
+    revsync_free(s.revsync);
+    struct event *evs[] = {s.flush_ev, s.sigterm_ev, s.sigint_ev, s.deadline_ev};
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
         if (evs[i] != NULL)
             event_free(evs[i]);

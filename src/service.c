@@ -106,8 +106,18 @@ static void do_introspect(struct service_ctx *ctx, const uint8_t *msg, size_t le
         why = "resource must be an http(s) URL without spaces, quotes or a fragment";
     else if ((int)req->expected_kind < 0 || (int)req->expected_kind > TOKEN_KIND_OAUTH)
         why = "expected_kind is not a TokenKind";
-    else if (!revoke_ready(sh->revoked))
+    char stale[160];
+    int64_t age_ms;
+    enum revoke_state rs = revoke_usable(sh->revoked, clock_mono_ms(), &age_ms);
+    if (why == NULL && rs == REVOKE_NOT_LOADED) {
         why = "revocation list not loaded yet; retry shortly", code = RPC_UNAVAILABLE;
+    } else if (why == NULL && rs == REVOKE_STALE) {
+        snprintf(stale, sizeof(stale),
+                 "revocation list is stale: no successful sync with Redis for %lld s; "
+                 "refusing to answer rather than accept a revoked token",
+                 (long long)(age_ms / 1000));
+        why = stale, code = RPC_UNAVAILABLE;
+    }
     if (why != NULL) {
         pipe2__auth__v1__introspect_request__free_unpacked(req, NULL);
         finish_err(call, code, why);
@@ -295,7 +305,7 @@ static void on_revoked(void *arg, p2a_err err, bool already, int64_t revoked_at,
     struct revoke_op *op = arg;
     if (err == P2A_OK) {
         /* effective in this process at once; other replicas follow the published message */
-        revoke_add(op->revoked, op->jti, exp);
+        revoke_add(op->revoked, op->jti, exp, REVOKE_PATH_LOCAL);
         Pipe2__Auth__V1__RevokeTokenResponse resp = PIPE2__AUTH__V1__REVOKE_TOKEN_RESPONSE__INIT;
         resp.already_revoked = already;
         resp.revoked_at = revoked_at;
@@ -336,7 +346,7 @@ static void do_revoke(struct service_ctx *ctx, const uint8_t *msg, size_t len,
     op->call = call;
     op->revoked = ctx->shared->revoked;
     snprintf(op->jti, sizeof(op->jti), "%s", req->jti);
-    store_pat_revoke(ctx->store, req->jti, req->user_id, clock_now(), on_revoked, op);
+    store_pat_revoke(ctx->store, req->jti, req->user_id, clock_now_ms(), on_revoked, op);
     pipe2__auth__v1__revoke_token_request__free_unpacked(req, NULL);
 }
 
@@ -399,7 +409,8 @@ static void do_health(struct service_ctx *ctx, const uint8_t *msg, size_t len,
         return;
     }
     Grpc__Health__V1__HealthCheckResponse resp = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
-    resp.status = revoke_ready(ctx->shared->revoked)
+    int64_t age_ms;
+    resp.status = revoke_usable(ctx->shared->revoked, clock_mono_ms(), &age_ms) == REVOKE_USABLE
                       ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
                       : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
     finish_msg(call, &resp.base);

@@ -13,7 +13,8 @@
  *   user:<user>:pats   sorted set of jti by creation time (ms): the per-user index
  *   revoked            sorted set of revoked jti scored by the token's exp
  *   revseq / revlog    revocation sequence number, and jti by sequence number
- *   channel revocations: "<seq> <jti> <exp>" published after each revocation
+ *   channel revocations: "<seq> <jti> <exp> <revoked at, ms>" published after each
+ *                      revocation
  */
 #ifndef P2A_STORE_H
 #define P2A_STORE_H
@@ -44,6 +45,7 @@ struct pat_record {
 struct revocation {
     const char *jti;
     int64_t exp;
+    uint64_t seq; /* 0 where not known (the full load) */
 };
 
 typedef void (*store_done_cb)(void *arg, p2a_err err);
@@ -56,6 +58,17 @@ typedef void (*store_revocations_cb)(void *arg, p2a_err err, const struct revoca
 
 /* Starts connecting at once; reconnects by itself with backoff. name is for logs. */
 struct store *store_new(struct event_base *base, const struct p2a_config *cfg, const char *name);
+
+/* A message on the subscribed channel; payload is valid during the call only. */
+typedef void (*store_message_cb)(void *arg, const char *payload, size_t len);
+/* subscribed: true once (re)subscribed, false when the connection is lost. */
+typedef void (*store_sub_state_cb)(void *arg, bool subscribed);
+/* A connection that only listens: SUBSCRIBEs to channel on every (re)connect and hands each
+ * message to on_message. TCP keepalive finds a peer that vanished. Free with store_free(). */
+struct store *store_new_subscriber(struct event_base *base, const struct p2a_config *cfg,
+                                   const char *name, const char *channel,
+                                   store_message_cb on_message, store_sub_state_cb on_state,
+                                   void *arg);
 /* Fails every pending operation with P2A_ERR_UNAVAILABLE, then frees. NULL is a no-op. */
 void store_free(struct store *st);
 bool store_connected(const struct store *st);
@@ -63,13 +76,22 @@ bool store_connected(const struct store *st);
 void store_pat_create(struct store *st, const struct pat_record *r, store_done_cb cb, void *arg);
 /* Revokes jti (when user_id is non-empty, only if the token is that user's): writes the
  * record, the revoked set and the log atomically, then publishes. */
-void store_pat_revoke(struct store *st, const char *jti, const char *user_id, int64_t now,
+void store_pat_revoke(struct store *st, const char *jti, const char *user_id, int64_t now_ms,
                       store_revoke_cb cb, void *arg);
 void store_pat_list(struct store *st, const char *user_id, bool include_revoked,
                     store_list_cb cb, void *arg);
-/* Every revocation whose token has not expired at now, and the current sequence number;
- * also deletes the ones that have. */
+/* Every revocation whose token has not expired at now, and the current sequence number,
+ * read atomically. */
 void store_revocations_load(struct store *st, int64_t now, store_revocations_cb cb, void *arg);
+/* Revocations with a sequence number above after, oldest first, at most limit of them, and
+ * the current sequence number (lower than after when Redis lost its data: reload). An entry
+ * whose token has expired and been purged comes with exp 0. */
+void store_revocations_since(struct store *st, uint64_t after, size_t limit,
+                             store_revocations_cb cb, void *arg);
+/* Deletes revocations of tokens expired at now (at most 10,000 a call); the callback gets
+ * how many as n, with no entries. */
+void store_revocations_purge(struct store *st, int64_t now, store_revocations_cb cb,
+                             void *arg);
 /* Raises last_used_at of each jti to ts[i] (never lowers it), in one round trip. */
 void store_last_used(struct store *st, const char *const *jtis, const int64_t *ts, size_t n,
                      store_done_cb cb, void *arg);

@@ -20,9 +20,12 @@
  */
 #include "store.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <event2/event.h>
 #include <hiredis/adapters/libevent.h>
@@ -52,6 +55,11 @@ struct store {
     bool freeing;
     bool logged_down;
     char name[32];
+    /* subscriber mode */
+    char *channel; /* NULL for a command connection */
+    store_message_cb on_message;
+    store_sub_state_cb on_sub_state;
+    void *sub_arg;
 };
 
 struct op;
@@ -111,6 +119,8 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
     if (st == NULL || st->ac != ac)
         return; /* we dropped it ourselves */
     (void)status;
+    if (st->channel != NULL && !st->freeing)
+        st->on_sub_state(st->sub_arg, false);
     if (!st->logged_down)
         log_warn("redis(%s): connection lost: %s", st->name, ac->errstr[0] ? ac->errstr : "closed");
     st->logged_down = true;
@@ -129,6 +139,34 @@ static void on_handshake_reply(redisAsyncContext *ac, void *reply, void *privdat
         st->last_progress_ms = clock_mono_ms();
     if (r != NULL && r->type == REDIS_REPLY_ERROR && st != NULL)
         log_error("redis(%s): %s refused: %s", st->name, (const char *)privdata, r->str);
+}
+
+/* A subscriber only reads, so it would never notice a peer that vanished without a FIN:
+ * TCP keepalive probes after 5 s of silence, 3 times 2 s apart. */
+static void keepalive(int fd)
+{
+    int on = 1, idle = 5, intvl = 2, cnt = 3;
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+}
+
+/* Every reply on a subscribed connection: the confirmation, then each message. */
+static void on_subscribed_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    (void)privdata;
+    struct store *st = ac->data;
+    redisReply *r = reply;
+    if (st == NULL || st->ac != ac || st->freeing || r == NULL || r->type != REDIS_REPLY_ARRAY ||
+        r->elements != 3 || r->element[0]->type != REDIS_REPLY_STRING)
+        return;
+    const char *kind = r->element[0]->str;
+    if (strcmp(kind, "subscribe") == 0) {
+        st->on_sub_state(st->sub_arg, true);
+    } else if (strcmp(kind, "message") == 0 && r->element[2]->type == REDIS_REPLY_STRING) {
+        st->on_message(st->sub_arg, r->element[2]->str, r->element[2]->len);
+    }
 }
 
 static void connect_now(struct store *st)
@@ -165,6 +203,11 @@ static void connect_now(struct store *st)
         if (redisAsyncCommandArgv(ac, on_handshake_reply, "SELECT", 2, argv, NULL) == REDIS_OK)
             st->pending++;
     }
+    if (st->channel != NULL) {
+        keepalive(ac->c.fd);
+        const char *argv[2] = {"SUBSCRIBE", st->channel};
+        redisAsyncCommandArgv(ac, on_subscribed_reply, NULL, 2, argv, NULL);
+    }
     st->last_progress_ms = clock_mono_ms();
 }
 
@@ -199,7 +242,8 @@ static void on_watchdog(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-struct store *store_new(struct event_base *base, const struct p2a_config *cfg, const char *name)
+static struct store *store_alloc(struct event_base *base, const struct p2a_config *cfg,
+                                 const char *name)
 {
     struct store *st = xcalloc(1, sizeof(*st));
     st->base = base;
@@ -211,6 +255,26 @@ struct store *store_new(struct event_base *base, const struct p2a_config *cfg, c
     P2A_ASSERT(st->reconnect_ev != NULL && st->watchdog_ev != NULL);
     struct timeval tv = {0, WATCHDOG_MS * 1000};
     event_add(st->watchdog_ev, &tv);
+    return st;
+}
+
+struct store *store_new(struct event_base *base, const struct p2a_config *cfg, const char *name)
+{
+    struct store *st = store_alloc(base, cfg, name);
+    connect_now(st);
+    return st;
+}
+
+struct store *store_new_subscriber(struct event_base *base, const struct p2a_config *cfg,
+                                   const char *name, const char *channel,
+                                   store_message_cb on_message, store_sub_state_cb on_state,
+                                   void *arg)
+{
+    struct store *st = store_alloc(base, cfg, name);
+    st->channel = xstrdup(channel);
+    st->on_message = on_message;
+    st->on_sub_state = on_state;
+    st->sub_arg = arg;
     connect_now(st);
     return st;
 }
@@ -223,6 +287,7 @@ void store_free(struct store *st)
     drop_connection(st);
     event_free(st->reconnect_ev);
     event_free(st->watchdog_ev);
+    free(st->channel);
     free(st);
 }
 
@@ -357,7 +422,7 @@ static const char revoke_lua[] =
     "redis.call('ZADD', KEYS[2], exp, ARGV[1])\n"
     "local seq = redis.call('INCR', KEYS[3])\n"
     "redis.call('ZADD', KEYS[4], seq, ARGV[1])\n"
-    "redis.call('PUBLISH', ARGV[4], seq .. ' ' .. ARGV[1] .. ' ' .. exp)\n"
+    "redis.call('PUBLISH', ARGV[4], seq .. ' ' .. ARGV[1] .. ' ' .. exp .. ' ' .. ARGV[5])\n"
     "return {0, tonumber(ARGV[3]), seq, tonumber(exp)}\n";
 
 static void revoke_reply(struct op *op, redisReply *r)
@@ -375,15 +440,16 @@ static void revoke_reply(struct op *op, redisReply *r)
                   reply_int(r->element[3]));
 }
 
-void store_pat_revoke(struct store *st, const char *jti, const char *user_id, int64_t now,
+void store_pat_revoke(struct store *st, const char *jti, const char *user_id, int64_t now_ms,
                       store_revoke_cb cb, void *arg)
 {
-    char nows[24];
-    snprintf(nows, sizeof(nows), "%lld", (long long)now);
+    char nows[24], now_mss[24];
+    snprintf(nows, sizeof(nows), "%lld", (long long)(now_ms / 1000));
+    snprintf(now_mss, sizeof(now_mss), "%lld", (long long)now_ms);
     char *k1 = pat_key(jti);
-    const char *argv[] = {"EVAL",          revoke_lua, "4",     k1,      "p2a:revoked",
-                          "p2a:revseq",    "p2a:revlog", jti,   user_id, nows,
-                          STORE_CHANNEL};
+    const char *argv[] = {"EVAL",       revoke_lua,   "4",     k1,      "p2a:revoked",
+                          "p2a:revseq", "p2a:revlog", jti,     user_id, nows,
+                          STORE_CHANNEL, now_mss};
     struct op *op = op_new(revoke_reply, arg);
     op->cb.revoke = cb;
     send_op(st, op, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
@@ -453,14 +519,8 @@ void store_pat_list(struct store *st, const char *user_id, bool include_revoked,
 /* ---- revocations -------------------------------------------------------------------------- */
 
 static const char load_lua[] =
-    "local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])\n"
-    "for i = 1, #gone, 500 do\n"
-    "  local chunk = {unpack(gone, i, math.min(i + 499, #gone))}\n"
-    "  redis.call('ZREM', KEYS[1], unpack(chunk))\n"
-    "  redis.call('ZREM', KEYS[3], unpack(chunk))\n"
-    "end\n"
-    "return {redis.call('GET', KEYS[2]) or '0', redis.call('ZRANGE', KEYS[1], 0, -1,"
-    " 'WITHSCORES')}\n";
+    "return {redis.call('GET', KEYS[2]) or '0', redis.call('ZRANGEBYSCORE', KEYS[1],"
+    " '(' .. ARGV[1], '+inf', 'WITHSCORES')}\n";
 
 static void revocations_reply(struct op *op, redisReply *r)
 {
@@ -485,9 +545,81 @@ void store_revocations_load(struct store *st, int64_t now, store_revocations_cb 
 {
     char nows[24];
     snprintf(nows, sizeof(nows), "%lld", (long long)now);
-    const char *argv[] = {"EVAL", load_lua, "3", "p2a:revoked", "p2a:revseq", "p2a:revlog",
-                          nows};
+    const char *argv[] = {"EVAL", load_lua, "2", "p2a:revoked", "p2a:revseq", nows};
     struct op *op = op_new(revocations_reply, arg);
+    op->cb.revocations = cb;
+    send_op(st, op, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
+}
+
+static const char since_lua[] =
+    "local cur = redis.call('GET', KEYS[2]) or '0'\n"
+    "local rows = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf', 'WITHSCORES',"
+    " 'LIMIT', 0, tonumber(ARGV[2]))\n"
+    "local out = {}\n"
+    "for i = 1, #rows, 2 do\n"
+    "  out[#out + 1] = rows[i]\n"
+    "  out[#out + 1] = redis.call('ZSCORE', KEYS[3], rows[i]) or '0'\n"
+    "  out[#out + 1] = rows[i + 1]\n"
+    "end\n"
+    "return {cur, out}\n";
+
+static void since_reply(struct op *op, redisReply *r)
+{
+    if (!reply_ok(r) || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[1]->type != REDIS_REPLY_ARRAY || r->element[1]->elements % 3 != 0) {
+        op->cb.revocations(op->arg, P2A_ERR_UNAVAILABLE, NULL, 0, 0);
+        return;
+    }
+    uint64_t seq = (uint64_t)reply_int(r->element[0]);
+    redisReply *rows = r->element[1];
+    size_t n = rows->elements / 3;
+    struct revocation *v = xcalloc(n ? n : 1, sizeof(*v));
+    for (size_t i = 0; i < n; i++) {
+        v[i].jti = reply_str(rows->element[3 * i]);
+        v[i].exp = reply_int(rows->element[3 * i + 1]);
+        v[i].seq = (uint64_t)reply_int(rows->element[3 * i + 2]);
+    }
+    op->cb.revocations(op->arg, P2A_OK, v, n, seq);
+    free(v);
+}
+
+void store_revocations_since(struct store *st, uint64_t after, size_t limit,
+                             store_revocations_cb cb, void *arg)
+{
+    char afters[24], limits[24];
+    snprintf(afters, sizeof(afters), "%llu", (unsigned long long)after);
+    snprintf(limits, sizeof(limits), "%zu", limit);
+    const char *argv[] = {"EVAL",       since_lua,     "3",    "p2a:revlog",
+                          "p2a:revseq", "p2a:revoked", afters, limits};
+    struct op *op = op_new(since_reply, arg);
+    op->cb.revocations = cb;
+    send_op(st, op, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
+}
+
+static const char purge_lua[] =
+    "local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 10000)\n"
+    "for i = 1, #gone, 500 do\n"
+    "  local chunk = {unpack(gone, i, math.min(i + 499, #gone))}\n"
+    "  redis.call('ZREM', KEYS[1], unpack(chunk))\n"
+    "  redis.call('ZREM', KEYS[2], unpack(chunk))\n"
+    "end\n"
+    "return #gone\n";
+
+static void purge_reply(struct op *op, redisReply *r)
+{
+    if (!reply_ok(r) || r->type != REDIS_REPLY_INTEGER) {
+        op->cb.revocations(op->arg, P2A_ERR_UNAVAILABLE, NULL, 0, 0);
+        return;
+    }
+    op->cb.revocations(op->arg, P2A_OK, NULL, (size_t)r->integer, 0);
+}
+
+void store_revocations_purge(struct store *st, int64_t now, store_revocations_cb cb, void *arg)
+{
+    char nows[24];
+    snprintf(nows, sizeof(nows), "%lld", (long long)now);
+    const char *argv[] = {"EVAL", purge_lua, "2", "p2a:revoked", "p2a:revlog", nows};
+    struct op *op = op_new(purge_reply, arg);
     op->cb.revocations = cb;
     send_op(st, op, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
 }

@@ -41,6 +41,8 @@ static void config__defaults(void **state)
     assert_true(cfg.workers >= 1);
     assert_int_equal(cfg.last_used_flush_s, 30);
     assert_int_equal(cfg.max_token_lifetime_s, 365 * 86400);
+    assert_int_equal(cfg.revocation_poll_s, 5);
+    assert_int_equal(cfg.revocation_staleness_s, 20);
     config_deinit(&cfg);
 }
 
@@ -112,6 +114,9 @@ static void config__invalid_values_are_refused_by_name(void **state)
     expect_refused("PIPE2_AUTH_TLS_CERT", "/cert.pem", NULL, "TLS_KEY");
     expect_refused(NULL, NULL, "--no-such-thing=1", "unknown setting");
     expect_refused(NULL, NULL, "--last-used-flush-interval=0", "--last-used-flush-interval");
+    expect_refused(NULL, NULL, "--revocation-staleness=30", "--revocation-staleness");
+    expect_refused("PIPE2_AUTH_REVOCATION_POLL_INTERVAL", "20", NULL,
+                   "PIPE2_AUTH_REVOCATION_STALENESS"); /* 20 s staleness, not above 20 s poll */
     unsetenv("PIPE2_AUTH_KEYS_DIR");
     expect_refused(NULL, NULL, NULL, "PIPE2_AUTH_KEYS_DIR");
 }

@@ -1,4 +1,4 @@
-/* test_revoke.c -- the revocation set: membership, expiry sweep, growth, memory. */
+/* test_revoke.c -- the revocation set: membership, expiry sweep, memory, freshness, paths. */
 #include "cm.h"
 
 #include "revoke.h"
@@ -6,30 +6,31 @@
 static void revoke__add_contains_and_idempotence(void **state)
 {
     (void)state;
-    struct revoke_set *s = revoke_new();
-    assert_false(revoke_ready(s));
+    struct revoke_set *s = revoke_new(20000);
     assert_false(revoke_contains(s, "abc"));
-    assert_true(revoke_add(s, "abc", 100));
-    assert_false(revoke_add(s, "abc", 50)); /* already there; exp stays the later one */
+    assert_true(revoke_add(s, "abc", 100, REVOKE_PATH_MESSAGE));
+    assert_false(revoke_add(s, "abc", 50, REVOKE_PATH_POLL)); /* already there */
     assert_true(revoke_contains(s, "abc"));
     assert_false(revoke_contains(s, "abd"));
     assert_int_equal(revoke_count(s), 1);
-    assert_int_equal(revoke_sweep(s, 99), 0);
+    assert_int_equal(revoke_sweep(s, 99), 0); /* exp stayed the later one, 100 */
     assert_true(revoke_contains(s, "abc"));
-    revoke_set_ready(s, true);
-    assert_true(revoke_ready(s));
+    struct revoke_stats st;
+    revoke_get_stats(s, 0, &st);
+    assert_int_equal(st.applied[REVOKE_PATH_MESSAGE], 1);
+    assert_int_equal(st.applied[REVOKE_PATH_POLL], 0); /* a second delivery counts nowhere */
     revoke_free(s);
 }
 
 static void revoke__foreign_jti_lengths_are_refused(void **state)
 {
     (void)state;
-    struct revoke_set *s = revoke_new();
-    assert_false(revoke_add(s, "", 100));
+    struct revoke_set *s = revoke_new(20000);
+    assert_false(revoke_add(s, "", 100, REVOKE_PATH_LOCAL));
     char long_jti[64];
     memset(long_jti, 'x', 40);
     long_jti[40] = '\0';
-    assert_false(revoke_add(s, long_jti, 100));
+    assert_false(revoke_add(s, long_jti, 100, REVOKE_PATH_LOCAL));
     assert_false(revoke_contains(s, long_jti));
     revoke_free(s);
 }
@@ -37,16 +38,16 @@ static void revoke__foreign_jti_lengths_are_refused(void **state)
 static void revoke__sweep_drops_expired_and_shrinks(void **state)
 {
     (void)state;
-    struct revoke_set *s = revoke_new();
+    struct revoke_set *s = revoke_new(20000);
     char jti[32];
     for (int i = 0; i < 100000; i++) {
         snprintf(jti, sizeof(jti), "jti-%d", i);
-        assert_true(revoke_add(s, jti, i < 99000 ? 1000 : 5000));
+        assert_true(revoke_add(s, jti, i < 99000 ? 1000 : 5000, REVOKE_PATH_STARTUP));
     }
     assert_int_equal(revoke_count(s), 100000);
     size_t big = revoke_memory(s);
-    /* 40-byte entries at most half full: at most 80 bytes per entry plus one doubling */
-    assert_true(big / 100000 <= 2 * 80);
+    /* 40-byte entries at most half full: under 160 bytes per entry with one doubling */
+    assert_true(big / 100000 <= 160);
     assert_int_equal(revoke_sweep(s, 1000), 99000);
     assert_int_equal(revoke_count(s), 1000);
     assert_false(revoke_contains(s, "jti-5"));
@@ -57,12 +58,37 @@ static void revoke__sweep_drops_expired_and_shrinks(void **state)
     revoke_free(s);
 }
 
+static void revoke__stale_view_fails_closed(void **state)
+{
+    (void)state;
+    struct revoke_set *s = revoke_new(20000);
+    int64_t age;
+    assert_int_equal(revoke_usable(s, 5000, &age), REVOKE_NOT_LOADED);
+    revoke_synced(s, 10000, 7);
+    assert_int_equal(revoke_usable(s, 10000, &age), REVOKE_USABLE);
+    assert_int_equal(revoke_usable(s, 30000, &age), REVOKE_USABLE); /* exactly the bound */
+    assert_int_equal(age, 20000);
+    assert_int_equal(revoke_usable(s, 30001, &age), REVOKE_STALE);
+    revoke_synced(s, 29000, 8); /* a poll succeeds: trusted again, no restart */
+    assert_int_equal(revoke_usable(s, 30001, &age), REVOKE_USABLE);
+    revoke_synced(s, 1000, 8); /* an older answer never makes the view look older */
+    assert_int_equal(revoke_usable(s, 30001, &age), REVOKE_USABLE);
+    struct revoke_stats st;
+    revoke_note_lag(s, 3);
+    revoke_get_stats(s, 30001, &st);
+    assert_int_equal(st.view_age_ms, 1001);
+    assert_int_equal(st.last_lag_ms, 3);
+    assert_int_equal(st.seq, 8);
+    revoke_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(revoke__add_contains_and_idempotence),
         cmocka_unit_test(revoke__foreign_jti_lengths_are_refused),
         cmocka_unit_test(revoke__sweep_drops_expired_and_shrinks),
+        cmocka_unit_test(revoke__stale_view_fails_closed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
