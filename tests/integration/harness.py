@@ -104,9 +104,104 @@ class Redis:
         return f"redis://127.0.0.1:{self.port}/0"
 
 
+class Proxy:
+    """A TCP forwarder on 127.0.0.1 in front of redis-server, to cut one replica off while
+    the others still reach Redis: cut() closes every connection and refuses new ones,
+    restore() accepts again."""
+
+    def __init__(self, target_port):
+        import threading
+        self.target = target_port
+        self.port = free_port()
+        self.lock = threading.Lock()
+        self.conns = []
+        self.listener = None
+        self.stopping = False
+        self.restore()
+
+    def restore(self):
+        import threading
+        ls = socket.socket()
+        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        ls.bind(("127.0.0.1", self.port))
+        ls.listen(64)
+        self.listener = ls
+        threading.Thread(target=self._accept, args=(ls,), daemon=True).start()
+
+    def _accept(self, ls):
+        import threading
+        while True:
+            try:
+                c, _ = ls.accept()
+            except OSError:
+                return
+            try:
+                u = socket.create_connection(("127.0.0.1", self.target), timeout=5)
+            except OSError:
+                c.close()
+                continue
+            with self.lock:
+                self.conns += [c, u]
+            for a, b in ((c, u), (u, c)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a, b):
+        try:
+            while True:
+                d = a.recv(65536)
+                if not d:
+                    break
+                b.sendall(d)
+        except OSError:
+            pass
+        for x in (a, b):
+            try:
+                x.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cut(self):
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()
+        except OSError:
+            pass
+        self.listener.close()
+        with self.lock:
+            conns, self.conns = self.conns, []
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            c.close()
+
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}/0"
+
+
+REVOKE_DIRECTLY = """
+local exp = redis.call('HGET', KEYS[1], 'expires_at') or ARGV[2]
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'revoked_at', ARGV[3]) end
+redis.call('ZADD', 'p2a:revoked', exp, ARGV[1])
+local seq = redis.call('INCR', 'p2a:revseq')
+redis.call('ZADD', 'p2a:revlog', seq, ARGV[1])
+return seq
+"""
+
+
+def revoke_directly(redis, jti, exp=None):
+    """A revocation written into Redis the way RevokeToken writes it, but never published:
+    only the repair poll (or a load) can bring it to a replica."""
+    exp = exp or int(time.time()) + 3600
+    return redis.cli("EVAL", REVOKE_DIRECTLY, "1", f"p2a:pat:{jti}", jti, str(exp),
+                     str(int(time.time())))
+
+
 class Authd:
-    def __init__(self, env, extra=None, tls=False):
+    def __init__(self, env, extra=None, tls=False, redis_url=None):
         self.env = env
+        self.redis_url = redis_url
         self.port = free_port()
         self.tls = tls
         self.extra = extra or {}
@@ -118,7 +213,7 @@ class Authd:
         e.update({
             "PIPE2_AUTH_KEYS_DIR": self.env.keys_dir,
             "PIPE2_AUTH_SERVICE_KEYS_FILE": self.env.svckeys_file,
-            "PIPE2_AUTH_REDIS_URL": self.env.redis.url(),
+            "PIPE2_AUTH_REDIS_URL": self.redis_url or self.env.redis.url(),
             "PIPE2_AUTH_RPC_LISTEN": f"127.0.0.1:{self.port}",
             "PIPE2_AUTH_ISSUER": ISSUER,
             "PIPE2_AUTH_RESOURCE": RESOURCE,
@@ -211,8 +306,8 @@ class Env:
         self.redis.start()
         self.authds = []
 
-    def authd(self, extra=None, tls=False, wait_ready=True):
-        a = Authd(self, extra, tls)
+    def authd(self, extra=None, tls=False, wait_ready=True, redis_url=None):
+        a = Authd(self, extra, tls, redis_url)
         self.authds.append(a)
         a.start(wait_ready)
         return a
