@@ -10,6 +10,7 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
+#include "digest.h"
 #include "xalloc.h"
 
 #define SVCKEYS_MAX 1024
@@ -153,7 +154,7 @@ enum svc_role svckeys_check(const struct svckeys *keys, const char *key, size_t 
     if (len == 0 || len > SVCKEYS_MAX_KEY_LEN)
         return SVC_ROLE_NONE;
     unsigned char d[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)key, len, d);
+    digest_sha256(key, len, d);
     enum svc_role role = SVC_ROLE_NONE;
     /* look at every entry whatever matched, so timing says nothing about which did */
     for (size_t i = 0; i < keys->n; i++) {

@@ -87,6 +87,10 @@ enum token_verdict token_decode(const struct keyring *ring, const char *issuer, 
 enum token_verdict token_check(const struct token_claims *c, int64_t now, int skew_s,
                                enum token_kind expected, const char *resource);
 
+/* Frees what token_decode() keeps per thread (verify contexts). Call before a thread that
+ * verified tokens exits. */
+void token_thread_cleanup(void);
+
 void token_claims_deinit(struct token_claims *c);
 /* Deep copy into dst (which is overwritten, not deinited). */
 void token_claims_copy(struct token_claims *dst, const struct token_claims *src);

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "store.h"
 #include "tcache.h"
+#include "token.h"
 
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *addr,
                       int socklen, void *arg)
@@ -96,7 +97,7 @@ p2a_err worker_init(struct worker *w, int index, const struct service_shared *sh
     char name[16];
     snprintf(name, sizeof(name), "worker%d", index);
     w->svc.shared = sh;
-    w->svc.cache = tcache_new((size_t)cfg->cache_entries);
+    w->svc.cache = cfg->cache_entries > 0 ? tcache_new((size_t)cfg->cache_entries) : NULL;
     w->svc.store = store_new(w->base, cfg, name);
     w->svc.marks = lastused_new();
     w->env.base = w->base;
@@ -110,6 +111,7 @@ static void *run(void *arg)
 {
     struct worker *w = arg;
     event_base_dispatch(w->base);
+    token_thread_cleanup();
     return NULL;
 }
 

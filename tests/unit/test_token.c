@@ -43,6 +43,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
+    token_thread_cleanup(); /* before the keys its contexts refer to go */
     keys_free(f->ring);
     EVP_PKEY_free(f->key);
     th_rmtree(f->dir);
