@@ -62,6 +62,8 @@ static const struct row rows[] = {
      false, "longest PAT lifetime in seconds, and the default (365 days)"},
     {"CACHE_ENTRIES", K_INT, S(cache_entries), "65536", 0, 16777216, false, false,
      "verified tokens cached per worker (0: no cache, every call verifies)"},
+    {"CACHE_MB", K_INT, S(cache_mb), "64", 1, 65536, false, false,
+     "MiB of claims data the cache of each worker may hold"},
     {"REVOCATION_POLL_INTERVAL", K_INT, S(revocation_poll_s), "5", 1, 28, false, false,
      "seconds between polls of Redis for revocations the subscriber missed"},
     {"REVOCATION_STALENESS", K_INT, S(revocation_staleness_s), "20", 2, 29, false, false,

@@ -42,6 +42,7 @@ struct p2a_config {
     int clock_skew_s;                          /* allowance for iat/nbf in the future */
     int max_token_lifetime_s;                  /* PAT lifetime cap, and the default */
     int cache_entries;                         /* per-worker verified-token cache */
+    int cache_mb;                              /* its claims data, MiB */
     int revocation_poll_s;                     /* repair poll of Redis's revocation log */
     int revocation_staleness_s;                /* older view: Introspect fails closed */
     int sweep_interval_s;                      /* dropping revocations of expired tokens */

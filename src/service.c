@@ -158,6 +158,7 @@ static void do_introspect(struct service_ctx *ctx, const uint8_t *msg, size_t le
 
     Pipe2__Auth__V1__IntrospectResponse resp = PIPE2__AUTH__V1__INTROSPECT_RESPONSE__INIT;
     char www[WWW_AUTH_MAX];
+    char *aud[TOKEN_MAX_AUD];
     if (v == TV_ACTIVE) {
         resp.active = true;
         resp.kind = (Pipe2__Auth__V1__TokenKind)c->kind;
@@ -168,8 +169,11 @@ static void do_introspect(struct service_ctx *ctx, const uint8_t *msg, size_t le
         resp.iat = c->iat;
         resp.jti = (char *)c->jti;
         resp.name = (char *)c->name;
+        const char *a = c->aud;
+        for (size_t i = 0; i < c->naud; i++, a = token_next_aud(a))
+            aud[i] = (char *)a;
         resp.n_aud = c->naud;
-        resp.aud = (char **)c->aud;
+        resp.aud = aud;
         if (c->kind == TOKEN_KIND_PAT)
             lastused_mark(ctx->marks, c->jti, now);
     } else {

@@ -22,12 +22,24 @@ struct tcache {
     struct slot *slots;
     size_t nsets; /* power of two */
     size_t count;
+    size_t bytes, max_bytes;
     uint64_t tick;
 };
 
-struct tcache *tcache_new(size_t max_entries)
+#define BLOB_OVERHEAD 16 /* what malloc adds to each block, roughly */
+
+static void drop(struct tcache *c, struct slot *s)
+{
+    c->bytes -= s->claims.blob_len + BLOB_OVERHEAD;
+    token_claims_deinit(&s->claims);
+    s->used = 0;
+    c->count--;
+}
+
+struct tcache *tcache_new(size_t max_entries, size_t max_bytes)
 {
     struct tcache *c = xcalloc(1, sizeof(*c));
+    c->max_bytes = max_bytes;
     size_t sets = 4;
     while (sets * 2 * WAYS <= max_entries)
         sets *= 2;
@@ -61,9 +73,7 @@ const struct token_claims *tcache_get(struct tcache *c, const unsigned char key[
     for (int w = 0; w < WAYS; w++) {
         if (s[w].used && memcmp(s[w].key, key, TCACHE_KEY_LEN) == 0) {
             if (s[w].claims.exp <= now) {
-                token_claims_deinit(&s[w].claims);
-                s[w].used = 0;
-                c->count--;
+                drop(c, &s[w]);
                 return NULL;
             }
             s[w].used = ++c->tick;
@@ -86,14 +96,20 @@ void tcache_put(struct tcache *c, const unsigned char key[TCACHE_KEY_LEN],
         if (s[w].used < victim->used)
             victim = &s[w];
     }
-    if (victim->used) {
-        token_claims_deinit(&victim->claims);
-        c->count--;
-    }
+    if (victim->used)
+        drop(c, victim);
+    if (c->bytes + claims->blob_len + BLOB_OVERHEAD > c->max_bytes)
+        return; /* over the byte budget: this one goes uncached */
     memcpy(victim->key, key, TCACHE_KEY_LEN);
     token_claims_copy(&victim->claims, claims);
     victim->used = ++c->tick;
     c->count++;
+    c->bytes += claims->blob_len + BLOB_OVERHEAD;
+}
+
+size_t tcache_bytes(const struct tcache *c)
+{
+    return c->bytes;
 }
 
 size_t tcache_count(const struct tcache *c)

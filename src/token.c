@@ -145,7 +145,7 @@ static size_t blob_add(struct blob_builder *b, const char *s)
 
 /* Fill the string pointers of c from offsets once the blob no longer moves. */
 struct claim_offsets {
-    size_t sub, scope, name, client_id, aud[TOKEN_MAX_AUD];
+    size_t sub, scope, name, client_id, aud;
 };
 
 static void claims_bind(struct token_claims *c, const struct claim_offsets *o)
@@ -154,8 +154,7 @@ static void claims_bind(struct token_claims *c, const struct claim_offsets *o)
     c->scope = c->blob + o->scope;
     c->name = c->blob + o->name;
     c->client_id = c->blob + o->client_id;
-    for (size_t i = 0; i < c->naud; i++)
-        c->aud[i] = c->blob + o->aud[i];
+    c->aud = c->blob + o->aud;
 }
 
 void token_claims_copy(struct token_claims *dst, const struct token_claims *src)
@@ -168,8 +167,7 @@ void token_claims_copy(struct token_claims *dst, const struct token_claims *src)
     o.scope = (size_t)(src->scope - src->blob);
     o.name = (size_t)(src->name - src->blob);
     o.client_id = (size_t)(src->client_id - src->blob);
-    for (size_t i = 0; i < src->naud; i++)
-        o.aud[i] = (size_t)(src->aud[i] - src->blob);
+    o.aud = (size_t)(src->aud - src->blob);
     claims_bind(dst, &o);
 }
 
@@ -223,13 +221,14 @@ static enum token_verdict read_claims(json_t *p, const char *issuer, struct toke
         return TV_MALFORMED;
 
     struct blob_builder b = {0};
-    struct claim_offsets o;
+    struct claim_offsets o = {0}; /* audiences go first, one after another, from offset 0 */
     json_t *aud = json_object_get(p, "aud");
     size_t naud = 0;
     if (json_is_string(aud)) {
         if (json_string_length(aud) > MAX_STR_CLAIM)
             goto malformed;
-        o.aud[naud++] = blob_add(&b, json_string_value(aud));
+        blob_add(&b, json_string_value(aud));
+        naud = 1;
     } else if (json_is_array(aud) && json_array_size(aud) > 0 &&
                json_array_size(aud) <= TOKEN_MAX_AUD) {
         size_t i;
@@ -238,7 +237,8 @@ static enum token_verdict read_claims(json_t *p, const char *issuer, struct toke
         {
             if (!json_is_string(v) || json_string_length(v) > MAX_STR_CLAIM)
                 goto malformed;
-            o.aud[naud++] = blob_add(&b, json_string_value(v));
+            blob_add(&b, json_string_value(v));
+            naud++;
         }
     } else {
         goto malformed;
@@ -425,8 +425,9 @@ enum token_verdict token_check(const struct token_claims *c, int64_t now, int sk
     if (c->nbf > now + skew_s || c->iat > now + skew_s)
         return TV_NOT_YET_VALID;
     if (resource != NULL && resource[0] != '\0') {
-        for (size_t i = 0; i < c->naud; i++)
-            if (token_resource_eq(c->aud[i], resource))
+        const char *a = c->aud;
+        for (size_t i = 0; i < c->naud; i++, a = token_next_aud(a))
+            if (token_resource_eq(a, resource))
                 return TV_ACTIVE;
         return TV_WRONG_AUDIENCE;
     }

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "err.h"
 
@@ -53,11 +54,17 @@ struct token_claims {
     const char *scope;     /* "" when absent */
     const char *name;      /* PAT name, "" when absent */
     const char *client_id; /* OAuth client, "" when absent */
-    const char *aud[TOKEN_MAX_AUD];
+    const char *aud; /* the first audience; the others follow it: token_next_aud() */
     size_t naud;
     char *blob; /* owns the strings above */
     size_t blob_len;
 };
+
+/* The audience after a (the strings sit one after another in the claims' blob). */
+static inline const char *token_next_aud(const char *a)
+{
+    return a + strlen(a) + 1;
+}
 
 struct token_issue {
     enum token_kind kind;

@@ -97,7 +97,9 @@ p2a_err worker_init(struct worker *w, int index, const struct service_shared *sh
     char name[16];
     snprintf(name, sizeof(name), "worker%d", index);
     w->svc.shared = sh;
-    w->svc.cache = cfg->cache_entries > 0 ? tcache_new((size_t)cfg->cache_entries) : NULL;
+    w->svc.cache = cfg->cache_entries > 0 ? tcache_new((size_t)cfg->cache_entries,
+                                                       (size_t)cfg->cache_mb << 20)
+                                          : NULL;
     w->svc.store = store_new(w->base, cfg, name);
     w->svc.marks = lastused_new();
     w->env.base = w->base;

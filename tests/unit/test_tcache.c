@@ -29,7 +29,7 @@ static void key_of(unsigned char k[TCACHE_KEY_LEN], int i)
 static void tcache__hit_returns_a_copy(void **state)
 {
     (void)state;
-    struct tcache *tc = tcache_new(64);
+    struct tcache *tc = tcache_new(64, 1 << 20);
     struct token_claims c;
     make_claims(&c, 1000);
     unsigned char k[TCACHE_KEY_LEN];
@@ -49,7 +49,7 @@ static void tcache__hit_returns_a_copy(void **state)
 static void tcache__expired_entries_are_never_returned(void **state)
 {
     (void)state;
-    struct tcache *tc = tcache_new(64);
+    struct tcache *tc = tcache_new(64, 1 << 20);
     struct token_claims c;
     make_claims(&c, 1000);
     unsigned char k[TCACHE_KEY_LEN];
@@ -65,7 +65,7 @@ static void tcache__expired_entries_are_never_returned(void **state)
 static void tcache__bounded_by_entries(void **state)
 {
     (void)state;
-    struct tcache *tc = tcache_new(256);
+    struct tcache *tc = tcache_new(256, 1 << 20);
     unsigned char k[TCACHE_KEY_LEN];
     for (int i = 0; i < 10000; i++) {
         struct token_claims c;
@@ -80,12 +80,30 @@ static void tcache__bounded_by_entries(void **state)
     tcache_free(tc);
 }
 
+static void tcache__bounded_by_bytes(void **state)
+{
+    (void)state;
+    struct tcache *tc = tcache_new(1024, 10 * (10 + 16)); /* room for ten entries' data */
+    unsigned char k[TCACHE_KEY_LEN];
+    for (int i = 0; i < 100; i++) {
+        struct token_claims c;
+        make_claims(&c, 1000);
+        key_of(k, i);
+        tcache_put(tc, k, &c);
+        token_claims_deinit(&c);
+    }
+    assert_int_equal(tcache_count(tc), 10);
+    assert_int_equal(tcache_bytes(tc), 10 * (10 + 16));
+    tcache_free(tc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(tcache__hit_returns_a_copy),
         cmocka_unit_test(tcache__expired_entries_are_never_returned),
         cmocka_unit_test(tcache__bounded_by_entries),
+        cmocka_unit_test(tcache__bounded_by_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

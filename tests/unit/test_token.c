@@ -101,7 +101,7 @@ static void token__sign_then_decode_roundtrip(void **state)
     assert_string_equal(c.name, "laptop");
     assert_string_equal(c.scope, "mcp:read");
     assert_int_equal(c.naud, 1);
-    assert_string_equal(c.aud[0], AUD);
+    assert_string_equal(c.aud, AUD);
     assert_int_equal(c.exp, f->now + 3600);
     struct token_claims copy;
     token_claims_copy(&copy, &c);
@@ -340,6 +340,28 @@ static void token__wrong_audience_when_resource_given(void **state)
     free(p);
 }
 
+static void token__any_of_several_audiences(void **state)
+{
+    struct fx *f = *state;
+    char p[1024];
+    snprintf(p, sizeof(p),
+             "{\"iss\":\"" ISS "\",\"sub\":\"alice\",\"aud\":[\"https://a.test/mcp\","
+             "\"https://b.test/mcp\"],\"jti\":\"j\",\"iat\":%lld,\"exp\":%lld,"
+             "\"token_use\":\"pat\"}",
+             (long long)f->now, (long long)f->now + 60);
+    char *tok = th_jwt_es256(f->key, HDR, p);
+    assert_int_equal(verdict_of(f, tok, TOKEN_KIND_NONE, "https://b.test/mcp"), TV_ACTIVE);
+    assert_int_equal(verdict_of(f, tok, TOKEN_KIND_NONE, "https://a.test/mcp"), TV_ACTIVE);
+    assert_int_equal(verdict_of(f, tok, TOKEN_KIND_NONE, "https://c.test/mcp"),
+                     TV_WRONG_AUDIENCE);
+    struct token_claims c;
+    assert_int_equal(token_decode(f->ring, ISS, tok, strlen(tok), &c), TV_ACTIVE);
+    assert_int_equal(c.naud, 2);
+    assert_string_equal(token_next_aud(c.aud), "https://b.test/mcp");
+    token_claims_deinit(&c);
+    free(tok);
+}
+
 static void token__kinds_cannot_pass_for_each_other(void **state)
 {
     struct fx *f = *state;
@@ -419,6 +441,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(token__wrong_issuer, setup, teardown),
         cmocka_unit_test_setup_teardown(token__wrong_audience_when_resource_given, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(token__any_of_several_audiences, setup, teardown),
         cmocka_unit_test_setup_teardown(token__kinds_cannot_pass_for_each_other, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(token__claim_types_and_duplicates, setup, teardown),
