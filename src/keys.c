@@ -7,6 +7,7 @@
 #include "keys.h"
 
 #include <dirent.h>
+#include <stdatomic.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -29,7 +30,10 @@ struct keyring {
     struct signing_key keys[KEYS_MAX];
     size_t n;
     size_t signer;
+    unsigned long long serial;
 };
+
+static atomic_ullong next_serial = 1;
 
 static bool kid_ok(const char *s, size_t n)
 {
@@ -138,6 +142,7 @@ p2a_err keys_load(const char *dir, struct keyring **out, char *err, size_t errle
         return P2A_ERR_INVALID;
     }
     struct keyring *ring = xcalloc(1, sizeof(*ring));
+    ring->serial = atomic_fetch_add(&next_serial, 1);
     struct dirent *de;
     p2a_err rc = P2A_OK;
     while (rc == P2A_OK && (de = readdir(d)) != NULL) {
@@ -201,6 +206,11 @@ const struct signing_key *keys_find(const struct keyring *ring, const char *kid,
 const struct signing_key *keys_signer(const struct keyring *ring)
 {
     return &ring->keys[ring->signer];
+}
+
+unsigned long long keys_serial(const struct keyring *ring)
+{
+    return ring->serial;
 }
 
 size_t keys_count(const struct keyring *ring)

@@ -1,8 +1,9 @@
 /* tcache.c -- the verified-token cache (see tcache.h).
  *
- * A set-associative table: the first bytes of the digest pick a set of WAYS entries, the
- * whole digest is compared within it. The cached path allocates nothing; a put allocates
- * one block for the claims' strings (token_claims_copy) and frees the one it replaces.
+ * A set-associative table of 48-byte slots: the first bytes of the digest pick a set of
+ * WAYS slots, the whole digest is compared within it. A slot points at the claims packed in
+ * one block (token_claims_pack), so a cached token costs its slot plus one allocation. The
+ * cached path allocates nothing; a put allocates one block and frees the one it replaces.
  */
 #include "tcache.h"
 
@@ -15,7 +16,7 @@
 struct slot {
     unsigned char key[TCACHE_KEY_LEN];
     uint64_t used; /* 0: empty; else the tick of the last hit or put */
-    struct token_claims claims;
+    struct token_claims *claims; /* packed */
 };
 
 struct tcache {
@@ -26,12 +27,18 @@ struct tcache {
     uint64_t tick;
 };
 
-#define BLOB_OVERHEAD 16 /* what malloc adds to each block, roughly */
+#define BLOCK_OVERHEAD 16 /* what malloc adds to each block, roughly */
+
+static size_t block_bytes(const struct token_claims *claims)
+{
+    return sizeof(*claims) + claims->blob_len + BLOCK_OVERHEAD;
+}
 
 static void drop(struct tcache *c, struct slot *s)
 {
-    c->bytes -= s->claims.blob_len + BLOB_OVERHEAD;
-    token_claims_deinit(&s->claims);
+    c->bytes -= block_bytes(s->claims);
+    free(s->claims);
+    s->claims = NULL;
     s->used = 0;
     c->count--;
 }
@@ -53,8 +60,7 @@ void tcache_free(struct tcache *c)
     if (c == NULL)
         return;
     for (size_t i = 0; i < c->nsets * WAYS; i++)
-        if (c->slots[i].used)
-            token_claims_deinit(&c->slots[i].claims);
+        free(c->slots[i].claims);
     free(c->slots);
     free(c);
 }
@@ -72,12 +78,12 @@ const struct token_claims *tcache_get(struct tcache *c, const unsigned char key[
     struct slot *s = set_of(c, key);
     for (int w = 0; w < WAYS; w++) {
         if (s[w].used && memcmp(s[w].key, key, TCACHE_KEY_LEN) == 0) {
-            if (s[w].claims.exp <= now) {
+            if (s[w].claims->exp <= now) {
                 drop(c, &s[w]);
                 return NULL;
             }
             s[w].used = ++c->tick;
-            return &s[w].claims;
+            return s[w].claims;
         }
     }
     return NULL;
@@ -98,13 +104,13 @@ void tcache_put(struct tcache *c, const unsigned char key[TCACHE_KEY_LEN],
     }
     if (victim->used)
         drop(c, victim);
-    if (c->bytes + claims->blob_len + BLOB_OVERHEAD > c->max_bytes)
+    if (c->bytes + block_bytes(claims) > c->max_bytes)
         return; /* over the byte budget: this one goes uncached */
     memcpy(victim->key, key, TCACHE_KEY_LEN);
-    token_claims_copy(&victim->claims, claims);
+    victim->claims = token_claims_pack(claims);
     victim->used = ++c->tick;
     c->count++;
-    c->bytes += claims->blob_len + BLOB_OVERHEAD;
+    c->bytes += block_bytes(claims);
 }
 
 size_t tcache_bytes(const struct tcache *c)

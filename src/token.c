@@ -16,6 +16,8 @@
  */
 #include "token.h"
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <string.h>
 #include <strings.h>
 
@@ -36,6 +38,20 @@
 #define HEADER_MAX 1024               /* encoded header bytes we parse */
 #define PAT_MAX_LIFETIME (366 * 86400) /* a year, plus a day of slack for skew */
 #define MAX_STR_CLAIM 2048
+
+/* Every token one key signs has the same header bytes, so each thread remembers the last
+ * few headers it accepted, by their exact encoded bytes, and skips decoding and parsing
+ * them again. Only accepted headers are remembered. */
+#define HEADER_MEMO 4
+struct header_memo {
+    unsigned long long ring; /* keys_serial() */
+    const struct signing_key *key;
+    size_t len;
+    char seg[HEADER_MAX];
+};
+static _Thread_local struct header_memo header_memo[HEADER_MEMO];
+static _Thread_local unsigned header_memo_next;
+
 
 static const char *const use_names[] = {[TOKEN_KIND_PAT] = "pat", [TOKEN_KIND_OAUTH] = "access"};
 
@@ -103,6 +119,54 @@ static void b64url_encode(const unsigned char *in, size_t n, char *out)
     out[m] = '\0';
 }
 
+/* Parsing a payload makes a score of small jansson allocations that all die before
+ * token_decode() returns. While a thread decodes, they come from a bump arena of its own
+ * (malloc beyond it); elsewhere, and for every other thread, jansson uses plain malloc. */
+struct json_arena {
+    bool on;
+    size_t used;
+    _Alignas(16) unsigned char buf[16 * 1024];
+};
+static _Thread_local struct json_arena jarena;
+static pthread_once_t jarena_once = PTHREAD_ONCE_INIT;
+
+static void *jarena_alloc(size_t n)
+{
+    struct json_arena *a = &jarena;
+    size_t at = (a->used + 15) & ~(size_t)15;
+    if (a->on && at + n <= sizeof(a->buf)) {
+        a->used = at + n;
+        return a->buf + at;
+    }
+    return malloc(n);
+}
+
+static void jarena_free(void *p)
+{
+    struct json_arena *a = &jarena;
+    if ((unsigned char *)p >= a->buf && (unsigned char *)p < a->buf + sizeof(a->buf))
+        return; /* reclaimed all at once when the decode ends */
+    free(p);
+}
+
+static void jarena_install(void)
+{
+    json_set_alloc_funcs(jarena_alloc, jarena_free);
+}
+
+static void jarena_begin(void)
+{
+    pthread_once(&jarena_once, jarena_install);
+    jarena.on = true;
+    jarena.used = 0;
+}
+
+static void jarena_end(void)
+{
+    jarena.on = false;
+    jarena.used = 0;
+}
+
 static json_t *decode_json_segment(const char *seg, size_t n)
 {
     unsigned char buf[TOKEN_MAX_LEN / 4 * 3 + 3];
@@ -157,11 +221,9 @@ static void claims_bind(struct token_claims *c, const struct claim_offsets *o)
     c->aud = c->blob + o->aud;
 }
 
-void token_claims_copy(struct token_claims *dst, const struct token_claims *src)
+/* Points dst's strings into dst->blob at the offsets src's have in src->blob. */
+static void rebase(struct token_claims *dst, const struct token_claims *src)
 {
-    *dst = *src;
-    dst->blob = xmalloc(src->blob_len ? src->blob_len : 1);
-    memcpy(dst->blob, src->blob, src->blob_len);
     struct claim_offsets o;
     o.sub = (size_t)(src->sub - src->blob);
     o.scope = (size_t)(src->scope - src->blob);
@@ -169,6 +231,24 @@ void token_claims_copy(struct token_claims *dst, const struct token_claims *src)
     o.client_id = (size_t)(src->client_id - src->blob);
     o.aud = (size_t)(src->aud - src->blob);
     claims_bind(dst, &o);
+}
+
+void token_claims_copy(struct token_claims *dst, const struct token_claims *src)
+{
+    *dst = *src;
+    dst->blob = xmalloc(src->blob_len ? src->blob_len : 1);
+    memcpy(dst->blob, src->blob, src->blob_len);
+    rebase(dst, src);
+}
+
+struct token_claims *token_claims_pack(const struct token_claims *src)
+{
+    struct token_claims *p = xmalloc(sizeof(*p) + src->blob_len);
+    *p = *src;
+    p->blob = (char *)(p + 1);
+    memcpy(p->blob, src->blob, src->blob_len);
+    rebase(p, src);
+    return p;
 }
 
 static const char *get_str(json_t *obj, const char *key, size_t maxlen, bool *bad)
@@ -298,6 +378,7 @@ static EVP_PKEY_CTX *verifier_for(const struct signing_key *k)
 
 void token_thread_cleanup(void)
 {
+    memset(header_memo, 0, sizeof(header_memo));
     for (size_t i = 0; i < KEYS_MAX; i++) {
         EVP_PKEY_CTX_free(verifiers[i].ctx);
         verifiers[i].ctx = NULL;
@@ -335,6 +416,52 @@ static enum token_verdict check_signature(const struct signing_key *k, const cha
     return v;
 }
 
+/* The key a header names, if the header is acceptable: ES256 and a kid we hold. */
+static enum token_verdict parse_header(const struct keyring *ring, const char *seg, size_t n,
+                                       const struct signing_key **key)
+{
+    json_t *h = decode_json_segment(seg, n);
+    if (h == NULL)
+        return TV_MALFORMED;
+    bool bad = false;
+    const char *alg = get_str(h, "alg", 32, &bad);
+    const char *kid = get_str(h, "kid", KEYS_MAX_KID, &bad);
+    enum token_verdict v = TV_ACTIVE;
+    const struct signing_key *k = NULL;
+    if (bad || alg == NULL || json_object_get(h, "crit") != NULL)
+        v = TV_MALFORMED;
+    else if (strcmp(alg, "ES256") != 0) /* none, HMAC, RSA, ...: never */
+        v = TV_BAD_SIGNATURE;
+    else if (kid == NULL || (k = keys_find(ring, kid, strlen(kid))) == NULL)
+        v = TV_UNKNOWN_KEY;
+    else if (strcmp(k->alg, alg) != 0)
+        v = TV_BAD_SIGNATURE;
+    json_decref(h);
+    *key = k;
+    return v;
+}
+
+static enum token_verdict resolve_header(const struct keyring *ring, const char *seg, size_t n,
+                                         const struct signing_key **key)
+{
+    for (int i = 0; i < HEADER_MEMO; i++) {
+        const struct header_memo *m = &header_memo[i];
+        if (m->ring == keys_serial(ring) && m->len == n && memcmp(m->seg, seg, n) == 0) {
+            *key = m->key;
+            return TV_ACTIVE;
+        }
+    }
+    enum token_verdict v = parse_header(ring, seg, n, key);
+    if (v == TV_ACTIVE) {
+        struct header_memo *m = &header_memo[header_memo_next++ % HEADER_MEMO];
+        m->ring = keys_serial(ring);
+        m->key = *key;
+        m->len = n;
+        memcpy(m->seg, seg, n);
+    }
+    return v;
+}
+
 enum token_verdict token_decode(const struct keyring *ring, const char *issuer, const char *tok,
                                 size_t len, struct token_claims *out)
 {
@@ -357,33 +484,22 @@ enum token_verdict token_decode(const struct keyring *ring, const char *issuer, 
     if (ndots != 2 || dots[0] == 0 || dots[1] == dots[0] + 1 || dots[0] > HEADER_MAX)
         return TV_MALFORMED;
 
-    json_t *h = decode_json_segment(tok, dots[0]);
-    if (h == NULL)
-        return TV_MALFORMED;
-    bool bad = false;
-    const char *alg = get_str(h, "alg", 32, &bad);
-    const char *kid = get_str(h, "kid", KEYS_MAX_KID, &bad);
-    enum token_verdict v = TV_ACTIVE;
     const struct signing_key *k = NULL;
-    if (bad || alg == NULL || json_object_get(h, "crit") != NULL)
-        v = TV_MALFORMED;
-    else if (strcmp(alg, "ES256") != 0) /* none, HMAC, RSA, ...: never */
-        v = TV_BAD_SIGNATURE;
-    else if (kid == NULL || (k = keys_find(ring, kid, strlen(kid))) == NULL)
-        v = TV_UNKNOWN_KEY;
-    else if (strcmp(k->alg, alg) != 0)
-        v = TV_BAD_SIGNATURE;
-    json_decref(h);
+    enum token_verdict v = resolve_header(ring, tok, dots[0], &k);
     if (v != TV_ACTIVE)
         return v;
 
+    jarena_begin();
     json_t *p = decode_json_segment(tok + dots[0] + 1, dots[1] - dots[0] - 1);
-    if (p == NULL)
-        return TV_MALFORMED;
-    v = check_signature(k, tok, dots[1], tok + dots[1] + 1, len - dots[1] - 1);
-    if (v == TV_ACTIVE)
-        v = read_claims(p, issuer, out);
-    json_decref(p);
+    if (p == NULL) {
+        v = TV_MALFORMED;
+    } else {
+        v = check_signature(k, tok, dots[1], tok + dots[1] + 1, len - dots[1] - 1);
+        if (v == TV_ACTIVE)
+            v = read_claims(p, issuer, out);
+        json_decref(p);
+    }
+    jarena_end();
     return v;
 }
 

@@ -199,9 +199,10 @@ def revoke_directly(redis, jti, exp=None):
 
 
 class Authd:
-    def __init__(self, env, extra=None, tls=False, redis_url=None):
+    def __init__(self, env, extra=None, tls=False, redis_url=None, wrap=()):
         self.env = env
         self.redis_url = redis_url
+        self.wrap = list(wrap)  # e.g. ["taskset", "-c", "0"]
         self.port = free_port()
         self.tls = tls
         self.extra = extra or {}
@@ -226,7 +227,7 @@ class Authd:
             e["PIPE2_AUTH_TLS_KEY"] = self.env.cert_key
         e.update(self.extra)
         self.log = open(self.logpath, "ab")
-        self.proc = subprocess.Popen([AUTHD], env=e, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(self.wrap + [AUTHD], env=e, stdout=self.log, stderr=subprocess.STDOUT)
         if wait_ready:
             self.wait_serving()
 
@@ -306,8 +307,8 @@ class Env:
         self.redis.start()
         self.authds = []
 
-    def authd(self, extra=None, tls=False, wait_ready=True, redis_url=None):
-        a = Authd(self, extra, tls, redis_url)
+    def authd(self, extra=None, tls=False, wait_ready=True, redis_url=None, wrap=()):
+        a = Authd(self, extra, tls, redis_url, wrap)
         self.authds.append(a)
         a.start(wait_ready)
         return a

@@ -83,7 +83,8 @@ static void tcache__bounded_by_entries(void **state)
 static void tcache__bounded_by_bytes(void **state)
 {
     (void)state;
-    struct tcache *tc = tcache_new(1024, 10 * (10 + 16)); /* room for ten entries' data */
+    size_t block = sizeof(struct token_claims) + 10 + 16;
+    struct tcache *tc = tcache_new(1024, 10 * block); /* room for ten entries */
     unsigned char k[TCACHE_KEY_LEN];
     for (int i = 0; i < 100; i++) {
         struct token_claims c;
@@ -93,7 +94,7 @@ static void tcache__bounded_by_bytes(void **state)
         token_claims_deinit(&c);
     }
     assert_int_equal(tcache_count(tc), 10);
-    assert_int_equal(tcache_bytes(tc), 10 * (10 + 16));
+    assert_int_equal(tcache_bytes(tc), 10 * block);
     tcache_free(tc);
 }
 

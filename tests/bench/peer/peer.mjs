@@ -23,5 +23,5 @@ const grantId = await grant.save();
 const at = new provider.AccessToken({ accountId: 'alice', client, grantId, scope: 'openid', gty: 'authorization_code' });
 const token = await at.save();
 provider.listen(port, '127.0.0.1', () => {
-  process.stdout.write(`${token}\n`);
+  process.stdout.write(`TOKEN ${token}\n`);
 });
