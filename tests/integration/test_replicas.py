@@ -211,9 +211,13 @@ class Scale(ReplicasBase):
         mcp = fourth.client(self.env.introspect_key)
         self.clients.append(mcp)
         wait_until(lambda: fourth.alive() and fourth.port_open(), 20, "the fourth replica")
-        # before ready it refuses; the first time it says SERVING, everything is loaded
+        # before ready it refuses; once it answers, it answers REVOKED; the first time it
+        # says SERVING, everything is loaded
         while fourth.health() != 1:
-            self.assertEqual(introspect_code(mcp, real.token), grpc.StatusCode.UNAVAILABLE)
+            try:
+                self.assertEqual(mcp.introspect(real.token).reason, REVOKED)
+            except grpc.RpcError as e:
+                self.assertEqual(e.code(), grpc.StatusCode.UNAVAILABLE)
             self.assertLess(time.monotonic() - t0, 30)
         ready_s = time.monotonic() - t0
         self.assertEqual(mcp.introspect(real.token).reason, REVOKED)
