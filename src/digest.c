@@ -1,5 +1,6 @@
 /* digest.c -- see digest.h. The EVP_MD is fetched on first use under pthread_once and kept
- * for the life of the process (OpenSSL frees it at exit). */
+ * for the life of the process; each thread keeps one EVP_MD_CTX until it calls
+ * digest_thread_cleanup(). */
 #include "digest.h"
 
 #include <pthread.h>
@@ -23,9 +24,21 @@ static void free_md(void)
     sha256 = NULL;
 }
 
+/* one context per thread, reused: EVP_Digest() would allocate and free one per call */
+static _Thread_local EVP_MD_CTX *ctx;
+
 void digest_sha256(const void *data, size_t len, unsigned char out[DIGEST_SHA256_LEN])
 {
     pthread_once(&once, fetch);
+    if (ctx == NULL)
+        ctx = EVP_MD_CTX_new();
     unsigned int n = 0;
-    P2A_ASSERT(sha256 != NULL && EVP_Digest(data, len, out, &n, sha256, NULL) == 1);
+    P2A_ASSERT(sha256 != NULL && ctx != NULL && EVP_DigestInit_ex2(ctx, sha256, NULL) == 1 &&
+               EVP_DigestUpdate(ctx, data, len) == 1 && EVP_DigestFinal_ex(ctx, out, &n) == 1);
+}
+
+void digest_thread_cleanup(void)
+{
+    EVP_MD_CTX_free(ctx);
+    ctx = NULL;
 }

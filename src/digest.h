@@ -12,5 +12,7 @@
 #define DIGEST_SHA256_LEN 32
 
 void digest_sha256(const void *data, size_t len, unsigned char out[DIGEST_SHA256_LEN]);
+/* Frees the calling thread's context; call before a thread that hashed exits. */
+void digest_thread_cleanup(void);
 
 #endif

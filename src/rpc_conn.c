@@ -39,6 +39,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <nghttp2/nghttp2.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -61,6 +62,7 @@ struct rpc_stream;
 struct rpc_call {
     struct service_call base; /* first: the service sees only this */
     struct rpc_stream *stream;
+    bool on_heap; /* false: on request_done's stack, for a method that answers inline */
 };
 
 struct rpc_stream {
@@ -77,8 +79,8 @@ struct rpc_stream {
     bool auth_too_long;
     int64_t timeout_ms; /* -1: none */
     bool bad_timeout;
-    uint8_t *buf;
-    size_t len;
+    uint8_t *buf; /* inline_buf, or the heap once a message outgrows it */
+    size_t len, cap;
     bool request_done;
     const struct service_method *method;
     /* response */
@@ -87,6 +89,7 @@ struct rpc_stream {
     struct event *deadline_ev;
     uint8_t *resp;
     size_t resp_len, resp_off;
+    uint8_t inline_buf[512]; /* most requests fit: no allocation for them */
 };
 
 struct rpc_conn {
@@ -96,6 +99,11 @@ struct rpc_conn {
     nghttp2_session *session;
     struct rpc_stream *streams;
     size_t buffered; /* request bytes held by this connection's streams */
+    /* the last authorization value that named a known key, and its role: the next request
+     * on this connection with the same bytes skips hashing it again */
+    char known_auth[SVCKEYS_MAX_KEY_LEN + 16];
+    size_t known_auth_len;
+    enum svc_role known_role;
     bool in_recv;    /* inside nghttp2_session_mem_recv: no sending, no freeing */
     bool closing; /* free once the output has drained */
 };
@@ -184,7 +192,8 @@ static void call_complete(struct service_call *base, int status, const char *msg
     } else {
         free(body); /* the stream went away first: nobody to tell */
     }
-    free(call);
+    if (call->on_heap)
+        free(call);
 }
 
 static void on_deadline(evutil_socket_t fd, short what, void *arg)
@@ -214,7 +223,8 @@ static void stream_free(struct rpc_stream *s)
     if (s->deadline_ev != NULL)
         event_free(s->deadline_ev);
     c->buffered -= s->len;
-    free(s->buf);
+    if (s->buf != s->inline_buf)
+        free(s->buf);
     free(s->resp);
     free(s);
 }
@@ -228,6 +238,8 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
     s->conn = c;
     s->id = frame->hd.stream_id;
     s->timeout_ms = -1;
+    s->buf = s->inline_buf;
+    s->cap = sizeof(s->inline_buf);
     s->next = c->streams;
     if (c->streams)
         c->streams->prev = s;
@@ -308,10 +320,22 @@ static void headers_done(struct rpc_stream *s)
                           "missing service key: send authorization: Bearer <key>", NULL, 0);
             return;
         }
+        struct rpc_conn *c = s->conn;
         enum svc_role role = SVC_ROLE_NONE;
-        if (!s->auth_too_long && s->auth_len > 7 && strncasecmp(s->auth, "Bearer ", 7) == 0)
+        if (s->auth_too_long) {
+            role = SVC_ROLE_NONE;
+        } else if (c->known_auth_len == s->auth_len &&
+                   CRYPTO_memcmp(c->known_auth, s->auth, s->auth_len) == 0) {
+            role = c->known_role;
+        } else if (s->auth_len > 7 && strncasecmp(s->auth, "Bearer ", 7) == 0) {
             role = svckeys_check(keys, s->auth + 7, s->auth_len - 7, NULL);
-        OPENSSL_cleanse(s->auth, sizeof(s->auth));
+            if (role != SVC_ROLE_NONE) {
+                memcpy(c->known_auth, s->auth, s->auth_len);
+                c->known_auth_len = s->auth_len;
+                c->known_role = role;
+            }
+        }
+        OPENSSL_cleanse(s->auth, s->auth_len);
         if (role == SVC_ROLE_NONE) {
             stream_answer(s, RPC_UNAUTHENTICATED, "unknown service key", NULL, 0);
             return;
@@ -351,9 +375,17 @@ static void request_done(struct rpc_stream *s)
                       0);
         return;
     }
+    if (s->method->answers_inline) {
+        struct rpc_call call = {.base.complete = call_complete, .stream = s};
+        s->call = &call;
+        s->method->handler(s->conn->env->svc, msg, mlen, &call.base);
+        P2A_ASSERT(s->call == NULL); /* answered before returning, as promised */
+        return;
+    }
     struct rpc_call *call = xcalloc(1, sizeof(*call));
     call->base.complete = call_complete;
     call->stream = s;
+    call->on_heap = true;
     s->call = call;
     s->method->handler(s->conn->env->svc, msg, mlen, &call->base);
 }
@@ -375,10 +407,15 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream
         return 0;
     }
     s->conn->buffered += len;
-    if (s->buf == NULL)
-        s->buf = xmalloc(len < 512 ? 512 : len);
-    else if (s->len + len > 512)
-        s->buf = xrealloc(s->buf, s->len + len);
+    if (s->len + len > s->cap) {
+        size_t cap = s->cap * 2 > s->len + len ? s->cap * 2 : s->len + len;
+        uint8_t *nb = xmalloc(cap);
+        memcpy(nb, s->buf, s->len);
+        if (s->buf != s->inline_buf)
+            free(s->buf);
+        s->buf = nb;
+        s->cap = cap;
+    }
     memcpy(s->buf + s->len, data, len);
     s->len += len;
     const uint8_t *m;
@@ -571,6 +608,7 @@ static void conn_free(struct rpc_conn *c)
 {
     while (c->streams != NULL)
         stream_free(c->streams);
+    OPENSSL_cleanse(c->known_auth, sizeof(c->known_auth));
     nghttp2_session_del(c->session);
     bufferevent_free(c->bev);
     struct rpc_env *env = c->env;

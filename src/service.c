@@ -456,11 +456,11 @@ static void do_health(struct service_ctx *ctx, const uint8_t *msg, size_t len,
 /* ---- routing ------------------------------------------------------------------------------ */
 
 static const struct service_method methods[] = {
-    {"/pipe2.auth.v1.TokenService/Introspect", SVC_ROLE_INTROSPECT, do_introspect},
-    {"/pipe2.auth.v1.TokenService/IssueToken", SVC_ROLE_ADMIN, do_issue},
-    {"/pipe2.auth.v1.TokenService/RevokeToken", SVC_ROLE_ADMIN, do_revoke},
-    {"/pipe2.auth.v1.TokenService/ListTokens", SVC_ROLE_ADMIN, do_list},
-    {"/grpc.health.v1.Health/Check", SVC_ROLE_NONE, do_health},
+    {"/pipe2.auth.v1.TokenService/Introspect", SVC_ROLE_INTROSPECT, do_introspect, true},
+    {"/pipe2.auth.v1.TokenService/IssueToken", SVC_ROLE_ADMIN, do_issue, false},
+    {"/pipe2.auth.v1.TokenService/RevokeToken", SVC_ROLE_ADMIN, do_revoke, false},
+    {"/pipe2.auth.v1.TokenService/ListTokens", SVC_ROLE_ADMIN, do_list, false},
+    {"/grpc.health.v1.Health/Check", SVC_ROLE_NONE, do_health, true},
 };
 
 const struct service_method *service_method_find(const char *path, size_t len)

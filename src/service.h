@@ -51,9 +51,10 @@ typedef void (*service_handler)(struct service_ctx *ctx, const uint8_t *msg, siz
                                 struct service_call *call);
 
 struct service_method {
-    const char *path;   /* ":path", e.g. "/pipe2.auth.v1.TokenService/Introspect" */
-    enum svc_role role; /* least role that may call it; SVC_ROLE_NONE: no key needed */
+    const char *path;    /* ":path", e.g. "/pipe2.auth.v1.TokenService/Introspect" */
+    enum svc_role role;  /* least role that may call it; SVC_ROLE_NONE: no key needed */
     service_handler handler;
+    bool answers_inline; /* always completes before the handler returns */
 };
 
 /* The method for this :path, or NULL (UNIMPLEMENTED). */

@@ -15,6 +15,7 @@
 #include <event2/listener.h>
 
 #include "config.h"
+#include "digest.h"
 #include "lastused.h"
 #include "log.h"
 #include "store.h"
@@ -114,6 +115,7 @@ static void *run(void *arg)
     struct worker *w = arg;
     event_base_dispatch(w->base);
     token_thread_cleanup();
+    digest_thread_cleanup();
     return NULL;
 }
 
