@@ -3,6 +3,7 @@
 #   scripts/install-deps.sh          what building and running need
 #   scripts/install-deps.sh --cli    plus what scripts/p2a (the command-line client) needs
 #   scripts/install-deps.sh --test   plus what the tests need (clients, cmocka, ...)
+#   scripts/install-deps.sh --bench  plus what tests/bench needs (h2load, nghttpd, perf)
 set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config protobuf-c-compiler libprotobuf-c-dev
@@ -10,11 +11,13 @@ build_pkgs=(build-essential cmake pkg-config protobuf-c-compiler libprotobuf-c-d
   redis-server openssl)
 cli_pkgs=(python3 python3-grpcio python3-protobuf protobuf-compiler)
 test_pkgs=(libcmocka-dev python3-h2 python3-cryptography nghttp2-client nodejs npm procps)
+bench_pkgs=(nghttp2-server curl util-linux)
 
 pkgs=("${build_pkgs[@]}")
 case "${1:-}" in
   --cli) pkgs+=("${cli_pkgs[@]}") ;;
   --test) pkgs+=("${cli_pkgs[@]}" "${test_pkgs[@]}") ;;
+  --bench) pkgs+=("${cli_pkgs[@]}" "${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
 esac
 
 missing=()

@@ -2,12 +2,22 @@
 # Builds a release pipe2-authd and runs the benchmarks, printing each figure next to its
 # reference measured in the same invocation. Loopback only; everything started is stopped.
 #
-#   tests/bench/run.sh [--revocations N]
+#   tests/bench/run.sh            both suites
+#   tests/bench/run.sh introspect throughput, latency and memory of Introspect
+#   tests/bench/run.sh revocation propagation of revocations across replicas
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-"$root/scripts/install-deps.sh" --test
+"$root/scripts/install-deps.sh" --bench
+(cd "$root/tests/bench/peer" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 cmake -S "$root" -B "$root/build/release" -DCMAKE_BUILD_TYPE=Release -DP2A_TESTS=OFF >/dev/null
 cmake --build "$root/build/release" -j"$(nproc)" >/dev/null
-echo "== revocation propagation (3 replicas, 1 redis-server)"
-P2A_AUTHD="$root/build/release/pipe2-authd" /usr/bin/python3 \
-  "$root/tests/bench/revocation_propagation.py" "$@"
+export P2A_AUTHD="$root/build/release/pipe2-authd"
+what="${1:-all}"
+if [ "$what" = all ] || [ "$what" = introspect ]; then
+  echo "== Introspect: throughput, latency, memory (server on CPU 0, load on CPU 1)"
+  /usr/bin/python3 "$root/tests/bench/introspect_bench.py" --runs 3
+fi
+if [ "$what" = all ] || [ "$what" = revocation ]; then
+  echo "== revocation propagation (3 replicas, 1 redis-server)"
+  /usr/bin/python3 "$root/tests/bench/revocation_propagation.py"
+fi
