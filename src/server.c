@@ -4,9 +4,9 @@
  *   - the revocation set shared by every worker, kept in step with Redis by revsync.c
  *     (health says NOT_SERVING and Introspect UNAVAILABLE until it is loaded, and again
  *     whenever it is older than the staleness bound);
- *   - the last-used flush: every PIPE2_AUTH_LAST_USED_FLUSH_INTERVAL it drains the workers'
- *     marks into one table and writes them in one Redis round trip per 1000 tokens; a failed
- *     write puts its marks back for the next round;
+ *   - the last-used flush: every PIPE2_AUTH_LAST_USED_FLUSH_INTERVAL it takes the marks the
+ *     workers handed to the inbox and writes them in one Redis round trip per 1000 tokens;
+ *     a failed write puts its marks back for the next round;
  *   - SIGTERM/SIGINT: stop the workers, flush the marks one last time, exit.
  * It has its own Redis connection, so none of this waits behind a worker's commands.
  */
@@ -111,12 +111,11 @@ static void add_mark(void *arg, const char *jti, int64_t ts)
 
 static void flush_marks(struct server *s)
 {
-    for (int i = 0; i < s->nworkers; i++)
-        lastused_drain(s->workers[i].svc.marks, s->pending);
+    lastused_inbox_take(s->shared.marks_inbox, s->pending);
     if (lastused_count(s->pending) == 0)
         return;
     struct lastused *taken = lastused_new();
-    lastused_drain(s->pending, taken);
+    lastused_merge(taken, s->pending);
     struct flush_batch *b = batch_new(s);
     lastused_each(taken, add_mark, &b);
     lastused_free(taken);
@@ -203,6 +202,7 @@ p2a_err server_run(const struct p2a_config *cfg, const struct keyring *keys,
     s.shared.svckeys = svckeys;
     s.shared.revoked = revoke_new((int64_t)cfg->revocation_staleness_s * 1000);
     s.pending = lastused_new();
+    s.shared.marks_inbox = lastused_inbox_new();
     s.base = event_base_new();
     P2A_ASSERT(s.base != NULL);
     s.store = store_new(s.base, cfg, "main");
@@ -242,6 +242,8 @@ p2a_err server_run(const struct p2a_config *cfg, const struct keyring *keys,
     }
     if (rc == P2A_OK) {
         s.stopping = true;
+        for (int i = 0; i < s.nworkers; i++) /* their threads are gone: safe to touch */
+            lastused_merge(s.pending, s.workers[i].svc.marks);
         flush_marks(&s);
         if (s.flushes_in_flight > 0) {
             s.deadline_ev = timer(&s, false, SHUTDOWN_FLUSH_WAIT_S, on_shutdown_deadline);
@@ -259,6 +261,7 @@ p2a_err server_run(const struct p2a_config *cfg, const struct keyring *keys,
             event_free(evs[i]);
     event_base_free(s.base);
     lastused_free(s.pending);
+    lastused_inbox_free(s.shared.marks_inbox);
     revoke_free(s.shared.revoked);
     tls_ctx_free(ssl_ctx);
     log_info("stopped");

@@ -21,6 +21,7 @@ struct revoke_set;
 struct tcache;
 struct store;
 struct lastused;
+struct lastused_inbox;
 
 /* What every worker shares: immutable after start, or safe across threads. */
 struct service_shared {
@@ -28,6 +29,7 @@ struct service_shared {
     const struct keyring *keys;
     const struct svckeys *svckeys;
     struct revoke_set *revoked;
+    struct lastused_inbox *marks_inbox; /* where workers hand their marks to the flusher */
 };
 
 /* One worker's view: the shared part plus what only this worker touches. */
@@ -35,7 +37,7 @@ struct service_ctx {
     const struct service_shared *shared;
     struct tcache *cache;
     struct store *store;
-    struct lastused *marks;
+    struct lastused *marks; /* this worker's, unlocked; moved to the inbox each interval */
 };
 
 /* One call in flight. The transport embeds it first in its own call object and frees it

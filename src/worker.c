@@ -21,6 +21,7 @@
 #include "store.h"
 #include "tcache.h"
 #include "token.h"
+#include "xalloc.h"
 
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *addr,
                       int socklen, void *arg)
@@ -44,6 +45,14 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     struct worker *w = arg;
     event_base_loopbreak(w->base);
+}
+
+static void on_marks_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct worker *w = arg;
+    if (lastused_count(w->svc.marks) > 0)
+        lastused_inbox_put(w->svc.shared->marks_inbox, w->svc.marks);
 }
 
 static int resolve(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len)
@@ -103,6 +112,10 @@ p2a_err worker_init(struct worker *w, int index, const struct service_shared *sh
                                           : NULL;
     w->svc.store = store_new(w->base, cfg, name);
     w->svc.marks = lastused_new();
+    w->marks_ev = event_new(w->base, -1, EV_PERSIST, on_marks_timer, w);
+    P2A_ASSERT(w->marks_ev != NULL);
+    struct timeval every = {cfg->last_used_flush_s, 0};
+    event_add(w->marks_ev, &every);
     w->env.base = w->base;
     w->env.ssl_ctx = ssl_ctx;
     w->env.svc = &w->svc;
@@ -147,6 +160,8 @@ void worker_deinit(struct worker *w)
     lastused_free(w->svc.marks);
     if (w->stop_ev != NULL)
         event_free(w->stop_ev);
+    if (w->marks_ev != NULL)
+        event_free(w->marks_ev);
     if (w->base != NULL)
         event_base_free(w->base);
     memset(w, 0, sizeof(*w));

@@ -22,6 +22,7 @@ struct worker {
     struct event_base *base;
     struct evconnlistener *listener;
     struct event *stop_ev;
+    struct event *marks_ev; /* hands this worker's last-used marks to the inbox */
     struct rpc_env env;
     struct service_ctx svc;
 };

@@ -14,21 +14,26 @@ static void lastused__one_entry_per_token_latest_time(void **state)
 {
     (void)state;
     struct lastused *w1 = lastused_new(), *w2 = lastused_new(), *all = lastused_new();
+    struct lastused_inbox *in = lastused_inbox_new();
     for (int i = 0; i < 1000; i++)
         lastused_mark(w1, "t1", i);
     lastused_mark(w2, "t1", 5000);
     lastused_mark(w2, "t2", 7);
     assert_int_equal(lastused_count(w1), 1);
-    lastused_drain(w1, all);
-    lastused_drain(w2, all);
+    lastused_inbox_put(in, w1); /* two workers hand over */
+    lastused_inbox_put(in, w2);
     assert_int_equal(lastused_count(w1), 0);
     assert_int_equal(lastused_count(w2), 0);
+    lastused_inbox_take(in, all); /* the flusher takes one table, one entry per token */
     assert_int_equal(lastused_count(all), 2);
     int64_t sum = 0;
     lastused_each(all, collect, &sum);
     assert_int_equal(sum, 5007);
-    lastused_clear(all);
-    assert_int_equal(lastused_count(all), 0);
+    struct lastused *empty = lastused_new();
+    lastused_inbox_take(in, empty);
+    assert_int_equal(lastused_count(empty), 0);
+    lastused_free(empty);
+    lastused_inbox_free(in);
     lastused_free(w1);
     lastused_free(w2);
     lastused_free(all);
