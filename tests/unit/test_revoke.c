@@ -1,6 +1,9 @@
 /* test_revoke.c -- the revocation set: membership, expiry sweep, memory, freshness, paths. */
 #include "cm.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include "revoke.h"
 
 static void revoke__add_contains_and_idempotence(void **state)
@@ -82,6 +85,61 @@ static void revoke__stale_view_fails_closed(void **state)
     revoke_free(s);
 }
 
+struct hammer {
+    struct revoke_set *set;
+    atomic_bool stop;
+    atomic_long lookups;
+    atomic_bool wrong;
+};
+
+static void *reader(void *arg)
+{
+    struct hammer *h = arg;
+    char jti[32];
+    long n = 0;
+    while (!atomic_load(&h->stop)) {
+        for (int i = 0; i < 100; i++, n++) {
+            snprintf(jti, sizeof(jti), "keep-%d", i);
+            if (!revoke_contains(h->set, jti)) /* present from the start, never expires */
+                atomic_store(&h->wrong, true);
+            if (revoke_contains(h->set, "never-added"))
+                atomic_store(&h->wrong, true);
+        }
+    }
+    atomic_fetch_add(&h->lookups, n);
+    return NULL;
+}
+
+/* Readers take no lock: while a writer grows the table many times over and sweeps it, they
+ * must always find what is there, never what is not, and never touch a freed table (ASan). */
+static void revoke__lock_free_readers_during_growth_and_sweeps(void **state)
+{
+    (void)state;
+    struct hammer h = {.set = revoke_new(20000)};
+    char jti[32];
+    for (int i = 0; i < 100; i++) {
+        snprintf(jti, sizeof(jti), "keep-%d", i);
+        revoke_add(h.set, jti, 1000000, REVOKE_PATH_STARTUP);
+    }
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, reader, &h), 0);
+    for (int round = 0; round < 5; round++) {
+        for (int i = 0; i < 20000; i++) {
+            snprintf(jti, sizeof(jti), "tmp-%d-%d", round, i);
+            revoke_add(h.set, jti, 10, REVOKE_PATH_MESSAGE);
+        }
+        assert_int_equal(revoke_sweep(h.set, 10), 20000); /* the temporary ones go */
+    }
+    atomic_store(&h.stop, true);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    assert_false(atomic_load(&h.wrong));
+    assert_true(atomic_load(&h.lookups) > 0);
+    assert_int_equal(revoke_count(h.set), 100);
+    revoke_free(h.set);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -89,6 +147,7 @@ int main(void)
         cmocka_unit_test(revoke__foreign_jti_lengths_are_refused),
         cmocka_unit_test(revoke__sweep_drops_expired_and_shrinks),
         cmocka_unit_test(revoke__stale_view_fails_closed),
+        cmocka_unit_test(revoke__lock_free_readers_during_growth_and_sweeps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
