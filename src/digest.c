@@ -1,44 +1,21 @@
-/* digest.c -- see digest.h. The EVP_MD is fetched on first use under pthread_once and kept
- * for the life of the process; each thread keeps one EVP_MD_CTX until it calls
- * digest_thread_cleanup(). */
+/* digest.c -- see digest.h.
+ *
+ * OpenSSL 3's EVP interface allocates a fresh algorithm context on every EVP_DigestInit,
+ * and its one-shot SHA256() also looks the algorithm up in the provider store each time.
+ * The SHA256_* functions, deprecated for new code that wants provider choice, run the same
+ * assembly with the context on our stack: nothing allocated, nothing looked up. We want
+ * exactly SHA-256 from the default implementation here, so we use them on purpose.
+ */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include "digest.h"
 
-#include <pthread.h>
-
-#include <openssl/evp.h>
+#include <openssl/sha.h>
 
 #include "xalloc.h"
 
-static EVP_MD *sha256;
-static pthread_once_t once = PTHREAD_ONCE_INIT;
-
-static void fetch(void)
-{
-    sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-}
-
-static void free_md(void) __attribute__((destructor));
-static void free_md(void)
-{
-    EVP_MD_free(sha256);
-    sha256 = NULL;
-}
-
-/* one context per thread, reused: EVP_Digest() would allocate and free one per call */
-static _Thread_local EVP_MD_CTX *ctx;
-
 void digest_sha256(const void *data, size_t len, unsigned char out[DIGEST_SHA256_LEN])
 {
-    pthread_once(&once, fetch);
-    if (ctx == NULL)
-        ctx = EVP_MD_CTX_new();
-    unsigned int n = 0;
-    P2A_ASSERT(sha256 != NULL && ctx != NULL && EVP_DigestInit_ex2(ctx, sha256, NULL) == 1 &&
-               EVP_DigestUpdate(ctx, data, len) == 1 && EVP_DigestFinal_ex(ctx, out, &n) == 1);
-}
-
-void digest_thread_cleanup(void)
-{
-    EVP_MD_CTX_free(ctx);
-    ctx = NULL;
+    SHA256_CTX ctx;
+    P2A_ASSERT(SHA256_Init(&ctx) == 1 && SHA256_Update(&ctx, data, len) == 1 &&
+               SHA256_Final(out, &ctx) == 1);
 }

@@ -18,6 +18,9 @@
  * goes first clears the other's pointer. A call whose stream is gone is answered into the
  * void and freed.
  *
+ * Allocation: streams, responses and nghttp2's own allocations come from the thread's
+ * slab (slab.h), so a steady load allocates nothing from malloc.
+ *
  * Freeing: a connection is freed only from bufferevent callbacks, never from inside an
  * nghttp2 callback (those only set flags). Output is produced with nghttp2_session_mem_send
  * into the bufferevent, which coalesces every frame ready in one loop turn into one write;
@@ -47,6 +50,7 @@
 #include "rpc_frame.h"
 #include "rpc_status.h"
 #include "service.h"
+#include "slab.h"
 #include "svckeys.h"
 #include "xalloc.h"
 
@@ -110,6 +114,33 @@ struct rpc_conn {
 
 static nghttp2_session_callbacks *callbacks; /* shared, immutable after first use */
 
+/* nghttp2 allocates per stream and per frame: from the thread's slab, not malloc */
+static void *mem_malloc(size_t n, void *ud)
+{
+    (void)ud;
+    return slab_alloc(n);
+}
+
+static void mem_free(void *p, void *ud)
+{
+    (void)ud;
+    slab_free(p);
+}
+
+static void *mem_calloc(size_t count, size_t n, void *ud)
+{
+    (void)ud;
+    return slab_calloc(count, n);
+}
+
+static void *mem_realloc(void *p, size_t n, void *ud)
+{
+    (void)ud;
+    return slab_realloc(p, n);
+}
+
+static nghttp2_mem slab_mem = {NULL, mem_malloc, mem_free, mem_calloc, mem_realloc};
+
 static void conn_free(struct rpc_conn *c);
 static bool conn_send(struct rpc_conn *c);
 
@@ -144,7 +175,7 @@ static void stream_answer(struct rpc_stream *s, int status, const char *msg, uin
                           size_t len)
 {
     if (s->answered) {
-        free(body);
+        slab_free(body);
         return;
     }
     s->answered = true;
@@ -159,7 +190,7 @@ static void stream_answer(struct rpc_stream *s, int status, const char *msg, uin
         nghttp2_data_provider prd = {.source.ptr = s, .read_callback = read_body};
         rv = nghttp2_submit_response(session, s->id, hdrs, 2, &prd);
     } else {
-        free(body);
+        slab_free(body);
         char code[12], text[MAX_MESSAGE_TEXT * 3 + 1];
         snprintf(code, sizeof(code), "%d", status);
         rpc_status_encode_message(msg ? msg : "", text, sizeof(text));
@@ -190,7 +221,7 @@ static void call_complete(struct service_call *base, int status, const char *msg
         s->call = NULL;
         stream_answer(s, status, msg, body, len);
     } else {
-        free(body); /* the stream went away first: nobody to tell */
+        slab_free(body); /* the stream went away first: nobody to tell */
     }
     if (call->on_heap)
         free(call);
@@ -225,8 +256,8 @@ static void stream_free(struct rpc_stream *s)
     c->buffered -= s->len;
     if (s->buf != s->inline_buf)
         free(s->buf);
-    free(s->resp);
-    free(s);
+    slab_free(s->resp);
+    slab_free(s);
 }
 
 static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame, void *ud)
@@ -234,7 +265,7 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
     struct rpc_conn *c = ud;
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0;
-    struct rpc_stream *s = xcalloc(1, sizeof(*s));
+    struct rpc_stream *s = slab_calloc(1, sizeof(*s));
     s->conn = c;
     s->id = frame->hd.stream_id;
     s->timeout_ms = -1;
@@ -554,7 +585,7 @@ static bool start_session(struct rpc_conn *c)
     if (nghttp2_option_new(&opt) != 0)
         return false;
     nghttp2_option_set_max_outbound_ack(opt, 1000);
-    int rv = nghttp2_session_server_new2(&c->session, callbacks, c, opt);
+    int rv = nghttp2_session_server_new3(&c->session, callbacks, c, opt, &slab_mem);
     nghttp2_option_del(opt);
     if (rv != 0)
         return false;

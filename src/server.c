@@ -26,6 +26,7 @@
 #include "log.h"
 #include "revoke.h"
 #include "revsync.h"
+#include "slab.h"
 #include "store.h"
 #include "tls.h"
 #include "worker.h"
@@ -184,6 +185,8 @@ p2a_err server_run(const struct p2a_config *cfg, const struct keyring *keys,
 {
     char err[512];
     p2a_err rc = P2A_OK;
+    /* before any other libevent call: its buffers too come from the threads' slabs */
+    event_set_mem_functions(slab_alloc, slab_realloc, slab_free);
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
     P2A_ASSERT(evthread_use_pthreads() == 0);
@@ -264,6 +267,7 @@ p2a_err server_run(const struct p2a_config *cfg, const struct keyring *keys,
     lastused_inbox_free(s.shared.marks_inbox);
     revoke_free(s.shared.revoked);
     tls_ctx_free(ssl_ctx);
+    slab_thread_cleanup();
     log_info("stopped");
     return rc;
 }

@@ -13,6 +13,7 @@
 
 #include <string.h>
 
+
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
@@ -27,6 +28,7 @@
 #include "revoke.h"
 #include "rpc_frame.h"
 #include "rpc_status.h"
+#include "slab.h"
 #include "store.h"
 #include "tcache.h"
 #include "token.h"
@@ -39,7 +41,7 @@
 static void finish_msg(struct service_call *call, const ProtobufCMessage *m)
 {
     size_t n = protobuf_c_message_get_packed_size(m);
-    uint8_t *buf = xmalloc(RPC_FRAME_PREFIX + n);
+    uint8_t *buf = slab_alloc(RPC_FRAME_PREFIX + n);
     rpc_frame_prefix(buf, n);
     protobuf_c_message_pack(m, buf + RPC_FRAME_PREFIX);
     call->complete(call, RPC_OK, NULL, buf, RPC_FRAME_PREFIX + n);

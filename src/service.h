@@ -41,8 +41,9 @@ struct service_ctx {
 };
 
 /* One call in flight. The transport embeds it first in its own call object and frees it
- * in complete(). body (the framed response, RPC_FRAME_PREFIX bytes and the message) is
- * handed over to complete(), which frees it; NULL with a non-OK status (Trailers-Only).
+ * in complete(). body (the framed response, RPC_FRAME_PREFIX bytes and the message, from
+ * slab_alloc()) is handed over to complete(), which frees it with slab_free(); NULL with a
+ * non-OK status (Trailers-Only).
  * msg is a constant or lives until complete() returns. */
 struct service_call {
     void (*complete)(struct service_call *call, int status, const char *msg, uint8_t *body,

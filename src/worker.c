@@ -15,9 +15,9 @@
 #include <event2/listener.h>
 
 #include "config.h"
-#include "digest.h"
 #include "lastused.h"
 #include "log.h"
+#include "slab.h"
 #include "store.h"
 #include "tcache.h"
 #include "token.h"
@@ -128,7 +128,7 @@ static void *run(void *arg)
     struct worker *w = arg;
     event_base_dispatch(w->base);
     token_thread_cleanup();
-    digest_thread_cleanup();
+    slab_thread_cleanup();
     return NULL;
 }
 
