@@ -18,6 +18,7 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -177,6 +178,30 @@ def main():
             env.authds.remove(authd)
             authd.stop()
 
+        # ---- allocations per cached Introspect (malloc_count.c preloaded) ---------------
+        shim = os.path.join(tmp, "malloc_count.so")
+        subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", shim,
+                        os.path.join(HERE, "malloc_count.c")], check=True)
+        authd = env.authd({"PIPE2_AUTH_WORKERS": "1", "LD_PRELOAD": shim},
+                          wrap=taskset(SERVER_CPU))
+        url = f"http://127.0.0.1:{authd.port}{PATH}"
+
+        def malloc_calls():
+            mark = "MALLOC_CALLS"
+            seen = authd.output().count(mark)
+            authd.proc.send_signal(signal.SIGUSR2)
+            harness.wait_until(lambda: authd.output().count(mark) > seen, 5, "the count")
+            return int(authd.output().rsplit(mark, 1)[1].split()[0])
+
+        h2load(url, body_file, 20000, 16, 32, grpc_headers)  # warm up: connections, slabs
+        before = malloc_calls()
+        r = h2load(url, body_file, 100000, 16, 32, grpc_headers)
+        check_all_ok(r, resp_len, "Introspect under the malloc counter")
+        # the 16 new connections of the measured load allocate; requests must not
+        results["mallocs_per_request"] = (malloc_calls() - before) / 100000
+        env.authds.remove(authd)
+        authd.stop()
+
         # ---- pipe2-authd, never-seen tokens (no cache: every call verifies) -------------
         authd = env.authd({"PIPE2_AUTH_WORKERS": "1", "PIPE2_AUTH_CACHE_ENTRIES": "0"},
                           wrap=taskset(SERVER_CPU))
@@ -281,6 +306,8 @@ def main():
     print("|---|---|---|---|---|")
     for name, ours_s, ref, ratio, target in rows:
         print(f"| {name} | {ours_s} | {ref} | {ratio:.2f} | {target} |")
+    print(f"| malloc calls per cached Introspect (100,000 requests, 16 new connections) | "
+          f"{R['mallocs_per_request']:.4f} | | | 0 |")
     print(f"| idle RSS, 1 worker | {R['idle_rss_kb'] / 1024:.1f} MB | | | <= 30 MB |")
     print(f"| RSS growth per cached token ({a.tokens:,} OAuth access tokens) | "
           f"{R['per_access_b']:.0f} bytes | | | <= 300 bytes |")
