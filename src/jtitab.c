@@ -5,7 +5,7 @@
 
 #include "xalloc.h"
 
-static uint64_t hash(const char *s)
+uint64_t jtitab_hash(const char *s)
 {
     uint64_t h = 1469598103934665603ULL; /* FNV-1a */
     for (; *s; s++) {
@@ -17,7 +17,7 @@ static uint64_t hash(const char *s)
 
 static struct jti_entry *slot(struct jti_entry *v, size_t cap, const char *jti)
 {
-    for (size_t i = hash(jti) & (cap - 1);; i = (i + 1) & (cap - 1))
+    for (size_t i = jtitab_hash(jti) & (cap - 1);; i = (i + 1) & (cap - 1))
         if (v[i].jti[0] == '\0' || strcmp(v[i].jti, jti) == 0)
             return &v[i];
 }

@@ -26,6 +26,9 @@ struct jtitab {
     size_t min_cap;
 };
 
+/* FNV-1a of a NUL-terminated id: the probe start for this table and the revocation set. */
+uint64_t jtitab_hash(const char *s);
+
 void jtitab_init(struct jtitab *t, size_t min_cap);
 void jtitab_deinit(struct jtitab *t);
 

@@ -69,16 +69,6 @@ struct revoke_set {
 
 static atomic_ullong next_serial = 1;
 
-static uint64_t hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
 static struct rtable *table_new(size_t cap)
 {
     struct rtable *t = xcalloc(1, sizeof(*t) + cap * sizeof(struct rslot));
@@ -90,7 +80,7 @@ static struct rtable *table_new(size_t cap)
 static struct rslot *probe(struct rtable *t, const char *jti)
 {
     size_t mask = t->cap - 1;
-    for (size_t i = hash(jti) & mask;; i = (i + 1) & mask) {
+    for (size_t i = jtitab_hash(jti) & mask;; i = (i + 1) & mask) {
         struct rslot *sl = &t->v[i];
         if (!atomic_load_explicit(&sl->full, memory_order_acquire) || strcmp(sl->jti, jti) == 0)
             return sl;
