@@ -60,12 +60,12 @@ static void on_loaded(void *arg, p2a_err err, const struct revocation *v, size_t
     for (size_t i = 0; i < n; i++)
         revoke_add(rs->set, v[i].jti, v[i].exp, REVOKE_PATH_STARTUP);
     rs->last_seq = seq;
-    revoke_synced(rs->set, rs->sent_ms, seq);
     size_t bytes = revoke_memory(rs->set), count = revoke_count(rs->set);
     log_info("ready: %zu revocations loaded in %lld ms (sequence %" PRIu64
              "); the set holds %zu bytes, %zu per entry",
              n, (long long)(clock_mono_ms() - rs->load_started_ms), seq, bytes,
              count ? bytes / count : 0);
+    revoke_synced(rs->set, rs->sent_ms, seq); /* after the log line: SERVING implies it */
     rs->loaded = true;
 }
 
