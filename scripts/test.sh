@@ -3,9 +3,11 @@
 #
 #   scripts/test.sh
 #
-# Builds twice: a release build (warnings are errors at -O2 too) and an
-# AddressSanitizer + UndefinedBehaviorSanitizer build, which runs the whole ctest suite:
-# cmocka unit tests and integration tests with real redis-server and pipe2-authd processes.
+# Builds three times: a release build (warnings are errors at -O3 too); an
+# AddressSanitizer + UndefinedBehaviorSanitizer build, which runs the whole ctest suite
+# (cmocka unit tests, and integration tests with real redis-server and pipe2-authd
+# processes); and a ThreadSanitizer build, which runs the unit tests and the integration
+# suites that exercise several workers, the subscriber and the lock-free revocation set.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,6 +26,14 @@ cmake --build build/release -j"$jobs" >/dev/null
 echo "==> sanitizer build (ASan + UBSan)"
 cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DP2A_SANITIZE=ON >/dev/null
 cmake --build build/asan -j"$jobs" >/dev/null
+
+echo "==> ThreadSanitizer build"
+cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=Debug -DP2A_TSAN=ON >/dev/null
+cmake --build build/tsan -j"$jobs" >/dev/null
+
+echo "==> ctest under ThreadSanitizer (a report makes pipe2-authd exit 66: the test fails)"
+(cd build/tsan && TSAN_OPTIONS="halt_on_error=0:exitcode=66" \
+  ctest --output-on-failure -j"$jobs" -E 'node_grpc_js')
 
 echo "==> ctest (unit and integration, under ASan + UBSan)"
 cd build/asan
