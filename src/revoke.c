@@ -76,7 +76,7 @@ static struct rtable *table_new(size_t cap)
     return t;
 }
 
-/* The slot holding jti, or the empty slot where it would go. */
+/* Writers only: the slot holding jti, or the empty slot where it would go. */
 static struct rslot *probe(struct rtable *t, const char *jti)
 {
     size_t mask = t->cap - 1;
@@ -84,6 +84,20 @@ static struct rslot *probe(struct rtable *t, const char *jti)
         struct rslot *sl = &t->v[i];
         if (!atomic_load_explicit(&sl->full, memory_order_acquire) || strcmp(sl->jti, jti) == 0)
             return sl;
+    }
+}
+
+/* Readers: is jti in t? The answer is decided on the one look at each slot: a slot found
+ * empty may be filled (with another jti) a moment later. */
+static bool lookup(struct rtable *t, const char *jti)
+{
+    size_t mask = t->cap - 1;
+    for (size_t i = jtitab_hash(jti) & mask;; i = (i + 1) & mask) {
+        struct rslot *sl = &t->v[i];
+        if (!atomic_load_explicit(&sl->full, memory_order_acquire))
+            return false;
+        if (strcmp(sl->jti, jti) == 0)
+            return true;
     }
 }
 
@@ -155,14 +169,14 @@ bool revoke_contains(struct revoke_set *set, const char *jti)
     int r = reader_slot(set);
     if (r < 0) {
         pthread_mutex_lock(&set->wlock);
-        bool hit = atomic_load(&probe(atomic_load(&set->cur), jti)->full);
+        bool hit = lookup(atomic_load(&set->cur), jti);
         pthread_mutex_unlock(&set->wlock);
         return hit;
     }
     atomic_uint_least64_t *active = &set->readers[r].active;
     atomic_store(active, atomic_load(&set->epoch)); /* seq_cst: before the table load */
     struct rtable *t = atomic_load(&set->cur);
-    bool hit = atomic_load_explicit(&probe(t, jti)->full, memory_order_acquire);
+    bool hit = lookup(t, jti);
     atomic_store_explicit(active, 0, memory_order_release);
     return hit;
 }
