@@ -10,6 +10,7 @@ int64_t clock_now_ms(void);
 
 /* Monotonic milliseconds, for timeouts and ages. Never affected by clock_set_offset. */
 int64_t clock_mono_ms(void);
+int64_t clock_mono_ns(void);
 
 /* Tests only: shift clock_now()/clock_now_ms() by this many seconds. Not thread-safe. */
 void clock_set_offset(int64_t seconds);

@@ -39,6 +39,8 @@ static const struct row rows[] = {
      "canonical URL(s) of the MCP server(s) PATs are for (aud), comma-separated"},
     {"RPC_LISTEN", K_STR, S(rpc_listen), "127.0.0.1:50051", 0, 0, false, false,
      "host:port of the gRPC listener"},
+    {"HTTP_LISTEN", K_STR, S(http_listen), "127.0.0.1:8080", 0, 0, false, false,
+     "host:port of the HTTP facade (health, readiness, metrics)"},
     {"REDIS_URL", K_STR, S(redis_url), "redis://127.0.0.1:6379/0", 0, 0, true, false,
      "redis://[user:password@]host:port/db"},
     {"KEYS_DIR", K_STR, S(keys_dir), NULL, 0, 0, false, false,
@@ -359,6 +361,9 @@ p2a_err config_load(struct p2a_config *cfg, int argc, char **argv, char *err, si
         return fail(cfg, err, errlen, "PIPE2_AUTH_RESOURCE", why);
     if (config_parse_hostport(cfg->rpc_listen, &cfg->rpc_host, &cfg->rpc_port, &why) != P2A_OK)
         return fail(cfg, err, errlen, "PIPE2_AUTH_RPC_LISTEN", why);
+    if (config_parse_hostport(cfg->http_listen, &cfg->http_host, &cfg->http_port, &why) !=
+        P2A_OK)
+        return fail(cfg, err, errlen, "PIPE2_AUTH_HTTP_LISTEN", why);
     if (parse_redis_url(cfg, &why) != P2A_OK)
         return fail(cfg, err, errlen, "PIPE2_AUTH_REDIS_URL", why);
     if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL))
@@ -385,6 +390,7 @@ void config_deinit(struct p2a_config *cfg)
     for (size_t i = 0; i < cfg->nresources; i++)
         free(cfg->resources[i]);
     free(cfg->rpc_host);
+    free(cfg->http_host);
     free(cfg->redis_host);
     free(cfg->redis_user);
     if (cfg->redis_password != NULL) {

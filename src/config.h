@@ -23,6 +23,9 @@ struct p2a_config {
     char *resources[CONFIG_MAX_RESOURCES];     /* split resource_list: PAT audiences */
     size_t nresources;
     char *rpc_listen;                          /* host:port */
+    char *http_listen;                         /* host:port of the HTTP facade */
+    char *http_host;                           /* split http_listen */
+    int http_port;
     char *rpc_host;                            /* split rpc_listen */
     int rpc_port;
     char *redis_url;                           /* redis://[user:password@]host:port/db */

@@ -255,3 +255,8 @@ void revsync_free(struct revsync *rs)
     event_free(rs->stats_ev);
     free(rs);
 }
+
+bool revsync_subscriber_connected(const struct revsync *rs)
+{
+    return store_connected(rs->subscriber);
+}

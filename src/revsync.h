@@ -14,6 +14,8 @@
 #ifndef P2A_REVSYNC_H
 #define P2A_REVSYNC_H
 
+#include <stdbool.h>
+
 struct event_base;
 struct p2a_config;
 struct revoke_set;
@@ -24,5 +26,7 @@ struct revsync;
 struct revsync *revsync_new(struct event_base *base, const struct p2a_config *cfg,
                             struct store *store, struct revoke_set *set);
 void revsync_free(struct revsync *rs);
+/* Whether the subscriber connection is up. */
+bool revsync_subscriber_connected(const struct revsync *rs);
 
 #endif

@@ -46,7 +46,9 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "clock.h"
 #include "log.h"
+#include "metrics.h"
 #include "rpc_frame.h"
 #include "rpc_status.h"
 #include "service.h"
@@ -87,6 +89,7 @@ struct rpc_stream {
     size_t len, cap;
     bool request_done;
     const struct service_method *method;
+    int64_t started_ns; /* when the request's headers ended */
     /* response */
     bool answered;
     struct rpc_call *call;
@@ -181,6 +184,8 @@ static void stream_answer(struct rpc_stream *s, int status, const char *msg, uin
     s->answered = true;
     if (s->deadline_ev != NULL)
         event_del(s->deadline_ev);
+    metrics_rpc(s->conn->env->svc->mx, service_method_index(s->method), status,
+                clock_mono_ns() - s->started_ns);
     nghttp2_session *session = s->conn->session;
     int rv;
     if (body != NULL && status == RPC_OK) {
@@ -327,6 +332,7 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
 /* Everything we can decide from the headers alone. */
 static void headers_done(struct rpc_stream *s)
 {
+    s->started_ns = clock_mono_ns();
     if (!s->post) {
         stream_answer_http(s, "405");
         return;

@@ -22,7 +22,9 @@
 
 #include "clock.h"
 #include "config.h"
+#include "facade_http.h"
 #include "lastused.h"
+#include "metrics.h"
 #include "log.h"
 #include "revoke.h"
 #include "revsync.h"
@@ -46,6 +48,8 @@ struct server {
     size_t flushes_in_flight;
     bool stopping;
     struct revsync *revsync;
+    struct facade *facade;
+    uint64_t flushes_ok, flushes_failed, marks_written;
     struct event *flush_ev, *sigterm_ev, *sigint_ev, *deadline_ev;
 };
 
@@ -64,10 +68,13 @@ static void on_flushed(void *arg, p2a_err err)
     struct flush_batch *b = arg;
     struct server *s = b->s;
     if (err != P2A_OK) {
+        s->flushes_failed++;
         log_warn("last-used flush of %zu tokens failed; retrying next interval", b->n);
         for (size_t i = 0; i < b->n; i++)
             lastused_mark(s->pending, b->jti[i], b->ts[i]);
     } else {
+        s->flushes_ok++;
+        s->marks_written += b->n;
         log_debug("last-used flush: %zu tokens", b->n);
     }
     s->flushes_in_flight--;
@@ -134,6 +141,89 @@ static void on_flush_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     flush_marks(arg);
+}
+
+/* ---- readiness and metrics (for the facade) ------------------------------------------------ */
+
+static bool is_ready(void *arg, const char **why)
+{
+    struct server *s = arg;
+    int64_t age;
+    enum revoke_state st = revoke_usable(s->shared.revoked, clock_mono_ms(), &age);
+    if (s->stopping)
+        *why = "shutting down";
+    else if (st == REVOKE_NOT_LOADED)
+        *why = "revocation list not loaded yet";
+    else if (st == REVOKE_STALE)
+        *why = "revocation list is stale (Redis unreachable?)";
+    else if (!store_connected(s->store))
+        *why = "Redis unreachable";
+    else
+        return true;
+    return false;
+}
+
+static void render_metrics(void *arg, struct mbuf *out)
+{
+    struct server *s = arg;
+    struct metrics *mx[256];
+    size_t n = 0;
+    for (int i = 0; i < s->nworkers && n < 256; i++)
+        mx[n++] = s->workers[i].svc.mx;
+    metrics_render(out, mx, n, service_method_names);
+
+    struct revoke_stats st;
+    revoke_get_stats(s->shared.revoked, clock_mono_ms(), &st);
+    static const char *const paths[REVOKE_PATH_COUNT] = {"local", "message", "poll", "startup"};
+    mbuf_printf(out,
+                "# HELP p2a_revocation_view_age_seconds Time since the last successful sync of "
+                "the revocation list with Redis (-1 before the first).\n"
+                "# TYPE p2a_revocation_view_age_seconds gauge\n"
+                "p2a_revocation_view_age_seconds %.3f\n"
+                "# HELP p2a_revocation_propagation_lag_seconds From a revocation to its "
+                "application here, for the last one that came by message (-1: none yet).\n"
+                "# TYPE p2a_revocation_propagation_lag_seconds gauge\n"
+                "p2a_revocation_propagation_lag_seconds %.3f\n"
+                "# HELP p2a_revocations Revoked tokens held in memory (until they expire).\n"
+                "# TYPE p2a_revocations gauge\n"
+                "p2a_revocations %zu\n"
+                "# HELP p2a_revocation_set_bytes Memory held by the revocation set.\n"
+                "# TYPE p2a_revocation_set_bytes gauge\n"
+                "p2a_revocation_set_bytes %zu\n"
+                "# HELP p2a_revocations_applied_total Revocations new to this process, by the "
+                "path that brought them.\n"
+                "# TYPE p2a_revocations_applied_total counter\n",
+                st.view_age_ms < 0 ? -1.0 : (double)st.view_age_ms / 1000,
+                st.last_lag_ms < 0 ? -1.0 : (double)st.last_lag_ms / 1000, st.entries,
+                st.bytes);
+    for (int p = 0; p < REVOKE_PATH_COUNT; p++)
+        mbuf_printf(out, "p2a_revocations_applied_total{path=\"%s\"} %llu\n", paths[p],
+                    (unsigned long long)st.applied[p]);
+    mbuf_printf(out, "# HELP p2a_redis_connected Whether each Redis connection is up.\n"
+                     "# TYPE p2a_redis_connected gauge\n"
+                     "p2a_redis_connected{connection=\"main\"} %d\n"
+                     "p2a_redis_connected{connection=\"subscriber\"} %d\n",
+                store_connected(s->store), revsync_subscriber_connected(s->revsync));
+    for (int i = 0; i < s->nworkers; i++)
+        mbuf_printf(out, "p2a_redis_connected{connection=\"worker%d\"} %d\n", i,
+                    store_connected(s->workers[i].svc.store));
+    const char *why;
+    mbuf_printf(out,
+                "# HELP p2a_last_used_flushes_total Batched writes of last-used times, by "
+                "result.\n"
+                "# TYPE p2a_last_used_flushes_total counter\n"
+                "p2a_last_used_flushes_total{result=\"ok\"} %llu\n"
+                "p2a_last_used_flushes_total{result=\"error\"} %llu\n"
+                "# HELP p2a_last_used_marks_written_total Tokens whose last-used time was "
+                "written.\n"
+                "# TYPE p2a_last_used_marks_written_total counter\n"
+                "p2a_last_used_marks_written_total %llu\n"
+                "# HELP p2a_ready Whether this replica takes traffic.\n"
+                "# TYPE p2a_ready gauge\n"
+                "p2a_ready %d\n",
+                (unsigned long long)s->flushes_ok, (unsigned long long)s->flushes_failed,
+                (unsigned long long)s->marks_written, is_ready(s, &why));
+    facade_metrics(s->facade, out);
 }
 
 /* ---- lifecycle ---------------------------------------------------------------------------- */
@@ -225,13 +315,20 @@ p2a_err server_run(const struct p2a_config *cfg, const struct keyring *keys,
 
     if (rc == P2A_OK) {
         s.revsync = revsync_new(s.base, cfg, s.store, s.shared.revoked);
+        struct facade_hooks hooks = {is_ready, render_metrics, &s};
+        rc = facade_new(s.base, cfg, &hooks, &s.facade, err, sizeof(err));
+        if (rc != P2A_OK)
+            log_error("%s", err);
+    }
+    if (rc == P2A_OK) {
         s.flush_ev = timer(&s, true, cfg->last_used_flush_s, on_flush_timer);
         s.sigterm_ev = evsignal_new(s.base, SIGTERM, on_signal, &s);
         s.sigint_ev = evsignal_new(s.base, SIGINT, on_signal, &s);
         event_add(s.sigterm_ev, NULL);
         event_add(s.sigint_ev, NULL);
-        log_info("pipe2-authd listening on %s (%s), %d workers, issuer %s", cfg->rpc_listen,
-                 ssl_ctx ? "TLS, ALPN h2" : "h2c", s.nworkers, cfg->issuer);
+        log_info("pipe2-authd listening on %s (%s), %d workers, issuer %s; HTTP on %s",
+                 cfg->rpc_listen, ssl_ctx ? "TLS, ALPN h2" : "h2c", s.nworkers, cfg->issuer,
+                 cfg->http_listen);
         event_base_dispatch(s.base);
     }
 
@@ -253,6 +350,7 @@ p2a_err server_run(const struct p2a_config *cfg, const struct keyring *keys,
             event_base_dispatch(s.base);
         }
     }
+    facade_free(s.facade);
     for (int i = 0; i < s.nworkers; i++)
         worker_deinit(&s.workers[i]);
     free(s.workers);

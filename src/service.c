@@ -24,6 +24,7 @@
 #include "keys.h"
 #include "lastused.h"
 #include "log.h"
+#include "metrics.h"
 #include "pipe2/auth/v1/token_service.pb-c.h"
 #include "revoke.h"
 #include "rpc_frame.h"
@@ -170,6 +171,7 @@ static void do_introspect(struct service_ctx *ctx, const uint8_t *msg, size_t le
         if (ctx->cache != NULL) {
             digest_sha256(req->token, tlen, key);
             c = tcache_get(ctx->cache, key, now);
+            metrics_add(c != NULL ? &ctx->mx->cache_hits : &ctx->mx->cache_misses, 1);
         }
         v = TV_ACTIVE;
         if (c == NULL) {
@@ -187,6 +189,7 @@ static void do_introspect(struct service_ctx *ctx, const uint8_t *msg, size_t le
         v = token_check(c, now, sh->cfg->clock_skew_s, (enum token_kind)req->expected_kind,
                         req->resource);
 
+    metrics_add(&ctx->mx->introspections[v], 1);
     Pipe2__Auth__V1__IntrospectResponse resp = PIPE2__AUTH__V1__INTROSPECT_RESPONSE__INIT;
     char www[WWW_AUTH_MAX];
     char *aud[TOKEN_MAX_AUD];
@@ -464,6 +467,16 @@ static const struct service_method methods[] = {
     {"/pipe2.auth.v1.TokenService/ListTokens", SVC_ROLE_ADMIN, do_list, false},
     {"/grpc.health.v1.Health/Check", SVC_ROLE_NONE, do_health, true},
 };
+
+const char *const service_method_names[] = {"Introspect", "IssueToken", "RevokeToken",
+                                            "ListTokens", "Health.Check", "unknown"};
+
+int service_method_index(const struct service_method *m)
+{
+    if (m == NULL)
+        return METRICS_METHODS - 1;
+    return (int)(m - methods);
+}
 
 const struct service_method *service_method_find(const char *path, size_t len)
 {

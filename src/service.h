@@ -22,6 +22,7 @@ struct tcache;
 struct store;
 struct lastused;
 struct lastused_inbox;
+struct metrics;
 
 /* What every worker shares: immutable after start, or safe across threads. */
 struct service_shared {
@@ -38,6 +39,7 @@ struct service_ctx {
     struct tcache *cache;
     struct store *store;
     struct lastused *marks; /* this worker's, unlocked; moved to the inbox each interval */
+    struct metrics *mx;     /* this worker's counters; it is their only writer */
 };
 
 /* One call in flight. The transport embeds it first in its own call object and frees it
@@ -62,6 +64,11 @@ struct service_method {
 
 /* The method for this :path, or NULL (UNIMPLEMENTED). */
 const struct service_method *service_method_find(const char *path, size_t len);
+
+/* m's index for metrics (0 .. METRICS_METHODS - 2); NULL (an unknown path) gets the last. */
+int service_method_index(const struct service_method *m);
+/* Label of each index, for metrics. */
+extern const char *const service_method_names[];
 
 /* Is a caller with this role allowed to call m? */
 bool service_role_allows(enum svc_role have, const struct service_method *m);

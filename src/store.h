@@ -71,6 +71,7 @@ struct store *store_new_subscriber(struct event_base *base, const struct p2a_con
                                    void *arg);
 /* Fails every pending operation with P2A_ERR_UNAVAILABLE, then frees. NULL is a no-op. */
 void store_free(struct store *st);
+/* Whether the connection is up; safe to call from any thread. */
 bool store_connected(const struct store *st);
 
 void store_pat_create(struct store *st, const struct pat_record *r, store_done_cb cb, void *arg);

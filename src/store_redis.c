@@ -22,6 +22,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +52,7 @@ struct store {
     int backoff_ms;
     size_t pending;
     int64_t last_progress_ms;
-    bool connected;
+    atomic_bool connected; /* read by the metrics scraper on another thread */
     bool freeing;
     bool logged_down;
     char name[32];

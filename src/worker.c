@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "lastused.h"
+#include "metrics.h"
 #include "log.h"
 #include "slab.h"
 #include "store.h"
@@ -112,6 +113,7 @@ p2a_err worker_init(struct worker *w, int index, const struct service_shared *sh
                                           : NULL;
     w->svc.store = store_new(w->base, cfg, name);
     w->svc.marks = lastused_new();
+    w->svc.mx = xcalloc(1, sizeof(struct metrics));
     w->marks_ev = event_new(w->base, -1, EV_PERSIST, on_marks_timer, w);
     P2A_ASSERT(w->marks_ev != NULL);
     struct timeval every = {cfg->last_used_flush_s, 0};
@@ -158,6 +160,7 @@ void worker_deinit(struct worker *w)
     rpc_conn_close_all(&w->env);
     tcache_free(w->svc.cache);
     lastused_free(w->svc.marks);
+    free(w->svc.mx);
     if (w->stop_ev != NULL)
         event_free(w->stop_ev);
     if (w->marks_ev != NULL)

@@ -204,6 +204,7 @@ class Authd:
         self.redis_url = redis_url
         self.wrap = list(wrap)  # e.g. ["taskset", "-c", "0"]
         self.port = free_port()
+        self.http_port = free_port()
         self.tls = tls
         self.extra = extra or {}
         self.proc = None
@@ -216,6 +217,7 @@ class Authd:
             "PIPE2_AUTH_SERVICE_KEYS_FILE": self.env.svckeys_file,
             "PIPE2_AUTH_REDIS_URL": self.redis_url or self.env.redis.url(),
             "PIPE2_AUTH_RPC_LISTEN": f"127.0.0.1:{self.port}",
+            "PIPE2_AUTH_HTTP_LISTEN": f"127.0.0.1:{self.http_port}",
             "PIPE2_AUTH_ISSUER": ISSUER,
             "PIPE2_AUTH_RESOURCE": RESOURCE,
             "PIPE2_AUTH_WORKERS": "2",
@@ -261,6 +263,17 @@ class Authd:
     def output(self):
         with open(self.logpath, "rb") as f:
             return f.read().decode(errors="replace")
+
+    def http(self, path, method="GET", body=None, headers=None, timeout=5):
+        """(status, headers, body) of one request to the HTTP facade."""
+        import http.client
+        c = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=timeout)
+        try:
+            c.request(method, path, body=body, headers=headers or {})
+            r = c.getresponse()
+            return r.status, dict(r.getheaders()), r.read().decode()
+        finally:
+            c.close()
 
     def client(self, key=None):
         if self.tls:

@@ -1,0 +1,170 @@
+/* facade_http.c -- the HTTP/1.1 listener (see facade_http.h).
+ *
+ * evhttp on the main thread's loop, with bounds on everything a client sends: headers 8 KiB,
+ * bodies 64 KiB, 30 s to send a request. Unknown paths get 404, other methods 405, each as a
+ * short JSON error. Responses are never cached.
+ */
+#include "facade_http.h"
+
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "config.h"
+#include "log.h"
+#include "metrics.h"
+#include "xalloc.h"
+
+#define MAX_HEADERS (8 * 1024)
+#define MAX_BODY (64 * 1024)
+#define REQUEST_TIMEOUT_S 30
+
+enum route { R_HEALTHZ, R_READYZ, R_METRICS, R_OTHER, R_COUNT };
+static const char *const route_names[R_COUNT] = {"/healthz", "/readyz", "/metrics", "other"};
+#define STATUS_SLOTS 6 /* 200 400 404 405 503 other */
+
+struct facade {
+    struct evhttp *http;
+    struct facade_hooks hooks;
+    uint64_t requests[R_COUNT][STATUS_SLOTS];
+};
+
+static const int statuses[STATUS_SLOTS] = {200, 400, 404, 405, 503, 0};
+
+static void count(struct facade *f, enum route r, int status)
+{
+    int i = 0;
+    while (i < STATUS_SLOTS - 1 && statuses[i] != status)
+        i++;
+    f->requests[r][i]++;
+}
+
+static void reply(struct evhttp_request *req, int status, const char *reason,
+                  const char *content_type, const char *body, size_t len)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Content-Type", content_type);
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+    struct evbuffer *b = evbuffer_new();
+    if (b != NULL)
+        evbuffer_add(b, body, len);
+    evhttp_send_reply(req, status, reason, b);
+    if (b != NULL)
+        evbuffer_free(b);
+}
+
+static void reply_error(struct evhttp_request *req, int status, const char *reason,
+                        const char *error, const char *description)
+{
+    char body[256];
+    int n = snprintf(body, sizeof(body), "{\"error\":\"%s\",\"error_description\":\"%s\"}\n",
+                     error, description);
+    reply(req, status, reason, "application/json", body, (size_t)n);
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    struct facade *f = arg;
+    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+    enum route r = R_OTHER;
+    if (path != NULL && strcmp(path, "/healthz") == 0)
+        r = R_HEALTHZ;
+    else if (path != NULL && strcmp(path, "/readyz") == 0)
+        r = R_READYZ;
+    else if (path != NULL && strcmp(path, "/metrics") == 0)
+        r = R_METRICS;
+    if (r == R_OTHER) {
+        count(f, r, 404);
+        reply_error(req, 404, "Not Found", "not_found", "no such endpoint");
+        return;
+    }
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+        count(f, r, 405);
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
+        reply_error(req, 405, "Method Not Allowed", "invalid_request", "use GET");
+        return;
+    }
+    if (r == R_HEALTHZ) {
+        count(f, r, 200);
+        reply(req, 200, "OK", "text/plain; charset=utf-8", "ok\n", 3);
+    } else if (r == R_READYZ) {
+        const char *why = "not ready";
+        if (f->hooks.ready(f->hooks.arg, &why)) {
+            count(f, r, 200);
+            reply(req, 200, "OK", "text/plain; charset=utf-8", "ready\n", 6);
+        } else {
+            count(f, r, 503);
+            char body[256];
+            int n = snprintf(body, sizeof(body), "not ready: %s\n", why);
+            reply(req, 503, "Service Unavailable", "text/plain; charset=utf-8", body,
+                  (size_t)n);
+        }
+    } else {
+        count(f, r, 200); /* counted before rendering, so the scrape includes itself */
+        struct mbuf out = {0};
+        f->hooks.metrics(f->hooks.arg, &out);
+        reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", out.s ? out.s : "",
+              out.len);
+        mbuf_free(&out);
+    }
+}
+
+p2a_err facade_new(struct event_base *base, const struct p2a_config *cfg,
+                   const struct facade_hooks *hooks, struct facade **out, char *err,
+                   size_t errlen)
+{
+    struct facade *f = xcalloc(1, sizeof(*f));
+    f->hooks = *hooks;
+    f->http = evhttp_new(base);
+    if (f->http == NULL) {
+        free(f);
+        snprintf(err, errlen, "cannot create the HTTP listener");
+        return P2A_ERR_INTERNAL;
+    }
+    evhttp_set_max_headers_size(f->http, MAX_HEADERS);
+    evhttp_set_max_body_size(f->http, MAX_BODY);
+    evhttp_set_timeout(f->http, REQUEST_TIMEOUT_S);
+    evhttp_set_allowed_methods(f->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
+                                            EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PUT |
+                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH);
+    evhttp_set_gencb(f->http, on_request, f);
+    if (evhttp_bind_socket_with_handle(f->http, cfg->http_host, (ev_uint16_t)cfg->http_port) ==
+        NULL) {
+        snprintf(err, errlen, "cannot listen on PIPE2_AUTH_HTTP_LISTEN %s", cfg->http_listen);
+        evhttp_free(f->http);
+        free(f);
+        return P2A_ERR_INVALID;
+    }
+    *out = f;
+    return P2A_OK;
+}
+
+void facade_free(struct facade *f)
+{
+    if (f == NULL)
+        return;
+    evhttp_free(f->http);
+    free(f);
+}
+
+void facade_metrics(const struct facade *f, struct mbuf *out)
+{
+    mbuf_printf(out, "# HELP p2a_http_requests_total HTTP requests answered by the facade, by "
+                     "path and status.\n"
+                     "# TYPE p2a_http_requests_total counter\n");
+    for (int r = 0; r < R_COUNT; r++) {
+        for (int i = 0; i < STATUS_SLOTS; i++) {
+            char code[8];
+            snprintf(code, sizeof(code), "%d", statuses[i]);
+            if (f->requests[r][i] > 0)
+                mbuf_printf(out, "p2a_http_requests_total{path=\"%s\",code=\"%s\"} %llu\n",
+                            route_names[r], statuses[i] ? code : "other",
+                            (unsigned long long)f->requests[r][i]);
+        }
+    }
+}

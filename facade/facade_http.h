@@ -1,0 +1,38 @@
+/* facade_http.h -- the HTTP/1.1 face of pipe2-authd (libevent's evhttp).
+ *
+ * Today it serves the operational endpoints: GET /healthz (the process is alive), GET
+ * /readyz (ready to take traffic: 200, or 503 with the reason) and GET /metrics (Prometheus
+ * text). The OAuth endpoints will join them here. The facade decides nothing: readiness and
+ * the metrics text come from the server through the callbacks below.
+ */
+#ifndef P2A_FACADE_HTTP_H
+#define P2A_FACADE_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "err.h"
+
+struct event_base;
+struct p2a_config;
+struct mbuf;
+struct facade;
+
+struct facade_hooks {
+    /* Ready to serve? When not, *why is a short constant sentence. */
+    bool (*ready)(void *arg, const char **why);
+    /* Appends the Prometheus exposition text. */
+    void (*metrics)(void *arg, struct mbuf *out);
+    void *arg;
+};
+
+/* Listens on PIPE2_AUTH_HTTP_LISTEN on base (the main thread's loop). On error a message
+ * goes to err. */
+p2a_err facade_new(struct event_base *base, const struct p2a_config *cfg,
+                   const struct facade_hooks *hooks, struct facade **out, char *err,
+                   size_t errlen);
+void facade_free(struct facade *f);
+/* Appends the facade's own series (requests by path and status). */
+void facade_metrics(const struct facade *f, struct mbuf *out);
+
+#endif
