@@ -72,6 +72,8 @@ static const struct row rows[] = {
      "seconds without a successful poll before Introspect answers UNAVAILABLE (under 30)"},
     {"SWEEP_INTERVAL", K_INT, S(sweep_interval_s), "60", 1, 3600, false, false,
      "seconds between sweeps of revocations of expired tokens"},
+    {"SHUTDOWN_GRACE", K_INT, S(shutdown_grace_s), "25", 1, 3600, false, false,
+     "seconds SIGTERM waits for calls in flight before closing what is left"},
     {"LOG_LEVEL", K_STR, S(log_level), "info", 0, 0, false, false,
      "debug, info, warn or error"},
 };

@@ -49,6 +49,7 @@ struct p2a_config {
     int revocation_poll_s;                     /* repair poll of Redis's revocation log */
     int revocation_staleness_s;                /* older view: Introspect fails closed */
     int sweep_interval_s;                      /* dropping revocations of expired tokens */
+    int shutdown_grace_s;                      /* SIGTERM: longest wait for calls in flight */
     char *log_level;
 };
 

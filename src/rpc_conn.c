@@ -657,6 +657,8 @@ static void conn_free(struct rpc_conn *c)
         c->next->prev = c->prev;
     env->nconns--;
     free(c);
+    if (env->draining && env->nconns == 0 && env->on_drained != NULL)
+        env->on_drained(env->drained_arg);
 }
 
 void rpc_conn_accept(struct rpc_env *env, evutil_socket_t fd)
@@ -694,6 +696,40 @@ void rpc_conn_accept(struct rpc_env *env, evutil_socket_t fd)
     bufferevent_enable(bev, EV_READ | EV_WRITE);
     if (env->ssl_ctx == NULL && !start_session(c))
         conn_free(c);
+}
+
+void rpc_conn_drain(struct rpc_env *env)
+{
+    env->draining = true;
+    for (struct rpc_conn *c = env->conns, *next; c != NULL; c = next) {
+        next = c->next;
+        if (c->session != NULL && !c->closing) {
+            nghttp2_submit_shutdown_notice(c->session);
+            if (!conn_send(c))
+                conn_free(c);
+        }
+    }
+    if (env->nconns == 0 && env->on_drained != NULL)
+        env->on_drained(env->drained_arg);
+}
+
+void rpc_conn_goaway(struct rpc_env *env)
+{
+    for (struct rpc_conn *c = env->conns, *next; c != NULL; c = next) {
+        next = c->next;
+        if (c->session == NULL) { /* TLS handshake still going: nothing accepted yet */
+            conn_free(c);
+            continue;
+        }
+        if (!c->closing)
+            nghttp2_submit_goaway(c->session, NGHTTP2_FLAG_NONE,
+                                  nghttp2_session_get_last_proc_stream_id(c->session),
+                                  NGHTTP2_NO_ERROR, NULL, 0);
+        if (!conn_send(c))
+            conn_free(c);
+        else
+            conn_check(c); /* frees it once its output is out and no stream is left */
+    }
 }
 
 void rpc_conn_close_all(struct rpc_env *env)

@@ -7,6 +7,7 @@
 #ifndef P2A_RPC_CONN_H
 #define P2A_RPC_CONN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <event2/util.h>
@@ -24,11 +25,22 @@ struct rpc_env {
     int idle_timeout_s;
     struct rpc_conn *conns; /* every open connection, for shutdown */
     size_t nconns;
+    bool draining;                /* set by rpc_conn_drain(): new connections are refused */
+    void (*on_drained)(void *arg); /* called once the last connection has closed */
+    void *drained_arg;
 };
 
 /* Takes ownership of fd. */
 void rpc_conn_accept(struct rpc_env *env, evutil_socket_t fd);
 /* Frees every connection at once (streams in flight are dropped). */
 void rpc_conn_close_all(struct rpc_env *env);
+
+/* Graceful shutdown, step 1: tell every client to stop opening streams (GOAWAY with the
+ * largest stream id, so streams already on the wire are still accepted). */
+void rpc_conn_drain(struct rpc_env *env);
+/* Step 2, a round trip later: the final GOAWAY naming the last stream taken. Streams up to
+ * it run to completion; each connection closes when its last one is answered, and
+ * env->on_drained runs when none is left. */
+void rpc_conn_goaway(struct rpc_env *env);
 
 #endif

@@ -50,7 +50,8 @@ struct server {
     struct revsync *revsync;
     struct facade *facade;
     uint64_t flushes_ok, flushes_failed, marks_written;
-    struct event *flush_ev, *sigterm_ev, *sigint_ev, *deadline_ev;
+    struct event *flush_ev, *sigterm_ev, *sigint_ev, *deadline_ev, *grace_ev, *exit_ev;
+    atomic_int workers_exited;
 };
 
 /* ---- last used -------------------------------------------------------------------------- */
@@ -228,6 +229,33 @@ static void render_metrics(void *arg, struct mbuf *out)
 
 /* ---- lifecycle ---------------------------------------------------------------------------- */
 
+static void on_grace(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct server *s = arg;
+    log_warn("shutdown: grace period over; closing the connections still open");
+    for (int i = 0; i < s->nworkers; i++)
+        worker_stop(&s->workers[i]);
+}
+
+/* Runs on a worker's thread as it ends. */
+static void on_worker_exit(void *arg)
+{
+    struct server *s = arg;
+    atomic_fetch_add(&s->workers_exited, 1);
+    event_active(s->exit_ev, EV_TIMEOUT, 0);
+}
+
+static void on_exit_event(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct server *s = arg;
+    if (atomic_load(&s->workers_exited) == s->nworkers)
+        event_base_loopbreak(s->base);
+}
+
+/* SIGTERM: not ready at once, stop taking connections, GOAWAY, let calls in flight finish,
+ * then (once every worker is done, or at the grace period) flush and exit. */
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
@@ -236,9 +264,13 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         log_warn("second signal: exiting now");
         exit(1);
     }
-    log_info("signal %d: shutting down", (int)sig);
+    log_info("signal %d: draining (grace %d s)", (int)sig, s->cfg->shutdown_grace_s);
     s->stopping = true;
-    event_base_loopbreak(s->base);
+    atomic_store(&s->shared.draining, true);
+    for (int i = 0; i < s->nworkers; i++)
+        worker_drain(&s->workers[i]);
+    struct timeval grace = {s->cfg->shutdown_grace_s, 0};
+    evtimer_add(s->grace_ev, &grace);
 }
 
 static void on_shutdown_deadline(evutil_socket_t fd, short what, void *arg)
@@ -301,8 +333,13 @@ p2a_err server_run(const struct p2a_config *cfg, const struct keyring *keys,
     s.store = store_new(s.base, cfg, "main");
 
     s.workers = xcalloc((size_t)cfg->workers, sizeof(struct worker));
+    s.exit_ev = event_new(s.base, -1, 0, on_exit_event, &s);
+    s.grace_ev = evtimer_new(s.base, on_grace, &s);
+    P2A_ASSERT(s.exit_ev != NULL && s.grace_ev != NULL);
     for (int i = 0; i < cfg->workers && rc == P2A_OK; i++) {
         rc = worker_init(&s.workers[i], i, &s.shared, ssl_ctx, err, sizeof(err));
+        s.workers[i].on_exit = on_worker_exit;
+        s.workers[i].exit_arg = &s;
         s.nworkers = i + 1;
         if (rc != P2A_OK)
             log_error("%s", err);
@@ -356,7 +393,8 @@ p2a_err server_run(const struct p2a_config *cfg, const struct keyring *keys,
     free(s.workers);
     store_free(s.store); /* fails what is pending, while revsync can still take the answers */
     revsync_free(s.revsync);
-    struct event *evs[] = {s.flush_ev, s.sigterm_ev, s.sigint_ev, s.deadline_ev};
+    struct event *evs[] = {s.flush_ev, s.sigterm_ev, s.sigint_ev, s.deadline_ev, s.grace_ev,
+                           s.exit_ev};
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
         if (evs[i] != NULL)
             event_free(evs[i]);

@@ -452,7 +452,9 @@ static void do_health(struct service_ctx *ctx, const uint8_t *msg, size_t len,
     }
     Grpc__Health__V1__HealthCheckResponse resp = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
     int64_t age_ms;
-    resp.status = revoke_usable(ctx->shared->revoked, clock_mono_ms(), &age_ms) == REVOKE_USABLE
+    resp.status = !atomic_load(&ctx->shared->draining) &&
+                          revoke_usable(ctx->shared->revoked, clock_mono_ms(), &age_ms) ==
+                              REVOKE_USABLE
                       ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
                       : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
     finish_msg(call, &resp.base);

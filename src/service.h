@@ -9,6 +9,7 @@
 #ifndef P2A_SERVICE_H
 #define P2A_SERVICE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -31,6 +32,7 @@ struct service_shared {
     const struct svckeys *svckeys;
     struct revoke_set *revoked;
     struct lastused_inbox *marks_inbox; /* where workers hand their marks to the flusher */
+    atomic_bool draining;               /* shutting down: health says NOT_SERVING */
 };
 
 /* One worker's view: the shared part plus what only this worker touches. */

@@ -56,6 +56,32 @@ static void on_marks_timer(evutil_socket_t fd, short what, void *arg)
         lastused_inbox_put(w->svc.shared->marks_inbox, w->svc.marks);
 }
 
+static void on_drained(void *arg)
+{
+    struct worker *w = arg;
+    event_base_loopbreak(w->base);
+}
+
+static void on_goaway(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct worker *w = arg;
+    rpc_conn_goaway(&w->env);
+}
+
+static void on_drain(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct worker *w = arg;
+    if (w->listener != NULL) {
+        evconnlistener_free(w->listener);
+        w->listener = NULL;
+    }
+    rpc_conn_drain(&w->env);
+    struct timeval rtt = {0, 200 * 1000}; /* time for GOAWAY to cross streams on the wire */
+    evtimer_add(w->goaway_ev, &rtt);
+}
+
 static int resolve(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len)
 {
     memset(ss, 0, sizeof(*ss));
@@ -105,6 +131,9 @@ p2a_err worker_init(struct worker *w, int index, const struct service_shared *sh
     }
     evconnlistener_set_error_cb(w->listener, on_accept_error);
     w->stop_ev = event_new(w->base, -1, 0, on_stop, w);
+    w->drain_ev = event_new(w->base, -1, 0, on_drain, w);
+    w->goaway_ev = evtimer_new(w->base, on_goaway, w);
+    P2A_ASSERT(w->stop_ev != NULL && w->drain_ev != NULL && w->goaway_ev != NULL);
     char name[16];
     snprintf(name, sizeof(name), "worker%d", index);
     w->svc.shared = sh;
@@ -122,6 +151,8 @@ p2a_err worker_init(struct worker *w, int index, const struct service_shared *sh
     w->env.ssl_ctx = ssl_ctx;
     w->env.svc = &w->svc;
     w->env.idle_timeout_s = cfg->idle_timeout_s;
+    w->env.on_drained = on_drained;
+    w->env.drained_arg = w;
     return P2A_OK;
 }
 
@@ -131,6 +162,8 @@ static void *run(void *arg)
     event_base_dispatch(w->base);
     token_thread_cleanup();
     slab_thread_cleanup();
+    if (w->on_exit != NULL)
+        w->on_exit(w->exit_arg);
     return NULL;
 }
 
@@ -148,6 +181,12 @@ void worker_stop(struct worker *w)
         event_active(w->stop_ev, EV_TIMEOUT, 0);
 }
 
+void worker_drain(struct worker *w)
+{
+    if (w->drain_ev != NULL)
+        event_active(w->drain_ev, EV_TIMEOUT, 0);
+}
+
 void worker_deinit(struct worker *w)
 {
     if (w->started)
@@ -163,6 +202,10 @@ void worker_deinit(struct worker *w)
     free(w->svc.mx);
     if (w->stop_ev != NULL)
         event_free(w->stop_ev);
+    if (w->drain_ev != NULL)
+        event_free(w->drain_ev);
+    if (w->goaway_ev != NULL)
+        event_free(w->goaway_ev);
     if (w->marks_ev != NULL)
         event_free(w->marks_ev);
     if (w->base != NULL)

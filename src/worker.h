@@ -22,6 +22,9 @@ struct worker {
     struct event_base *base;
     struct evconnlistener *listener;
     struct event *stop_ev;
+    struct event *drain_ev, *goaway_ev;
+    void (*on_exit)(void *arg); /* called on the worker's thread as it ends */
+    void *exit_arg;
     struct event *marks_ev; /* hands this worker's last-used marks to the inbox */
     struct rpc_env env;
     struct service_ctx svc;
@@ -32,8 +35,11 @@ struct worker {
 p2a_err worker_init(struct worker *w, int index, const struct service_shared *sh,
                     SSL_CTX *ssl_ctx, char *err, size_t errlen);
 p2a_err worker_start(struct worker *w);
-/* From any thread: asks the worker's loop to end. */
+/* From any thread: asks the worker's loop to end now. */
 void worker_stop(struct worker *w);
+/* From any thread: graceful end. The listener closes, clients get GOAWAY, calls in flight
+ * finish, and the loop ends when the last connection has closed. */
+void worker_drain(struct worker *w);
 /* Joins the thread (if started) and frees everything the worker owns. */
 void worker_deinit(struct worker *w);
 

@@ -282,6 +282,13 @@ class Authd:
                                      server_name="localhost")
         return p2a_client.Client(f"127.0.0.1:{self.port}", key=key)
 
+    def wait_exit(self, timeout):
+        """Waits for the process to end by itself (after a signal the test sent)."""
+        code = self.proc.wait(timeout)
+        self.log.close()
+        self.proc = None
+        return code
+
     def stop(self):
         """SIGTERM; returns the exit status (0 expected)."""
         if self.proc is None:
