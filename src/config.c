@@ -14,6 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "log.h"
 #include "xalloc.h"
 
@@ -402,23 +404,26 @@ void config_deinit(struct p2a_config *cfg)
     memset(cfg, 0, sizeof(*cfg));
 }
 
-void config_print(const struct p2a_config *cfg, FILE *out)
+void *config_json(const struct p2a_config *cfg)
 {
+    json_t *o = json_object();
     for (size_t i = 0; i < NROWS; i++) {
         const struct row *r = &rows[i];
-        char env[64];
+        char env[64], redis[512];
         env_name(r, env, sizeof(env));
         const char *base = (const char *)cfg;
         if (r->kind == K_INT) {
-            fprintf(out, "  %-37s %d\n", env, *(const int *)(const void *)(base + r->offset));
+            json_object_set_new(o, env, json_integer(*(const int *)(const void *)(base + r->offset)));
         } else if (r->offset == S(redis_url)) {
-            fprintf(out, "  %-37s redis://%s%s%s%s:%d/%d\n", env,
-                    cfg->redis_user ? cfg->redis_user : "", cfg->redis_password ? ":***" : "",
-                    cfg->redis_password || cfg->redis_user ? "@" : "", cfg->redis_host,
-                    cfg->redis_port, cfg->redis_db);
+            snprintf(redis, sizeof(redis), "redis://%s%s%s%s:%d/%d",
+                     cfg->redis_user ? cfg->redis_user : "", cfg->redis_password ? ":***" : "",
+                     cfg->redis_password || cfg->redis_user ? "@" : "", cfg->redis_host,
+                     cfg->redis_port, cfg->redis_db);
+            json_object_set_new(o, env, json_string(redis));
         } else {
             const char *v = *(char *const *)(const void *)(base + r->offset);
-            fprintf(out, "  %-37s %s\n", env, v ? (r->secret ? "***" : v) : "(unset)");
+            json_object_set_new(o, env, v ? json_string(r->secret ? "***" : v) : json_null());
         }
     }
+    return o;
 }

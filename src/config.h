@@ -61,8 +61,9 @@ p2a_err config_load(struct p2a_config *cfg, int argc, char **argv, char *err, si
 /* Releases every string in cfg. */
 void config_deinit(struct p2a_config *cfg);
 
-/* Prints every setting, one per line, secrets redacted. */
-void config_print(const struct p2a_config *cfg, FILE *out);
+/* Every setting as a JSON object (a jansson json_t *, caller's reference), secrets
+ * redacted: for the start-up log line. */
+void *config_json(const struct p2a_config *cfg);
 
 /* Prints the table of settings (flag, variable, meaning, default). */
 void config_usage(FILE *out);

@@ -1,19 +1,23 @@
-/* log.c -- timestamped lines on stderr.
+/* log.c -- JSON lines on stderr (see log.h).
  *
- * Each line is formatted into a stack buffer and written with one write(2), so lines from
- * different threads never interleave. Called from every thread; the level is set once at
- * start-up before any thread exists.
+ * Each line is built with jansson and written with one write(2), so lines from different
+ * threads never interleave. Called from every thread; the level is set once at start-up
+ * before any thread exists. Not on the request path: nothing there logs per request.
  */
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <openssl/sha.h>
+
+#include "validate.h"
 
 static enum log_level min_level = LOG_INFO;
 
@@ -62,28 +66,64 @@ p2a_err log_level_parse(const char *s, enum log_level *out)
     return P2A_ERR_INVALID;
 }
 
-void log_msg(enum log_level level, const char *fmt, ...)
+bool log_enabled(enum log_level level)
 {
-    if (level < min_level)
-        return;
-    char line[2048];
+    return level >= min_level;
+}
+
+static void emit(enum log_level level, const char *event, json_t *fields, const char *msg)
+{
+    char when[64];
     struct timespec ts;
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec / 1000000, level_names[level]);
+    snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+    json_t *o = json_object();
+    json_object_set_new(o, "time", json_string(when));
+    json_object_set_new(o, "level", json_string(level_names[level]));
+    json_object_set_new(o, "event", json_string(event));
+    if (msg != NULL)
+        json_object_set_new(o, "msg", json_string(msg));
+    if (fields != NULL)
+        json_object_update(o, fields);
+    char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    if (line == NULL)
+        return;
+    size_t n = strlen(line);
+    line[n] = '\n'; /* replaces the NUL: written by length below */
+    ssize_t w = write(STDERR_FILENO, line, n + 1);
+    (void)w; /* nowhere left to report a failed log write */
+    line[n] = '\0';
+    free(line);
+}
+
+void log_msg(enum log_level level, const char *event, const char *fmt, ...)
+{
+    if (level < min_level)
+        return;
+    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+    int m = vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
-    if (len > sizeof(line) - 2)
-        len = sizeof(line) - 2;
-    line[len++] = '\n';
-    ssize_t w = write(STDERR_FILENO, line, len);
-    (void)w; /* nowhere left to report a failed log write */
+    if (m < 0)
+        msg[0] = '\0';
+    /* JSON strings are UTF-8: keep the message printable whatever a library handed us */
+    if (validate_utf8(msg, strlen(msg)) < 0)
+        for (char *p = msg; *p; p++)
+            if ((unsigned char)*p >= 0x80)
+                *p = '?';
+    emit(level, event, NULL, msg);
+}
+
+void log_fields(enum log_level level, const char *event, void *fields)
+{
+    if (level >= min_level)
+        emit(level, event, fields, NULL);
+    json_decref(fields);
 }
 
 void log_token_ref(const char *token, size_t len, char out[13])

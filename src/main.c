@@ -21,7 +21,7 @@ int main(int argc, char **argv)
     if (rc == P2A_ERR_NOT_FOUND)
         return 0; /* --help */
     if (rc != P2A_OK) {
-        fprintf(stderr, "pipe2-authd: %s\n", err);
+        log_error("startup.config_invalid", "%s", err);
         return 2;
     }
     enum log_level level = LOG_INFO;
@@ -32,14 +32,13 @@ int main(int argc, char **argv)
     struct svckeys *svckeys = NULL;
     if (keys_load(cfg.keys_dir, &keys, err, sizeof(err)) != P2A_OK ||
         svckeys_load(cfg.service_keys_file, &svckeys, err, sizeof(err)) != P2A_OK) {
-        fprintf(stderr, "pipe2-authd: %s\n", err);
+        log_error("startup.keys_invalid", "%s", err);
         keys_free(keys);
         config_deinit(&cfg);
         return 2;
     }
-    fprintf(stderr, "pipe2-authd %s starting with:\n", "0.1.0");
-    config_print(&cfg, stderr);
-    log_info("%zu signing keys, signing with kid %s; %zu service keys", keys_count(keys),
+    log_fields(LOG_INFO, "startup.config", config_json(&cfg));
+    log_info("keys.loaded", "%zu signing keys, signing with kid %s; %zu service keys", keys_count(keys),
              keys_signer(keys)->kid, svckeys_count(svckeys));
 
     rc = server_run(&cfg, keys, svckeys);

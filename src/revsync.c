@@ -61,7 +61,7 @@ static void on_loaded(void *arg, p2a_err err, const struct revocation *v, size_t
         revoke_add(rs->set, v[i].jti, v[i].exp, REVOKE_PATH_STARTUP);
     rs->last_seq = seq;
     size_t bytes = revoke_memory(rs->set), count = revoke_count(rs->set);
-    log_info("ready: %zu revocations loaded in %lld ms (sequence %" PRIu64
+    log_info("revocations.loaded", "ready: %zu revocations loaded in %lld ms (sequence %" PRIu64
              "); the set holds %zu bytes, %zu per entry",
              n, (long long)(clock_mono_ms() - rs->load_started_ms), seq, bytes,
              count ? bytes / count : 0);
@@ -96,15 +96,15 @@ static void on_polled(void *arg, p2a_err err, const struct revocation *v, size_t
     rs->poll_in_flight = false;
     if (err != P2A_OK) {
         if (!rs->poll_failing)
-            log_warn("revocation poll failed; the view ages until Redis answers again");
+            log_warn("revocations.poll_failed", "revocation poll failed; the view ages until Redis answers again");
         rs->poll_failing = true;
         return;
     }
     if (rs->poll_failing)
-        log_info("revocation poll works again");
+        log_info("revocations.poll_recovered", "revocation poll works again");
     rs->poll_failing = false;
     if (seq < rs->last_seq) {
-        log_warn("Redis revocation sequence went back from %" PRIu64 " to %" PRIu64
+        log_warn("revocations.reload", "Redis revocation sequence went back from %" PRIu64 " to %" PRIu64
                  "; reloading the whole set",
                  rs->last_seq, seq);
         start_load(rs);
@@ -153,7 +153,7 @@ static void on_message(void *arg, const char *payload, size_t len)
     memcpy(buf, payload, len);
     buf[len] = '\0';
     if (sscanf(buf, "%llu %32s %lld %lld", &seq, jti, &exp, &at_ms) != 4) {
-        log_warn("ignoring a malformed revocation message");
+        log_warn("revocations.bad_message", "ignoring a malformed revocation message");
         return;
     }
     revoke_add(rs->set, jti, exp, REVOKE_PATH_MESSAGE);
@@ -164,10 +164,10 @@ static void on_sub_state(void *arg, bool subscribed)
 {
     struct revsync *rs = arg;
     if (subscribed) {
-        log_info("subscribed to %s", STORE_CHANNEL);
+        log_info("revocations.subscribed", "subscribed to %s", STORE_CHANNEL);
         poll_now(rs); /* messages may have been lost while we were away */
     } else {
-        log_warn("revocation subscriber lost its connection; polling covers the gap");
+        log_warn("revocations.subscriber_lost", "revocation subscriber lost its connection; polling covers the gap");
     }
 }
 
@@ -179,7 +179,7 @@ static void on_purged(void *arg, p2a_err err, const struct revocation *v, size_t
     struct revsync *rs = arg;
     rs->purge_in_flight = false;
     if (err == P2A_OK && n > 0)
-        log_info("revocations of expired tokens: %zu deleted from Redis", n);
+        log_info("revocations.purged", "revocations of expired tokens: %zu deleted from Redis", n);
 }
 
 static void on_sweep(evutil_socket_t fd, short what, void *arg)
@@ -189,7 +189,7 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
     int64_t now = clock_now();
     size_t dropped = revoke_sweep(rs->set, now);
     if (dropped > 0)
-        log_info("revocations of expired tokens: %zu dropped from memory, %zu remain", dropped,
+        log_info("revocations.swept", "revocations of expired tokens: %zu dropped from memory, %zu remain", dropped,
                  revoke_count(rs->set));
     if (!rs->purge_in_flight) {
         rs->purge_in_flight = true;
@@ -205,7 +205,7 @@ static void on_stats(evutil_socket_t fd, short what, void *arg)
     revoke_get_stats(rs->set, clock_mono_ms(), &st);
     if (memcmp(st.applied, rs->logged.applied, sizeof(st.applied)) == 0)
         return;
-    log_info("revocation view: age %lld ms, %zu entries (%zu bytes), applied by message %" PRIu64
+    log_info("revocations.stats", "revocation view: age %lld ms, %zu entries (%zu bytes), applied by message %" PRIu64
              ", by poll %" PRIu64 ", at start-up %" PRIu64 ", here %" PRIu64
              "; last propagation lag %lld ms",
              (long long)st.view_age_ms, st.entries, st.bytes, st.applied[REVOKE_PATH_MESSAGE],

@@ -204,7 +204,7 @@ static void stream_answer(struct rpc_stream *s, int status, const char *msg, uin
         rv = nghttp2_submit_response(session, s->id, hdrs, text[0] ? 4 : 3, NULL);
     }
     if (rv != 0)
-        log_debug("rpc: cannot answer stream %d: %s", s->id, nghttp2_strerror(rv));
+        log_debug("rpc.answer_failed", "rpc: cannot answer stream %d: %s", s->id, nghttp2_strerror(rv));
     if (!s->conn->in_recv)
         conn_send(s->conn);
 }
@@ -514,7 +514,7 @@ static bool conn_send(struct rpc_conn *c)
         const uint8_t *data;
         ssize_t n = nghttp2_session_mem_send(c->session, &data);
         if (n < 0) {
-            log_debug("rpc: send failed: %s", nghttp2_strerror((int)n));
+            log_debug("rpc.send_failed", "rpc: send failed: %s", nghttp2_strerror((int)n));
             return false;
         }
         if (n == 0)
@@ -549,7 +549,7 @@ static void on_read(struct bufferevent *bev, void *arg)
         for (int i = 0; i < n && i < 8; i++) {
             ssize_t rv = nghttp2_session_mem_recv(c->session, v[i].iov_base, v[i].iov_len);
             if (rv < 0) {
-                log_debug("rpc: closing connection: %s", nghttp2_strerror((int)rv));
+                log_debug("rpc.protocol_error", "rpc: closing connection: %s", nghttp2_strerror((int)rv));
                 ok = false;
                 break;
             }
@@ -615,7 +615,7 @@ static void on_event(struct bufferevent *bev, short events, void *arg)
         if (ssl != NULL)
             SSL_get0_alpn_selected(ssl, &alpn, &alpnlen);
         if (alpn == NULL || alpnlen != 2 || memcmp(alpn, "h2", 2) != 0 || !start_session(c)) {
-            log_debug("rpc: TLS client did not negotiate h2");
+            log_debug("rpc.no_alpn_h2", "rpc: TLS client did not negotiate h2");
             conn_free(c);
         }
         return;

@@ -70,13 +70,13 @@ static void on_flushed(void *arg, p2a_err err)
     struct server *s = b->s;
     if (err != P2A_OK) {
         s->flushes_failed++;
-        log_warn("last-used flush of %zu tokens failed; retrying next interval", b->n);
+        log_warn("last_used.flush_failed", "last-used flush of %zu tokens failed; retrying next interval", b->n);
         for (size_t i = 0; i < b->n; i++)
             lastused_mark(s->pending, b->jti[i], b->ts[i]);
     } else {
         s->flushes_ok++;
         s->marks_written += b->n;
-        log_debug("last-used flush: %zu tokens", b->n);
+        log_debug("last_used.flushed", "last-used flush: %zu tokens", b->n);
     }
     s->flushes_in_flight--;
     free(b->jti);
@@ -233,7 +233,7 @@ static void on_grace(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     struct server *s = arg;
-    log_warn("shutdown: grace period over; closing the connections still open");
+    log_warn("shutdown.grace_over", "shutdown: grace period over; closing the connections still open");
     for (int i = 0; i < s->nworkers; i++)
         worker_stop(&s->workers[i]);
 }
@@ -261,10 +261,10 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     (void)what;
     struct server *s = arg;
     if (s->stopping) {
-        log_warn("second signal: exiting now");
+        log_warn("shutdown.forced", "second signal: exiting now");
         exit(1);
     }
-    log_info("signal %d: draining (grace %d s)", (int)sig, s->cfg->shutdown_grace_s);
+    log_info("shutdown.draining", "signal %d: draining (grace %d s)", (int)sig, s->cfg->shutdown_grace_s);
     s->stopping = true;
     atomic_store(&s->shared.draining, true);
     for (int i = 0; i < s->nworkers; i++)
@@ -277,8 +277,17 @@ static void on_shutdown_deadline(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     struct server *s = arg;
-    log_warn("shutdown: Redis did not take the last-used marks in time");
+    log_warn("shutdown.flush_timeout", "shutdown: Redis did not take the last-used marks in time");
     event_base_loopexit(s->base, NULL);
+}
+
+static void on_libevent_log(int severity, const char *msg)
+{
+    enum log_level level = severity == EVENT_LOG_DEBUG  ? LOG_DEBUG
+                           : severity == EVENT_LOG_MSG  ? LOG_INFO
+                           : severity == EVENT_LOG_WARN ? LOG_WARN
+                                                        : LOG_ERROR;
+    log_msg(level, "libevent", "%s", msg);
 }
 
 static void raise_fd_limit(void)
@@ -309,6 +318,7 @@ p2a_err server_run(const struct p2a_config *cfg, const struct keyring *keys,
     p2a_err rc = P2A_OK;
     /* before any other libevent call: its buffers too come from the threads' slabs */
     event_set_mem_functions(slab_alloc, slab_realloc, slab_free);
+    event_set_log_callback(on_libevent_log);
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
     P2A_ASSERT(evthread_use_pthreads() == 0);
@@ -316,7 +326,7 @@ p2a_err server_run(const struct p2a_config *cfg, const struct keyring *keys,
     SSL_CTX *ssl_ctx = NULL;
     if (cfg->tls_cert != NULL &&
         tls_ctx_new(cfg->tls_cert, cfg->tls_key, &ssl_ctx, err, sizeof(err)) != P2A_OK) {
-        log_error("%s", err);
+        log_error("startup.failed", "%s", err);
         return P2A_ERR_INVALID;
     }
 
@@ -342,12 +352,12 @@ p2a_err server_run(const struct p2a_config *cfg, const struct keyring *keys,
         s.workers[i].exit_arg = &s;
         s.nworkers = i + 1;
         if (rc != P2A_OK)
-            log_error("%s", err);
+            log_error("startup.failed", "%s", err);
     }
     for (int i = 0; i < s.nworkers && rc == P2A_OK; i++) {
         rc = worker_start(&s.workers[i]);
         if (rc != P2A_OK)
-            log_error("cannot start worker thread %d", i);
+            log_error("startup.failed", "cannot start worker thread %d", i);
     }
 
     if (rc == P2A_OK) {
@@ -355,7 +365,7 @@ p2a_err server_run(const struct p2a_config *cfg, const struct keyring *keys,
         struct facade_hooks hooks = {is_ready, render_metrics, &s};
         rc = facade_new(s.base, cfg, &hooks, &s.facade, err, sizeof(err));
         if (rc != P2A_OK)
-            log_error("%s", err);
+            log_error("startup.failed", "%s", err);
     }
     if (rc == P2A_OK) {
         s.flush_ev = timer(&s, true, cfg->last_used_flush_s, on_flush_timer);
@@ -363,7 +373,7 @@ p2a_err server_run(const struct p2a_config *cfg, const struct keyring *keys,
         s.sigint_ev = evsignal_new(s.base, SIGINT, on_signal, &s);
         event_add(s.sigterm_ev, NULL);
         event_add(s.sigint_ev, NULL);
-        log_info("pipe2-authd listening on %s (%s), %d workers, issuer %s; HTTP on %s",
+        log_info("startup.listening", "pipe2-authd listening on %s (%s), %d workers, issuer %s; HTTP on %s",
                  cfg->rpc_listen, ssl_ctx ? "TLS, ALPN h2" : "h2c", s.nworkers, cfg->issuer,
                  cfg->http_listen);
         event_base_dispatch(s.base);
@@ -404,6 +414,6 @@ p2a_err server_run(const struct p2a_config *cfg, const struct keyring *keys,
     revoke_free(s.shared.revoked);
     tls_ctx_free(ssl_ctx);
     slab_thread_cleanup();
-    log_info("stopped");
+    log_info("shutdown.done", "stopped");
     return rc;
 }

@@ -262,7 +262,7 @@ static void on_issued(void *arg, p2a_err err)
         finish_msg(op->call, &resp.base);
         char ref[13];
         log_token_ref(op->token, strlen(op->token), ref);
-        log_info("issued PAT jti=%s ref=%s expires_at=%lld", op->jti, ref,
+        log_info("pat.issued", "issued PAT jti=%s ref=%s expires_at=%lld", op->jti, ref,
                  (long long)op->expires_at);
     }
     OPENSSL_cleanse(op->token, strlen(op->token));
@@ -353,7 +353,7 @@ static void on_revoked(void *arg, p2a_err err, bool already, int64_t revoked_at,
         resp.revoked_at = revoked_at;
         finish_msg(op->call, &resp.base);
         if (!already)
-            log_info("revoked PAT jti=%s", op->jti);
+            log_info("pat.revoked", "revoked PAT jti=%s", op->jti);
     } else if (err == P2A_ERR_NOT_FOUND) {
         finish_err(op->call, RPC_NOT_FOUND, "no such token");
     } else {

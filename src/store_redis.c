@@ -98,7 +98,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
         return;
     if (status != REDIS_OK) {
         if (!st->logged_down)
-            log_warn("redis(%s): cannot connect to %s:%d: %s", st->name, st->cfg->redis_host,
+            log_warn("redis.connect_failed", "redis(%s): cannot connect to %s:%d: %s", st->name, st->cfg->redis_host,
                      st->cfg->redis_port, ac->errstr);
         st->logged_down = true;
         st->ac = NULL; /* hiredis frees it after this callback */
@@ -109,7 +109,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
     st->connected = true;
     st->backoff_ms = BACKOFF_MIN_MS;
     if (st->logged_down)
-        log_info("redis(%s): connected to %s:%d", st->name, st->cfg->redis_host,
+        log_info("redis.connected", "redis(%s): connected to %s:%d", st->name, st->cfg->redis_host,
                  st->cfg->redis_port);
     st->logged_down = false;
 }
@@ -123,7 +123,7 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
     if (st->channel != NULL && !st->freeing)
         st->on_sub_state(st->sub_arg, false);
     if (!st->logged_down)
-        log_warn("redis(%s): connection lost: %s", st->name, ac->errstr[0] ? ac->errstr : "closed");
+        log_warn("redis.connection_lost", "redis(%s): connection lost: %s", st->name, ac->errstr[0] ? ac->errstr : "closed");
     st->logged_down = true;
     st->ac = NULL;
     st->connected = false;
@@ -139,7 +139,7 @@ static void on_handshake_reply(redisAsyncContext *ac, void *reply, void *privdat
     if (st != NULL)
         st->last_progress_ms = clock_mono_ms();
     if (r != NULL && r->type == REDIS_REPLY_ERROR && st != NULL)
-        log_error("redis(%s): %s refused: %s", st->name, (const char *)privdata, r->str);
+        log_error("redis.handshake_refused", "redis(%s): %s refused: %s", st->name, (const char *)privdata, r->str);
 }
 
 /* A subscriber only reads, so it would never notice a peer that vanished without a FIN:
@@ -175,7 +175,7 @@ static void connect_now(struct store *st)
     redisAsyncContext *ac = redisAsyncConnect(st->cfg->redis_host, st->cfg->redis_port);
     if (ac == NULL || ac->err) {
         if (!st->logged_down)
-            log_warn("redis(%s): cannot connect: %s", st->name, ac ? ac->errstr : "out of memory");
+            log_warn("redis.connect_failed", "redis(%s): cannot connect: %s", st->name, ac ? ac->errstr : "out of memory");
         st->logged_down = true;
         if (ac != NULL)
             redisAsyncFree(ac);
@@ -235,7 +235,7 @@ static void on_watchdog(evutil_socket_t fd, short what, void *arg)
     struct store *st = arg;
     if (st->ac != NULL && st->pending > 0 &&
         clock_mono_ms() - st->last_progress_ms > st->cfg->redis_timeout_ms) {
-        log_warn("redis(%s): no reply for %d ms; dropping the connection", st->name,
+        log_warn("redis.timeout", "redis(%s): no reply for %d ms; dropping the connection", st->name,
                  st->cfg->redis_timeout_ms);
         st->logged_down = true;
         drop_connection(st);
@@ -308,7 +308,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
     st->last_progress_ms = clock_mono_ms();
     redisReply *r = reply;
     if (r != NULL && r->type == REDIS_REPLY_ERROR) {
-        log_warn("redis(%s): command failed: %.200s", st->name, r->str);
+        log_warn("redis.command_failed", "redis(%s): command failed: %.200s", st->name, r->str);
     }
     op->fn(op, r);
     free(op);

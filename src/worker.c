@@ -37,7 +37,7 @@ static void on_accept_error(struct evconnlistener *l, void *arg)
     (void)l;
     struct worker *w = arg;
     /* EMFILE and friends: log and keep going; the listener stays armed */
-    log_warn("worker %d: accept failed: %s", w->index,
+    log_warn("rpc.accept_failed", "worker %d: accept failed: %s", w->index,
              evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 }
 
