@@ -444,13 +444,22 @@ static void do_health(struct service_ctx *ctx, const uint8_t *msg, size_t len,
         finish_err(call, RPC_INVALID_ARGUMENT, "malformed HealthCheckRequest");
         return;
     }
-    bool known = req->service[0] == '\0' || strcmp(req->service, "pipe2.auth.v1.TokenService") == 0;
+    /* "" and the service name: ready to take traffic (the readiness probe). "liveness": the
+     * process and this worker's loop answer at all (the liveness probe), whatever Redis does */
+    bool liveness = strcmp(req->service, "liveness") == 0;
+    bool known = liveness || req->service[0] == '\0' ||
+                 strcmp(req->service, "pipe2.auth.v1.TokenService") == 0;
     grpc__health__v1__health_check_request__free_unpacked(req, NULL);
     if (!known) {
         finish_err(call, RPC_NOT_FOUND, "unknown service");
         return;
     }
     Grpc__Health__V1__HealthCheckResponse resp = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
+    if (liveness) {
+        resp.status = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
+        finish_msg(call, &resp.base);
+        return;
+    }
     int64_t age_ms;
     resp.status = !atomic_load(&ctx->shared->draining) &&
                           revoke_usable(ctx->shared->revoked, clock_mono_ms(), &age_ms) ==

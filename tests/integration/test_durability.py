@@ -72,6 +72,11 @@ class Durability(unittest.TestCase):
         authd = self.env.authd(wait_ready=False)
         wait_until(lambda: authd.alive() and authd.port_open(), 10, "pipe2-authd to listen")
         self.assertEqual(authd.health(), 2)  # NOT_SERVING
+        c = authd.client()
+        try:  # but alive: the liveness probe must not restart a pod because Redis is away
+            self.assertEqual(c.health("liveness").status, 1)
+        finally:
+            c.close()
         mcp = authd.client(self.env.introspect_key)
         try:
             with self.assertRaises(grpc.RpcError) as cm:
