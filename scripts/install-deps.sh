@@ -10,7 +10,8 @@ build_pkgs=(build-essential cmake pkg-config protobuf-c-compiler libprotobuf-c-d
   libnghttp2-dev libssl-dev libjwt-dev libjansson-dev libhiredis-dev libevent-dev
   redis-server openssl)
 cli_pkgs=(python3 python3-grpcio python3-protobuf protobuf-compiler)
-test_pkgs=(libcmocka-dev python3-h2 python3-cryptography python3-yaml nghttp2-client nodejs npm procps)
+test_pkgs=(libcmocka-dev python3-h2 python3-cryptography python3-yaml nghttp2-client nodejs npm procps
+  buildah podman debootstrap runc)
 bench_pkgs=(nghttp2-server curl util-linux)
 
 pkgs=("${build_pkgs[@]}")

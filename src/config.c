@@ -74,6 +74,8 @@ static const struct row rows[] = {
      "seconds without a successful poll before Introspect answers UNAVAILABLE (under 30)"},
     {"SWEEP_INTERVAL", K_INT, S(sweep_interval_s), "60", 1, 3600, false, false,
      "seconds between sweeps of revocations of expired tokens"},
+    {"KEYS_RELOAD_INTERVAL", K_INT, S(keys_reload_s), "10", 1, 3600, false, false,
+     "seconds between checks of PIPE2_AUTH_KEYS_DIR for added, changed or removed keys"},
     {"SHUTDOWN_GRACE", K_INT, S(shutdown_grace_s), "25", 1, 3600, false, false,
      "seconds SIGTERM waits for calls in flight before closing what is left"},
     {"LOG_LEVEL", K_STR, S(log_level), "info", 0, 0, false, false,

@@ -50,6 +50,7 @@ struct p2a_config {
     int revocation_staleness_s;                /* older view: Introspect fails closed */
     int sweep_interval_s;                      /* dropping revocations of expired tokens */
     int shutdown_grace_s;                      /* SIGTERM: longest wait for calls in flight */
+    int keys_reload_s;                         /* how often KEYS_DIR is checked for changes */
     char *log_level;
 };
 

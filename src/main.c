@@ -41,9 +41,8 @@ int main(int argc, char **argv)
     log_info("keys.loaded", "%zu signing keys, signing with kid %s; %zu service keys", keys_count(keys),
              keys_signer(keys)->kid, svckeys_count(svckeys));
 
-    rc = server_run(&cfg, keys, svckeys);
+    rc = server_run(&cfg, keys, svckeys); /* takes the keyring */
     svckeys_free(svckeys);
-    keys_free(keys);
     config_deinit(&cfg);
     return rc == P2A_OK ? 0 : 1;
 }

@@ -12,17 +12,21 @@
  */
 #include "server.h"
 
+#include <dirent.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <event2/event.h>
 #include <event2/thread.h>
 
 #include "clock.h"
 #include "config.h"
+#include "digest.h"
 #include "facade_http.h"
+#include "keys.h"
 #include "lastused.h"
 #include "metrics.h"
 #include "log.h"
@@ -52,6 +56,11 @@ struct server {
     uint64_t flushes_ok, flushes_failed, marks_written;
     struct event *flush_ev, *sigterm_ev, *sigint_ev, *deadline_ev, *grace_ev, *exit_ev;
     atomic_int workers_exited;
+    /* signing keys: the current ring, and the previous one until every worker has let go */
+    struct keyring *keys, *keys_old;
+    atomic_int keys_acks;
+    unsigned char keys_fp[DIGEST_SHA256_LEN];
+    struct event *keys_watch_ev, *keys_ack_ev;
 };
 
 /* ---- last used -------------------------------------------------------------------------- */
@@ -142,6 +151,90 @@ static void on_flush_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     flush_marks(arg);
+}
+
+/* ---- signing-key rotation ------------------------------------------------------------------ */
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A digest of the names, sizes and modification times of the *.pem files in dir (following
+ * symlinks, as a Kubernetes Secret volume has them): it changes when a key is added,
+ * replaced or removed. */
+static void keys_fingerprint(const char *dir, unsigned char out[DIGEST_SHA256_LEN])
+{
+    char *names[KEYS_MAX * 4];
+    size_t n = 0;
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    while (d != NULL && (de = readdir(d)) != NULL && n < sizeof(names) / sizeof(names[0])) {
+        size_t len = strlen(de->d_name);
+        if (len > 4 && strcmp(de->d_name + len - 4, ".pem") == 0)
+            names[n++] = xstrdup(de->d_name);
+    }
+    if (d != NULL)
+        closedir(d);
+    qsort(names, n, sizeof(names[0]), cmp_str);
+    struct mbuf b = {0};
+    for (size_t i = 0; i < n; i++) {
+        char path[4096];
+        struct stat st;
+        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+        if (stat(path, &st) == 0)
+            mbuf_printf(&b, "%s %lld %lld.%09ld\n", names[i], (long long)st.st_size,
+                        (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+        free(names[i]);
+    }
+    digest_sha256(b.s ? b.s : "", b.len, out);
+    mbuf_free(&b);
+}
+
+static void on_keys_watch(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct server *s = arg;
+    if (s->keys_old != NULL || s->stopping)
+        return; /* a rotation is still in progress */
+    unsigned char fp[DIGEST_SHA256_LEN];
+    keys_fingerprint(s->cfg->keys_dir, fp);
+    if (memcmp(fp, s->keys_fp, sizeof(fp)) == 0)
+        return;
+    memcpy(s->keys_fp, fp, sizeof(fp)); /* a broken change is reported once, not every tick */
+    char err[512];
+    struct keyring *ring;
+    if (keys_load(s->cfg->keys_dir, &ring, err, sizeof(err)) != P2A_OK) {
+        log_error("keys.reload_failed", "signing keys changed but cannot be used (%s); "
+                                        "keeping the %zu keys loaded before",
+                  err, keys_count(s->keys));
+        return;
+    }
+    s->keys_old = s->keys;
+    s->keys = ring;
+    atomic_store(&s->keys_acks, 0);
+    for (int i = 0; i < s->nworkers; i++)
+        worker_set_keys(&s->workers[i], ring);
+    log_info("keys.reloaded", "%zu signing keys, signing with kid %s", keys_count(ring),
+             keys_signer(ring)->kid);
+}
+
+/* Runs on a worker's thread once it has switched keyrings. */
+static void on_worker_keys(void *arg)
+{
+    struct server *s = arg;
+    atomic_fetch_add(&s->keys_acks, 1);
+    event_active(s->keys_ack_ev, EV_TIMEOUT, 0);
+}
+
+static void on_keys_ack(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct server *s = arg;
+    if (s->keys_old != NULL && atomic_load(&s->keys_acks) == s->nworkers) {
+        keys_free(s->keys_old); /* no worker can be using it any more */
+        s->keys_old = NULL;
+    }
 }
 
 /* ---- readiness and metrics (for the facade) ------------------------------------------------ */
@@ -311,7 +404,7 @@ static struct event *timer(struct server *s, bool persist, int seconds,
     return ev;
 }
 
-p2a_err server_run(const struct p2a_config *cfg, const struct keyring *keys,
+p2a_err server_run(const struct p2a_config *cfg, struct keyring *keys,
                    const struct svckeys *svckeys)
 {
     char err[512];
@@ -343,12 +436,16 @@ p2a_err server_run(const struct p2a_config *cfg, const struct keyring *keys,
     s.store = store_new(s.base, cfg, "main");
 
     s.workers = xcalloc((size_t)cfg->workers, sizeof(struct worker));
+    s.keys = keys;
+    keys_fingerprint(cfg->keys_dir, s.keys_fp);
+    s.keys_ack_ev = event_new(s.base, -1, 0, on_keys_ack, &s);
     s.exit_ev = event_new(s.base, -1, 0, on_exit_event, &s);
     s.grace_ev = evtimer_new(s.base, on_grace, &s);
     P2A_ASSERT(s.exit_ev != NULL && s.grace_ev != NULL);
     for (int i = 0; i < cfg->workers && rc == P2A_OK; i++) {
         rc = worker_init(&s.workers[i], i, &s.shared, ssl_ctx, err, sizeof(err));
         s.workers[i].on_exit = on_worker_exit;
+        s.workers[i].on_keys = on_worker_keys;
         s.workers[i].exit_arg = &s;
         s.nworkers = i + 1;
         if (rc != P2A_OK)
@@ -369,6 +466,7 @@ p2a_err server_run(const struct p2a_config *cfg, const struct keyring *keys,
     }
     if (rc == P2A_OK) {
         s.flush_ev = timer(&s, true, cfg->last_used_flush_s, on_flush_timer);
+        s.keys_watch_ev = timer(&s, true, cfg->keys_reload_s, on_keys_watch);
         s.sigterm_ev = evsignal_new(s.base, SIGTERM, on_signal, &s);
         s.sigint_ev = evsignal_new(s.base, SIGINT, on_signal, &s);
         event_add(s.sigterm_ev, NULL);
@@ -403,8 +501,8 @@ p2a_err server_run(const struct p2a_config *cfg, const struct keyring *keys,
     free(s.workers);
     store_free(s.store); /* fails what is pending, while revsync can still take the answers */
     revsync_free(s.revsync);
-    struct event *evs[] = {s.flush_ev, s.sigterm_ev, s.sigint_ev, s.deadline_ev, s.grace_ev,
-                           s.exit_ev};
+    struct event *evs[] = {s.flush_ev,  s.sigterm_ev, s.sigint_ev,     s.deadline_ev,
+                           s.grace_ev,  s.exit_ev,    s.keys_watch_ev, s.keys_ack_ev};
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
         if (evs[i] != NULL)
             event_free(evs[i]);
@@ -412,6 +510,8 @@ p2a_err server_run(const struct p2a_config *cfg, const struct keyring *keys,
     lastused_free(s.pending);
     lastused_inbox_free(s.shared.marks_inbox);
     revoke_free(s.shared.revoked);
+    keys_free(s.keys_old);
+    keys_free(s.keys);
     tls_ctx_free(ssl_ctx);
     slab_thread_cleanup();
     log_info("shutdown.done", "stopped");

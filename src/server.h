@@ -10,8 +10,9 @@ struct keyring;
 struct svckeys;
 
 /* Runs until SIGTERM or SIGINT. Returns P2A_OK after a clean shutdown; a start-up failure
- * is logged and returned. Borrows everything it is given. */
-p2a_err server_run(const struct p2a_config *cfg, const struct keyring *keys,
+ * is logged and returned. Takes ownership of keys (the keyring is reloaded from
+ * PIPE2_AUTH_KEYS_DIR when its files change); borrows the rest. */
+p2a_err server_run(const struct p2a_config *cfg, struct keyring *keys,
                    const struct svckeys *svckeys);
 
 #endif

@@ -175,7 +175,7 @@ static void do_introspect(struct service_ctx *ctx, const uint8_t *msg, size_t le
         }
         v = TV_ACTIVE;
         if (c == NULL) {
-            v = token_decode(sh->keys, sh->cfg->issuer, req->token, tlen, &owned);
+            v = token_decode(ctx->keys, sh->cfg->issuer, req->token, tlen, &owned);
             if (v == TV_ACTIVE) {
                 if (ctx->cache != NULL)
                     tcache_put(ctx->cache, key, &owned);
@@ -314,7 +314,7 @@ static void do_issue(struct service_ctx *ctx, const uint8_t *msg, size_t len,
                              .name = req->name,
                              .iat = now,
                              .exp = op->expires_at};
-    if (token_sign(ctx->shared->keys, &in, &op->token, op->jti) != P2A_OK) {
+    if (token_sign(ctx->keys, &in, &op->token, op->jti) != P2A_OK) {
         pipe2__auth__v1__issue_token_request__free_unpacked(req, NULL);
         free(op);
         finish_err(call, RPC_INTERNAL, "could not sign the token");

@@ -28,7 +28,7 @@ struct metrics;
 /* What every worker shares: immutable after start, or safe across threads. */
 struct service_shared {
     const struct p2a_config *cfg;
-    const struct keyring *keys;
+    const struct keyring *keys; /* the keyring at start; each worker then follows its own */
     const struct svckeys *svckeys;
     struct revoke_set *revoked;
     struct lastused_inbox *marks_inbox; /* where workers hand their marks to the flusher */
@@ -38,6 +38,7 @@ struct service_shared {
 /* One worker's view: the shared part plus what only this worker touches. */
 struct service_ctx {
     const struct service_shared *shared;
+    const struct keyring *keys; /* this worker's current keyring (swapped on rotation) */
     struct tcache *cache;
     struct store *store;
     struct lastused *marks; /* this worker's, unlocked; moved to the inbox each interval */

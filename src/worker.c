@@ -56,6 +56,30 @@ static void on_marks_timer(evutil_socket_t fd, short what, void *arg)
         lastused_inbox_put(w->svc.shared->marks_inbox, w->svc.marks);
 }
 
+static void on_keys_event(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct worker *w = arg;
+    const struct keyring *ring = atomic_exchange(&w->next_keys, NULL);
+    if (ring == NULL)
+        return;
+    w->svc.keys = ring;
+    token_thread_cleanup(); /* verify contexts and header memos of the old ring */
+    if (w->svc.cache != NULL) { /* claims verified with a key that may be gone */
+        size_t entries = (size_t)w->svc.shared->cfg->cache_entries;
+        tcache_free(w->svc.cache);
+        w->svc.cache = tcache_new(entries, (size_t)w->svc.shared->cfg->cache_mb << 20);
+    }
+    if (w->on_keys != NULL)
+        w->on_keys(w->exit_arg);
+}
+
+void worker_set_keys(struct worker *w, const struct keyring *ring)
+{
+    atomic_store(&w->next_keys, ring);
+    event_active(w->keys_ev, EV_TIMEOUT, 0);
+}
+
 static void on_drained(void *arg)
 {
     struct worker *w = arg;
@@ -133,10 +157,13 @@ p2a_err worker_init(struct worker *w, int index, const struct service_shared *sh
     w->stop_ev = event_new(w->base, -1, 0, on_stop, w);
     w->drain_ev = event_new(w->base, -1, 0, on_drain, w);
     w->goaway_ev = evtimer_new(w->base, on_goaway, w);
+    w->keys_ev = event_new(w->base, -1, 0, on_keys_event, w);
+    P2A_ASSERT(w->keys_ev != NULL);
     P2A_ASSERT(w->stop_ev != NULL && w->drain_ev != NULL && w->goaway_ev != NULL);
     char name[16];
     snprintf(name, sizeof(name), "worker%d", index);
     w->svc.shared = sh;
+    w->svc.keys = sh->keys;
     w->svc.cache = cfg->cache_entries > 0 ? tcache_new((size_t)cfg->cache_entries,
                                                        (size_t)cfg->cache_mb << 20)
                                           : NULL;
@@ -206,6 +233,8 @@ void worker_deinit(struct worker *w)
         event_free(w->drain_ev);
     if (w->goaway_ev != NULL)
         event_free(w->goaway_ev);
+    if (w->keys_ev != NULL)
+        event_free(w->keys_ev);
     if (w->marks_ev != NULL)
         event_free(w->marks_ev);
     if (w->base != NULL)

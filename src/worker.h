@@ -5,6 +5,7 @@
 #define P2A_WORKER_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -25,6 +26,9 @@ struct worker {
     struct event *drain_ev, *goaway_ev;
     void (*on_exit)(void *arg); /* called on the worker's thread as it ends */
     void *exit_arg;
+    struct event *keys_ev;                 /* takes next_keys on the worker's thread */
+    _Atomic(const struct keyring *) next_keys;
+    void (*on_keys)(void *arg);            /* called on the worker's thread once swapped */
     struct event *marks_ev; /* hands this worker's last-used marks to the inbox */
     struct rpc_env env;
     struct service_ctx svc;
@@ -37,6 +41,9 @@ p2a_err worker_init(struct worker *w, int index, const struct service_shared *sh
 p2a_err worker_start(struct worker *w);
 /* From any thread: asks the worker's loop to end now. */
 void worker_stop(struct worker *w);
+/* From any thread: the worker switches to ring between two requests, forgets what it
+ * cached about the old one, then calls on_keys(exit_arg) from its own thread. */
+void worker_set_keys(struct worker *w, const struct keyring *ring);
 /* From any thread: graceful end. The listener closes, clients get GOAWAY, calls in flight
  * finish, and the loop ends when the last connection has closed. */
 void worker_drain(struct worker *w);
