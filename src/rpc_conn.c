@@ -184,8 +184,14 @@ static void stream_answer(struct rpc_stream *s, int status, const char *msg, uin
     s->answered = true;
     if (s->deadline_ev != NULL)
         event_del(s->deadline_ev);
-    metrics_rpc(s->conn->env->svc->mx, service_method_index(s->method), status,
-                clock_mono_ns() - s->started_ns);
+    int64_t took_ns = clock_mono_ns() - s->started_ns;
+    int mi = service_method_index(s->method);
+    metrics_rpc(s->conn->env->svc->mx, mi, status, took_ns);
+    /* an access log line for the admin methods; never per Introspect or health check (the
+     * hot path: its counts and latencies are in /metrics) */
+    if (s->method != NULL && !s->method->answers_inline && log_enabled(LOG_INFO))
+        log_info("rpc.access", "%s answered gRPC status %d in %.3f ms (stream %d)",
+                 service_method_names[mi], status, (double)took_ns / 1e6, s->id);
     nghttp2_session *session = s->conn->session;
     int rv;
     if (body != NULL && status == RPC_OK) {
