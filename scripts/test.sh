@@ -3,7 +3,8 @@
 #
 #   scripts/test.sh
 #
-# Builds three times: a release build (warnings are errors at -O3 too); an
+# Runs clang-tidy (the checks in .clang-tidy) and cppcheck over src/ and facade/, warnings
+# being errors. Builds three times: a release build (warnings are errors at -O3 too); an
 # AddressSanitizer + UndefinedBehaviorSanitizer build, which runs the whole ctest suite
 # (cmocka unit tests, and integration tests with real redis-server and pipe2-authd
 # processes); and a ThreadSanitizer build, which runs the unit tests and the integration
@@ -26,6 +27,11 @@ cmake --build build/release -j"$jobs" >/dev/null
 echo "==> sanitizer build (ASan + UBSan)"
 cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DP2A_SANITIZE=ON >/dev/null
 cmake --build build/asan -j"$jobs" >/dev/null
+
+echo "==> static analysis: clang-tidy (.clang-tidy) and cppcheck, warnings are errors"
+clang-tidy -p build/release --quiet src/*.c facade/*.c 2>/dev/null
+cppcheck --quiet --enable=warning,performance,portability --inline-suppr --std=c11 \
+  -I src -I facade --error-exitcode=1 src facade
 
 echo "==> ThreadSanitizer build"
 cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=Debug -DP2A_TSAN=ON >/dev/null

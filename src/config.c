@@ -93,7 +93,7 @@ static void flag_name(const struct row *r, char *out, size_t n)
 {
     size_t i = 0;
     for (const char *p = r->name; *p && i + 1 < n; p++, i++)
-        out[i] = *p == '_' ? '-' : (char)tolower((unsigned char)*p);
+        out[i] = (char)(*p == '_' ? '-' : tolower((unsigned char)*p));
     out[i] = '\0';
 }
 

@@ -107,7 +107,7 @@ void log_msg(enum log_level level, const char *event, const char *fmt, ...)
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    int m = vsnprintf(msg, sizeof(msg), fmt, ap);
+    int m = vsnprintf(msg, sizeof(msg), fmt, ap); // NOLINT(clang-analyzer-valist.Uninitialized)
     va_end(ap);
     if (m < 0)
         msg[0] = '\0';

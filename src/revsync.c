@@ -9,6 +9,7 @@
  */
 #include "revsync.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -145,14 +146,25 @@ static void on_poll_timer(evutil_socket_t fd, short what, void *arg)
 static void on_message(void *arg, const char *payload, size_t len)
 {
     struct revsync *rs = arg;
-    char buf[128], jti[REVOKE_MAX_JTI + 2];
-    unsigned long long seq;
-    long long exp, at_ms;
+    char buf[128];
     if (len >= sizeof(buf))
         return;
     memcpy(buf, payload, len);
     buf[len] = '\0';
-    if (sscanf(buf, "%llu %32s %lld %lld", &seq, jti, &exp, &at_ms) != 4) {
+    char *save = NULL, *end;
+    const char *seq = strtok_r(buf, " ", &save), *jti = strtok_r(NULL, " ", &save);
+    const char *exp_s = strtok_r(NULL, " ", &save), *at_s = strtok_r(NULL, " ", &save);
+    long long exp = 0, at_ms = 0;
+    bool ok = seq != NULL && jti != NULL && exp_s != NULL && at_s != NULL &&
+              strlen(jti) <= REVOKE_MAX_JTI;
+    if (ok) {
+        errno = 0;
+        exp = strtoll(exp_s, &end, 10);
+        ok = errno == 0 && *end == '\0';
+        at_ms = strtoll(at_s, &end, 10);
+        ok = ok && errno == 0 && *end == '\0';
+    }
+    if (!ok) {
         log_warn("revocations.bad_message", "ignoring a malformed revocation message");
         return;
     }

@@ -402,7 +402,8 @@ static void on_listed(void *arg, p2a_err err, const struct pat_record *recs, siz
         return;
     }
     Pipe2__Auth__V1__TokenInfo *infos = xcalloc(n ? n : 1, sizeof(*infos));
-    Pipe2__Auth__V1__TokenInfo **ptrs = xcalloc(n ? n : 1, sizeof(*ptrs));
+    Pipe2__Auth__V1__TokenInfo **ptrs =
+        xcalloc(n ? n : 1, sizeof(*ptrs)); // NOLINT(bugprone-sizeof-expression): pointers
     for (size_t i = 0; i < n; i++) {
         pipe2__auth__v1__token_info__init(&infos[i]);
         fill_info(&infos[i], &recs[i]);

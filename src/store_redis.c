@@ -41,7 +41,7 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
 #define WATCHDOG_MS 100
-#define RECORD_GRACE_S (30 * 86400)
+#define RECORD_GRACE_S (30LL * 86400)
 
 struct store {
     struct event_base *base;
