@@ -33,6 +33,9 @@ clang-tidy -p build/release --quiet src/*.c facade/*.c 2>/dev/null
 cppcheck --quiet --enable=warning,performance,portability --inline-suppr --std=c11 \
   -I src -I facade --error-exitcode=1 src facade
 
+echo "==> fuzzing smoke run: each libFuzzer target for 20 s"
+tests/fuzz/run.sh 20
+
 echo "==> ThreadSanitizer build"
 cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=Debug -DP2A_TSAN=ON >/dev/null
 cmake --build build/tsan -j"$jobs" >/dev/null
