@@ -145,6 +145,24 @@ static void token__signature_is_standard_es256(void **state)
     free(tok);
 }
 
+/* Signatures whose r or s has the high bit set (half of them) or leading zero bytes (one in
+ * 128) take other DER encodings: a few hundred cover them. */
+static void token__every_signature_shape_verifies(void **state)
+{
+    struct fx *f = *state;
+    const char *aud[] = {AUD};
+    struct token_issue in = {TOKEN_KIND_PAT, ISS, "alice", aud, 1, NULL, "n", NULL, f->now,
+                             f->now + 60};
+    for (int i = 0; i < 400; i++) {
+        char *tok, jti[TOKEN_JTI_LEN + 1];
+        assert_int_equal(token_sign(f->ring, &in, &tok, jti), P2A_OK);
+        struct token_claims c;
+        assert_int_equal(token_decode(f->ring, ISS, tok, strlen(tok), &c), TV_ACTIVE);
+        token_claims_deinit(&c);
+        free(tok);
+    }
+}
+
 static void token__empty_is_missing(void **state)
 {
     assert_int_equal(verdict_of(*state, "", TOKEN_KIND_NONE, NULL), TV_MISSING);
@@ -424,6 +442,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(token__sign_then_decode_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(token__signature_is_standard_es256, setup, teardown),
+        cmocka_unit_test_setup_teardown(token__every_signature_shape_verifies, setup, teardown),
         cmocka_unit_test_setup_teardown(token__empty_is_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(token__garbage_is_malformed, setup, teardown),
         cmocka_unit_test_setup_teardown(token__100kb_is_malformed, setup, teardown),
