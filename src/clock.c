@@ -3,13 +3,11 @@
 
 #include <time.h>
 
-static int64_t offset_s;
-
 int64_t clock_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + offset_s * 1000;
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int64_t clock_now(void)
@@ -29,9 +27,4 @@ int64_t clock_mono_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-void clock_set_offset(int64_t seconds)
-{
-    offset_s = seconds;
 }

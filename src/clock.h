@@ -1,4 +1,4 @@
-/* clock.h -- the one source of time, so tests can move it instead of sleeping. */
+/* clock.h -- the one source of time. */
 #ifndef P2A_CLOCK_H
 #define P2A_CLOCK_H
 
@@ -8,11 +8,8 @@
 int64_t clock_now(void);
 int64_t clock_now_ms(void);
 
-/* Monotonic milliseconds, for timeouts and ages. Never affected by clock_set_offset. */
+/* Monotonic milliseconds and nanoseconds, for timeouts, ages and latencies. */
 int64_t clock_mono_ms(void);
 int64_t clock_mono_ns(void);
-
-/* Tests only: shift clock_now()/clock_now_ms() by this many seconds. Not thread-safe. */
-void clock_set_offset(int64_t seconds);
 
 #endif

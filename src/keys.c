@@ -9,7 +9,6 @@
 #include <dirent.h>
 #include <stdatomic.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -216,37 +215,4 @@ unsigned long long keys_serial(const struct keyring *ring)
 size_t keys_count(const struct keyring *ring)
 {
     return ring->n;
-}
-
-const struct signing_key *keys_at(const struct keyring *ring, size_t i)
-{
-    return i < ring->n ? &ring->keys[i] : NULL;
-}
-
-p2a_err keys_generate(const char *path, char *err, size_t errlen)
-{
-    EVP_PKEY *pk = EVP_EC_gen("P-256");
-    if (pk == NULL) {
-        ERR_clear_error();
-        snprintf(err, errlen, "cannot generate an EC P-256 key");
-        return P2A_ERR_INTERNAL;
-    }
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
-    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-    if (f == NULL) {
-        snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        EVP_PKEY_free(pk);
-        return P2A_ERR_INVALID;
-    }
-    int ok = PEM_write_PrivateKey(f, pk, NULL, NULL, 0, NULL, NULL);
-    ok = fclose(f) == 0 && ok;
-    EVP_PKEY_free(pk);
-    if (!ok) {
-        ERR_clear_error();
-        snprintf(err, errlen, "cannot write %s", path);
-        return P2A_ERR_INTERNAL;
-    }
-    return P2A_OK;
 }

@@ -41,9 +41,5 @@ size_t keys_count(const struct keyring *ring);
 /* A number no other keyring loaded by this process has: tells keyrings apart even when one
  * is allocated where a freed one was. */
 unsigned long long keys_serial(const struct keyring *ring);
-const struct signing_key *keys_at(const struct keyring *ring, size_t i);
-
-/* Writes a new P-256 private key as PKCS#8 PEM to path with mode 0600. */
-p2a_err keys_generate(const char *path, char *err, size_t errlen);
 
 #endif

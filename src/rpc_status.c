@@ -1,33 +1,6 @@
 /* rpc_status.c -- gRPC status helpers (see rpc_status.h). */
 #include "rpc_status.h"
 
-enum rpc_code rpc_status_from_err(p2a_err err)
-{
-    switch (err) {
-    case P2A_OK:
-        return RPC_OK;
-    case P2A_ERR_INVALID:
-        return RPC_INVALID_ARGUMENT;
-    case P2A_ERR_DENIED:
-        return RPC_UNAUTHENTICATED;
-    case P2A_ERR_FORBIDDEN:
-        return RPC_PERMISSION_DENIED;
-    case P2A_ERR_NOT_FOUND:
-        return RPC_NOT_FOUND;
-    case P2A_ERR_CONFLICT:
-        return RPC_ALREADY_EXISTS;
-    case P2A_ERR_UNAVAILABLE:
-        return RPC_UNAVAILABLE;
-    case P2A_ERR_TIMEOUT:
-        return RPC_DEADLINE_EXCEEDED;
-    case P2A_ERR_TOO_LARGE:
-        return RPC_RESOURCE_EXHAUSTED;
-    case P2A_ERR_INTERNAL:
-        return RPC_INTERNAL;
-    }
-    return RPC_UNKNOWN;
-}
-
 size_t rpc_status_encode_message(const char *msg, char *out, size_t outlen)
 {
     static const char hex[] = "0123456789ABCDEF";

@@ -1,12 +1,11 @@
-/* rpc_status.h -- gRPC status codes, the mapping from p2a_err, grpc-message encoding and
- * grpc-timeout parsing. Pure functions. */
+/* rpc_status.h -- gRPC status codes, grpc-message encoding and grpc-timeout parsing. Pure
+ * functions. */
 #ifndef P2A_RPC_STATUS_H
 #define P2A_RPC_STATUS_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "err.h"
 
 enum rpc_code {
     RPC_OK = 0,
@@ -27,8 +26,6 @@ enum rpc_code {
     RPC_DATA_LOSS = 15,
     RPC_UNAUTHENTICATED = 16,
 };
-
-enum rpc_code rpc_status_from_err(p2a_err err);
 
 /* Percent-encodes msg for the grpc-message trailer (bytes outside 0x20..0x7e and '%').
  * Writes at most outlen-1 bytes and a NUL; returns the length written. */

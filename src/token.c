@@ -231,14 +231,6 @@ static void rebase(struct token_claims *dst, const struct token_claims *src)
     claims_bind(dst, &o);
 }
 
-void token_claims_copy(struct token_claims *dst, const struct token_claims *src)
-{
-    *dst = *src;
-    dst->blob = xmalloc(src->blob_len ? src->blob_len : 1);
-    memcpy(dst->blob, src->blob, src->blob_len);
-    rebase(dst, src);
-}
-
 struct token_claims *token_claims_pack(const struct token_claims *src)
 {
     struct token_claims *p = xmalloc(sizeof(*p) + src->blob_len);

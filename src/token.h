@@ -99,8 +99,6 @@ enum token_verdict token_check(const struct token_claims *c, int64_t now, int sk
 void token_thread_cleanup(void);
 
 void token_claims_deinit(struct token_claims *c);
-/* Deep copy into dst (which is overwritten, not deinited). */
-void token_claims_copy(struct token_claims *dst, const struct token_claims *src);
 /* A copy in one allocation, the strings right after the struct: free it with free(), never
  * with token_claims_deinit(). */
 struct token_claims *token_claims_pack(const struct token_claims *src);

@@ -1,7 +1,6 @@
 /* test_keys.c -- loading the keyring: kids, formats, the signer, refusals. */
 #include "cm.h"
 
-#include <sys/stat.h>
 #include <time.h>
 #include <utime.h>
 
@@ -84,30 +83,12 @@ static void keys__refusals_name_the_problem(void **state)
     assert_null(ring);
 }
 
-static void keys__generate_writes_a_private_file(void **state)
-{
-    (void)state;
-    char *dir = th_tmpdir();
-    char path[512], err[256];
-    snprintf(path, sizeof(path), "%s/gen.pem", dir);
-    assert_int_equal(keys_generate(path, err, sizeof(err)), P2A_OK);
-    struct stat st;
-    assert_int_equal(stat(path, &st), 0);
-    assert_int_equal(st.st_mode & 0777, 0600);
-    assert_int_not_equal(keys_generate(path, err, sizeof(err)), P2A_OK); /* never overwrites */
-    struct keyring *ring;
-    assert_int_equal(keys_load(dir, &ring, err, sizeof(err)), P2A_OK);
-    keys_free(ring);
-    th_rmtree(dir);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(keys__newest_file_signs_and_all_verify),
         cmocka_unit_test(keys__sec1_and_pkcs8_both_load),
         cmocka_unit_test(keys__refusals_name_the_problem),
-        cmocka_unit_test(keys__generate_writes_a_private_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,17 +3,6 @@
 
 #include "rpc_status.h"
 
-static void rpc_status__error_mapping(void **state)
-{
-    (void)state;
-    assert_int_equal(rpc_status_from_err(P2A_ERR_INVALID), RPC_INVALID_ARGUMENT);
-    assert_int_equal(rpc_status_from_err(P2A_ERR_DENIED), RPC_UNAUTHENTICATED);
-    assert_int_equal(rpc_status_from_err(P2A_ERR_FORBIDDEN), RPC_PERMISSION_DENIED);
-    assert_int_equal(rpc_status_from_err(P2A_ERR_UNAVAILABLE), RPC_UNAVAILABLE);
-    assert_int_equal(rpc_status_from_err(P2A_ERR_TIMEOUT), RPC_DEADLINE_EXCEEDED);
-    assert_int_equal(rpc_status_from_err(P2A_ERR_TOO_LARGE), RPC_RESOURCE_EXHAUSTED);
-}
-
 static void rpc_status__message_is_percent_encoded(void **state)
 {
     (void)state;
@@ -43,7 +32,6 @@ static void rpc_status__timeouts(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(rpc_status__error_mapping),
         cmocka_unit_test(rpc_status__message_is_percent_encoded),
         cmocka_unit_test(rpc_status__timeouts),
     };
