@@ -126,7 +126,7 @@ def main():
             # SIGTERM while the load still sends it calls: those accepted finish, the ones
             # that come after the listener closed are refused and retried elsewhere
             old.proc.send_signal(15)
-            time.sleep(0.2)
+            harness.wait_until(lambda: not old.port_open(), 10, "the drain to close the listener")
             load.set_replicas([r for r in replicas if r is not old])  # endpoints drop it
             code = old.wait_exit(30)
             if code != 0:
