@@ -16,6 +16,7 @@
 #include "config.h"
 #include "log.h"
 #include "metrics.h"
+#include "oauth_http.h"
 #include "xalloc.h"
 
 #define MAX_HEADERS (8 * 1024)
@@ -28,6 +29,7 @@ static const char *const route_names[R_COUNT] = {"/healthz", "/readyz", "/metric
 
 struct facade {
     struct evhttp *http;
+    struct oauth_http *oauth;
     struct facade_hooks hooks;
     uint64_t requests[R_COUNT][STATUS_SLOTS];
 };
@@ -70,6 +72,8 @@ static void on_request(struct evhttp_request *req, void *arg)
 {
     struct facade *f = arg;
     const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+    if (path != NULL && oauth_http_handle(f->oauth, req, path))
+        return;
     enum route r = R_OTHER;
     if (path != NULL && strcmp(path, "/healthz") == 0)
         r = R_HEALTHZ;
@@ -120,8 +124,10 @@ p2a_err facade_new(struct event_base *base, const struct p2a_config *cfg,
 {
     struct facade *f = xcalloc(1, sizeof(*f));
     f->hooks = *hooks;
-    f->http = evhttp_new(base);
+    f->oauth = oauth_http_new(cfg, hooks);
+    f->http = f->oauth ? evhttp_new(base) : NULL;
     if (f->http == NULL) {
+        oauth_http_free(f->oauth);
         free(f);
         snprintf(err, errlen, "cannot create the HTTP listener");
         return P2A_ERR_INTERNAL;
@@ -137,6 +143,7 @@ p2a_err facade_new(struct event_base *base, const struct p2a_config *cfg,
         NULL) {
         snprintf(err, errlen, "cannot listen on PIPE2_AUTH_HTTP_LISTEN %s", cfg->http_listen);
         evhttp_free(f->http);
+        oauth_http_free(f->oauth);
         free(f);
         return P2A_ERR_INVALID;
     }
@@ -149,6 +156,7 @@ void facade_free(struct facade *f)
     if (f == NULL)
         return;
     evhttp_free(f->http);
+    oauth_http_free(f->oauth);
     free(f);
 }
 
@@ -167,4 +175,5 @@ void facade_metrics(const struct facade *f, struct mbuf *out)
                             (unsigned long long)f->requests[r][i]);
         }
     }
+    oauth_http_metrics(f->oauth, out);
 }

@@ -1,9 +1,9 @@
 /* facade_http.h -- the HTTP/1.1 face of pipe2-authd (libevent's evhttp).
  *
- * Today it serves the operational endpoints: GET /healthz (the process is alive), GET
- * /readyz (ready to take traffic: 200, or 503 with the reason) and GET /metrics (Prometheus
- * text). The OAuth endpoints will join them here. The facade decides nothing: readiness and
- * the metrics text come from the server through the callbacks below.
+ * It serves the OAuth endpoints and pages (oauth_http.c) and the operational ones: GET
+ * /healthz (the process is alive), GET /readyz (ready to take traffic: 200, or 503 with the
+ * reason) and GET /metrics (Prometheus text). Readiness and the metrics text come from the
+ * server through the callbacks below.
  */
 #ifndef P2A_FACADE_HTTP_H
 #define P2A_FACADE_HTTP_H
@@ -18,12 +18,22 @@ struct p2a_config;
 struct mbuf;
 struct facade;
 
+struct keyring;
+struct store;
+struct revoke_set;
+struct svckeys;
+
 struct facade_hooks {
     /* Ready to serve? When not, *why is a short constant sentence. */
     bool (*ready)(void *arg, const char **why);
     /* Appends the Prometheus exposition text. */
     void (*metrics)(void *arg, struct mbuf *out);
+    /* The current keyring (it changes on rotation). */
+    const struct keyring *(*keys)(void *arg);
     void *arg;
+    struct store *store;          /* the main loop's Redis connection */
+    struct revoke_set *revoked;   /* the process's revocation view */
+    const struct svckeys *svckeys;
 };
 
 /* Listens on PIPE2_AUTH_HTTP_LISTEN on base (the main thread's loop). On error a message

@@ -41,6 +41,8 @@ RESPONSES = {
     "IssueToken": pb.IssueTokenResponse,
     "RevokeToken": pb.RevokeTokenResponse,
     "ListTokens": pb.ListTokensResponse,
+    "CreateUser": pb.CreateUserResponse,
+    "RegisterClient": pb.RegisterClientResponse,
 }
 
 
@@ -86,6 +88,15 @@ class Client:
 
     def revoke(self, jti, user_id="", **kw):
         return self.call("RevokeToken", pb.RevokeTokenRequest(jti=jti, user_id=user_id), **kw)
+
+    def create_user(self, username, password, **kw):
+        return self.call("CreateUser", pb.CreateUserRequest(username=username, password=password),
+                         **kw)
+
+    def register_client(self, redirect_uris, client_name="", method="none", scope="", **kw):
+        return self.call("RegisterClient", pb.RegisterClientRequest(
+            client_name=client_name, redirect_uris=redirect_uris,
+            token_endpoint_auth_method=method, scope=scope), **kw)
 
     def health(self, service="", timeout=2):
         return self.raw(HEALTH, health_pb.HealthCheckRequest(service=service).SerializeToString(),

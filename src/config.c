@@ -42,7 +42,7 @@ static const struct row rows[] = {
     {"RPC_LISTEN", K_STR, S(rpc_listen), "127.0.0.1:50051", 0, 0, false, false,
      "host:port of the gRPC listener"},
     {"HTTP_LISTEN", K_STR, S(http_listen), "127.0.0.1:8080", 0, 0, false, false,
-     "host:port of the HTTP facade (health, readiness, metrics)"},
+     "host:port of the HTTP facade (OAuth endpoints, login pages, health, metrics)"},
     {"REDIS_URL", K_STR, S(redis_url), "redis://127.0.0.1:6379/0", 0, 0, true, false,
      "redis://[user:password@]host:port/db"},
     {"KEYS_DIR", K_STR, S(keys_dir), NULL, 0, 0, false, false,
@@ -80,6 +80,20 @@ static const struct row rows[] = {
      "seconds SIGTERM waits for calls in flight before closing what is left"},
     {"LOG_LEVEL", K_STR, S(log_level), "info", 0, 0, false, false,
      "debug, info, warn or error"},
+    {"SCOPES", K_STR, S(scopes), "mcp", 0, 0, false, false,
+     "scopes OAuth clients may get, space-separated (scopes_supported)"},
+    {"ACCESS_TOKEN_LIFETIME", K_INT, S(access_token_lifetime_s), "3600", 5, 86400, false,
+     false, "seconds an OAuth access token lives"},
+    {"REFRESH_TOKEN_LIFETIME", K_INT, S(refresh_token_lifetime_s), "2592000", 60, 31536000,
+     false, false, "seconds a refresh token lives (each refresh issues a new one)"},
+    {"REFRESH_GRACE", K_INT, S(refresh_grace_s), "10", 0, 300, false, false,
+     "seconds a just-rotated refresh token is still accepted (a lost response)"},
+    {"SESSION_LIFETIME", K_INT, S(session_lifetime_s), "43200", 60, 2592000, false, false,
+     "seconds a browser login lasts"},
+    {"REGISTER_RATE_LIMIT", K_INT, S(register_rate_limit), "20", 1, 1000000, false, false,
+     "client registrations per address per hour"},
+    {"LOGIN_RATE_LIMIT", K_INT, S(login_rate_limit), "5", 1, 1000000, false, false,
+     "failed logins per account per 15 min (per address: 4 times this)"},
 };
 
 #define NROWS (sizeof(rows) / sizeof(rows[0]))
@@ -215,6 +229,17 @@ static p2a_err parse_redis_url(struct p2a_config *cfg, const char **why)
         cfg->redis_db = (int)db;
     }
     return P2A_OK;
+}
+
+static bool scopes_ok(const char *s)
+{
+    if (s[0] == '\0' || s[0] == ' ' || strlen(s) > 1000 || strstr(s, "  ") != NULL ||
+        s[strlen(s) - 1] == ' ')
+        return false;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p > 0x7e || *p == '"' || *p == '\\')
+            return false;
+    return true;
 }
 
 static p2a_err split_resources(struct p2a_config *cfg, const char **why)
@@ -378,6 +403,9 @@ p2a_err config_load(struct p2a_config *cfg, int argc, char **argv, char *err, si
     if (cfg->revocation_staleness_s <= cfg->revocation_poll_s)
         return fail(cfg, err, errlen, "PIPE2_AUTH_REVOCATION_STALENESS",
                     "must be above PIPE2_AUTH_REVOCATION_POLL_INTERVAL (and under 30)");
+    if (!scopes_ok(cfg->scopes))
+        return fail(cfg, err, errlen, "PIPE2_AUTH_SCOPES",
+                    "must be one or more scope tokens separated by single spaces");
     enum log_level lvl;
     if (log_level_parse(cfg->log_level, &lvl) != P2A_OK)
         return fail(cfg, err, errlen, "PIPE2_AUTH_LOG_LEVEL",

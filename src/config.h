@@ -52,6 +52,14 @@ struct p2a_config {
     int shutdown_grace_s;                      /* SIGTERM: longest wait for calls in flight */
     int keys_reload_s;                         /* how often KEYS_DIR is checked for changes */
     char *log_level;
+    /* OAuth (the facade) */
+    char *scopes;                              /* scopes we grant, space-separated */
+    int access_token_lifetime_s;               /* OAuth access tokens */
+    int refresh_token_lifetime_s;              /* refresh tokens, from their issue */
+    int refresh_grace_s;                       /* a rotated refresh token still works this long */
+    int session_lifetime_s;                    /* browser login sessions */
+    int register_rate_limit;                   /* registrations per address per hour */
+    int login_rate_limit;                      /* failed logins per account per 15 min */
 };
 
 /* Fills cfg from argv and the environment. On error writes a message naming the setting to

@@ -21,6 +21,7 @@
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/core_names.h>
 #include <openssl/pem.h>
 
 #include "xalloc.h"
@@ -215,4 +216,57 @@ unsigned long long keys_serial(const struct keyring *ring)
 size_t keys_count(const struct keyring *ring)
 {
     return ring->n;
+}
+
+static void b64url(const unsigned char *in, size_t n, char *out)
+{
+    static const char tab[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t o = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        acc = acc << 8 | in[i];
+        bits += 8;
+        while (bits >= 6) {
+            bits -= 6;
+            out[o++] = tab[acc >> bits & 63];
+        }
+    }
+    if (bits > 0)
+        out[o++] = tab[acc << (6 - bits) & 63];
+    out[o] = '\0';
+}
+
+static bool coordinate(const EVP_PKEY *pub, const char *name, char out[48])
+{
+    BIGNUM *bn = NULL;
+    unsigned char raw[32];
+    bool ok = EVP_PKEY_get_bn_param(pub, name, &bn) == 1 &&
+              BN_bn2binpad(bn, raw, sizeof(raw)) == (int)sizeof(raw);
+    BN_free(bn);
+    if (ok)
+        b64url(raw, sizeof(raw), out);
+    return ok;
+}
+
+char *keys_jwks(const struct keyring *ring)
+{
+    size_t cap = 64 + ring->n * 256, len = 0;
+    char *out = xmalloc(cap);
+    len += (size_t)snprintf(out, cap, "{\"keys\":[");
+    for (size_t i = 0; i < ring->n; i++) {
+        const struct signing_key *k = &ring->keys[i];
+        char x[48], y[48];
+        if (!coordinate(k->pub, OSSL_PKEY_PARAM_EC_PUB_X, x) ||
+            !coordinate(k->pub, OSSL_PKEY_PARAM_EC_PUB_Y, y))
+            continue;
+        len += (size_t)snprintf(out + len, cap - len,
+                                "%s{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\","
+                                "\"y\":\"%s\",\"kid\":\"%s\",\"alg\":\"ES256\","
+                                "\"use\":\"sig\"}",
+                                len > 9 ? "," : "", x, y, k->kid);
+    }
+    snprintf(out + len, cap - len, "]}");
+    return out;
 }

@@ -42,4 +42,7 @@ size_t keys_count(const struct keyring *ring);
  * is allocated where a freed one was. */
 unsigned long long keys_serial(const struct keyring *ring);
 
+/* The public keys as a JWK Set (RFC 7517) JSON text; the caller frees it. */
+char *keys_jwks(const struct keyring *ring);
+
 #endif

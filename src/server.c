@@ -35,6 +35,7 @@
 #include "slab.h"
 #include "store.h"
 #include "tls.h"
+#include "token.h"
 #include "worker.h"
 #include "xalloc.h"
 
@@ -257,6 +258,12 @@ static bool is_ready(void *arg, const char **why)
     return false;
 }
 
+static const struct keyring *current_keys(void *arg)
+{
+    const struct server *s = arg;
+    return s->keys;
+}
+
 static void render_metrics(void *arg, struct mbuf *out)
 {
     struct server *s = arg;
@@ -459,7 +466,13 @@ p2a_err server_run(const struct p2a_config *cfg, struct keyring *keys,
 
     if (rc == P2A_OK) {
         s.revsync = revsync_new(s.base, cfg, s.store, s.shared.revoked);
-        struct facade_hooks hooks = {is_ready, render_metrics, &s};
+        struct facade_hooks hooks = {.ready = is_ready,
+                                     .metrics = render_metrics,
+                                     .keys = current_keys,
+                                     .arg = &s,
+                                     .store = s.store,
+                                     .revoked = s.shared.revoked,
+                                     .svckeys = svckeys};
         rc = facade_new(s.base, cfg, &hooks, &s.facade, err, sizeof(err));
         if (rc != P2A_OK)
             log_error("startup.failed", "%s", err);
@@ -501,6 +514,7 @@ p2a_err server_run(const struct p2a_config *cfg, struct keyring *keys,
     free(s.workers);
     store_free(s.store); /* fails what is pending, while revsync can still take the answers */
     revsync_free(s.revsync);
+    token_thread_cleanup(); /* the facade verifies tokens on this thread */
     struct event *evs[] = {s.flush_ev,  s.sigterm_ev, s.sigint_ev,     s.deadline_ev,
                            s.grace_ev,  s.exit_ev,    s.keys_watch_ev, s.keys_ack_ev};
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)

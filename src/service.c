@@ -14,6 +14,7 @@
 #include <string.h>
 
 
+#include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
@@ -25,6 +26,8 @@
 #include "lastused.h"
 #include "log.h"
 #include "metrics.h"
+#include "oauth.h"
+#include "oauth_store.h"
 #include "pipe2/auth/v1/token_service.pb-c.h"
 #include "revoke.h"
 #include "rpc_frame.h"
@@ -37,7 +40,7 @@
 #include "xalloc.h"
 
 #define RESOURCE_MAX 2048
-#define WWW_AUTH_MAX (RESOURCE_MAX * 2 + 256)
+#define WWW_AUTH_MAX (RESOURCE_MAX * 2 + 1400)
 
 static void finish_msg(struct service_call *call, const ProtobufCMessage *m)
 {
@@ -75,18 +78,20 @@ static void resource_metadata_url(const char *resource, char *out, size_t outlen
              resource, path);
 }
 
-static void www_authenticate(enum token_verdict v, const char *resource, char *out,
-                             size_t outlen)
+/* RFC 6750 3 and RFC 9728 5.1: what the MCP server sends with its 401, so that a client
+ * finds us (resource_metadata) and asks for the right scope. */
+static void www_authenticate(enum token_verdict v, const char *resource, const char *scope,
+                             char *out, size_t outlen)
 {
     char meta[RESOURCE_MAX + 64];
     resource_metadata_url(resource, meta, sizeof(meta));
     if (v == TV_MISSING)
-        snprintf(out, outlen, "Bearer resource_metadata=\"%s\"", meta);
+        snprintf(out, outlen, "Bearer resource_metadata=\"%s\", scope=\"%s\"", meta, scope);
     else
         snprintf(out, outlen,
                  "Bearer error=\"invalid_token\", error_description=\"%s\", "
-                 "resource_metadata=\"%s\"",
-                 token_verdict_text(v), meta);
+                 "resource_metadata=\"%s\", scope=\"%s\"",
+                 token_verdict_text(v), meta, scope);
 }
 
 /* ---- Introspect ------------------------------------------------------------------------ */
@@ -212,7 +217,8 @@ static void do_introspect(struct service_ctx *ctx, const uint8_t *msg, size_t le
             lastused_mark(ctx->marks, c->jti, now);
     } else {
         resp.reason = (Pipe2__Auth__V1__InactiveReason)v;
-        www_authenticate(v, rlen > 0 ? req->resource : sh->cfg->resources[0], www, sizeof(www));
+        www_authenticate(v, rlen > 0 ? req->resource : sh->cfg->resources[0], sh->cfg->scopes,
+                         www, sizeof(www));
         resp.www_authenticate = www;
     }
     finish_msg(call, &resp.base);
@@ -434,6 +440,149 @@ static void do_list(struct service_ctx *ctx, const uint8_t *msg, size_t len,
     pipe2__auth__v1__list_tokens_request__free_unpacked(req, NULL);
 }
 
+/* ---- CreateUser --------------------------------------------------------------------------- */
+
+struct user_op {
+    struct service_call *call;
+    char user_id[32];
+    char username[OAUTH_MAX_USERNAME + 1];
+};
+
+static void on_user_created(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                            size_t n)
+{
+    (void)lens;
+    struct user_op *op = arg;
+    if (err != P2A_OK || n < 1) {
+        finish_err(op->call, RPC_UNAVAILABLE, "user store unavailable; no user was created");
+    } else if (strcmp(v[0], "1") != 0) {
+        finish_err(op->call, RPC_ALREADY_EXISTS, "username is taken");
+    } else {
+        Pipe2__Auth__V1__CreateUserResponse resp = PIPE2__AUTH__V1__CREATE_USER_RESPONSE__INIT;
+        resp.user_id = op->user_id;
+        finish_msg(op->call, &resp.base);
+        log_info("user.created", "created user %s (%s)", op->user_id, op->username);
+    }
+    free(op);
+}
+
+static void do_create_user(struct service_ctx *ctx, const uint8_t *msg, size_t len,
+                           struct service_call *call)
+{
+    Pipe2__Auth__V1__CreateUserRequest *req =
+        pipe2__auth__v1__create_user_request__unpack(NULL, len, msg);
+    if (req == NULL) {
+        finish_err(call, RPC_INVALID_ARGUMENT, "malformed CreateUserRequest");
+        return;
+    }
+    const char *why = oauth_username_check(req->username);
+    if (why == NULL)
+        why = oauth_password_check(req->username, req->password);
+    char hash[OAUTH_PASSWORD_HASH_MAX], rnd[OAUTH_SECRET_LEN + 1];
+    if (why == NULL && (oauth_password_hash(req->password, hash, sizeof(hash)) != P2A_OK ||
+                        oauth_random_secret(rnd) != P2A_OK))
+        why = "could not hash the password";
+    if (why != NULL) {
+        finish_err(call, strcmp(why, "could not hash the password") == 0 ? RPC_INTERNAL
+                                                                        : RPC_INVALID_ARGUMENT,
+                   why);
+    } else {
+        struct user_op *op = xcalloc(1, sizeof(*op));
+        op->call = call;
+        snprintf(op->user_id, sizeof(op->user_id), "u_%.22s", rnd);
+        snprintf(op->username, sizeof(op->username), "%s", req->username);
+        oauth_store_user_create(ctx->store, op->username, op->user_id, hash, clock_now(),
+                                on_user_created, op);
+    }
+    OPENSSL_cleanse(req->password, strlen(req->password));
+    pipe2__auth__v1__create_user_request__free_unpacked(req, NULL);
+}
+
+/* ---- RegisterClient ------------------------------------------------------------------------ */
+
+struct client_op {
+    struct service_call *call;
+    char client_id[OAUTH_MAX_CLIENT_ID + 1];
+    char *response;
+};
+
+static void on_client_put(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                          size_t n)
+{
+    (void)lens;
+    struct client_op *op = arg;
+    if (err != P2A_OK || n < 1 || strcmp(v[0], "1") != 0) {
+        finish_err(op->call, RPC_UNAVAILABLE, "client store unavailable; nothing registered");
+    } else {
+        json_t *j = json_loads(op->response, 0, NULL);
+        Pipe2__Auth__V1__RegisterClientResponse resp =
+            PIPE2__AUTH__V1__REGISTER_CLIENT_RESPONSE__INIT;
+        resp.client_id = op->client_id;
+        const char *secret = json_string_value(json_object_get(j, "client_secret"));
+        resp.client_secret = (char *)(secret ? secret : "");
+        resp.registration_json = op->response;
+        finish_msg(op->call, &resp.base);
+        json_decref(j);
+        log_info("oauth.client_registered", "registered client %s over the RPC", op->client_id);
+    }
+    OPENSSL_cleanse(op->response, strlen(op->response));
+    free(op->response);
+    free(op);
+}
+
+static void do_register_client(struct service_ctx *ctx, const uint8_t *msg, size_t len,
+                               struct service_call *call)
+{
+    Pipe2__Auth__V1__RegisterClientRequest *req =
+        pipe2__auth__v1__register_client_request__unpack(NULL, len, msg);
+    if (req == NULL) {
+        finish_err(call, RPC_INVALID_ARGUMENT, "malformed RegisterClientRequest");
+        return;
+    }
+    /* the same checks as POST /register: build its body */
+    json_t *body = json_object(), *uris = json_array();
+    for (size_t i = 0; i < req->n_redirect_uris; i++)
+        json_array_append_new(uris, json_string(req->redirect_uris[i]));
+    json_object_set_new(body, "redirect_uris", uris);
+    if (req->client_name[0])
+        json_object_set_new(body, "client_name", json_string(req->client_name));
+    json_object_set_new(body, "token_endpoint_auth_method",
+                        json_string(req->token_endpoint_auth_method[0]
+                                        ? req->token_endpoint_auth_method
+                                        : "none"));
+    if (req->scope[0])
+        json_object_set_new(body, "scope", json_string(req->scope));
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    pipe2__auth__v1__register_client_request__free_unpacked(req, NULL);
+    void *meta = NULL;
+    const char *code;
+    char desc[200], *record = NULL;
+    if (text == NULL) {
+        finish_err(call, RPC_INVALID_ARGUMENT, "a field is not valid UTF-8");
+        return;
+    }
+    if (oauth_client_metadata(text, strlen(text), &meta, &code, desc, sizeof(desc)) != P2A_OK) {
+        free(text);
+        finish_err(call, RPC_INVALID_ARGUMENT, desc);
+        return;
+    }
+    free(text);
+    struct client_op *op = xcalloc(1, sizeof(*op));
+    op->call = call;
+    p2a_err e = oauth_client_new(meta, clock_now(), op->client_id, &record, &op->response);
+    json_decref(meta);
+    if (e != P2A_OK) {
+        free(record);
+        free(op->response);
+        free(op);
+        finish_err(call, RPC_INTERNAL, "could not create the client");
+        return;
+    }
+    oauth_store_client_put(ctx->store, op->client_id, record, on_client_put, op);
+    free(record);
+}
+
 /* ---- grpc.health.v1 ----------------------------------------------------------------------- */
 
 static void do_health(struct service_ctx *ctx, const uint8_t *msg, size_t len,
@@ -478,10 +627,13 @@ static const struct service_method methods[] = {
     {"/pipe2.auth.v1.TokenService/RevokeToken", SVC_ROLE_ADMIN, do_revoke, false},
     {"/pipe2.auth.v1.TokenService/ListTokens", SVC_ROLE_ADMIN, do_list, false},
     {"/grpc.health.v1.Health/Check", SVC_ROLE_NONE, do_health, true},
+    {"/pipe2.auth.v1.TokenService/CreateUser", SVC_ROLE_ADMIN, do_create_user, false},
+    {"/pipe2.auth.v1.TokenService/RegisterClient", SVC_ROLE_ADMIN, do_register_client, false},
 };
 
-const char *const service_method_names[] = {"Introspect", "IssueToken", "RevokeToken",
-                                            "ListTokens", "Health.Check", "unknown"};
+const char *const service_method_names[] = {"Introspect", "IssueToken",   "RevokeToken",
+                                            "ListTokens", "Health.Check", "CreateUser",
+                                            "RegisterClient", "unknown"};
 
 int service_method_index(const struct service_method *m)
 {

@@ -97,4 +97,14 @@ void store_revocations_purge(struct store *st, int64_t now, store_revocations_cb
 void store_last_used(struct store *st, const char *const *jtis, const int64_t *ts, size_t n,
                      store_done_cb cb, void *arg);
 
+/* The reply of a script as strings (integers in decimal, nil as ""); valid during the call.
+ * A Redis error or a lost connection is P2A_ERR_UNAVAILABLE with n = 0. */
+typedef void (*store_eval_cb)(void *arg, p2a_err err, const char *const *v,
+                              const size_t *lens, size_t n);
+/* Runs a Lua script (EVAL) with nkeys of args as KEYS and the rest as ARGV; at most 64
+ * args, and replies of at most 64 items. The other modules' Redis state (OAuth) is kept
+ * this way so that hiredis stays in this file. */
+void store_eval(struct store *st, const char *script, int nkeys, const char *const *args,
+                size_t nargs, store_eval_cb cb, void *arg);
+
 #endif

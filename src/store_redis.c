@@ -74,6 +74,7 @@ struct op {
         store_revoke_cb revoke;
         store_list_cb list;
         store_revocations_cb revocations;
+        store_eval_cb eval;
     } cb;
     void *arg;
 };
@@ -661,4 +662,55 @@ void store_last_used(struct store *st, const char *const *jtis, const int64_t *t
         free(owned[i]);
     free(owned);
     free(argv);
+}
+
+/* ---- scripts of other modules ---------------------------------------------------------- */
+
+#define EVAL_MAX_ITEMS 64
+
+/* Flattens the reply into strings: an integer becomes its decimal text, nil "", and a
+ * reply that is not an array a single item. Nested arrays are not used by our scripts. */
+static void eval_reply(struct op *op, redisReply *r)
+{
+    if (!reply_ok(r)) {
+        op->cb.eval(op->arg, P2A_ERR_UNAVAILABLE, NULL, NULL, 0);
+        return;
+    }
+    redisReply *one[1] = {r};
+    redisReply **items = r->type == REDIS_REPLY_ARRAY ? r->element : one;
+    size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements : 1;
+    if (n > EVAL_MAX_ITEMS)
+        n = EVAL_MAX_ITEMS;
+    const char *v[EVAL_MAX_ITEMS];
+    size_t lens[EVAL_MAX_ITEMS];
+    char nums[EVAL_MAX_ITEMS][24];
+    for (size_t i = 0; i < n; i++) {
+        redisReply *e = items[i];
+        if (e->type == REDIS_REPLY_INTEGER) {
+            int k = snprintf(nums[i], sizeof(nums[i]), "%lld", (long long)e->integer);
+            v[i] = nums[i], lens[i] = (size_t)k;
+        } else if (e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_STATUS) {
+            v[i] = e->str, lens[i] = e->len;
+        } else {
+            v[i] = "", lens[i] = 0;
+        }
+    }
+    op->cb.eval(op->arg, P2A_OK, v, lens, n);
+}
+
+void store_eval(struct store *st, const char *script, int nkeys, const char *const *args,
+                size_t nargs, store_eval_cb cb, void *arg)
+{
+    const char *argv[3 + EVAL_MAX_ITEMS];
+    char nk[16];
+    P2A_ASSERT(nargs <= EVAL_MAX_ITEMS);
+    snprintf(nk, sizeof(nk), "%d", nkeys);
+    argv[0] = "EVAL";
+    argv[1] = script;
+    argv[2] = nk;
+    for (size_t i = 0; i < nargs; i++)
+        argv[3 + i] = args[i];
+    struct op *op = op_new(eval_reply, arg);
+    op->cb.eval = cb;
+    send_op(st, op, (int)(3 + nargs), argv, NULL);
 }

@@ -25,7 +25,10 @@
 #include <jwt.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/bio.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
@@ -555,6 +558,47 @@ enum token_verdict token_check(const struct token_claims *c, int64_t now, int sk
 
 /* ---- sign ---------------------------------------------------------------------------------- */
 
+/* OAuth access tokens carry typ "at+jwt" (RFC 9068 2.1), which libjwt 1.10 overwrites with
+ * "JWT": they are signed here, with the same key, as header.payload.r||s (RFC 7518 3.4). */
+static char *sign_at_jwt(const struct signing_key *k, const char *claims)
+{
+    char header[KEYS_MAX_KID + 64];
+    snprintf(header, sizeof(header), "{\"alg\":\"ES256\",\"kid\":\"%s\",\"typ\":\"at+jwt\"}",
+             k->kid);
+    size_t hl = strlen(header), cl = strlen(claims);
+    size_t cap = (hl + cl) * 4 / 3 + 128;
+    char *tok = xmalloc(cap);
+    b64url_encode((const unsigned char *)header, hl, tok);
+    size_t n = strlen(tok);
+    tok[n++] = '.';
+    b64url_encode((const unsigned char *)claims, cl, tok + n);
+    n += strlen(tok + n);
+    BIO *bio = BIO_new_mem_buf(k->priv_pem, (int)k->priv_pem_len);
+    EVP_PKEY *pkey = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+    BIO_free(bio);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned char der[80], raw[64];
+    size_t dl = sizeof(der);
+    ECDSA_SIG *sig = NULL;
+    const unsigned char *p = der;
+    bool ok = pkey != NULL && md != NULL &&
+              EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, pkey) == 1 &&
+              EVP_DigestSign(md, der, &dl, (const unsigned char *)tok, n) == 1 &&
+              (sig = d2i_ECDSA_SIG(NULL, &p, (long)dl)) != NULL &&
+              BN_bn2binpad(ECDSA_SIG_get0_r(sig), raw, 32) == 32 &&
+              BN_bn2binpad(ECDSA_SIG_get0_s(sig), raw + 32, 32) == 32;
+    ECDSA_SIG_free(sig);
+    EVP_MD_CTX_free(md);
+    EVP_PKEY_free(pkey);
+    if (!ok) {
+        free(tok);
+        return NULL;
+    }
+    tok[n++] = '.';
+    b64url_encode(raw, sizeof(raw), tok + n);
+    return tok;
+}
+
 p2a_err token_sign(const struct keyring *ring, const struct token_issue *in, char **out,
                    char jti[TOKEN_JTI_LEN + 1])
 {
@@ -589,6 +633,14 @@ p2a_err token_sign(const struct keyring *ring, const struct token_issue *in, cha
         return P2A_ERR_INVALID;
 
     const struct signing_key *k = keys_signer(ring);
+    if (in->kind == TOKEN_KIND_OAUTH) {
+        char *t = sign_at_jwt(k, claims);
+        free(claims);
+        if (t == NULL)
+            return P2A_ERR_INTERNAL;
+        *out = t;
+        return P2A_OK;
+    }
     jwt_t *jwt = NULL;
     char *tok = NULL;
     if (jwt_new(&jwt) == 0 &&

@@ -147,7 +147,8 @@ class GrpcPython(unittest.TestCase):
         # a missing token's header names the metadata and no error (RFC 6750 3.1)
         r = self.mcp.introspect("")
         self.assertEqual(r.www_authenticate, 'Bearer resource_metadata="http://127.0.0.1:3000/'
-                                             '.well-known/oauth-protected-resource/mcp"')
+                                             '.well-known/oauth-protected-resource/mcp", '
+                                             'scope="mcp"')
         r = self.mcp.introspect(jwt_es256(key, good, claims(iat=now - 100, exp=now - 1)))
         self.assertIn('error_description="Token expired"', r.www_authenticate)
 

@@ -1,0 +1,1616 @@
+/* oauth_http.c -- the OAuth endpoints, login and consent (see oauth_http.h).
+ *
+ * DESIGN
+ * ------
+ * Each endpoint is a short chain: parse and check what needs no state, then one Redis
+ * script per step (oauth_store.c), each step's callback deciding the next. A request in
+ * flight is a struct oreq on the module's list, so that freeing the module can orphan it:
+ * its callback then frees it without touching the HTTP request. A client that hangs up
+ * meanwhile is libevent's business: evhttp keeps the request until we answer it.
+ *
+ * Errors go where the client can use them (OAuth 2.1 4.1.2.1): problems with client_id or
+ * redirect_uri show a page and never redirect; other authorization errors go back to the
+ * client's redirect URI with error, state and iss; the token, revocation, registration and
+ * introspection endpoints answer RFC 6749 JSON.
+ *
+ * Secrets never reach a log: codes, refresh tokens, sessions and client secrets are kept as
+ * SHA-256 digests and named in logs only by client_id, user_id and jti.
+ */
+#include "oauth_http.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+
+#include "clock.h"
+#include "config.h"
+#include "facade_http.h"
+#include "keys.h"
+#include "log.h"
+#include "metrics.h"
+#include "oauth.h"
+#include "oauth_store.h"
+#include "pages.h"
+#include "revoke.h"
+#include "svckeys.h"
+#include "token.h"
+#include "xalloc.h"
+
+#define MAX_QUERY 8192
+#define MAX_ADDR 64
+
+enum ep {
+    EP_AS_META, EP_PRM, EP_JWKS, EP_REGISTER, EP_AUTHORIZE, EP_LOGIN, EP_CONSENT, EP_TOKEN,
+    EP_REVOKE, EP_INTROSPECT, EP_WELL_KNOWN_OTHER, EP_COUNT
+};
+static const char *const ep_names[EP_COUNT] = {
+    "as_metadata", "protected_resource_metadata", "jwks", "register", "authorize", "login",
+    "consent", "token", "revoke", "introspect", "well_known_other"};
+static const bool ep_cors[EP_COUNT] = {
+    [EP_AS_META] = true, [EP_PRM] = true, [EP_JWKS] = true, [EP_REGISTER] = true,
+    [EP_TOKEN] = true, [EP_REVOKE] = true, [EP_WELL_KNOWN_OTHER] = true};
+#define STATUS_SLOTS 10
+static const int statuses[STATUS_SLOTS] = {200, 201, 204, 302, 303, 400, 401, 403, 429, 0};
+
+struct oreq;
+
+struct oauth_http {
+    const struct p2a_config *cfg;
+    struct facade_hooks h;
+    char *as_meta;           /* the RFC 8414 document */
+    size_t issuer_path_len;  /* the issuer's path, stripped from request paths */
+    bool secure;             /* https issuer: Secure, __Host- cookies */
+    const char *session_cookie, *csrf_cookie;
+    char dummy_hash[OAUTH_PASSWORD_HASH_MAX]; /* verified for unknown users: same time */
+    struct oreq *pending;
+    uint64_t counts[EP_COUNT][STATUS_SLOTS];
+};
+
+enum authz_mode { AUTHZ_SHOW, AUTHZ_CONSENT };
+
+struct oreq {
+    struct oauth_http *o;
+    struct evhttp_request *http; /* NULL once orphaned */
+    struct oreq *prev, *next;
+    enum ep ep;
+    char addr[MAX_ADDR];
+    struct oauth_form form;     /* the request's parameters (authorization ones for consent) */
+    struct oauth_form post;     /* a form posted to /login or /consent */
+    json_t *client;             /* the client's record, once looked up */
+    /* authorization request */
+    enum authz_mode mode;
+    bool approve;
+    const char *redirect_uri;   /* into form or client */
+    bool redirect_given;
+    const char *resource;       /* a configured resource */
+    char scope[OAUTH_MAX_SCOPE + 1];
+    char *query;                /* the authorization request as a query string */
+    /* the signed-in user */
+    char user_id[128], username[OAUTH_MAX_USERNAME + 1];
+    int64_t auth_time;
+    char sid[OAUTH_SECRET_LEN + 1];
+    /* token endpoint */
+    char client_id[OAUTH_MAX_CLIENT_ID + 1];
+    char secret[OAUTH_SECRET_LEN * 2 + 1];
+    bool has_secret, basic;
+    char fid[OAUTH_SECRET_LEN + 1];
+    char new_rt[OAUTH_SECRET_LEN + 1];
+    char *access_token;
+    char jti[TOKEN_MAX_JTI + 1];
+    int64_t at_exp;
+    char granted_scope[OAUTH_MAX_SCOPE + 1];
+    void (*after_client)(struct oreq *r); /* next step once the client is authenticated */
+    char *response;             /* a body kept until a store step confirms */
+};
+
+/* ---- bookkeeping --------------------------------------------------------------------------- */
+
+static struct oreq *oreq_new(struct oauth_http *o, struct evhttp_request *http, enum ep ep)
+{
+    struct oreq *r = xcalloc(1, sizeof(*r));
+    r->o = o;
+    r->http = http;
+    r->ep = ep;
+    r->next = o->pending;
+    if (o->pending != NULL)
+        o->pending->prev = r;
+    o->pending = r;
+    char *host = NULL;
+    ev_uint16_t port = 0;
+    evhttp_connection_get_peer(evhttp_request_get_connection(http), &host, &port);
+    snprintf(r->addr, sizeof(r->addr), "%s", host ? host : "unknown");
+    return r;
+}
+
+static void oreq_free(struct oreq *r)
+{
+    if (r->o != NULL) {
+        if (r->prev != NULL)
+            r->prev->next = r->next;
+        else
+            r->o->pending = r->next;
+        if (r->next != NULL)
+            r->next->prev = r->prev;
+    }
+    oauth_form_free(&r->form);
+    oauth_form_free(&r->post);
+    json_decref(r->client);
+    free(r->query);
+    if (r->access_token != NULL) {
+        OPENSSL_cleanse(r->access_token, strlen(r->access_token));
+        free(r->access_token);
+    }
+    if (r->response != NULL) {
+        OPENSSL_cleanse(r->response, strlen(r->response));
+        free(r->response);
+    }
+    OPENSSL_cleanse(r->secret, sizeof(r->secret));
+    OPENSSL_cleanse(r->new_rt, sizeof(r->new_rt));
+    OPENSSL_cleanse(r->sid, sizeof(r->sid));
+    free(r);
+}
+
+/* At the top of every store callback: a request orphaned by oauth_http_free() is dropped. */
+static bool orphaned(struct oreq *r)
+{
+    if (r->http != NULL)
+        return false;
+    oreq_free(r);
+    return true;
+}
+
+static void count(struct oauth_http *o, enum ep ep, int status)
+{
+    int i = 0;
+    while (i < STATUS_SLOTS - 1 && statuses[i] != status)
+        i++;
+    o->counts[ep][i]++;
+}
+
+/* ---- answers ------------------------------------------------------------------------------- */
+
+static void add_header(struct evhttp_request *http, const char *k, const char *v)
+{
+    evhttp_add_header(evhttp_request_get_output_headers(http), k, v);
+}
+
+static void send_raw(struct oauth_http *o, struct evhttp_request *http, enum ep ep, int status,
+                     const char *ctype, const char *body, size_t len)
+{
+    if (ctype != NULL)
+        add_header(http, "Content-Type", ctype);
+    if (evhttp_find_header(evhttp_request_get_output_headers(http), "Cache-Control") == NULL) {
+        add_header(http, "Cache-Control", "no-store");
+        add_header(http, "Pragma", "no-cache");
+    }
+    add_header(http, "X-Content-Type-Options", "nosniff");
+    if (ep_cors[ep]) {
+        add_header(http, "Access-Control-Allow-Origin", "*");
+        add_header(http, "Access-Control-Expose-Headers", "WWW-Authenticate");
+    }
+    struct evbuffer *b = evbuffer_new();
+    if (b != NULL && len > 0)
+        evbuffer_add(b, body, len);
+    count(o, ep, status);
+    evhttp_send_reply(http, status, NULL, b);
+    if (b != NULL)
+        evbuffer_free(b);
+}
+
+/* Answers and frees r. */
+static void finish(struct oreq *r, int status, const char *ctype, const char *body, size_t len)
+{
+    send_raw(r->o, r->http, r->ep, status, ctype, body, len);
+    oreq_free(r);
+}
+
+static void finish_json(struct oreq *r, int status, const char *json)
+{
+    finish(r, status, "application/json", json, strlen(json));
+}
+
+/* An RFC 6749 5.2 error; description is a constant or made of checked values. */
+static void finish_error(struct oreq *r, int status, const char *error, const char *desc)
+{
+    json_t *j = json_pack("{s:s, s:s}", "error", error, "error_description", desc);
+    char *s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (status == 401)
+        add_header(r->http, "WWW-Authenticate",
+                   r->basic ? "Basic realm=\"pipe2-auth\"" : "Bearer realm=\"pipe2-auth\"");
+    if (status == 429)
+        add_header(r->http, "Retry-After", "60");
+    finish_json(r, status, s ? s : "{\"error\":\"server_error\"}");
+    free(s);
+}
+
+static void finish_unavailable(struct oreq *r)
+{
+    add_header(r->http, "Retry-After", "1");
+    finish_error(r, 503, "temporarily_unavailable",
+                 "the token store is unavailable; try again shortly");
+}
+
+static void html_headers(struct evhttp_request *http)
+{
+    add_header(http, "Content-Security-Policy",
+               "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; "
+               "base-uri 'none'");
+    add_header(http, "X-Frame-Options", "DENY");
+    add_header(http, "Referrer-Policy", "no-referrer");
+}
+
+static void finish_html(struct oreq *r, int status, struct mbuf *page)
+{
+    html_headers(r->http);
+    finish(r, status, "text/html; charset=utf-8", page->s ? page->s : "", page->len);
+    mbuf_free(page);
+}
+
+static void finish_page_error(struct oreq *r, int status, const char *title, const char *text)
+{
+    struct mbuf page = {0};
+    page_error(&page, title, text);
+    finish_html(r, status, &page);
+}
+
+static void set_cookie(struct oreq *r, const char *name, const char *value, int max_age)
+{
+    char c[256];
+    snprintf(c, sizeof(c), "%s=%s; Path=/; Max-Age=%d; HttpOnly; SameSite=Lax%s", name, value,
+             max_age, r->o->secure ? "; Secure" : "");
+    add_header(r->http, "Set-Cookie", c);
+}
+
+static const char *req_header(struct evhttp_request *http, const char *name)
+{
+    return evhttp_find_header(evhttp_request_get_input_headers(http), name);
+}
+
+static bool content_type_is(struct evhttp_request *http, const char *want)
+{
+    const char *ct = req_header(http, "Content-Type");
+    size_t n = strlen(want);
+    return ct != NULL && strncasecmp(ct, want, n) == 0 && (ct[n] == '\0' || ct[n] == ';');
+}
+
+/* The request body as a NUL-terminated string (evhttp bounds it). */
+static char *body_of(struct evhttp_request *http, size_t *len)
+{
+    struct evbuffer *b = evhttp_request_get_input_buffer(http);
+    *len = evbuffer_get_length(b);
+    char *s = xmalloc(*len + 1);
+    evbuffer_copyout(b, s, *len);
+    s[*len] = '\0';
+    return s;
+}
+
+static bool parse_body_form(struct oreq *r, struct oauth_form *f)
+{
+    size_t len;
+    char *body = body_of(r->http, &len);
+    bool ok = oauth_form_parse(body, len, f) == P2A_OK;
+    OPENSSL_cleanse(body, len);
+    free(body);
+    return ok;
+}
+
+/* Appends k=v to a URL, percent-encoded. */
+static void url_param(struct mbuf *u, const char *k, const char *v)
+{
+    mbuf_printf(u, "%c%s=", strchr(u->s ? u->s : "", '?') ? '&' : '?', k);
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+            strchr("-._~", *p) != NULL)
+            mbuf_printf(u, "%c", *p);
+        else
+            mbuf_printf(u, "%%%02X", *p);
+    }
+}
+
+/* ---- metadata ------------------------------------------------------------------------------ */
+
+static char *build_as_meta(const struct p2a_config *cfg)
+{
+    const char *iss = cfg->issuer;
+    json_t *scopes = json_array();
+    for (const char *p = cfg->scopes; *p;) {
+        size_t n = strcspn(p, " ");
+        json_array_append_new(scopes, json_stringn(p, n));
+        p += n;
+        while (*p == ' ')
+            p++;
+    }
+    char ep[6][2200];
+    static const char *const names[6] = {"/authorize", "/token", "/register", "/revoke",
+                                         "/introspect", "/jwks.json"};
+    for (int i = 0; i < 6; i++)
+        snprintf(ep[i], sizeof(ep[i]), "%s%s", iss, names[i]);
+    json_t *m = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:[s], s:[s], s:[ss], s:[s],"
+        " s:[sss], s:[sss], s:[ss], s:b}",
+        "issuer", iss, "authorization_endpoint", ep[0], "token_endpoint", ep[1],
+        "registration_endpoint", ep[2], "revocation_endpoint", ep[3], "introspection_endpoint",
+        ep[4], "jwks_uri", ep[5], "scopes_supported", scopes, "response_types_supported",
+        "code", "response_modes_supported", "query", "grant_types_supported",
+        "authorization_code", "refresh_token", "code_challenge_methods_supported", "S256",
+        "token_endpoint_auth_methods_supported", "none", "client_secret_post",
+        "client_secret_basic", "revocation_endpoint_auth_methods_supported", "none",
+        "client_secret_post", "client_secret_basic",
+        "introspection_endpoint_auth_methods_supported", "client_secret_basic",
+        "client_secret_post", "authorization_response_iss_parameter_supported", 1);
+    char *s = json_dumps(m, JSON_COMPACT);
+    json_decref(m);
+    return s;
+}
+
+/* The path of a URL ("" for "https://host" and "https://host/"). */
+static const char *url_path(const char *url)
+{
+    const char *p = strstr(url, "://");
+    p = p ? p + 3 + strcspn(p + 3, "/?") : url;
+    return strcmp(p, "/") == 0 ? "" : p;
+}
+
+static void serve_prm(struct oauth_http *o, struct evhttp_request *http, const char *suffix)
+{
+    const struct p2a_config *cfg = o->cfg;
+    const char *found = NULL;
+    for (size_t i = 0; i < cfg->nresources && found == NULL; i++) {
+        const char *p = url_path(cfg->resources[i]);
+        size_t n = strlen(p);
+        while (n > 0 && p[n - 1] == '/')
+            n--;
+        size_t sn = strlen(suffix);
+        while (sn > 0 && suffix[sn - 1] == '/')
+            sn--;
+        if (n == sn && strncmp(p, suffix, n) == 0)
+            found = cfg->resources[i];
+    }
+    if (found == NULL && suffix[0] == '\0')
+        found = cfg->resources[0]; /* the root form names the first resource */
+    if (found == NULL) {
+        const char *e = "{\"error\":\"not_found\",\"error_description\":\"no protected "
+                        "resource at this path\"}";
+        send_raw(o, http, EP_PRM, 404, "application/json", e, strlen(e));
+        return;
+    }
+    json_t *scopes = json_array();
+    for (const char *p = cfg->scopes; *p;) {
+        size_t n = strcspn(p, " ");
+        json_array_append_new(scopes, json_stringn(p, n));
+        p += n;
+        while (*p == ' ')
+            p++;
+    }
+    json_t *m = json_pack("{s:s, s:[s], s:o, s:[s], s:s}", "resource", found,
+                          "authorization_servers", cfg->issuer, "scopes_supported", scopes,
+                          "bearer_methods_supported", "header", "resource_name",
+                          "Pipe2.ai MCP");
+    char *s = json_dumps(m, JSON_COMPACT);
+    json_decref(m);
+    send_raw(o, http, EP_PRM, 200, "application/json", s, strlen(s));
+    free(s);
+}
+
+/* ---- client authentication (token, revoke, introspect) ------------------------------------- */
+
+static void on_client_for_auth(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                               size_t n);
+
+/* Reads the client's credentials (Basic, or client_id and client_secret in the body),
+ * looks the client up and calls r->after_client once it is authenticated. */
+static void client_auth(struct oreq *r)
+{
+    const char *authz = req_header(r->http, "Authorization");
+    const char *body_id = oauth_form_get(&r->form, "client_id");
+    const char *body_secret = oauth_form_get(&r->form, "client_secret");
+    if (authz != NULL && strncasecmp(authz, "Basic ", 6) == 0) {
+        r->basic = true;
+        if (body_secret != NULL) {
+            finish_error(r, 400, "invalid_request", "use one client authentication method");
+            return;
+        }
+        if (!oauth_basic_parse(authz, r->client_id, sizeof(r->client_id), r->secret,
+                               sizeof(r->secret))) {
+            finish_error(r, 401, "invalid_client", "malformed Basic credentials");
+            return;
+        }
+        if (body_id != NULL && strcmp(body_id, r->client_id) != 0) {
+            finish_error(r, 400, "invalid_request", "client_id differs from the credentials");
+            return;
+        }
+        r->has_secret = true;
+    } else {
+        if (body_id == NULL) {
+            finish_error(r, 401, "invalid_client", "client authentication is required");
+            return;
+        }
+        snprintf(r->client_id, sizeof(r->client_id), "%s", body_id);
+        if (body_secret != NULL) {
+            snprintf(r->secret, sizeof(r->secret), "%s", body_secret);
+            r->has_secret = true;
+        }
+    }
+    if (!oauth_client_id_valid(r->client_id)) {
+        finish_error(r, 401, "invalid_client", "unknown client; register again");
+        return;
+    }
+    oauth_store_client_get(r->o->h.store, r->client_id, on_client_for_auth, r);
+}
+
+static void on_client_for_auth(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                               size_t n)
+{
+    struct oreq *r = arg;
+    if (orphaned(r))
+        return;
+    if (err != P2A_OK || n < 1) {
+        finish_unavailable(r);
+        return;
+    }
+    r->client = lens[0] > 0 ? json_loadb(v[0], lens[0], 0, NULL) : NULL;
+    if (r->client == NULL) {
+        finish_error(r, 401, "invalid_client", "unknown client; register again");
+        return;
+    }
+    const char *method =
+        json_string_value(json_object_get(r->client, "token_endpoint_auth_method"));
+    const char *digest = json_string_value(json_object_get(r->client, "client_secret_sha256"));
+    if (oauth_auth_method_parse(method) == OAUTH_AUTH_NONE) {
+        if (r->has_secret) {
+            finish_error(r, 401, "invalid_client", "this client has no secret");
+            return;
+        }
+    } else {
+        char d[OAUTH_HEX_LEN + 1];
+        oauth_digest_hex(r->secret, strlen(r->secret), d);
+        if (!r->has_secret || digest == NULL || !oauth_secret_eq(d, digest)) {
+            finish_error(r, 401, "invalid_client", "client authentication failed");
+            return;
+        }
+    }
+    r->after_client(r);
+}
+
+/* ---- /register ------------------------------------------------------------------------------ */
+
+static void on_registered(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                          size_t n)
+{
+    (void)lens;
+    struct oreq *r = arg;
+    if (orphaned(r))
+        return;
+    if (err != P2A_OK || n < 1 || strcmp(v[0], "1") != 0) {
+        finish_unavailable(r);
+        return;
+    }
+    log_info("oauth.client_registered", "registered client %s from %s", r->client_id, r->addr);
+    add_header(r->http, "Location", r->client_id);
+    finish_json(r, 201, r->response);
+}
+
+static void on_register_rate(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                             size_t n)
+{
+    (void)lens;
+    struct oreq *r = arg;
+    if (orphaned(r))
+        return;
+    if (err != P2A_OK || n < 1) {
+        finish_unavailable(r);
+        return;
+    }
+    if (strtoll(v[0], NULL, 10) > r->o->cfg->register_rate_limit) {
+        finish_error(r, 429, "too_many_requests",
+                     "too many registrations from this address; try again later");
+        return;
+    }
+    size_t len;
+    char *body = body_of(r->http, &len);
+    void *meta = NULL;
+    const char *code;
+    char desc[200];
+    p2a_err e = oauth_client_metadata(body, len, &meta, &code, desc, sizeof(desc));
+    free(body);
+    if (e != P2A_OK) {
+        finish_error(r, 400, code, desc);
+        return;
+    }
+    char *record = NULL;
+    e = oauth_client_new(meta, clock_now(), r->client_id, &record, &r->response);
+    json_decref(meta);
+    if (e != P2A_OK) {
+        free(record);
+        finish_error(r, 500, "server_error", "could not create the client");
+        return;
+    }
+    oauth_store_client_put(r->o->h.store, r->client_id, record, on_registered, r);
+    free(record);
+}
+
+static void do_register(struct oreq *r)
+{
+    if (!content_type_is(r->http, "application/json")) {
+        finish_error(r, 400, "invalid_client_metadata", "send the metadata as application/json");
+        return;
+    }
+    char key[128];
+    snprintf(key, sizeof(key), "register:%s", r->addr);
+    oauth_store_rate_hit(r->o->h.store, key, 3600, on_register_rate, r);
+}
+
+/* ---- /authorize, /login, /consent ------------------------------------------------------------ */
+
+static void authz_redirect(struct oreq *r, const char *error, const char *desc, const char *code)
+{
+    struct mbuf u = {0};
+    mbuf_printf(&u, "%s", r->redirect_uri);
+    if (code != NULL) {
+        url_param(&u, "code", code);
+    } else {
+        url_param(&u, "error", error);
+        url_param(&u, "error_description", desc);
+    }
+    const char *state = oauth_form_get(&r->form, "state");
+    if (state != NULL)
+        url_param(&u, "state", state);
+    url_param(&u, "iss", r->o->cfg->issuer);
+    add_header(r->http, "Location", u.s);
+    if (code == NULL)
+        log_info("oauth.authorize_error", "authorization for client %s refused: %s",
+                 r->client_id, error);
+    OPENSSL_cleanse(u.s, u.len);
+    mbuf_free(&u);
+    finish(r, r->ep == EP_AUTHORIZE ? 302 : 303, NULL, "", 0);
+}
+
+static void csrf_for_session(const char *sid, char out[OAUTH_HEX_LEN + 1])
+{
+    char buf[OAUTH_SECRET_LEN + 8];
+    int n = snprintf(buf, sizeof(buf), "csrf:%s", sid);
+    oauth_digest_hex(buf, (size_t)n, out);
+}
+
+static bool cookie(struct oreq *r, const char *name, char *out, size_t outlen)
+{
+    return oauth_cookie_get(req_header(r->http, "Cookie"), name, out, outlen) &&
+           strlen(out) == OAUTH_SECRET_LEN;
+}
+
+static void show_login(struct oreq *r, int status, const char *client_name, const char *user,
+                       const char *message)
+{
+    char csrf[OAUTH_SECRET_LEN + 1];
+    if (!cookie(r, r->o->csrf_cookie, csrf, sizeof(csrf))) {
+        if (oauth_random_secret(csrf) != P2A_OK) {
+            finish_page_error(r, 500, "Something went wrong", "Try again.");
+            return;
+        }
+        set_cookie(r, r->o->csrf_cookie, csrf, 3600);
+    }
+    struct page_login p = {.query = r->query,
+                           .csrf = csrf,
+                           .client_name = client_name ? client_name : "the application",
+                           .username = user,
+                           .message = message};
+    struct mbuf page = {0};
+    page_login(&page, &p);
+    finish_html(r, status, &page);
+}
+
+static void on_code_created(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                            size_t n)
+{
+    (void)v, (void)lens, (void)n;
+    struct oreq *r = arg;
+    if (orphaned(r))
+        return;
+    if (err != P2A_OK) {
+        finish_page_error(r, 503, "Service unavailable",
+                          "We could not complete your approval. Try again in a moment.");
+        return;
+    }
+    log_info("oauth.authorized", "user %s authorized client %s", r->user_id, r->client_id);
+    authz_redirect(r, NULL, NULL, r->response);
+}
+
+static void authz_approved(struct oreq *r)
+{
+    char code[OAUTH_SECRET_LEN + 1], digest[OAUTH_HEX_LEN + 1];
+    if (oauth_random_secret(code) != P2A_OK) {
+        finish_page_error(r, 500, "Something went wrong", "Try again.");
+        return;
+    }
+    oauth_digest_hex(code, strlen(code), digest);
+    json_t *b = json_pack("{s:s, s:s, s:b, s:s, s:s, s:s, s:s, s:I}", "client_id", r->client_id,
+                          "redirect_uri", r->redirect_uri, "redirect_given", r->redirect_given,
+                          "challenge", oauth_form_get(&r->form, "code_challenge"), "resource",
+                          r->resource, "scope", r->scope, "user_id", r->user_id, "auth_time",
+                          (json_int_t)r->auth_time);
+    char *binding = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    r->response = xstrdup(code);
+    OPENSSL_cleanse(code, sizeof(code));
+    oauth_store_code_create(r->o->h.store, digest, binding ? binding : "{}", on_code_created, r);
+    free(binding);
+}
+
+static void on_session_for_page(void *arg, p2a_err err, const char *const *v,
+                                const size_t *lens, size_t n)
+{
+    (void)lens;
+    struct oreq *r = arg;
+    if (orphaned(r))
+        return;
+    const char *name = json_string_value(json_object_get(r->client, "client_name"));
+    if (err != P2A_OK) {
+        finish_page_error(r, 503, "Service unavailable", "Try again in a moment.");
+        return;
+    }
+    if (n < 3) { /* no session (or an expired one): sign in first */
+        const char *prompt = oauth_form_get(&r->form, "prompt");
+        if (prompt != NULL && strcmp(prompt, "none") == 0) {
+            authz_redirect(r, "login_required", "the user is not signed in", NULL);
+            return;
+        }
+        show_login(r, 200, name, NULL, NULL);
+        return;
+    }
+    const char *prompt = oauth_form_get(&r->form, "prompt");
+    if (prompt != NULL && strcmp(prompt, "none") == 0) {
+        authz_redirect(r, "consent_required", "the user must approve this application", NULL);
+        return;
+    }
+    char csrf[OAUTH_HEX_LEN + 1];
+    csrf_for_session(r->sid, csrf);
+    struct page_consent p = {.query = r->query,
+                             .csrf = csrf,
+                             .client_name = name,
+                             .client_id = r->client_id,
+                             .redirect_uri = r->redirect_uri,
+                             .scope = r->scope,
+                             .resource = r->resource,
+                             .username = v[1]};
+    struct mbuf page = {0};
+    page_consent(&page, &p);
+    finish_html(r, 200, &page);
+}
+
+/* The client is known and the redirect URI settled: the checks that redirect. */
+static void authz_checks(struct oreq *r)
+{
+    const struct p2a_config *cfg = r->o->cfg;
+    const char *rt = oauth_form_get(&r->form, "response_type");
+    const char *cc = oauth_form_get(&r->form, "code_challenge");
+    const char *ccm = oauth_form_get(&r->form, "code_challenge_method");
+    const char *res = oauth_form_get(&r->form, "resource");
+    const char *scope = oauth_form_get(&r->form, "scope");
+    if (rt == NULL || strcmp(rt, "code") != 0) {
+        authz_redirect(r, "unsupported_response_type", "response_type must be code", NULL);
+        return;
+    }
+    if (cc == NULL) {
+        authz_redirect(r, "invalid_request", "code_challenge is required (PKCE)", NULL);
+        return;
+    }
+    if (ccm == NULL || strcmp(ccm, "S256") != 0) {
+        authz_redirect(r, "invalid_request", "code_challenge_method must be S256", NULL);
+        return;
+    }
+    if (!oauth_pkce_challenge_valid(cc)) {
+        authz_redirect(r, "invalid_request", "code_challenge must be 43 base64url characters",
+                       NULL);
+        return;
+    }
+    r->resource = res ? oauth_resource_find(cfg, res) : cfg->resources[0];
+    if (r->resource == NULL) {
+        authz_redirect(r, "invalid_target", "resource is not a server this issuer serves", NULL);
+        return;
+    }
+    if (scope != NULL && !oauth_scope_valid(scope)) {
+        authz_redirect(r, "invalid_scope", "scope is malformed", NULL);
+        return;
+    }
+    oauth_scope_grant(cfg->scopes, scope, r->scope, sizeof(r->scope));
+    if (r->mode == AUTHZ_CONSENT) {
+        if (r->approve)
+            authz_approved(r);
+        else
+            authz_redirect(r, "access_denied", "the user denied the request", NULL);
+        return;
+    }
+    char sid[OAUTH_SECRET_LEN + 1], digest[OAUTH_HEX_LEN + 1];
+    if (!cookie(r, r->o->session_cookie, sid, sizeof(sid))) {
+        on_session_for_page(r, P2A_OK, NULL, NULL, 0);
+        return;
+    }
+    snprintf(r->sid, sizeof(r->sid), "%s", sid);
+    oauth_digest_hex(sid, strlen(sid), digest);
+    oauth_store_session_get(r->o->h.store, digest, on_session_for_page, r);
+}
+
+static void on_client_for_authz(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                                size_t n)
+{
+    struct oreq *r = arg;
+    if (orphaned(r))
+        return;
+    if (err != P2A_OK || n < 1) {
+        finish_page_error(r, 503, "Service unavailable", "Try again in a moment.");
+        return;
+    }
+    r->client = lens[0] > 0 ? json_loadb(v[0], lens[0], 0, NULL) : NULL;
+    if (r->client == NULL) {
+        finish_page_error(r, 400, "Unknown application",
+                          "This application is not registered with Pipe2.ai (any more). "
+                          "Remove it from your MCP client and add the server again.");
+        return;
+    }
+    json_t *uris = json_object_get(r->client, "redirect_uris");
+    const char *given = oauth_form_get(&r->form, "redirect_uri");
+    size_t i;
+    json_t *e;
+    if (given == NULL) {
+        if (json_array_size(uris) != 1) {
+            finish_page_error(r, 400, "Invalid request",
+                              "The application did not say where to send your approval "
+                              "(redirect_uri is missing).");
+            return;
+        }
+        r->redirect_uri = json_string_value(json_array_get(uris, 0));
+    } else {
+        json_array_foreach(uris, i, e) {
+            const char *u = json_string_value(e);
+            if (u != NULL && oauth_redirect_uri_match(u, given))
+                r->redirect_uri = given;
+        }
+        if (r->redirect_uri == NULL) {
+            log_info("oauth.redirect_uri_mismatch", "client %s sent an unregistered redirect_uri",
+                     r->client_id);
+            finish_page_error(r, 400, "Invalid request",
+                              "The address this application asked to send your approval to "
+                              "is not one it registered. Nothing was sent.");
+            return;
+        }
+        r->redirect_given = true;
+    }
+    if (r->redirect_uri == NULL) {
+        finish_page_error(r, 400, "Invalid request", "The application's registration is broken.");
+        return;
+    }
+    authz_checks(r);
+}
+
+/* Starts checking the authorization request in r->form. */
+static void authz_start(struct oreq *r)
+{
+    const char *cid = oauth_form_get(&r->form, "client_id");
+    if (cid == NULL || !oauth_client_id_valid(cid)) {
+        finish_page_error(r, 400, "Unknown application",
+                          cid == NULL ? "The request does not name an application (client_id)."
+                                      : "This application is not registered with Pipe2.ai.");
+        return;
+    }
+    snprintf(r->client_id, sizeof(r->client_id), "%s", cid);
+    oauth_store_client_get(r->o->h.store, r->client_id, on_client_for_authz, r);
+}
+
+static bool query_ok(const char *q)
+{
+    if (q == NULL || strlen(q) > MAX_QUERY)
+        return false;
+    for (const unsigned char *p = (const unsigned char *)q; *p; p++)
+        if (*p <= 0x20 || *p >= 0x7f)
+            return false;
+    return true;
+}
+
+static void do_authorize(struct oreq *r)
+{
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(r->http);
+    p2a_err e;
+    if (cmd == EVHTTP_REQ_POST) {
+        if (!content_type_is(r->http, "application/x-www-form-urlencoded")) {
+            finish_page_error(r, 400, "Invalid request", "The request is not a form.");
+            return;
+        }
+        size_t len;
+        char *body = body_of(r->http, &len);
+        r->query = body;
+        e = query_ok(body) ? oauth_form_parse(body, len, &r->form) : P2A_ERR_INVALID;
+    } else {
+        const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->http));
+        r->query = xstrdup(q ? q : "");
+        e = query_ok(r->query) ? oauth_form_parse(r->query, strlen(r->query), &r->form)
+                               : P2A_ERR_INVALID;
+    }
+    if (e != P2A_OK) {
+        finish_page_error(r, 400, "Invalid request",
+                          r->form.why[0] ? r->form.why : "The authorization request is malformed.");
+        return;
+    }
+    r->mode = AUTHZ_SHOW;
+    authz_start(r);
+}
+
+/* POST /login */
+
+static void on_session_created(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                               size_t n)
+{
+    (void)v, (void)lens, (void)n;
+    struct oreq *r = arg;
+    if (orphaned(r))
+        return;
+    if (err != P2A_OK) {
+        finish_page_error(r, 503, "Service unavailable", "Try signing in again in a moment.");
+        return;
+    }
+    set_cookie(r, r->o->session_cookie, r->sid, r->o->cfg->session_lifetime_s);
+    char loc[MAX_QUERY + 16];
+    snprintf(loc, sizeof(loc), "/authorize?%s", r->query);
+    add_header(r->http, "Location", loc);
+    log_info("oauth.login", "user %s signed in from %s", r->user_id, r->addr);
+    finish(r, 303, NULL, "", 0);
+}
+
+static void on_login_failed(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                            size_t n)
+{
+    (void)err, (void)v, (void)lens, (void)n;
+    struct oreq *r = arg;
+    if (orphaned(r))
+        return;
+    log_info("oauth.login_failed", "failed sign-in from %s", r->addr);
+    show_login(r, 401, NULL, r->username, "Wrong username or password.");
+}
+
+static void on_login_lookup(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                            size_t n)
+{
+    (void)lens;
+    struct oreq *r = arg;
+    if (orphaned(r))
+        return;
+    if (err != P2A_OK || n < 4) {
+        finish_page_error(r, 503, "Service unavailable", "Try signing in again in a moment.");
+        return;
+    }
+    int limit = r->o->cfg->login_rate_limit;
+    if (strtoll(v[2], NULL, 10) >= limit || strtoll(v[3], NULL, 10) >= 4LL * limit) {
+        log_warn("oauth.login_rate_limited", "sign-in refused: too many failures (from %s)",
+                 r->addr);
+        show_login(r, 429, NULL, r->username,
+                   "Too many failed sign-in attempts. Wait 15 minutes and try again.");
+        return;
+    }
+    const char *password = oauth_form_get(&r->post, "password");
+    bool known = v[0][0] != '\0';
+    /* an unknown user costs the same hash as a known one, and gets the same answer */
+    bool ok = oauth_password_verify(password ? password : "", known ? v[1] : r->o->dummy_hash);
+    if (!ok || !known) {
+        oauth_store_login_failed(r->o->h.store, r->username, r->addr, on_login_failed, r);
+        return;
+    }
+    snprintf(r->user_id, sizeof(r->user_id), "%s", v[0]);
+    char digest[OAUTH_HEX_LEN + 1];
+    if (oauth_random_secret(r->sid) != P2A_OK) {
+        finish_page_error(r, 500, "Something went wrong", "Try again.");
+        return;
+    }
+    oauth_digest_hex(r->sid, strlen(r->sid), digest);
+    oauth_store_session_create(r->o->h.store, digest, r->user_id, r->username, clock_now(),
+                               r->o->cfg->session_lifetime_s, on_session_created, r);
+}
+
+static bool post_form(struct oreq *r)
+{
+    if (!content_type_is(r->http, "application/x-www-form-urlencoded") ||
+        !parse_body_form(r, &r->post)) {
+        finish_page_error(r, 400, "Invalid request", "The form could not be read.");
+        return false;
+    }
+    const char *q = oauth_form_get(&r->post, "q");
+    if (!query_ok(q)) {
+        finish_page_error(r, 400, "Invalid request", "The form lost the application's request. "
+                                                     "Go back to the application and start again.");
+        return false;
+    }
+    r->query = xstrdup(q);
+    return true;
+}
+
+static void do_login(struct oreq *r)
+{
+    if (!post_form(r))
+        return;
+    char cookie_csrf[OAUTH_SECRET_LEN + 1];
+    const char *csrf = oauth_form_get(&r->post, "csrf");
+    if (csrf == NULL || !cookie(r, r->o->csrf_cookie, cookie_csrf, sizeof(cookie_csrf)) ||
+        !oauth_secret_eq(csrf, cookie_csrf)) {
+        log_warn("oauth.csrf_refused", "sign-in form with a missing or wrong CSRF token from %s",
+                 r->addr);
+        finish_page_error(r, 403, "This form has expired",
+                          "The sign-in form was not sent from this page, or it is too old. "
+                          "Go back to the application and start again.");
+        return;
+    }
+    const char *user = oauth_form_get(&r->post, "username");
+    const char *pw = oauth_form_get(&r->post, "password");
+    if (user == NULL || pw == NULL || oauth_username_check(user) != NULL ||
+        strlen(pw) > OAUTH_MAX_PASSWORD) {
+        if (user != NULL && strlen(user) <= OAUTH_MAX_USERNAME &&
+            oauth_username_check(user) == NULL)
+            snprintf(r->username, sizeof(r->username), "%s", user);
+        show_login(r, 401, NULL, r->username[0] ? r->username : NULL,
+                   "Wrong username or password.");
+        return;
+    }
+    snprintf(r->username, sizeof(r->username), "%s", user);
+    oauth_store_login_lookup(r->o->h.store, r->username, r->addr, on_login_lookup, r);
+}
+
+/* POST /consent */
+
+static void on_session_for_consent(void *arg, p2a_err err, const char *const *v,
+                                   const size_t *lens, size_t n)
+{
+    (void)lens;
+    struct oreq *r = arg;
+    if (orphaned(r))
+        return;
+    if (err != P2A_OK) {
+        finish_page_error(r, 503, "Service unavailable", "Try again in a moment.");
+        return;
+    }
+    if (n < 3) {
+        finish_page_error(r, 401, "You are signed out",
+                          "Your sign-in has expired. Go back to the application and start again.");
+        return;
+    }
+    snprintf(r->user_id, sizeof(r->user_id), "%s", v[0]);
+    snprintf(r->username, sizeof(r->username), "%s", v[1]);
+    r->auth_time = strtoll(v[2], NULL, 10);
+    if (oauth_form_parse(r->query, strlen(r->query), &r->form) != P2A_OK) {
+        finish_page_error(r, 400, "Invalid request", "The authorization request is malformed.");
+        return;
+    }
+    authz_start(r);
+}
+
+static void do_consent(struct oreq *r)
+{
+    if (!post_form(r))
+        return;
+    const char *csrf = oauth_form_get(&r->post, "csrf");
+    const char *decision = oauth_form_get(&r->post, "decision");
+    char want[OAUTH_HEX_LEN + 1], digest[OAUTH_HEX_LEN + 1];
+    bool have_session = cookie(r, r->o->session_cookie, r->sid, sizeof(r->sid));
+    if (have_session)
+        csrf_for_session(r->sid, want);
+    if (!have_session || csrf == NULL || !oauth_secret_eq(csrf, want)) {
+        log_warn("oauth.csrf_refused", "consent form with a missing or wrong CSRF token from %s",
+                 r->addr);
+        finish_page_error(r, 403, "This form has expired",
+                          "The approval was not sent from this page, or it is too old. "
+                          "Go back to the application and start again.");
+        return;
+    }
+    if (decision == NULL || (strcmp(decision, "approve") != 0 && strcmp(decision, "deny") != 0)) {
+        finish_page_error(r, 400, "Invalid request", "Choose Allow or Deny.");
+        return;
+    }
+    r->mode = AUTHZ_CONSENT;
+    r->approve = strcmp(decision, "approve") == 0;
+    oauth_digest_hex(r->sid, strlen(r->sid), digest);
+    oauth_store_session_get(r->o->h.store, digest, on_session_for_consent, r);
+}
+
+/* ---- /token -------------------------------------------------------------------------------- */
+
+static void revoke_locally(struct oreq *r, const char *const *v, size_t from, size_t n)
+{
+    for (size_t i = from; i + 1 < n; i += 2)
+        revoke_add(r->o->h.revoked, v[i], strtoll(v[i + 1], NULL, 10), REVOKE_PATH_LOCAL);
+}
+
+static void finish_tokens(struct oreq *r)
+{
+    json_t *j = json_pack("{s:s, s:s, s:I, s:s, s:s}", "access_token", r->access_token,
+                          "token_type", "Bearer", "expires_in",
+                          (json_int_t)r->o->cfg->access_token_lifetime_s, "scope",
+                          r->granted_scope, "refresh_token", r->new_rt);
+    char *s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (s == NULL) {
+        finish_error(r, 500, "server_error", "could not encode the tokens");
+        return;
+    }
+    finish_json(r, 200, s);
+    OPENSSL_cleanse(s, strlen(s));
+    free(s);
+}
+
+/* Signs the access token for r (sub, scope, resource); false after answering an error. */
+static bool sign_access(struct oreq *r, const char *user_id, const char *resource)
+{
+    const struct p2a_config *cfg = r->o->cfg;
+    int64_t now = clock_now();
+    r->at_exp = now + cfg->access_token_lifetime_s;
+    const char *aud[1] = {resource};
+    struct token_issue in = {.kind = TOKEN_KIND_OAUTH,
+                             .issuer = cfg->issuer,
+                             .sub = user_id,
+                             .aud = aud,
+                             .naud = 1,
+                             .scope = r->granted_scope,
+                             .client_id = r->client_id,
+                             .iat = now,
+                             .exp = r->at_exp};
+    if (token_sign(r->o->h.keys(r->o->h.arg), &in, &r->access_token, r->jti) != P2A_OK) {
+        finish_error(r, 500, "server_error", "could not sign the token");
+        return false;
+    }
+    return true;
+}
+
+static void on_family_created(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                              size_t n)
+{
+    (void)lens;
+    struct oreq *r = arg;
+    if (orphaned(r))
+        return;
+    if (err != P2A_OK || n < 1) {
+        finish_unavailable(r);
+        return;
+    }
+    if (strcmp(v[0], "1") != 0) {
+        finish_error(r, 400, "invalid_grant", "authorization code was already used");
+        return;
+    }
+    log_info("oauth.token_issued", "issued tokens to client %s (code) jti=%s", r->client_id,
+             r->jti);
+    finish_tokens(r);
+}
+
+static void on_code_reuse_revoked(void *arg, p2a_err err, const char *const *v,
+                                  const size_t *lens, size_t n)
+{
+    (void)lens;
+    struct oreq *r = arg;
+    if (orphaned(r))
+        return;
+    if (err == P2A_OK)
+        revoke_locally(r, v, 0, n);
+    finish_error(r, 400, "invalid_grant",
+                 "authorization code was already used; the tokens issued for it are revoked");
+}
+
+static void on_code_redeemed(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                             size_t n)
+{
+    struct oreq *r = arg;
+    if (orphaned(r))
+        return;
+    if (err != P2A_OK || n < 1) {
+        finish_unavailable(r);
+        return;
+    }
+    if (strcmp(v[0], "-1") == 0 || n < 2) {
+        finish_error(r, 400, "invalid_grant", "authorization code is invalid or expired");
+        return;
+    }
+    if (strcmp(v[0], "1") == 0) {
+        log_warn("oauth.code_reuse", "authorization code presented again by client %s; "
+                                     "revoking its tokens", r->client_id);
+        oauth_store_family_revoke(r->o->h.store, v[1], clock_now_ms(), on_code_reuse_revoked, r);
+        return;
+    }
+    json_t *b = json_loadb(v[1], lens[1], 0, NULL);
+    const char *cid = json_string_value(json_object_get(b, "client_id"));
+    const char *ruri = json_string_value(json_object_get(b, "redirect_uri"));
+    bool rgiven = json_is_true(json_object_get(b, "redirect_given"));
+    const char *chal = json_string_value(json_object_get(b, "challenge"));
+    const char *res = json_string_value(json_object_get(b, "resource"));
+    const char *scope = json_string_value(json_object_get(b, "scope"));
+    const char *user = json_string_value(json_object_get(b, "user_id"));
+    const char *given_uri = oauth_form_get(&r->form, "redirect_uri");
+    const char *verifier = oauth_form_get(&r->form, "code_verifier");
+    const char *given_res = oauth_form_get(&r->form, "resource");
+    const char *why = NULL, *error = "invalid_grant";
+    if (cid == NULL || ruri == NULL || chal == NULL || res == NULL || scope == NULL || user == NULL)
+        why = "authorization code is invalid or expired";
+    else if (strcmp(cid, r->client_id) != 0)
+        why = "authorization code was issued to another client";
+    else if ((rgiven && given_uri == NULL) || (given_uri != NULL && strcmp(given_uri, ruri) != 0))
+        why = "redirect_uri does not match the authorization request";
+    else if (!oauth_pkce_s256_ok(verifier, chal))
+        why = "code_verifier does not match the code_challenge";
+    else if (given_res != NULL && oauth_resource_find(r->o->cfg, given_res) != NULL &&
+             !token_resource_eq(given_res, res))
+        why = "resource differs from the authorization request", error = "invalid_target";
+    else if (given_res != NULL && oauth_resource_find(r->o->cfg, given_res) == NULL)
+        why = "resource is not a server this issuer serves", error = "invalid_target";
+    if (why != NULL) {
+        json_decref(b);
+        finish_error(r, 400, error, why);
+        return;
+    }
+    snprintf(r->granted_scope, sizeof(r->granted_scope), "%s", scope);
+    if (!sign_access(r, user, res)) {
+        json_decref(b);
+        return;
+    }
+    if (oauth_random_secret(r->new_rt) != P2A_OK) {
+        json_decref(b);
+        finish_error(r, 500, "server_error", "no randomness");
+        return;
+    }
+    char rt_digest[OAUTH_HEX_LEN + 1];
+    oauth_digest_hex(r->new_rt, strlen(r->new_rt), rt_digest);
+    oauth_store_family_create(r->o->h.store, r->fid, r->client_id, user, scope, res, rt_digest,
+                              r->jti, r->at_exp, r->o->cfg->refresh_token_lifetime_s,
+                              clock_now_ms(), on_family_created, r);
+    json_decref(b);
+}
+
+static void grant_code(struct oreq *r)
+{
+    const char *code = oauth_form_get(&r->form, "code");
+    const char *verifier = oauth_form_get(&r->form, "code_verifier");
+    if (code == NULL || verifier == NULL) {
+        finish_error(r, 400, "invalid_request", "code and code_verifier are required");
+        return;
+    }
+    if (!oauth_pkce_verifier_valid(verifier)) {
+        finish_error(r, 400, "invalid_request",
+                     "code_verifier must be 43 to 128 characters of [A-Za-z0-9-._~]");
+        return;
+    }
+    char digest[OAUTH_HEX_LEN + 1];
+    oauth_digest_hex(code, strlen(code), digest);
+    if (oauth_random_secret(r->fid) != P2A_OK) {
+        finish_error(r, 500, "server_error", "no randomness");
+        return;
+    }
+    r->fid[22] = '\0'; /* 128 bits name a family */
+    oauth_store_code_redeem(r->o->h.store, digest, r->fid, on_code_redeemed, r);
+}
+
+static void on_at_added(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                        size_t n)
+{
+    (void)lens;
+    struct oreq *r = arg;
+    if (orphaned(r))
+        return;
+    if (err != P2A_OK || n < 1) {
+        finish_unavailable(r);
+        return;
+    }
+    if (strcmp(v[0], "1") != 0) {
+        finish_error(r, 400, "invalid_grant", "refresh token was revoked");
+        return;
+    }
+    log_info("oauth.token_refreshed", "refreshed tokens of client %s jti=%s", r->client_id,
+             r->jti);
+    finish_tokens(r);
+}
+
+static void on_refreshed(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                         size_t n)
+{
+    (void)lens;
+    struct oreq *r = arg;
+    if (orphaned(r))
+        return;
+    if (err != P2A_OK || n < 1) {
+        finish_unavailable(r);
+        return;
+    }
+    long code = strtol(v[0], NULL, 10);
+    if (code == 0 && n >= 5) {
+        snprintf(r->fid, sizeof(r->fid), "%s", v[1]);
+        snprintf(r->granted_scope, sizeof(r->granted_scope), "%s", v[3]);
+        if (!sign_access(r, v[2], v[4]))
+            return;
+        oauth_store_family_add_at(r->o->h.store, r->fid, r->jti, r->at_exp, clock_now_ms(),
+                                  on_at_added, r);
+        return;
+    }
+    switch (code) {
+    case -2:
+        finish_error(r, 400, "invalid_grant", "refresh token was revoked");
+        break;
+    case -3:
+        revoke_locally(r, v, 1, n);
+        log_warn("oauth.refresh_reuse", "an old refresh token of client %s was replayed; "
+                                        "revoked the grant", r->client_id);
+        finish_error(r, 400, "invalid_grant",
+                     "refresh token was already used; every token of this grant is revoked");
+        break;
+    case -4:
+        finish_error(r, 400, "invalid_grant", "refresh token was issued to another client");
+        break;
+    case -5:
+        finish_error(r, 400, "invalid_scope", "scope may only narrow the granted scope");
+        break;
+    case -6:
+        finish_error(r, 400, "invalid_target", "resource differs from the granted one");
+        break;
+    default:
+        finish_error(r, 400, "invalid_grant", "refresh token is invalid or expired");
+        break;
+    }
+}
+
+static void grant_refresh(struct oreq *r)
+{
+    const char *rt = oauth_form_get(&r->form, "refresh_token");
+    const char *scope = oauth_form_get(&r->form, "scope");
+    const char *res = oauth_form_get(&r->form, "resource");
+    if (rt == NULL) {
+        finish_error(r, 400, "invalid_request", "refresh_token is required");
+        return;
+    }
+    if (scope != NULL && !oauth_scope_valid(scope)) {
+        finish_error(r, 400, "invalid_scope", "scope is malformed");
+        return;
+    }
+    const char *canon = res ? oauth_resource_find(r->o->cfg, res) : "";
+    if (canon == NULL) {
+        finish_error(r, 400, "invalid_target", "resource is not a server this issuer serves");
+        return;
+    }
+    char digest[OAUTH_HEX_LEN + 1], new_digest[OAUTH_HEX_LEN + 1];
+    if (oauth_random_secret(r->new_rt) != P2A_OK) {
+        finish_error(r, 500, "server_error", "no randomness");
+        return;
+    }
+    oauth_digest_hex(rt, strlen(rt), digest);
+    oauth_digest_hex(r->new_rt, strlen(r->new_rt), new_digest);
+    const struct p2a_config *cfg = r->o->cfg;
+    oauth_store_refresh(r->o->h.store, digest, r->client_id, new_digest, scope ? scope : "",
+                        canon, clock_now_ms(), cfg->refresh_grace_s,
+                        cfg->refresh_token_lifetime_s, on_refreshed, r);
+}
+
+static void token_after_client(struct oreq *r)
+{
+    const char *gt = oauth_form_get(&r->form, "grant_type");
+    if (strcmp(gt, "authorization_code") == 0)
+        grant_code(r);
+    else
+        grant_refresh(r);
+}
+
+static void do_token(struct oreq *r)
+{
+    if (!content_type_is(r->http, "application/x-www-form-urlencoded")) {
+        finish_error(r, 400, "invalid_request",
+                     "send the parameters as application/x-www-form-urlencoded");
+        return;
+    }
+    if (!parse_body_form(r, &r->form)) {
+        finish_error(r, 400, "invalid_request", r->form.why);
+        return;
+    }
+    const char *gt = oauth_form_get(&r->form, "grant_type");
+    if (gt == NULL) {
+        finish_error(r, 400, "invalid_request", "grant_type is required");
+        return;
+    }
+    if (strcmp(gt, "authorization_code") != 0 && strcmp(gt, "refresh_token") != 0) {
+        finish_error(r, 400, "unsupported_grant_type",
+                     "grant_type must be authorization_code or refresh_token");
+        return;
+    }
+    r->after_client = token_after_client;
+    client_auth(r);
+}
+
+/* ---- /revoke ------------------------------------------------------------------------------- */
+
+static void on_revoked(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                       size_t n)
+{
+    (void)lens;
+    struct oreq *r = arg;
+    if (orphaned(r))
+        return;
+    if (err != P2A_OK) {
+        finish_unavailable(r);
+        return;
+    }
+    revoke_locally(r, v, 0, n);
+    log_info("oauth.revoked", "client %s revoked a token", r->client_id);
+    finish(r, 200, "application/json", "{}", 2);
+}
+
+static void on_at_revoked(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                          size_t n)
+{
+    (void)v, (void)lens, (void)n;
+    struct oreq *r = arg;
+    if (orphaned(r))
+        return;
+    if (err != P2A_OK) {
+        finish_unavailable(r);
+        return;
+    }
+    revoke_add(r->o->h.revoked, r->jti, r->at_exp, REVOKE_PATH_LOCAL);
+    log_info("oauth.revoked", "client %s revoked access token jti=%s", r->client_id, r->jti);
+    finish(r, 200, "application/json", "{}", 2);
+}
+
+static void revoke_after_client(struct oreq *r)
+{
+    const char *tok = oauth_form_get(&r->form, "token");
+    if (strchr(tok, '.') != NULL) {
+        struct token_claims c = {0};
+        enum token_verdict v = token_decode(r->o->h.keys(r->o->h.arg), r->o->cfg->issuer, tok,
+                                            strlen(tok), &c);
+        /* only a client's own access tokens; anything else is "already invalid" (RFC 7009) */
+        if (v != TV_ACTIVE || c.kind != TOKEN_KIND_OAUTH || strcmp(c.client_id, r->client_id) != 0) {
+            token_claims_deinit(&c);
+            finish(r, 200, "application/json", "{}", 2);
+            return;
+        }
+        snprintf(r->jti, sizeof(r->jti), "%s", c.jti);
+        r->at_exp = c.exp;
+        token_claims_deinit(&c);
+        oauth_store_jti_revoke(r->o->h.store, r->jti, r->at_exp, clock_now_ms(), on_at_revoked, r);
+        return;
+    }
+    char digest[OAUTH_HEX_LEN + 1];
+    oauth_digest_hex(tok, strlen(tok), digest);
+    oauth_store_refresh_revoke(r->o->h.store, digest, r->client_id, clock_now_ms(), on_revoked, r);
+}
+
+static void do_revoke(struct oreq *r)
+{
+    if (!content_type_is(r->http, "application/x-www-form-urlencoded") ||
+        !parse_body_form(r, &r->form)) {
+        finish_error(r, 400, "invalid_request",
+                     r->form.why[0] ? r->form.why
+                                    : "send the parameters as application/x-www-form-urlencoded");
+        return;
+    }
+    if (oauth_form_get(&r->form, "token") == NULL) {
+        finish_error(r, 400, "invalid_request", "token is required");
+        return;
+    }
+    r->after_client = revoke_after_client;
+    client_auth(r);
+}
+
+/* ---- /introspect ---------------------------------------------------------------------------- */
+
+static void introspect_after_auth(struct oreq *r)
+{
+    const struct p2a_config *cfg = r->o->cfg;
+    int64_t age;
+    if (revoke_usable(r->o->h.revoked, clock_mono_ms(), &age) != REVOKE_USABLE) {
+        finish_error(r, 503, "temporarily_unavailable",
+                     "revocation list is not in sync with Redis; refusing to answer");
+        return;
+    }
+    const char *tok = oauth_form_get(&r->form, "token");
+    const char *res = oauth_form_get(&r->form, "resource");
+    struct token_claims c = {0};
+    enum token_verdict v = TV_MALFORMED;
+    if (tok != NULL && strlen(tok) <= TOKEN_MAX_LEN)
+        v = token_decode(r->o->h.keys(r->o->h.arg), cfg->issuer, tok, strlen(tok), &c);
+    if (v == TV_ACTIVE && revoke_contains(r->o->h.revoked, c.jti))
+        v = TV_REVOKED;
+    if (v == TV_ACTIVE)
+        v = token_check(&c, clock_now(), cfg->clock_skew_s, TOKEN_KIND_NONE, res);
+    if (v != TV_ACTIVE) {
+        token_claims_deinit(&c);
+        finish_json(r, 200, "{\"active\":false}");
+        return;
+    }
+    json_t *aud = json_array();
+    const char *a = c.aud;
+    for (size_t i = 0; i < c.naud; i++, a = token_next_aud(a))
+        json_array_append_new(aud, json_string(a));
+    json_t *j = json_pack("{s:b, s:s, s:s, s:s, s:I, s:I, s:s, s:o, s:s, s:s}", "active", 1,
+                          "token_type", "Bearer", "sub", c.sub, "iss", cfg->issuer, "exp",
+                          (json_int_t)c.exp, "iat", (json_int_t)c.iat, "jti", c.jti, "aud", aud,
+                          "scope", c.scope, "token_use",
+                          c.kind == TOKEN_KIND_PAT ? "pat" : "access");
+    if (c.client_id[0])
+        json_object_set_new(j, "client_id", json_string(c.client_id));
+    if (c.name[0])
+        json_object_set_new(j, "pat_name", json_string(c.name));
+    char *s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    token_claims_deinit(&c);
+    finish_json(r, 200, s ? s : "{\"active\":false}");
+    free(s);
+}
+
+static void do_introspect(struct oreq *r)
+{
+    if (!content_type_is(r->http, "application/x-www-form-urlencoded") ||
+        !parse_body_form(r, &r->form)) {
+        finish_error(r, 400, "invalid_request",
+                     r->form.why[0] ? r->form.why
+                                    : "send the parameters as application/x-www-form-urlencoded");
+        return;
+    }
+    size_t klen;
+    const char *key = oauth_bearer(req_header(r->http, "Authorization"), &klen);
+    if (key != NULL) {
+        if (svckeys_check(r->o->h.svckeys, key, klen, NULL) == SVC_ROLE_NONE) {
+            finish_error(r, 401, "invalid_client", "unknown service key");
+            return;
+        }
+        introspect_after_auth(r);
+        return;
+    }
+    if (req_header(r->http, "Authorization") == NULL &&
+        oauth_form_get(&r->form, "client_secret") == NULL) {
+        finish_error(r, 401, "invalid_client",
+                     "authenticate with a service key (Bearer) or client credentials");
+        return;
+    }
+    r->after_client = introspect_after_auth;
+    client_auth(r);
+}
+
+/* ---- routing ------------------------------------------------------------------------------ */
+
+static void preflight(struct oauth_http *o, struct evhttp_request *http, enum ep ep)
+{
+    add_header(http, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+    add_header(http, "Access-Control-Allow-Headers",
+               "Authorization, Content-Type, MCP-Protocol-Version, Accept");
+    add_header(http, "Access-Control-Max-Age", "86400");
+    send_raw(o, http, ep, 204, NULL, "", 0);
+}
+
+static void method_not_allowed(struct oauth_http *o, struct evhttp_request *http, enum ep ep,
+                               const char *allow)
+{
+    add_header(http, "Allow", allow);
+    const char *e = "{\"error\":\"invalid_request\",\"error_description\":\"method not allowed\"}";
+    send_raw(o, http, ep, 405, "application/json", e, strlen(e));
+}
+
+#define WK_AS "/.well-known/oauth-authorization-server"
+#define WK_PRM "/.well-known/oauth-protected-resource"
+
+bool oauth_http_handle(struct oauth_http *o, struct evhttp_request *http, const char *path)
+{
+    static const struct {
+        const char *path;
+        enum ep ep;
+        bool post; /* POST (else GET) */
+        bool get_too;
+        void (*fn)(struct oreq *r);
+    } routes[] = {
+        {"/register", EP_REGISTER, true, false, do_register},
+        {"/authorize", EP_AUTHORIZE, true, true, do_authorize},
+        {"/login", EP_LOGIN, true, false, do_login},
+        {"/consent", EP_CONSENT, true, false, do_consent},
+        {"/token", EP_TOKEN, true, false, do_token},
+        {"/revoke", EP_REVOKE, true, false, do_revoke},
+        {"/introspect", EP_INTROSPECT, true, false, do_introspect},
+    };
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(http);
+    /* an issuer with a path: its endpoints arrive under that path */
+    const char *ipath = url_path(o->cfg->issuer);
+    if (o->issuer_path_len > 0 && strncmp(path, ipath, o->issuer_path_len) == 0 &&
+        path[o->issuer_path_len] == '/')
+        path += o->issuer_path_len;
+
+    enum ep ep = EP_COUNT;
+    const char *suffix = NULL;
+    if (strncmp(path, WK_AS, strlen(WK_AS)) == 0) {
+        suffix = path + strlen(WK_AS);
+        ep = (suffix[0] == '\0' || strcmp(suffix, ipath) == 0) ? EP_AS_META : EP_WELL_KNOWN_OTHER;
+    } else if (strncmp(path, WK_PRM, strlen(WK_PRM)) == 0 &&
+               (path[strlen(WK_PRM)] == '\0' || path[strlen(WK_PRM)] == '/')) {
+        suffix = path + strlen(WK_PRM);
+        ep = EP_PRM;
+    } else if (strncmp(path, "/.well-known/", 13) == 0) {
+        ep = EP_WELL_KNOWN_OTHER;
+    } else if (strcmp(path, "/jwks.json") == 0) {
+        ep = EP_JWKS;
+    }
+    if (ep != EP_COUNT) {
+        if (cmd == EVHTTP_REQ_OPTIONS) {
+            preflight(o, http, ep);
+        } else if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+            method_not_allowed(o, http, ep, "GET, HEAD, OPTIONS");
+        } else if (ep == EP_AS_META) {
+            send_raw(o, http, ep, 200, "application/json", o->as_meta, strlen(o->as_meta));
+        } else if (ep == EP_PRM) {
+            serve_prm(o, http, suffix);
+        } else if (ep == EP_JWKS) {
+            char *j = keys_jwks(o->h.keys(o->h.arg));
+            add_header(http, "Cache-Control", "public, max-age=60");
+            send_raw(o, http, ep, 200, "application/json", j, strlen(j));
+            free(j);
+        } else {
+            const char *e = "{\"error\":\"not_found\",\"error_description\":\"this server "
+                            "publishes only RFC 8414 and RFC 9728 metadata\"}";
+            send_raw(o, http, ep, 404, "application/json", e, strlen(e));
+        }
+        return true;
+    }
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        if (strcmp(path, routes[i].path) != 0)
+            continue;
+        ep = routes[i].ep;
+        if (cmd == EVHTTP_REQ_OPTIONS && ep_cors[ep]) {
+            preflight(o, http, ep);
+        } else if (cmd == EVHTTP_REQ_POST ||
+                   (routes[i].get_too && (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD))) {
+            routes[i].fn(oreq_new(o, http, ep));
+        } else {
+            method_not_allowed(o, http, ep, routes[i].get_too ? "GET, POST" : "POST");
+        }
+        return true;
+    }
+    return false;
+}
+
+/* ---- life ---------------------------------------------------------------------------------- */
+
+struct oauth_http *oauth_http_new(const struct p2a_config *cfg, const struct facade_hooks *h)
+{
+    struct oauth_http *o = xcalloc(1, sizeof(*o));
+    o->cfg = cfg;
+    o->h = *h;
+    o->as_meta = build_as_meta(cfg);
+    const char *ipath = url_path(cfg->issuer);
+    o->issuer_path_len = strlen(ipath);
+    o->secure = strncmp(cfg->issuer, "https://", 8) == 0;
+    o->session_cookie = o->secure ? "__Host-p2a_session" : "p2a_session";
+    o->csrf_cookie = o->secure ? "__Host-p2a_csrf" : "p2a_csrf";
+    if (o->as_meta == NULL ||
+        oauth_password_hash("not a password of anyone", o->dummy_hash, sizeof(o->dummy_hash)) !=
+            P2A_OK) {
+        oauth_http_free(o);
+        return NULL;
+    }
+    return o;
+}
+
+void oauth_http_free(struct oauth_http *o)
+{
+    if (o == NULL)
+        return;
+    for (struct oreq *r = o->pending; r != NULL; r = r->next) {
+        r->http = NULL; /* its store callback frees it */
+        r->o = NULL;
+    }
+    free(o->as_meta);
+    free(o);
+}
+
+void oauth_http_metrics(const struct oauth_http *o, struct mbuf *out)
+{
+    mbuf_printf(out, "# HELP p2a_oauth_requests_total OAuth endpoint answers, by endpoint and "
+                     "status.\n# TYPE p2a_oauth_requests_total counter\n");
+    for (int e = 0; e < EP_COUNT; e++)
+        for (int i = 0; i < STATUS_SLOTS; i++)
+            if (o->counts[e][i] > 0) {
+                char code[8];
+                snprintf(code, sizeof(code), "%d", statuses[i]);
+                mbuf_printf(out, "p2a_oauth_requests_total{endpoint=\"%s\",code=\"%s\"} %llu\n",
+                            ep_names[e], statuses[i] ? code : "other",
+                            (unsigned long long)o->counts[e][i]);
+            }
+}

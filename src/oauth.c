@@ -1,0 +1,829 @@
+/* oauth.c -- OAuth 2.1 rules without I/O (see oauth.h). */
+#include "oauth.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include "config.h"
+#include "token.h"
+#include "validate.h"
+#include "xalloc.h"
+
+/* ---- small codecs ------------------------------------------------------------------------- */
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes s[0..n) into out (at least n + 1 bytes); plus: '+' is a space. Returns the
+ * length, or -1 on a bad escape or a NUL. */
+static long pct_decode(const char *s, size_t n, char *out, bool plus)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '%') {
+            if (i + 2 >= n)
+                return -1;
+            int h = hexval((unsigned char)s[i + 1]), l = hexval((unsigned char)s[i + 2]);
+            if (h < 0 || l < 0)
+                return -1;
+            c = (char)(h << 4 | l);
+            i += 2;
+        } else if (c == '+' && plus) {
+            c = ' ';
+        }
+        if (c == '\0')
+            return -1;
+        out[o++] = c;
+    }
+    out[o] = '\0';
+    return (long)o;
+}
+
+static void b64url_encode(const unsigned char *in, size_t n, char *out)
+{
+    static const char tab[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t o = 0, i = 0;
+    for (; i + 2 < n; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+        out[o++] = tab[v >> 18 & 63], out[o++] = tab[v >> 12 & 63];
+        out[o++] = tab[v >> 6 & 63], out[o++] = tab[v & 63];
+    }
+    if (n - i == 1) {
+        uint32_t v = (uint32_t)in[i] << 16;
+        out[o++] = tab[v >> 18 & 63], out[o++] = tab[v >> 12 & 63];
+    } else if (n - i == 2) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
+        out[o++] = tab[v >> 18 & 63], out[o++] = tab[v >> 12 & 63];
+        out[o++] = tab[v >> 6 & 63];
+    }
+    out[o] = '\0';
+}
+
+static int b64url_val(int c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '-')
+        return 62;
+    if (c == '_')
+        return 63;
+    return -1;
+}
+
+/* Decodes unpadded base64url; -1 when malformed or over cap. */
+static long b64url_decode(const char *s, size_t n, unsigned char *out, size_t cap)
+{
+    if (n % 4 == 1)
+        return -1;
+    size_t o = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        int v = b64url_val((unsigned char)s[i]);
+        if (v < 0)
+            return -1;
+        acc = acc << 6 | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (o == cap)
+                return -1;
+            out[o++] = (unsigned char)(acc >> bits);
+        }
+    }
+    return (long)o;
+}
+
+/* ---- forms -------------------------------------------------------------------------------- */
+
+p2a_err oauth_form_parse(const char *s, size_t len, struct oauth_form *f)
+{
+    memset(f, 0, sizeof(*f));
+    size_t i = 0;
+    while (i < len) {
+        const char *seg = s + i;
+        const char *amp = memchr(seg, '&', len - i);
+        size_t n = amp ? (size_t)(amp - seg) : len - i;
+        i += n + 1;
+        if (n == 0)
+            continue;
+        const char *eq = memchr(seg, '=', n);
+        size_t kn = eq ? (size_t)(eq - seg) : n;
+        size_t vn = eq ? n - kn - 1 : 0;
+        if (f->n == OAUTH_MAX_PARAMS) {
+            snprintf(f->why, sizeof(f->why), "more than %d parameters", OAUTH_MAX_PARAMS);
+            return P2A_ERR_INVALID;
+        }
+        if (kn == 0 || kn > 64 || vn > OAUTH_MAX_VALUE * 3) {
+            snprintf(f->why, sizeof(f->why), "a parameter name is empty or a value too long");
+            return P2A_ERR_INVALID;
+        }
+        char *k = xmalloc(kn + 1), *v = xmalloc(vn + 1);
+        long kl = pct_decode(seg, kn, k, true);
+        long vl = eq ? pct_decode(eq + 1, vn, v, true) : 0;
+        if (!eq)
+            v[0] = '\0';
+        if (kl < 0 || vl < 0 || vl > OAUTH_MAX_VALUE) {
+            free(k), free(v);
+            snprintf(f->why, sizeof(f->why), "a parameter is badly percent-encoded or too long");
+            return P2A_ERR_INVALID;
+        }
+        for (size_t j = 0; j < f->n; j++) {
+            if (strcmp(f->names[j], k) == 0) {
+                snprintf(f->why, sizeof(f->why), "parameter %.40s given more than once", k);
+                free(k), free(v);
+                return P2A_ERR_INVALID;
+            }
+        }
+        f->names[f->n] = k;
+        f->values[f->n++] = v;
+    }
+    return P2A_OK;
+}
+
+const char *oauth_form_get(const struct oauth_form *f, const char *name)
+{
+    for (size_t i = 0; i < f->n; i++)
+        if (strcmp(f->names[i], name) == 0)
+            return f->values[i][0] ? f->values[i] : NULL;
+    return NULL;
+}
+
+void oauth_form_free(struct oauth_form *f)
+{
+    for (size_t i = 0; i < f->n; i++) {
+        free(f->names[i]);
+        OPENSSL_cleanse(f->values[i], strlen(f->values[i]));
+        free(f->values[i]);
+    }
+    f->n = 0;
+}
+
+/* ---- headers ------------------------------------------------------------------------------ */
+
+static const char *skip_scheme(const char *header, const char *scheme)
+{
+    size_t n = strlen(scheme);
+    if (header == NULL || strncasecmp(header, scheme, n) != 0 || header[n] != ' ')
+        return NULL;
+    header += n;
+    while (*header == ' ')
+        header++;
+    return header;
+}
+
+static bool copy_decoded(const char *s, size_t n, char *out, size_t outlen)
+{
+    if (n >= outlen)
+        return false;
+    char tmp[512];
+    if (n < sizeof(tmp) && memchr(s, '%', n) != NULL && pct_decode(s, n, tmp, true) >= 0) {
+        snprintf(out, outlen, "%s", tmp);
+        OPENSSL_cleanse(tmp, sizeof(tmp));
+        return true;
+    }
+    if (memchr(s, '\0', n) != NULL)
+        return false;
+    memcpy(out, s, n);
+    out[n] = '\0';
+    return true;
+}
+
+bool oauth_basic_parse(const char *header, char *id, size_t idlen, char *secret,
+                       size_t secretlen)
+{
+    const char *b = skip_scheme(header, "Basic");
+    if (b == NULL)
+        return false;
+    size_t n = strlen(b);
+    while (n > 0 && b[n - 1] == ' ')
+        n--;
+    unsigned char raw[768];
+    if (n == 0 || n % 4 != 0 || n / 4 * 3 > sizeof(raw) - 1)
+        return false;
+    int len = EVP_DecodeBlock(raw, (const unsigned char *)b, (int)n);
+    if (len < 0)
+        return false;
+    if (n >= 1 && b[n - 1] == '=')
+        len--;
+    if (n >= 2 && b[n - 2] == '=')
+        len--;
+    raw[len] = '\0';
+    char *colon = memchr(raw, ':', (size_t)len);
+    bool ok = colon != NULL && colon != (char *)raw &&
+              copy_decoded((char *)raw, (size_t)(colon - (char *)raw), id, idlen) &&
+              copy_decoded(colon + 1, (size_t)len - (size_t)(colon + 1 - (char *)raw), secret,
+                           secretlen);
+    OPENSSL_cleanse(raw, sizeof(raw));
+    return ok;
+}
+
+const char *oauth_bearer(const char *header, size_t *len)
+{
+    const char *t = skip_scheme(header, "Bearer");
+    if (t == NULL)
+        return NULL;
+    size_t n = strlen(t);
+    while (n > 0 && t[n - 1] == ' ')
+        n--;
+    if (n == 0)
+        return NULL;
+    *len = n;
+    return t;
+}
+
+bool oauth_cookie_get(const char *header, const char *name, char *out, size_t outlen)
+{
+    if (header == NULL)
+        return false;
+    size_t nl = strlen(name);
+    const char *p = header;
+    while (*p) {
+        while (*p == ' ' || *p == ';')
+            p++;
+        const char *end = strchr(p, ';');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n > nl && strncmp(p, name, nl) == 0 && p[nl] == '=') {
+            size_t vn = n - nl - 1;
+            while (vn > 0 && p[nl + 1 + vn - 1] == ' ')
+                vn--;
+            if (vn == 0 || vn >= outlen)
+                return false;
+            memcpy(out, p + nl + 1, vn);
+            out[vn] = '\0';
+            return true;
+        }
+        p += n;
+    }
+    return false;
+}
+
+/* ---- URIs --------------------------------------------------------------------------------- */
+
+struct uri_parts {
+    const char *scheme; size_t scheme_len;
+    const char *host;   size_t host_len;
+    const char *rest; /* path and query */
+    bool has_authority;
+};
+
+/* Splits scheme://authority/rest; false when s has no scheme or a malformed authority. */
+static bool uri_split(const char *s, struct uri_parts *u)
+{
+    memset(u, 0, sizeof(*u));
+    const char *colon = strchr(s, ':');
+    if (colon == NULL || colon == s || !isalpha((unsigned char)s[0]))
+        return false;
+    for (const char *p = s; p < colon; p++)
+        if (!isalnum((unsigned char)*p) && *p != '+' && *p != '-' && *p != '.')
+            return false;
+    u->scheme = s, u->scheme_len = (size_t)(colon - s);
+    if (strncmp(colon, "://", 3) != 0) {
+        u->rest = colon + 1;
+        return true;
+    }
+    u->has_authority = true;
+    const char *a = colon + 3;
+    size_t alen = strcspn(a, "/?");
+    if (memchr(a, '@', alen) != NULL)
+        return false; /* userinfo */
+    u->host = a;
+    if (a[0] == '[') {
+        const char *close = memchr(a, ']', alen);
+        if (close == NULL)
+            return false;
+        u->host_len = (size_t)(close - a) + 1;
+    } else {
+        const char *pc = memchr(a, ':', alen);
+        u->host_len = pc ? (size_t)(pc - a) : alen;
+    }
+    const char *after = a + u->host_len;
+    if (after < a + alen) { /* ":port" */
+        if (*after != ':' || after + 1 == a + alen)
+            return false;
+        for (const char *p = after + 1; p < a + alen; p++)
+            if (!isdigit((unsigned char)*p))
+                return false;
+    }
+    u->rest = a + alen;
+    return true;
+}
+
+static bool scheme_is(const struct uri_parts *u, const char *s)
+{
+    return u->scheme_len == strlen(s) && strncasecmp(u->scheme, s, u->scheme_len) == 0;
+}
+
+static bool host_is_loopback(const struct uri_parts *u)
+{
+    static const char *const hosts[] = {"localhost", "127.0.0.1", "[::1]"};
+    for (size_t i = 0; i < 3; i++)
+        if (u->host_len == strlen(hosts[i]) && strncasecmp(u->host, hosts[i], u->host_len) == 0)
+            return true;
+    return false;
+}
+
+const char *oauth_redirect_uri_check(const char *uri)
+{
+    static const char *const refused[] = {"javascript", "data",  "vbscript", "file",
+                                          "blob",       "about", "filesystem", "mailto",
+                                          "ftp",        "ws",    "wss",      "tel"};
+    size_t n = strlen(uri);
+    if (n == 0 || n > OAUTH_MAX_URI)
+        return "a redirect URI must be 1 to 2000 bytes";
+    for (const unsigned char *p = (const unsigned char *)uri; *p; p++)
+        if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '<' || *p == '>' || *p == '\\')
+            return "a redirect URI must not contain spaces, quotes or control characters";
+    if (strchr(uri, '#') != NULL)
+        return "a redirect URI must not have a fragment";
+    struct uri_parts u;
+    if (!uri_split(uri, &u))
+        return "a redirect URI must be an absolute URI without userinfo";
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+        if (scheme_is(&u, refused[i]))
+            return "this redirect URI scheme is not allowed";
+    if (scheme_is(&u, "https")) {
+        if (!u.has_authority || u.host_len == 0)
+            return "an https redirect URI needs a host";
+        return NULL;
+    }
+    if (scheme_is(&u, "http")) {
+        if (!u.has_authority || !host_is_loopback(&u))
+            return "http redirect URIs are allowed only on localhost, 127.0.0.1 or [::1]; "
+                   "use https";
+        return NULL;
+    }
+    /* a private-use scheme (RFC 8252 7.1): reaches a native app on the user's device */
+    if (u.scheme_len < 2 || (u.rest[0] == '\0' && !u.has_authority))
+        return "a private-use redirect URI needs a path";
+    return NULL;
+}
+
+bool oauth_redirect_uri_match(const char *registered, const char *given)
+{
+    if (strcmp(registered, given) == 0)
+        return true;
+    struct uri_parts r, g;
+    if (!uri_split(registered, &r) || !uri_split(given, &g))
+        return false;
+    if (!scheme_is(&r, "http") || !scheme_is(&g, "http") || !host_is_loopback(&r) ||
+        !host_is_loopback(&g))
+        return false;
+    if (r.host_len != g.host_len || strncasecmp(r.host, g.host, r.host_len) != 0)
+        return false; /* localhost and 127.0.0.1 are not the same */
+    /* "http://127.0.0.1" and "http://127.0.0.1/" name the same root */
+    const char *rr = r.rest[0] ? r.rest : "/", *gr = g.rest[0] ? g.rest : "/";
+    return strcmp(rr, gr) == 0;
+}
+
+const char *oauth_resource_find(const struct p2a_config *cfg, const char *s)
+{
+    if (s == NULL || strlen(s) > OAUTH_MAX_URI || strchr(s, '#') != NULL)
+        return NULL;
+    for (size_t i = 0; i < cfg->nresources; i++)
+        if (token_resource_eq(cfg->resources[i], s))
+            return cfg->resources[i];
+    return NULL;
+}
+
+/* ---- scopes ------------------------------------------------------------------------------- */
+
+bool oauth_scope_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n > OAUTH_MAX_SCOPE)
+        return false;
+    bool prev_space = true;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == ' ') {
+            if (prev_space)
+                return false; /* leading or double space */
+            prev_space = true;
+        } else if (c == 0x21 || (c >= 0x23 && c <= 0x5b) || (c >= 0x5d && c <= 0x7e)) {
+            prev_space = false;
+        } else {
+            return false;
+        }
+    }
+    return n == 0 || !prev_space;
+}
+
+static bool scope_has(const char *list, const char *tok, size_t n)
+{
+    const char *p = list;
+    while (*p) {
+        size_t m = strcspn(p, " ");
+        if (m == n && strncmp(p, tok, n) == 0)
+            return true;
+        p += m;
+        while (*p == ' ')
+            p++;
+    }
+    return false;
+}
+
+void oauth_scope_grant(const char *supported, const char *requested, char *out, size_t outlen)
+{
+    size_t o = 0;
+    out[0] = '\0';
+    for (const char *p = supported; *p;) {
+        size_t m = strcspn(p, " ");
+        if (m > 0 && requested != NULL && scope_has(requested, p, m) && o + m + 2 <= outlen) {
+            if (o > 0)
+                out[o++] = ' ';
+            memcpy(out + o, p, m);
+            o += m;
+            out[o] = '\0';
+        }
+        p += m;
+        while (*p == ' ')
+            p++;
+    }
+    if (o == 0)
+        snprintf(out, outlen, "%s", supported);
+}
+
+bool oauth_scope_subset(const char *narrow, const char *wide)
+{
+    for (const char *p = narrow; *p;) {
+        size_t m = strcspn(p, " ");
+        if (m > 0 && !scope_has(wide, p, m))
+            return false;
+        p += m;
+        while (*p == ' ')
+            p++;
+    }
+    return true;
+}
+
+/* ---- PKCE and secrets --------------------------------------------------------------------- */
+
+bool oauth_pkce_verifier_valid(const char *v)
+{
+    size_t n = strlen(v);
+    if (n < 43 || n > 128)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)v[i]) && strchr("-._~", v[i]) == NULL)
+            return false;
+    return true;
+}
+
+bool oauth_pkce_challenge_valid(const char *c)
+{
+    if (strlen(c) != 43)
+        return false;
+    for (size_t i = 0; i < 43; i++)
+        if (b64url_val((unsigned char)c[i]) < 0)
+            return false;
+    return true;
+}
+
+bool oauth_pkce_s256_ok(const char *verifier, const char *challenge)
+{
+    if (!oauth_pkce_verifier_valid(verifier) || !oauth_pkce_challenge_valid(challenge))
+        return false;
+    unsigned char d[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)verifier, strlen(verifier), d);
+    char enc[48];
+    b64url_encode(d, sizeof(d), enc);
+    return CRYPTO_memcmp(enc, challenge, 43) == 0;
+}
+
+p2a_err oauth_random_secret(char out[OAUTH_SECRET_LEN + 1])
+{
+    unsigned char r[OAUTH_SECRET_BYTES];
+    if (RAND_bytes(r, sizeof(r)) != 1)
+        return P2A_ERR_INTERNAL;
+    b64url_encode(r, sizeof(r), out);
+    OPENSSL_cleanse(r, sizeof(r));
+    return P2A_OK;
+}
+
+void oauth_digest_hex(const char *s, size_t len, char out[OAUTH_HEX_LEN + 1])
+{
+    unsigned char d[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)s, len, d);
+    for (size_t i = 0; i < sizeof(d); i++)
+        snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+bool oauth_secret_eq(const char *a, const char *b)
+{
+    size_t n = strlen(a);
+    return n == strlen(b) && CRYPTO_memcmp(a, b, n) == 0;
+}
+
+/* ---- users -------------------------------------------------------------------------------- */
+
+const char *oauth_username_check(const char *username)
+{
+    size_t n = strlen(username);
+    if (n == 0 || n > OAUTH_MAX_USERNAME)
+        return "username must be 1 to 64 characters";
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)username[i]) && strchr("._@-", username[i]) == NULL)
+            return "username may hold only letters, digits and . _ @ -";
+    return NULL;
+}
+
+const char *oauth_password_check(const char *username, const char *password)
+{
+    static const char *const common[] = {"password123", "password1234", "1234567890",
+                                         "12345678910", "qwertyuiop", "0123456789",
+                                         "iloveyou123", "passw0rd123", "abcdefghij",
+                                         "letmein1234"};
+    size_t n = strlen(password);
+    if (n > OAUTH_MAX_PASSWORD)
+        return "password must be at most 256 bytes";
+    long chars = validate_utf8(password, n);
+    if (chars < 0)
+        return "password must be valid UTF-8";
+    if (chars < OAUTH_MIN_PASSWORD)
+        return "password must be at least 10 characters";
+    if (strcasecmp(password, username) == 0)
+        return "password must not be the username";
+    bool same = true;
+    for (size_t i = 1; i < n; i++)
+        same = same && password[i] == password[0];
+    if (same)
+        return "password must not be one character repeated";
+    for (size_t i = 0; i < sizeof(common) / sizeof(common[0]); i++)
+        if (strcasecmp(password, common[i]) == 0)
+            return "password is too common";
+    return NULL;
+}
+
+#define SCRYPT_LOG_N 15
+#define SCRYPT_R 8
+#define SCRYPT_P 1
+#define SCRYPT_MAXMEM (64u * 1024 * 1024)
+
+static bool scrypt_derive(const char *pw, const unsigned char *salt, size_t saltlen, int log_n,
+                          int r, int p, unsigned char *out, size_t outlen)
+{
+    return EVP_PBE_scrypt(pw, strlen(pw), salt, saltlen, (uint64_t)1 << log_n, (uint64_t)r,
+                          (uint64_t)p, SCRYPT_MAXMEM, out, outlen) == 1;
+}
+
+p2a_err oauth_password_hash(const char *password, char *out, size_t outlen)
+{
+    unsigned char salt[16], dk[32];
+    if (RAND_bytes(salt, sizeof(salt)) != 1 ||
+        !scrypt_derive(password, salt, sizeof(salt), SCRYPT_LOG_N, SCRYPT_R, SCRYPT_P, dk,
+                       sizeof(dk)))
+        return P2A_ERR_INTERNAL;
+    char s64[32], d64[48];
+    b64url_encode(salt, sizeof(salt), s64);
+    b64url_encode(dk, sizeof(dk), d64);
+    OPENSSL_cleanse(dk, sizeof(dk));
+    int k = snprintf(out, outlen, "$scrypt$ln=%d,r=%d,p=%d$%s$%s", SCRYPT_LOG_N, SCRYPT_R,
+                     SCRYPT_P, s64, d64);
+    return k > 0 && (size_t)k < outlen ? P2A_OK : P2A_ERR_INTERNAL;
+}
+
+bool oauth_password_verify(const char *password, const char *stored)
+{
+    int log_n, r, p, used = 0;
+    if (sscanf(stored, "$scrypt$ln=%d,r=%d,p=%d$%n", &log_n, &r, &p, &used) != 3 || used == 0)
+        return false;
+    if (log_n < 10 || log_n > 20 || r < 1 || r > 16 || p < 1 || p > 4)
+        return false;
+    const char *salt = stored + used;
+    const char *dollar = strchr(salt, '$');
+    if (dollar == NULL)
+        return false;
+    unsigned char sraw[64], want[64], got[64];
+    long sl = b64url_decode(salt, (size_t)(dollar - salt), sraw, sizeof(sraw));
+    long wl = b64url_decode(dollar + 1, strlen(dollar + 1), want, sizeof(want));
+    if (sl < 8 || wl < 16)
+        return false;
+    bool ok = scrypt_derive(password, sraw, (size_t)sl, log_n, r, p, got, (size_t)wl) &&
+              CRYPTO_memcmp(got, want, (size_t)wl) == 0;
+    OPENSSL_cleanse(got, sizeof(got));
+    return ok;
+}
+
+/* ---- client registration ------------------------------------------------------------------ */
+
+enum oauth_auth_method oauth_auth_method_parse(const char *s)
+{
+    if (s != NULL && strcmp(s, "none") == 0)
+        return OAUTH_AUTH_NONE;
+    if (s != NULL && strcmp(s, "client_secret_post") == 0)
+        return OAUTH_AUTH_POST;
+    return OAUTH_AUTH_BASIC;
+}
+
+bool oauth_client_id_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 3 || n > OAUTH_MAX_CLIENT_ID || strncmp(s, "c_", 2) != 0)
+        return false;
+    for (size_t i = 2; i < n; i++)
+        if (b64url_val((unsigned char)s[i]) < 0)
+            return false;
+    return true;
+}
+
+static p2a_err meta_fail(const char **error, const char *code, char *desc, size_t desclen,
+                         const char *what)
+{
+    *error = code;
+    snprintf(desc, desclen, "%s", what);
+    return P2A_ERR_INVALID;
+}
+
+/* A member that must be an array of allowed strings; fills *out (new reference). */
+static const char *string_list(json_t *v, const char *const *allowed, size_t nallowed,
+                               json_t **out)
+{
+    if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > 8)
+        return "must be a non-empty array of strings";
+    *out = json_array();
+    size_t i;
+    json_t *e;
+    json_array_foreach(v, i, e) {
+        const char *s = json_string_value(e);
+        bool ok = false;
+        for (size_t k = 0; s != NULL && k < nallowed; k++)
+            ok = ok || strcmp(s, allowed[k]) == 0;
+        if (!ok) {
+            json_decref(*out);
+            *out = NULL;
+            return "holds an unsupported value";
+        }
+        json_array_append_new(*out, json_string(s));
+    }
+    return NULL;
+}
+
+p2a_err oauth_client_metadata(const char *body, size_t len, void **meta, const char **error,
+                              char *desc, size_t desclen)
+{
+    static const char *const grants[] = {"authorization_code", "refresh_token"};
+    static const char *const responses[] = {"code"};
+    json_error_t jerr;
+    json_t *in = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!json_is_object(in)) {
+        json_decref(in);
+        return meta_fail(error, "invalid_client_metadata", desc, desclen,
+                         "the body must be a JSON object");
+    }
+    json_t *out = json_object();
+    char why[160] = "";
+    const char *code = "invalid_client_metadata";
+
+    json_t *uris = json_object_get(in, "redirect_uris");
+    if (!json_is_array(uris) || json_array_size(uris) == 0 ||
+        json_array_size(uris) > OAUTH_MAX_REDIRECT_URIS) {
+        code = "invalid_redirect_uri";
+        snprintf(why, sizeof(why), "redirect_uris must be an array of 1 to %d URIs",
+                 OAUTH_MAX_REDIRECT_URIS);
+    } else {
+        json_t *copy = json_array();
+        size_t i;
+        json_t *e;
+        json_array_foreach(uris, i, e) {
+            const char *u = json_string_value(e);
+            const char *bad = u ? oauth_redirect_uri_check(u) : "must be a string";
+            if (bad != NULL && why[0] == '\0') {
+                code = "invalid_redirect_uri";
+                snprintf(why, sizeof(why), "redirect_uris[%zu]: %s", i, bad);
+            }
+            if (bad == NULL)
+                json_array_append_new(copy, json_string(u));
+        }
+        json_object_set_new(out, "redirect_uris", copy);
+    }
+
+    json_t *v = json_object_get(in, "token_endpoint_auth_method");
+    const char *method = "client_secret_basic"; /* RFC 7591 2 */
+    if (why[0] == '\0' && v != NULL) {
+        method = json_string_value(v);
+        if (method == NULL || (strcmp(method, "none") != 0 &&
+                               strcmp(method, "client_secret_post") != 0 &&
+                               strcmp(method, "client_secret_basic") != 0))
+            snprintf(why, sizeof(why), "token_endpoint_auth_method must be none, "
+                                       "client_secret_post or client_secret_basic");
+    }
+    if (why[0] == '\0')
+        json_object_set_new(out, "token_endpoint_auth_method", json_string(method));
+
+    json_t *list = NULL;
+    v = json_object_get(in, "grant_types");
+    if (why[0] == '\0' && v != NULL) {
+        const char *bad = string_list(v, grants, 2, &list);
+        if (bad != NULL)
+            snprintf(why, sizeof(why), "grant_types %s (authorization_code, refresh_token)",
+                     bad);
+    } else if (why[0] == '\0') {
+        list = json_pack("[ss]", "authorization_code", "refresh_token");
+    }
+    if (list != NULL)
+        json_object_set_new(out, "grant_types", list);
+    list = NULL;
+    v = json_object_get(in, "response_types");
+    if (why[0] == '\0' && v != NULL) {
+        const char *bad = string_list(v, responses, 1, &list);
+        if (bad != NULL)
+            snprintf(why, sizeof(why), "response_types %s (code)", bad);
+    } else if (why[0] == '\0') {
+        list = json_pack("[s]", "code");
+    }
+    if (list != NULL)
+        json_object_set_new(out, "response_types", list);
+
+    v = json_object_get(in, "client_name");
+    if (why[0] == '\0' && v != NULL) {
+        const char *name = json_string_value(v);
+        long chars = name ? validate_utf8(name, strlen(name)) : -1;
+        if (chars < 0 || chars > OAUTH_MAX_CLIENT_NAME)
+            snprintf(why, sizeof(why), "client_name must be a string of at most %d characters",
+                     OAUTH_MAX_CLIENT_NAME);
+        else if (chars > 0)
+            json_object_set_new(out, "client_name", json_string(name));
+    }
+    v = json_object_get(in, "scope");
+    if (why[0] == '\0' && v != NULL) {
+        const char *s = json_string_value(v);
+        if (s == NULL || !oauth_scope_valid(s))
+            snprintf(why, sizeof(why), "scope must be space-separated scope tokens");
+        else if (s[0])
+            json_object_set_new(out, "scope", json_string(s));
+    }
+    v = json_object_get(in, "application_type");
+    if (why[0] == '\0' && v != NULL) {
+        const char *s = json_string_value(v);
+        if (s == NULL || (strcmp(s, "native") != 0 && strcmp(s, "web") != 0))
+            snprintf(why, sizeof(why), "application_type must be native or web");
+        else
+            json_object_set_new(out, "application_type", json_string(s));
+    }
+    json_decref(in);
+    if (why[0] != '\0') {
+        json_decref(out);
+        return meta_fail(error, code, desc, desclen, why);
+    }
+    *meta = out;
+    return P2A_OK;
+}
+
+p2a_err oauth_client_new(void *meta, int64_t now, char client_id[OAUTH_MAX_CLIENT_ID + 1],
+                         char **record, char **response)
+{
+    json_t *m = meta;
+    unsigned char r[16];
+    char id64[24];
+    if (RAND_bytes(r, sizeof(r)) != 1)
+        return P2A_ERR_INTERNAL;
+    b64url_encode(r, sizeof(r), id64);
+    snprintf(client_id, OAUTH_MAX_CLIENT_ID + 1, "c_%s", id64);
+    json_t *rec = json_deep_copy(m), *resp = json_deep_copy(m);
+    json_object_set_new(rec, "client_id", json_string(client_id));
+    json_object_set_new(resp, "client_id", json_string(client_id));
+    json_object_set_new(rec, "client_id_issued_at", json_integer(now));
+    json_object_set_new(resp, "client_id_issued_at", json_integer(now));
+    const char *method = json_string_value(json_object_get(m, "token_endpoint_auth_method"));
+    if (oauth_auth_method_parse(method) != OAUTH_AUTH_NONE) {
+        char secret[OAUTH_SECRET_LEN + 1], digest[OAUTH_HEX_LEN + 1];
+        if (oauth_random_secret(secret) != P2A_OK) {
+            json_decref(rec);
+            json_decref(resp);
+            return P2A_ERR_INTERNAL;
+        }
+        oauth_digest_hex(secret, strlen(secret), digest);
+        json_object_set_new(rec, "client_secret_sha256", json_string(digest));
+        json_object_set_new(resp, "client_secret", json_string(secret));
+        json_object_set_new(resp, "client_secret_expires_at", json_integer(0));
+        OPENSSL_cleanse(secret, sizeof(secret));
+    }
+    *record = json_dumps(rec, JSON_COMPACT);
+    *response = json_dumps(resp, JSON_COMPACT);
+    json_decref(rec);
+    json_decref(resp);
+    return *record != NULL && *response != NULL ? P2A_OK : P2A_ERR_INTERNAL;
+}

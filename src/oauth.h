@@ -1,0 +1,140 @@
+/* oauth.h -- the rules of OAuth 2.1 as pipe2-auth applies them, with no I/O.
+ *
+ * Everything here is a pure function of its inputs (plus the random generator), so the HTTP
+ * facade, the RPC service and the fuzz targets call the very same code:
+ *   - form bodies and query strings (application/x-www-form-urlencoded), each parameter at
+ *     most once (RFC 6749 3.1);
+ *   - the Authorization header (Basic for clients, Bearer for service keys), cookies;
+ *   - redirect URIs: what may be registered, and how a request's URI matches a registered
+ *     one (exactly, except that a loopback URI's port is ignored: RFC 8252 7.3);
+ *   - resource indicators (RFC 8707) against the configured MCP resources, scopes, PKCE S256;
+ *   - client metadata of a registration (RFC 7591), normalised;
+ *   - passwords: scrypt hashes, and what counts as weak.
+ */
+#ifndef P2A_OAUTH_H
+#define P2A_OAUTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+struct p2a_config;
+
+#define OAUTH_MAX_PARAMS 32
+#define OAUTH_MAX_VALUE 10240      /* a token (8 KiB) and some */
+#define OAUTH_MAX_URI 2000
+#define OAUTH_MAX_REDIRECT_URIS 10
+#define OAUTH_MAX_CLIENT_ID 64
+#define OAUTH_MAX_CLIENT_NAME 200  /* characters */
+#define OAUTH_MAX_SCOPE 1000
+#define OAUTH_MAX_USERNAME 64
+#define OAUTH_MIN_PASSWORD 10      /* characters */
+#define OAUTH_MAX_PASSWORD 256     /* bytes */
+#define OAUTH_SECRET_BYTES 32      /* codes, refresh tokens, secrets, sessions: 256 bits */
+#define OAUTH_SECRET_LEN 43        /* their base64url length */
+#define OAUTH_HEX_LEN 64           /* SHA-256 in hex: how secrets are kept in Redis */
+#define OAUTH_PASSWORD_HASH_MAX 160
+
+/* ---- forms -------------------------------------------------------------------------------- */
+
+struct oauth_form {
+    size_t n;
+    char *names[OAUTH_MAX_PARAMS];
+    char *values[OAUTH_MAX_PARAMS];
+    char why[96]; /* why parsing failed */
+};
+
+/* Parses s (len bytes). Refuses bad percent-escapes, NUL, a parameter given twice, more than
+ * OAUTH_MAX_PARAMS parameters and values over OAUTH_MAX_VALUE bytes, with f->why set.
+ * Release with oauth_form_free() in every case. */
+p2a_err oauth_form_parse(const char *s, size_t len, struct oauth_form *f);
+/* The value of name, or NULL when absent. An empty value counts as absent (RFC 6749 3.1). */
+const char *oauth_form_get(const struct oauth_form *f, const char *name);
+void oauth_form_free(struct oauth_form *f);
+
+/* ---- headers ------------------------------------------------------------------------------ */
+
+/* "Basic base64(id:secret)": both parts are percent-decoded when they hold valid escapes
+ * (RFC 6749 2.3.1 form-encodes them; many clients do not). false when malformed. */
+bool oauth_basic_parse(const char *header, char *id, size_t idlen, char *secret,
+                       size_t secretlen);
+/* "Bearer <token>": the token and its length, or NULL. */
+const char *oauth_bearer(const char *header, size_t *len);
+/* Copies the value of cookie name from a Cookie header; false when absent or too long. */
+bool oauth_cookie_get(const char *header, const char *name, char *out, size_t outlen);
+
+/* ---- redirect URIs, resources, scopes, PKCE ----------------------------------------------- */
+
+/* May this URI be registered? NULL when yes, else why not (a constant sentence). https,
+ * http on a loopback host (localhost, 127.0.0.1, [::1]), or a private-use scheme of a
+ * native app ("cursor://...", "com.example.app:/cb"); never javascript:, data:, file: and
+ * the like, userinfo, or a fragment. */
+const char *oauth_redirect_uri_check(const char *uri);
+/* Does the request's URI match this registered one? Exact string equality, except that
+ * for http on a loopback host the port is ignored (clients bind ephemeral ports). */
+bool oauth_redirect_uri_match(const char *registered, const char *given);
+/* The configured resource that s names (case of scheme and host and one trailing slash
+ * aside), or NULL. */
+const char *oauth_resource_find(const struct p2a_config *cfg, const char *s);
+/* Is s a list of RFC 6749 scope tokens separated by single spaces, at most
+ * OAUTH_MAX_SCOPE bytes? */
+bool oauth_scope_valid(const char *s);
+/* The scope to grant: the requested scopes we support, in our order; all we support when
+ * none was requested or none of those requested is ours (clients send made-up scopes). */
+void oauth_scope_grant(const char *supported, const char *requested, char *out, size_t outlen);
+/* Is every scope of narrow also in wide? */
+bool oauth_scope_subset(const char *narrow, const char *wide);
+/* code_verifier: 43 to 128 of [A-Za-z0-9-._~] (RFC 7636 4.1). */
+bool oauth_pkce_verifier_valid(const char *v);
+/* code_challenge for S256: 43 base64url characters. */
+bool oauth_pkce_challenge_valid(const char *c);
+/* BASE64URL(SHA256(verifier)) == challenge, in constant time. */
+bool oauth_pkce_s256_ok(const char *verifier, const char *challenge);
+
+/* ---- secrets ------------------------------------------------------------------------------ */
+
+/* OAUTH_SECRET_BYTES random bytes as base64url into out (OAUTH_SECRET_LEN + 1 bytes). */
+p2a_err oauth_random_secret(char out[OAUTH_SECRET_LEN + 1]);
+/* SHA-256 of s in lower-case hex. */
+void oauth_digest_hex(const char *s, size_t len, char out[OAUTH_HEX_LEN + 1]);
+/* a == b in time that depends only on the lengths. */
+bool oauth_secret_eq(const char *a, const char *b);
+
+/* ---- users -------------------------------------------------------------------------------- */
+
+/* NULL when the username is acceptable (1 to 64 of [A-Za-z0-9._@-]), else why not. */
+const char *oauth_username_check(const char *username);
+/* NULL when the password may be used by this user, else why not: too short, too long,
+ * not UTF-8, the username, one repeated character, or a well-known password. */
+const char *oauth_password_check(const char *username, const char *password);
+/* "$scrypt$ln=15,r=8,p=1$<salt>$<hash>" (base64url) into out. */
+p2a_err oauth_password_hash(const char *password, char *out, size_t outlen);
+/* Does password match stored? false also when stored is malformed. */
+bool oauth_password_verify(const char *password, const char *stored);
+
+/* ---- client registration ------------------------------------------------------------------ */
+
+enum oauth_auth_method { OAUTH_AUTH_NONE, OAUTH_AUTH_POST, OAUTH_AUTH_BASIC };
+
+/* Validates an RFC 7591 registration body. On success returns P2A_OK and *meta (a jansson
+ * json_t *, caller's reference) holds the normalised metadata we keep and echo:
+ * client_name (when given), redirect_uris, grant_types, response_types,
+ * token_endpoint_auth_method, scope and application_type (when given). Unknown members are
+ * ignored. On failure returns P2A_ERR_INVALID with *error "invalid_redirect_uri" or
+ * "invalid_client_metadata" and a description in desc. */
+p2a_err oauth_client_metadata(const char *body, size_t len, void **meta, const char **error,
+                              char *desc, size_t desclen);
+/* The method a stored client record names. */
+enum oauth_auth_method oauth_auth_method_parse(const char *s);
+/* A new client from normalised metadata (oauth_client_metadata()'s, not consumed): a
+ * fresh client_id "c_<128 random bits>", and for a confidential client a secret. *record
+ * (kept in Redis: the metadata, the id and the secret's SHA-256) and *response (the RFC 7591
+ * answer, with the secret itself) are JSON texts the caller frees. */
+p2a_err oauth_client_new(void *meta, int64_t now, char client_id[OAUTH_MAX_CLIENT_ID + 1],
+                         char **record, char **response);
+/* Is s shaped like one of our client ids ("c_" and base64url, at most 64 bytes)? */
+bool oauth_client_id_valid(const char *s);
+
+#endif

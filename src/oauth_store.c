@@ -1,0 +1,317 @@
+/* oauth_store.c -- OAuth state in Redis as Lua scripts (see oauth_store.h). */
+#include "oauth_store.h"
+
+#include <stdio.h>
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+static void num(char *buf, size_t len, int64_t v)
+{
+    snprintf(buf, len, "%lld", (long long)v);
+}
+
+/* The revocation of one jti, exactly as RevokeToken does it for PATs (store_redis.c). */
+#define LUA_REVOKE                                                                         \
+    "local function revoke(jti, exp, ms)\n"                                                \
+    "  if redis.call('ZSCORE', 'p2a:revoked', jti) then return false end\n"                \
+    "  redis.call('ZADD', 'p2a:revoked', exp, jti)\n"                                      \
+    "  local seq = redis.call('INCR', 'p2a:revseq')\n"                                     \
+    "  redis.call('ZADD', 'p2a:revlog', seq, jti)\n"                                       \
+    "  redis.call('PUBLISH', 'p2a:revocations', seq .. ' ' .. jti .. ' ' .. exp .. ' ' .. ms)\n" \
+    "  return true\n"                                                                      \
+    "end\n"
+
+/* Revokes family fid and its unexpired access tokens; returns {jti, exp, ...} revoked now. */
+#define LUA_REVOKE_FAMILY                                                                  \
+    LUA_REVOKE                                                                             \
+    "local function revoke_family(fid, ms)\n"                                              \
+    "  local fk = 'p2a:fam:' .. fid\n"                                                     \
+    "  redis.call('HSET', fk, 'revoked', '1')\n"                                           \
+    "  if redis.call('TTL', fk) < 0 then redis.call('EXPIRE', fk, 2592000) end\n"          \
+    "  local now = math.floor(tonumber(ms) / 1000)\n"                                      \
+    "  local ats = redis.call('ZRANGEBYSCORE', fk .. ':at', '(' .. now, '+inf', 'WITHSCORES')\n" \
+    "  local out = {}\n"                                                                   \
+    "  for i = 1, #ats, 2 do\n"                                                            \
+    "    if revoke(ats[i], ats[i + 1], ms) and #out < 60 then\n"                           \
+    "      out[#out + 1] = ats[i]; out[#out + 1] = ats[i + 1]\n"                           \
+    "    end\n"                                                                            \
+    "  end\n"                                                                              \
+    "  return out\n"                                                                       \
+    "end\n"
+
+void oauth_store_client_put(struct store *st, const char *client_id, const char *record,
+                            store_eval_cb cb, void *arg)
+{
+    static const char lua[] = "if redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 1 end\n"
+                              "return 0\n";
+    char key[96];
+    snprintf(key, sizeof(key), "p2a:client:%s", client_id);
+    const char *args[] = {key, record};
+    store_eval(st, lua, 1, args, N(args), cb, arg);
+}
+
+void oauth_store_client_get(struct store *st, const char *client_id, store_eval_cb cb,
+                            void *arg)
+{
+    static const char lua[] = "return redis.call('GET', KEYS[1]) or ''\n";
+    char key[96];
+    snprintf(key, sizeof(key), "p2a:client:%s", client_id);
+    const char *args[] = {key};
+    store_eval(st, lua, 1, args, N(args), cb, arg);
+}
+
+void oauth_store_user_create(struct store *st, const char *username, const char *user_id,
+                             const char *hash, int64_t now, store_eval_cb cb, void *arg)
+{
+    static const char lua[] =
+        "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end\n"
+        "redis.call('HSET', KEYS[1], 'user_id', ARGV[1], 'hash', ARGV[2], 'created_at', ARGV[3])\n"
+        "return 1\n";
+    char key[96], nows[24];
+    snprintf(key, sizeof(key), "p2a:account:%s", username);
+    num(nows, sizeof(nows), now);
+    const char *args[] = {key, user_id, hash, nows};
+    store_eval(st, lua, 1, args, N(args), cb, arg);
+}
+
+static void fail_keys(const char *username, const char *addr, char *k1, char *k2, size_t n)
+{
+    snprintf(k1, n, "p2a:rl:login-account:%s", username);
+    snprintf(k2, n, "p2a:rl:login-addr:%s", addr);
+}
+
+void oauth_store_login_lookup(struct store *st, const char *username, const char *addr,
+                              store_eval_cb cb, void *arg)
+{
+    static const char lua[] =
+        "local h = redis.call('HMGET', KEYS[1], 'user_id', 'hash')\n"
+        "return {h[1] or '', h[2] or '', tonumber(redis.call('GET', KEYS[2]) or '0'),"
+        " tonumber(redis.call('GET', KEYS[3]) or '0')}\n";
+    char k0[96], k1[128], k2[128];
+    snprintf(k0, sizeof(k0), "p2a:account:%s", username);
+    fail_keys(username, addr, k1, k2, sizeof(k1));
+    const char *args[] = {k0, k1, k2};
+    store_eval(st, lua, 3, args, N(args), cb, arg);
+}
+
+void oauth_store_login_failed(struct store *st, const char *username, const char *addr,
+                              store_eval_cb cb, void *arg)
+{
+    static const char lua[] =
+        "local n = redis.call('INCR', KEYS[1])\n"
+        "if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end\n"
+        "redis.call('INCR', KEYS[2])\n"
+        "if redis.call('TTL', KEYS[2]) < 0 then redis.call('EXPIRE', KEYS[2], ARGV[1]) end\n"
+        "return n\n";
+    char k1[128], k2[128], win[16];
+    fail_keys(username, addr, k1, k2, sizeof(k1));
+    num(win, sizeof(win), OAUTH_LOGIN_WINDOW_S);
+    const char *args[] = {k1, k2, win};
+    store_eval(st, lua, 2, args, N(args), cb, arg);
+}
+
+void oauth_store_session_create(struct store *st, const char *sid_digest, const char *user_id,
+                                const char *username, int64_t auth_time, int ttl_s,
+                                store_eval_cb cb, void *arg)
+{
+    static const char lua[] =
+        "redis.call('HSET', KEYS[1], 'user_id', ARGV[1], 'username', ARGV[2], 'auth_time',"
+        " ARGV[3])\n"
+        "redis.call('EXPIRE', KEYS[1], ARGV[4])\n"
+        "redis.call('DEL', KEYS[2])\n"
+        "return 1\n";
+    char k1[96], k2[128], k3[128], at[24], ttl[16];
+    snprintf(k1, sizeof(k1), "p2a:session:%s", sid_digest);
+    fail_keys(username, "", k2, k3, sizeof(k2));
+    num(at, sizeof(at), auth_time);
+    num(ttl, sizeof(ttl), ttl_s);
+    const char *args[] = {k1, k2, user_id, username, at, ttl};
+    store_eval(st, lua, 2, args, N(args), cb, arg);
+}
+
+void oauth_store_session_get(struct store *st, const char *sid_digest, store_eval_cb cb,
+                             void *arg)
+{
+    static const char lua[] =
+        "local h = redis.call('HMGET', KEYS[1], 'user_id', 'username', 'auth_time')\n"
+        "if not h[1] then return {} end\n"
+        "return h\n";
+    char k[96];
+    snprintf(k, sizeof(k), "p2a:session:%s", sid_digest);
+    const char *args[] = {k};
+    store_eval(st, lua, 1, args, N(args), cb, arg);
+}
+
+void oauth_store_code_create(struct store *st, const char *code_digest, const char *binding,
+                             store_eval_cb cb, void *arg)
+{
+    static const char lua[] = "redis.call('HSET', KEYS[1], 'b', ARGV[1], 'used', '0')\n"
+                              "redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
+                              "return 1\n";
+    char k[96], ttl[16];
+    snprintf(k, sizeof(k), "p2a:code:%s", code_digest);
+    num(ttl, sizeof(ttl), OAUTH_CODE_TTL_S);
+    const char *args[] = {k, binding, ttl};
+    store_eval(st, lua, 1, args, N(args), cb, arg);
+}
+
+void oauth_store_code_redeem(struct store *st, const char *code_digest, const char *fid,
+                             store_eval_cb cb, void *arg)
+{
+    static const char lua[] =
+        "local h = redis.call('HMGET', KEYS[1], 'b', 'used', 'fam')\n"
+        "if not h[1] then return {-1} end\n"
+        "if h[2] == '1' then return {1, h[3] or ''} end\n"
+        "redis.call('HSET', KEYS[1], 'used', '1', 'fam', ARGV[1])\n"
+        "return {0, h[1]}\n";
+    char k[96];
+    snprintf(k, sizeof(k), "p2a:code:%s", code_digest);
+    const char *args[] = {k, fid};
+    store_eval(st, lua, 1, args, N(args), cb, arg);
+}
+
+void oauth_store_family_create(struct store *st, const char *fid, const char *client_id,
+                               const char *user_id, const char *scope, const char *resource,
+                               const char *rt_digest, const char *at_jti, int64_t at_exp,
+                               int ttl_s, int64_t now_ms, store_eval_cb cb, void *arg)
+{
+    static const char lua[] = LUA_REVOKE
+        "local fk = KEYS[1]\n"
+        "redis.call('ZADD', fk .. ':at', ARGV[8], ARGV[7])\n"
+        "redis.call('EXPIRE', fk .. ':at', ARGV[9])\n"
+        "if redis.call('HGET', fk, 'revoked') == '1' then\n"
+        "  revoke(ARGV[7], ARGV[8], ARGV[10])\n"
+        "  return 0\n"
+        "end\n"
+        "redis.call('HSET', fk, 'client_id', ARGV[1], 'user_id', ARGV[2], 'scope', ARGV[3],"
+        " 'resource', ARGV[4], 'cur', ARGV[5], 'prev', '', 'prev_at', '0', 'revoked', '0')\n"
+        "redis.call('EXPIRE', fk, ARGV[9])\n"
+        "redis.call('SET', 'p2a:rt:' .. ARGV[5], ARGV[6], 'EX', ARGV[9])\n"
+        "return 1\n";
+    char k[96], exps[24], ttl[16], ms[24];
+    snprintf(k, sizeof(k), "p2a:fam:%s", fid);
+    num(exps, sizeof(exps), at_exp);
+    num(ttl, sizeof(ttl), ttl_s);
+    num(ms, sizeof(ms), now_ms);
+    const char *args[] = {k, client_id, user_id, scope, resource, rt_digest, fid, at_jti,
+                          exps, ttl, ms};
+    store_eval(st, lua, 1, args, N(args), cb, arg);
+}
+
+void oauth_store_refresh(struct store *st, const char *rt_digest, const char *client_id,
+                         const char *new_rt_digest, const char *scope, const char *resource,
+                         int64_t now_ms, int grace_s, int ttl_s, store_eval_cb cb, void *arg)
+{
+    static const char lua[] = LUA_REVOKE_FAMILY
+        "local fid = redis.call('GET', KEYS[1])\n"
+        "if not fid then return {-1} end\n"
+        "local fk = 'p2a:fam:' .. fid\n"
+        "local f = redis.call('HMGET', fk, 'client_id', 'user_id', 'scope', 'resource',"
+        " 'cur', 'prev', 'prev_at', 'revoked')\n"
+        "if not f[1] then return {-1} end\n"
+        "if f[8] == '1' then return {-2} end\n"
+        "if f[1] ~= ARGV[1] then return {-4} end\n"
+        "local now = math.floor(tonumber(ARGV[5]) / 1000)\n"
+        "local d = ARGV[8]\n"
+        "local fresh = d == f[5] or (d == f[6] and now - tonumber(f[7]) <= tonumber(ARGV[6]))\n"
+        "if not fresh then\n"
+        "  local out = revoke_family(fid, ARGV[5])\n"
+        "  table.insert(out, 1, -3)\n"
+        "  return out\n"
+        "end\n"
+        "local scope = f[3]\n"
+        "if ARGV[3] ~= '' then\n"
+        "  local have = {}\n"
+        "  for s in string.gmatch(f[3], '%S+') do have[s] = true end\n"
+        "  for s in string.gmatch(ARGV[3], '%S+') do\n"
+        "    if not have[s] then return {-5} end\n"
+        "  end\n"
+        "  scope = ARGV[3]\n"
+        "end\n"
+        "if ARGV[4] ~= '' and ARGV[4] ~= f[4] then return {-6} end\n"
+        "if d == f[5] then\n"
+        "  redis.call('HSET', fk, 'prev', f[5], 'prev_at', now)\n"
+        "end\n"
+        "redis.call('HSET', fk, 'cur', ARGV[2])\n"
+        "redis.call('EXPIRE', fk, ARGV[7])\n"
+        "redis.call('EXPIRE', fk .. ':at', ARGV[7])\n"
+        "redis.call('SET', 'p2a:rt:' .. ARGV[2], fid, 'EX', ARGV[7])\n"
+        "return {0, fid, f[2], scope, f[4]}\n";
+    char k[96], ms[24], grace[16], ttl[16];
+    snprintf(k, sizeof(k), "p2a:rt:%s", rt_digest);
+    num(ms, sizeof(ms), now_ms);
+    num(grace, sizeof(grace), grace_s);
+    num(ttl, sizeof(ttl), ttl_s);
+    const char *args[] = {k, client_id, new_rt_digest, scope, resource, ms, grace, ttl,
+                          rt_digest};
+    store_eval(st, lua, 1, args, N(args), cb, arg);
+}
+
+void oauth_store_family_add_at(struct store *st, const char *fid, const char *jti, int64_t exp,
+                               int64_t now_ms, store_eval_cb cb, void *arg)
+{
+    static const char lua[] = LUA_REVOKE
+        "redis.call('ZADD', KEYS[1] .. ':at', ARGV[2], ARGV[1])\n"
+        "if redis.call('HGET', KEYS[1], 'revoked') == '1' then\n"
+        "  revoke(ARGV[1], ARGV[2], ARGV[3])\n"
+        "  return 0\n"
+        "end\n"
+        "return 1\n";
+    char k[96], exps[24], ms[24];
+    snprintf(k, sizeof(k), "p2a:fam:%s", fid);
+    num(exps, sizeof(exps), exp);
+    num(ms, sizeof(ms), now_ms);
+    const char *args[] = {k, jti, exps, ms};
+    store_eval(st, lua, 1, args, N(args), cb, arg);
+}
+
+void oauth_store_family_revoke(struct store *st, const char *fid, int64_t now_ms,
+                               store_eval_cb cb, void *arg)
+{
+    static const char lua[] = LUA_REVOKE_FAMILY "return revoke_family(ARGV[1], ARGV[2])\n";
+    char ms[24];
+    num(ms, sizeof(ms), now_ms);
+    const char *args[] = {fid, ms};
+    store_eval(st, lua, 0, args, N(args), cb, arg);
+}
+
+void oauth_store_refresh_revoke(struct store *st, const char *rt_digest, const char *client_id,
+                                int64_t now_ms, store_eval_cb cb, void *arg)
+{
+    static const char lua[] = LUA_REVOKE_FAMILY
+        "local fid = redis.call('GET', KEYS[1])\n"
+        "if not fid then return {} end\n"
+        "if redis.call('HGET', 'p2a:fam:' .. fid, 'client_id') ~= ARGV[1] then return {} end\n"
+        "return revoke_family(fid, ARGV[2])\n";
+    char k[96], ms[24];
+    snprintf(k, sizeof(k), "p2a:rt:%s", rt_digest);
+    num(ms, sizeof(ms), now_ms);
+    const char *args[] = {k, client_id, ms};
+    store_eval(st, lua, 1, args, N(args), cb, arg);
+}
+
+void oauth_store_jti_revoke(struct store *st, const char *jti, int64_t exp, int64_t now_ms,
+                            store_eval_cb cb, void *arg)
+{
+    static const char lua[] = LUA_REVOKE "if revoke(ARGV[1], ARGV[2], ARGV[3]) then return 1 end\n"
+                                         "return 0\n";
+    char exps[24], ms[24];
+    num(exps, sizeof(exps), exp);
+    num(ms, sizeof(ms), now_ms);
+    const char *args[] = {jti, exps, ms};
+    store_eval(st, lua, 0, args, N(args), cb, arg);
+}
+
+void oauth_store_rate_hit(struct store *st, const char *key, int window_s, store_eval_cb cb,
+                          void *arg)
+{
+    static const char lua[] =
+        "local n = redis.call('INCR', KEYS[1])\n"
+        "if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end\n"
+        "return n\n";
+    char k[160], win[16];
+    snprintf(k, sizeof(k), "p2a:rl:%s", key);
+    num(win, sizeof(win), window_s);
+    const char *args[] = {k, win};
+    store_eval(st, lua, 1, args, N(args), cb, arg);
+}

@@ -1,0 +1,94 @@
+/* oauth_store.h -- the OAuth state in Redis: clients, accounts, sessions, codes, refresh
+ * token families, rate-limit counters. Every state change is one Lua script, so two
+ * replicas racing on the same code or refresh token see one winner.
+ *
+ * Keys (prefix p2a:). Secrets (codes, refresh tokens, sessions, client secrets) are kept
+ * only as SHA-256 hex digests.
+ *   client:<client_id>     string: the client record (JSON), never expires
+ *   account:<username>     hash: user_id hash created_at
+ *   session:<digest>       hash: user_id username auth_time; expires with the session
+ *   code:<digest>          hash: b (the binding, JSON) used fam; expires after 10 minutes
+ *   fam:<fid>              hash: client_id user_id scope resource cur prev prev_at revoked;
+ *                          one per authorization, expires with its newest refresh token
+ *   fam:<fid>:at           sorted set: access tokens issued to the family, by exp
+ *   rt:<digest>            string: fid (old members stay to detect their reuse)
+ *   rl:<what>:<who>        counters of a rate limit window
+ * Revoking an access token is the revocation mechanism of PATs: the revoked set, the
+ * sequence, the log and a message on the channel, in the same script.
+ *
+ * Every function completes through cb (store.h's store_eval_cb) with the reply described
+ * at the function; P2A_ERR_UNAVAILABLE when Redis is not there.
+ */
+#ifndef P2A_OAUTH_STORE_H
+#define P2A_OAUTH_STORE_H
+
+#include <stdint.h>
+
+#include "store.h"
+
+#define OAUTH_CODE_TTL_S 600
+#define OAUTH_LOGIN_WINDOW_S 900
+
+/* {1} stored, {0} the id is taken. */
+void oauth_store_client_put(struct store *st, const char *client_id, const char *record,
+                            store_eval_cb cb, void *arg);
+/* {record} or {""} when unknown. */
+void oauth_store_client_get(struct store *st, const char *client_id, store_eval_cb cb,
+                            void *arg);
+/* {1} created, {0} the username is taken. */
+void oauth_store_user_create(struct store *st, const char *username, const char *user_id,
+                             const char *hash, int64_t now, store_eval_cb cb, void *arg);
+/* {user_id, hash, failures of the account, failures of the address}; user_id "" when
+ * unknown. */
+void oauth_store_login_lookup(struct store *st, const char *username, const char *addr,
+                              store_eval_cb cb, void *arg);
+/* Counts a failed login against both; {failures of the account}. */
+void oauth_store_login_failed(struct store *st, const char *username, const char *addr,
+                              store_eval_cb cb, void *arg);
+/* {1}; also clears the account's failures. */
+void oauth_store_session_create(struct store *st, const char *sid_digest, const char *user_id,
+                                const char *username, int64_t auth_time, int ttl_s,
+                                store_eval_cb cb, void *arg);
+/* {user_id, username, auth_time} or {} when unknown or expired. */
+void oauth_store_session_get(struct store *st, const char *sid_digest, store_eval_cb cb,
+                             void *arg);
+/* {1}. */
+void oauth_store_code_create(struct store *st, const char *code_digest, const char *binding,
+                             store_eval_cb cb, void *arg);
+/* Marks the code used, naming fid as the family its tokens will belong to.
+ * {0, binding} the first time; {1, fid given the first time} on reuse; {-1} unknown. */
+void oauth_store_code_redeem(struct store *st, const char *code_digest, const char *fid,
+                             store_eval_cb cb, void *arg);
+/* Creates the family with its first refresh token and access token.
+ * {1}; {0} when the family was revoked meanwhile (a reused code): the access token is then
+ * revoked too. */
+void oauth_store_family_create(struct store *st, const char *fid, const char *client_id,
+                               const char *user_id, const char *scope, const char *resource,
+                               const char *rt_digest, const char *at_jti, int64_t at_exp,
+                               int ttl_s, int64_t now_ms, store_eval_cb cb, void *arg);
+/* Rotates: the refresh token rt_digest becomes new_rt_digest. scope ("" for the same) may
+ * only narrow, resource ("" for the same) must be the family's.
+ * {0, fid, user_id, scope, resource}; {-1} unknown or expired; {-2} family revoked;
+ * {-3, jti, exp, ...} an old member was replayed: the family and the access tokens listed
+ * are revoked now; {-4} another client's; {-5} scope wider; {-6} another resource. */
+void oauth_store_refresh(struct store *st, const char *rt_digest, const char *client_id,
+                         const char *new_rt_digest, const char *scope, const char *resource,
+                         int64_t now_ms, int grace_s, int ttl_s, store_eval_cb cb, void *arg);
+/* Records an access token of the family. {1}; {0} the family was revoked meanwhile, and
+ * so is the token now. */
+void oauth_store_family_add_at(struct store *st, const char *fid, const char *jti, int64_t exp,
+                               int64_t now_ms, store_eval_cb cb, void *arg);
+/* Revokes the family and its access tokens: {jti, exp, ...} of those revoked now. */
+void oauth_store_family_revoke(struct store *st, const char *fid, int64_t now_ms,
+                               store_eval_cb cb, void *arg);
+/* The family of a refresh token, if it is client_id's: revoked as above. {} otherwise. */
+void oauth_store_refresh_revoke(struct store *st, const char *rt_digest, const char *client_id,
+                                int64_t now_ms, store_eval_cb cb, void *arg);
+/* Revokes one access token until exp: {1} revoked now, {0} already. */
+void oauth_store_jti_revoke(struct store *st, const char *jti, int64_t exp, int64_t now_ms,
+                            store_eval_cb cb, void *arg);
+/* Counts one hit in the window of key: {hits so far}. */
+void oauth_store_rate_hit(struct store *st, const char *key, int window_s, store_eval_cb cb,
+                          void *arg);
+
+#endif
