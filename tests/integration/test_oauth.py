@@ -1,0 +1,500 @@
+"""The OAuth 2.1 facade, rule by rule, over plain HTTP against real processes.
+
+Every negative rule of the issue has a test here: wrong verifier, plain PKCE, code reuse
+(and the revocation it triggers), refresh reuse (family revoked), an unregistered redirect
+URI (no redirect happens), unknown clients, a token for another resource, CSRF, the login
+rate limit, malformed bodies, oversized bodies and headers. The browser and the MCP SDK
+are test_oauth_mcp.py's.
+"""
+import base64
+import hashlib
+import http.client
+import json
+import re
+import secrets
+import unittest
+import urllib.parse
+
+import grpc
+
+from harness import Env, RESOURCE, wait_until
+from p2a_client import pb
+from test_oauth_mcp import oauth_authd
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+JSONCT = {"Content-Type": "application/json"}
+PASSWORD = "a long enough passphrase"
+
+
+def pkce():
+    v = secrets.token_urlsafe(48)
+    c = base64.urlsafe_b64encode(hashlib.sha256(v.encode()).digest()).rstrip(b"=").decode()
+    return v, c
+
+
+def query(loc):
+    return {k: v[0] for k, v in urllib.parse.parse_qs(urllib.parse.urlparse(loc).query).items()}
+
+
+class Flow:
+    """A person with a browser, reduced to cookies and forms."""
+
+    def __init__(self, authd, username="ana"):
+        self.a = authd
+        self.username = username
+        self.cookies = {}
+
+    def req(self, path, method="GET", body=None, headers=None):
+        h = dict(headers or {})
+        if self.cookies:
+            h["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        c = http.client.HTTPConnection("127.0.0.1", self.a.http_port, timeout=10)
+        try:
+            c.request(method, path, body=body, headers=h)
+            r = c.getresponse()
+            for k, v in r.getheaders():
+                if k.lower() == "set-cookie":
+                    name, val = v.split(";")[0].split("=", 1)
+                    self.cookies[name] = val
+            return r.status, dict(r.getheaders()), r.read().decode()
+        finally:
+            c.close()
+
+    def authorize(self, **params):
+        return self.req("/authorize?" + urllib.parse.urlencode(params))
+
+    @staticmethod
+    def field(page, name):
+        m = re.search(rf'name="{name}" value="([^"]*)"', page)
+        return m.group(1).replace("&amp;", "&") if m else None
+
+    def login(self, page, password=PASSWORD, csrf=None):
+        form = {"csrf": csrf if csrf is not None else self.field(page, "csrf"),
+                "q": self.field(page, "q"), "username": self.username, "password": password}
+        return self.req("/login", "POST", urllib.parse.urlencode(form), FORM)
+
+    def consent(self, page, decision="approve", csrf=None):
+        form = {"csrf": csrf if csrf is not None else self.field(page, "csrf"),
+                "q": self.field(page, "q"), "decision": decision}
+        return self.req("/consent", "POST", urllib.parse.urlencode(form), FORM)
+
+    def code(self, client_id, redirect_uri, challenge, state="s1", **extra):
+        st, h, page = self.authorize(response_type="code", client_id=client_id,
+                                     redirect_uri=redirect_uri, code_challenge=challenge,
+                                     code_challenge_method="S256", state=state, **extra)
+        assert st == 200, (st, page)
+        if 'action="/login"' in page:
+            st, h, _ = self.login(page)
+            assert st == 303, st
+            st, h, page = self.req(h["Location"])
+        st, h, _ = self.consent(page)
+        assert st == 303, (st, h)
+        q = query(h["Location"])
+        assert q["state"] == state and q["iss"] == self.a.issuer, q
+        return q["code"]
+
+
+class OAuth(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.env = Env()
+        cls.a = oauth_authd(cls.env, {"PIPE2_AUTH_REFRESH_GRACE": "0",
+                                      "PIPE2_AUTH_REGISTER_RATE_LIMIT": "1000000",
+                                      "PIPE2_AUTH_LOGIN_RATE_LIMIT": "1000",
+                                      "PIPE2_AUTH_RESOURCE": RESOURCE + ",http://127.0.0.1:3001/other"})
+        cls.admin = cls.a.client(cls.env.admin_key)
+        cls.mcp = cls.a.client(cls.env.introspect_key)
+        cls.user_id = cls.admin.create_user("ana", PASSWORD).user_id
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.admin.close()
+        cls.mcp.close()
+        cls.env.close()
+
+    def register(self, uris=("http://127.0.0.1/cb",), method="none", **more):
+        body = {"client_name": "Test app", "redirect_uris": list(uris),
+                "token_endpoint_auth_method": method, **more}
+        st, h, b = self.a.http("/register", "POST", json.dumps(body), JSONCT)
+        self.assertEqual(st, 201, b)
+        return json.loads(b)
+
+    def token(self, form, headers=None):
+        st, h, b = self.a.http("/token", "POST", urllib.parse.urlencode(form),
+                               {**FORM, **(headers or {})})
+        return st, h, json.loads(b)
+
+    def grant(self, client=None, redirect="http://127.0.0.1:4567/cb", **extra):
+        client = client or self.register()
+        v, c = pkce()
+        code = Flow(self.a).code(client["client_id"], redirect, c, **extra)
+        st, h, t = self.token({"grant_type": "authorization_code", "code": code,
+                               "code_verifier": v, "redirect_uri": redirect,
+                               "client_id": client["client_id"], "resource": RESOURCE})
+        self.assertEqual(st, 200, t)
+        return client, t
+
+    # ---- discovery ----
+
+    def test_metadata_and_cors(self):
+        st, h, b = self.a.http("/.well-known/oauth-authorization-server")
+        m = json.loads(b)
+        self.assertEqual(m["issuer"], self.a.issuer)
+        self.assertEqual(m["code_challenge_methods_supported"], ["S256"])
+        self.assertIn("none", m["token_endpoint_auth_methods_supported"])
+        self.assertTrue(m["authorization_response_iss_parameter_supported"])
+        for k in ("registration_endpoint", "revocation_endpoint", "introspection_endpoint",
+                  "jwks_uri"):
+            self.assertTrue(m[k].startswith(self.a.issuer + "/"), k)
+        self.assertEqual(h["Access-Control-Allow-Origin"], "*")
+        for path in ("/.well-known/oauth-protected-resource/mcp",
+                     "/.well-known/oauth-protected-resource"):
+            st, h, b = self.a.http(path + "?x=1")
+            self.assertEqual(st, 200, path)
+            p = json.loads(b)
+            self.assertEqual(p["resource"], RESOURCE)
+            self.assertEqual(p["authorization_servers"], [m["issuer"]])  # byte-identical
+            self.assertEqual(p["scopes_supported"], ["mcp"])
+        st, _, b = self.a.http("/.well-known/oauth-protected-resource/other")
+        self.assertEqual(json.loads(b)["resource"], "http://127.0.0.1:3001/other")
+        for path in ("/.well-known/openid-configuration", "/.well-known/whatever",
+                     "/.well-known/oauth-authorization-server/nope"):
+            self.assertEqual(self.a.http(path)[0], 404, path)
+        for path in ("/.well-known/oauth-authorization-server", "/register", "/token", "/revoke"):
+            st, h, _ = self.a.http(path, "OPTIONS", headers={
+                "Origin": "https://claude.ai", "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "mcp-protocol-version"})
+            self.assertEqual(st, 204, path)
+            self.assertEqual(h["Access-Control-Allow-Origin"], "*")
+            self.assertIn("MCP-Protocol-Version", h["Access-Control-Allow-Headers"])
+        st, h, _ = Flow(self.a).authorize(client_id="c_x")
+        self.assertNotIn("Access-Control-Allow-Origin", h)  # not on the HTML pages
+        st, h, b = self.a.http("/jwks.json")
+        k = json.loads(b)["keys"][0]
+        self.assertEqual((k["kty"], k["crv"], k["alg"], k["kid"]), ("EC", "P-256", "ES256", "it-key"))
+
+    # ---- registration ----
+
+    def test_register_public_confidential_and_policy(self):
+        c = self.register(["http://127.0.0.1/cb", "cursor://anysphere.cursor-mcp/oauth/callback",
+                           "https://claude.ai/api/mcp/auth_callback", "http://localhost:8787/callback"],
+                          scope="mcp", application_type="native", unknown_member=1)
+        self.assertEqual(c["token_endpoint_auth_method"], "none")
+        self.assertNotIn("client_secret", c)
+        self.assertEqual(len(c["redirect_uris"]), 4)
+        self.assertIsInstance(c["client_id_issued_at"], int)
+        s = self.register(method="client_secret_post")
+        self.assertEqual(s["client_secret_expires_at"], 0)
+        self.assertGreaterEqual(len(s["client_secret"]), 43)
+        stored = self.env.redis.cli("GET", "p2a:client:" + s["client_id"])
+        self.assertNotIn(s["client_secret"], stored)  # only its digest is kept
+        for bad in ("javascript:alert(1)", "data:text/html,x", "file:///etc/passwd",
+                    "https://app.example/cb#frag", "http://app.example/cb",
+                    "https://user:pw@app.example/cb", "vbscript:x"):
+            st, _, b = self.a.http("/register", "POST", json.dumps(
+                {"redirect_uris": ["https://ok.example/cb", bad]}), JSONCT)
+            self.assertEqual((st, json.loads(b)["error"]), (400, "invalid_redirect_uri"), bad)
+        for body in ("{", "[]", '{"redirect_uris": "x"}', '{"redirect_uris":["https://a/b"],'
+                     '"grant_types":["implicit"]}', '{"redirect_uris":["https://a/b"],'
+                     '"token_endpoint_auth_method":"private_key_jwt"}'):
+            st, _, b = self.a.http("/register", "POST", body, JSONCT)
+            self.assertEqual(st, 400, body)
+            self.assertIn(json.loads(b)["error"], ("invalid_client_metadata", "invalid_redirect_uri"))
+        st, _, b = self.a.http("/register", "POST", "{}", {"Content-Type": "text/plain"})
+        self.assertEqual(st, 400)
+        st, _, _ = self.a.http("/register", "POST", "x" * (70 * 1024), JSONCT)
+        self.assertEqual(st, 413)
+        st, _, _ = self.a.http("/register", "POST", "{}", {**JSONCT, "X-Big": "y" * 9000})
+        self.assertIn(st, (400, 431))
+
+    def test_register_client_rpc_and_shared_by_replicas(self):
+        r = self.admin.register_client(["https://app.example/cb"], client_name="Dash app",
+                                       method="client_secret_basic")
+        self.assertTrue(r.client_id.startswith("c_") and r.client_secret)
+        self.assertEqual(json.loads(r.registration_json)["client_name"], "Dash app")
+        with self.assertRaises(grpc.RpcError) as e:
+            self.admin.register_client(["javascript:x"])
+        self.assertEqual(e.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        b = oauth_authd(self.env)  # a second replica knows the client at once
+        st, _, page = Flow(b).authorize(response_type="code", client_id=r.client_id,
+                                        code_challenge=pkce()[1], code_challenge_method="S256")
+        self.assertEqual(st, 200)
+        self.assertIn("Sign in", page)
+
+    def test_create_user_rules(self):
+        with self.assertRaises(grpc.RpcError) as e:
+            self.admin.create_user("ana", PASSWORD + "x")
+        self.assertEqual(e.exception.code(), grpc.StatusCode.ALREADY_EXISTS)
+        for pw in ("short", "x" * 300, "bob-the-builder", "aaaaaaaaaaaa", "password123"):
+            with self.assertRaises(grpc.RpcError) as e:
+                self.admin.create_user("bob-the-builder", pw)
+            self.assertEqual(e.exception.code(), grpc.StatusCode.INVALID_ARGUMENT, pw)
+        with self.assertRaises(grpc.RpcError) as e:
+            self.mcp.create_user("carol", PASSWORD)
+        self.assertEqual(e.exception.code(), grpc.StatusCode.PERMISSION_DENIED)
+
+    # ---- authorization ----
+
+    def test_authorize_errors_page_or_redirect(self):
+        c = self.register(["http://127.0.0.1/cb", "https://app.example/cb"])
+        f = Flow(self.a)
+        _, ch = pkce()
+        base = dict(response_type="code", client_id=c["client_id"], code_challenge=ch,
+                    code_challenge_method="S256", state="st8")
+        # client and redirect URI problems: a page, never a redirect
+        for params in ({**base, "client_id": "c_unknownclient00000000"},
+                       {**base, "client_id": "not a client"},
+                       {**base, "redirect_uri": "https://evil.example/cb"},
+                       {**base, "redirect_uri": "http://localhost:9/cb"},  # not 127.0.0.1
+                       base):  # two registered, none given
+            st, h, page = f.authorize(**params)
+            self.assertEqual(st, 400, params)
+            self.assertNotIn("Location", h)
+            self.assertIn("text/html", h["Content-Type"])
+            self.assertEqual(h["X-Frame-Options"], "DENY")
+        # the rest go back to the client with error, state and iss
+        ok = {**base, "redirect_uri": "http://127.0.0.1:7777/cb"}  # any loopback port
+        for params, error in (({**ok, "code_challenge_method": "plain"}, "invalid_request"),
+                              ({k: v for k, v in ok.items() if k != "code_challenge"}, "invalid_request"),
+                              ({**ok, "response_type": "token"}, "unsupported_response_type"),
+                              ({**ok, "resource": "https://elsewhere.example/mcp"}, "invalid_target"),
+                              ({**ok, "scope": "a\\b"}, "invalid_scope")):
+            st, h, _ = f.authorize(**params)
+            self.assertEqual(st, 302, params)
+            q = query(h["Location"])
+            self.assertTrue(h["Location"].startswith("http://127.0.0.1:7777/cb?"))
+            self.assertEqual((q["error"], q["state"], q["iss"]), (error, "st8", self.a.issuer))
+        st, _, page = f.req("/authorize?client_id=a&client_id=b")
+        self.assertEqual(st, 400)
+        self.assertIn("more than once", page)
+
+    def test_login_and_consent_pages(self):
+        c = self.register()
+        f = Flow(self.a)
+        v, ch = pkce()
+        st, h, page = f.authorize(response_type="code", client_id=c["client_id"],
+                                  code_challenge=ch, code_challenge_method="S256", state="z",
+                                  scope="mcp claudeai", resource=RESOURCE + "/")
+        self.assertEqual(st, 200)
+        self.assertEqual(h["Cache-Control"], "no-store")
+        self.assertIn("frame-ancestors 'none'", h["Content-Security-Policy"])
+        self.assertIn("HttpOnly", h["Set-Cookie"])
+        self.assertIn("SameSite=Lax", h["Set-Cookie"])
+        self.assertNotRegex(page, r"<script|https?://[^\"<]*\.(js|css)")  # no external assets
+        # CSRF: missing and wrong tokens are refused
+        self.assertEqual(f.login(page, csrf="")[0], 403)
+        self.assertEqual(f.login(page, csrf="A" * 43)[0], 403)
+        # wrong password and unknown user: the same answer
+        st1, _, p1 = f.login(page, password="wrong password!")
+        other = Flow(self.a, "nobody-here")
+        other.cookies = dict(f.cookies)
+        st2, _, p2 = other.login(page)
+        self.assertEqual((st1, st2), (401, 401))
+        self.assertIn("Wrong username or password.", p1)
+        self.assertIn("Wrong username or password.", p2)
+        st, h, _ = f.login(page)
+        self.assertEqual(st, 303)
+        st, h, page = f.req(h["Location"])
+        self.assertIn("Test app", page)
+        self.assertIn(RESOURCE, page)
+        self.assertEqual(f.consent(page, csrf="B" * 64)[0], 403)
+        st, h, _ = f.consent(page, decision="deny")
+        self.assertEqual(st, 303)
+        self.assertEqual(query(h["Location"])["error"], "access_denied")
+        st, h, _ = f.consent(page)
+        code = query(h["Location"])["code"]
+        st, _, t = self.token({"grant_type": "authorization_code", "code": code,
+                               "code_verifier": v, "client_id": c["client_id"]})
+        self.assertEqual(st, 200, t)
+        self.assertEqual(t["scope"], "mcp")  # the made-up scope is dropped, not an error
+        self.assertEqual(t["token_type"], "Bearer")
+
+    # ---- token endpoint ----
+
+    def test_code_rules(self):
+        c = self.register()
+        v, ch = pkce()
+        redirect = "http://127.0.0.1:4567/cb"
+        f = Flow(self.a)
+        code = f.code(c["client_id"], redirect, ch, resource=RESOURCE)
+        form = {"grant_type": "authorization_code", "code": code, "code_verifier": v,
+                "redirect_uri": redirect, "client_id": c["client_id"]}
+        other = self.register()
+        st, h, e = self.token({**form, "client_id": "c_doesnotexist000000000"})
+        self.assertEqual((st, e["error"]), (401, "invalid_client"))
+        self.assertIn("WWW-Authenticate", h)
+        st, _, e = self.token({**form, "code_verifier": pkce()[0]})
+        self.assertEqual((st, e["error"]), (400, "invalid_grant"))  # and the code is burnt
+        code = f.code(c["client_id"], redirect, ch)
+        form["code"] = code
+        self.assertEqual(self.token({**form, "client_id": other["client_id"]})[2]["error"],
+                         "invalid_grant")
+        code = f.code(c["client_id"], redirect, ch)
+        form["code"] = code
+        self.assertEqual(self.token({**form, "redirect_uri": "http://127.0.0.1:1/cb"})[2]["error"],
+                         "invalid_grant")
+        code = f.code(c["client_id"], redirect, ch)
+        form["code"] = code
+        self.assertEqual(self.token({**form, "resource": "http://127.0.0.1:3001/other"})[2]["error"],
+                         "invalid_target")
+        code = f.code(c["client_id"], redirect, ch)
+        form["code"] = code
+        st, _, t = self.token(form)
+        self.assertEqual(st, 200, t)
+        self.assertTrue(self.mcp.introspect(t["access_token"], resource=RESOURCE).active)
+        # a token for another resource is refused there
+        r = self.mcp.introspect(t["access_token"], resource="http://127.0.0.1:3001/other")
+        self.assertEqual((r.active, r.reason), (False, pb.WRONG_AUDIENCE))
+        header = base64.urlsafe_b64decode(t["access_token"].split(".")[0] + "==")
+        self.assertEqual(json.loads(header)["typ"], "at+jwt")
+        # the code again: refused, and what it issued is revoked
+        st, _, e = self.token(form)
+        self.assertEqual((st, e["error"]), (400, "invalid_grant"))
+        self.assertEqual(self.mcp.introspect(t["access_token"]).reason, pb.REVOKED)
+        st, _, e = self.token({"grant_type": "refresh_token", "refresh_token": t["refresh_token"],
+                               "client_id": c["client_id"]})
+        self.assertEqual(e["error"], "invalid_grant")
+
+    def test_refresh_rotation_and_reuse(self):
+        c, t1 = self.grant()
+        rf = {"grant_type": "refresh_token", "client_id": c["client_id"]}
+        st, _, t2 = self.token({**rf, "refresh_token": t1["refresh_token"], "resource": RESOURCE + "/"})
+        self.assertEqual(st, 200, t2)
+        self.assertNotEqual(t2["refresh_token"], t1["refresh_token"])
+        st, _, e = self.token({**rf, "refresh_token": t2["refresh_token"], "scope": "mcp admin"})
+        self.assertEqual(e["error"], "invalid_scope")
+        st, _, e = self.token({**rf, "refresh_token": t2["refresh_token"],
+                               "resource": "http://127.0.0.1:3001/other"})
+        self.assertEqual(e["error"], "invalid_target")
+        other = self.register()
+        self.assertEqual(self.token({**rf, "client_id": other["client_id"],
+                                     "refresh_token": t2["refresh_token"]})[2]["error"], "invalid_grant")
+        st, _, t3 = self.token({**rf, "refresh_token": t2["refresh_token"], "scope": "mcp"})
+        self.assertEqual(st, 200, t3)
+        self.assertTrue(self.mcp.introspect(t3["access_token"]).active)
+        # an old member again: the whole family goes, with its access tokens
+        st, _, e = self.token({**rf, "refresh_token": t1["refresh_token"]})
+        self.assertEqual((st, e["error"]), (400, "invalid_grant"))
+        for t in (t1, t2, t3):
+            self.assertEqual(self.mcp.introspect(t["access_token"]).reason, pb.REVOKED)
+        self.assertEqual(self.token({**rf, "refresh_token": t3["refresh_token"]})[2]["error"],
+                         "invalid_grant")
+
+    def test_confidential_client_auth(self):
+        c = self.register(method="client_secret_basic")
+        cid, sec = c["client_id"], c["client_secret"]
+        v, ch = pkce()
+        redirect = "http://127.0.0.1:4567/cb"
+        f = Flow(self.a)
+        form = {"grant_type": "authorization_code", "code_verifier": v, "redirect_uri": redirect}
+        for auth, ok in ((None, False), ("Basic " + base64.b64encode(f"{cid}:wrong".encode()).decode(), False),
+                         ("Basic !!!", False),
+                         ("Basic " + base64.b64encode(f"{cid}:{sec}".encode()).decode(), True)):
+            form["code"] = f.code(cid, redirect, ch)
+            hdr = {"Authorization": auth} if auth else {}
+            st, h, b = self.token(form if auth else {**form, "client_id": cid}, hdr)
+            self.assertEqual(st, 200 if ok else 401, (auth, b))
+            if not ok:
+                self.assertEqual(b["error"], "invalid_client")
+        # client_secret_post is accepted too, and the RFC 6749 form-encoded Basic
+        form["code"] = f.code(cid, redirect, ch)
+        self.assertEqual(self.token({**form, "client_id": cid, "client_secret": sec})[0], 200)
+        form["code"] = f.code(cid, redirect, ch)
+        enc = base64.b64encode(f"{urllib.parse.quote(cid)}:{urllib.parse.quote(sec)}".encode()).decode()
+        self.assertEqual(self.token(form, {"Authorization": "Basic " + enc})[0], 200)
+
+    def test_malformed_token_requests(self):
+        for body, ct, error in (("grant_type=authorization_code&code=%zz", FORM, "invalid_request"),
+                                ("grant_type=a&grant_type=b", FORM, "invalid_request"),
+                                ("grant_type=password&username=a", FORM, "unsupported_grant_type"),
+                                ("", FORM, "invalid_request"),
+                                ('{"grant_type":"refresh_token"}', JSONCT, "invalid_request")):
+            st, _, b = self.a.http("/token", "POST", body, ct)
+            self.assertEqual((st, json.loads(b)["error"]), (400, error), body)
+        st, _, _ = self.a.http("/token", "POST", "a=" + "b" * (70 * 1024), FORM)
+        self.assertEqual(st, 413)
+        st, h, _ = self.a.http("/token", "GET")
+        self.assertEqual(st, 405)
+
+    # ---- revocation and introspection ----
+
+    def test_revoke_and_introspect_endpoints(self):
+        c, t = self.grant()
+        # introspection needs a caller
+        st, _, b = self.a.http("/introspect", "POST", "token=" + t["access_token"], FORM)
+        self.assertEqual(st, 401)
+        auth = {"Authorization": "Bearer " + self.env.introspect_key}
+        st, _, b = self.a.http("/introspect", "POST", "token=" + t["access_token"], {**FORM, **auth})
+        j = json.loads(b)
+        self.assertTrue(j["active"])
+        self.assertEqual((j["client_id"], j["sub"], j["aud"], j["token_type"]),
+                         (c["client_id"], self.user_id, [RESOURCE], "Bearer"))
+        self.assertIsInstance(j["exp"], int)
+        st, _, b = self.a.http("/introspect", "POST", "token=garbage", {**FORM, **auth})
+        self.assertEqual((st, json.loads(b)), (200, {"active": False}))
+        # revoking the refresh token revokes the grant's access tokens too
+        st, _, b = self.a.http("/revoke", "POST", urllib.parse.urlencode(
+            {"token": t["refresh_token"], "client_id": c["client_id"]}), FORM)
+        self.assertEqual(st, 200)
+        st, _, b = self.a.http("/introspect", "POST", "token=" + t["access_token"], {**FORM, **auth})
+        self.assertEqual(json.loads(b), {"active": False})
+        self.assertEqual(self.mcp.introspect(t["access_token"]).reason, pb.REVOKED)
+        # unknown tokens: 200 all the same (RFC 7009 2.2)
+        st, _, _ = self.a.http("/revoke", "POST", urllib.parse.urlencode(
+            {"token": "nope", "client_id": c["client_id"]}), FORM)
+        self.assertEqual(st, 200)
+        st, _, b = self.a.http("/revoke", "POST", "token=x&client_id=c_nobody00000000000000", FORM)
+        self.assertEqual((st, json.loads(b)["error"]), (401, "invalid_client"))
+        # another client cannot revoke this client's access token
+        c2, t2 = self.grant()
+        self.a.http("/revoke", "POST", urllib.parse.urlencode(
+            {"token": t2["access_token"], "client_id": c["client_id"]}), FORM)
+        self.assertTrue(self.mcp.introspect(t2["access_token"]).active)
+        self.a.http("/revoke", "POST", urllib.parse.urlencode(
+            {"token": t2["access_token"], "client_id": c2["client_id"]}), FORM)
+        self.assertEqual(self.mcp.introspect(t2["access_token"]).reason, pb.REVOKED)
+
+    def test_revocation_reaches_another_replica(self):
+        b = oauth_authd(self.env, {"PIPE2_AUTH_ISSUER": self.a.issuer,
+                                   "PIPE2_AUTH_RESOURCE": RESOURCE})
+        mcp_b = b.client(self.env.introspect_key)
+        try:
+            c, t = self.grant()
+            self.assertTrue(mcp_b.introspect(t["access_token"]).active)
+            self.a.http("/revoke", "POST", urllib.parse.urlencode(
+                {"token": t["access_token"], "client_id": c["client_id"]}), FORM)
+            wait_until(lambda: mcp_b.introspect(t["access_token"]).reason == pb.REVOKED, 30,
+                       "the other replica to see the revocation")
+        finally:
+            mcp_b.close()
+
+
+class RateLimits(unittest.TestCase):
+    def test_register_and_login_limits(self):
+        env = Env()
+        try:
+            a = oauth_authd(env, {"PIPE2_AUTH_REGISTER_RATE_LIMIT": "3",
+                                  "PIPE2_AUTH_LOGIN_RATE_LIMIT": "3"})
+            admin = a.client(env.admin_key)
+            admin.create_user("ana", PASSWORD)
+            admin.close()
+            body = json.dumps({"redirect_uris": ["http://127.0.0.1/cb"],
+                               "token_endpoint_auth_method": "none"})
+            codes = [a.http("/register", "POST", body, JSONCT)[0] for _ in range(4)]
+            self.assertEqual(codes, [201, 201, 201, 429])
+            cid = env.redis.cli("KEYS", "p2a:client:*").split()[0].split(":")[-1]
+            f = Flow(a)
+            st, _, page = f.authorize(response_type="code", client_id=cid,
+                                      code_challenge=pkce()[1], code_challenge_method="S256")
+            self.assertEqual(st, 200)
+            self.assertEqual([f.login(page, password="wrong password")[0] for _ in range(3)],
+                             [401, 401, 401])
+            st, _, p = f.login(page)  # the right password, too late
+            self.assertEqual(st, 429)
+            self.assertIn("Too many failed sign-in attempts", p)
+        finally:
+            env.close()
+
+
+if __name__ == "__main__":
+    unittest.main()

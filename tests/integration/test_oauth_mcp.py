@@ -1,0 +1,74 @@
+"""The official MCP TypeScript SDK client and headless Chromium against pipe2-authd.
+
+Starts redis-server and pipe2-authd (issuer = its own facade address, resource = the test
+MCP server's URL, access tokens that live 6 s), creates a user over the RPC, then runs
+node/oauth_e2e.test.mjs, which starts the MCP server (SDK, Streamable HTTP, Introspect
+through grpc-js) and drives the SDK client through our login and consent pages. The
+screenshots of both pages are kept in tests/integration/artifacts/.
+"""
+import os
+import shutil
+import subprocess
+import unittest
+
+from harness import Authd, Env, free_port
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+NODE_DIR = os.path.join(HERE, "node")
+SHOTS = os.path.join(HERE, "artifacts")
+
+
+def oauth_authd(env, extra=None, resource=None):
+    """A pipe2-authd whose issuer is its own facade address (the browser must reach it)."""
+    a = Authd(env)
+    a.extra = {"PIPE2_AUTH_ISSUER": f"http://127.0.0.1:{a.http_port}"}
+    if resource:
+        a.extra["PIPE2_AUTH_RESOURCE"] = resource
+    a.extra.update(extra or {})
+    env.authds.append(a)
+    a.start()
+    a.issuer = a.extra["PIPE2_AUTH_ISSUER"]
+    return a
+
+
+class OAuthWithMcpSdk(unittest.TestCase):
+    def test_sdk_client_and_browser(self):
+        chromium = shutil.which("chromium")
+        if not os.path.isdir(os.path.join(NODE_DIR, "node_modules", "playwright-core")) or not chromium:
+            self.fail("chromium or tests/integration/node/node_modules is missing: run "
+                      "scripts/test.sh (it installs both)")
+        env = Env()
+        try:
+            mcp_port = free_port()
+            a = oauth_authd(env, {"PIPE2_AUTH_ACCESS_TOKEN_LIFETIME": "6"},
+                            resource=f"http://127.0.0.1:{mcp_port}/mcp")
+            admin = a.client(env.admin_key)
+            user = admin.create_user("maria", "a long enough passphrase")
+            admin.close()
+            e = dict(os.environ)
+            e.update({
+                "P2A_ISSUER": a.issuer,
+                "P2A_RPC": f"127.0.0.1:{a.port}",
+                "P2A_MCP_PORT": str(mcp_port),
+                "P2A_ADMIN_KEY": env.admin_key,
+                "P2A_INTROSPECT_KEY": env.introspect_key,
+                "P2A_USER": "maria",
+                "P2A_PASSWORD": "a long enough passphrase",
+                "P2A_USER_ID": user.user_id,
+                "P2A_CHROMIUM": chromium,
+                "P2A_SHOTS": SHOTS,
+            })
+            r = subprocess.run(["node", "--test", "--test-reporter=spec", "oauth_e2e.test.mjs"],
+                               cwd=NODE_DIR, env=e, capture_output=True, text=True, timeout=180)
+            print(r.stdout[-4000:])
+            self.assertEqual(r.returncode, 0, r.stdout[-6000:] + r.stderr[-4000:])
+            self.assertRegex(r.stdout, r"pass 2\b")
+            self.assertRegex(r.stdout, r"fail 0\b")
+            for shot in ("login.png", "consent.png"):
+                self.assertGreater(os.path.getsize(os.path.join(SHOTS, shot)), 5000)
+        finally:
+            env.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
