@@ -57,7 +57,9 @@ fi
 
 new_key() { printf 'p2a_%s_%s' "$1" "$(openssl rand -base64 32 | tr '+/' '-_' | tr -d '=\n')"; }
 digest() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
+first_user_password=""
 if [ ! -f "$var/service-keys" ]; then
+  first_user_password=$(openssl rand -base64 12 | tr '+/' '-_' | tr -d '=\n')
   admin=$(new_key admin)
   introspect=$(new_key introspect)
   umask 077
@@ -83,7 +85,14 @@ if [ ! -f "$var/service-keys" ]; then
       scripts/p2a revoke <jti>
       scripts/p2a introspect <token>                         # now: REVOKED
 
-    The first user for these examples is "alice"; any user id works.
+    The PAT examples use the user id "alice"; any user id works.
+
+    Sign in through the browser (OAuth, as an MCP client does it):
+      username: alice
+      password: $first_user_password
+    Add http://127.0.0.1:3000/mcp to an MCP client served by an MCP server that calls
+    Introspect (README: "Try OAuth"), or open the discovery document:
+      curl http://127.0.0.1:8080/.well-known/oauth-authorization-server
 MSG
 else
   echo "==> service keys: var/service-keys (printed on the first run; delete the file to make new ones)"
@@ -95,6 +104,15 @@ export PIPE2_AUTH_REDIS_URL="${PIPE2_AUTH_REDIS_URL:-redis://127.0.0.1:$redis_po
 echo "==> starting pipe2-authd: gRPC on 127.0.0.1:50051, health and metrics on http://127.0.0.1:8080/metrics (Ctrl-C to stop)"
 setsid "$root/build/release/pipe2-authd" &
 authd_pid=$!
+if [ -n "$first_user_password" ]; then
+  # the first person who can sign in: created over the admin RPC once the service is up
+  for _ in $(seq 1 100); do
+    P2A_ADMIN_KEY=$admin "$root/scripts/p2a" health 2>/dev/null | grep -q '^SERVING' && break
+    sleep 0.1
+  done
+  P2A_ADMIN_KEY=$admin P2A_PASSWORD=$first_user_password "$root/scripts/p2a" create-user alice \
+    >/dev/null && echo "==> created the first user \"alice\" (password printed above)"
+fi
 wait "$authd_pid"
 status=$?
 authd_pid=""

@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -607,12 +608,21 @@ p2a_err oauth_password_hash(const char *password, char *out, size_t outlen)
 
 bool oauth_password_verify(const char *password, const char *stored)
 {
-    int log_n, r, p, used = 0;
-    if (sscanf(stored, "$scrypt$ln=%d,r=%d,p=%d$%n", &log_n, &r, &p, &used) != 3 || used == 0)
+    static const char *const names[3] = {"$scrypt$ln=", ",r=", ",p="};
+    long v[3];
+    const char *s = stored;
+    for (int i = 0; i < 3; i++) {
+        size_t n = strlen(names[i]);
+        char *end;
+        if (strncmp(s, names[i], n) != 0 || !isdigit((unsigned char)s[n]))
+            return false;
+        v[i] = strtol(s + n, &end, 10);
+        s = end;
+    }
+    int log_n = (int)v[0], r = (int)v[1], p = (int)v[2];
+    if (*s != '$' || log_n < 10 || log_n > 20 || r < 1 || r > 16 || p < 1 || p > 4)
         return false;
-    if (log_n < 10 || log_n > 20 || r < 1 || r > 16 || p < 1 || p > 4)
-        return false;
-    const char *salt = stored + used;
+    const char *salt = s + 1;
     const char *dollar = strchr(salt, '$');
     if (dollar == NULL)
         return false;

@@ -1,0 +1,194 @@
+/* test_oauth.c -- the OAuth rules without I/O: forms, headers, redirect URIs, resources,
+ * scopes, PKCE, passwords, client metadata. */
+#include "cm.h"
+
+#include <jansson.h>
+
+#include "config.h"
+#include "oauth.h"
+
+static void oauth__form(void **state)
+{
+    (void)state;
+    struct oauth_form f;
+    const char *s = "grant_type=authorization_code&code=a%2Bb+c&&empty=&x";
+    assert_int_equal(oauth_form_parse(s, strlen(s), &f), P2A_OK);
+    assert_string_equal(oauth_form_get(&f, "grant_type"), "authorization_code");
+    assert_string_equal(oauth_form_get(&f, "code"), "a+b c");
+    assert_null(oauth_form_get(&f, "empty")); /* empty counts as absent */
+    assert_null(oauth_form_get(&f, "x"));
+    assert_null(oauth_form_get(&f, "missing"));
+    oauth_form_free(&f);
+    const char *bad[] = {"a=1&a=2", "a=%zz", "a=%4", "a=%00", "=v"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(oauth_form_parse(bad[i], strlen(bad[i]), &f), P2A_ERR_INVALID);
+        assert_true(f.why[0] != '\0');
+        oauth_form_free(&f);
+    }
+    char many[400] = "";
+    for (int i = 0; i < 40; i++)
+        snprintf(many + strlen(many), sizeof(many) - strlen(many), "p%d=1&", i);
+    assert_int_equal(oauth_form_parse(many, strlen(many), &f), P2A_ERR_INVALID);
+    oauth_form_free(&f);
+}
+
+static void oauth__headers(void **state)
+{
+    (void)state;
+    char id[80], secret[100], v[64];
+    /* "c_abc:s3cr+t" raw, and form-encoded as RFC 6749 2.3.1 says */
+    assert_true(oauth_basic_parse("Basic Y19hYmM6czNjcit0", id, sizeof(id), secret, sizeof(secret)));
+    assert_string_equal(id, "c_abc");
+    assert_string_equal(secret, "s3cr+t");
+    assert_true(oauth_basic_parse("basic Y19hYmM6czNjciUyQnQ=", id, sizeof(id), secret,
+                                  sizeof(secret)));
+    assert_string_equal(secret, "s3cr+t");
+    assert_false(oauth_basic_parse("Basic !!!!", id, sizeof(id), secret, sizeof(secret)));
+    assert_false(oauth_basic_parse("Basic bm9jb2xvbg==", id, sizeof(id), secret, sizeof(secret)));
+    assert_false(oauth_basic_parse("Bearer x", id, sizeof(id), secret, sizeof(secret)));
+    size_t n;
+    assert_non_null(oauth_bearer("Bearer abc ", &n));
+    assert_int_equal(n, 3);
+    assert_null(oauth_bearer("Bearer ", &n));
+    assert_true(oauth_cookie_get("a=1; p2a_session=xyz; b=2", "p2a_session", v, sizeof(v)));
+    assert_string_equal(v, "xyz");
+    assert_false(oauth_cookie_get("xp2a_session=1", "p2a_session", v, sizeof(v)));
+    assert_false(oauth_cookie_get(NULL, "p2a_session", v, sizeof(v)));
+}
+
+static void oauth__redirect_uris(void **state)
+{
+    (void)state;
+    const char *good[] = {"https://claude.ai/api/mcp/auth_callback", "http://127.0.0.1:33418/",
+                          "http://localhost/callback", "http://[::1]:8080/cb",
+                          "cursor://anysphere.cursor-mcp/oauth/callback",
+                          "com.example.app:/oauth2redirect"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        assert_null(oauth_redirect_uri_check(good[i]));
+    const char *bad[] = {"javascript:alert(1)", "JavaScript://x/%0aalert(1)", "data:text/html,x",
+                         "file:///etc/passwd", "vbscript:x", "http://example.com/cb",
+                         "https://a.example/cb#x", "https://user@a.example/cb", "https:///cb",
+                         "no-scheme", "https://a.example/c b", "", "http://127.0.0.1:/cb"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_non_null(oauth_redirect_uri_check(bad[i]));
+    assert_true(oauth_redirect_uri_match("http://127.0.0.1/callback", "http://127.0.0.1:5123/callback"));
+    assert_true(oauth_redirect_uri_match("http://localhost:1/cb", "http://localhost:2/cb"));
+    assert_true(oauth_redirect_uri_match("http://127.0.0.1", "http://127.0.0.1:9/"));
+    assert_false(oauth_redirect_uri_match("http://localhost/cb", "http://127.0.0.1/cb"));
+    assert_false(oauth_redirect_uri_match("http://127.0.0.1/cb", "http://127.0.0.1/cb2"));
+    assert_false(oauth_redirect_uri_match("http://127.0.0.1/cb", "http://127.0.0.1/cb?x=1"));
+    assert_false(oauth_redirect_uri_match("https://a.example/cb", "https://a.example:444/cb"));
+    assert_false(oauth_redirect_uri_match("https://a.example/cb", "https://A.example/cb"));
+}
+
+static void oauth__resources_scopes_pkce(void **state)
+{
+    (void)state;
+    struct p2a_config cfg = {0};
+    char r0[] = "https://mcp.example.com/mcp", r1[] = "https://other.example.com";
+    cfg.resources[0] = r0, cfg.resources[1] = r1, cfg.nresources = 2;
+    assert_ptr_equal(oauth_resource_find(&cfg, "HTTPS://MCP.example.com/mcp/"), r0);
+    assert_ptr_equal(oauth_resource_find(&cfg, "https://other.example.com/"), r1);
+    assert_null(oauth_resource_find(&cfg, "https://mcp.example.com/mcp#x"));
+    assert_null(oauth_resource_find(&cfg, "https://mcp.example.com/MCP"));
+
+    char out[100];
+    oauth_scope_grant("mcp files", "files claudeai", out, sizeof(out));
+    assert_string_equal(out, "files");
+    oauth_scope_grant("mcp files", "claudeai", out, sizeof(out));
+    assert_string_equal(out, "mcp files");
+    oauth_scope_grant("mcp", NULL, out, sizeof(out));
+    assert_string_equal(out, "mcp");
+    assert_true(oauth_scope_subset("mcp", "mcp files"));
+    assert_false(oauth_scope_subset("mcp admin", "mcp files"));
+    assert_true(oauth_scope_valid("a b:c"));
+    assert_false(oauth_scope_valid("a  b"));
+    assert_false(oauth_scope_valid(" a"));
+    assert_false(oauth_scope_valid("a\\b"));
+
+    /* RFC 7636 appendix B */
+    const char *v = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    const char *c = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    assert_true(oauth_pkce_s256_ok(v, c));
+    assert_false(oauth_pkce_s256_ok(c, c));
+    assert_false(oauth_pkce_s256_ok("short", c));
+    assert_false(oauth_pkce_verifier_valid("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjX!"));
+    assert_false(oauth_pkce_challenge_valid("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-c"));
+}
+
+static void oauth__passwords(void **state)
+{
+    (void)state;
+    char h[OAUTH_PASSWORD_HASH_MAX];
+    assert_int_equal(oauth_password_hash("a long enough passphrase", h, sizeof(h)), P2A_OK);
+    assert_true(strncmp(h, "$scrypt$ln=15,r=8,p=1$", 22) == 0);
+    assert_true(oauth_password_verify("a long enough passphrase", h));
+    assert_false(oauth_password_verify("a long enough passphrasE", h));
+    assert_false(oauth_password_verify("x", "$scrypt$ln=99,r=8,p=1$AAAA$AAAA"));
+    assert_false(oauth_password_verify("x", "garbage"));
+    assert_null(oauth_password_check("ana", "a long enough passphrase"));
+    assert_non_null(oauth_password_check("ana", "short"));
+    assert_non_null(oauth_password_check("ana-is-here", "ANA-IS-HERE"));
+    assert_non_null(oauth_password_check("ana", "zzzzzzzzzzzz"));
+    assert_non_null(oauth_password_check("ana", "Password123"));
+    char big[300];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    big[0] = 'y';
+    assert_non_null(oauth_password_check("ana", big));
+    assert_null(oauth_username_check("ana.b@example-1"));
+    assert_non_null(oauth_username_check("ana b"));
+    assert_non_null(oauth_username_check(""));
+}
+
+static void oauth__client_metadata(void **state)
+{
+    (void)state;
+    void *meta = NULL;
+    const char *err;
+    char desc[200];
+    const char *ok = "{\"client_name\":\"App\",\"redirect_uris\":[\"http://127.0.0.1/cb\"],"
+                     "\"token_endpoint_auth_method\":\"none\",\"logo_uri\":\"x\"}";
+    assert_int_equal(oauth_client_metadata(ok, strlen(ok), &meta, &err, desc, sizeof(desc)), P2A_OK);
+    json_t *m = meta;
+    assert_null(json_object_get(m, "logo_uri")); /* unknown members are dropped */
+    assert_string_equal(json_string_value(json_object_get(m, "token_endpoint_auth_method")), "none");
+    assert_int_equal(json_array_size(json_object_get(m, "grant_types")), 2);
+    char id[OAUTH_MAX_CLIENT_ID + 1], *rec = NULL, *resp = NULL;
+    assert_int_equal(oauth_client_new(meta, 1000, id, &rec, &resp), P2A_OK);
+    assert_true(oauth_client_id_valid(id));
+    assert_null(strstr(resp, "client_secret"));
+    free(rec), free(resp);
+    json_decref(m);
+    struct { const char *body, *error; } bad[] = {
+        {"[]", "invalid_client_metadata"},
+        {"{\"redirect_uris\":[]}", "invalid_redirect_uri"},
+        {"{\"redirect_uris\":[\"javascript:x\"]}", "invalid_redirect_uri"},
+        {"{\"redirect_uris\":[\"https://a/b\"],\"grant_types\":[\"implicit\"]}",
+         "invalid_client_metadata"},
+        {"{\"redirect_uris\":[\"https://a/b\"],\"client_name\":7}", "invalid_client_metadata"},
+        {"{\"redirect_uris\":[\"https://a/b\"],\"redirect_uris\":[\"https://c/d\"]}",
+         "invalid_client_metadata"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        meta = NULL;
+        assert_int_equal(oauth_client_metadata(bad[i].body, strlen(bad[i].body), &meta, &err,
+                                               desc, sizeof(desc)),
+                         P2A_ERR_INVALID);
+        assert_string_equal(err, bad[i].error);
+        assert_null(meta);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(oauth__form),
+        cmocka_unit_test(oauth__headers),
+        cmocka_unit_test(oauth__redirect_uris),
+        cmocka_unit_test(oauth__resources_scopes_pkce),
+        cmocka_unit_test(oauth__passwords),
+        cmocka_unit_test(oauth__client_metadata),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
