@@ -33,6 +33,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdbool.h>
+#include <pthread.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
@@ -502,16 +503,23 @@ static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t
 
 /* ---- the connection --------------------------------------------------------------------- */
 
-static void init_callbacks(void)
+static pthread_once_t callbacks_once = PTHREAD_ONCE_INIT;
+
+/* Once per process: two workers taking their first connections at the same moment must not
+ * both build the table (one would leak, and it is a data race). */
+static void make_callbacks(void)
 {
-    if (callbacks != NULL)
-        return;
     P2A_ASSERT(nghttp2_session_callbacks_new(&callbacks) == 0);
     nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, on_begin_headers);
     nghttp2_session_callbacks_set_on_header_callback(callbacks, on_header);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, on_data_chunk);
     nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, on_frame_recv);
     nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, on_stream_close);
+}
+
+static void init_callbacks(void)
+{
+    pthread_once(&callbacks_once, make_callbacks);
 }
 
 /* Moves every frame nghttp2 has ready into the bufferevent. Returns false on a fatal error. */
