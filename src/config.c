@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "log.h"
+#include "oauth.h"
 #include "xalloc.h"
 
 enum kind { K_STR, K_INT };
@@ -231,17 +232,6 @@ static p2a_err parse_redis_url(struct p2a_config *cfg, const char **why)
     return P2A_OK;
 }
 
-static bool scopes_ok(const char *s)
-{
-    if (s[0] == '\0' || s[0] == ' ' || strlen(s) > 1000 || strstr(s, "  ") != NULL ||
-        s[strlen(s) - 1] == ' ')
-        return false;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if (*p < 0x20 || *p > 0x7e || *p == '"' || *p == '\\')
-            return false;
-    return true;
-}
-
 static p2a_err split_resources(struct p2a_config *cfg, const char **why)
 {
     const char *p = cfg->resource_list;
@@ -403,7 +393,7 @@ p2a_err config_load(struct p2a_config *cfg, int argc, char **argv, char *err, si
     if (cfg->revocation_staleness_s <= cfg->revocation_poll_s)
         return fail(cfg, err, errlen, "PIPE2_AUTH_REVOCATION_STALENESS",
                     "must be above PIPE2_AUTH_REVOCATION_POLL_INTERVAL (and under 30)");
-    if (!scopes_ok(cfg->scopes))
+    if (cfg->scopes[0] == '\0' || !oauth_scope_valid(cfg->scopes))
         return fail(cfg, err, errlen, "PIPE2_AUTH_SCOPES",
                     "must be one or more scope tokens separated by single spaces");
     enum log_level lvl;

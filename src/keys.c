@@ -24,6 +24,7 @@
 #include <openssl/core_names.h>
 #include <openssl/pem.h>
 
+#include "codec.h"
 #include "xalloc.h"
 
 struct keyring {
@@ -218,26 +219,6 @@ size_t keys_count(const struct keyring *ring)
     return ring->n;
 }
 
-static void b64url(const unsigned char *in, size_t n, char *out)
-{
-    static const char tab[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        acc = acc << 8 | in[i];
-        bits += 8;
-        while (bits >= 6) {
-            bits -= 6;
-            out[o++] = tab[acc >> bits & 63];
-        }
-    }
-    if (bits > 0)
-        out[o++] = tab[acc << (6 - bits) & 63];
-    out[o] = '\0';
-}
-
 static bool coordinate(const EVP_PKEY *pub, const char *name, char out[48])
 {
     BIGNUM *bn = NULL;
@@ -246,7 +227,7 @@ static bool coordinate(const EVP_PKEY *pub, const char *name, char out[48])
               BN_bn2binpad(bn, raw, sizeof(raw)) == (int)sizeof(raw);
     BN_free(bn);
     if (ok)
-        b64url(raw, sizeof(raw), out);
+        codec_b64url_encode(raw, sizeof(raw), out);
     return ok;
 }
 

@@ -11,25 +11,15 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 
+#include "codec.h"
 #include "config.h"
+#include "digest.h"
 #include "token.h"
 #include "validate.h"
 #include "xalloc.h"
 
 /* ---- small codecs ------------------------------------------------------------------------- */
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* Percent-decodes s[0..n) into out (at least n + 1 bytes); plus: '+' is a space. Returns the
  * length, or -1 on a bad escape or a NUL. */
@@ -41,7 +31,8 @@ static long pct_decode(const char *s, size_t n, char *out, bool plus)
         if (c == '%') {
             if (i + 2 >= n)
                 return -1;
-            int h = hexval((unsigned char)s[i + 1]), l = hexval((unsigned char)s[i + 2]);
+            int h = codec_hexval((unsigned char)s[i + 1]);
+            int l = codec_hexval((unsigned char)s[i + 2]);
             if (h < 0 || l < 0)
                 return -1;
             c = (char)(h << 4 | l);
@@ -54,66 +45,6 @@ static long pct_decode(const char *s, size_t n, char *out, bool plus)
         out[o++] = c;
     }
     out[o] = '\0';
-    return (long)o;
-}
-
-static void b64url_encode(const unsigned char *in, size_t n, char *out)
-{
-    static const char tab[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    size_t o = 0, i = 0;
-    for (; i + 2 < n; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-        out[o++] = tab[v >> 18 & 63], out[o++] = tab[v >> 12 & 63];
-        out[o++] = tab[v >> 6 & 63], out[o++] = tab[v & 63];
-    }
-    if (n - i == 1) {
-        uint32_t v = (uint32_t)in[i] << 16;
-        out[o++] = tab[v >> 18 & 63], out[o++] = tab[v >> 12 & 63];
-    } else if (n - i == 2) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
-        out[o++] = tab[v >> 18 & 63], out[o++] = tab[v >> 12 & 63];
-        out[o++] = tab[v >> 6 & 63];
-    }
-    out[o] = '\0';
-}
-
-static int b64url_val(int c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
-
-/* Decodes unpadded base64url; -1 when malformed or over cap. */
-static long b64url_decode(const char *s, size_t n, unsigned char *out, size_t cap)
-{
-    if (n % 4 == 1)
-        return -1;
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        int v = b64url_val((unsigned char)s[i]);
-        if (v < 0)
-            return -1;
-        acc = acc << 6 | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (o == cap)
-                return -1;
-            out[o++] = (unsigned char)(acc >> bits);
-        }
-    }
     return (long)o;
 }
 
@@ -498,7 +429,7 @@ bool oauth_pkce_challenge_valid(const char *c)
     if (strlen(c) != 43)
         return false;
     for (size_t i = 0; i < 43; i++)
-        if (b64url_val((unsigned char)c[i]) < 0)
+        if (!codec_b64url_char((unsigned char)c[i]))
             return false;
     return true;
 }
@@ -507,10 +438,10 @@ bool oauth_pkce_s256_ok(const char *verifier, const char *challenge)
 {
     if (!oauth_pkce_verifier_valid(verifier) || !oauth_pkce_challenge_valid(challenge))
         return false;
-    unsigned char d[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)verifier, strlen(verifier), d);
+    unsigned char d[DIGEST_SHA256_LEN];
+    digest_sha256(verifier, strlen(verifier), d);
     char enc[48];
-    b64url_encode(d, sizeof(d), enc);
+    codec_b64url_encode(d, sizeof(d), enc);
     return CRYPTO_memcmp(enc, challenge, 43) == 0;
 }
 
@@ -519,17 +450,16 @@ p2a_err oauth_random_secret(char out[OAUTH_SECRET_LEN + 1])
     unsigned char r[OAUTH_SECRET_BYTES];
     if (RAND_bytes(r, sizeof(r)) != 1)
         return P2A_ERR_INTERNAL;
-    b64url_encode(r, sizeof(r), out);
+    codec_b64url_encode(r, sizeof(r), out);
     OPENSSL_cleanse(r, sizeof(r));
     return P2A_OK;
 }
 
 void oauth_digest_hex(const char *s, size_t len, char out[OAUTH_HEX_LEN + 1])
 {
-    unsigned char d[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)s, len, d);
-    for (size_t i = 0; i < sizeof(d); i++)
-        snprintf(out + 2 * i, 3, "%02x", d[i]);
+    unsigned char d[DIGEST_SHA256_LEN];
+    digest_sha256(s, len, d);
+    codec_hex(d, sizeof(d), out);
 }
 
 bool oauth_secret_eq(const char *a, const char *b)
@@ -598,8 +528,8 @@ p2a_err oauth_password_hash(const char *password, char *out, size_t outlen)
                        sizeof(dk)))
         return P2A_ERR_INTERNAL;
     char s64[32], d64[48];
-    b64url_encode(salt, sizeof(salt), s64);
-    b64url_encode(dk, sizeof(dk), d64);
+    codec_b64url_encode(salt, sizeof(salt), s64);
+    codec_b64url_encode(dk, sizeof(dk), d64);
     OPENSSL_cleanse(dk, sizeof(dk));
     int k = snprintf(out, outlen, "$scrypt$ln=%d,r=%d,p=%d$%s$%s", SCRYPT_LOG_N, SCRYPT_R,
                      SCRYPT_P, s64, d64);
@@ -627,8 +557,8 @@ bool oauth_password_verify(const char *password, const char *stored)
     if (dollar == NULL)
         return false;
     unsigned char sraw[64], want[64], got[64];
-    long sl = b64url_decode(salt, (size_t)(dollar - salt), sraw, sizeof(sraw));
-    long wl = b64url_decode(dollar + 1, strlen(dollar + 1), want, sizeof(want));
+    long sl = codec_b64url_decode(salt, (size_t)(dollar - salt), sraw, sizeof(sraw));
+    long wl = codec_b64url_decode(dollar + 1, strlen(dollar + 1), want, sizeof(want));
     if (sl < 8 || wl < 16)
         return false;
     bool ok = scrypt_derive(password, sraw, (size_t)sl, log_n, r, p, got, (size_t)wl) &&
@@ -654,7 +584,7 @@ bool oauth_client_id_valid(const char *s)
     if (n < 3 || n > OAUTH_MAX_CLIENT_ID || strncmp(s, "c_", 2) != 0)
         return false;
     for (size_t i = 2; i < n; i++)
-        if (b64url_val((unsigned char)s[i]) < 0)
+        if (!codec_b64url_char((unsigned char)s[i]))
             return false;
     return true;
 }
@@ -810,7 +740,7 @@ p2a_err oauth_client_new(void *meta, int64_t now, char client_id[OAUTH_MAX_CLIEN
     char id64[24];
     if (RAND_bytes(r, sizeof(r)) != 1)
         return P2A_ERR_INTERNAL;
-    b64url_encode(r, sizeof(r), id64);
+    codec_b64url_encode(r, sizeof(r), id64);
     snprintf(client_id, OAUTH_MAX_CLIENT_ID + 1, "c_%s", id64);
     json_t *rec = json_deep_copy(m), *resp = json_deep_copy(m);
     json_object_set_new(rec, "client_id", json_string(client_id));

@@ -74,9 +74,15 @@ void oauth_store_user_create(struct store *st, const char *username, const char 
     store_eval(st, lua, 1, args, N(args), cb, arg);
 }
 
+/* The failed-login counters of an account and of an address. */
+static void account_fail_key(const char *username, char *k, size_t n)
+{
+    snprintf(k, n, "p2a:rl:login-account:%s", username);
+}
+
 static void fail_keys(const char *username, const char *addr, char *k1, char *k2, size_t n)
 {
-    snprintf(k1, n, "p2a:rl:login-account:%s", username);
+    account_fail_key(username, k1, n);
     snprintf(k2, n, "p2a:rl:login-addr:%s", addr);
 }
 
@@ -120,9 +126,9 @@ void oauth_store_session_create(struct store *st, const char *sid_digest, const 
         "redis.call('EXPIRE', KEYS[1], ARGV[4])\n"
         "redis.call('DEL', KEYS[2])\n"
         "return 1\n";
-    char k1[96], k2[128], k3[128], at[24], ttl[16];
+    char k1[96], k2[128], at[24], ttl[16];
     snprintf(k1, sizeof(k1), "p2a:session:%s", sid_digest);
-    fail_keys(username, "", k2, k3, sizeof(k2));
+    account_fail_key(username, k2, sizeof(k2));
     num(at, sizeof(at), auth_time);
     num(ttl, sizeof(ttl), ttl_s);
     const char *args[] = {k1, k2, user_id, username, at, ttl};

@@ -479,13 +479,11 @@ static void do_create_user(struct service_ctx *ctx, const uint8_t *msg, size_t l
     if (why == NULL)
         why = oauth_password_check(req->username, req->password);
     char hash[OAUTH_PASSWORD_HASH_MAX], rnd[OAUTH_SECRET_LEN + 1];
-    if (why == NULL && (oauth_password_hash(req->password, hash, sizeof(hash)) != P2A_OK ||
-                        oauth_random_secret(rnd) != P2A_OK))
-        why = "could not hash the password";
     if (why != NULL) {
-        finish_err(call, strcmp(why, "could not hash the password") == 0 ? RPC_INTERNAL
-                                                                        : RPC_INVALID_ARGUMENT,
-                   why);
+        finish_err(call, RPC_INVALID_ARGUMENT, why);
+    } else if (oauth_password_hash(req->password, hash, sizeof(hash)) != P2A_OK ||
+               oauth_random_secret(rnd) != P2A_OK) {
+        finish_err(call, RPC_INTERNAL, "could not hash the password");
     } else {
         struct user_op *op = xcalloc(1, sizeof(*op));
         op->call = call;

@@ -10,6 +10,7 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
+#include "codec.h"
 #include "digest.h"
 #include "xalloc.h"
 
@@ -38,17 +39,6 @@ const char *svc_role_name(enum svc_role role)
     }
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static bool parse_line(char *line, struct svc_entry *e, const char **why)
 {
     char *save = NULL;
@@ -68,7 +58,7 @@ static bool parse_line(char *line, struct svc_entry *e, const char **why)
         return false;
     }
     for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) {
-        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+        int hi = codec_hexval(hex[2 * i]), lo = codec_hexval(hex[2 * i + 1]);
         if (hi < 0 || lo < 0) {
             *why = "digest is not hex";
             return false;

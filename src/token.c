@@ -32,6 +32,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include "codec.h"
 #include "digest.h"
 #include "keys.h"
 #include "xalloc.h"
@@ -81,43 +82,6 @@ const char *token_verdict_text(enum token_verdict v)
         return "Token is not meant for this resource";
     }
     return "Token is invalid";
-}
-
-static bool b64url_char(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_';
-}
-
-/* Decodes unpadded base64url into out (capacity cap). Returns the length, or -1. Inputs are
- * at most TOKEN_MAX_LEN long, so the translation fits on the stack. */
-static int b64url_decode(const char *in, size_t n, unsigned char *out, size_t cap)
-{
-    if (n % 4 == 1 || n > TOKEN_MAX_LEN)
-        return -1;
-    size_t pad = (4 - n % 4) % 4;
-    size_t padded = n + pad;
-    if (padded / 4 * 3 > cap)
-        return -1;
-    char buf[TOKEN_MAX_LEN + 4];
-    for (size_t i = 0; i < n; i++)
-        buf[i] = (char)(in[i] == '-' ? '+' : (in[i] == '_' ? '/' : in[i]));
-    for (size_t i = n; i < padded; i++)
-        buf[i] = '=';
-    int r = EVP_DecodeBlock(out, (const unsigned char *)buf, (int)padded);
-    if (r < 0)
-        return -1;
-    return r - (int)pad;
-}
-
-static void b64url_encode(const unsigned char *in, size_t n, char *out)
-{
-    int m = EVP_EncodeBlock((unsigned char *)out, in, (int)n);
-    while (m > 0 && out[m - 1] == '=')
-        m--;
-    for (int i = 0; i < m; i++)
-        out[i] = (char)(out[i] == '+' ? '-' : (out[i] == '/' ? '_' : out[i]));
-    out[m] = '\0';
 }
 
 /* Parsing a payload makes a score of small jansson allocations that all die before
@@ -171,7 +135,7 @@ static void jarena_end(void)
 static json_t *decode_json_segment(const char *seg, size_t n)
 {
     unsigned char buf[TOKEN_MAX_LEN / 4 * 3 + 3];
-    int len = b64url_decode(seg, n, buf, sizeof(buf));
+    long len = codec_b64url_decode(seg, n, buf, sizeof(buf));
     json_t *js = NULL;
     if (len > 0)
         js = json_loadb((const char *)buf, (size_t)len, JSON_REJECT_DUPLICATES, NULL);
@@ -402,7 +366,7 @@ static enum token_verdict check_signature(const struct signing_key *k, const cha
                                           size_t input_len, const char *sig, size_t siglen)
 {
     unsigned char raw[66];
-    if (siglen != 86 || b64url_decode(sig, siglen, raw, sizeof(raw)) != 64)
+    if (siglen != 86 || codec_b64url_decode(sig, siglen, raw, sizeof(raw)) != 64)
         return TV_BAD_SIGNATURE;
     unsigned char digest[SHA256_DIGEST_LENGTH];
     digest_sha256(tok, input_len, digest);
@@ -483,7 +447,7 @@ enum token_verdict token_decode(const struct keyring *ring, const char *issuer, 
             if (ndots == 2)
                 return TV_MALFORMED;
             dots[ndots++] = i;
-        } else if (!b64url_char(c)) {
+        } else if (!codec_b64url_char(c)) {
             return TV_MALFORMED;
         }
     }
@@ -568,11 +532,9 @@ static char *sign_at_jwt(const struct signing_key *k, const char *claims)
     size_t hl = strlen(header), cl = strlen(claims);
     size_t cap = (hl + cl) * 4 / 3 + 128;
     char *tok = xmalloc(cap);
-    b64url_encode((const unsigned char *)header, hl, tok);
-    size_t n = strlen(tok);
+    size_t n = codec_b64url_encode(header, hl, tok);
     tok[n++] = '.';
-    b64url_encode((const unsigned char *)claims, cl, tok + n);
-    n += strlen(tok + n);
+    n += codec_b64url_encode(claims, cl, tok + n);
     BIO *bio = BIO_new_mem_buf(k->priv_pem, (int)k->priv_pem_len);
     EVP_PKEY *pkey = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
     BIO_free(bio);
@@ -595,7 +557,7 @@ static char *sign_at_jwt(const struct signing_key *k, const char *claims)
         return NULL;
     }
     tok[n++] = '.';
-    b64url_encode(raw, sizeof(raw), tok + n);
+    codec_b64url_encode(raw, sizeof(raw), tok + n);
     return tok;
 }
 
@@ -606,7 +568,7 @@ p2a_err token_sign(const struct keyring *ring, const struct token_issue *in, cha
     if (RAND_bytes(rnd, sizeof(rnd)) != 1)
         return P2A_ERR_INTERNAL;
     char enc[32];
-    b64url_encode(rnd, sizeof(rnd), enc);
+    codec_b64url_encode(rnd, sizeof(rnd), enc);
     memcpy(jti, enc, TOKEN_JTI_LEN);
     jti[TOKEN_JTI_LEN] = '\0';
 

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import unittest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
@@ -343,6 +344,54 @@ class Env:
         shutil.rmtree(self.dir, ignore_errors=True)
         if check_exit and failures:
             raise AssertionError("\n".join(failures))
+
+
+def oauth_authd(env, extra=None):
+    """A pipe2-authd whose issuer is its own facade address (a browser must reach it)."""
+    a = Authd(env)
+    a.extra = {"PIPE2_AUTH_ISSUER": f"http://127.0.0.1:{a.http_port}"}
+    a.extra.update(extra or {})
+    a.issuer = a.extra["PIPE2_AUTH_ISSUER"]
+    env.authds.append(a)
+    a.start()
+    return a
+
+
+class ServiceTest(unittest.TestCase):
+    """One redis-server and one pipe2-authd for a whole test class (settings in AUTHD_ENV;
+    OAUTH: its issuer is its facade), with an admin and an introspect client."""
+    AUTHD_ENV = {}
+    OAUTH = False
+
+    @classmethod
+    def setUpClass(cls):
+        cls.env = Env()
+        cls.authd = (oauth_authd(cls.env, cls.AUTHD_ENV) if cls.OAUTH
+                     else cls.env.authd(cls.AUTHD_ENV))
+        cls.admin = cls.authd.client(cls.env.admin_key)
+        cls.mcp = cls.authd.client(cls.env.introspect_key)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.admin.close()
+        cls.mcp.close()
+        cls.env.close()
+
+
+NODE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "node")
+
+
+def run_node_suite(case, script, env_extra, passes, timeout=180):
+    """Runs node --test on tests/integration/node/<script> with env_extra in its environment
+    and asserts that exactly `passes` tests passed and none failed."""
+    e = dict(os.environ)
+    e.update(env_extra)
+    r = subprocess.run(["node", "--test", "--test-reporter=spec", script], cwd=NODE_DIR, env=e,
+                       capture_output=True, text=True, timeout=timeout)
+    print(r.stdout[-4000:])
+    case.assertEqual(r.returncode, 0, r.stdout[-6000:] + r.stderr[-4000:])
+    case.assertRegex(r.stdout, rf"pass {passes}\b")
+    case.assertRegex(r.stdout, r"fail 0\b")
 
 
 # ---- hand-made JWTs, for the tokens pipe2-authd must refuse ----------------------------------

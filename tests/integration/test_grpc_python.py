@@ -6,27 +6,16 @@ import unittest
 
 import grpc
 
-from harness import (Env, H2, RESOURCE, b64url, claims, grpc_body, grpc_status, jwt_es256, jwt_hs256,
-                     pb, public_pem, wait_until)
+from harness import (H2, RESOURCE, ServiceTest, b64url, claims, grpc_body, grpc_status,
+                     jwt_es256, jwt_hs256, pb, public_pem, wait_until)
 
 SVC = "/pipe2.auth.v1.TokenService/"
 R = pb.InactiveReason
 
 
-class GrpcPython(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.env = Env()
-        cls.authd = cls.env.authd({"PIPE2_AUTH_LAST_USED_FLUSH_INTERVAL": "1",
-                                   "PIPE2_AUTH_REDIS_TIMEOUT_MS": "1500"})
-        cls.admin = cls.authd.client(cls.env.admin_key)
-        cls.mcp = cls.authd.client(cls.env.introspect_key)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.admin.close()
-        cls.mcp.close()
-        cls.env.close()
+class GrpcPython(ServiceTest):
+    AUTHD_ENV = {"PIPE2_AUTH_LAST_USED_FLUSH_INTERVAL": "1",
+                 "PIPE2_AUTH_REDIS_TIMEOUT_MS": "1500"}
 
     def code_of(self, fn, *a, **kw):
         with self.assertRaises(grpc.RpcError) as cm:

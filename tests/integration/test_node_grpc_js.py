@@ -1,11 +1,8 @@
 """Runs node/grpc_js.test.mjs (@grpc/grpc-js, node's test runner) against real processes."""
 import os
-import subprocess
 import unittest
 
-from harness import Env
-
-NODE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "node")
+from harness import NODE_DIR, Env, run_node_suite
 
 
 class NodeGrpcJs(unittest.TestCase):
@@ -17,21 +14,14 @@ class NodeGrpcJs(unittest.TestCase):
         try:
             plain = env.authd({"PIPE2_AUTH_REDIS_TIMEOUT_MS": "1000"})
             tls = env.authd(tls=True)
-            e = dict(os.environ)
-            e.update({
+            run_node_suite(self, "grpc_js.test.mjs", {
                 "P2A_ADDR": f"127.0.0.1:{plain.port}",
                 "P2A_TLS_ADDR": f"127.0.0.1:{tls.port}",
                 "P2A_CA": env.cert,
                 "P2A_ADMIN_KEY": env.admin_key,
                 "P2A_INTROSPECT_KEY": env.introspect_key,
                 "P2A_REDIS_PID": str(env.redis.proc.pid),
-            })
-            r = subprocess.run(["node", "--test", "--test-reporter=spec", "grpc_js.test.mjs"],
-                               cwd=NODE_DIR, env=e, capture_output=True, text=True, timeout=120)
-            print(r.stdout[-4000:])
-            self.assertEqual(r.returncode, 0, r.stdout[-4000:] + r.stderr[-4000:])
-            self.assertRegex(r.stdout, r"pass 3\b")
-            self.assertRegex(r.stdout, r"fail 0\b")
+            }, passes=3, timeout=120)
         finally:
             env.close()
 

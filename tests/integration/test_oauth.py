@@ -17,9 +17,8 @@ import urllib.parse
 
 import grpc
 
-from harness import Env, RESOURCE, wait_until
+from harness import RESOURCE, Env, ServiceTest, oauth_authd, wait_until
 from p2a_client import pb
-from test_oauth_mcp import oauth_authd
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 JSONCT = {"Content-Type": "application/json"}
@@ -40,7 +39,7 @@ class Flow:
     """A person with a browser, reduced to cookies and forms."""
 
     def __init__(self, authd, username="ana"):
-        self.a = authd
+        self.authd = authd
         self.username = username
         self.cookies = {}
 
@@ -48,7 +47,7 @@ class Flow:
         h = dict(headers or {})
         if self.cookies:
             h["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        c = http.client.HTTPConnection("127.0.0.1", self.a.http_port, timeout=10)
+        c = http.client.HTTPConnection("127.0.0.1", self.authd.http_port, timeout=10)
         try:
             c.request(method, path, body=body, headers=h)
             r = c.getresponse()
@@ -90,44 +89,38 @@ class Flow:
         st, h, _ = self.consent(page)
         assert st == 303, (st, h)
         q = query(h["Location"])
-        assert q["state"] == state and q["iss"] == self.a.issuer, q
+        assert q["state"] == state and q["iss"] == self.authd.issuer, q
         return q["code"]
 
 
-class OAuth(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.env = Env()
-        cls.a = oauth_authd(cls.env, {"PIPE2_AUTH_REFRESH_GRACE": "0",
-                                      "PIPE2_AUTH_REGISTER_RATE_LIMIT": "1000000",
-                                      "PIPE2_AUTH_LOGIN_RATE_LIMIT": "1000",
-                                      "PIPE2_AUTH_RESOURCE": RESOURCE + ",http://127.0.0.1:3001/other"})
-        cls.admin = cls.a.client(cls.env.admin_key)
-        cls.mcp = cls.a.client(cls.env.introspect_key)
-        cls.user_id = cls.admin.create_user("ana", PASSWORD).user_id
+class OAuth(ServiceTest):
+    OAUTH = True
+    AUTHD_ENV = {"PIPE2_AUTH_REFRESH_GRACE": "0",
+                 "PIPE2_AUTH_REGISTER_RATE_LIMIT": "1000000",
+                 "PIPE2_AUTH_LOGIN_RATE_LIMIT": "1000",
+                 "PIPE2_AUTH_RESOURCE": RESOURCE + ",http://127.0.0.1:3001/other"}
 
     @classmethod
-    def tearDownClass(cls):
-        cls.admin.close()
-        cls.mcp.close()
-        cls.env.close()
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.user_id = cls.admin.create_user("ana", PASSWORD).user_id
 
     def register(self, uris=("http://127.0.0.1/cb",), method="none", **more):
         body = {"client_name": "Test app", "redirect_uris": list(uris),
                 "token_endpoint_auth_method": method, **more}
-        st, h, b = self.a.http("/register", "POST", json.dumps(body), JSONCT)
+        st, h, b = self.authd.http("/register", "POST", json.dumps(body), JSONCT)
         self.assertEqual(st, 201, b)
         return json.loads(b)
 
     def token(self, form, headers=None):
-        st, h, b = self.a.http("/token", "POST", urllib.parse.urlencode(form),
+        st, h, b = self.authd.http("/token", "POST", urllib.parse.urlencode(form),
                                {**FORM, **(headers or {})})
         return st, h, json.loads(b)
 
     def grant(self, client=None, redirect="http://127.0.0.1:4567/cb", **extra):
         client = client or self.register()
         v, c = pkce()
-        code = Flow(self.a).code(client["client_id"], redirect, c, **extra)
+        code = Flow(self.authd).code(client["client_id"], redirect, c, **extra)
         st, h, t = self.token({"grant_type": "authorization_code", "code": code,
                                "code_verifier": v, "redirect_uri": redirect,
                                "client_id": client["client_id"], "resource": RESOURCE})
@@ -137,39 +130,39 @@ class OAuth(unittest.TestCase):
     # ---- discovery ----
 
     def test_metadata_and_cors(self):
-        st, h, b = self.a.http("/.well-known/oauth-authorization-server")
+        st, h, b = self.authd.http("/.well-known/oauth-authorization-server")
         m = json.loads(b)
-        self.assertEqual(m["issuer"], self.a.issuer)
+        self.assertEqual(m["issuer"], self.authd.issuer)
         self.assertEqual(m["code_challenge_methods_supported"], ["S256"])
         self.assertIn("none", m["token_endpoint_auth_methods_supported"])
         self.assertTrue(m["authorization_response_iss_parameter_supported"])
         for k in ("registration_endpoint", "revocation_endpoint", "introspection_endpoint",
                   "jwks_uri"):
-            self.assertTrue(m[k].startswith(self.a.issuer + "/"), k)
+            self.assertTrue(m[k].startswith(self.authd.issuer + "/"), k)
         self.assertEqual(h["Access-Control-Allow-Origin"], "*")
         for path in ("/.well-known/oauth-protected-resource/mcp",
                      "/.well-known/oauth-protected-resource"):
-            st, h, b = self.a.http(path + "?x=1")
+            st, h, b = self.authd.http(path + "?x=1")
             self.assertEqual(st, 200, path)
             p = json.loads(b)
             self.assertEqual(p["resource"], RESOURCE)
             self.assertEqual(p["authorization_servers"], [m["issuer"]])  # byte-identical
             self.assertEqual(p["scopes_supported"], ["mcp"])
-        st, _, b = self.a.http("/.well-known/oauth-protected-resource/other")
+        st, _, b = self.authd.http("/.well-known/oauth-protected-resource/other")
         self.assertEqual(json.loads(b)["resource"], "http://127.0.0.1:3001/other")
         for path in ("/.well-known/openid-configuration", "/.well-known/whatever",
                      "/.well-known/oauth-authorization-server/nope"):
-            self.assertEqual(self.a.http(path)[0], 404, path)
+            self.assertEqual(self.authd.http(path)[0], 404, path)
         for path in ("/.well-known/oauth-authorization-server", "/register", "/token", "/revoke"):
-            st, h, _ = self.a.http(path, "OPTIONS", headers={
+            st, h, _ = self.authd.http(path, "OPTIONS", headers={
                 "Origin": "https://claude.ai", "Access-Control-Request-Method": "POST",
                 "Access-Control-Request-Headers": "mcp-protocol-version"})
             self.assertEqual(st, 204, path)
             self.assertEqual(h["Access-Control-Allow-Origin"], "*")
             self.assertIn("MCP-Protocol-Version", h["Access-Control-Allow-Headers"])
-        st, h, _ = Flow(self.a).authorize(client_id="c_x")
+        st, h, _ = Flow(self.authd).authorize(client_id="c_x")
         self.assertNotIn("Access-Control-Allow-Origin", h)  # not on the HTML pages
-        st, h, b = self.a.http("/jwks.json")
+        st, h, b = self.authd.http("/jwks.json")
         k = json.loads(b)["keys"][0]
         self.assertEqual((k["kty"], k["crv"], k["alg"], k["kid"]), ("EC", "P-256", "ES256", "it-key"))
 
@@ -191,20 +184,20 @@ class OAuth(unittest.TestCase):
         for bad in ("javascript:alert(1)", "data:text/html,x", "file:///etc/passwd",
                     "https://app.example/cb#frag", "http://app.example/cb",
                     "https://user:pw@app.example/cb", "vbscript:x"):
-            st, _, b = self.a.http("/register", "POST", json.dumps(
+            st, _, b = self.authd.http("/register", "POST", json.dumps(
                 {"redirect_uris": ["https://ok.example/cb", bad]}), JSONCT)
             self.assertEqual((st, json.loads(b)["error"]), (400, "invalid_redirect_uri"), bad)
         for body in ("{", "[]", '{"redirect_uris": "x"}', '{"redirect_uris":["https://a/b"],'
                      '"grant_types":["implicit"]}', '{"redirect_uris":["https://a/b"],'
                      '"token_endpoint_auth_method":"private_key_jwt"}'):
-            st, _, b = self.a.http("/register", "POST", body, JSONCT)
+            st, _, b = self.authd.http("/register", "POST", body, JSONCT)
             self.assertEqual(st, 400, body)
             self.assertIn(json.loads(b)["error"], ("invalid_client_metadata", "invalid_redirect_uri"))
-        st, _, b = self.a.http("/register", "POST", "{}", {"Content-Type": "text/plain"})
+        st, _, b = self.authd.http("/register", "POST", "{}", {"Content-Type": "text/plain"})
         self.assertEqual(st, 400)
-        st, _, _ = self.a.http("/register", "POST", "x" * (70 * 1024), JSONCT)
+        st, _, _ = self.authd.http("/register", "POST", "x" * (70 * 1024), JSONCT)
         self.assertEqual(st, 413)
-        st, _, _ = self.a.http("/register", "POST", "{}", {**JSONCT, "X-Big": "y" * 9000})
+        st, _, _ = self.authd.http("/register", "POST", "{}", {**JSONCT, "X-Big": "y" * 9000})
         self.assertIn(st, (400, 431))
 
     def test_register_client_rpc_and_shared_by_replicas(self):
@@ -237,7 +230,7 @@ class OAuth(unittest.TestCase):
 
     def test_authorize_errors_page_or_redirect(self):
         c = self.register(["http://127.0.0.1/cb", "https://app.example/cb"])
-        f = Flow(self.a)
+        f = Flow(self.authd)
         _, ch = pkce()
         base = dict(response_type="code", client_id=c["client_id"], code_challenge=ch,
                     code_challenge_method="S256", state="st8")
@@ -263,14 +256,14 @@ class OAuth(unittest.TestCase):
             self.assertEqual(st, 302, params)
             q = query(h["Location"])
             self.assertTrue(h["Location"].startswith("http://127.0.0.1:7777/cb?"))
-            self.assertEqual((q["error"], q["state"], q["iss"]), (error, "st8", self.a.issuer))
+            self.assertEqual((q["error"], q["state"], q["iss"]), (error, "st8", self.authd.issuer))
         st, _, page = f.req("/authorize?client_id=a&client_id=b")
         self.assertEqual(st, 400)
         self.assertIn("more than once", page)
 
     def test_login_and_consent_pages(self):
         c = self.register()
-        f = Flow(self.a)
+        f = Flow(self.authd)
         v, ch = pkce()
         st, h, page = f.authorize(response_type="code", client_id=c["client_id"],
                                   code_challenge=ch, code_challenge_method="S256", state="z",
@@ -286,7 +279,7 @@ class OAuth(unittest.TestCase):
         self.assertEqual(f.login(page, csrf="A" * 43)[0], 403)
         # wrong password and unknown user: the same answer
         st1, _, p1 = f.login(page, password="wrong password!")
-        other = Flow(self.a, "nobody-here")
+        other = Flow(self.authd, "nobody-here")
         other.cookies = dict(f.cookies)
         st2, _, p2 = other.login(page)
         self.assertEqual((st1, st2), (401, 401))
@@ -315,7 +308,7 @@ class OAuth(unittest.TestCase):
         c = self.register()
         v, ch = pkce()
         redirect = "http://127.0.0.1:4567/cb"
-        f = Flow(self.a)
+        f = Flow(self.authd)
         code = f.code(c["client_id"], redirect, ch, resource=RESOURCE)
         form = {"grant_type": "authorization_code", "code": code, "code_verifier": v,
                 "redirect_uri": redirect, "client_id": c["client_id"]}
@@ -385,7 +378,7 @@ class OAuth(unittest.TestCase):
         cid, sec = c["client_id"], c["client_secret"]
         v, ch = pkce()
         redirect = "http://127.0.0.1:4567/cb"
-        f = Flow(self.a)
+        f = Flow(self.authd)
         form = {"grant_type": "authorization_code", "code_verifier": v, "redirect_uri": redirect}
         for auth, ok in ((None, False), ("Basic " + base64.b64encode(f"{cid}:wrong".encode()).decode(), False),
                          ("Basic !!!", False),
@@ -409,11 +402,11 @@ class OAuth(unittest.TestCase):
                                 ("grant_type=password&username=a", FORM, "unsupported_grant_type"),
                                 ("", FORM, "invalid_request"),
                                 ('{"grant_type":"refresh_token"}', JSONCT, "invalid_request")):
-            st, _, b = self.a.http("/token", "POST", body, ct)
+            st, _, b = self.authd.http("/token", "POST", body, ct)
             self.assertEqual((st, json.loads(b)["error"]), (400, error), body)
-        st, _, _ = self.a.http("/token", "POST", "a=" + "b" * (70 * 1024), FORM)
+        st, _, _ = self.authd.http("/token", "POST", "a=" + "b" * (70 * 1024), FORM)
         self.assertEqual(st, 413)
-        st, h, _ = self.a.http("/token", "GET")
+        st, h, _ = self.authd.http("/token", "GET")
         self.assertEqual(st, 405)
 
     # ---- revocation and introspection ----
@@ -421,47 +414,47 @@ class OAuth(unittest.TestCase):
     def test_revoke_and_introspect_endpoints(self):
         c, t = self.grant()
         # introspection needs a caller
-        st, _, b = self.a.http("/introspect", "POST", "token=" + t["access_token"], FORM)
+        st, _, b = self.authd.http("/introspect", "POST", "token=" + t["access_token"], FORM)
         self.assertEqual(st, 401)
         auth = {"Authorization": "Bearer " + self.env.introspect_key}
-        st, _, b = self.a.http("/introspect", "POST", "token=" + t["access_token"], {**FORM, **auth})
+        st, _, b = self.authd.http("/introspect", "POST", "token=" + t["access_token"], {**FORM, **auth})
         j = json.loads(b)
         self.assertTrue(j["active"])
         self.assertEqual((j["client_id"], j["sub"], j["aud"], j["token_type"]),
                          (c["client_id"], self.user_id, [RESOURCE], "Bearer"))
         self.assertIsInstance(j["exp"], int)
-        st, _, b = self.a.http("/introspect", "POST", "token=garbage", {**FORM, **auth})
+        st, _, b = self.authd.http("/introspect", "POST", "token=garbage", {**FORM, **auth})
         self.assertEqual((st, json.loads(b)), (200, {"active": False}))
         # revoking the refresh token revokes the grant's access tokens too
-        st, _, b = self.a.http("/revoke", "POST", urllib.parse.urlencode(
+        st, _, b = self.authd.http("/revoke", "POST", urllib.parse.urlencode(
             {"token": t["refresh_token"], "client_id": c["client_id"]}), FORM)
         self.assertEqual(st, 200)
-        st, _, b = self.a.http("/introspect", "POST", "token=" + t["access_token"], {**FORM, **auth})
+        st, _, b = self.authd.http("/introspect", "POST", "token=" + t["access_token"], {**FORM, **auth})
         self.assertEqual(json.loads(b), {"active": False})
         self.assertEqual(self.mcp.introspect(t["access_token"]).reason, pb.REVOKED)
         # unknown tokens: 200 all the same (RFC 7009 2.2)
-        st, _, _ = self.a.http("/revoke", "POST", urllib.parse.urlencode(
+        st, _, _ = self.authd.http("/revoke", "POST", urllib.parse.urlencode(
             {"token": "nope", "client_id": c["client_id"]}), FORM)
         self.assertEqual(st, 200)
-        st, _, b = self.a.http("/revoke", "POST", "token=x&client_id=c_nobody00000000000000", FORM)
+        st, _, b = self.authd.http("/revoke", "POST", "token=x&client_id=c_nobody00000000000000", FORM)
         self.assertEqual((st, json.loads(b)["error"]), (401, "invalid_client"))
         # another client cannot revoke this client's access token
         c2, t2 = self.grant()
-        self.a.http("/revoke", "POST", urllib.parse.urlencode(
+        self.authd.http("/revoke", "POST", urllib.parse.urlencode(
             {"token": t2["access_token"], "client_id": c["client_id"]}), FORM)
         self.assertTrue(self.mcp.introspect(t2["access_token"]).active)
-        self.a.http("/revoke", "POST", urllib.parse.urlencode(
+        self.authd.http("/revoke", "POST", urllib.parse.urlencode(
             {"token": t2["access_token"], "client_id": c2["client_id"]}), FORM)
         self.assertEqual(self.mcp.introspect(t2["access_token"]).reason, pb.REVOKED)
 
     def test_revocation_reaches_another_replica(self):
-        b = oauth_authd(self.env, {"PIPE2_AUTH_ISSUER": self.a.issuer,
+        b = oauth_authd(self.env, {"PIPE2_AUTH_ISSUER": self.authd.issuer,
                                    "PIPE2_AUTH_RESOURCE": RESOURCE})
         mcp_b = b.client(self.env.introspect_key)
         try:
             c, t = self.grant()
             self.assertTrue(mcp_b.introspect(t["access_token"]).active)
-            self.a.http("/revoke", "POST", urllib.parse.urlencode(
+            self.authd.http("/revoke", "POST", urllib.parse.urlencode(
                 {"token": t["access_token"], "client_id": c["client_id"]}), FORM)
             wait_until(lambda: mcp_b.introspect(t["access_token"]).reason == pb.REVOKED, 30,
                        "the other replica to see the revocation")

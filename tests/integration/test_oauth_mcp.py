@@ -8,27 +8,12 @@ screenshots of both pages are kept in tests/integration/artifacts/.
 """
 import os
 import shutil
-import subprocess
 import unittest
 
-from harness import Authd, Env, free_port
+from harness import NODE_DIR, Env, free_port, oauth_authd, run_node_suite
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-NODE_DIR = os.path.join(HERE, "node")
 SHOTS = os.path.join(HERE, "artifacts")
-
-
-def oauth_authd(env, extra=None, resource=None):
-    """A pipe2-authd whose issuer is its own facade address (the browser must reach it)."""
-    a = Authd(env)
-    a.extra = {"PIPE2_AUTH_ISSUER": f"http://127.0.0.1:{a.http_port}"}
-    if resource:
-        a.extra["PIPE2_AUTH_RESOURCE"] = resource
-    a.extra.update(extra or {})
-    env.authds.append(a)
-    a.start()
-    a.issuer = a.extra["PIPE2_AUTH_ISSUER"]
-    return a
 
 
 class OAuthWithMcpSdk(unittest.TestCase):
@@ -40,13 +25,12 @@ class OAuthWithMcpSdk(unittest.TestCase):
         env = Env()
         try:
             mcp_port = free_port()
-            a = oauth_authd(env, {"PIPE2_AUTH_ACCESS_TOKEN_LIFETIME": "6"},
-                            resource=f"http://127.0.0.1:{mcp_port}/mcp")
+            a = oauth_authd(env, {"PIPE2_AUTH_ACCESS_TOKEN_LIFETIME": "6",
+                                  "PIPE2_AUTH_RESOURCE": f"http://127.0.0.1:{mcp_port}/mcp"})
             admin = a.client(env.admin_key)
             user = admin.create_user("maria", "a long enough passphrase")
             admin.close()
-            e = dict(os.environ)
-            e.update({
+            run_node_suite(self, "oauth_e2e.test.mjs", {
                 "P2A_ISSUER": a.issuer,
                 "P2A_RPC": f"127.0.0.1:{a.port}",
                 "P2A_MCP_PORT": str(mcp_port),
@@ -57,13 +41,7 @@ class OAuthWithMcpSdk(unittest.TestCase):
                 "P2A_USER_ID": user.user_id,
                 "P2A_CHROMIUM": chromium,
                 "P2A_SHOTS": SHOTS,
-            })
-            r = subprocess.run(["node", "--test", "--test-reporter=spec", "oauth_e2e.test.mjs"],
-                               cwd=NODE_DIR, env=e, capture_output=True, text=True, timeout=180)
-            print(r.stdout[-4000:])
-            self.assertEqual(r.returncode, 0, r.stdout[-6000:] + r.stderr[-4000:])
-            self.assertRegex(r.stdout, r"pass 2\b")
-            self.assertRegex(r.stdout, r"fail 0\b")
+            }, passes=2)
             for shot in ("login.png", "consent.png"):
                 self.assertGreater(os.path.getsize(os.path.join(SHOTS, shot)), 5000)
         finally:

@@ -2,7 +2,7 @@
 import re
 import unittest
 
-from harness import Env, pb, wait_until
+from harness import ServiceTest, pb, wait_until
 
 SAMPLE = re.compile(r'^[a-z_:][a-z0-9_:]*(\{([a-z_]+="[^"\\]*"(,|))*\})? -?[0-9.e+-]+$')
 
@@ -22,22 +22,11 @@ def parse(text):
     return out
 
 
-class Operations(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.env = Env()
-        cls.authd = cls.env.authd({"PIPE2_AUTH_LAST_USED_FLUSH_INTERVAL": "1",
-                                   "PIPE2_AUTH_REVOCATION_POLL_INTERVAL": "1",
-                                   "PIPE2_AUTH_REVOCATION_STALENESS": "3",
-                                   "PIPE2_AUTH_REDIS_TIMEOUT_MS": "500"})
-        cls.admin = cls.authd.client(cls.env.admin_key)
-        cls.mcp = cls.authd.client(cls.env.introspect_key)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.admin.close()
-        cls.mcp.close()
-        cls.env.close()
+class Operations(ServiceTest):
+    AUTHD_ENV = {"PIPE2_AUTH_LAST_USED_FLUSH_INTERVAL": "1",
+                 "PIPE2_AUTH_REVOCATION_POLL_INTERVAL": "1",
+                 "PIPE2_AUTH_REVOCATION_STALENESS": "3",
+                 "PIPE2_AUTH_REDIS_TIMEOUT_MS": "500"}
 
     def metrics(self):
         status, headers, body = self.authd.http("/metrics")
