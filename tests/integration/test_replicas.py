@@ -136,7 +136,10 @@ class Faults(ReplicasBase):
             wait_until(lambda: introspect_code(m, token, self.samples, revoked_at)
                        == grpc.StatusCode.UNAVAILABLE,
                        float(self.STALE) + 3, f"UNAVAILABLE once the view is stale ({what})")
-            self.assertGreaterEqual(time.monotonic() - since, float(self.STALE) - 0.5)
+            # the view's age counts from the last successful poll, sent up to one poll
+            # interval before the fault: stale no earlier than STALE - POLL after it
+            self.assertGreaterEqual(time.monotonic() - since,
+                                    float(self.STALE) - float(self.POLL) - 0.2)
             self.assertEqual(r.health(), 2)  # NOT_SERVING
             with self.assertRaises(grpc.RpcError) as cm:
                 m.introspect(token)
