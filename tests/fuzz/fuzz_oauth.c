@@ -1,7 +1,8 @@
 /* fuzz_oauth.c -- the OAuth edges of the facade: form bodies and query strings (/token,
  * /revoke, /introspect, /authorize, /login, /consent), the Authorization header (Basic and
- * Bearer), cookies, redirect URI registration and matching, resource and scope parsing, PKCE,
- * and RFC 7591 registration bodies: the functions production calls, in src/oauth.c.
+ * Bearer), cookies and the CSRF comparison, redirect URI registration and matching,
+ * resource and scope parsing, PKCE, and RFC 7591 registration bodies: the functions
+ * production calls, in src/oauth.c.
  *
  * The first byte picks the parser; the rest is its input. */
 #include <stdint.h>
@@ -46,7 +47,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (void)oauth_basic_parse(s, id, sizeof(id), secret, sizeof(secret));
         (void)oauth_bearer(s, &len);
         (void)oauth_cookie_get(s, "p2a_session", c, sizeof(c));
-        (void)oauth_cookie_get(s, "__Host-p2a_csrf", c, sizeof(c));
+        /* the double-submit check of the sign-in form: cookie against field */
+        if (oauth_cookie_get(s, "__Host-p2a_csrf", c, sizeof(c)))
+            (void)oauth_secret_eq(c, "a0OmJBe51eHHi1zO1v2ZmJGpJVrhYFy_cFfEtZ-1jBU");
         break;
     }
     case 2: {
