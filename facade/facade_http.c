@@ -1,8 +1,8 @@
 /* facade_http.c -- the HTTP/1.1 listener (see facade_http.h).
  *
- * evhttp on the main thread's loop, with bounds on everything a client sends: headers 8 KiB,
- * bodies 64 KiB, 30 s to send a request. Unknown paths get 404, other methods 405, each as a
- * short JSON error. Responses are never cached.
+ * evhttp on the facade thread's loop, with bounds on everything a client sends: headers
+ * 8 KiB, bodies 64 KiB, and the gate's (http_gate.h) on the public port. Unknown paths get
+ * 404, other methods 405, each as a short JSON error. Responses are never cached.
  */
 #include "facade_http.h"
 
@@ -14,6 +14,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "config.h"
+#include "http_gate.h"
 #include "log.h"
 #include "metrics.h"
 #include "oauth_http.h"
@@ -21,14 +22,14 @@
 
 #define MAX_HEADERS (8 * 1024)
 #define MAX_BODY (64 * 1024)
-#define REQUEST_TIMEOUT_S 30
 
 enum route { R_HEALTHZ, R_READYZ, R_METRICS, R_OTHER, R_COUNT };
 static const char *const route_names[R_COUNT] = {"/healthz", "/readyz", "/metrics", "other"};
 #define STATUS_SLOTS 6 /* 200 400 404 405 503 other */
 
 struct facade {
-    struct evhttp *http;
+    struct evhttp *http, *ops; /* the public port; the metrics port */
+    struct http_gate *gate;
     struct oauth_http *oauth;
     struct facade_hooks hooks;
     uint64_t requests[R_COUNT][STATUS_SLOTS];
@@ -68,18 +69,16 @@ static void reply_error(struct evhttp_request *req, int status, const char *reas
     reply(req, status, reason, "application/json", body, (size_t)n);
 }
 
-static void on_request(struct evhttp_request *req, void *arg)
+/* The operational endpoints; /metrics only on the metrics port. */
+static void serve_ops(struct facade *f, struct evhttp_request *req, const char *path,
+                      bool metrics_port)
 {
-    struct facade *f = arg;
-    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
-    if (path != NULL && oauth_http_handle(f->oauth, req, path))
-        return;
     enum route r = R_OTHER;
     if (path != NULL && strcmp(path, "/healthz") == 0)
         r = R_HEALTHZ;
     else if (path != NULL && strcmp(path, "/readyz") == 0)
         r = R_READYZ;
-    else if (path != NULL && strcmp(path, "/metrics") == 0)
+    else if (path != NULL && metrics_port && strcmp(path, "/metrics") == 0)
         r = R_METRICS;
     if (r == R_OTHER) {
         count(f, r, 404);
@@ -118,34 +117,60 @@ static void on_request(struct evhttp_request *req, void *arg)
     }
 }
 
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    struct facade *f = arg;
+    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+    if (path != NULL && oauth_http_handle(f->oauth, req, path))
+        return;
+    serve_ops(f, req, path, false);
+}
+
+static void on_ops_request(struct evhttp_request *req, void *arg)
+{
+    serve_ops(arg, req, evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req)), true);
+}
+
+static void set_bounds(struct evhttp *http, const struct p2a_config *cfg)
+{
+    evhttp_set_max_headers_size(http, MAX_HEADERS);
+    evhttp_set_max_body_size(http, MAX_BODY);
+    /* per read; the gate's deadlines are the absolute ones */
+    evhttp_set_timeout(http, cfg->header_timeout_s + cfg->request_timeout_s);
+    evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
+                                         EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PUT |
+                                         EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH);
+}
+
 p2a_err facade_new(struct event_base *base, const struct p2a_config *cfg,
                    const struct facade_hooks *hooks, struct facade **out, char *err,
                    size_t errlen)
 {
     struct facade *f = xcalloc(1, sizeof(*f));
     f->hooks = *hooks;
-    f->oauth = oauth_http_new(cfg, hooks);
+    f->oauth = oauth_http_new(base, cfg, hooks);
     f->http = f->oauth ? evhttp_new(base) : NULL;
-    if (f->http == NULL) {
-        oauth_http_free(f->oauth);
-        free(f);
+    f->ops = f->http ? evhttp_new(base) : NULL;
+    if (f->ops == NULL) {
+        facade_free(f);
         snprintf(err, errlen, "cannot create the HTTP listener");
         return P2A_ERR_INTERNAL;
     }
-    evhttp_set_max_headers_size(f->http, MAX_HEADERS);
-    evhttp_set_max_body_size(f->http, MAX_BODY);
-    evhttp_set_timeout(f->http, REQUEST_TIMEOUT_S);
-    evhttp_set_allowed_methods(f->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
-                                            EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PUT |
-                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH);
+    set_bounds(f->http, cfg);
+    set_bounds(f->ops, cfg);
     evhttp_set_gencb(f->http, on_request, f);
-    if (evhttp_bind_socket_with_handle(f->http, cfg->http_host, (ev_uint16_t)cfg->http_port) ==
-        NULL) {
-        snprintf(err, errlen, "cannot listen on PIPE2_AUTH_HTTP_LISTEN %s", cfg->http_listen);
-        evhttp_free(f->http);
-        oauth_http_free(f->oauth);
-        free(f);
-        return P2A_ERR_INVALID;
+    evhttp_set_gencb(f->ops, on_ops_request, f);
+    p2a_err rc = http_gate_new(base, f->http, cfg, &f->gate, err, errlen);
+    if (rc == P2A_OK &&
+        evhttp_bind_socket_with_handle(f->ops, cfg->metrics_host,
+                                       (ev_uint16_t)cfg->metrics_port) == NULL) {
+        snprintf(err, errlen, "cannot listen on PIPE2_AUTH_METRICS_LISTEN %s",
+                 cfg->metrics_listen);
+        rc = P2A_ERR_INVALID;
+    }
+    if (rc != P2A_OK) {
+        facade_free(f);
+        return rc;
     }
     *out = f;
     return P2A_OK;
@@ -155,7 +180,11 @@ void facade_free(struct facade *f)
 {
     if (f == NULL)
         return;
-    evhttp_free(f->http);
+    if (f->http != NULL)
+        evhttp_free(f->http); /* its connections first: they point into the gate */
+    http_gate_free(f->gate);
+    if (f->ops != NULL)
+        evhttp_free(f->ops);
     oauth_http_free(f->oauth);
     free(f);
 }
@@ -176,4 +205,6 @@ void facade_metrics(const struct facade *f, struct mbuf *out)
         }
     }
     oauth_http_metrics(f->oauth, out);
+    if (f->gate != NULL)
+        http_gate_metrics(f->gate, out);
 }

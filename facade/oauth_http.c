@@ -33,7 +33,9 @@
 #include "facade_http.h"
 #include "keys.h"
 #include "log.h"
+#include "hashpool.h"
 #include "metrics.h"
+#include "netaddr.h"
 #include "oauth.h"
 #include "oauth_store.h"
 #include "pages.h"
@@ -43,7 +45,6 @@
 #include "xalloc.h"
 
 #define MAX_QUERY 8192
-#define MAX_ADDR 64
 
 enum ep {
     EP_AS_META, EP_PRM, EP_JWKS, EP_REGISTER, EP_AUTHORIZE, EP_LOGIN, EP_CONSENT, EP_TOKEN,
@@ -69,16 +70,30 @@ struct oauth_http {
     const char *session_cookie, *csrf_cookie;
     struct oreq *pending;
     uint64_t counts[EP_COUNT][STATUS_SLOTS];
+    struct event_base *base;
+    struct signin_slot *slots; /* sign-ins between reservation and hash; as many as the pool holds */
+    size_t nslots;
 };
 
 enum authz_mode { AUTHZ_SHOW, AUTHZ_CONSENT };
 
+/* Sign-ins one address, and one account, may have in progress at once. */
+#define SIGNIN_PER_ADDR 4
+#define SIGNIN_PER_USER 2
+
+struct signin_slot {
+    bool used;
+    char addr[NETADDR_MAX];
+    char user[OAUTH_MAX_USERNAME + 1];
+};
+
 struct oreq {
     struct oauth_http *o;
+    int slot;                    /* the sign-in slot held, or -1 */
     struct evhttp_request *http; /* NULL once orphaned */
     struct oreq *prev, *next;
     enum ep ep;
-    char addr[MAX_ADDR];
+    char addr[NETADDR_MAX];     /* the client's (netaddr.h) */
     struct oauth_form form;     /* the request's parameters (authorization ones for consent) */
     struct oauth_form post;     /* a form posted to /login or /consent */
     json_t *client;             /* the client's record, once looked up */
@@ -110,12 +125,24 @@ struct oreq {
 
 /* ---- bookkeeping --------------------------------------------------------------------------- */
 
+/* Every value of a header, in order, joined with ','; NULL when there is none. */
+static char *joined_header(struct evhttp_request *http, const char *name)
+{
+    struct mbuf b = {0};
+    for (struct evkeyval *kv = evhttp_request_get_input_headers(http)->tqh_first; kv != NULL;
+         kv = kv->next.tqe_next)
+        if (strcasecmp(kv->key, name) == 0)
+            mbuf_printf(&b, "%s%s", b.len > 0 ? "," : "", kv->value);
+    return b.s;
+}
+
 static struct oreq *oreq_new(struct oauth_http *o, struct evhttp_request *http, enum ep ep)
 {
     struct oreq *r = xcalloc(1, sizeof(*r));
     r->o = o;
     r->http = http;
     r->ep = ep;
+    r->slot = -1;
     r->next = o->pending;
     if (o->pending != NULL)
         o->pending->prev = r;
@@ -123,7 +150,11 @@ static struct oreq *oreq_new(struct oauth_http *o, struct evhttp_request *http, 
     char *host = NULL;
     ev_uint16_t port = 0;
     evhttp_connection_get_peer(evhttp_request_get_connection(http), &host, &port);
-    snprintf(r->addr, sizeof(r->addr), "%s", host ? host : "unknown");
+    char *xff = joined_header(http, "X-Forwarded-For");
+    char *fwd = joined_header(http, "Forwarded");
+    netaddr_client(o->cfg->proxies, o->cfg->nproxies, host ? host : "unknown", xff, fwd, r->addr);
+    free(xff);
+    free(fwd);
     return r;
 }
 
@@ -584,10 +615,13 @@ static void authz_redirect(struct oreq *r, const char *error, const char *desc, 
     finish(r, r->ep == EP_AUTHORIZE ? 302 : 303, NULL, "", 0);
 }
 
-static void csrf_for_session(const char *sid, char out[OAUTH_HEX_LEN + 1])
+/* The consent form's CSRF token: bound to the session and to the authorization request
+ * being approved, so that a token lifted from one consent page approves nothing else. */
+static void csrf_for_consent(const char *sid, const char *query, char out[OAUTH_HEX_LEN + 1])
 {
-    char buf[OAUTH_SECRET_LEN + 8];
-    int n = snprintf(buf, sizeof(buf), "csrf:%s", sid);
+    char qd[OAUTH_HEX_LEN + 1], buf[OAUTH_SECRET_LEN + OAUTH_HEX_LEN + 16];
+    oauth_digest_hex(query, strlen(query), qd);
+    int n = snprintf(buf, sizeof(buf), "csrf:%s:%s", sid, qd);
     oauth_digest_hex(buf, (size_t)n, out);
 }
 
@@ -673,7 +707,7 @@ static void on_session_for_page(void *arg, p2a_err err, const char *const *v,
         return;
     }
     char csrf[OAUTH_HEX_LEN + 1];
-    csrf_for_session(r->sid, csrf);
+    csrf_for_consent(r->sid, r->query, csrf);
     struct page_consent p = {.query = r->query,
                              .csrf = csrf,
                              .client_name = name,
@@ -862,50 +896,101 @@ static void on_session_created(void *arg, p2a_err err, const char *const *v, con
     finish(r, 303, NULL, "", 0);
 }
 
-static void on_login_failed(void *arg, p2a_err err, const char *const *v, const size_t *lens,
-                            size_t n)
+/* ---- sign-in admission: bounded in process before anything is reserved or hashed ---- */
+
+/* Which of the in-process slots r holds, or -1. A slot lives from the reservation to the
+ * hash's answer, so the pool never has more work than it can queue. */
+static int signin_admit(struct oreq *r)
 {
-    /* counted or not (Redis down), the answer is the same */
-    (void)err, (void)v, (void)lens, (void)n;
-    struct oreq *r = arg;
-    if (orphaned(r))
-        return;
-    log_info("oauth.login_failed", "failed sign-in from %s", r->addr);
-    show_login(r, 401, NULL, r->username, "Wrong username or password.");
+    struct oauth_http *o = r->o;
+    size_t per_addr = 0, per_user = 0;
+    int free_slot = -1;
+    for (size_t i = 0; i < o->nslots; i++) {
+        if (!o->slots[i].used) {
+            if (free_slot < 0)
+                free_slot = (int)i;
+            continue;
+        }
+        per_addr += strcmp(o->slots[i].addr, r->addr) == 0;
+        per_user += strcmp(o->slots[i].user, r->username) == 0;
+    }
+    if (free_slot < 0)
+        return -2; /* every slot taken: the service is busy */
+    if (per_addr >= SIGNIN_PER_ADDR || per_user >= SIGNIN_PER_USER)
+        return -1;
+    struct signin_slot *sl = &o->slots[free_slot];
+    sl->used = true;
+    snprintf(sl->addr, sizeof(sl->addr), "%s", r->addr);
+    snprintf(sl->user, sizeof(sl->user), "%s", r->username);
+    r->slot = free_slot;
+    return free_slot;
 }
 
-static void on_login_lookup(void *arg, p2a_err err, const char *const *v, const size_t *lens,
-                            size_t n)
+static void signin_release(struct oreq *r)
 {
-    (void)lens;
-    struct oreq *r = resume(arg, err, n, 4);
-    if (r == NULL)
+    if (r->o != NULL && r->slot >= 0)
+        r->o->slots[r->slot].used = false;
+    r->slot = -1;
+}
+
+static void show_busy(struct oreq *r, int status, int retry_after_s, const char *message)
+{
+    char ra[16];
+    snprintf(ra, sizeof(ra), "%d", retry_after_s > 0 ? retry_after_s : 1);
+    add_header(r->http, "Retry-After", ra);
+    show_login(r, status, NULL, r->username, message);
+}
+
+static void on_hashed(void *arg, bool ok)
+{
+    struct oreq *r = arg;
+    signin_release(r);
+    if (orphaned(r))
         return;
-    int limit = r->o->cfg->login_rate_limit;
-    if (strtoll(v[2], NULL, 10) >= limit || strtoll(v[3], NULL, 10) >= 4LL * limit) {
-        log_warn("oauth.login_rate_limited", "sign-in refused: too many failures (from %s)",
-                 r->addr);
-        show_login(r, 429, NULL, r->username,
-                   "Too many failed sign-in attempts. Wait 15 minutes and try again.");
+    if (!ok || r->user_id[0] == '\0') { /* the failure was counted when it was reserved */
+        log_info("oauth.login_failed", "failed sign-in from %s", r->addr);
+        show_login(r, 401, NULL, r->username, "Wrong username or password.");
         return;
     }
-    const char *password = oauth_form_get(&r->post, "password");
-    bool known = v[0][0] != '\0';
-    /* an unknown user costs the same hash as a known one, and gets the same answer */
-    bool ok = oauth_password_verify(password ? password : "", known ? v[1] : unknown_user_hash);
-    if (!ok || !known) {
-        oauth_store_login_failed(r->o->h.store, r->username, r->addr, on_login_failed, r);
-        return;
-    }
-    snprintf(r->user_id, sizeof(r->user_id), "%s", v[0]);
     char digest[OAUTH_HEX_LEN + 1];
     if (oauth_random_secret(r->sid) != P2A_OK) {
         finish_page_error(r, 500, "Something went wrong", "Try again.");
         return;
     }
     oauth_digest_hex(r->sid, strlen(r->sid), digest);
-    oauth_store_session_create(r->o->h.store, digest, r->user_id, r->username, clock_now(),
-                               r->o->cfg->session_lifetime_s, on_session_created, r);
+    oauth_store_session_create(r->o->h.store, digest, r->user_id, r->username, r->addr,
+                               clock_now(), r->o->cfg->session_lifetime_s, on_session_created,
+                               r);
+}
+
+static void on_login_reserved(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                              size_t n)
+{
+    (void)lens;
+    struct oreq *r = arg;
+    if (r->http == NULL || err != P2A_OK || n < 4)
+        signin_release(r);
+    if ((r = resume(arg, err, n, 4)) == NULL)
+        return;
+    long long status = strtoll(v[0], NULL, 10), retry = strtoll(v[3], NULL, 10);
+    if (status != 0) {
+        signin_release(r);
+        log_warn("oauth.login_rate_limited", "sign-in refused: too many attempts at one account "
+                 "(%s, from %s)", status == 1 ? "this address" : "any address", r->addr);
+        char msg[160];
+        snprintf(msg, sizeof(msg), "Too many failed sign-in attempts. Try again in %lld seconds.",
+                 retry);
+        show_busy(r, 429, (int)retry, msg);
+        return;
+    }
+    snprintf(r->user_id, sizeof(r->user_id), "%s", v[1]);
+    const char *password = oauth_form_get(&r->post, "password");
+    /* an unknown user costs the same hash as a known one, and gets the same answer */
+    if (!hashpool_verify(r->o->h.hashpool, r->o->base, password ? password : "",
+                         r->user_id[0] ? v[2] : unknown_user_hash, on_hashed, r)) {
+        signin_release(r);
+        show_busy(r, 503, 1, "Sign-in is busy right now. Try again in a moment.");
+    }
 }
 
 static bool post_form(struct oreq *r)
@@ -952,7 +1037,20 @@ static void do_login(struct oreq *r)
         return;
     }
     snprintf(r->username, sizeof(r->username), "%s", user);
-    oauth_store_login_lookup(r->o->h.store, r->username, r->addr, on_login_lookup, r);
+    int slot = signin_admit(r);
+    if (slot == -2) {
+        log_warn("oauth.login_busy", "sign-in refused: every hashing slot is taken");
+        show_busy(r, 503, 1, "Sign-in is busy right now. Try again in a moment.");
+        return;
+    }
+    if (slot < 0) {
+        show_busy(r, 429, 1, "Too many sign-ins at once. Try again in a moment.");
+        return;
+    }
+    struct oauth_login_limits lim = {.per_pair = r->o->cfg->login_rate_limit,
+                                     .throttle_after = r->o->cfg->login_throttle_after};
+    oauth_store_login_reserve(r->o->h.store, r->username, r->addr, &lim, clock_now_ms(),
+                              on_login_reserved, r);
 }
 
 /* POST /consent */
@@ -988,7 +1086,7 @@ static void do_consent(struct oreq *r)
     char want[OAUTH_HEX_LEN + 1], digest[OAUTH_HEX_LEN + 1];
     bool have_session = cookie(r, r->o->session_cookie, r->sid, sizeof(r->sid));
     if (have_session)
-        csrf_for_session(r->sid, want);
+        csrf_for_consent(r->sid, r->query, want);
     if (!have_session || csrf == NULL || !oauth_secret_eq(csrf, want)) {
         log_warn("oauth.csrf_refused", "consent form with a missing or wrong CSRF token from %s",
                  r->addr);
@@ -1371,6 +1469,9 @@ static void introspect_after_auth(struct oreq *r)
         v = TV_REVOKED;
     if (v == TV_ACTIVE)
         v = token_check(&c, clock_now(), cfg->clock_skew_s, TOKEN_KIND_NONE, res);
+    /* RFC 7662 4: a client learns only about tokens issued to it */
+    if (v == TV_ACTIVE && r->client != NULL && strcmp(c.client_id, r->client_id) != 0)
+        v = TV_MALFORMED;
     if (v != TV_ACTIVE) {
         token_claims_deinit(&c);
         finish_json(r, 200, "{\"active\":false}");
@@ -1396,6 +1497,18 @@ static void introspect_after_auth(struct oreq *r)
     free(s);
 }
 
+/* After client_auth: a public client has no credentials to introspect with. */
+static void introspect_confidential(struct oreq *r)
+{
+    const char *method =
+        json_string_value(json_object_get(r->client, "token_endpoint_auth_method"));
+    if (oauth_auth_method_parse(method) == OAUTH_AUTH_NONE) {
+        finish_error(r, 401, "invalid_client", "a public client may not introspect tokens");
+        return;
+    }
+    introspect_after_auth(r);
+}
+
 static void do_introspect(struct oreq *r)
 {
     if (!content_type_is(r->http, "application/x-www-form-urlencoded") ||
@@ -1415,13 +1528,16 @@ static void do_introspect(struct oreq *r)
         introspect_after_auth(r);
         return;
     }
-    if (req_header(r->http, "Authorization") == NULL &&
-        oauth_form_get(&r->form, "client_secret") == NULL) {
+    /* otherwise only a confidential client, with its secret (Basic or in the form) */
+    const char *authz = req_header(r->http, "Authorization");
+    bool basic = authz != NULL && strncasecmp(authz, "Basic ", 6) == 0;
+    if (authz != NULL ? !basic : oauth_form_get(&r->form, "client_secret") == NULL) {
         finish_error(r, 401, "invalid_client",
-                     "authenticate with a service key (Bearer) or client credentials");
+                     "authenticate with a service key (Bearer) or a confidential client's "
+                     "credentials");
         return;
     }
-    r->after_client = introspect_after_auth;
+    r->after_client = introspect_confidential;
     client_auth(r);
 }
 
@@ -1524,11 +1640,15 @@ bool oauth_http_handle(struct oauth_http *o, struct evhttp_request *http, const 
 
 /* ---- life ---------------------------------------------------------------------------------- */
 
-struct oauth_http *oauth_http_new(const struct p2a_config *cfg, const struct facade_hooks *h)
+struct oauth_http *oauth_http_new(struct event_base *base, const struct p2a_config *cfg,
+                                  const struct facade_hooks *h)
 {
     struct oauth_http *o = xcalloc(1, sizeof(*o));
     o->cfg = cfg;
     o->h = *h;
+    o->base = base;
+    o->nslots = hashpool_capacity(h->hashpool);
+    o->slots = xcalloc(o->nslots, sizeof(*o->slots));
     o->as_meta = build_as_meta(cfg);
     o->issuer_path = url_path(cfg->issuer);
     o->secure = strncmp(cfg->issuer, "https://", 8) == 0;
@@ -1550,6 +1670,7 @@ void oauth_http_free(struct oauth_http *o)
         r->o = NULL;
     }
     free(o->as_meta);
+    free(o->slots);
     free(o);
 }
 

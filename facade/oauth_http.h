@@ -2,21 +2,25 @@
  * PKCE, 7009, 7662, 9207), the login and consent pages, JWKS.
  *
  * The module parses requests, calls the rules in oauth.c and the state in oauth_store.c,
- * and renders JSON or HTML. It runs on the main thread's loop, with the main thread's Redis
- * connection; a request waiting on Redis is a 'struct oreq' until it is answered.
+ * and renders JSON or HTML. It runs on the facade thread's loop, with that thread's Redis
+ * connection; passwords are checked on the hash pool. A request waiting on Redis or the
+ * pool is a 'struct oreq' until it is answered.
  */
 #ifndef P2A_OAUTH_HTTP_H
 #define P2A_OAUTH_HTTP_H
 
 #include <stdbool.h>
 
+struct event_base;
 struct evhttp_request;
 struct p2a_config;
 struct facade_hooks;
 struct oauth_http;
 struct mbuf;
 
-struct oauth_http *oauth_http_new(const struct p2a_config *cfg, const struct facade_hooks *h);
+/* On base, the facade thread's loop (hash answers come back there). */
+struct oauth_http *oauth_http_new(struct event_base *base, const struct p2a_config *cfg,
+                                  const struct facade_hooks *h);
 /* Requests still waiting on Redis are dropped without an answer (the connections are going
  * away with the listener). */
 void oauth_http_free(struct oauth_http *o);

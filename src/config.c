@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "log.h"
+#include "netaddr.h"
 #include "oauth.h"
 #include "xalloc.h"
 
@@ -94,7 +95,30 @@ static const struct row rows[] = {
     {"REGISTER_RATE_LIMIT", K_INT, S(register_rate_limit), "20", 1, 1000000, false, false,
      "client registrations per address per hour"},
     {"LOGIN_RATE_LIMIT", K_INT, S(login_rate_limit), "5", 1, 1000000, false, false,
-     "failed logins per account per 15 min (per address: 4 times this)"},
+     "sign-in attempts at one account from one address per 15 min, unless one succeeds"},
+    {"LOGIN_THROTTLE_AFTER", K_INT, S(login_throttle_after), "20", 1, 1000000, false, false,
+     "failed sign-ins at one account (any address) per 15 min before attempts are spaced "
+     "out (1 s, doubling, at most 60 s); the right password is never refused for good"},
+    {"HASH_THREADS", K_INT, S(hash_threads), "2", 1, 64, false, false,
+     "threads that check passwords (scrypt), off every event loop"},
+    {"HASH_QUEUE", K_INT, S(hash_queue), "32", 1, 100000, false, false,
+     "sign-ins waiting for a hashing thread; beyond, sign-in answers 503 with Retry-After"},
+    {"TRUSTED_PROXIES", K_STR, S(trusted_proxies), NULL, 0, 0, false, true,
+     "CIDRs of proxies whose X-Forwarded-For / Forwarded name the client (comma-separated)"},
+    {"METRICS_LISTEN", K_STR, S(metrics_listen), "127.0.0.1:9090", 0, 0, false, false,
+     "host:port serving /metrics (and /healthz, /readyz), apart from the public facade"},
+    {"HTTP_MAX_CONNECTIONS", K_INT, S(http_max_conns), "0", 0, 1000000, false, false,
+     "open connections on the facade (0: a quarter of the descriptor limit)"},
+    {"RPC_MAX_CONNECTIONS", K_INT, S(rpc_max_conns), "0", 0, 1000000, false, false,
+     "open connections on the RPC port (0: half of the descriptor limit)"},
+    {"HTTP_MAX_CONNECTIONS_PER_ADDRESS", K_INT, S(http_max_conns_per_addr), "64", 1, 1000000,
+     false, false, "open facade connections from one client address (trusted proxies exempt)"},
+    {"RPC_MAX_CONNECTIONS_PER_ADDRESS", K_INT, S(rpc_max_conns_per_addr), "4096", 1, 1000000,
+     false, false, "open RPC connections from one client address"},
+    {"HEADER_TIMEOUT", K_INT, S(header_timeout_s), "10", 1, 3600, false, false,
+     "seconds a client has to send a request's headers (and an HTTP/2 preface)"},
+    {"REQUEST_TIMEOUT", K_INT, S(request_timeout_s), "20", 1, 3600, false, false,
+     "seconds a client has to send a request's body once its headers have come"},
 };
 
 #define NROWS (sizeof(rows) / sizeof(rows[0]))
@@ -385,6 +409,12 @@ p2a_err config_load(struct p2a_config *cfg, int argc, char **argv, char *err, si
     if (config_parse_hostport(cfg->http_listen, &cfg->http_host, &cfg->http_port, &why) !=
         P2A_OK)
         return fail(cfg, err, errlen, "PIPE2_AUTH_HTTP_LISTEN", why);
+    if (config_parse_hostport(cfg->metrics_listen, &cfg->metrics_host, &cfg->metrics_port,
+                              &why) != P2A_OK)
+        return fail(cfg, err, errlen, "PIPE2_AUTH_METRICS_LISTEN", why);
+    if (netaddr_cidr_list_parse(cfg->trusted_proxies, CONFIG_MAX_PROXIES, &cfg->proxies,
+                                &cfg->nproxies, &why) != P2A_OK)
+        return fail(cfg, err, errlen, "PIPE2_AUTH_TRUSTED_PROXIES", why);
     if (parse_redis_url(cfg, &why) != P2A_OK)
         return fail(cfg, err, errlen, "PIPE2_AUTH_REDIS_URL", why);
     if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL))
@@ -415,6 +445,8 @@ void config_deinit(struct p2a_config *cfg)
         free(cfg->resources[i]);
     free(cfg->rpc_host);
     free(cfg->http_host);
+    free(cfg->metrics_host);
+    free(cfg->proxies);
     free(cfg->redis_host);
     free(cfg->redis_user);
     if (cfg->redis_password != NULL) {

@@ -16,6 +16,9 @@
 #include "err.h"
 
 #define CONFIG_MAX_RESOURCES 16
+#define CONFIG_MAX_PROXIES 64
+
+struct p2a_cidr;
 
 struct p2a_config {
     char *issuer;                              /* iss of every token, no trailing slash */
@@ -59,7 +62,22 @@ struct p2a_config {
     int refresh_grace_s;                       /* a rotated refresh token still works this long */
     int session_lifetime_s;                    /* browser login sessions */
     int register_rate_limit;                   /* registrations per address per hour */
-    int login_rate_limit;                      /* failed logins per account per 15 min */
+    int login_rate_limit;                      /* attempts per account and address per 15 min */
+    int login_throttle_after;                  /* failures per account before spacing out */
+    int hash_threads;                          /* password hashing pool */
+    int hash_queue;
+    char *trusted_proxies;                     /* CIDRs, comma-separated; NULL: none */
+    struct p2a_cidr *proxies;                  /* parsed trusted_proxies */
+    size_t nproxies;
+    char *metrics_listen;                      /* host:port of /metrics */
+    char *metrics_host;
+    int metrics_port;
+    int http_max_conns;                        /* 0: from RLIMIT_NOFILE */
+    int rpc_max_conns;
+    int http_max_conns_per_addr;
+    int rpc_max_conns_per_addr;
+    int header_timeout_s;
+    int request_timeout_s;
 };
 
 /* Fills cfg from argv and the environment. On error writes a message naming the setting to

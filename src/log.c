@@ -5,6 +5,9 @@
  * before any thread exists. Not on the request path: nothing there logs per request.
  */
 #include "log.h"
+#include "clock.h"
+
+#include <stdatomic.h>
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -136,4 +139,15 @@ void log_token_ref(const char *token, size_t len, char out[13])
         out[2 * i + 1] = hex[d[i] & 15];
     }
     out[12] = '\0';
+}
+
+bool log_every_second(struct log_limit *l, unsigned long long *passed)
+{
+    long long now = clock_mono_ms(), next = atomic_load(&l->next_ms);
+    if (now < next || !atomic_compare_exchange_strong(&l->next_ms, &next, now + 1000)) {
+        atomic_fetch_add(&l->passed, 1);
+        return false;
+    }
+    *passed = atomic_exchange(&l->passed, 0);
+    return true;
 }

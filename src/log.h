@@ -34,6 +34,15 @@ bool log_enabled(enum log_level level);
 #define log_warn(event, ...) log_msg(LOG_WARN, event, __VA_ARGS__)
 #define log_error(event, ...) log_msg(LOG_ERROR, event, __VA_ARGS__)
 
+/* At most one line a second for a thing that can happen a million times a second (refused
+ * connections, a full descriptor table): log_every_second() says whether to write now, and
+ * how many were passed over since the last line. Any thread; one struct per thing. */
+struct log_limit {
+    _Atomic long long next_ms;
+    _Atomic unsigned long long passed;
+};
+bool log_every_second(struct log_limit *l, unsigned long long *passed);
+
 /* Writes a 12-hex-digit fingerprint of a secret into out (at least 13 bytes). */
 void log_token_ref(const char *token, size_t len, char out[13]);
 

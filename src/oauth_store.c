@@ -74,65 +74,69 @@ void oauth_store_user_create(struct store *st, const char *username, const char 
     store_eval(st, lua, 1, args, N(args), cb, arg);
 }
 
-/* The failed-login counters of an account and of an address. */
-static void account_fail_key(const char *username, char *k, size_t n)
+/* The counters of sign-in attempts: one account from one address (a hard limit per
+ * window), and one account from anywhere (failures beyond a number space attempts out). */
+static void login_keys(const char *username, const char *addr, char *pair, char *acct, size_t n)
 {
-    snprintf(k, n, "p2a:rl:login-account:%s", username);
+    snprintf(pair, n, "p2a:rl:login-pair:%s:%s", username, addr);
+    snprintf(acct, n, "p2a:rl:login-account:%s", username);
 }
 
-static void fail_keys(const char *username, const char *addr, char *k1, char *k2, size_t n)
-{
-    account_fail_key(username, k1, n);
-    snprintf(k2, n, "p2a:rl:login-addr:%s", addr);
-}
-
-void oauth_store_login_lookup(struct store *st, const char *username, const char *addr,
-                              store_eval_cb cb, void *arg)
+void oauth_store_login_reserve(struct store *st, const char *username, const char *addr,
+                               const struct oauth_login_limits *lim, int64_t now_ms,
+                               store_eval_cb cb, void *arg)
 {
     static const char lua[] =
+        "local now = tonumber(ARGV[3])\n"
+        "local pair = tonumber(redis.call('GET', KEYS[2]) or '0')\n"
+        "if pair >= tonumber(ARGV[1]) then\n"
+        "  return {1, '', '', math.max(redis.call('TTL', KEYS[2]), 1)}\n"
+        "end\n"
+        "local a = redis.call('HMGET', KEYS[3], 'n', 'next')\n"
+        "local n = tonumber(a[1] or '0')\n"
+        "local nxt = tonumber(a[2] or '0')\n"
+        "if now < nxt then return {2, '', '', math.ceil((nxt - now) / 1000)} end\n"
+        "redis.call('INCR', KEYS[2])\n"
+        "if redis.call('TTL', KEYS[2]) < 0 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end\n"
+        "n = n + 1\n"
+        "local free = tonumber(ARGV[4])\n"
+        "if n > free then\n"
+        "  local delay = math.min(2 ^ math.min(n - free - 1, 30), tonumber(ARGV[5]))\n"
+        "  nxt = now + delay * 1000\n"
+        "end\n"
+        "redis.call('HSET', KEYS[3], 'n', n, 'next', nxt)\n"
+        "redis.call('EXPIRE', KEYS[3], ARGV[2])\n"
         "local h = redis.call('HMGET', KEYS[1], 'user_id', 'hash')\n"
-        "return {h[1] or '', h[2] or '', tonumber(redis.call('GET', KEYS[2]) or '0'),"
-        " tonumber(redis.call('GET', KEYS[3]) or '0')}\n";
-    char k0[96], k1[128], k2[128];
+        "return {0, h[1] or '', h[2] or '', 0}\n";
+    char k0[96], k1[192], k2[128], limit[16], win[16], ms[24], after[16], maxd[16];
     snprintf(k0, sizeof(k0), "p2a:account:%s", username);
-    fail_keys(username, addr, k1, k2, sizeof(k1));
-    const char *args[] = {k0, k1, k2};
+    login_keys(username, addr, k1, k2, sizeof(k2));
+    num(limit, sizeof(limit), lim->per_pair);
+    num(win, sizeof(win), OAUTH_LOGIN_WINDOW_S);
+    num(ms, sizeof(ms), now_ms);
+    num(after, sizeof(after), lim->throttle_after);
+    num(maxd, sizeof(maxd), OAUTH_LOGIN_MAX_DELAY_S);
+    const char *args[] = {k0, k1, k2, limit, win, ms, after, maxd};
     store_eval(st, lua, 3, args, N(args), cb, arg);
 }
 
-void oauth_store_login_failed(struct store *st, const char *username, const char *addr,
-                              store_eval_cb cb, void *arg)
-{
-    static const char lua[] =
-        "local n = redis.call('INCR', KEYS[1])\n"
-        "if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end\n"
-        "redis.call('INCR', KEYS[2])\n"
-        "if redis.call('TTL', KEYS[2]) < 0 then redis.call('EXPIRE', KEYS[2], ARGV[1]) end\n"
-        "return n\n";
-    char k1[128], k2[128], win[16];
-    fail_keys(username, addr, k1, k2, sizeof(k1));
-    num(win, sizeof(win), OAUTH_LOGIN_WINDOW_S);
-    const char *args[] = {k1, k2, win};
-    store_eval(st, lua, 2, args, N(args), cb, arg);
-}
-
 void oauth_store_session_create(struct store *st, const char *sid_digest, const char *user_id,
-                                const char *username, int64_t auth_time, int ttl_s,
-                                store_eval_cb cb, void *arg)
+                                const char *username, const char *addr, int64_t auth_time,
+                                int ttl_s, store_eval_cb cb, void *arg)
 {
     static const char lua[] =
         "redis.call('HSET', KEYS[1], 'user_id', ARGV[1], 'username', ARGV[2], 'auth_time',"
         " ARGV[3])\n"
         "redis.call('EXPIRE', KEYS[1], ARGV[4])\n"
-        "redis.call('DEL', KEYS[2])\n"
+        "redis.call('DEL', KEYS[2], KEYS[3])\n"
         "return 1\n";
-    char k1[96], k2[128], at[24], ttl[16];
+    char k1[96], k2[192], k3[128], at[24], ttl[16];
     snprintf(k1, sizeof(k1), "p2a:session:%s", sid_digest);
-    account_fail_key(username, k2, sizeof(k2));
+    login_keys(username, addr, k2, k3, sizeof(k3));
     num(at, sizeof(at), auth_time);
     num(ttl, sizeof(ttl), ttl_s);
-    const char *args[] = {k1, k2, user_id, username, at, ttl};
-    store_eval(st, lua, 2, args, N(args), cb, arg);
+    const char *args[] = {k1, k2, k3, user_id, username, at, ttl};
+    store_eval(st, lua, 3, args, N(args), cb, arg);
 }
 
 void oauth_store_session_get(struct store *st, const char *sid_digest, store_eval_cb cb,
@@ -217,9 +221,11 @@ void oauth_store_refresh(struct store *st, const char *rt_digest, const char *cl
         "if not f[1] then return {-1} end\n"
         "if f[8] == '1' then return {-2} end\n"
         "if f[1] ~= ARGV[1] then return {-4} end\n"
-        "local now = math.floor(tonumber(ARGV[5]) / 1000)\n"
+        "local now = tonumber(ARGV[5])\n"
         "local d = ARGV[8]\n"
-        "local fresh = d == f[5] or (d == f[6] and now - tonumber(f[7]) <= tonumber(ARGV[6]))\n"
+        "local grace = tonumber(ARGV[6]) * 1000\n"
+        "local in_grace = d == f[6] and grace > 0 and now - tonumber(f[7]) <= grace\n"
+        "local fresh = d == f[5] or in_grace\n"
         "if not fresh then\n"
         "  local out = revoke_family(fid, ARGV[5])\n"
         "  table.insert(out, 1, -3)\n"
@@ -237,6 +243,8 @@ void oauth_store_refresh(struct store *st, const char *rt_digest, const char *cl
         "if ARGV[4] ~= '' and ARGV[4] ~= f[4] then return {-6} end\n"
         "if d == f[5] then\n"
         "  redis.call('HSET', fk, 'prev', f[5], 'prev_at', now)\n"
+        "else\n" /* the grace is used up: the old token was exchanged once */
+        "  redis.call('HSET', fk, 'prev', '')\n"
         "end\n"
         "redis.call('HSET', fk, 'cur', ARGV[2])\n"
         "redis.call('EXPIRE', fk, ARGV[7])\n"

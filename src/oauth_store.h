@@ -12,7 +12,8 @@
  *                          one per authorization, expires with its newest refresh token
  *   fam:<fid>:at           sorted set: access tokens issued to the family, by exp
  *   rt:<digest>            string: fid (old members stay to detect their reuse)
- *   rl:<what>:<who>        counters of a rate limit window
+ *   rl:<what>:<who>        counters of a rate limit window; rl:login-pair:<user>:<addr>
+ *                          and rl:login-account:<user> (hash n next) for sign-ins
  * Revoking an access token is the revocation mechanism of PATs: the revoked set, the
  * sequence, the log and a message on the channel, in the same script.
  *
@@ -28,6 +29,7 @@
 
 #define OAUTH_CODE_TTL_S 600
 #define OAUTH_LOGIN_WINDOW_S 900
+#define OAUTH_LOGIN_MAX_DELAY_S 60
 
 /* {1} stored, {0} the id is taken. */
 void oauth_store_client_put(struct store *st, const char *client_id, const char *record,
@@ -38,17 +40,25 @@ void oauth_store_client_get(struct store *st, const char *client_id, store_eval_
 /* {1} created, {0} the username is taken. */
 void oauth_store_user_create(struct store *st, const char *username, const char *user_id,
                              const char *hash, int64_t now, store_eval_cb cb, void *arg);
-/* {user_id, hash, failures of the account, failures of the address}; user_id "" when
- * unknown. */
-void oauth_store_login_lookup(struct store *st, const char *username, const char *addr,
-                              store_eval_cb cb, void *arg);
-/* Counts a failed login against both; {failures of the account}. */
-void oauth_store_login_failed(struct store *st, const char *username, const char *addr,
-                              store_eval_cb cb, void *arg);
-/* {1}; also clears the account's failures. */
+struct oauth_login_limits {
+    int per_pair;       /* attempts at one account from one address per window */
+    int throttle_after; /* failures at one account before attempts are spaced out */
+};
+
+/* Reserves one sign-in attempt before the password is hashed, atomically, counted as a
+ * failure until a session is created (which releases it). Unknown usernames are counted
+ * the same way, so that the answers do not tell which accounts exist.
+ * {0, user_id, hash, 0} go on (user_id "" when unknown); {1, "", "", retry_after_s} this
+ * address has used its attempts at this account; {2, "", "", retry_after_s} the account
+ * is being guessed at: attempts are spaced out (1 s, doubling, at most
+ * OAUTH_LOGIN_MAX_DELAY_S). */
+void oauth_store_login_reserve(struct store *st, const char *username, const char *addr,
+                               const struct oauth_login_limits *lim, int64_t now_ms,
+                               store_eval_cb cb, void *arg);
+/* {1}; also releases the sign-in's reservation (both counters of username at addr). */
 void oauth_store_session_create(struct store *st, const char *sid_digest, const char *user_id,
-                                const char *username, int64_t auth_time, int ttl_s,
-                                store_eval_cb cb, void *arg);
+                                const char *username, const char *addr, int64_t auth_time,
+                                int ttl_s, store_eval_cb cb, void *arg);
 /* {user_id, username, auth_time} or {} when unknown or expired. */
 void oauth_store_session_get(struct store *st, const char *sid_digest, store_eval_cb cb,
                              void *arg);
@@ -67,7 +77,8 @@ void oauth_store_family_create(struct store *st, const char *fid, const char *cl
                                const char *rt_digest, const char *at_jti, int64_t at_exp,
                                int ttl_s, int64_t now_ms, store_eval_cb cb, void *arg);
 /* Rotates: the refresh token rt_digest becomes new_rt_digest. scope ("" for the same) may
- * only narrow, resource ("" for the same) must be the family's.
+ * only narrow, resource ("" for the same) must be the family's. The token just rotated away
+ * may be exchanged once more within grace_s (a lost response), never with grace_s 0.
  * {0, fid, user_id, scope, resource}; {-1} unknown or expired; {-2} family revoked;
  * {-3, jti, exp, ...} an old member was replayed: the family and the access tokens listed
  * are revoked now; {-4} another client's; {-5} scope wider; {-6} another resource. */

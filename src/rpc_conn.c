@@ -8,8 +8,16 @@
  *
  * A request's headers are checked as soon as they end (method, content type, :path,
  * grpc-timeout, service key and role), so a refused call is answered at once, Trailers-Only,
- * without waiting for its body. DATA is buffered up to RPC_MAX_MSG_LEN; at END_STREAM the
- * one message is unframed and the method's handler runs. A reply is HEADERS, one DATA with
+ * without waiting for its body, and its DATA is never buffered. DATA of an accepted call is
+ * buffered up to RPC_MAX_MSG_LEN (RPC_MAX_OPEN_MSG_LEN for the methods that need no key),
+ * within the connection's and the worker's bounds; at END_STREAM the one message is unframed
+ * and the method's handler runs.
+ *
+ * Deadlines (a sweep once a second, no timer per stream): the client preface within
+ * header_timeout of the accept; each request's headers within header_timeout of its first
+ * HEADERS frame and its message within request_timeout after them, else the stream is reset
+ * and its bytes freed; a connection with no call in flight and none answered for
+ * idle_timeout gets GOAWAY. Trickling bytes, PINGs or WINDOW_UPDATEs keep nothing open. A reply is HEADERS, one DATA with
  * the framed message, then trailers with grpc-status; an error is one HEADERS frame with
  * grpc-status and grpc-message (Trailers-Only).
  *
@@ -48,6 +56,7 @@
 #include <openssl/ssl.h>
 
 #include "clock.h"
+#include "connguard.h"
 #include "log.h"
 #include "metrics.h"
 #include "rpc_frame.h"
@@ -63,6 +72,7 @@
 #define MAX_PATH 128
 #define MAX_MESSAGE_TEXT 256
 #define MAX_CONN_BUFFERED (1024 * 1024) /* request bytes held for one connection's streams */
+#define RPC_MAX_OPEN_MSG_LEN 1024 /* a message to a method that needs no key (health) */
 
 struct rpc_stream;
 
@@ -89,8 +99,10 @@ struct rpc_stream {
     uint8_t *buf; /* inline_buf, or the heap once a message outgrows it */
     size_t len, cap;
     bool request_done;
+    bool reset; /* reset by the deadline sweep */
     const struct service_method *method;
     int64_t started_ns; /* when the request's headers ended */
+    int64_t begun_ms;   /* its first HEADERS frame (monotonic) */
     /* response */
     bool answered;
     struct rpc_call *call;
@@ -107,6 +119,10 @@ struct rpc_conn {
     nghttp2_session *session;
     struct rpc_stream *streams;
     size_t buffered; /* request bytes held by this connection's streams */
+    size_t in_flight; /* calls dispatched and not answered */
+    int64_t accepted_ms, active_ms; /* accept; last call dispatched or answered */
+    bool got_frame;  /* the client preface and a first frame have come */
+    char addr[NETADDR_MAX];
     /* the last authorization value that named a known key, and its role: the next request
      * on this connection with the same bytes skips hashing it again */
     char known_auth[SVCKEYS_MAX_KEY_LEN + 16];
@@ -185,6 +201,10 @@ static void stream_answer(struct rpc_stream *s, int status, const char *msg, uin
     s->answered = true;
     if (s->deadline_ev != NULL)
         event_del(s->deadline_ev);
+    if (s->request_done && s->method != NULL) {
+        s->conn->in_flight--;
+        s->conn->active_ms = clock_mono_ms();
+    }
     int64_t took_ns = clock_mono_ns() - s->started_ns;
     int mi = service_method_index(s->method);
     metrics_rpc(s->conn->env->svc->mx, mi, status, took_ns);
@@ -266,6 +286,9 @@ static void stream_free(struct rpc_stream *s)
     if (s->deadline_ev != NULL)
         event_free(s->deadline_ev);
     c->buffered -= s->len;
+    c->env->buffered -= s->len;
+    if (s->request_done && s->method != NULL && !s->answered)
+        c->in_flight--;
     if (s->buf != s->inline_buf)
         free(s->buf);
     slab_free(s->resp);
@@ -281,6 +304,7 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
     s->conn = c;
     s->id = frame->hd.stream_id;
     s->timeout_ms = -1;
+    s->begun_ms = clock_mono_ms();
     s->buf = s->inline_buf;
     s->cap = sizeof(s->inline_buf);
     s->next = c->streams;
@@ -404,6 +428,8 @@ static void request_done(struct rpc_stream *s)
     s->request_done = true;
     if (s->answered)
         return;
+    s->conn->in_flight++; /* until answered (stream_answer) or gone (stream_free) */
+    s->conn->active_ms = clock_mono_ms();
     if (s->timeout_ms == 0) {
         stream_answer(s, RPC_DEADLINE_EXCEEDED, "deadline exceeded", NULL, 0);
         return;
@@ -441,18 +467,26 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream
 {
     (void)flags, (void)ud;
     struct rpc_stream *s = nghttp2_session_get_stream_user_data(session, stream_id);
-    if (s == NULL || s->answered)
-        return 0; /* refused already: drop the rest (flow control is still credited) */
-    if (s->len + len > RPC_MAX_MSG_LEN + RPC_FRAME_PREFIX) {
+    if (s == NULL || s->answered || s->method == NULL)
+        return 0; /* refused already (or headers not ended): drop it, flow control credited */
+    size_t max = s->method->role == SVC_ROLE_NONE ? RPC_MAX_OPEN_MSG_LEN : RPC_MAX_MSG_LEN;
+    if (s->len + len > max + RPC_FRAME_PREFIX) {
         stream_answer(s, RPC_RESOURCE_EXHAUSTED, rpc_frame_why(RPC_FRAME_TOO_LARGE), NULL, 0);
         return 0;
     }
+    struct rpc_env *env = s->conn->env;
     if (s->conn->buffered + len > MAX_CONN_BUFFERED) {
         stream_answer(s, RPC_RESOURCE_EXHAUSTED,
                       "too many large requests in flight on this connection", NULL, 0);
         return 0;
     }
+    if (env->buffered + len > env->max_buffered) {
+        stream_answer(s, RPC_RESOURCE_EXHAUSTED,
+                      "server busy: too many request bytes in flight; retry", NULL, 0);
+        return 0;
+    }
     s->conn->buffered += len;
+    env->buffered += len;
     if (s->len + len > s->cap) {
         size_t cap = s->cap * 2 > s->len + len ? s->cap * 2 : s->len + len;
         uint8_t *nb = xmalloc(cap);
@@ -478,7 +512,8 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream
 
 static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *ud)
 {
-    (void)ud;
+    struct rpc_conn *c = ud;
+    c->got_frame = true;
     if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
         return 0;
     struct rpc_stream *s = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
@@ -636,21 +671,6 @@ static void on_event(struct bufferevent *bev, short events, void *arg)
         }
         return;
     }
-    if (events & BEV_EVENT_TIMEOUT) {
-        if (c->session != NULL && c->streams != NULL && !c->closing) {
-            bufferevent_enable(bev, EV_READ); /* calls in flight: not idle */
-            return;
-        }
-        if (c->session != NULL && !c->closing) {
-            nghttp2_session_terminate_session(c->session, NGHTTP2_NO_ERROR);
-            conn_send(c);
-            c->closing = true;
-            conn_check(c);
-            return;
-        }
-        conn_free(c);
-        return;
-    }
     if (events & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
         ERR_clear_error();
         conn_free(c);
@@ -672,13 +692,18 @@ static void conn_free(struct rpc_conn *c)
     if (c->next)
         c->next->prev = c->prev;
     env->nconns--;
+    connguard_release(env->guard, c->addr);
     free(c);
     if (env->draining && env->nconns == 0 && env->on_drained != NULL)
         env->on_drained(env->drained_arg);
 }
 
-void rpc_conn_accept(struct rpc_env *env, evutil_socket_t fd)
+void rpc_conn_accept(struct rpc_env *env, evutil_socket_t fd, const char *addr)
 {
+    if (!connguard_admit(env->guard, addr)) {
+        evutil_closesocket(fd);
+        return;
+    }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     int opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
@@ -688,6 +713,7 @@ void rpc_conn_accept(struct rpc_env *env, evutil_socket_t fd)
         if (ssl == NULL) {
             ERR_clear_error();
             evutil_closesocket(fd);
+            connguard_release(env->guard, addr);
             return;
         }
         bev = bufferevent_openssl_socket_new(env->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, opts);
@@ -696,19 +722,20 @@ void rpc_conn_accept(struct rpc_env *env, evutil_socket_t fd)
     }
     if (bev == NULL) {
         evutil_closesocket(fd);
+        connguard_release(env->guard, addr);
         return;
     }
     struct rpc_conn *c = xcalloc(1, sizeof(*c));
     c->env = env;
     c->bev = bev;
+    snprintf(c->addr, sizeof(c->addr), "%s", addr);
+    c->accepted_ms = c->active_ms = clock_mono_ms();
     c->next = env->conns;
     if (env->conns)
         env->conns->prev = c;
     env->conns = c;
     env->nconns++;
     bufferevent_setcb(bev, on_read, on_write, on_event, c);
-    struct timeval idle = {env->idle_timeout_s, 0};
-    bufferevent_set_timeouts(bev, &idle, NULL);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
     if (env->ssl_ctx == NULL && !start_session(c))
         conn_free(c);
@@ -752,4 +779,79 @@ void rpc_conn_close_all(struct rpc_env *env)
 {
     while (env->conns != NULL)
         conn_free(env->conns); // NOLINT(clang-analyzer-unix.Malloc): it unlinks itself
+    if (env->sweep_ev != NULL)
+        event_free(env->sweep_ev);
+    env->sweep_ev = NULL;
+}
+
+/* ---- deadlines ------------------------------------------------------------------------------ */
+
+/* Ends a connection politely when it has a session (GOAWAY), at once otherwise. */
+static void conn_end(struct rpc_conn *c)
+{
+    if (c->session != NULL && !c->closing) {
+        nghttp2_session_terminate_session(c->session, NGHTTP2_NO_ERROR);
+        conn_send(c);
+        c->closing = true;
+        bufferevent_disable(c->bev, EV_READ);
+        conn_check(c);
+        return;
+    }
+    conn_free(c);
+}
+
+/* Resets the streams whose request is late; true when any was. */
+static bool reset_late_streams(struct rpc_conn *c, int64_t now)
+{
+    const struct rpc_env *env = c->env;
+    bool any = false;
+    for (struct rpc_stream *s = c->streams; s != NULL; s = s->next) {
+        if (s->request_done || s->reset)
+            continue;
+        bool late = s->started_ns == 0
+                        ? now - s->begun_ms > (int64_t)env->header_timeout_s * 1000
+                        : now - s->begun_ms >
+                              (int64_t)(env->header_timeout_s + env->request_timeout_s) * 1000;
+        if (late) {
+            s->reset = true;
+            s->answered = true; /* nothing more is read into it */
+            nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL);
+            any = true;
+        }
+    }
+    return any;
+}
+
+static void on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct rpc_env *env = arg;
+    int64_t now = clock_mono_ms();
+    for (struct rpc_conn *c = env->conns, *next; c != NULL; c = next) {
+        next = c->next;
+        if (c->closing)
+            continue;
+        if (!c->got_frame) {
+            int limit = env->header_timeout_s < env->idle_timeout_s ? env->header_timeout_s
+                                                                    : env->idle_timeout_s;
+            if (now - c->accepted_ms > (int64_t)limit * 1000)
+                conn_free(c); /* no preface (or no TLS handshake) in time */
+            continue;
+        }
+        if (reset_late_streams(c, now) && !conn_send(c)) {
+            conn_free(c);
+            continue;
+        }
+        if (c->in_flight == 0 && c->streams == NULL &&
+            now - c->active_ms > (int64_t)env->idle_timeout_s * 1000)
+            conn_end(c);
+    }
+}
+
+void rpc_conn_start(struct rpc_env *env)
+{
+    env->sweep_ev = event_new(env->base, -1, EV_PERSIST, on_sweep, env);
+    P2A_ASSERT(env->sweep_ev != NULL);
+    struct timeval second = {1, 0};
+    event_add(env->sweep_ev, &second);
 }

@@ -12,7 +12,11 @@
 
 #include <event2/util.h>
 
+#include "netaddr.h"
+
+struct event;
 struct event_base;
+struct connguard;
 struct service_ctx;
 struct rpc_conn;
 typedef struct ssl_ctx_st SSL_CTX;
@@ -22,7 +26,12 @@ struct rpc_env {
     struct event_base *base;
     SSL_CTX *ssl_ctx; /* NULL: h2c with prior knowledge */
     struct service_ctx *svc;
-    int idle_timeout_s;
+    int idle_timeout_s;    /* no call in flight and none answered for this long: closed */
+    int header_timeout_s;  /* the preface, and each request's headers, within this */
+    int request_timeout_s; /* each request's message, once its headers have come */
+    struct connguard *guard; /* the port's connection bounds, shared by the workers */
+    size_t buffered, max_buffered; /* request bytes held by this worker's streams */
+    struct event *sweep_ev;        /* once a second: deadlines (rpc_conn_start) */
     struct rpc_conn *conns; /* every open connection, for shutdown */
     size_t nconns;
     bool draining;                /* set by rpc_conn_drain(): new connections are refused */
@@ -30,9 +39,12 @@ struct rpc_env {
     void *drained_arg;
 };
 
-/* Takes ownership of fd. */
-void rpc_conn_accept(struct rpc_env *env, evutil_socket_t fd);
-/* Frees every connection at once (streams in flight are dropped). */
+/* Starts the deadline sweep on env->base (after the fields above are set). */
+void rpc_conn_start(struct rpc_env *env);
+/* Takes ownership of fd, accepted from addr (canonical text); closes it at once when the
+ * port's bounds say so. */
+void rpc_conn_accept(struct rpc_env *env, evutil_socket_t fd, const char *addr);
+/* Frees every connection at once (streams in flight are dropped), and the sweep. */
 void rpc_conn_close_all(struct rpc_env *env);
 
 /* Graceful shutdown, step 1: tell every client to stop opening streams (GOAWAY with the

@@ -1,14 +1,22 @@
-/* server.c -- start-up, the main loop and shutdown.
+/* server.c -- start-up, the threads, and shutdown.
  *
- * The main thread runs its own event loop next to the workers'. It owns:
- *   - the revocation set shared by every worker, kept in step with Redis by revsync.c
- *     (health says NOT_SERVING and Introspect UNAVAILABLE until it is loaded, and again
- *     whenever it is older than the staleness bound);
- *   - the last-used flush: every PIPE2_AUTH_LAST_USED_FLUSH_INTERVAL it takes the marks the
- *     workers handed to the inbox and writes them in one Redis round trip per 1000 tokens;
- *     a failed write puts its marks back for the next round;
- *   - SIGTERM/SIGINT: stop the workers, flush the marks one last time, exit.
- * It has its own Redis connection, so none of this waits behind a worker's commands.
+ * Threads, each with its own event loop and its own Redis connection, so that none waits
+ * behind another's work (loop_thread.h):
+ *   - workers (worker.c): the RPC port; Introspect from memory.
+ *   - the revocation view (revsync.c): the subscriber, the repair poll, the sweep, and
+ *     nothing else, so that no load on a public port can delay it; the staleness bound
+ *     measures this thread's progress (health says NOT_SERVING and Introspect UNAVAILABLE
+ *     until the set is loaded, and whenever it is older than the bound).
+ *   - the facade (facade/): the HTTP/1.1 listener; password hashing goes to the hash pool
+ *     (hashpool.h: PIPE2_AUTH_HASH_THREADS threads, a bounded queue).
+ *   - main (this file): signals, start-up, shutdown, the last-used flush (every
+ *     PIPE2_AUTH_LAST_USED_FLUSH_INTERVAL it takes the marks the workers handed to the inbox
+ *     and writes them in one Redis round trip per 1000 tokens; a failed write puts its marks
+ *     back for the next round), key rotation (keys_dir is re-read; every thread that signs
+ *     or verifies switches between two events and acknowledges; the old ring is freed once
+ *     all have).
+ * Shutdown (SIGTERM/SIGINT): not ready at once, workers drain; then the facade, the hash
+ * pool and the revocation view stop, the marks are flushed one last time, exit.
  */
 #include "server.h"
 
@@ -24,12 +32,15 @@
 
 #include "clock.h"
 #include "config.h"
+#include "connguard.h"
 #include "digest.h"
 #include "facade_http.h"
+#include "hashpool.h"
 #include "keys.h"
 #include "lastused.h"
 #include "metrics.h"
 #include "log.h"
+#include "loop_thread.h"
 #include "revoke.h"
 #include "revsync.h"
 #include "slab.h"
@@ -51,10 +62,19 @@ struct server {
     struct store *store;
     struct lastused *pending; /* marks drained from workers, not yet written */
     size_t flushes_in_flight;
-    bool stopping;
+    atomic_bool stopping;
+    /* the revocation view's thread */
+    struct loop_thread rev_lt;
+    struct store *rev_store;
     struct revsync *revsync;
+    /* the facade's thread */
+    struct loop_thread fac_lt;
+    struct store *fac_store;
     struct facade *facade;
-    uint64_t flushes_ok, flushes_failed, marks_written;
+    struct hashpool *hashpool;
+    struct connguard *rpc_guard;
+    /* written by main, read by the facade's thread for /metrics */
+    atomic_uint_least64_t flushes_ok, flushes_failed, marks_written;
     struct event *flush_ev, *sigterm_ev, *sigint_ev, *deadline_ev, *grace_ev, *exit_ev;
     atomic_int workers_exited;
     /* signing keys: the current ring, and the previous one until every worker has let go */
@@ -79,13 +99,13 @@ static void on_flushed(void *arg, p2a_err err)
     struct flush_batch *b = arg;
     struct server *s = b->s;
     if (err != P2A_OK) {
-        s->flushes_failed++;
+        atomic_fetch_add_explicit(&s->flushes_failed, 1, memory_order_relaxed);
         log_warn("last_used.flush_failed", "last-used flush of %zu tokens failed; retrying next interval", b->n);
         for (size_t i = 0; i < b->n; i++)
             lastused_mark(s->pending, b->jti[i], b->ts[i]);
     } else {
-        s->flushes_ok++;
-        s->marks_written += b->n;
+        atomic_fetch_add_explicit(&s->flushes_ok, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&s->marks_written, b->n, memory_order_relaxed);
         log_debug("last_used.flushed", "last-used flush: %zu tokens", b->n);
     }
     s->flushes_in_flight--;
@@ -93,7 +113,7 @@ static void on_flushed(void *arg, p2a_err err)
     free(b->ts);
     free(b->ptrs);
     free(b);
-    if (s->stopping && s->flushes_in_flight == 0)
+    if (atomic_load(&s->stopping) && s->flushes_in_flight == 0)
         event_base_loopexit(s->base, NULL);
 }
 
@@ -196,7 +216,7 @@ static void on_keys_watch(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     struct server *s = arg;
-    if (s->keys_old != NULL || s->stopping)
+    if (s->keys_old != NULL || atomic_load(&s->stopping))
         return; /* a rotation is still in progress */
     unsigned char fp[DIGEST_SHA256_LEN];
     keys_fingerprint(s->cfg->keys_dir, fp);
@@ -215,13 +235,14 @@ static void on_keys_watch(evutil_socket_t fd, short what, void *arg)
     s->keys = ring;
     atomic_store(&s->keys_acks, 0);
     for (int i = 0; i < s->nworkers; i++)
-        worker_set_keys(&s->workers[i], ring);
+        loop_thread_set_keys(&s->workers[i].lt, ring);
+    loop_thread_set_keys(&s->fac_lt, ring);
     log_info("keys.reloaded", "%zu signing keys, signing with kid %s", keys_count(ring),
              keys_signer(ring)->kid);
 }
 
-/* Runs on a worker's thread once it has switched keyrings. */
-static void on_worker_keys(void *arg)
+/* Runs on a worker's or the facade's thread once it has switched keyrings. */
+static void on_thread_keys(void *arg)
 {
     struct server *s = arg;
     atomic_fetch_add(&s->keys_acks, 1);
@@ -232,7 +253,7 @@ static void on_keys_ack(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     struct server *s = arg;
-    if (s->keys_old != NULL && atomic_load(&s->keys_acks) == s->nworkers) {
+    if (s->keys_old != NULL && atomic_load(&s->keys_acks) == s->nworkers + 1) {
         keys_free(s->keys_old); /* no worker can be using it any more */
         s->keys_old = NULL;
     }
@@ -245,7 +266,7 @@ static bool is_ready(void *arg, const char **why)
     struct server *s = arg;
     int64_t age;
     enum revoke_state st = revoke_usable(s->shared.revoked, clock_mono_ms(), &age);
-    if (s->stopping)
+    if (atomic_load(&s->stopping))
         *why = "shutting down";
     else if (st == REVOKE_NOT_LOADED)
         *why = "revocation list not loaded yet";
@@ -258,10 +279,11 @@ static bool is_ready(void *arg, const char **why)
     return false;
 }
 
+/* On the facade's thread: the ring it follows. */
 static const struct keyring *current_keys(void *arg)
 {
     const struct server *s = arg;
-    return s->keys;
+    return s->fac_lt.keys;
 }
 
 static void render_metrics(void *arg, struct mbuf *out)
@@ -322,8 +344,10 @@ static void render_metrics(void *arg, struct mbuf *out)
                 "# HELP p2a_ready Whether this replica takes traffic.\n"
                 "# TYPE p2a_ready gauge\n"
                 "p2a_ready %d\n",
-                (unsigned long long)s->flushes_ok, (unsigned long long)s->flushes_failed,
-                (unsigned long long)s->marks_written, is_ready(s, &why));
+                (unsigned long long)atomic_load_explicit(&s->flushes_ok, memory_order_relaxed),
+                (unsigned long long)atomic_load_explicit(&s->flushes_failed, memory_order_relaxed),
+                (unsigned long long)atomic_load_explicit(&s->marks_written, memory_order_relaxed),
+                is_ready(s, &why));
     facade_metrics(s->facade, out);
 }
 
@@ -335,7 +359,7 @@ static void on_grace(evutil_socket_t fd, short what, void *arg)
     struct server *s = arg;
     log_warn("shutdown.grace_over", "shutdown: grace period over; closing the connections still open");
     for (int i = 0; i < s->nworkers; i++)
-        worker_stop(&s->workers[i]);
+        loop_thread_stop(&s->workers[i].lt);
 }
 
 /* Runs on a worker's thread as it ends. */
@@ -360,12 +384,12 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
     struct server *s = arg;
-    if (s->stopping) {
+    if (atomic_load(&s->stopping)) {
         log_warn("shutdown.forced", "second signal: exiting now");
         exit(1);
     }
     log_info("shutdown.draining", "signal %d: draining (grace %d s)", (int)sig, s->cfg->shutdown_grace_s);
-    s->stopping = true;
+    atomic_store(&s->stopping, true);
     atomic_store(&s->shared.draining, true);
     for (int i = 0; i < s->nworkers; i++)
         worker_drain(&s->workers[i]);
@@ -411,6 +435,61 @@ static struct event *timer(struct server *s, bool persist, int seconds,
     return ev;
 }
 
+/* The revocation view's thread: its own loop, Redis connections and nothing else. */
+static p2a_err start_revocation_view(struct server *s)
+{
+    if (loop_thread_init(&s->rev_lt, "revocations", NULL) != P2A_OK)
+        return P2A_ERR_INTERNAL;
+    s->rev_store = store_new(s->rev_lt.base, s->cfg, "revocations");
+    s->revsync = revsync_new(s->rev_lt.base, s->cfg, s->rev_store, s->shared.revoked);
+    return loop_thread_start(&s->rev_lt);
+}
+
+static void stop_revocation_view(struct server *s)
+{
+    loop_thread_stop(&s->rev_lt);
+    loop_thread_join(&s->rev_lt);
+    store_free(s->rev_store); /* fails what is pending, while revsync can still take it */
+    revsync_free(s->revsync);
+    loop_thread_deinit(&s->rev_lt);
+}
+
+/* The facade's thread: the HTTP/1.1 listeners, its Redis connection, the hash pool. */
+static p2a_err start_facade(struct server *s, char *err, size_t errlen)
+{
+    const struct p2a_config *cfg = s->cfg;
+    if (loop_thread_init(&s->fac_lt, "facade", s->keys) != P2A_OK ||
+        hashpool_new(cfg->hash_threads, cfg->hash_queue, &s->hashpool) != P2A_OK) {
+        snprintf(err, errlen, "cannot start the facade's threads");
+        return P2A_ERR_INTERNAL;
+    }
+    s->fac_lt.ack = on_thread_keys;
+    s->fac_lt.owner = s;
+    s->fac_store = store_new(s->fac_lt.base, cfg, "facade");
+    struct facade_hooks hooks = {.ready = is_ready,
+                                 .metrics = render_metrics,
+                                 .keys = current_keys,
+                                 .arg = s,
+                                 .store = s->fac_store,
+                                 .revoked = s->shared.revoked,
+                                 .svckeys = s->shared.svckeys,
+                                 .hashpool = s->hashpool};
+    p2a_err rc = facade_new(s->fac_lt.base, cfg, &hooks, &s->facade, err, errlen);
+    if (rc == P2A_OK)
+        rc = loop_thread_start(&s->fac_lt);
+    return rc;
+}
+
+static void stop_facade(struct server *s)
+{
+    loop_thread_stop(&s->fac_lt);
+    loop_thread_join(&s->fac_lt);
+    facade_free(s->facade);   /* orphans its requests waiting on Redis or the pool */
+    store_free(s->fac_store); /* whose callbacks now free them */
+    hashpool_free(s->hashpool);
+    loop_thread_deinit(&s->fac_lt);
+}
+
 p2a_err server_run(const struct p2a_config *cfg, struct keyring *keys,
                    const struct svckeys *svckeys)
 {
@@ -441,6 +520,9 @@ p2a_err server_run(const struct p2a_config *cfg, struct keyring *keys,
     s.base = event_base_new();
     P2A_ASSERT(s.base != NULL);
     s.store = store_new(s.base, cfg, "main");
+    s.rpc_guard = connguard_new("rpc", cfg->rpc_max_conns > 0 ? (size_t)cfg->rpc_max_conns
+                                                              : connguard_default_max(2),
+                                (size_t)cfg->rpc_max_conns_per_addr, cfg->proxies, cfg->nproxies);
 
     s.workers = xcalloc((size_t)cfg->workers, sizeof(struct worker));
     s.keys = keys;
@@ -450,30 +532,26 @@ p2a_err server_run(const struct p2a_config *cfg, struct keyring *keys,
     s.grace_ev = evtimer_new(s.base, on_grace, &s);
     P2A_ASSERT(s.exit_ev != NULL && s.grace_ev != NULL);
     for (int i = 0; i < cfg->workers && rc == P2A_OK; i++) {
-        rc = worker_init(&s.workers[i], i, &s.shared, ssl_ctx, err, sizeof(err));
-        s.workers[i].on_exit = on_worker_exit;
-        s.workers[i].on_keys = on_worker_keys;
-        s.workers[i].exit_arg = &s;
+        rc = worker_init(&s.workers[i], i, &s.shared, ssl_ctx, s.rpc_guard, err, sizeof(err));
+        s.workers[i].lt.on_exit = on_worker_exit;
+        s.workers[i].lt.ack = on_thread_keys;
+        s.workers[i].lt.owner = &s;
         s.nworkers = i + 1;
         if (rc != P2A_OK)
             log_error("startup.failed", "%s", err);
+    }
+    /* the revocation view first: nothing is SERVING before it has loaded */
+    if (rc == P2A_OK && start_revocation_view(&s) != P2A_OK) {
+        log_error("startup.failed", "cannot start the revocation view's thread");
+        rc = P2A_ERR_INTERNAL;
     }
     for (int i = 0; i < s.nworkers && rc == P2A_OK; i++) {
         rc = worker_start(&s.workers[i]);
         if (rc != P2A_OK)
             log_error("startup.failed", "cannot start worker thread %d", i);
     }
-
     if (rc == P2A_OK) {
-        s.revsync = revsync_new(s.base, cfg, s.store, s.shared.revoked);
-        struct facade_hooks hooks = {.ready = is_ready,
-                                     .metrics = render_metrics,
-                                     .keys = current_keys,
-                                     .arg = &s,
-                                     .store = s.store,
-                                     .revoked = s.shared.revoked,
-                                     .svckeys = svckeys};
-        rc = facade_new(s.base, cfg, &hooks, &s.facade, err, sizeof(err));
+        rc = start_facade(&s, err, sizeof(err));
         if (rc != P2A_OK)
             log_error("startup.failed", "%s", err);
     }
@@ -484,22 +562,25 @@ p2a_err server_run(const struct p2a_config *cfg, struct keyring *keys,
         s.sigint_ev = evsignal_new(s.base, SIGINT, on_signal, &s);
         event_add(s.sigterm_ev, NULL);
         event_add(s.sigint_ev, NULL);
-        log_info("startup.listening", "pipe2-authd listening on %s (%s), %d workers, issuer %s; HTTP on %s",
+        log_info("startup.listening",
+                 "pipe2-authd listening on %s (%s), %d workers, issuer %s; HTTP on %s, "
+                 "metrics on %s",
                  cfg->rpc_listen, ssl_ctx ? "TLS, ALPN h2" : "h2c", s.nworkers, cfg->issuer,
-                 cfg->http_listen);
+                 cfg->http_listen, cfg->metrics_listen);
         event_base_dispatch(s.base);
     }
 
-    /* shutdown: workers first, then one last flush of what they marked */
+    /* shutdown: workers first, then the facade, the view, one last flush of the marks */
     for (int i = 0; i < s.nworkers; i++)
-        worker_stop(&s.workers[i]);
-    for (int i = 0; i < s.nworkers; i++) {
-        if (s.workers[i].started)
-            pthread_join(s.workers[i].thread, NULL);
-        s.workers[i].started = false;
-    }
+        loop_thread_stop(&s.workers[i].lt);
+    for (int i = 0; i < s.nworkers; i++)
+        loop_thread_join(&s.workers[i].lt);
+    if (s.fac_lt.base != NULL)
+        stop_facade(&s);
+    if (s.rev_lt.base != NULL)
+        stop_revocation_view(&s);
     if (rc == P2A_OK) {
-        s.stopping = true;
+        atomic_store(&s.stopping, true);
         for (int i = 0; i < s.nworkers; i++) /* their threads are gone: safe to touch */
             lastused_merge(s.pending, s.workers[i].svc.marks);
         flush_marks(&s);
@@ -508,19 +589,17 @@ p2a_err server_run(const struct p2a_config *cfg, struct keyring *keys,
             event_base_dispatch(s.base);
         }
     }
-    facade_free(s.facade);
     for (int i = 0; i < s.nworkers; i++)
         worker_deinit(&s.workers[i]);
     free(s.workers);
-    store_free(s.store); /* fails what is pending, while revsync can still take the answers */
-    revsync_free(s.revsync);
-    token_thread_cleanup(); /* the facade verifies tokens on this thread */
+    store_free(s.store);
     struct event *evs[] = {s.flush_ev,  s.sigterm_ev, s.sigint_ev,     s.deadline_ev,
                            s.grace_ev,  s.exit_ev,    s.keys_watch_ev, s.keys_ack_ev};
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
         if (evs[i] != NULL)
             event_free(evs[i]);
     event_base_free(s.base);
+    connguard_free(s.rpc_guard);
     lastused_free(s.pending);
     lastused_inbox_free(s.shared.marks_inbox);
     revoke_free(s.shared.revoked);

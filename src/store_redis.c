@@ -364,7 +364,13 @@ static int64_t reply_int(const redisReply *r)
 
 /* ---- PAT records --------------------------------------------------------------------------- */
 
+/* ARGV[9]: the latest Redis time (ms) at which the record may still be written; past it the
+ * caller has given up (and told its client so), and nothing is written: {0}. */
 static const char create_lua[] =
+    "local t = redis.call('TIME')\n"
+    "if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[9]) then\n"
+    "  return 0\n"
+    "end\n"
     "redis.call('HSET', KEYS[1], 'jti', ARGV[1], 'user_id', ARGV[2], 'name', ARGV[3],"
     " 'scope', ARGV[4], 'created_at', ARGV[5], 'expires_at', ARGV[6], 'last_used_at', 0,"
     " 'revoked_at', 0)\n"
@@ -375,6 +381,12 @@ static const char create_lua[] =
 static void done_reply(struct op *op, redisReply *r)
 {
     op->cb.done(op->arg, reply_ok(r) ? P2A_OK : P2A_ERR_UNAVAILABLE);
+}
+
+/* A script that answers 0 when it wrote nothing. */
+static void written_reply(struct op *op, redisReply *r)
+{
+    op->cb.done(op->arg, reply_ok(r) && reply_int(r) == 1 ? P2A_OK : P2A_ERR_UNAVAILABLE);
 }
 
 static char *pat_key(const char *jti)
@@ -395,15 +407,21 @@ static char *user_key(const char *user)
 
 void store_pat_create(struct store *st, const struct pat_record *r, store_done_cb cb, void *arg)
 {
-    char created[24], expires[24], created_ms[24], drop_at[24];
+    char created[24], expires[24], created_ms[24], drop_at[24], deadline[24];
+    /* the watchdog fails this call once nothing has come back for redis_timeout_ms since the
+     * last progress: write nothing after that either (less a tenth for the reply's way
+     * back), so that a call answered UNAVAILABLE leaves no record behind */
+    int64_t waited = st->pending > 0 ? clock_mono_ms() - st->last_progress_ms : 0;
+    snprintf(deadline, sizeof(deadline), "%lld",
+             (long long)(clock_now_ms() - waited + st->cfg->redis_timeout_ms * 9 / 10));
     snprintf(created, sizeof(created), "%lld", (long long)r->created_at);
     snprintf(expires, sizeof(expires), "%lld", (long long)r->expires_at);
     snprintf(created_ms, sizeof(created_ms), "%lld", (long long)r->created_ms);
     snprintf(drop_at, sizeof(drop_at), "%lld", (long long)(r->expires_at + RECORD_GRACE_S));
     char *k1 = pat_key(r->jti), *k2 = user_key(r->user_id);
     const char *argv[] = {"EVAL", create_lua, "2", k1, k2, r->jti, r->user_id, r->name,
-                          r->scope, created, expires, created_ms, drop_at};
-    struct op *op = op_new(done_reply, arg);
+                          r->scope, created, expires, created_ms, drop_at, deadline};
+    struct op *op = op_new(written_reply, arg);
     op->cb.done = cb;
     send_op(st, op, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
     free(k1);

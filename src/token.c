@@ -358,6 +358,27 @@ static size_t der_integer(const unsigned char v[32], unsigned char *out)
     return 2 + pad + n;
 }
 
+/* n / 2 for P-256's group order n: an ECDSA signature (r, s) verifies as (r, n - s) too, so
+ * each token would have two spellings (a second string for the same token, a different
+ * cache key and digest). We accept only the low one, s <= n / 2, and sign only that. */
+static const unsigned char half_order[32] = {
+    0x7f, 0xff, 0xff, 0xff, 0x80, 0x00, 0x00, 0x00, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xde, 0x73, 0x7d, 0x56, 0xd3, 0x8b, 0xcf, 0x42, 0x79, 0xdc, 0xe5, 0x61, 0x7e, 0x31, 0x92, 0xa8};
+
+/* Replaces a high s of r || s by n - s. */
+static bool low_s(unsigned char raw[64])
+{
+    if (memcmp(raw + 32, half_order, 32) <= 0)
+        return true;
+    BIGNUM *n = BN_new(), *sv = BN_bin2bn(raw + 32, 32, NULL);
+    bool ok = n != NULL && sv != NULL && BN_bin2bn(half_order, 32, n) != NULL &&
+              BN_lshift1(n, n) && BN_add_word(n, 1) && BN_sub(sv, n, sv) &&
+              BN_bn2binpad(sv, raw + 32, 32) == 32;
+    BN_free(n);
+    BN_free(sv);
+    return ok;
+}
+
 /* ES256 (RFC 7518 3.4): the signature is r || s, 32 bytes each, over SHA-256 of the
  * signing input "<header>.<payload>". OpenSSL wants ECDSA-Sig-Value, a DER SEQUENCE of the
  * two INTEGERs: at most 72 bytes, so every length fits one byte and we write it directly
@@ -366,7 +387,8 @@ static enum token_verdict check_signature(const struct signing_key *k, const cha
                                           size_t input_len, const char *sig, size_t siglen)
 {
     unsigned char raw[66];
-    if (siglen != 86 || codec_b64url_decode(sig, siglen, raw, sizeof(raw)) != 64)
+    if (siglen != 86 || codec_b64url_decode(sig, siglen, raw, sizeof(raw)) != 64 ||
+        memcmp(raw + 32, half_order, 32) > 0)
         return TV_BAD_SIGNATURE;
     unsigned char digest[SHA256_DIGEST_LENGTH];
     digest_sha256(tok, input_len, digest);
@@ -548,7 +570,7 @@ static char *sign_at_jwt(const struct signing_key *k, const char *claims)
               EVP_DigestSign(md, der, &dl, (const unsigned char *)tok, n) == 1 &&
               (sig = d2i_ECDSA_SIG(NULL, &p, (long)dl)) != NULL &&
               BN_bn2binpad(ECDSA_SIG_get0_r(sig), raw, 32) == 32 &&
-              BN_bn2binpad(ECDSA_SIG_get0_s(sig), raw + 32, 32) == 32;
+              BN_bn2binpad(ECDSA_SIG_get0_s(sig), raw + 32, 32) == 32 && low_s(raw);
     ECDSA_SIG_free(sig);
     EVP_MD_CTX_free(md);
     EVP_PKEY_free(pkey);
@@ -612,8 +634,15 @@ p2a_err token_sign(const struct keyring *ring, const struct token_issue *in, cha
         tok = jwt_encode_str(jwt);
     jwt_free(jwt); /* libjwt cleanses its copy of the key */
     free(claims);
-    if (tok == NULL)
+    /* libjwt signs with either s: make it the low one (same length, rewritten in place) */
+    char *sig = tok != NULL ? strrchr(tok, '.') : NULL;
+    unsigned char raw[66];
+    if (sig == NULL || strlen(sig + 1) != 86 ||
+        codec_b64url_decode(sig + 1, 86, raw, sizeof(raw)) != 64 || !low_s(raw)) {
+        free(tok);
         return P2A_ERR_INTERNAL;
+    }
+    codec_b64url_encode(raw, 64, sig + 1);
     *out = tok;
     return P2A_OK;
 }

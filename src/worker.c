@@ -1,9 +1,10 @@
 /* worker.c -- worker threads (see worker.h).
  *
- * Everything a worker owns is made by worker_init() on the main thread before the thread
- * starts, used only by the thread while it runs, and freed by worker_deinit() on the main
- * thread after it has been joined. The only cross-thread touch is worker_stop(), which
- * activates an event (libevent is set up for pthreads by the server before any base).
+ * A worker is a loop thread (loop_thread.h): what it owns is made by worker_init() on the
+ * main thread before the thread starts, used only by the thread while it runs, and freed by
+ * worker_deinit() after it has been joined. Other threads reach it only by activating its
+ * events: stop and keys (loop_thread.c), drain (worker_drain), and the marks it hands to the
+ * shared inbox (lastused.h, locked).
  */
 #include "worker.h"
 
@@ -15,6 +16,7 @@
 #include <event2/listener.h>
 
 #include "config.h"
+#include "connguard.h"
 #include "lastused.h"
 #include "metrics.h"
 #include "log.h"
@@ -27,25 +29,19 @@
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *addr,
                       int socklen, void *arg)
 {
-    (void)l, (void)addr, (void)socklen;
+    (void)l, (void)socklen;
     struct worker *w = arg;
-    rpc_conn_accept(&w->env, fd);
+    char peer[NETADDR_MAX];
+    connguard_peer(addr, peer);
+    accept_guard_ok(&w->accept);
+    rpc_conn_accept(&w->env, fd, peer);
 }
 
 static void on_accept_error(struct evconnlistener *l, void *arg)
 {
     (void)l;
     struct worker *w = arg;
-    /* EMFILE and friends: log and keep going; the listener stays armed */
-    log_warn("rpc.accept_failed", "worker %d: accept failed: %s", w->index,
-             evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-}
-
-static void on_stop(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd, (void)what;
-    struct worker *w = arg;
-    event_base_loopbreak(w->base);
+    accept_guard_on_error(&w->accept);
 }
 
 static void on_marks_timer(evutil_socket_t fd, short what, void *arg)
@@ -56,34 +52,23 @@ static void on_marks_timer(evutil_socket_t fd, short what, void *arg)
         lastused_inbox_put(w->svc.shared->marks_inbox, w->svc.marks);
 }
 
-static void on_keys_event(evutil_socket_t fd, short what, void *arg)
+/* On the worker's thread, once it has switched keyrings: claims verified with a key that
+ * may be gone are dropped with the cache. */
+static void on_keys(void *arg)
 {
-    (void)fd, (void)what;
     struct worker *w = arg;
-    const struct keyring *ring = atomic_exchange(&w->next_keys, NULL);
-    if (ring == NULL)
-        return;
-    w->svc.keys = ring;
-    token_thread_cleanup(); /* verify contexts and header memos of the old ring */
-    if (w->svc.cache != NULL) { /* claims verified with a key that may be gone */
+    w->svc.keys = w->lt.keys;
+    if (w->svc.cache != NULL) {
         size_t entries = (size_t)w->svc.shared->cfg->cache_entries;
         tcache_free(w->svc.cache);
         w->svc.cache = tcache_new(entries, (size_t)w->svc.shared->cfg->cache_mb << 20);
     }
-    if (w->on_keys != NULL)
-        w->on_keys(w->exit_arg);
-}
-
-void worker_set_keys(struct worker *w, const struct keyring *ring)
-{
-    atomic_store(&w->next_keys, ring);
-    event_active(w->keys_ev, EV_TIMEOUT, 0);
 }
 
 static void on_drained(void *arg)
 {
     struct worker *w = arg;
-    event_base_loopbreak(w->base);
+    event_base_loopbreak(w->lt.base);
 }
 
 static void on_goaway(evutil_socket_t fd, short what, void *arg)
@@ -98,6 +83,7 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     struct worker *w = arg;
     if (w->listener != NULL) {
+        accept_guard_deinit(&w->accept);
         evconnlistener_free(w->listener);
         w->listener = NULL;
     }
@@ -128,16 +114,18 @@ static int resolve(const char *host, int port, struct sockaddr_storage *ss, sock
 }
 
 p2a_err worker_init(struct worker *w, int index, const struct service_shared *sh,
-                    SSL_CTX *ssl_ctx, char *err, size_t errlen)
+                    SSL_CTX *ssl_ctx, struct connguard *guard, char *err, size_t errlen)
 {
     memset(w, 0, sizeof(*w));
     const struct p2a_config *cfg = sh->cfg;
     w->index = index;
-    w->base = event_base_new();
-    if (w->base == NULL) {
+    snprintf(w->name, sizeof(w->name), "worker%d", index);
+    if (loop_thread_init(&w->lt, w->name, sh->keys) != P2A_OK) {
         snprintf(err, errlen, "cannot create an event loop");
         return P2A_ERR_INTERNAL;
     }
+    w->lt.on_keys = on_keys;
+    w->lt.arg = w;
     struct sockaddr_storage ss;
     socklen_t sslen;
     if (resolve(cfg->rpc_host, cfg->rpc_port, &ss, &sslen) != 0) {
@@ -145,7 +133,7 @@ p2a_err worker_init(struct worker *w, int index, const struct service_shared *sh
         return P2A_ERR_INVALID;
     }
     w->listener = evconnlistener_new_bind(
-        w->base, on_accept, w,
+        w->lt.base, on_accept, w,
         LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT,
         1024, (struct sockaddr *)&ss, (int)sslen);
     if (w->listener == NULL) {
@@ -154,58 +142,39 @@ p2a_err worker_init(struct worker *w, int index, const struct service_shared *sh
         return P2A_ERR_INVALID;
     }
     evconnlistener_set_error_cb(w->listener, on_accept_error);
-    w->stop_ev = event_new(w->base, -1, 0, on_stop, w);
-    w->drain_ev = event_new(w->base, -1, 0, on_drain, w);
-    w->goaway_ev = evtimer_new(w->base, on_goaway, w);
-    w->keys_ev = event_new(w->base, -1, 0, on_keys_event, w);
-    P2A_ASSERT(w->keys_ev != NULL);
-    P2A_ASSERT(w->stop_ev != NULL && w->drain_ev != NULL && w->goaway_ev != NULL);
-    char name[16];
-    snprintf(name, sizeof(name), "worker%d", index);
+    accept_guard_init(&w->accept, w->lt.base, w->listener, w->name);
+    w->drain_ev = event_new(w->lt.base, -1, 0, on_drain, w);
+    w->goaway_ev = evtimer_new(w->lt.base, on_goaway, w);
+    P2A_ASSERT(w->drain_ev != NULL && w->goaway_ev != NULL);
     w->svc.shared = sh;
     w->svc.keys = sh->keys;
     w->svc.cache = cfg->cache_entries > 0 ? tcache_new((size_t)cfg->cache_entries,
                                                        (size_t)cfg->cache_mb << 20)
                                           : NULL;
-    w->svc.store = store_new(w->base, cfg, name);
+    w->svc.store = store_new(w->lt.base, cfg, w->name);
     w->svc.marks = lastused_new();
     w->svc.mx = xcalloc(1, sizeof(struct metrics));
-    w->marks_ev = event_new(w->base, -1, EV_PERSIST, on_marks_timer, w);
+    w->marks_ev = event_new(w->lt.base, -1, EV_PERSIST, on_marks_timer, w);
     P2A_ASSERT(w->marks_ev != NULL);
     struct timeval every = {cfg->last_used_flush_s, 0};
     event_add(w->marks_ev, &every);
-    w->env.base = w->base;
+    w->env.base = w->lt.base;
     w->env.ssl_ctx = ssl_ctx;
     w->env.svc = &w->svc;
     w->env.idle_timeout_s = cfg->idle_timeout_s;
+    w->env.header_timeout_s = cfg->header_timeout_s;
+    w->env.request_timeout_s = cfg->request_timeout_s;
+    w->env.guard = guard;
+    w->env.max_buffered = WORKER_MAX_BUFFERED;
+    rpc_conn_start(&w->env);
     w->env.on_drained = on_drained;
     w->env.drained_arg = w;
     return P2A_OK;
 }
 
-static void *run(void *arg)
-{
-    struct worker *w = arg;
-    event_base_dispatch(w->base);
-    token_thread_cleanup();
-    slab_thread_cleanup();
-    if (w->on_exit != NULL)
-        w->on_exit(w->exit_arg);
-    return NULL;
-}
-
 p2a_err worker_start(struct worker *w)
 {
-    if (pthread_create(&w->thread, NULL, run, w) != 0)
-        return P2A_ERR_INTERNAL;
-    w->started = true;
-    return P2A_OK;
-}
-
-void worker_stop(struct worker *w)
-{
-    if (w->stop_ev != NULL)
-        event_active(w->stop_ev, EV_TIMEOUT, 0);
+    return loop_thread_start(&w->lt);
 }
 
 void worker_drain(struct worker *w)
@@ -216,28 +185,23 @@ void worker_drain(struct worker *w)
 
 void worker_deinit(struct worker *w)
 {
-    if (w->started)
-        pthread_join(w->thread, NULL);
-    w->started = false;
-    if (w->listener != NULL)
+    loop_thread_join(&w->lt);
+    if (w->listener != NULL) {
+        accept_guard_deinit(&w->accept);
         evconnlistener_free(w->listener);
+    }
     /* the store first: its pending calls answer into connections that still exist */
     store_free(w->svc.store);
     rpc_conn_close_all(&w->env);
     tcache_free(w->svc.cache);
     lastused_free(w->svc.marks);
     free(w->svc.mx);
-    if (w->stop_ev != NULL)
-        event_free(w->stop_ev);
     if (w->drain_ev != NULL)
         event_free(w->drain_ev);
     if (w->goaway_ev != NULL)
         event_free(w->goaway_ev);
-    if (w->keys_ev != NULL)
-        event_free(w->keys_ev);
     if (w->marks_ev != NULL)
         event_free(w->marks_ev);
-    if (w->base != NULL)
-        event_base_free(w->base);
+    loop_thread_deinit(&w->lt);
     memset(w, 0, sizeof(*w));
 }

@@ -206,6 +206,7 @@ class Authd:
         self.wrap = list(wrap)  # e.g. ["taskset", "-c", "0"]
         self.port = free_port()
         self.http_port = free_port()
+        self.metrics_port = free_port()
         self.tls = tls
         self.extra = extra or {}
         self.proc = None
@@ -219,6 +220,7 @@ class Authd:
             "PIPE2_AUTH_REDIS_URL": self.redis_url or self.env.redis.url(),
             "PIPE2_AUTH_RPC_LISTEN": f"127.0.0.1:{self.port}",
             "PIPE2_AUTH_HTTP_LISTEN": f"127.0.0.1:{self.http_port}",
+            "PIPE2_AUTH_METRICS_LISTEN": f"127.0.0.1:{self.metrics_port}",
             "PIPE2_AUTH_ISSUER": ISSUER,
             "PIPE2_AUTH_RESOURCE": RESOURCE,
             "PIPE2_AUTH_WORKERS": "2",
@@ -265,10 +267,14 @@ class Authd:
         with open(self.logpath, "rb") as f:
             return f.read().decode(errors="replace")
 
-    def http(self, path, method="GET", body=None, headers=None, timeout=5):
+    def ops(self, path, method="GET", body=None, headers=None, timeout=5):
+        """(status, headers, body) of one request to the metrics port."""
+        return self.http(path, method, body, headers, timeout, port=self.metrics_port)
+
+    def http(self, path, method="GET", body=None, headers=None, timeout=5, port=None):
         """(status, headers, body) of one request to the HTTP facade."""
         import http.client
-        c = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=timeout)
+        c = http.client.HTTPConnection("127.0.0.1", port or self.http_port, timeout=timeout)
         try:
             c.request(method, path, body=body, headers=headers or {})
             r = c.getresponse()

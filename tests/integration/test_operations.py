@@ -29,7 +29,7 @@ class Operations(ServiceTest):
                  "PIPE2_AUTH_REDIS_TIMEOUT_MS": "500"}
 
     def metrics(self):
-        status, headers, body = self.authd.http("/metrics")
+        status, headers, body = self.authd.ops("/metrics")
         self.assertEqual(status, 200)
         self.assertTrue(headers["Content-Type"].startswith("text/plain; version=0.0.4"))
         return parse(body)
@@ -39,11 +39,11 @@ class Operations(ServiceTest):
         status, _, body = self.authd.http("/nope")
         self.assertEqual(status, 404)
         self.assertIn('"error":"not_found"', body)
-        status, headers, _ = self.authd.http("/metrics", method="POST", body="x")
+        status, headers, _ = self.authd.ops("/metrics", method="POST", body="x")
         self.assertEqual(status, 405)
         self.assertEqual(headers["Allow"], "GET, HEAD")
         status, _, _ = self.authd.http("/healthz", headers={"X-Big": "a" * 20000})
-        self.assertEqual(status, 400)  # over the header bound: refused, nothing breaks
+        self.assertEqual(status, 431)  # over the header bound: refused, nothing breaks
         self.assertEqual(self.authd.http("/healthz")[0], 200)
 
     def test_metrics_show_every_series(self):
