@@ -406,7 +406,11 @@ def b64url(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def jwt_es256(key_pem_path, header, payload):
+P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def jwt_es256(key_pem_path, header, payload, high_s=False):
+    """An ES256 JWT signed with the low s, as pipe2-authd accepts (high_s: the other one)."""
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec, utils
     key = serialization.load_pem_private_key(read(key_pem_path), None)
@@ -414,6 +418,8 @@ def jwt_es256(key_pem_path, header, payload):
     p = b64url(json.dumps(payload).encode())
     der = key.sign(f"{h}.{p}".encode(), ec.ECDSA(hashes.SHA256()))
     r, s = utils.decode_dss_signature(der)
+    if (s > P256_N // 2) != high_s:
+        s = P256_N - s
     return f"{h}.{p}.{b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
 
 

@@ -86,6 +86,11 @@ static char *join(char *input, const unsigned char *sig, size_t siglen)
 
 char *th_jwt_es256(EVP_PKEY *key, const char *h, const char *p)
 {
+    return th_jwt_es256_s(key, h, p, false);
+}
+
+char *th_jwt_es256_s(EVP_PKEY *key, const char *h, const char *p, bool high_s)
+{
     char *input = signing_input(h, p);
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     unsigned char der[128];
@@ -98,7 +103,16 @@ char *th_jwt_es256(EVP_PKEY *key, const char *h, const char *p)
     ECDSA_SIG *sig = d2i_ECDSA_SIG(NULL, &pp, (long)derlen);
     unsigned char raw[64];
     BN_bn2binpad(ECDSA_SIG_get0_r(sig), raw, 32);
-    BN_bn2binpad(ECDSA_SIG_get0_s(sig), raw + 32, 32);
+    /* (r, s) and (r, n - s) both verify; pick the one asked for */
+    BIGNUM *n = BN_new(), *half = BN_new(), *sv = BN_dup(ECDSA_SIG_get0_s(sig));
+    BN_hex2bn(&n, "FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551");
+    BN_rshift1(half, n);
+    if ((BN_cmp(sv, half) > 0) != high_s)
+        BN_sub(sv, n, sv);
+    BN_bn2binpad(sv, raw + 32, 32);
+    BN_free(n);
+    BN_free(half);
+    BN_free(sv);
     ECDSA_SIG_free(sig);
     return join(input, raw, 64);
 }

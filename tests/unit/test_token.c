@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "helpers.h"
 #include "keys.h"
+#include "codec.h"
 #include "token.h"
 
 #define ISS "https://auth.example.test"
@@ -160,6 +161,41 @@ static void token__every_signature_shape_verifies(void **state)
         assert_int_equal(token_decode(f->ring, ISS, tok, strlen(tok), &c), TV_ACTIVE);
         token_claims_deinit(&c);
         free(tok);
+    }
+}
+
+/* (r, s) and (r, n - s) both satisfy ECDSA: only the low s is accepted, so a token has one
+ * spelling; and what token_sign writes (both the libjwt and our own signer) is low. */
+static void token__high_s_is_refused_and_never_signed(void **state)
+{
+    struct fx *f = *state;
+    char *p = payload(f, ISS, "pat", f->now, f->now + 60, "");
+    for (int i = 0; i < 20; i++) {
+        char *low = th_jwt_es256_s(f->key, HDR, p, false);
+        char *high = th_jwt_es256_s(f->key, HDR, p, true);
+        assert_int_equal(verdict_of(f, low, TOKEN_KIND_NONE, NULL), TV_ACTIVE);
+        assert_int_equal(verdict_of(f, high, TOKEN_KIND_NONE, NULL), TV_BAD_SIGNATURE);
+        free(low);
+        free(high);
+    }
+    free(p);
+    const char *aud[] = {AUD};
+    for (int kind = TOKEN_KIND_PAT; kind <= TOKEN_KIND_OAUTH; kind++) {
+        struct token_issue in = {(enum token_kind)kind, ISS, "alice", aud, 1, NULL, "n", "c",
+                                 f->now, f->now + 60};
+        for (int i = 0; i < 100; i++) {
+            char *tok, jti[TOKEN_JTI_LEN + 1];
+            assert_int_equal(token_sign(f->ring, &in, &tok, jti), P2A_OK);
+            const char *sig = strrchr(tok, '.') + 1;
+            unsigned char raw[66];
+            assert_int_equal(codec_b64url_decode(sig, strlen(sig), raw, sizeof(raw)), 64);
+            /* s <= n / 2: its first byte at most 0x7f (and not above n / 2 beyond it) */
+            assert_true(raw[32] <= 0x7f);
+            struct token_claims c;
+            assert_int_equal(token_decode(f->ring, ISS, tok, strlen(tok), &c), TV_ACTIVE);
+            token_claims_deinit(&c);
+            free(tok);
+        }
     }
 }
 
@@ -467,6 +503,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(token__pat_lifetime_over_a_year_is_refused, setup,
                                         teardown),
         cmocka_unit_test(token__resource_eq),
+        cmocka_unit_test_setup_teardown(token__high_s_is_refused_and_never_signed, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

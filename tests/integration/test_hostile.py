@@ -1,0 +1,392 @@
+"""Hostile traffic: each attack of the hostile-traffic issue, against real processes on
+loopback, asserting the promises while it runs.
+
+- A storm of sign-ins with random usernames from 30 addresses (127.0.0.x aliases) against
+  replica A: a PAT revoked through replica B is REVOKED on A within 1 s, Introspect is never
+  UNAVAILABLE, health stays SERVING, /healthz answers within 100 ms, sign-ins beyond the
+  hashing capacity get 503 with Retry-After.
+- 100 concurrent guesses at one account: at most the limit are evaluated, the right password
+  is refused inside the burst; failures for other usernames from the victim's address do not
+  stop the victim; behind a trusted proxy the limits follow the forwarded address, and
+  forwarded headers from an untrusted peer are ignored; the account throttle spaces attempts
+  out and lets the right password in once its delay has passed.
+- Under a descriptor limit of 1024: 1,100 slow facade connections and 300 slow gRPC ones;
+  new gRPC connections and calls work throughout, fewer than 100 log lines a second, and the
+  slow connections are closed by their deadline.
+- Half-sent gRPC requests (with and without a key) and half-sent facade bodies: RSS stays
+  under 200 MB and the connections are closed by their deadline.
+
+Every load is bounded in count and time; everything is stopped by PID (harness.Env).
+"""
+import concurrent.futures
+import http.client
+import os
+import resource
+import secrets
+import socket
+import threading
+import time
+import unittest
+import urllib.parse
+
+from harness import Env, H2, oauth_authd, wait_until
+from p2a_client import pb
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+PASSWORD = "a long enough passphrase"
+CSRF = "C" * 43
+SVC = "/pipe2.auth.v1.TokenService/"
+HEALTH = "/grpc.health.v1.Health/Check"
+
+
+def raise_nofile(n):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < n:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(n, hard), hard))
+
+
+def login(port, username, password, src="127.0.0.1", headers=None, timeout=30):
+    """POST /login as a browser would (double-submit CSRF); (status, headers, body)."""
+    body = urllib.parse.urlencode({"csrf": CSRF, "q": "response_type=code&client_id=c_x",
+                                   "username": username, "password": password})
+    h = {**FORM, "Cookie": f"p2a_csrf={CSRF}", **(headers or {})}
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout, source_address=(src, 0))
+    try:
+        c.request("POST", "/login", body, h)
+        r = c.getresponse()
+        return r.status, dict(r.getheaders()), r.read().decode()
+    finally:
+        c.close()
+
+
+def rss_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def closed_within(socks, seconds):
+    """How many of socks the server has closed within seconds (each read until EOF/reset)."""
+    deadline = time.monotonic() + seconds
+    closed = 0
+    for s in socks:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return closed
+            s.settimeout(left)
+            try:
+                if not s.recv(65536):
+                    closed += 1
+                    break
+            except (ConnectionResetError, BrokenPipeError):
+                closed += 1
+                break
+            except socket.timeout:
+                return closed
+    return closed
+
+
+class LoginStorm(unittest.TestCase):
+    def test_sign_in_storm_never_costs_a_revocation(self):
+        env = Env()
+        try:
+            a = oauth_authd(env)
+            b = env.authd()
+            admin_a, admin_b = a.client(env.admin_key), b.client(env.admin_key)
+            mcp_a = a.client(env.introspect_key)
+            admin_a.create_user("alice", PASSWORD)
+            pat = admin_a.issue("u-storm", "storm").token
+            self.assertTrue(mcp_a.introspect(pat).active)
+            jti = admin_a.list("u-storm").tokens[0].jti
+
+            results, stop = [], threading.Event()
+            # an UNAVAILABLE Introspect raises: it ends the watch with "error"
+            seen = {"not_serving": 0, "introspections": 0, "healthz_max": 0.0,
+                    "revoked_after": None}
+
+            def attacker(i):
+                src = f"127.0.0.{2 + i % 30}"
+                return login(a.http_port, "u" + secrets.token_hex(6), "wrong password", src)
+
+            def watch():
+                health = a.client()
+                try:
+                    while not stop.is_set():
+                        mcp_a.introspect(pat)
+                        seen["introspections"] += 1
+                        if health.health().status != 1:
+                            seen["not_serving"] += 1
+                        t0 = time.monotonic()
+                        st = a.http("/healthz", timeout=2)[0]
+                        took = time.monotonic() - t0
+                        self.assertEqual(st, 200)
+                        seen["healthz_max"] = max(seen["healthz_max"], took)
+                        time.sleep(0.02)
+                except Exception as e:  # noqa: BLE001 -- any failure of a call counts
+                    seen["error"] = repr(e)
+                finally:
+                    health.close()
+
+            w = threading.Thread(target=watch)
+            w.start()
+            with concurrent.futures.ThreadPoolExecutor(max_workers=60) as pool:
+                futs = [pool.submit(attacker, i) for i in range(400)]
+                # the storm is on: revoke through B, watch A
+                wait_until(lambda: sum(f.done() for f in futs) >= 20, 60, "the storm to start")
+                t0 = time.monotonic()
+                admin_b.revoke(jti)
+                while mcp_a.introspect(pat).reason != pb.REVOKED:
+                    self.assertLess(time.monotonic() - t0, 1.0, "revocation late on A")
+                    time.sleep(0.005)
+                seen["revoked_after"] = time.monotonic() - t0
+                storm_running = sum(f.done() for f in futs) < 400
+                results = [f.result() for f in futs]
+            stop.set()
+            w.join()
+            codes = [r[0] for r in results]
+            print(f"storm: {len(codes)} sign-ins, 401: {codes.count(401)}, 429: "
+                  f"{codes.count(429)}, 503: {codes.count(503)}; revoked on A after "
+                  f"{seen['revoked_after'] * 1000:.1f} ms; {seen['introspections']} "
+                  f"introspections; /healthz max {seen['healthz_max'] * 1000:.1f} ms")
+            self.assertNotIn("error", seen, seen.get("error"))
+            self.assertTrue(storm_running, "the revocation must be checked during the storm")
+            self.assertEqual(seen["not_serving"], 0)
+            self.assertLess(seen["healthz_max"], 0.1)
+            self.assertTrue(set(codes) <= {401, 429, 503}, set(codes))
+            busy = [r for r in results if r[0] == 503]
+            self.assertGreater(len(busy), 0, "the storm should exceed the hashing capacity")
+            self.assertTrue(all(r[1].get("Retry-After") for r in busy))
+            self.assertGreater(seen["introspections"], 10)
+            for c in (admin_a, admin_b, mcp_a):
+                c.close()
+        finally:
+            env.close()
+
+
+class LoginLimits(unittest.TestCase):
+    LIMIT = 5
+
+    @classmethod
+    def setUpClass(cls):
+        cls.env = Env()
+        cls.a = oauth_authd(cls.env, {"PIPE2_AUTH_LOGIN_RATE_LIMIT": str(cls.LIMIT),
+                                      "PIPE2_AUTH_LOGIN_THROTTLE_AFTER": "1000",
+                                      "PIPE2_AUTH_TRUSTED_PROXIES": "127.0.0.1/32"})
+        admin = cls.a.client(cls.env.admin_key)
+        for u in ("alice", "bob", "carol", "dave"):
+            admin.create_user(u, PASSWORD)
+        admin.close()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.env.close()
+
+    def test_burst_at_one_account(self):
+        # 99 wrong guesses and the right password last, all at once, from one address
+        guesses = [f"guess {i}" for i in range(99)] + [PASSWORD]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=100) as pool:
+            codes = list(pool.map(lambda pw: login(self.a.http_port, "alice", pw,
+                                                   "127.0.0.5")[0], guesses))
+        print(f"burst: 401 x{codes.count(401)}, 429 x{codes.count(429)}, 503 x{codes.count(503)}")
+        evaluated = codes.count(401)
+        self.assertLessEqual(evaluated, self.LIMIT)
+        self.assertNotEqual(codes[-1], 303, "the right password got in inside the burst")
+        self.assertEqual(evaluated + codes.count(429) + codes.count(503), 100)
+        # the burst goes on one at a time: the attempts left are used up, then refused
+        for _ in range(self.LIMIT - evaluated):
+            self.assertEqual(login(self.a.http_port, "alice", "again", "127.0.0.5")[0], 401)
+        st, h, page = login(self.a.http_port, "alice", PASSWORD, "127.0.0.5")
+        self.assertEqual(st, 429)  # the right password, inside the window: refused
+        self.assertIn("Retry-After", h)
+        self.assertIn("Too many failed sign-in attempts", page)
+
+    def test_other_usernames_do_not_lock_out(self):
+        for _ in range(20):
+            st = login(self.a.http_port, "u" + secrets.token_hex(5), "nope", "127.0.0.6")[0]
+            self.assertEqual(st, 401)
+        st, h, _ = login(self.a.http_port, "bob", PASSWORD, "127.0.0.6")
+        self.assertEqual(st, 303)
+        self.assertIn("p2a_session=", h.get("Set-Cookie", ""))
+
+    def test_forwarded_addresses_behind_a_trusted_proxy(self):
+        # 100 forwarded clients, one failure each at carol: none is over its own limit
+        for i in range(100):
+            st = login(self.a.http_port, "carol", "nope", "127.0.0.1",
+                       {"X-Forwarded-For": f"203.0.113.{i}, 127.0.0.1"})[0]
+            self.assertEqual(st, 401)
+        # one forwarded client uses its attempts; another still signs in
+        for _ in range(self.LIMIT - 1):
+            login(self.a.http_port, "carol", "nope", "127.0.0.1", {"X-Forwarded-For": "203.0.113.7"})
+        self.assertEqual(login(self.a.http_port, "carol", PASSWORD, "127.0.0.1",
+                               {"X-Forwarded-For": "203.0.113.7"})[0], 429)
+        self.assertEqual(login(self.a.http_port, "carol", PASSWORD, "127.0.0.1",
+                               {"Forwarded": 'for="[2001:db8::9]:4711"'})[0], 303)
+
+    def test_forwarded_headers_of_an_untrusted_peer_are_ignored(self):
+        for i in range(self.LIMIT):
+            st = login(self.a.http_port, "dave", "nope", "127.0.0.9",
+                       {"X-Forwarded-For": f"198.51.100.{i}"})[0]
+            self.assertEqual(st, 401)
+        st = login(self.a.http_port, "dave", PASSWORD, "127.0.0.9",
+                   {"X-Forwarded-For": "198.51.100.200"})[0]
+        self.assertEqual(st, 429)
+
+
+class AccountThrottle(unittest.TestCase):
+    def test_throttle_spaces_attempts_without_locking_out(self):
+        env = Env()
+        try:
+            a = oauth_authd(env, {"PIPE2_AUTH_LOGIN_THROTTLE_AFTER": "3",
+                                  "PIPE2_AUTH_LOGIN_RATE_LIMIT": "100"})
+            admin = a.client(env.admin_key)
+            admin.create_user("erin", PASSWORD)
+            admin.close()
+            for i in range(3):  # from three addresses: no pair limit is reached
+                self.assertEqual(login(a.http_port, "erin", "nope", f"127.0.0.{20 + i}")[0], 401)
+            self.assertEqual(login(a.http_port, "erin", "nope", "127.0.0.30")[0], 401)
+            # the 4th failure spaced attempts out: the next one waits, even the right one
+            st, h, _ = login(a.http_port, "erin", PASSWORD, "127.0.0.31")
+            self.assertEqual(st, 429)
+            retry = int(h["Retry-After"])
+            self.assertGreaterEqual(retry, 1)
+            wait_until(lambda: login(a.http_port, "erin", PASSWORD, "127.0.0.31")[0] == 303,
+                       retry + 5, "the right password once the delay has passed", interval=0.5)
+        finally:
+            env.close()
+
+
+class SlowConnections(unittest.TestCase):
+    def test_slow_connections_under_1024_descriptors(self):
+        raise_nofile(8192)
+        env = Env()
+        try:
+            a = env.authd({"PIPE2_AUTH_HEADER_TIMEOUT": "3", "PIPE2_AUTH_REQUEST_TIMEOUT": "3",
+                           "PIPE2_AUTH_WORKERS": "2"},
+                          wrap=["prlimit", "--nofile=1024:1024"])
+            log_before = len(a.output().splitlines())
+            slow_http, slow_rpc = [], []
+            t_attack = time.monotonic()
+            for i in range(1100):
+                s = socket.socket()
+                s.bind((f"127.0.0.{10 + i % 30}", 0))
+                s.settimeout(5)
+                try:
+                    s.connect(("127.0.0.1", a.http_port))
+                    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                except OSError:
+                    pass
+                slow_http.append(s)
+            for i in range(300):
+                s = socket.socket()
+                s.bind((f"127.0.0.{40 + i % 30}", 0))
+                s.settimeout(5)
+                try:
+                    s.connect(("127.0.0.1", a.port))
+                    s.sendall(b"PRI * HTTP/2.0\r\n")
+                except OSError:
+                    pass
+                slow_rpc.append(s)
+            # trickle a byte now and then, and call through new connections meanwhile
+            calls = 0
+            t_end = time.monotonic() + 2.5
+            while time.monotonic() < t_end:
+                for s in slow_http[::50] + slow_rpc[::20]:
+                    try:
+                        s.send(b"a")
+                    except OSError:
+                        pass
+                mcp = a.client(env.introspect_key)
+                try:
+                    self.assertEqual(mcp.introspect("x").reason, pb.MALFORMED)
+                    self.assertEqual(mcp.health().status, 1)
+                    calls += 1
+                finally:
+                    mcp.close()
+            closed_http = closed_within(slow_http, 8)
+            closed_rpc = closed_within(slow_rpc, 4)
+            took = time.monotonic() - t_attack
+            lines = len(a.output().splitlines()) - log_before
+            print(f"slow: {calls} fresh-connection rounds served during the attack; "
+                  f"{closed_http}/1100 facade and {closed_rpc}/300 RPC connections closed by "
+                  f"the server; {lines} log lines in {took:.1f} s")
+            self.assertGreater(calls, 3)
+            self.assertEqual(closed_http, 1100)
+            self.assertEqual(closed_rpc, 300)
+            self.assertLess(lines / took, 100)
+            for s in slow_http + slow_rpc:
+                s.close()
+            mcp = a.client(env.introspect_key)
+            self.assertEqual(mcp.health().status, 1)
+            mcp.close()
+        finally:
+            env.close()
+
+
+class HalfSent(unittest.TestCase):
+    def test_half_sent_requests_hold_bounded_memory(self):
+        raise_nofile(8192)
+        env = Env()
+        try:
+            a = env.authd({"PIPE2_AUTH_HEADER_TIMEOUT": "3", "PIPE2_AUTH_REQUEST_TIMEOUT": "3",
+                           "PIPE2_AUTH_HTTP_MAX_CONNECTIONS": "1024",
+                           "PIPE2_AUTH_HTTP_MAX_CONNECTIONS_PER_ADDRESS": "1024"})
+            pid = a.proc.pid
+            base = rss_mb(pid)
+            frame = bytes([0]) + (262_000).to_bytes(4, "big")
+            # unauthenticated: health checks with a large, never finished message
+            open_conns = []
+            for _ in range(250):
+                c = H2(a.port)
+                for _ in range(4):
+                    sid = c.start(HEALTH)
+                    c.send(sid, frame + b"\0" * 16000, end=False)
+                open_conns.append(c)
+            # authenticated: IssueToken with 200 KB of a 262 KB message, never finished
+            for _ in range(50):
+                c = H2(a.port)
+                for _ in range(4):
+                    sid = c.start(SVC + "IssueToken", env.admin_key)
+                    c.send(sid, frame + b"\0" * 200_000, end=False)
+                open_conns.append(c)
+            # the facade: bodies of 60,000 bytes, 50,000 sent
+            facade = []
+            for i in range(1000):
+                s = socket.create_connection(("127.0.0.1", a.http_port), timeout=5)
+                s.sendall(b"POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                          b"application/x-www-form-urlencoded\r\nContent-Length: 60000\r\n\r\n"
+                          + b"a" * 50_000)
+                facade.append(s)
+            peak = rss_mb(pid)
+            # connections end by their deadline
+            closed = closed_within(facade, 10)
+            for c in open_conns:
+                try:
+                    while True:
+                        c.pump(6)
+                except (ConnectionError, OSError):
+                    pass
+            after = rss_mb(pid)
+            mcp = a.client(env.introspect_key)
+            self.assertEqual(mcp.health().status, 1)
+            mcp.close()
+            wait_until(lambda: rss_mb(pid) < base + 40, 30, "memory to be returned",
+                       interval=0.5)
+            settled = rss_mb(pid)
+            print(f"half-sent: RSS {base:.0f} MB before, {peak:.0f} MB at the peak, "
+                  f"{after:.0f} MB once closed, {settled:.0f} MB settled; "
+                  f"{closed}/1000 facade connections closed by their deadline")
+            self.assertLess(peak, 200)
+            self.assertEqual(closed, 1000)
+            for c in open_conns:
+                c.close()
+            for s in facade:
+                s.close()
+        finally:
+            env.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
