@@ -45,6 +45,7 @@ struct gconn {
 };
 
 struct http_gate {
+    struct http_gate *next_gate;
     const struct p2a_config *cfg;
     struct event_base *base;
     struct evconnlistener *listener;
@@ -277,11 +278,17 @@ static void on_post_accept(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* evhttp owns the listener's user data (its accept callback's argument, which the error
+ * callback gets too): the gate of a listener is found here instead. Gates are made before
+ * the facade thread starts and freed after it has stopped. */
+static struct http_gate *gates;
+
 static void on_accept_error(struct evconnlistener *l, void *arg)
 {
-    (void)l;
-    struct http_gate *g = arg;
-    accept_guard_on_error(&g->accept);
+    (void)arg; /* evhttp's */
+    for (struct http_gate *g = gates; g != NULL; g = g->next_gate)
+        if (g->listener == l)
+            accept_guard_on_error(&g->accept);
 }
 
 p2a_err http_gate_new(struct event_base *base, struct evhttp *http, const struct p2a_config *cfg,
@@ -318,6 +325,8 @@ p2a_err http_gate_new(struct event_base *base, struct evhttp *http, const struct
     }
     evconnlistener_set_error_cb(g->listener, on_accept_error);
     accept_guard_init(&g->accept, base, g->listener, "http");
+    g->next_gate = gates;
+    gates = g;
     evhttp_set_bevcb(http, on_new_conn, g);
     *out = g;
     return P2A_OK;
@@ -327,6 +336,11 @@ void http_gate_free(struct http_gate *g)
 {
     if (g == NULL)
         return;
+    for (struct http_gate **p = &gates; *p != NULL; p = &(*p)->next_gate)
+        if (*p == g) {
+            *p = g->next_gate;
+            break;
+        }
     /* evhttp_free (before this) freed the listener and every connection */
     if (g->listener != NULL)
         accept_guard_deinit(&g->accept);
