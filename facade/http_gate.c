@@ -40,6 +40,7 @@ struct gconn {
     bool counted;  /* admitted by connguard: release at the end */
     bool dead;     /* shut down */
     bool waiting;  /* a response is owed: no deadline until it starts */
+    bool refuse_after; /* a refused request follows one owed a response: refuse after it */
     char addr[NETADDR_MAX];
     struct h1scan scan;
 };
@@ -167,8 +168,13 @@ static enum bufferevent_filter_result in_filter(struct evbuffer *src, struct evb
             }
         }
         if (stop) {
-            refuse(c);
+            /* the requests before the refused one get their answers first */
+            evbuffer_remove_buffer(src, dst, passed);
             evbuffer_drain(src, evbuffer_get_length(src));
+            if (c->waiting)
+                c->refuse_after = true;
+            else
+                refuse(c);
             return BEV_OK;
         }
         evbuffer_remove_buffer(src, dst, passed);
@@ -209,6 +215,9 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     struct gconn *c = arg;
     bufferevent_flush(c->filter, EV_WRITE, BEV_NORMAL);
+    /* evhttp writes a whole response in one call, before this runs: it is out now */
+    if (c->refuse_after && !c->waiting && !c->dead)
+        refuse(c);
 }
 
 static void on_output(struct evbuffer *b, const struct evbuffer_cb_info *info, void *arg)

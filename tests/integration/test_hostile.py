@@ -394,5 +394,245 @@ class HalfSent(unittest.TestCase):
             env.close()
 
 
+def raw_http(port, data, timeout=5):
+    """Sends data on a fresh connection; (everything answered, whether the server closed)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(data)
+        got, closed = b"", False
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                break
+            except ConnectionResetError:
+                closed = True
+                break
+            if not chunk:
+                closed = True
+                break
+            got += chunk
+        return got.decode(errors="replace"), closed
+    finally:
+        s.close()
+
+
+def basic(cid, secret):
+    import base64
+    return "Basic " + base64.b64encode(f"{cid}:{secret}".encode()).decode()
+
+
+class StrictEdges(unittest.TestCase):
+    """Items 6 and 7 of the issue, each of which failed before its fix."""
+
+    @classmethod
+    def setUpClass(cls):
+        from test_oauth import Flow, pkce  # noqa: F401 -- the browser of the OAuth tests
+        cls.Flow, cls.pkce = Flow, staticmethod(pkce)
+        cls.env = Env()
+        cls.a = oauth_authd(cls.env, {"PIPE2_AUTH_REFRESH_GRACE": "10",
+                                      "PIPE2_AUTH_REGISTER_RATE_LIMIT": "1000"})
+        # a second replica on the same Redis and issuer, with no refresh grace
+        cls.b = oauth_authd(cls.env, {"PIPE2_AUTH_ISSUER": cls.a.issuer,
+                                      "PIPE2_AUTH_REFRESH_GRACE": "0"})
+        cls.admin = cls.a.client(cls.env.admin_key)
+        cls.mcp = cls.a.client(cls.env.introspect_key)
+        cls.admin.create_user("ana", PASSWORD)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.admin.close()
+        cls.mcp.close()
+        cls.env.close()
+
+    def register(self, method="none"):
+        import json
+        st, _, b = self.a.http("/register", "POST", json.dumps(
+            {"redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": method}),
+            {"Content-Type": "application/json"})
+        self.assertEqual(st, 201, b)
+        return json.loads(b)
+
+    def grant(self, client, authd=None):
+        import json
+        v, ch = self.pkce()
+        code = self.Flow(self.a).code(client["client_id"], "http://127.0.0.1:4567/cb", ch)
+        form = {"grant_type": "authorization_code", "code": code, "code_verifier": v,
+                "redirect_uri": "http://127.0.0.1:4567/cb", "client_id": client["client_id"]}
+        hdr = dict(FORM)
+        if client.get("client_secret"):
+            hdr["Authorization"] = basic(client["client_id"], client["client_secret"])
+            del form["client_id"]
+        st, _, b = (authd or self.a).http("/token", "POST", urllib.parse.urlencode(form), hdr)
+        self.assertEqual(st, 200, b)
+        return json.loads(b)
+
+    def refresh(self, authd, client, rt):
+        import json
+        st, _, b = authd.http("/token", "POST", urllib.parse.urlencode(
+            {"grant_type": "refresh_token", "refresh_token": rt,
+             "client_id": client["client_id"]}), FORM)
+        return st, json.loads(b)
+
+    def introspect(self, token, headers, **form):
+        import json
+        st, _, b = self.a.http("/introspect", "POST",
+                               urllib.parse.urlencode({"token": token, **form}),
+                               {**FORM, **headers})
+        return st, json.loads(b)
+
+    def test_introspect_only_for_service_keys_and_confidential_clients(self):
+        public, conf, other = self.register(), self.register("client_secret_basic"), \
+            self.register("client_secret_basic")
+        pat = self.admin.issue("u-intro", "x").token
+        # any other scheme, or a public client, is refused (the hole: 'Authorization: x')
+        self.assertEqual(self.introspect(pat, {"Authorization": "x"},
+                                         client_id=public["client_id"])[0], 401)
+        self.assertEqual(self.introspect(pat, {}, client_id=public["client_id"])[0], 401)
+        self.assertEqual(self.introspect(pat, {"Authorization": basic(public["client_id"], "")})[0],
+                         401)
+        # a confidential client learns about its own tokens only
+        t = self.grant(conf)
+        st, j = self.introspect(pat, {"Authorization": basic(conf["client_id"], conf["client_secret"])})
+        self.assertEqual((st, j), (200, {"active": False}))
+        st, j = self.introspect(t["access_token"],
+                                {"Authorization": basic(other["client_id"], other["client_secret"])})
+        self.assertEqual((st, j), (200, {"active": False}))
+        st, j = self.introspect(t["access_token"],
+                                {"Authorization": basic(conf["client_id"], conf["client_secret"])})
+        self.assertTrue(j["active"])
+        st, j = self.introspect(t["access_token"], {}, client_id=conf["client_id"],
+                                client_secret=conf["client_secret"])
+        self.assertTrue(j["active"])
+        # service keys see everything
+        st, j = self.introspect(pat, {"Authorization": "Bearer " + self.env.introspect_key})
+        self.assertTrue(j["active"])
+
+    def test_request_framing_is_strict(self):
+        port = self.a.http_port
+        cases = [
+            (b"POST /token HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 44\r\n\r\n"
+             b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+            (b"POST /token HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\nhello", 400),
+            (b"GET /healthz HTTP/1.1\r\nHost : x\r\n\r\n", 400),
+            (b"POST /token HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 400),
+            (b"POST /token HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 411),
+            (b"POST /token HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked"
+             b"\r\n\r\nabc", 411),
+            (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n", 400),
+            (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\x01b\r\n\r\n", 400),
+            (b"GET /healthz HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n", 400),
+            (b"GET /healthz HTTP/1.1\r\nHost: x\rX-A: b\r\n\r\n", 400),
+        ]
+        for data, status in cases:
+            with self.subTest(data=data):
+                got, closed = raw_http(port, data)
+                self.assertTrue(got.startswith(f"HTTP/1.1 {status} "), got[:200])
+                self.assertEqual(got.count("HTTP/1.1 "), 1, got)  # nothing hidden was served
+                self.assertIn("Connection: close", got)
+                self.assertTrue(closed)
+        # a well-formed keep-alive pair on one connection: both answered, both checked
+        got, _ = raw_http(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                                b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        self.assertEqual(got.count("HTTP/1.1 200"), 2, got)
+        got, closed = raw_http(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                                     b"GET /healthz HTTP/1.1\r\nHost : x\r\n\r\n")
+        self.assertEqual((got.count("HTTP/1.1 200"), got.count("HTTP/1.1 400")), (1, 1), got)
+
+    def test_consent_csrf_is_bound_to_its_request(self):
+        client = self.register()
+        f = self.Flow(self.a)
+        pages = []
+        for state in ("first", "second"):
+            st, _, page = f.authorize(response_type="code", client_id=client["client_id"],
+                                      redirect_uri="http://127.0.0.1:4567/cb",
+                                      code_challenge=self.pkce()[1], code_challenge_method="S256",
+                                      state=state)
+            if 'action="/login"' in page:
+                st, h, _ = f.login(page)
+                self.assertEqual(st, 303)
+                st, _, page = f.req(h["Location"])
+            self.assertIn('action="/consent"', page)
+            pages.append(page)
+        # the first page's token does not approve the second request
+        st, _, _ = f.consent(pages[1], csrf=f.field(pages[0], "csrf"))
+        self.assertEqual(st, 403)
+        st, h, _ = f.consent(pages[1])
+        self.assertEqual(st, 303)
+        self.assertIn("state=second", h["Location"])
+
+    def test_refresh_grace_once_and_zero_means_none(self):
+        client = self.register()
+        t1 = self.grant(client)
+        st, t2 = self.refresh(self.a, client, t1["refresh_token"])
+        self.assertEqual(st, 200, t2)
+        st, t3 = self.refresh(self.a, client, t1["refresh_token"])  # a lost answer: once
+        self.assertEqual(st, 200, t3)
+        st, e = self.refresh(self.a, client, t1["refresh_token"])  # twice: reuse
+        self.assertEqual((st, e["error"]), (400, "invalid_grant"))
+        self.assertEqual(self.mcp.introspect(t3["access_token"]).reason, pb.REVOKED)
+        # grace 0 (replica b): a replay in the same second is reuse
+        t1 = self.grant(client)
+        st, t2 = self.refresh(self.b, client, t1["refresh_token"])
+        self.assertEqual(st, 200, t2)
+        st, e = self.refresh(self.b, client, t1["refresh_token"])
+        self.assertEqual((st, e["error"]), (400, "invalid_grant"))
+
+    def test_high_s_twin_of_a_token_is_refused(self):
+        import base64
+        from harness import P256_N, b64url
+        n = 0
+        for _ in range(20):
+            tok = self.admin.issue("u-sig", "x").token
+            h, p, sig = tok.split(".")
+            raw = base64.urlsafe_b64decode(sig + "==")
+            r, s = raw[:32], int.from_bytes(raw[32:], "big")
+            self.assertLessEqual(s, P256_N // 2)  # we sign with the low s
+            twin = f"{h}.{p}.{b64url(r + (P256_N - s).to_bytes(32, 'big'))}"
+            self.assertTrue(self.mcp.introspect(tok).active)
+            self.assertEqual(self.mcp.introspect(twin).reason, pb.BAD_SIGNATURE)
+            n += 1
+        self.assertEqual(n, 20)
+
+    def test_metrics_only_on_their_own_listener(self):
+        self.assertEqual(self.a.http("/metrics")[0], 404)
+        st, _, body = self.a.ops("/metrics")
+        self.assertEqual(st, 200)
+        self.assertIn("p2a_http_connections ", body)
+
+
+class IssueDuringStall(unittest.TestCase):
+    def test_failed_issuance_leaves_no_active_record(self):
+        env = Env()
+        try:
+            a = env.authd({"PIPE2_AUTH_REDIS_TIMEOUT_MS": "300"})
+            admin = a.client(env.admin_key)
+            import signal
+            import grpc
+            env.redis.signal(signal.SIGSTOP)
+            try:
+                with self.assertRaises(grpc.RpcError) as cm:
+                    admin.issue("u-stall", "during a stall", timeout=5)
+                self.assertEqual(cm.exception.code(), grpc.StatusCode.UNAVAILABLE)
+            finally:
+                env.redis.signal(signal.SIGCONT)
+            # Redis runs what it had queued; the store reconnects
+            wait_until(lambda: admin.health().status == 1, 20, "SERVING again")
+            wait_until(lambda: self._listed(admin) is not None, 20, "ListTokens to answer")
+            self.assertEqual(self._listed(admin), [])
+            self.assertEqual(env.redis.cli("KEYS", "p2a:pat:*").split(), [])
+            admin.close()
+        finally:
+            env.close()
+
+    @staticmethod
+    def _listed(admin):
+        import grpc
+        try:
+            return list(admin.list("u-stall", include_revoked=True).tokens)
+        except grpc.RpcError:
+            return None
+
+
 if __name__ == "__main__":
     unittest.main()
