@@ -8,6 +8,7 @@
 
 #include <event2/event.h>
 
+#include "connguard.h"
 #include "fuzz_common.h"
 #include "rpc_conn.h"
 #include "store.h"
@@ -33,11 +34,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         env.base = base;
         env.svc = &w->svc;
         env.idle_timeout_s = 60;
+        env.header_timeout_s = 10;
+        env.request_timeout_s = 20;
+        env.max_buffered = 32u << 20;
+        env.guard = connguard_new("fuzz", 1u << 20, 1u << 20, NULL, 0);
     }
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) != 0)
         return 0;
-    rpc_conn_accept(&env, sv[0]);
+    rpc_conn_accept(&env, sv[0], "unknown");
     size_t off = 0;
     for (int round = 0; round < 256; round++) {
         if (off < size) {

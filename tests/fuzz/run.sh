@@ -10,7 +10,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 secs="${1:-20}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(token grpc_message config svckeys h2_server oauth)
+[ ${#targets[@]} -gt 0 ] || targets=(token grpc_message config svckeys h2_server oauth h1scan)
 CC=clang cmake -S "$root" -B "$root/build/fuzz" -DCMAKE_BUILD_TYPE=Debug -DP2A_FUZZ=ON \
   -DP2A_TESTS=OFF >/dev/null
 cmake --build "$root/build/fuzz" -j"$(nproc)" >/dev/null
