@@ -101,7 +101,7 @@ fi
 export PIPE2_AUTH_KEYS_DIR="${PIPE2_AUTH_KEYS_DIR:-$var/keys}"
 export PIPE2_AUTH_SERVICE_KEYS_FILE="${PIPE2_AUTH_SERVICE_KEYS_FILE:-$var/service-keys}"
 export PIPE2_AUTH_REDIS_URL="${PIPE2_AUTH_REDIS_URL:-redis://127.0.0.1:$redis_port/0}"
-echo "==> starting pipe2-authd: gRPC on 127.0.0.1:50051, health and metrics on http://127.0.0.1:8080/metrics (Ctrl-C to stop)"
+echo "==> starting pipe2-authd: gRPC on 127.0.0.1:50051, OAuth and sign-in on http://127.0.0.1:8080, metrics on http://127.0.0.1:9090/metrics (Ctrl-C to stop)"
 setsid "$root/build/release/pipe2-authd" &
 authd_pid=$!
 if [ -n "$first_user_password" ]; then

@@ -44,7 +44,7 @@ class Container(unittest.TestCase):
                 for f in os.listdir(path):
                     os.chmod(os.path.join(path, f), 0o644)
             from harness import Authd, free_port
-            rpc, http = free_port(), free_port()
+            rpc, http, metrics = free_port(), free_port(), free_port()
             run = subprocess.run(PODMAN + [
                 "run", "-d", "--name", name, "--network", "host", "--read-only",
                 "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
@@ -53,10 +53,11 @@ class Container(unittest.TestCase):
                 "-e", f"PIPE2_AUTH_REDIS_URL={env.redis.url()}",
                 "-e", f"PIPE2_AUTH_RPC_LISTEN=127.0.0.1:{rpc}",
                 "-e", f"PIPE2_AUTH_HTTP_LISTEN=127.0.0.1:{http}",
+                "-e", f"PIPE2_AUTH_METRICS_LISTEN=127.0.0.1:{metrics}",
                 IMAGE], capture_output=True, text=True, timeout=120)
             self.assertEqual(run.returncode, 0, run.stderr)
             a = Authd(env)  # only to speak to it: the process is the container's
-            a.port, a.http_port = rpc, http
+            a.port, a.http_port, a.metrics_port = rpc, http, metrics
 
             def logs():
                 return subprocess.run(PODMAN + ["logs", name], capture_output=True,

@@ -46,7 +46,7 @@ class Manifests(unittest.TestCase):
         for kind in ["Namespace", "ConfigMap", "Deployment", "Service", "HorizontalPodAutoscaler",
                      "PodDisruptionBudget", "Ingress", "NetworkPolicy"]:
             self.assertIn(kind, self.by_kind)
-        self.assertEqual(len(self.by_kind["Service"]), 2)
+        self.assertEqual(len(self.by_kind["Service"]), 3)  # rpc, http (the Ingress's), metrics
         self.assertEqual(self.dep["spec"]["replicas"], 3)
         names = {g["name"] for g in self.kust["secretGenerator"]}
         self.assertEqual(names, {"pipe2-auth-signing-keys", "pipe2-auth-service-keys",
@@ -65,6 +65,8 @@ class Manifests(unittest.TestCase):
     def test_listen_ports_match_container_ports_services_and_probes(self):
         self.assertEqual(int(self.cm["PIPE2_AUTH_RPC_LISTEN"].rsplit(":", 1)[1]), self.ports["grpc"])
         self.assertEqual(int(self.cm["PIPE2_AUTH_HTTP_LISTEN"].rsplit(":", 1)[1]), self.ports["http"])
+        self.assertEqual(int(self.cm["PIPE2_AUTH_METRICS_LISTEN"].rsplit(":", 1)[1]),
+                         self.ports["metrics"])
         for svc in self.by_kind["Service"]:
             self.assertEqual(svc["spec"]["selector"],
                              {k: v for k, v in self.dep["spec"]["template"]["metadata"]["labels"]
@@ -120,6 +122,23 @@ class Manifests(unittest.TestCase):
         http_svc = [s for s in self.by_kind["Service"]
                     if s["metadata"]["name"] == backend["service"]["name"]][0]
         self.assertEqual(http_svc["spec"]["ports"][0]["targetPort"], "http")  # never the RPC port
+        # the facade port: only the ingress controller; /metrics: never behind the Ingress,
+        # and only Prometheus
+        by_port = {r["ports"][0]["port"]: r for r in np["ingress"]}
+        self.assertEqual(set(by_port), {self.ports["grpc"], self.ports["http"], self.ports["metrics"]})
+        http_from = by_port[self.ports["http"]]["from"]
+        self.assertEqual([f["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for f in http_from],
+                         ["ingress-nginx"])
+        self.assertTrue(all("namespaceSelector" in f and f["namespaceSelector"]["matchLabels"]
+                            for f in http_from))
+        metrics_from = by_port[self.ports["metrics"]]["from"]
+        self.assertEqual([f["podSelector"]["matchLabels"]["app.kubernetes.io/name"]
+                          for f in metrics_from], ["prometheus"])
+        metrics_svc = [s for s in self.by_kind["Service"]
+                       if s["spec"]["ports"][0]["targetPort"] == "metrics"][0]
+        self.assertEqual(metrics_svc["metadata"]["annotations"]["prometheus.io/port"],
+                         str(self.ports["metrics"]))
+        self.assertNotEqual(backend["service"]["name"], metrics_svc["metadata"]["name"])
         anti = self.pod["affinity"]["podAntiAffinity"]
         term = anti["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"]
         self.assertEqual(term["topologyKey"], "kubernetes.io/hostname")
