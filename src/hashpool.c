@@ -5,12 +5,18 @@
  * thread takes the oldest queued job, hashes without the lock, and activates the job's
  * event on the caller's base (thread-safe: libevent is set up for pthreads); the event's
  * callback, on the caller's loop, unlinks the job, calls done and frees it.
+ *
+ * The threads run at the lowest priority (nice 19): when the CPUs are contended, Introspect
+ * on the workers and the revocation view come first, and sign-ins wait (the queue bounds
+ * how many).
  */
 #include "hashpool.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <openssl/crypto.h>
@@ -18,6 +24,8 @@
 #include "log.h"
 #include "oauth.h"
 #include "xalloc.h"
+
+#define HASH_NICE 19
 
 struct job {
     struct job *prev, *next;
@@ -84,6 +92,9 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
 static void *run(void *arg)
 {
     struct hashpool *p = arg;
+    /* Linux: a thread's nice value is its own; failing to lower it changes nothing else */
+    if (setpriority(PRIO_PROCESS, (id_t)gettid(), HASH_NICE) != 0)
+        log_debug("hashpool.nice_failed", "could not lower the hashing threads' priority");
     pthread_mutex_lock(&p->lock);
     for (;;) {
         struct job *j = p->head;

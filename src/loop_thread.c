@@ -1,7 +1,12 @@
 /* loop_thread.c -- see loop_thread.h. */
 #include "loop_thread.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <event2/event.h>
+
+#include "log.h"
 
 #include "slab.h"
 #include "token.h"
@@ -46,6 +51,8 @@ p2a_err loop_thread_init(struct loop_thread *lt, const char *name, const struct 
 static void *run(void *arg)
 {
     struct loop_thread *lt = arg;
+    if (lt->nice != 0 && setpriority(PRIO_PROCESS, (id_t)gettid(), lt->nice) != 0)
+        log_warn("thread.nice_failed", "%s: could not set nice %d", lt->name, lt->nice);
     event_base_loop(lt->base, EVLOOP_NO_EXIT_ON_EMPTY);
     token_thread_cleanup();
     slab_thread_cleanup();

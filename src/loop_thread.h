@@ -27,6 +27,7 @@ struct keyring;
 
 struct loop_thread {
     const char *name; /* for logs */
+    int nice;         /* the thread's nice value (Linux: per thread); 0 unless set */
     pthread_t thread;
     bool started;
     struct event_base *base;

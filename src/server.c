@@ -7,8 +7,9 @@
  *     nothing else, so that no load on a public port can delay it; the staleness bound
  *     measures this thread's progress (health says NOT_SERVING and Introspect UNAVAILABLE
  *     until the set is loaded, and whenever it is older than the bound).
- *   - the facade (facade/): the HTTP/1.1 listener; password hashing goes to the hash pool
- *     (hashpool.h: PIPE2_AUTH_HASH_THREADS threads, a bounded queue).
+ *   - the facade (facade/): the HTTP/1.1 listeners, at a lower priority (nice 10) than the
+ *     workers and the view; password hashing goes to the hash pool (hashpool.h:
+ *     PIPE2_AUTH_HASH_THREADS threads at nice 19, a bounded queue).
  *   - main (this file): signals, start-up, shutdown, the last-used flush (every
  *     PIPE2_AUTH_LAST_USED_FLUSH_INTERVAL it takes the marks the workers handed to the inbox
  *     and writes them in one Redis round trip per 1000 tokens; a failed write puts its marks
@@ -54,6 +55,10 @@
 #define FLUSH_CHUNK 1000
 #define SHUTDOWN_FLUSH_WAIT_S 2
 #define TRIM_INTERVAL_S 5
+/* The public side yields the CPU to the workers (Introspect) and the revocation view when
+ * they contend: a flood of requests on the facade must not slow the hot path. Password
+ * hashing yields to everything (hashpool.c). */
+#define FACADE_NICE 19
 
 struct server {
     const struct p2a_config *cfg;
@@ -477,6 +482,7 @@ static p2a_err start_facade(struct server *s, char *err, size_t errlen)
     }
     s->fac_lt.ack = on_thread_keys;
     s->fac_lt.owner = s;
+    s->fac_lt.nice = FACADE_NICE;
     s->fac_store = store_new(s->fac_lt.base, cfg, "facade");
     struct facade_hooks hooks = {.ready = is_ready,
                                  .metrics = render_metrics,

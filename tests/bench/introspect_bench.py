@@ -39,9 +39,11 @@ def taskset(cpu):
     return ["taskset", "-c", cpu]
 
 
-def h2load(url, body_file, n, c, m, headers, h1=False, log=None):
+def h2load(url, body_file, n, c, m, headers, h1=False, log=None, rps=None):
     cmd = taskset(LOAD_CPU) + ["h2load", "-n", str(n), "-c", str(c), "-m", str(m),
                                "-d", body_file]
+    if rps:
+        cmd.append(f"--rps={rps}")
     if h1:
         cmd.append("--h1")
     for h in headers:

@@ -5,6 +5,7 @@
 #   tests/bench/run.sh            both suites
 #   tests/bench/run.sh introspect throughput, latency and memory of Introspect
 #   tests/bench/run.sh revocation propagation of revocations across replicas
+#   tests/bench/run.sh signin     sign-ins per second, and Introspect p99 during a sign-in storm
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 "$root/scripts/install-deps.sh" --bench
@@ -16,6 +17,10 @@ what="${1:-all}"
 if [ "$what" = all ] || [ "$what" = introspect ]; then
   echo "== Introspect: throughput, latency, memory (server on CPU 0, load on CPU 1)"
   /usr/bin/python3 "$root/tests/bench/introspect_bench.py" --runs 3
+fi
+if [ "$what" = all ] || [ "$what" = signin ]; then
+  echo "== sign-ins: the hashing pool, and Introspect during a sign-in storm (server on CPU 0)"
+  /usr/bin/python3 "$root/tests/bench/signin_bench.py" --runs 3
 fi
 if [ "$what" = all ] || [ "$what" = revocation ]; then
   echo "== revocation propagation (3 replicas, 1 redis-server)"
