@@ -228,12 +228,16 @@ static void on_output(struct evbuffer *b, const struct evbuffer_cb_info *info, v
         event_active(c->kick_ev, EV_TIMEOUT, 0);
 }
 
+/* The filter's free_context: libevent may run it late (finalizers), even after the gate is
+ * gone; http_gate_free() then has detached c already. */
 static void conn_free(void *ctx)
 {
     struct gconn *c = ctx;
-    if (c->counted)
-        connguard_release(c->g->guard, c->addr);
-    unlink_conn(c);
+    if (c->g != NULL) {
+        if (c->counted)
+            connguard_release(c->g->guard, c->addr);
+        unlink_conn(c);
+    }
     if (c->deadline_ev != NULL)
         event_free(c->deadline_ev);
     if (c->kick_ev != NULL)
@@ -350,7 +354,16 @@ void http_gate_free(struct http_gate *g)
             *p = g->next_gate;
             break;
         }
-    /* evhttp_free (before this) freed the listener and every connection */
+    /* evhttp_free (before this) freed the listener and every connection, but the filters'
+     * finalizers may not have run yet: what they would still touch is detached here */
+    while (g->conns != NULL) {
+        struct gconn *c = g->conns;
+        unlink_conn(c);
+        c->g = NULL;
+        event_free(c->deadline_ev);
+        event_free(c->kick_ev);
+        c->deadline_ev = c->kick_ev = NULL;
+    }
     if (g->listener != NULL)
         accept_guard_deinit(&g->accept);
     if (g->post_ev != NULL)
