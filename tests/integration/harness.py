@@ -211,6 +211,7 @@ class Authd:
         self.extra = extra or {}
         self.proc = None
         self.logpath = os.path.join(env.dir, f"authd-{self.port}.log")
+        self.binary = AUTHD
 
     def start(self, wait_ready=True):
         e = dict(os.environ)
@@ -232,7 +233,7 @@ class Authd:
             e["PIPE2_AUTH_TLS_KEY"] = self.env.cert_key
         e.update(self.extra)
         self.log = open(self.logpath, "ab")
-        self.proc = subprocess.Popen(self.wrap + [AUTHD], env=e, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(self.wrap + [self.binary], env=e, stdout=self.log, stderr=subprocess.STDOUT)
         if wait_ready:
             self.wait_serving()
 
