@@ -58,9 +58,8 @@ struct http_gate {
     uint64_t deadlines, heads_refused;
 };
 
-static void unlink_conn(struct gconn *c)
+static void unlink_conn(struct http_gate *g, struct gconn *c)
 {
-    struct http_gate *g = c->g;
     if (c->prev != NULL)
         c->prev->next = c->next;
     else
@@ -236,7 +235,7 @@ static void conn_free(void *ctx)
     if (c->g != NULL) {
         if (c->counted)
             connguard_release(c->g->guard, c->addr);
-        unlink_conn(c);
+        unlink_conn(c->g, c);
     }
     if (c->deadline_ev != NULL)
         event_free(c->deadline_ev);
@@ -358,7 +357,7 @@ void http_gate_free(struct http_gate *g)
      * finalizers may not have run yet: what they would still touch is detached here */
     while (g->conns != NULL) {
         struct gconn *c = g->conns;
-        unlink_conn(c);
+        unlink_conn(g, c);
         c->g = NULL;
         event_free(c->deadline_ev);
         event_free(c->kick_ev);

@@ -150,13 +150,15 @@ void hashpool_free(struct hashpool *p)
     for (int i = 0; i < p->nthreads; i++)
         pthread_join(p->threads[i], NULL);
     /* the callers' loops have stopped: answer what was never delivered, here */
-    while (p->head != NULL) {
-        struct job *j = p->head;
-        unlink_job(p, j);
+    struct job *j = p->head;
+    p->head = p->tail = NULL;
+    while (j != NULL) {
+        struct job *next = j->next;
         hashpool_done_cb done = j->done;
         void *darg = j->arg;
         job_free(j);
         done(darg, false);
+        j = next;
     }
     pthread_cond_destroy(&p->wake);
     pthread_mutex_destroy(&p->lock);

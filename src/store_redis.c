@@ -412,8 +412,9 @@ void store_pat_create(struct store *st, const struct pat_record *r, store_done_c
      * last progress: write nothing after that either (less a tenth for the reply's way
      * back), so that a call answered UNAVAILABLE leaves no record behind */
     int64_t waited = st->pending > 0 ? clock_mono_ms() - st->last_progress_ms : 0;
-    snprintf(deadline, sizeof(deadline), "%lld",
-             (long long)(clock_now_ms() - waited + st->cfg->redis_timeout_ms * 9 / 10));
+    int64_t margin = (int64_t)st->cfg->redis_timeout_ms * 9 / 10;
+    long long until = clock_now_ms() - waited + margin;
+    snprintf(deadline, sizeof(deadline), "%lld", until);
     snprintf(created, sizeof(created), "%lld", (long long)r->created_at);
     snprintf(expires, sizeof(expires), "%lld", (long long)r->expires_at);
     snprintf(created_ms, sizeof(created_ms), "%lld", (long long)r->created_ms);
