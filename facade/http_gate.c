@@ -54,6 +54,8 @@ struct http_gate {
     struct connguard *guard;
     struct event *post_ev;
     struct gconn *conns;
+    size_t nconns, max_conns; /* every connection evhttp holds, refused ones included */
+    bool paused;              /* at max_conns: the listener takes no more until one ends */
     struct log_limit deadline_log, refuse_log;
     uint64_t deadlines, heads_refused;
 };
@@ -232,10 +234,15 @@ static void on_output(struct evbuffer *b, const struct evbuffer_cb_info *info, v
 static void conn_free(void *ctx)
 {
     struct gconn *c = ctx;
-    if (c->g != NULL) {
+    struct http_gate *g = c->g;
+    if (g != NULL) {
         if (c->counted)
-            connguard_release(c->g->guard, c->addr);
-        unlink_conn(c->g, c);
+            connguard_release(g->guard, c->addr);
+        unlink_conn(g, c);
+        if (--g->nconns < g->max_conns && g->paused) {
+            g->paused = false;
+            evconnlistener_enable(g->listener);
+        }
     }
     if (c->deadline_ev != NULL)
         event_free(c->deadline_ev);
@@ -267,6 +274,13 @@ static struct bufferevent *on_new_conn(struct event_base *base, void *arg)
         g->conns->prev = c;
     g->conns = c;
     event_active(g->post_ev, EV_TIMEOUT, 0);
+    /* A refused connection holds its descriptor until evhttp has seen it end: count every
+     * one, and stop accepting at the bound, so that a flood cannot take the descriptors
+     * the RPC port needs (libevent ends its accept loop when the callback disables it). */
+    if (++g->nconns >= g->max_conns && !g->paused) {
+        g->paused = true;
+        evconnlistener_disable(g->listener);
+    }
     return f;
 }
 
@@ -309,9 +323,10 @@ p2a_err http_gate_new(struct event_base *base, struct evhttp *http, const struct
     struct http_gate *g = xcalloc(1, sizeof(*g));
     g->cfg = cfg;
     g->base = base;
-    g->guard = connguard_new("http", cfg->http_max_conns > 0 ? (size_t)cfg->http_max_conns
-                                                             : connguard_default_max(4),
-                             (size_t)cfg->http_max_conns_per_addr, cfg->proxies, cfg->nproxies);
+    g->max_conns = cfg->http_max_conns > 0 ? (size_t)cfg->http_max_conns
+                                           : connguard_default_max(4);
+    g->guard = connguard_new("http", g->max_conns, (size_t)cfg->http_max_conns_per_addr,
+                             cfg->proxies, cfg->nproxies);
     g->post_ev = event_new(base, -1, 0, on_post_accept, g);
     P2A_ASSERT(g->post_ev != NULL);
     struct evutil_addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,

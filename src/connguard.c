@@ -179,7 +179,7 @@ static void on_resume(evutil_socket_t fd, short what, void *arg)
     struct accept_guard *a = arg;
     if (a->reserve_fd < 0)
         a->reserve_fd = reserve_open();
-    evconnlistener_enable(a->listener);
+    evconnlistener_enable(a->listener); /* at a bound of its owner's, the next accept pauses it again */
 }
 
 void accept_guard_init(struct accept_guard *a, struct event_base *base,
