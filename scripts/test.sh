@@ -3,8 +3,9 @@
 #
 #   scripts/test.sh
 #
-# Runs clang-tidy (the checks in .clang-tidy) and cppcheck over src/ and facade/, warnings
-# being errors. Builds three times: a release build (warnings are errors at -O3 too); an
+# Checks the layers (scripts/check_layers.py), runs clang-tidy (the checks in .clang-tidy)
+# and cppcheck over src/ and facade/, warnings being errors. Builds three times: a release
+# build (warnings are errors at -O3 too); an
 # AddressSanitizer + UndefinedBehaviorSanitizer build, which runs the whole ctest suite
 # (cmocka unit tests, and integration tests with real redis-server and pipe2-authd
 # processes); and a ThreadSanitizer build, which runs the unit tests and the integration
@@ -28,10 +29,13 @@ echo "==> sanitizer build (ASan + UBSan)"
 cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DP2A_SANITIZE=ON >/dev/null
 cmake --build build/asan -j"$jobs" >/dev/null
 
+echo "==> layers: every include within its layer or below (scripts/check_layers.py)"
+/usr/bin/python3 scripts/check_layers.py
+
 echo "==> static analysis: clang-tidy (.clang-tidy) and cppcheck, warnings are errors"
-clang-tidy -p build/release --quiet src/*.c facade/*.c 2>/dev/null
+clang-tidy -p build/release --quiet src/*/*.c facade/*.c 2>/dev/null
 cppcheck --quiet --enable=warning,performance,portability --inline-suppr --std=c11 \
-  -I src -I facade --error-exitcode=1 src facade
+  $(printf -- '-I %s ' src/*/ facade) --error-exitcode=1 src facade
 
 echo "==> fuzzing smoke run: each libFuzzer target for 20 s"
 tests/fuzz/run.sh 20

@@ -20,7 +20,7 @@
 #include <jansson.h>
 #include <openssl/sha.h>
 
-#include "validate.h"
+#include "codec.h"
 
 static enum log_level min_level = LOG_INFO;
 
@@ -115,7 +115,7 @@ void log_msg(enum log_level level, const char *event, const char *fmt, ...)
     if (m < 0)
         msg[0] = '\0';
     /* JSON strings are UTF-8: keep the message printable whatever a library handed us */
-    if (validate_utf8(msg, strlen(msg)) < 0)
+    if (codec_utf8_chars(msg, strlen(msg)) < 0)
         for (char *p = msg; *p; p++)
             if ((unsigned char)*p >= 0x80)
                 *p = '?';

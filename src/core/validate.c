@@ -3,47 +3,8 @@
 
 #include <string.h>
 
+#include "codec.h"
 #include "jtitab.h"
-
-long validate_utf8(const char *str, size_t len)
-{
-    const unsigned char *s = (const unsigned char *)str;
-    long chars = 0;
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = s[i];
-        size_t n;
-        uint32_t cp;
-        if (c < 0x80) {
-            n = 1;
-            cp = c;
-        } else if ((c & 0xe0) == 0xc0) {
-            n = 2;
-            cp = c & 0x1f;
-        } else if ((c & 0xf0) == 0xe0) {
-            n = 3;
-            cp = c & 0x0f;
-        } else if ((c & 0xf8) == 0xf0) {
-            n = 4;
-            cp = c & 0x07;
-        } else {
-            return -1;
-        }
-        if (i + n > len)
-            return -1;
-        for (size_t k = 1; k < n; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return -1;
-            cp = cp << 6 | (s[i + k] & 0x3f);
-        }
-        if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return -1;
-        i += n;
-        chars++;
-    }
-    return chars;
-}
 
 static bool has_control(const char *s)
 {
@@ -60,7 +21,7 @@ const char *validate_user_id(const char *s)
         return "user_id is required";
     if (n > VALIDATE_USER_ID_MAX)
         return "user_id must be at most 200 bytes";
-    if (validate_utf8(s, n) < 0 || has_control(s))
+    if (codec_utf8_chars(s, n) < 0 || has_control(s))
         return "user_id must be valid UTF-8 without control characters";
     return NULL;
 }
@@ -70,7 +31,7 @@ const char *validate_name(const char *s)
     size_t n = strlen(s);
     if (n == 0)
         return "name is required";
-    long chars = validate_utf8(s, n);
+    long chars = codec_utf8_chars(s, n);
     if (chars < 0)
         return "name must be valid UTF-8";
     if (chars > VALIDATE_NAME_MAX_CHARS)

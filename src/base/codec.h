@@ -39,4 +39,8 @@ long codec_b64url_decode(const char *in, size_t n, unsigned char *out, size_t ca
 /* Lower-case hex of in[0..n) and a NUL into out (2n + 1 bytes). */
 void codec_hex(const unsigned char *in, size_t n, char *out);
 
+/* Number of code points in s[0..len) when it is valid UTF-8 (no overlongs, no surrogates,
+ * nothing above U+10FFFF), else -1. */
+long codec_utf8_chars(const char *s, size_t len);
+
 #endif

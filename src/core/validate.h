@@ -11,10 +11,6 @@
 #define VALIDATE_USER_ID_MAX 200
 #define VALIDATE_SCOPE_MAX 1000
 
-/* Number of code points in s[0..len) when it is valid UTF-8 (no overlongs, no surrogates,
- * nothing above U+10FFFF), else -1. */
-long validate_utf8(const char *s, size_t len);
-
 const char *validate_user_id(const char *s);
 const char *validate_name(const char *s);
 const char *validate_scope(const char *s);

@@ -490,7 +490,7 @@ const char *oauth_password_check(const char *username, const char *password)
     size_t n = strlen(password);
     if (n > OAUTH_MAX_PASSWORD)
         return "password must be at most 256 bytes";
-    long chars = validate_utf8(password, n);
+    long chars = codec_utf8_chars(password, n);
     if (chars < 0)
         return "password must be valid UTF-8";
     if (chars < OAUTH_MIN_PASSWORD)
@@ -700,7 +700,7 @@ p2a_err oauth_client_metadata(const char *body, size_t len, void **meta, const c
     v = json_object_get(in, "client_name");
     if (why[0] == '\0' && v != NULL) {
         const char *name = json_string_value(v);
-        long chars = name ? validate_utf8(name, strlen(name)) : -1;
+        long chars = name ? codec_utf8_chars(name, strlen(name)) : -1;
         if (chars < 0 || chars > OAUTH_MAX_CLIENT_NAME)
             snprintf(why, sizeof(why), "client_name must be a string of at most %d characters",
                      OAUTH_MAX_CLIENT_NAME);

@@ -3,6 +3,8 @@
  * unpadded text directly, so that out needs no room for padding. */
 #include "codec.h"
 
+#include <stdint.h>
+
 #include <openssl/evp.h>
 
 size_t codec_b64url_encode(const void *data, size_t n, char *out)
@@ -56,4 +58,44 @@ void codec_hex(const unsigned char *in, size_t n, char *out)
         out[2 * i + 1] = digits[in[i] & 15];
     }
     out[2 * n] = '\0';
+}
+
+long codec_utf8_chars(const char *str, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    long chars = 0;
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = s[i];
+        size_t n;
+        uint32_t cp;
+        if (c < 0x80) {
+            n = 1;
+            cp = c;
+        } else if ((c & 0xe0) == 0xc0) {
+            n = 2;
+            cp = c & 0x1f;
+        } else if ((c & 0xf0) == 0xe0) {
+            n = 3;
+            cp = c & 0x0f;
+        } else if ((c & 0xf8) == 0xf0) {
+            n = 4;
+            cp = c & 0x07;
+        } else {
+            return -1;
+        }
+        if (i + n > len)
+            return -1;
+        for (size_t k = 1; k < n; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return -1;
+            cp = cp << 6 | (s[i + k] & 0x3f);
+        }
+        if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return -1;
+        i += n;
+        chars++;
+    }
+    return chars;
 }
