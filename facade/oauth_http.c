@@ -116,7 +116,7 @@ struct oreq {
     char fid[OAUTH_SECRET_LEN + 1];
     char new_rt[OAUTH_SECRET_LEN + 1];
     char *access_token;
-    char jti[TOKEN_MAX_JTI + 1];
+    char jti[JTI_MAX_LEN + 1];
     int64_t at_exp;
     char granted_scope[OAUTH_MAX_SCOPE + 1];
     void (*after_client)(struct oreq *r); /* next step once the client is authenticated */

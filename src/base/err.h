@@ -11,17 +11,9 @@
 typedef enum p2a_err {
     P2A_OK = 0,
     P2A_ERR_INVALID = -1,     /* input malformed or over a bound */
-    P2A_ERR_DENIED = -2,      /* caller lacks a valid service key */
-    P2A_ERR_FORBIDDEN = -3,   /* caller's key lacks the role */
     P2A_ERR_NOT_FOUND = -4,   /* no such record (or not the caller's) */
-    P2A_ERR_CONFLICT = -5,    /* already exists */
     P2A_ERR_UNAVAILABLE = -6, /* backend down, or revocation view not trustworthy */
-    P2A_ERR_TIMEOUT = -7,     /* deadline passed */
-    P2A_ERR_TOO_LARGE = -8,   /* message over a size limit */
     P2A_ERR_INTERNAL = -9,
 } p2a_err;
-
-/* A short constant name for an error code ("INVALID", ...). */
-const char *p2a_strerror(p2a_err err);
 
 #endif

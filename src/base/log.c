@@ -26,33 +26,6 @@ static enum log_level min_level = LOG_INFO;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
-const char *p2a_strerror(p2a_err err)
-{
-    switch (err) {
-    case P2A_OK:
-        return "OK";
-    case P2A_ERR_INVALID:
-        return "INVALID";
-    case P2A_ERR_DENIED:
-        return "DENIED";
-    case P2A_ERR_FORBIDDEN:
-        return "FORBIDDEN";
-    case P2A_ERR_NOT_FOUND:
-        return "NOT_FOUND";
-    case P2A_ERR_CONFLICT:
-        return "CONFLICT";
-    case P2A_ERR_UNAVAILABLE:
-        return "UNAVAILABLE";
-    case P2A_ERR_TIMEOUT:
-        return "TIMEOUT";
-    case P2A_ERR_TOO_LARGE:
-        return "TOO_LARGE";
-    case P2A_ERR_INTERNAL:
-        return "INTERNAL";
-    }
-    return "UNKNOWN";
-}
-
 void log_set_level(enum log_level level)
 {
     min_level = level;

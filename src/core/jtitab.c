@@ -36,12 +36,12 @@ void jtitab_deinit(struct jtitab *t)
     memset(t, 0, sizeof(*t));
 }
 
-static void resize(struct jtitab *t, size_t cap, int64_t floor)
+static void resize(struct jtitab *t, size_t cap)
 {
     struct jti_entry *v = xcalloc(cap, sizeof(struct jti_entry));
     size_t n = 0;
     for (size_t i = 0; i < t->cap; i++) {
-        if (t->v[i].jti[0] != '\0' && t->v[i].val > floor) {
+        if (t->v[i].jti[0] != '\0') {
             *slot(v, cap, t->v[i].jti) = t->v[i];
             n++;
         }
@@ -55,7 +55,7 @@ static void resize(struct jtitab *t, size_t cap, int64_t floor)
 bool jtitab_put_max(struct jtitab *t, const char *jti, int64_t val, size_t limit)
 {
     size_t len = strlen(jti);
-    if (len == 0 || len > JTITAB_MAX_JTI)
+    if (len == 0 || len > JTI_MAX_LEN)
         return false;
     struct jti_entry *e = slot(t->v, t->cap, jti);
     if (e->jti[0] != '\0') {
@@ -66,7 +66,7 @@ bool jtitab_put_max(struct jtitab *t, const char *jti, int64_t val, size_t limit
     if (t->n >= limit)
         return false;
     if ((t->n + 1) * 2 > t->cap) {
-        resize(t, t->cap * 2, INT64_MIN);
+        resize(t, t->cap * 2);
         e = slot(t->v, t->cap, jti);
     }
     memcpy(e->jti, jti, len + 1);
@@ -75,34 +75,8 @@ bool jtitab_put_max(struct jtitab *t, const char *jti, int64_t val, size_t limit
     return true;
 }
 
-const struct jti_entry *jtitab_find(const struct jtitab *t, const char *jti)
-{
-    if (strlen(jti) > JTITAB_MAX_JTI)
-        return NULL;
-    const struct jti_entry *e = slot(t->v, t->cap, jti);
-    return e->jti[0] != '\0' ? e : NULL;
-}
-
-size_t jtitab_prune(struct jtitab *t, int64_t floor)
-{
-    size_t before = t->n, live = 0;
-    for (size_t i = 0; i < t->cap; i++)
-        if (t->v[i].jti[0] != '\0' && t->v[i].val > floor)
-            live++;
-    size_t cap = t->min_cap;
-    while (cap < live * 4)
-        cap *= 2;
-    resize(t, cap, floor);
-    return before - t->n;
-}
-
 void jtitab_clear(struct jtitab *t)
 {
     memset(t->v, 0, t->cap * sizeof(struct jti_entry));
     t->n = 0;
-}
-
-size_t jtitab_bytes(const struct jtitab *t)
-{
-    return sizeof(*t) + t->cap * sizeof(struct jti_entry);
 }

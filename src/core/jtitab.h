@@ -1,5 +1,6 @@
-/* jtitab.h -- a table of token ids (jti) to one 64-bit number, for the revocation set
- * (jti -> exp) and the last-used marks (jti -> time).
+/* jtitab.h -- a table of token ids (jti) to one 64-bit number: the last-used marks
+ * (jti -> time). The revocation set (revoke.c) has its own lock-free table; it shares the
+ * hash and the bound on ids.
  *
  * Open addressing with linear probing over a power-of-two array of 40-byte entries, the jti
  * inline and NUL-padded, kept at most half full; an empty jti marks a free slot. Lookups
@@ -12,10 +13,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define JTITAB_MAX_JTI 31 /* longer ids are not ours (we mint 22 characters) */
+/* The longest token id (jti) anywhere: the tables' inline key, the revocation set's, the
+ * claims'. Longer ids are not ours (we mint 22 characters). */
+#define JTI_MAX_LEN 31
 
 struct jti_entry {
-    char jti[JTITAB_MAX_JTI + 1];
+    char jti[JTI_MAX_LEN + 1];
     int64_t val;
 };
 
@@ -36,13 +39,7 @@ void jtitab_deinit(struct jtitab *t);
  * true when jti was not there before. Refuses (false, nothing stored) an empty or overlong
  * jti, or a new one when the table already holds limit entries. */
 bool jtitab_put_max(struct jtitab *t, const char *jti, int64_t val, size_t limit);
-/* The entry for jti, or NULL. */
-const struct jti_entry *jtitab_find(const struct jtitab *t, const char *jti);
-/* Keeps only entries whose val > floor, in the smallest table that leaves them at most a
- * quarter full. Returns how many were dropped. */
-size_t jtitab_prune(struct jtitab *t, int64_t floor);
 /* Removes every entry, keeping the allocation. */
 void jtitab_clear(struct jtitab *t);
-size_t jtitab_bytes(const struct jtitab *t);
 
 #endif

@@ -20,7 +20,7 @@ struct signing_key {
     const char *alg;   /* the only JWS algorithm this key accepts: "ES256" */
     char *priv_pem;    /* PKCS#8 PEM, for signing; cleansed on free */
     size_t priv_pem_len;
-    char *pub_pem;     /* SubjectPublicKeyInfo PEM, for verifying */
+    char *pub_pem;     /* SubjectPublicKeyInfo PEM: what pub is parsed from (tests use it too) */
     size_t pub_pem_len;
     void *pub;         /* EVP_PKEY of the public key */
     long long mtime;

@@ -32,7 +32,7 @@
 
 struct rslot {
     atomic_bool full;
-    char jti[REVOKE_MAX_JTI + 1];
+    char jti[JTI_MAX_LEN + 1];
     int64_t exp; /* touched by writers only, under the mutex */
 };
 
@@ -164,7 +164,7 @@ static int reader_slot(struct revoke_set *set)
 
 bool revoke_contains(struct revoke_set *set, const char *jti)
 {
-    if (strlen(jti) > REVOKE_MAX_JTI)
+    if (strlen(jti) > JTI_MAX_LEN)
         return false;
     int r = reader_slot(set);
     if (r < 0) {
@@ -232,7 +232,7 @@ static struct rtable *rebuild(struct revoke_set *set, size_t cap, int64_t floor)
 bool revoke_add(struct revoke_set *set, const char *jti, int64_t exp, enum revoke_path path)
 {
     size_t len = strlen(jti);
-    if (len == 0 || len > REVOKE_MAX_JTI)
+    if (len == 0 || len > JTI_MAX_LEN)
         return false;
     pthread_mutex_lock(&set->wlock);
     struct rtable *t = atomic_load(&set->cur);

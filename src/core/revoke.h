@@ -1,8 +1,9 @@
 /* revoke.h -- the process's view of revoked tokens, read on every Introspect.
  *
- * A set of jti -> the time the token would expire anyway, shared by every worker thread:
- * readers take a read lock, writers (the thread applying revocations, the sweeper) a write
- * lock. An entry is dropped by revoke_sweep() once its token has expired, so the set stays
+ * A set of jti -> the time the token would expire anyway, shared by every thread: readers
+ * take no lock (published slots, an atomic table swap, epochs before a table is freed);
+ * writers (the revocation view's thread, a worker that answered RevokeToken, the facade's
+ * /revoke) take one mutex. An entry is dropped by revoke_sweep() once its token has expired, so the set stays
  * as small as the revoked tokens that could still be presented.
  *
  * The set also knows how far it can be trusted. It is usable once loaded whole from Redis
@@ -18,8 +19,6 @@
 #include <stdint.h>
 
 #include "jtitab.h"
-
-#define REVOKE_MAX_JTI JTITAB_MAX_JTI
 
 /* How a revocation reached this process. */
 enum revoke_path {
@@ -48,7 +47,7 @@ struct revoke_set *revoke_new(int64_t staleness_ms);
 void revoke_free(struct revoke_set *set);
 
 /* Records jti as revoked until exp. Returns true when it was not in the set before (and
- * counts it under path). A jti longer than REVOKE_MAX_JTI cannot be one of ours and is
+ * counts it under path). A jti longer than JTI_MAX_LEN cannot be one of ours and is
  * refused (returns false). */
 bool revoke_add(struct revoke_set *set, const char *jti, int64_t exp, enum revoke_path path);
 bool revoke_contains(struct revoke_set *set, const char *jti);

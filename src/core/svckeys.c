@@ -27,18 +27,6 @@ struct svckeys {
     size_t n;
 };
 
-const char *svc_role_name(enum svc_role role)
-{
-    switch (role) {
-    case SVC_ROLE_INTROSPECT:
-        return "introspect";
-    case SVC_ROLE_ADMIN:
-        return "admin";
-    default:
-        return "none";
-    }
-}
-
 static bool parse_line(char *line, struct svc_entry *e, const char **why)
 {
     char *save = NULL;

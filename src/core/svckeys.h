@@ -31,6 +31,5 @@ size_t svckeys_count(const struct svckeys *keys);
 enum svc_role svckeys_check(const struct svckeys *keys, const char *key, size_t len,
                             const char **label);
 
-const char *svc_role_name(enum svc_role role);
 
 #endif

@@ -4,7 +4,9 @@
  * ("pat" or "access") so a PAT can never pass for an OAuth access token or the reverse;
  * PATs carry their name in pat_name, OAuth tokens their client in client_id.
  *
- * Signing goes through libjwt. Verifying does not: libjwt 1.10 takes the algorithm from the
+ * Signing: PATs through libjwt (its signature then normalised to the low s), OAuth access
+ * tokens by our own ES256 code (libjwt 1.10 cannot write typ at+jwt). Verifying never goes
+ * through libjwt: libjwt 1.10 takes the algorithm from the
  * token's own header (it would verify an HS256 token keyed with our public key's PEM) and
  * re-parses the PEM key on every call, which costs six times the signature check itself.
  * So we parse the header ourselves, demand the one algorithm bound to the kid (ES256; none,
@@ -244,7 +246,7 @@ static enum token_verdict read_claims(json_t *p, const char *issuer, struct toke
     else if (use != NULL && strcmp(use, use_names[TOKEN_KIND_OAUTH]) == 0)
         kind = TOKEN_KIND_OAUTH;
     const char *sub = get_str(p, "sub", 255, &bad);
-    const char *jti = get_str(p, "jti", TOKEN_MAX_JTI, &bad);
+    const char *jti = get_str(p, "jti", JTI_MAX_LEN, &bad);
     const char *scope = get_str(p, "scope", 1000, &bad);
     const char *name = get_str(p, "pat_name", 400, &bad);
     const char *client_id = get_str(p, "client_id", 255, &bad);

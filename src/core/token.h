@@ -19,11 +19,11 @@
 #include <string.h>
 
 #include "err.h"
+#include "jtitab.h"
 
 struct keyring;
 
 #define TOKEN_MAX_LEN 8192     /* longest token we look at */
-#define TOKEN_MAX_JTI 31      /* fits the revocation set's inline key */
 #define TOKEN_MAX_AUD 16
 #define TOKEN_JTI_LEN 22       /* ours: 128 random bits, base64url */
 
@@ -49,7 +49,7 @@ enum token_verdict {
 struct token_claims {
     enum token_kind kind;
     int64_t iat, exp, nbf; /* nbf 0 when absent */
-    char jti[TOKEN_MAX_JTI + 1];
+    char jti[JTI_MAX_LEN + 1];
     const char *sub;
     const char *scope;     /* "" when absent */
     const char *name;      /* PAT name, "" when absent */

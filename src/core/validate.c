@@ -68,7 +68,7 @@ const char *validate_scope(const char *s)
 bool validate_jti(const char *s)
 {
     size_t n = strlen(s);
-    if (n == 0 || n > JTITAB_MAX_JTI)
+    if (n == 0 || n > JTI_MAX_LEN)
         return false;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];

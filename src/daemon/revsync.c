@@ -156,7 +156,7 @@ static void on_message(void *arg, const char *payload, size_t len)
     const char *exp_s = strtok_r(NULL, " ", &save), *at_s = strtok_r(NULL, " ", &save);
     long long exp = 0, at_ms = 0;
     bool ok = seq != NULL && jti != NULL && exp_s != NULL && at_s != NULL &&
-              strlen(jti) <= REVOKE_MAX_JTI;
+              strlen(jti) <= JTI_MAX_LEN;
     if (ok) {
         errno = 0;
         exp = strtoll(exp_s, &end, 10);

@@ -16,6 +16,8 @@
  *     back for the next round), key rotation (keys_dir is re-read; every thread that signs
  *     or verifies switches between two events and acknowledges; the old ring is freed once
  *     all have).
+ * /metrics is rendered on the facade's thread from the workers' counters (each the only
+ * writer of its own, read relaxed) and main's (atomics); readiness likewise.
  * Shutdown (SIGTERM/SIGINT): not ready at once, workers drain; then the facade, the hash
  * pool and the revocation view stop, the marks are flushed one last time, exit.
  */
@@ -96,7 +98,7 @@ struct server {
 struct flush_batch {
     struct server *s;
     size_t n;
-    char (*jti)[REVOKE_MAX_JTI + 1];
+    char (*jti)[JTI_MAX_LEN + 1];
     int64_t *ts;
     const char **ptrs;
 };

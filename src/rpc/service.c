@@ -345,7 +345,7 @@ static void do_issue(struct service_ctx *ctx, const uint8_t *msg, size_t len,
 struct revoke_op {
     struct service_call *call;
     struct revoke_set *revoked;
-    char jti[REVOKE_MAX_JTI + 1];
+    char jti[JTI_MAX_LEN + 1];
 };
 
 static void on_revoked(void *arg, p2a_err err, bool already, int64_t revoked_at, int64_t exp)

@@ -3,8 +3,9 @@
  * The transport (rpc_conn.c) decodes the gRPC framing, finds the method with
  * service_method_find(), checks the caller's role, and calls its handler with the message
  * bytes. The handler answers exactly once through call->complete, either before it returns
- * (Introspect, Health) or later, from the worker's loop, when Redis has answered (Issue,
- * Revoke, List). Generated protobuf-c types stay in service.c.
+ * (Introspect, Health) or later, from the worker's loop, when Redis has answered
+ * (IssueToken, RevokeToken, ListTokens, RegisterClient, CreateUser). Generated protobuf-c
+ * types stay in service.c.
  */
 #ifndef P2A_SERVICE_H
 #define P2A_SERVICE_H

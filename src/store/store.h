@@ -29,7 +29,6 @@ struct event_base;
 struct p2a_config;
 struct store;
 
-#define STORE_MAX_USER_ID 200
 #define STORE_LIST_MAX 1000 /* ListTokens answers at most this many, newest first */
 #define STORE_CHANNEL "p2a:revocations"
 
