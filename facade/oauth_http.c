@@ -34,6 +34,7 @@
 #include "keys.h"
 #include "log.h"
 #include "hashpool.h"
+#include "introspect.h"
 #include "metrics.h"
 #include "netaddr.h"
 #include "oauth.h"
@@ -1453,46 +1454,42 @@ static void do_revoke(struct oreq *r)
 static void introspect_after_auth(struct oreq *r)
 {
     const struct p2a_config *cfg = r->o->cfg;
-    int64_t age;
-    if (revoke_usable(r->o->h.revoked, clock_mono_ms(), &age) != REVOKE_USABLE) {
+    const char *tok = oauth_form_get(&r->form, "token");
+    const char *res = oauth_form_get(&r->form, "resource");
+    struct introspector x = {.cfg = cfg, .keys = r->o->h.keys(r->o->h.arg),
+                             .revoked = r->o->h.revoked};
+    struct introspection in;
+    if (introspect(&x, tok ? tok : "", tok ? strlen(tok) : 0, TOKEN_KIND_NONE, res, clock_now(),
+                   &in) != P2A_OK) {
+        introspection_deinit(&in);
         finish_error(r, 503, "temporarily_unavailable",
                      "revocation list is not in sync with Redis; refusing to answer");
         return;
     }
-    const char *tok = oauth_form_get(&r->form, "token");
-    const char *res = oauth_form_get(&r->form, "resource");
-    struct token_claims c = {0};
-    enum token_verdict v = TV_MALFORMED;
-    if (tok != NULL && strlen(tok) <= TOKEN_MAX_LEN)
-        v = token_decode(r->o->h.keys(r->o->h.arg), cfg->issuer, tok, strlen(tok), &c);
-    if (v == TV_ACTIVE && revoke_contains(r->o->h.revoked, c.jti))
-        v = TV_REVOKED;
-    if (v == TV_ACTIVE)
-        v = token_check(&c, clock_now(), cfg->clock_skew_s, TOKEN_KIND_NONE, res);
     /* RFC 7662 4: a client learns only about tokens issued to it */
-    if (v == TV_ACTIVE && r->client != NULL && strcmp(c.client_id, r->client_id) != 0)
-        v = TV_MALFORMED;
-    if (v != TV_ACTIVE) {
-        token_claims_deinit(&c);
+    const struct token_claims *cl = in.claims;
+    if (cl == NULL || (r->client != NULL && strcmp(cl->client_id, r->client_id) != 0)) {
+        introspection_deinit(&in);
         finish_json(r, 200, "{\"active\":false}");
         return;
     }
+    const struct token_claims *c = cl;
     json_t *aud = json_array();
-    const char *a = c.aud;
-    for (size_t i = 0; i < c.naud; i++, a = token_next_aud(a))
+    const char *a = c->aud;
+    for (size_t i = 0; i < c->naud; i++, a = token_next_aud(a))
         json_array_append_new(aud, json_string(a));
     json_t *j = json_pack("{s:b, s:s, s:s, s:s, s:I, s:I, s:s, s:o, s:s, s:s}", "active", 1,
-                          "token_type", "Bearer", "sub", c.sub, "iss", cfg->issuer, "exp",
-                          (json_int_t)c.exp, "iat", (json_int_t)c.iat, "jti", c.jti, "aud", aud,
-                          "scope", c.scope, "token_use",
-                          c.kind == TOKEN_KIND_PAT ? "pat" : "access");
-    if (c.client_id[0])
-        json_object_set_new(j, "client_id", json_string(c.client_id));
-    if (c.name[0])
-        json_object_set_new(j, "pat_name", json_string(c.name));
+                          "token_type", "Bearer", "sub", c->sub, "iss", cfg->issuer, "exp",
+                          (json_int_t)c->exp, "iat", (json_int_t)c->iat, "jti", c->jti, "aud", aud,
+                          "scope", c->scope, "token_use",
+                          c->kind == TOKEN_KIND_PAT ? "pat" : "access");
+    if (c->client_id[0])
+        json_object_set_new(j, "client_id", json_string(c->client_id));
+    if (c->name[0])
+        json_object_set_new(j, "pat_name", json_string(c->name));
     char *s = json_dumps(j, JSON_COMPACT);
     json_decref(j);
-    token_claims_deinit(&c);
+    introspection_deinit(&in);
     finish_json(r, 200, s ? s : "{\"active\":false}");
     free(s);
 }

@@ -20,6 +20,7 @@
 
 #include "clock.h"
 #include "digest.h"
+#include "introspect.h"
 #include "config.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "keys.h"
@@ -136,7 +137,6 @@ static void do_introspect(struct service_ctx *ctx, const uint8_t *msg, size_t le
         return;
     }
     const char *why = NULL;
-    enum rpc_code code = RPC_INVALID_ARGUMENT;
     size_t rlen = strlen(req->resource);
     if (rlen > RESOURCE_MAX)
         why = "resource must be at most 2048 bytes";
@@ -144,57 +144,35 @@ static void do_introspect(struct service_ctx *ctx, const uint8_t *msg, size_t le
         why = "resource must be an http(s) URL without spaces, quotes or a fragment";
     else if ((int)req->expected_kind < 0 || (int)req->expected_kind > TOKEN_KIND_OAUTH)
         why = "expected_kind is not a TokenKind";
-    char stale[160];
-    int64_t age_ms;
-    enum revoke_state rs = revoke_usable(sh->revoked, clock_mono_ms(), &age_ms);
-    if (why == NULL && rs == REVOKE_NOT_LOADED) {
-        why = "revocation list not loaded yet; retry shortly", code = RPC_UNAVAILABLE;
-    } else if (why == NULL && rs == REVOKE_STALE) {
-        snprintf(stale, sizeof(stale),
-                 "revocation list is stale: no successful sync with Redis for %lld s; "
-                 "refusing to answer rather than accept a revoked token",
-                 (long long)(age_ms / 1000));
-        why = stale, code = RPC_UNAVAILABLE;
-    }
     if (why != NULL) {
         pipe2__auth__v1__introspect_request__free_unpacked(req, &alloc);
-        finish_err(call, code, why);
+        finish_err(call, RPC_INVALID_ARGUMENT, why);
         return;
     }
-
     int64_t now = clock_now();
-    size_t tlen = strlen(req->token);
-    struct token_claims owned = {0};
-    const struct token_claims *c = NULL;
-    enum token_verdict v;
-    if (tlen == 0) {
-        v = TV_MISSING;
-    } else if (tlen > TOKEN_MAX_LEN) {
-        v = TV_MALFORMED;
-    } else {
-        unsigned char key[TCACHE_KEY_LEN];
-        if (ctx->cache != NULL) {
-            digest_sha256(req->token, tlen, key);
-            c = tcache_get(ctx->cache, key, now);
-            metrics_add(c != NULL ? &ctx->mx->cache_hits : &ctx->mx->cache_misses, 1);
-        }
-        v = TV_ACTIVE;
-        if (c == NULL) {
-            v = token_decode(ctx->keys, sh->cfg->issuer, req->token, tlen, &owned);
-            if (v == TV_ACTIVE) {
-                if (ctx->cache != NULL)
-                    tcache_put(ctx->cache, key, &owned);
-                c = &owned;
-            }
-        }
+    struct introspector x = {.cfg = sh->cfg,
+                             .keys = ctx->keys,
+                             .revoked = sh->revoked,
+                             .cache = ctx->cache,
+                             .mx = ctx->mx};
+    struct introspection r;
+    if (introspect(&x, req->token, strlen(req->token), (enum token_kind)req->expected_kind,
+                   req->resource, now, &r) != P2A_OK) {
+        char stale[160];
+        if (r.view == REVOKE_STALE)
+            snprintf(stale, sizeof(stale),
+                     "revocation list is stale: no successful sync with Redis for %lld s; "
+                     "refusing to answer rather than accept a revoked token",
+                     (long long)(r.view_age_ms / 1000));
+        introspection_deinit(&r);
+        pipe2__auth__v1__introspect_request__free_unpacked(req, &alloc);
+        finish_err(call, RPC_UNAVAILABLE,
+                   r.view == REVOKE_STALE ? stale
+                                          : "revocation list not loaded yet; retry shortly");
+        return;
     }
-    if (v == TV_ACTIVE && revoke_contains(sh->revoked, c->jti))
-        v = TV_REVOKED;
-    if (v == TV_ACTIVE)
-        v = token_check(c, now, sh->cfg->clock_skew_s, (enum token_kind)req->expected_kind,
-                        req->resource);
-
-    metrics_add(&ctx->mx->introspections[v], 1);
+    enum token_verdict v = r.verdict;
+    const struct token_claims *c = r.claims;
     Pipe2__Auth__V1__IntrospectResponse resp = PIPE2__AUTH__V1__INTROSPECT_RESPONSE__INIT;
     char www[WWW_AUTH_MAX];
     char *aud[TOKEN_MAX_AUD];
@@ -222,7 +200,7 @@ static void do_introspect(struct service_ctx *ctx, const uint8_t *msg, size_t le
         resp.www_authenticate = www;
     }
     finish_msg(call, &resp.base);
-    token_claims_deinit(&owned);
+    introspection_deinit(&r);
     pipe2__auth__v1__introspect_request__free_unpacked(req, &alloc);
 }
 

@@ -1,0 +1,166 @@
+/* test_introspect.c -- the one introspection flow, in the order that is its rule: the view
+ * first, then the cache or a verification, then revocation, then the claims; expiry and
+ * revocation checked on cache hits too. Links the core alone. */
+#include "cm.h"
+
+#include <openssl/evp.h>
+
+#include "clock.h"
+#include "config.h"
+#include "helpers.h"
+#include "introspect.h"
+#include "keys.h"
+#include "metrics.h"
+#include "revoke.h"
+#include "tcache.h"
+#include "token.h"
+
+#define ISS "https://auth.example.test"
+#define AUD "https://mcp.example.test/mcp"
+
+struct fx {
+    char *dir;
+    EVP_PKEY *key;
+    struct keyring *ring;
+    struct p2a_config cfg;
+    struct revoke_set *revoked;
+    struct tcache *cache;
+    struct metrics mx;
+    struct introspector x;
+    int64_t now;
+};
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    f->dir = th_tmpdir();
+    f->key = th_write_key(f->dir, "k1");
+    char err[256];
+    assert_int_equal(keys_load(f->dir, &f->ring, err, sizeof(err)), P2A_OK);
+    f->cfg.issuer = ISS;
+    f->cfg.clock_skew_s = 60;
+    f->revoked = revoke_new(20000);
+    f->cache = tcache_new(64, 1 << 20);
+    f->now = clock_now();
+    f->x = (struct introspector){.cfg = &f->cfg, .keys = f->ring, .revoked = f->revoked,
+                                 .cache = f->cache, .mx = &f->mx};
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    token_thread_cleanup();
+    tcache_free(f->cache);
+    revoke_free(f->revoked);
+    keys_free(f->ring);
+    EVP_PKEY_free(f->key);
+    th_rmtree(f->dir);
+    free(f);
+    return 0;
+}
+
+static char *token(struct fx *f, const char *jti, int64_t exp)
+{
+    char p[512];
+    snprintf(p, sizeof(p),
+             "{\"iss\":\"" ISS "\",\"sub\":\"alice\",\"aud\":[\"" AUD "\"],\"jti\":\"%s\","
+             "\"iat\":%lld,\"exp\":%lld,\"token_use\":\"pat\"}",
+             jti, (long long)f->now - 10, (long long)exp);
+    return th_jwt_es256(f->key, "{\"alg\":\"ES256\",\"kid\":\"k1\",\"typ\":\"JWT\"}", p);
+}
+
+static enum token_verdict run(struct fx *f, const char *tok, const char *resource, int64_t now)
+{
+    struct introspection r;
+    assert_int_equal(introspect(&f->x, tok, strlen(tok), TOKEN_KIND_NONE, resource, now, &r),
+                     P2A_OK);
+    enum token_verdict v = r.verdict;
+    if (v == TV_ACTIVE)
+        assert_string_equal(r.claims->sub, "alice");
+    else
+        assert_null(r.claims);
+    introspection_deinit(&r);
+    return v;
+}
+
+static void introspect__the_view_comes_first(void **state)
+{
+    struct fx *f = *state;
+    char *tok = token(f, "jti-view", f->now + 600);
+    struct introspection r;
+    /* not loaded: nothing is said about any token, however good */
+    assert_int_equal(introspect(&f->x, tok, strlen(tok), TOKEN_KIND_NONE, NULL, f->now, &r),
+                     P2A_ERR_UNAVAILABLE);
+    assert_int_equal(r.view, REVOKE_NOT_LOADED);
+    introspection_deinit(&r);
+    /* loaded and fresh: usable */
+    revoke_synced(f->revoked, clock_mono_ms(), 1);
+    assert_int_equal(run(f, tok, NULL, f->now), TV_ACTIVE);
+    /* synced too long ago (a view whose last sync was 30 s back): stale, unavailable */
+    struct revoke_set *old = revoke_new(20000);
+    revoke_synced(old, clock_mono_ms() - 30000, 2);
+    f->x.revoked = old;
+    assert_int_equal(introspect(&f->x, tok, strlen(tok), TOKEN_KIND_NONE, NULL, f->now, &r),
+                     P2A_ERR_UNAVAILABLE);
+    assert_int_equal(r.view, REVOKE_STALE);
+    assert_true(r.view_age_ms >= 30000);
+    introspection_deinit(&r);
+    f->x.revoked = f->revoked;
+    revoke_free(old);
+    free(tok);
+}
+
+static void introspect__cache_hits_still_check_revocation_and_expiry(void **state)
+{
+    struct fx *f = *state;
+    revoke_synced(f->revoked, clock_mono_ms(), 1);
+    char *tok = token(f, "jti-cached", f->now + 100);
+    assert_int_equal(run(f, tok, AUD, f->now), TV_ACTIVE); /* verified, then cached */
+    uint64_t misses = f->mx.cache_misses;
+    assert_int_equal(run(f, tok, AUD, f->now), TV_ACTIVE); /* from the cache */
+    assert_int_equal(f->mx.cache_misses, misses);
+    assert_true(f->mx.cache_hits >= 1);
+    assert_int_equal(run(f, tok, "https://other.example.test/mcp", f->now), TV_WRONG_AUDIENCE);
+    assert_int_equal(run(f, tok, NULL, f->now + 100), TV_EXPIRED);  /* a hit, expired now */
+    revoke_add(f->revoked, "jti-cached", f->now + 100, REVOKE_PATH_MESSAGE);
+    assert_int_equal(run(f, tok, AUD, f->now), TV_REVOKED);         /* a hit, revoked now */
+    assert_int_equal(f->mx.introspections[TV_REVOKED], 1);
+    free(tok);
+}
+
+static void introspect__bad_tokens(void **state)
+{
+    struct fx *f = *state;
+    revoke_synced(f->revoked, clock_mono_ms(), 1);
+    assert_int_equal(run(f, "", NULL, f->now), TV_MISSING);
+    assert_int_equal(run(f, "not.a.token", NULL, f->now), TV_MALFORMED);
+    char *big = malloc(TOKEN_MAX_LEN + 2);
+    memset(big, 'a', TOKEN_MAX_LEN + 1);
+    big[TOKEN_MAX_LEN + 1] = '\0';
+    assert_int_equal(run(f, big, NULL, f->now), TV_MALFORMED);
+    free(big);
+    char *tok = token(f, "jti-tampered", f->now + 600);
+    tok[strlen(tok) - 3] ^= 1;
+    assert_int_equal(run(f, tok, NULL, f->now), TV_BAD_SIGNATURE);
+    free(tok);
+    /* without a cache (the facade's way) the answers are the same */
+    f->x.cache = NULL;
+    tok = token(f, "jti-nocache", f->now + 600);
+    assert_int_equal(run(f, tok, AUD, f->now), TV_ACTIVE);
+    revoke_add(f->revoked, "jti-nocache", f->now + 600, REVOKE_PATH_LOCAL);
+    assert_int_equal(run(f, tok, AUD, f->now), TV_REVOKED);
+    free(tok);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(introspect__the_view_comes_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(introspect__cache_hits_still_check_revocation_and_expiry,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(introspect__bad_tokens, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
