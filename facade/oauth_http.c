@@ -104,7 +104,7 @@ struct oreq {
     const char *redirect_uri;   /* into form or client */
     bool redirect_given;
     const char *resource;       /* a configured resource */
-    char scope[OAUTH_MAX_SCOPE + 1];
+    char scope[SCOPE_MAX_LEN + 1];
     char *query;                /* the authorization request as a query string */
     /* the signed-in user */
     char user_id[128], username[OAUTH_MAX_USERNAME + 1];
@@ -119,7 +119,7 @@ struct oreq {
     char *access_token;
     char jti[JTI_MAX_LEN + 1];
     int64_t at_exp;
-    char granted_scope[OAUTH_MAX_SCOPE + 1];
+    char granted_scope[SCOPE_MAX_LEN + 1];
     void (*after_client)(struct oreq *r); /* next step once the client is authenticated */
     char *response;             /* a body kept until a store step confirms */
 };
@@ -753,11 +753,11 @@ static void authz_checks(struct oreq *r)
         authz_redirect(r, "invalid_target", "resource is not a server this issuer serves", NULL);
         return;
     }
-    if (scope != NULL && !oauth_scope_valid(scope)) {
+    if (scope != NULL && scope_check(scope) != NULL) {
         authz_redirect(r, "invalid_scope", "scope is malformed", NULL);
         return;
     }
-    oauth_scope_grant(cfg->scopes, scope, r->scope, sizeof(r->scope));
+    scope_grant(cfg->scopes, scope, r->scope, sizeof(r->scope));
     if (r->mode == AUTHZ_CONSENT) {
         if (r->approve)
             authz_approved(r);
@@ -1326,7 +1326,7 @@ static void grant_refresh(struct oreq *r)
         finish_error(r, 400, "invalid_request", "refresh_token is required");
         return;
     }
-    if (scope != NULL && !oauth_scope_valid(scope)) {
+    if (scope != NULL && scope_check(scope) != NULL) {
         finish_error(r, 400, "invalid_scope", "scope is malformed");
         return;
     }

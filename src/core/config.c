@@ -18,7 +18,7 @@
 
 #include "log.h"
 #include "netaddr.h"
-#include "oauth.h"
+#include "scope.h"
 #include "xalloc.h"
 
 enum kind { K_STR, K_INT };
@@ -423,7 +423,7 @@ p2a_err config_load(struct p2a_config *cfg, int argc, char **argv, char *err, si
     if (cfg->revocation_staleness_s <= cfg->revocation_poll_s)
         return fail(cfg, err, errlen, "PIPE2_AUTH_REVOCATION_STALENESS",
                     "must be above PIPE2_AUTH_REVOCATION_POLL_INTERVAL (and under 30)");
-    if (cfg->scopes[0] == '\0' || !oauth_scope_valid(cfg->scopes))
+    if (cfg->scopes[0] == '\0' || scope_check(cfg->scopes) != NULL)
         return fail(cfg, err, errlen, "PIPE2_AUTH_SCOPES",
                     "must be one or more scope tokens separated by single spaces");
     enum log_level lvl;

@@ -13,6 +13,7 @@
 #include <openssl/rand.h>
 
 #include "codec.h"
+#include "scope.h"
 #include "config.h"
 #include "digest.h"
 #include "token.h"
@@ -342,75 +343,6 @@ const char *oauth_resource_find(const struct p2a_config *cfg, const char *s)
 
 /* ---- scopes ------------------------------------------------------------------------------- */
 
-bool oauth_scope_valid(const char *s)
-{
-    size_t n = strlen(s);
-    if (n > OAUTH_MAX_SCOPE)
-        return false;
-    bool prev_space = true;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == ' ') {
-            if (prev_space)
-                return false; /* leading or double space */
-            prev_space = true;
-        } else if (c == 0x21 || (c >= 0x23 && c <= 0x5b) || (c >= 0x5d && c <= 0x7e)) {
-            prev_space = false;
-        } else {
-            return false;
-        }
-    }
-    return n == 0 || !prev_space;
-}
-
-static bool scope_has(const char *list, const char *tok, size_t n)
-{
-    const char *p = list;
-    while (*p) {
-        size_t m = strcspn(p, " ");
-        if (m == n && strncmp(p, tok, n) == 0)
-            return true;
-        p += m;
-        while (*p == ' ')
-            p++;
-    }
-    return false;
-}
-
-void oauth_scope_grant(const char *supported, const char *requested, char *out, size_t outlen)
-{
-    size_t o = 0;
-    out[0] = '\0';
-    for (const char *p = supported; *p;) {
-        size_t m = strcspn(p, " ");
-        if (m > 0 && requested != NULL && scope_has(requested, p, m) && o + m + 2 <= outlen) {
-            if (o > 0)
-                out[o++] = ' ';
-            memcpy(out + o, p, m);
-            o += m;
-            out[o] = '\0';
-        }
-        p += m;
-        while (*p == ' ')
-            p++;
-    }
-    if (o == 0)
-        snprintf(out, outlen, "%s", supported);
-}
-
-bool oauth_scope_subset(const char *narrow, const char *wide)
-{
-    for (const char *p = narrow; *p;) {
-        size_t m = strcspn(p, " ");
-        if (m > 0 && !scope_has(wide, p, m))
-            return false;
-        p += m;
-        while (*p == ' ')
-            p++;
-    }
-    return true;
-}
-
 /* ---- PKCE and secrets --------------------------------------------------------------------- */
 
 bool oauth_pkce_verifier_valid(const char *v)
@@ -710,7 +642,7 @@ p2a_err oauth_client_metadata(const char *body, size_t len, void **meta, const c
     v = json_object_get(in, "scope");
     if (why[0] == '\0' && v != NULL) {
         const char *s = json_string_value(v);
-        if (s == NULL || !oauth_scope_valid(s))
+        if (s == NULL || scope_check(s) != NULL)
             snprintf(why, sizeof(why), "scope must be space-separated scope tokens");
         else if (s[0])
             json_object_set_new(out, "scope", json_string(s));

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "scope.h"
 
 struct p2a_config;
 
@@ -28,7 +29,6 @@ struct p2a_config;
 #define OAUTH_MAX_REDIRECT_URIS 10
 #define OAUTH_MAX_CLIENT_ID 64
 #define OAUTH_MAX_CLIENT_NAME 200  /* characters */
-#define OAUTH_MAX_SCOPE 1000
 #define OAUTH_MAX_USERNAME 64
 #define OAUTH_MIN_PASSWORD 10      /* characters */
 #define OAUTH_MAX_PASSWORD 256     /* bytes */
@@ -78,14 +78,6 @@ bool oauth_redirect_uri_match(const char *registered, const char *given);
 /* The configured resource that s names (case of scheme and host and one trailing slash
  * aside), or NULL. */
 const char *oauth_resource_find(const struct p2a_config *cfg, const char *s);
-/* Is s a list of RFC 6749 scope tokens separated by single spaces, at most
- * OAUTH_MAX_SCOPE bytes? */
-bool oauth_scope_valid(const char *s);
-/* The scope to grant: the requested scopes we support, in our order; all we support when
- * none was requested or none of those requested is ours (clients send made-up scopes). */
-void oauth_scope_grant(const char *supported, const char *requested, char *out, size_t outlen);
-/* Is every scope of narrow also in wide? */
-bool oauth_scope_subset(const char *narrow, const char *wide);
 /* code_verifier: 43 to 128 of [A-Za-z0-9-._~] (RFC 7636 4.1). */
 bool oauth_pkce_verifier_valid(const char *v);
 /* code_challenge for S256: 43 base64url characters. */

@@ -41,30 +41,6 @@ const char *validate_name(const char *s)
     return NULL;
 }
 
-const char *validate_scope(const char *s)
-{
-    size_t n = strlen(s);
-    if (n > VALIDATE_SCOPE_MAX)
-        return "scope must be at most 1000 bytes";
-    /* RFC 6749 3.3: scope-tokens of %x21 / %x23-5B / %x5D-7E, separated by single spaces */
-    bool prev_space = true;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == ' ') {
-            if (prev_space)
-                return "scope must be scope tokens separated by single spaces";
-            prev_space = true;
-        } else if (c == 0x21 || (c >= 0x23 && c <= 0x5b) || (c >= 0x5d && c <= 0x7e)) {
-            prev_space = false;
-        } else {
-            return "scope has a character outside RFC 6749 scope tokens";
-        }
-    }
-    if (n > 0 && prev_space)
-        return "scope must not end with a space";
-    return NULL;
-}
-
 bool validate_jti(const char *s)
 {
     size_t n = strlen(s);

@@ -9,11 +9,9 @@
 
 #define VALIDATE_NAME_MAX_CHARS 100
 #define VALIDATE_USER_ID_MAX 200
-#define VALIDATE_SCOPE_MAX 1000
 
 const char *validate_user_id(const char *s);
 const char *validate_name(const char *s);
-const char *validate_scope(const char *s);
 /* A jti as we mint them: 1 to 31 base64url characters. */
 bool validate_jti(const char *s);
 

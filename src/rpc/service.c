@@ -31,6 +31,7 @@
 #include "oauth_store.h"
 #include "pipe2/auth/v1/token_service.pb-c.h"
 #include "revoke.h"
+#include "scope.h"
 #include "rpc_frame.h"
 #include "rpc_status.h"
 #include "slab.h"
@@ -271,7 +272,7 @@ static void do_issue(struct service_ctx *ctx, const uint8_t *msg, size_t len,
     if (why == NULL)
         why = validate_name(req->name);
     if (why == NULL)
-        why = validate_scope(req->scope);
+        why = scope_check(req->scope);
     if (why == NULL && req->expires_in_seconds < 0)
         why = "expires_in_seconds must not be negative";
     if (why == NULL && req->expires_in_seconds > cfg->max_token_lifetime_s)

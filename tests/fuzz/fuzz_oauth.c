@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 const char *v = oauth_form_get(&f, names[i]);
                 if (v != NULL) {
                     (void)oauth_pkce_verifier_valid(v);
-                    (void)oauth_scope_valid(v);
+                    (void)scope_check(v);
                     (void)oauth_client_id_valid(v);
                 }
             }
@@ -84,11 +84,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char r0[] = "https://mcp.example.com/mcp", r1[] = "http://127.0.0.1:3000";
         cfg.resources[0] = r0, cfg.resources[1] = r1, cfg.nresources = 2;
         (void)oauth_resource_find(&cfg, s);
-        char out[OAUTH_MAX_SCOPE + 1];
-        if (oauth_scope_valid(s)) {
-            oauth_scope_grant("mcp files:read", s, out, sizeof(out));
-            (void)oauth_scope_subset(s, "mcp files:read");
-        }
+        char out[SCOPE_MAX_LEN + 1];
+        if (scope_check(s) == NULL)
+            scope_grant("mcp files:read", s, out, sizeof(out));
         break;
     }
     default:

@@ -81,7 +81,7 @@ static void oauth__redirect_uris(void **state)
     assert_false(oauth_redirect_uri_match("https://a.example/cb", "https://A.example/cb"));
 }
 
-static void oauth__resources_scopes_pkce(void **state)
+static void oauth__resources_pkce(void **state)
 {
     (void)state;
     struct p2a_config cfg = {0};
@@ -92,19 +92,6 @@ static void oauth__resources_scopes_pkce(void **state)
     assert_null(oauth_resource_find(&cfg, "https://mcp.example.com/mcp#x"));
     assert_null(oauth_resource_find(&cfg, "https://mcp.example.com/MCP"));
 
-    char out[100];
-    oauth_scope_grant("mcp files", "files claudeai", out, sizeof(out));
-    assert_string_equal(out, "files");
-    oauth_scope_grant("mcp files", "claudeai", out, sizeof(out));
-    assert_string_equal(out, "mcp files");
-    oauth_scope_grant("mcp", NULL, out, sizeof(out));
-    assert_string_equal(out, "mcp");
-    assert_true(oauth_scope_subset("mcp", "mcp files"));
-    assert_false(oauth_scope_subset("mcp admin", "mcp files"));
-    assert_true(oauth_scope_valid("a b:c"));
-    assert_false(oauth_scope_valid("a  b"));
-    assert_false(oauth_scope_valid(" a"));
-    assert_false(oauth_scope_valid("a\\b"));
 
     /* RFC 7636 appendix B */
     const char *v = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
@@ -186,7 +173,7 @@ int main(void)
         cmocka_unit_test(oauth__form),
         cmocka_unit_test(oauth__headers),
         cmocka_unit_test(oauth__redirect_uris),
-        cmocka_unit_test(oauth__resources_scopes_pkce),
+        cmocka_unit_test(oauth__resources_pkce),
         cmocka_unit_test(oauth__passwords),
         cmocka_unit_test(oauth__client_metadata),
     };

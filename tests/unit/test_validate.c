@@ -1,4 +1,4 @@
-/* test_validate.c -- UTF-8, names, user ids, scopes, jtis. */
+/* test_validate.c -- UTF-8, names, user ids, jtis. */
 #include "cm.h"
 
 #include "codec.h"
@@ -37,7 +37,7 @@ static void validate__name_counts_characters(void **state)
     assert_non_null(validate_name("tab\there"));
 }
 
-static void validate__user_id_and_scope(void **state)
+static void validate__user_id(void **state)
 {
     (void)state;
     assert_null(validate_user_id("alice"));
@@ -46,11 +46,6 @@ static void validate__user_id_and_scope(void **state)
     memset(big, 'u', 201);
     big[201] = '\0';
     assert_non_null(validate_user_id(big));
-    assert_null(validate_scope(""));
-    assert_null(validate_scope("mcp:read mcp:write"));
-    assert_non_null(validate_scope("a  b"));
-    assert_non_null(validate_scope("a "));
-    assert_non_null(validate_scope("quote\"d"));
 }
 
 static void validate__jti(void **state)
@@ -67,7 +62,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(validate__utf8),
         cmocka_unit_test(validate__name_counts_characters),
-        cmocka_unit_test(validate__user_id_and_scope),
+        cmocka_unit_test(validate__user_id),
         cmocka_unit_test(validate__jti),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
