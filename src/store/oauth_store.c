@@ -3,6 +3,8 @@
 
 #include <stdio.h>
 
+#include "store_keys.h"
+
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
 static void num(char *buf, size_t len, int64_t v)
@@ -10,20 +12,9 @@ static void num(char *buf, size_t len, int64_t v)
     snprintf(buf, len, "%lld", (long long)v);
 }
 
-/* The revocation of one jti, exactly as RevokeToken does it for PATs (store_redis.c). */
-#define LUA_REVOKE                                                                         \
-    "local function revoke(jti, exp, ms)\n"                                                \
-    "  if redis.call('ZSCORE', 'p2a:revoked', jti) then return false end\n"                \
-    "  redis.call('ZADD', 'p2a:revoked', exp, jti)\n"                                      \
-    "  local seq = redis.call('INCR', 'p2a:revseq')\n"                                     \
-    "  redis.call('ZADD', 'p2a:revlog', seq, jti)\n"                                       \
-    "  redis.call('PUBLISH', 'p2a:revocations', seq .. ' ' .. jti .. ' ' .. exp .. ' ' .. ms)\n" \
-    "  return true\n"                                                                      \
-    "end\n"
-
 /* Revokes family fid and its unexpired access tokens; returns {jti, exp, ...} revoked now. */
 #define LUA_REVOKE_FAMILY                                                                  \
-    LUA_REVOKE                                                                             \
+    STORE_LUA_REVOKE                                                                             \
     "local function revoke_family(fid, ms)\n"                                              \
     "  local fk = 'p2a:fam:' .. fid\n"                                                     \
     "  redis.call('HSET', fk, 'revoked', '1')\n"                                           \
@@ -185,7 +176,7 @@ void oauth_store_family_create(struct store *st, const char *fid, const char *cl
                                const char *rt_digest, const char *at_jti, int64_t at_exp,
                                int ttl_s, int64_t now_ms, store_eval_cb cb, void *arg)
 {
-    static const char lua[] = LUA_REVOKE
+    static const char lua[] = STORE_LUA_REVOKE
         "local fk = KEYS[1]\n"
         "redis.call('ZADD', fk .. ':at', ARGV[8], ARGV[7])\n"
         "redis.call('EXPIRE', fk .. ':at', ARGV[9])\n"
@@ -264,7 +255,7 @@ void oauth_store_refresh(struct store *st, const char *rt_digest, const char *cl
 void oauth_store_family_add_at(struct store *st, const char *fid, const char *jti, int64_t exp,
                                int64_t now_ms, store_eval_cb cb, void *arg)
 {
-    static const char lua[] = LUA_REVOKE
+    static const char lua[] = STORE_LUA_REVOKE
         "redis.call('ZADD', KEYS[1] .. ':at', ARGV[2], ARGV[1])\n"
         "if redis.call('HGET', KEYS[1], 'revoked') == '1' then\n"
         "  revoke(ARGV[1], ARGV[2], ARGV[3])\n"
@@ -307,7 +298,7 @@ void oauth_store_refresh_revoke(struct store *st, const char *rt_digest, const c
 void oauth_store_jti_revoke(struct store *st, const char *jti, int64_t exp, int64_t now_ms,
                             store_eval_cb cb, void *arg)
 {
-    static const char lua[] = LUA_REVOKE "if revoke(ARGV[1], ARGV[2], ARGV[3]) then return 1 end\n"
+    static const char lua[] = STORE_LUA_REVOKE "if revoke(ARGV[1], ARGV[2], ARGV[3]) then return 1 end\n"
                                          "return 0\n";
     char exps[24], ms[24];
     num(exps, sizeof(exps), exp);

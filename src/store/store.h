@@ -24,13 +24,13 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "store_keys.h" /* STORE_CHANNEL, for the subscriber */
 
 struct event_base;
 struct p2a_config;
 struct store;
 
 #define STORE_LIST_MAX 1000 /* ListTokens answers at most this many, newest first */
-#define STORE_CHANNEL "p2a:revocations"
 
 struct pat_record {
     const char *jti;

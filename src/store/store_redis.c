@@ -36,6 +36,7 @@
 #include "clock.h"
 #include "config.h"
 #include "log.h"
+#include "store_keys.h"
 #include "xalloc.h"
 
 #define BACKOFF_MIN_MS 100
@@ -431,7 +432,7 @@ void store_pat_create(struct store *st, const struct pat_record *r, store_done_c
 
 /* Returns {-1} when absent (or another user's), {1, revoked_at, 0, exp} when already revoked,
  * {0, revoked_at, seq, exp} when revoked now. */
-static const char revoke_lua[] =
+static const char revoke_lua[] = STORE_LUA_REVOKE
     "if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end\n"
     "if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'user_id') ~= ARGV[2] then\n"
     "  return {-1}\n"
@@ -440,10 +441,7 @@ static const char revoke_lua[] =
     "local exp = redis.call('HGET', KEYS[1], 'expires_at')\n"
     "if was ~= 0 then return {1, was, 0, tonumber(exp)} end\n"
     "redis.call('HSET', KEYS[1], 'revoked_at', ARGV[3])\n"
-    "redis.call('ZADD', KEYS[2], exp, ARGV[1])\n"
-    "local seq = redis.call('INCR', KEYS[3])\n"
-    "redis.call('ZADD', KEYS[4], seq, ARGV[1])\n"
-    "redis.call('PUBLISH', ARGV[4], seq .. ' ' .. ARGV[1] .. ' ' .. exp .. ' ' .. ARGV[5])\n"
+    "local seq = revoke(ARGV[1], exp, ARGV[4]) or 0\n"
     "return {0, tonumber(ARGV[3]), seq, tonumber(exp)}\n";
 
 static void revoke_reply(struct op *op, redisReply *r)
@@ -468,9 +466,7 @@ void store_pat_revoke(struct store *st, const char *jti, const char *user_id, in
     snprintf(nows, sizeof(nows), "%lld", (long long)(now_ms / 1000));
     snprintf(now_mss, sizeof(now_mss), "%lld", (long long)now_ms);
     char *k1 = pat_key(jti);
-    const char *argv[] = {"EVAL",       revoke_lua,   "4",     k1,      "p2a:revoked",
-                          "p2a:revseq", "p2a:revlog", jti,     user_id, nows,
-                          STORE_CHANNEL, now_mss};
+    const char *argv[] = {"EVAL", revoke_lua, "1", k1, jti, user_id, nows, now_mss};
     struct op *op = op_new(revoke_reply, arg);
     op->cb.revoke = cb;
     send_op(st, op, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
@@ -566,7 +562,7 @@ void store_revocations_load(struct store *st, int64_t now, store_revocations_cb 
 {
     char nows[24];
     snprintf(nows, sizeof(nows), "%lld", (long long)now);
-    const char *argv[] = {"EVAL", load_lua, "2", "p2a:revoked", "p2a:revseq", nows};
+    const char *argv[] = {"EVAL", load_lua, "2", STORE_KEY_REVOKED, STORE_KEY_REVSEQ, nows};
     struct op *op = op_new(revocations_reply, arg);
     op->cb.revocations = cb;
     send_op(st, op, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
@@ -610,8 +606,8 @@ void store_revocations_since(struct store *st, uint64_t after, size_t limit,
     char afters[24], limits[24];
     snprintf(afters, sizeof(afters), "%llu", (unsigned long long)after);
     snprintf(limits, sizeof(limits), "%zu", limit);
-    const char *argv[] = {"EVAL",       since_lua,     "3",    "p2a:revlog",
-                          "p2a:revseq", "p2a:revoked", afters, limits};
+    const char *argv[] = {"EVAL",       since_lua,     "3",    STORE_KEY_REVLOG,
+                          STORE_KEY_REVSEQ, STORE_KEY_REVOKED, afters, limits};
     struct op *op = op_new(since_reply, arg);
     op->cb.revocations = cb;
     send_op(st, op, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
@@ -639,7 +635,7 @@ void store_revocations_purge(struct store *st, int64_t now, store_revocations_cb
 {
     char nows[24];
     snprintf(nows, sizeof(nows), "%lld", (long long)now);
-    const char *argv[] = {"EVAL", purge_lua, "2", "p2a:revoked", "p2a:revlog", nows};
+    const char *argv[] = {"EVAL", purge_lua, "2", STORE_KEY_REVOKED, STORE_KEY_REVLOG, nows};
     struct op *op = op_new(purge_reply, arg);
     op->cb.revocations = cb;
     send_op(st, op, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
