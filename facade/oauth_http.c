@@ -122,6 +122,7 @@ struct oreq {
     char granted_scope[SCOPE_MAX_LEN + 1];
     void (*after_client)(struct oreq *r); /* next step once the client is authenticated */
     char *response;             /* a body kept until a store step confirms */
+    struct oauth_client_reg reg; /* /register: the client being stored */
 };
 
 /* ---- bookkeeping --------------------------------------------------------------------------- */
@@ -181,6 +182,7 @@ static void oreq_free(struct oreq *r)
         OPENSSL_cleanse(r->response, strlen(r->response));
         free(r->response);
     }
+    oauth_client_reg_deinit(&r->reg);
     OPENSSL_cleanse(r->secret, sizeof(r->secret));
     OPENSSL_cleanse(r->new_rt, sizeof(r->new_rt));
     OPENSSL_cleanse(r->sid, sizeof(r->sid));
@@ -540,9 +542,10 @@ static void on_registered(void *arg, p2a_err err, const char *const *v, const si
         finish_error(r, 500, "server_error", "could not store the client");
         return;
     }
-    log_info("oauth.client_registered", "registered client %s from %s", r->client_id, r->addr);
-    add_header(r->http, "Location", r->client_id);
-    finish_json(r, 201, r->response);
+    log_info("oauth.client_registered", "registered client %s from %s", r->reg.client_id,
+             r->addr);
+    add_header(r->http, "Location", r->reg.client_id);
+    finish_json(r, 201, r->reg.response);
 }
 
 static void on_register_rate(void *arg, p2a_err err, const char *const *v, const size_t *lens,
@@ -558,26 +561,22 @@ static void on_register_rate(void *arg, p2a_err err, const char *const *v, const
         return;
     }
     size_t len;
-    char *body = body_of(r->http, &len);
-    void *meta = NULL;
+    char *text = body_of(r->http, &len);
+    json_t *body = oauth_json_object(text, len);
+    free(text);
+    if (body == NULL) {
+        finish_error(r, 400, "invalid_client_metadata", "the body must be a JSON object");
+        return;
+    }
     const char *code;
     char desc[200];
-    p2a_err e = oauth_client_metadata(body, len, &meta, &code, desc, sizeof(desc));
-    free(body);
+    p2a_err e = oauth_client_register(body, clock_now(), &r->reg, &code, desc, sizeof(desc));
+    json_decref(body);
     if (e != P2A_OK) {
-        finish_error(r, 400, code, desc);
+        finish_error(r, e == P2A_ERR_INVALID ? 400 : 500, code, desc);
         return;
     }
-    char *record = NULL;
-    e = oauth_client_new(meta, clock_now(), r->client_id, &record, &r->response);
-    json_decref(meta);
-    if (e != P2A_OK) {
-        free(record);
-        finish_error(r, 500, "server_error", "could not create the client");
-        return;
-    }
-    oauth_store_client_put(r->o->h.store, r->client_id, record, on_registered, r);
-    free(record);
+    oauth_store_client_put(r->o->h.store, r->reg.client_id, r->reg.record, on_registered, r);
 }
 
 static void do_register(struct oreq *r)

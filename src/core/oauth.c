@@ -553,18 +553,26 @@ static const char *string_list(json_t *v, const char *const *allowed, size_t nal
     return NULL;
 }
 
-p2a_err oauth_client_metadata(const char *body, size_t len, void **meta, const char **error,
-                              char *desc, size_t desclen)
+json_t *oauth_json_object(const char *body, size_t len)
 {
-    static const char *const grants[] = {"authorization_code", "refresh_token"};
-    static const char *const responses[] = {"code"};
     json_error_t jerr;
     json_t *in = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!json_is_object(in)) {
         json_decref(in);
+        return NULL;
+    }
+    return in;
+}
+
+/* RFC 7591 metadata checked and normalised into *meta (see oauth_client_register). */
+static p2a_err client_metadata(json_t *in, json_t **meta, const char **error, char *desc,
+                               size_t desclen)
+{
+    static const char *const grants[] = {"authorization_code", "refresh_token"};
+    static const char *const responses[] = {"code"};
+    if (!json_is_object(in))
         return meta_fail(error, "invalid_client_metadata", desc, desclen,
                          "the body must be a JSON object");
-    }
     json_t *out = json_object();
     char why[160] = "";
     const char *code = "invalid_client_metadata";
@@ -655,7 +663,6 @@ p2a_err oauth_client_metadata(const char *body, size_t len, void **meta, const c
         else
             json_object_set_new(out, "application_type", json_string(s));
     }
-    json_decref(in);
     if (why[0] != '\0') {
         json_decref(out);
         return meta_fail(error, code, desc, desclen, why);
@@ -664,10 +671,9 @@ p2a_err oauth_client_metadata(const char *body, size_t len, void **meta, const c
     return P2A_OK;
 }
 
-p2a_err oauth_client_new(void *meta, int64_t now, char client_id[OAUTH_MAX_CLIENT_ID + 1],
+static p2a_err client_new(json_t *m, int64_t now, char client_id[OAUTH_MAX_CLIENT_ID + 1],
                          char **record, char **response)
 {
-    json_t *m = meta;
     unsigned char r[16];
     char id64[24];
     if (RAND_bytes(r, sizeof(r)) != 1)
@@ -698,4 +704,33 @@ p2a_err oauth_client_new(void *meta, int64_t now, char client_id[OAUTH_MAX_CLIEN
     json_decref(rec);
     json_decref(resp);
     return *record != NULL && *response != NULL ? P2A_OK : P2A_ERR_INTERNAL;
+}
+
+p2a_err oauth_client_register(json_t *body, int64_t now, struct oauth_client_reg *out,
+                              const char **error, char *desc, size_t desclen)
+{
+    memset(out, 0, sizeof(*out));
+    json_t *meta = NULL;
+    p2a_err e = client_metadata(body, &meta, error, desc, desclen);
+    if (e != P2A_OK)
+        return e;
+    e = client_new(meta, now, out->client_id, &out->record, &out->response);
+    json_decref(meta);
+    if (e != P2A_OK) {
+        oauth_client_reg_deinit(out);
+        *error = "server_error";
+        snprintf(desc, desclen, "could not create the client");
+        return P2A_ERR_INTERNAL;
+    }
+    return P2A_OK;
+}
+
+void oauth_client_reg_deinit(struct oauth_client_reg *r)
+{
+    free(r->record);
+    if (r->response != NULL) {
+        OPENSSL_cleanse(r->response, strlen(r->response));
+        free(r->response);
+    }
+    r->record = r->response = NULL;
 }

@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "err.h"
 #include "scope.h"
 
@@ -110,22 +112,28 @@ bool oauth_password_verify(const char *password, const char *stored);
 
 enum oauth_auth_method { OAUTH_AUTH_NONE, OAUTH_AUTH_POST, OAUTH_AUTH_BASIC };
 
-/* Validates an RFC 7591 registration body. On success returns P2A_OK and *meta (a jansson
- * json_t *, caller's reference) holds the normalised metadata we keep and echo:
- * client_name (when given), redirect_uris, grant_types, response_types,
- * token_endpoint_auth_method, scope and application_type (when given). Unknown members are
- * ignored. On failure returns P2A_ERR_INVALID with *error "invalid_redirect_uri" or
- * "invalid_client_metadata" and a description in desc. */
-p2a_err oauth_client_metadata(const char *body, size_t len, void **meta, const char **error,
-                              char *desc, size_t desclen);
+/* A request body as a JSON object (duplicate members refused), or NULL. */
+json_t *oauth_json_object(const char *body, size_t len);
 /* The method a stored client record names. */
 enum oauth_auth_method oauth_auth_method_parse(const char *s);
-/* A new client from normalised metadata (oauth_client_metadata()'s, not consumed): a
- * fresh client_id "c_<128 random bits>", and for a confidential client a secret. *record
- * (kept in Redis: the metadata, the id and the secret's SHA-256) and *response (the RFC 7591
- * answer, with the secret itself) are JSON texts the caller frees. */
-p2a_err oauth_client_new(void *meta, int64_t now, char client_id[OAUTH_MAX_CLIENT_ID + 1],
-                         char **record, char **response);
+
+/* A client being registered: what to store and what to answer. */
+struct oauth_client_reg {
+    char client_id[OAUTH_MAX_CLIENT_ID + 1]; /* "c_<128 random bits>" */
+    char *record;   /* kept in Redis: the metadata, the id, the secret's SHA-256 (JSON) */
+    char *response; /* the RFC 7591 answer, with the secret itself (JSON) */
+};
+
+/* The registration rule, for /register (the parsed body) and the RegisterClient RPC (its
+ * fields as an object): an RFC 7591 body (borrowed) checked and normalised -- client_name
+ * (when given), redirect_uris, grant_types, response_types, token_endpoint_auth_method, scope
+ * and application_type (when given); unknown members ignored -- and a new client made, with
+ * a secret for a confidential one. On failure *error is "invalid_redirect_uri",
+ * "invalid_client_metadata" (P2A_ERR_INVALID) or "server_error" (P2A_ERR_INTERNAL), and desc
+ * says what. Release out with oauth_client_reg_deinit(). */
+p2a_err oauth_client_register(json_t *body, int64_t now, struct oauth_client_reg *out,
+                              const char **error, char *desc, size_t desclen);
+void oauth_client_reg_deinit(struct oauth_client_reg *r);
 /* Is s shaped like one of our client ids ("c_" and base64url, at most 64 bytes)? */
 bool oauth_client_id_valid(const char *s);
 

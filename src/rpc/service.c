@@ -479,8 +479,7 @@ static void do_create_user(struct service_ctx *ctx, const uint8_t *msg, size_t l
 
 struct client_op {
     struct service_call *call;
-    char client_id[OAUTH_MAX_CLIENT_ID + 1];
-    char *response;
+    struct oauth_client_reg reg;
 };
 
 static void on_client_put(void *arg, p2a_err err, const char *const *v, const size_t *lens,
@@ -491,19 +490,19 @@ static void on_client_put(void *arg, p2a_err err, const char *const *v, const si
     if (err != P2A_OK || n < 1 || strcmp(v[0], "1") != 0) {
         finish_err(op->call, RPC_UNAVAILABLE, "client store unavailable; nothing registered");
     } else {
-        json_t *j = json_loads(op->response, 0, NULL);
+        json_t *j = json_loads(op->reg.response, 0, NULL);
         Pipe2__Auth__V1__RegisterClientResponse resp =
             PIPE2__AUTH__V1__REGISTER_CLIENT_RESPONSE__INIT;
-        resp.client_id = op->client_id;
+        resp.client_id = op->reg.client_id;
         const char *secret = json_string_value(json_object_get(j, "client_secret"));
         resp.client_secret = (char *)(secret ? secret : "");
-        resp.registration_json = op->response;
+        resp.registration_json = op->reg.response;
         finish_msg(op->call, &resp.base);
         json_decref(j);
-        log_info("oauth.client_registered", "registered client %s over the RPC", op->client_id);
+        log_info("oauth.client_registered", "registered client %s over the RPC",
+                 op->reg.client_id);
     }
-    OPENSSL_cleanse(op->response, strlen(op->response));
-    free(op->response);
+    oauth_client_reg_deinit(&op->reg);
     free(op);
 }
 
@@ -516,48 +515,46 @@ static void do_register_client(struct service_ctx *ctx, const uint8_t *msg, size
         finish_err(call, RPC_INVALID_ARGUMENT, "malformed RegisterClientRequest");
         return;
     }
-    /* the same checks as POST /register: build its body */
+    /* the fields as the registration rule reads an RFC 7591 body (oauth.h) */
     json_t *body = json_object(), *uris = json_array();
-    for (size_t i = 0; i < req->n_redirect_uris; i++)
-        json_array_append_new(uris, json_string(req->redirect_uris[i]));
+    bool utf8 = true;
+    for (size_t i = 0; i < req->n_redirect_uris; i++) {
+        json_t *u = json_string(req->redirect_uris[i]);
+        utf8 = utf8 && u != NULL;
+        json_array_append_new(uris, u != NULL ? u : json_null());
+    }
     json_object_set_new(body, "redirect_uris", uris);
-    if (req->client_name[0])
-        json_object_set_new(body, "client_name", json_string(req->client_name));
-    json_object_set_new(body, "token_endpoint_auth_method",
-                        json_string(req->token_endpoint_auth_method[0]
-                                        ? req->token_endpoint_auth_method
-                                        : "none"));
-    if (req->scope[0])
-        json_object_set_new(body, "scope", json_string(req->scope));
-    char *text = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
+    const char *method = req->token_endpoint_auth_method[0] ? req->token_endpoint_auth_method
+                                                            : "none";
+    const char *fields[][2] = {{"client_name", req->client_name},
+                               {"token_endpoint_auth_method", method},
+                               {"scope", req->scope}};
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        if (fields[i][1][0] == '\0')
+            continue;
+        json_t *v = json_string(fields[i][1]);
+        utf8 = utf8 && v != NULL;
+        if (v != NULL)
+            json_object_set_new(body, fields[i][0], v);
+    }
     pipe2__auth__v1__register_client_request__free_unpacked(req, NULL);
-    void *meta = NULL;
-    const char *code;
-    char desc[200], *record = NULL;
-    if (text == NULL) {
+    if (!utf8) {
+        json_decref(body);
         finish_err(call, RPC_INVALID_ARGUMENT, "a field is not valid UTF-8");
         return;
     }
-    if (oauth_client_metadata(text, strlen(text), &meta, &code, desc, sizeof(desc)) != P2A_OK) {
-        free(text);
-        finish_err(call, RPC_INVALID_ARGUMENT, desc);
-        return;
-    }
-    free(text);
     struct client_op *op = xcalloc(1, sizeof(*op));
     op->call = call;
-    p2a_err e = oauth_client_new(meta, clock_now(), op->client_id, &record, &op->response);
-    json_decref(meta);
+    const char *code;
+    char desc[200];
+    p2a_err e = oauth_client_register(body, clock_now(), &op->reg, &code, desc, sizeof(desc));
+    json_decref(body);
     if (e != P2A_OK) {
-        free(record);
-        free(op->response);
         free(op);
-        finish_err(call, RPC_INTERNAL, "could not create the client");
+        finish_err(call, e == P2A_ERR_INVALID ? RPC_INVALID_ARGUMENT : RPC_INTERNAL, desc);
         return;
     }
-    oauth_store_client_put(ctx->store, op->client_id, record, on_client_put, op);
-    free(record);
+    oauth_store_client_put(ctx->store, op->reg.client_id, op->reg.record, on_client_put, op);
 }
 
 /* ---- grpc.health.v1 ----------------------------------------------------------------------- */

@@ -66,17 +66,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     }
     case 3: {
-        void *meta = NULL;
         const char *err;
         char desc[200];
-        if (oauth_client_metadata(s, n, &meta, &err, desc, sizeof(desc)) == P2A_OK) {
-            char id[OAUTH_MAX_CLIENT_ID + 1], *rec = NULL, *resp = NULL;
-            if (oauth_client_new(meta, 1, id, &rec, &resp) == P2A_OK) {
-                free(rec);
-                free(resp);
-            }
-            json_decref(meta);
-        }
+        json_t *body = oauth_json_object(s, n);
+        struct oauth_client_reg reg;
+        if (body != NULL && oauth_client_register(body, 1, &reg, &err, desc, sizeof(desc)) == P2A_OK)
+            oauth_client_reg_deinit(&reg);
+        json_decref(body);
         break;
     }
     case 4: {

@@ -128,25 +128,43 @@ static void oauth__passwords(void **state)
     assert_non_null(oauth_username_check(""));
 }
 
+/* The registration rule over a parsed body: what /register and RegisterClient both call. */
+static p2a_err reg(const char *text, struct oauth_client_reg *out, const char **err)
+{
+    char desc[200];
+    json_t *body = oauth_json_object(text, strlen(text));
+    if (body == NULL) {
+        *err = "invalid_client_metadata"; /* what /register answers to a body that is none */
+        return P2A_ERR_INVALID;
+    }
+    p2a_err e = oauth_client_register(body, 1000, out, err, desc, sizeof(desc));
+    json_decref(body);
+    return e;
+}
+
 static void oauth__client_metadata(void **state)
 {
     (void)state;
-    void *meta = NULL;
     const char *err;
-    char desc[200];
+    struct oauth_client_reg r;
     const char *ok = "{\"client_name\":\"App\",\"redirect_uris\":[\"http://127.0.0.1/cb\"],"
                      "\"token_endpoint_auth_method\":\"none\",\"logo_uri\":\"x\"}";
-    assert_int_equal(oauth_client_metadata(ok, strlen(ok), &meta, &err, desc, sizeof(desc)), P2A_OK);
-    json_t *m = meta;
+    assert_int_equal(reg(ok, &r, &err), P2A_OK);
+    json_t *m = json_loads(r.response, 0, NULL);
     assert_null(json_object_get(m, "logo_uri")); /* unknown members are dropped */
     assert_string_equal(json_string_value(json_object_get(m, "token_endpoint_auth_method")), "none");
     assert_int_equal(json_array_size(json_object_get(m, "grant_types")), 2);
-    char id[OAUTH_MAX_CLIENT_ID + 1], *rec = NULL, *resp = NULL;
-    assert_int_equal(oauth_client_new(meta, 1000, id, &rec, &resp), P2A_OK);
-    assert_true(oauth_client_id_valid(id));
-    assert_null(strstr(resp, "client_secret"));
-    free(rec), free(resp);
+    assert_true(oauth_client_id_valid(r.client_id));
+    assert_null(strstr(r.response, "client_secret"));
     json_decref(m);
+    oauth_client_reg_deinit(&r);
+    const char *conf = "{\"redirect_uris\":[\"https://a.example/cb\"],"
+                       "\"token_endpoint_auth_method\":\"client_secret_basic\"}";
+    assert_int_equal(reg(conf, &r, &err), P2A_OK);
+    assert_non_null(strstr(r.response, "client_secret"));
+    assert_null(strstr(r.record, "\"client_secret\""));     /* stored: its digest only */
+    assert_non_null(strstr(r.record, "client_secret_sha256"));
+    oauth_client_reg_deinit(&r);
     struct { const char *body, *error; } bad[] = {
         {"[]", "invalid_client_metadata"},
         {"{\"redirect_uris\":[]}", "invalid_redirect_uri"},
@@ -158,12 +176,9 @@ static void oauth__client_metadata(void **state)
          "invalid_client_metadata"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        meta = NULL;
-        assert_int_equal(oauth_client_metadata(bad[i].body, strlen(bad[i].body), &meta, &err,
-                                               desc, sizeof(desc)),
-                         P2A_ERR_INVALID);
+        assert_int_equal(reg(bad[i].body, &r, &err), P2A_ERR_INVALID);
         assert_string_equal(err, bad[i].error);
-        assert_null(meta);
+        assert_null(r.record);
     }
 }
 
