@@ -43,6 +43,7 @@
 #include "revoke.h"
 #include "svckeys.h"
 #include "token.h"
+#include "url.h"
 #include "xalloc.h"
 
 #define MAX_QUERY 8192
@@ -355,19 +356,6 @@ static bool parse_body_form(struct oreq *r, struct oauth_form *f)
     return ok;
 }
 
-/* Appends k=v to a URL, percent-encoded. */
-static void url_param(struct mbuf *u, const char *k, const char *v)
-{
-    mbuf_printf(u, "%c%s=", strchr(u->s ? u->s : "", '?') ? '&' : '?', k);
-    for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
-        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-            strchr("-._~", *p) != NULL)
-            mbuf_printf(u, "%c", *p);
-        else
-            mbuf_printf(u, "%%%02X", *p);
-    }
-}
-
 /* ---- metadata ------------------------------------------------------------------------------ */
 
 /* PIPE2_AUTH_SCOPES as a JSON array (scopes_supported). */
@@ -409,14 +397,6 @@ static char *build_as_meta(const struct p2a_config *cfg)
     char *s = json_dumps(m, JSON_COMPACT);
     json_decref(m);
     return s;
-}
-
-/* The path of a URL ("" for "https://host" and "https://host/"). */
-static const char *url_path(const char *url)
-{
-    const char *p = strstr(url, "://");
-    p = p ? p + 3 + strcspn(p + 3, "/?") : url;
-    return strcmp(p, "/") == 0 ? "" : p;
 }
 
 static void serve_prm(struct oauth_http *o, struct evhttp_request *http, const char *suffix)
@@ -597,15 +577,15 @@ static void authz_redirect(struct oreq *r, const char *error, const char *desc, 
     struct mbuf u = {0};
     mbuf_printf(&u, "%s", r->redirect_uri);
     if (code != NULL) {
-        url_param(&u, "code", code);
+        url_add_param(&u, "code", code);
     } else {
-        url_param(&u, "error", error);
-        url_param(&u, "error_description", desc);
+        url_add_param(&u, "error", error);
+        url_add_param(&u, "error_description", desc);
     }
     const char *state = oauth_form_get(&r->form, "state");
     if (state != NULL)
-        url_param(&u, "state", state);
-    url_param(&u, "iss", r->o->cfg->issuer);
+        url_add_param(&u, "state", state);
+    url_add_param(&u, "iss", r->o->cfg->issuer);
     add_header(r->http, "Location", u.s);
     if (code == NULL)
         log_info("oauth.authorize_error", "authorization for client %s refused: %s",

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "netaddr.h"
 #include "scope.h"
+#include "url.h"
 #include "xalloc.h"
 
 enum kind { K_STR, K_INT };
@@ -189,20 +190,6 @@ p2a_err config_parse_hostport(const char *s, char **host, int *port, const char 
     return P2A_OK;
 }
 
-static bool is_http_url(const char *s)
-{
-    return (strncmp(s, "http://", 7) == 0 && s[7] != '\0' && s[7] != '/') ||
-           (strncmp(s, "https://", 8) == 0 && s[8] != '\0' && s[8] != '/');
-}
-
-static bool has_ctl_or_space(const char *s)
-{
-    for (; *s; s++)
-        if ((unsigned char)*s <= 0x20 || *s == 0x7f)
-            return true;
-    return false;
-}
-
 /* redis://[[user]:password@]host[:port][/db] */
 static p2a_err parse_redis_url(struct p2a_config *cfg, const char **why)
 {
@@ -276,7 +263,7 @@ static p2a_err split_resources(struct p2a_config *cfg, const char **why)
         }
         char *r = xstrndup(p, n);
         cfg->resources[cfg->nresources++] = r;
-        if (!is_http_url(r) || has_ctl_or_space(r) || strchr(r, '#') != NULL) {
+        if (!url_is_http(r)) {
             *why = "each resource must be an http(s) URL without a fragment";
             return P2A_ERR_INVALID;
         }
@@ -398,8 +385,7 @@ p2a_err config_load(struct p2a_config *cfg, int argc, char **argv, char *err, si
     size_t ilen = strlen(cfg->issuer);
     while (ilen > 0 && cfg->issuer[ilen - 1] == '/')
         cfg->issuer[--ilen] = '\0';
-    if (!is_http_url(cfg->issuer) || has_ctl_or_space(cfg->issuer) ||
-        strpbrk(cfg->issuer, "?#") != NULL)
+    if (!url_is_http(cfg->issuer) || strchr(cfg->issuer, '?') != NULL)
         return fail(cfg, err, errlen, "PIPE2_AUTH_ISSUER",
                     "must be an http(s) URL with no query or fragment");
     if (split_resources(cfg, &why) != P2A_OK)

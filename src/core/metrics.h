@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mbuf.h"
+
 #define METRICS_METHODS 8  /* service methods, plus one for unknown paths */
 #define METRICS_CODES 17   /* gRPC status codes 0..16 */
 #define METRICS_REASONS 10 /* InactiveReason 0..9; 0 counts active tokens */
@@ -39,14 +41,6 @@ void metrics_rpc(struct metrics *mx, int m, int code, int64_t ns);
 
 /* Upper bounds of the latency buckets, in seconds. */
 extern const double metrics_bucket_le[METRICS_BUCKETS];
-
-/* A growable string for the exposition text. */
-struct mbuf {
-    char *s;
-    size_t len, cap;
-};
-void mbuf_printf(struct mbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void mbuf_free(struct mbuf *b);
 
 /* Appends the per-worker series, summed over n workers. names[m] names method m. */
 void metrics_render(struct mbuf *out, struct metrics *const *workers, size_t n,

@@ -14,6 +14,7 @@
 
 #include "codec.h"
 #include "scope.h"
+#include "url.h"
 #include "config.h"
 #include "digest.h"
 #include "token.h"
@@ -215,69 +216,6 @@ bool oauth_cookie_get(const char *header, const char *name, char *out, size_t ou
 
 /* ---- URIs --------------------------------------------------------------------------------- */
 
-struct uri_parts {
-    const char *scheme; size_t scheme_len;
-    const char *host;   size_t host_len;
-    const char *rest; /* path and query */
-    bool has_authority;
-};
-
-/* Splits scheme://authority/rest; false when s has no scheme or a malformed authority. */
-static bool uri_split(const char *s, struct uri_parts *u)
-{
-    memset(u, 0, sizeof(*u));
-    const char *colon = strchr(s, ':');
-    if (colon == NULL || colon == s || !isalpha((unsigned char)s[0]))
-        return false;
-    for (const char *p = s; p < colon; p++)
-        if (!isalnum((unsigned char)*p) && *p != '+' && *p != '-' && *p != '.')
-            return false;
-    u->scheme = s, u->scheme_len = (size_t)(colon - s);
-    if (strncmp(colon, "://", 3) != 0) {
-        u->rest = colon + 1;
-        return true;
-    }
-    u->has_authority = true;
-    const char *a = colon + 3;
-    size_t alen = strcspn(a, "/?");
-    if (memchr(a, '@', alen) != NULL)
-        return false; /* userinfo */
-    u->host = a;
-    if (a[0] == '[') {
-        const char *close = memchr(a, ']', alen);
-        if (close == NULL)
-            return false;
-        u->host_len = (size_t)(close - a) + 1;
-    } else {
-        const char *pc = memchr(a, ':', alen);
-        u->host_len = pc ? (size_t)(pc - a) : alen;
-    }
-    const char *after = a + u->host_len;
-    if (after < a + alen) { /* ":port" */
-        if (*after != ':' || after + 1 == a + alen)
-            return false;
-        for (const char *p = after + 1; p < a + alen; p++)
-            if (!isdigit((unsigned char)*p))
-                return false;
-    }
-    u->rest = a + alen;
-    return true;
-}
-
-static bool scheme_is(const struct uri_parts *u, const char *s)
-{
-    return u->scheme_len == strlen(s) && strncasecmp(u->scheme, s, u->scheme_len) == 0;
-}
-
-static bool host_is_loopback(const struct uri_parts *u)
-{
-    static const char *const hosts[] = {"localhost", "127.0.0.1", "[::1]"};
-    for (size_t i = 0; i < 3; i++)
-        if (u->host_len == strlen(hosts[i]) && strncasecmp(u->host, hosts[i], u->host_len) == 0)
-            return true;
-    return false;
-}
-
 const char *oauth_redirect_uri_check(const char *uri)
 {
     static const char *const refused[] = {"javascript", "data",  "vbscript", "file",
@@ -291,19 +229,19 @@ const char *oauth_redirect_uri_check(const char *uri)
             return "a redirect URI must not contain spaces, quotes or control characters";
     if (strchr(uri, '#') != NULL)
         return "a redirect URI must not have a fragment";
-    struct uri_parts u;
-    if (!uri_split(uri, &u))
+    struct url_parts u;
+    if (!url_split(uri, &u))
         return "a redirect URI must be an absolute URI without userinfo";
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
-        if (scheme_is(&u, refused[i]))
+        if (url_scheme_is(&u, refused[i]))
             return "this redirect URI scheme is not allowed";
-    if (scheme_is(&u, "https")) {
+    if (url_scheme_is(&u, "https")) {
         if (!u.has_authority || u.host_len == 0)
             return "an https redirect URI needs a host";
         return NULL;
     }
-    if (scheme_is(&u, "http")) {
-        if (!u.has_authority || !host_is_loopback(&u))
+    if (url_scheme_is(&u, "http")) {
+        if (!u.has_authority || !url_host_is_loopback(&u))
             return "http redirect URIs are allowed only on localhost, 127.0.0.1 or [::1]; "
                    "use https";
         return NULL;
@@ -318,11 +256,11 @@ bool oauth_redirect_uri_match(const char *registered, const char *given)
 {
     if (strcmp(registered, given) == 0)
         return true;
-    struct uri_parts r, g;
-    if (!uri_split(registered, &r) || !uri_split(given, &g))
+    struct url_parts r, g;
+    if (!url_split(registered, &r) || !url_split(given, &g))
         return false;
-    if (!scheme_is(&r, "http") || !scheme_is(&g, "http") || !host_is_loopback(&r) ||
-        !host_is_loopback(&g))
+    if (!url_scheme_is(&r, "http") || !url_scheme_is(&g, "http") || !url_host_is_loopback(&r) ||
+        !url_host_is_loopback(&g))
         return false;
     if (r.host_len != g.host_len || strncasecmp(r.host, g.host, r.host_len) != 0)
         return false; /* localhost and 127.0.0.1 are not the same */

@@ -37,6 +37,7 @@
 #include "codec.h"
 #include "digest.h"
 #include "keys.h"
+#include "url.h"
 #include "xalloc.h"
 
 #define HEADER_MAX 1024               /* encoded header bytes we parse */
@@ -499,15 +500,6 @@ enum token_verdict token_decode(const struct keyring *ring, const char *issuer, 
 
 /* ---- per-request checks ------------------------------------------------------------------ */
 
-/* Length of the scheme://authority prefix of a URL, 0 when there is none. */
-static size_t authority_end(const char *s)
-{
-    const char *sep = strstr(s, "://");
-    if (sep == NULL)
-        return 0;
-    return (size_t)(sep + 3 - s) + strcspn(sep + 3, "/?#");
-}
-
 bool token_resource_eq(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b);
@@ -515,7 +507,7 @@ bool token_resource_eq(const char *a, const char *b)
         la--;
     if (lb > 0 && b[lb - 1] == '/')
         lb--;
-    size_t pa = authority_end(a), pb = authority_end(b);
+    size_t pa = url_authority_end(a), pb = url_authority_end(b);
     if (pa > la)
         pa = la;
     if (pb > lb)

@@ -32,6 +32,7 @@
 #include "pipe2/auth/v1/token_service.pb-c.h"
 #include "revoke.h"
 #include "scope.h"
+#include "url.h"
 #include "rpc_frame.h"
 #include "rpc_status.h"
 #include "slab.h"
@@ -58,35 +59,13 @@ static void finish_err(struct service_call *call, enum rpc_code code, const char
     call->complete(call, (int)code, msg, NULL, 0);
 }
 
-static bool is_resource_url(const char *s)
-{
-    if (strncmp(s, "https://", 8) != 0 && strncmp(s, "http://", 7) != 0)
-        return false;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '\\' || *p == '#')
-            return false;
-    return true;
-}
-
-/* RFC 9728 3.1: the metadata URL puts the well-known segment between host and path. */
-static void resource_metadata_url(const char *resource, char *out, size_t outlen)
-{
-    const char *sep = strstr(resource, "://");
-    size_t auth_end = sep ? (size_t)(sep + 3 - resource) + strcspn(sep + 3, "/?") : 0;
-    const char *path = resource + auth_end;
-    if (strcmp(path, "/") == 0)
-        path = "";
-    snprintf(out, outlen, "%.*s/.well-known/oauth-protected-resource%s", (int)auth_end,
-             resource, path);
-}
-
 /* RFC 6750 3 and RFC 9728 5.1: what the MCP server sends with its 401, so that a client
  * finds us (resource_metadata) and asks for the right scope. */
 static void www_authenticate(enum token_verdict v, const char *resource, const char *scope,
                              char *out, size_t outlen)
 {
     char meta[RESOURCE_MAX + 64];
-    resource_metadata_url(resource, meta, sizeof(meta));
+    url_well_known(resource, "oauth-protected-resource", meta, sizeof(meta)); /* RFC 9728 3.1 */
     if (v == TV_MISSING)
         snprintf(out, outlen, "Bearer resource_metadata=\"%s\", scope=\"%s\"", meta, scope);
     else
@@ -141,7 +120,7 @@ static void do_introspect(struct service_ctx *ctx, const uint8_t *msg, size_t le
     size_t rlen = strlen(req->resource);
     if (rlen > RESOURCE_MAX)
         why = "resource must be at most 2048 bytes";
-    else if (rlen > 0 && !is_resource_url(req->resource))
+    else if (rlen > 0 && !url_is_http(req->resource))
         why = "resource must be an http(s) URL without spaces, quotes or a fragment";
     else if ((int)req->expected_kind < 0 || (int)req->expected_kind > TOKEN_KIND_OAUTH)
         why = "expected_kind is not a TokenKind";

@@ -1,21 +1,7 @@
-/* test_validate.c -- UTF-8, names, user ids, jtis. */
+/* test_validate.c -- names, user ids, jtis (UTF-8 is test_codec.c's). */
 #include "cm.h"
 
-#include "codec.h"
 #include "validate.h"
-
-static void validate__utf8(void **state)
-{
-    (void)state;
-    assert_int_equal(codec_utf8_chars("abc", 3), 3);
-    assert_int_equal(codec_utf8_chars("h\xc3\xa9llo", 6), 5);
-    assert_int_equal(codec_utf8_chars("\xf0\x9f\x94\x91", 4), 1);
-    assert_int_equal(codec_utf8_chars("\xc0\xaf", 2), -1);         /* overlong */
-    assert_int_equal(codec_utf8_chars("\xed\xa0\x80", 3), -1);     /* surrogate */
-    assert_int_equal(codec_utf8_chars("\xf4\x90\x80\x80", 4), -1); /* above U+10FFFF */
-    assert_int_equal(codec_utf8_chars("\xe2\x82", 2), -1);         /* truncated */
-    assert_int_equal(codec_utf8_chars("\xff", 1), -1);
-}
 
 static void validate__name_counts_characters(void **state)
 {
@@ -60,7 +46,6 @@ static void validate__jti(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(validate__utf8),
         cmocka_unit_test(validate__name_counts_characters),
         cmocka_unit_test(validate__user_id),
         cmocka_unit_test(validate__jti),

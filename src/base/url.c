@@ -1,0 +1,105 @@
+/* url.c -- see url.h. */
+#include "url.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "mbuf.h"
+
+bool url_split(const char *s, struct url_parts *u)
+{
+    memset(u, 0, sizeof(*u));
+    const char *colon = strchr(s, ':');
+    if (colon == NULL || colon == s || !isalpha((unsigned char)s[0]))
+        return false;
+    for (const char *p = s; p < colon; p++)
+        if (!isalnum((unsigned char)*p) && *p != '+' && *p != '-' && *p != '.')
+            return false;
+    u->scheme = s, u->scheme_len = (size_t)(colon - s);
+    if (strncmp(colon, "://", 3) != 0) {
+        u->rest = colon + 1;
+        return true;
+    }
+    u->has_authority = true;
+    const char *a = colon + 3;
+    size_t alen = strcspn(a, "/?#");
+    if (memchr(a, '@', alen) != NULL)
+        return false; /* userinfo */
+    u->host = a;
+    if (a[0] == '[') {
+        const char *close = memchr(a, ']', alen);
+        if (close == NULL)
+            return false;
+        u->host_len = (size_t)(close - a) + 1;
+    } else {
+        const char *pc = memchr(a, ':', alen);
+        u->host_len = pc ? (size_t)(pc - a) : alen;
+    }
+    const char *after = a + u->host_len;
+    if (after < a + alen) { /* ":port" */
+        if (*after != ':' || after + 1 == a + alen)
+            return false;
+        for (const char *p = after + 1; p < a + alen; p++)
+            if (!isdigit((unsigned char)*p))
+                return false;
+    }
+    u->rest = a + alen;
+    return true;
+}
+
+bool url_scheme_is(const struct url_parts *u, const char *scheme)
+{
+    return u->scheme_len == strlen(scheme) && strncasecmp(u->scheme, scheme, u->scheme_len) == 0;
+}
+
+bool url_host_is_loopback(const struct url_parts *u)
+{
+    static const char *const hosts[] = {"localhost", "127.0.0.1", "[::1]"};
+    for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++)
+        if (u->host_len == strlen(hosts[i]) && strncasecmp(u->host, hosts[i], u->host_len) == 0)
+            return true;
+    return false;
+}
+
+bool url_is_http(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '\\' || *p == '#')
+            return false;
+    struct url_parts u;
+    return (strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0) &&
+           url_split(s, &u) && u.host_len > 0;
+}
+
+size_t url_authority_end(const char *s)
+{
+    const char *sep = strstr(s, "://");
+    if (sep == NULL)
+        return 0;
+    return (size_t)(sep + 3 - s) + strcspn(sep + 3, "/?#");
+}
+
+const char *url_path(const char *s)
+{
+    const char *p = s + url_authority_end(s);
+    return strcmp(p, "/") == 0 ? "" : p;
+}
+
+void url_well_known(const char *url, const char *name, char *out, size_t outlen)
+{
+    size_t auth = url_authority_end(url);
+    snprintf(out, outlen, "%.*s/.well-known/%s%s", (int)auth, url, name, url_path(url));
+}
+
+void url_add_param(struct mbuf *u, const char *k, const char *v)
+{
+    mbuf_printf(u, "%c%s=", strchr(u->s ? u->s : "", '?') ? '&' : '?', k);
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+        if (isalnum(*p) || strchr("-._~", *p) != NULL)
+            mbuf_printf(u, "%c", *p);
+        else
+            mbuf_printf(u, "%%%02X", *p);
+    }
+}
