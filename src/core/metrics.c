@@ -40,7 +40,7 @@ void metrics_rpc(struct metrics *mx, int m, int code, int64_t ns)
 #define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
 
 void metrics_render(struct mbuf *out, struct metrics *const *w, size_t n,
-                    const char *const *names)
+                    const char *(*name)(int m))
 {
     mbuf_printf(out, "# HELP p2a_rpc_requests_total gRPC calls answered, by method and status.\n"
                      "# TYPE p2a_rpc_requests_total counter\n");
@@ -51,7 +51,7 @@ void metrics_render(struct mbuf *out, struct metrics *const *w, size_t n,
                 v += LOAD(w[i]->rpc[m][c]);
             if (v > 0 || c == 0)
                 mbuf_printf(out, "p2a_rpc_requests_total{method=\"%s\",code=\"%s\"} %llu\n",
-                            names[m], code_names[c], (unsigned long long)v);
+                            name(m), code_names[c], (unsigned long long)v);
         }
     }
     mbuf_printf(out, "# HELP p2a_rpc_request_duration_seconds Time from a call's last byte in "
@@ -64,7 +64,7 @@ void metrics_render(struct mbuf *out, struct metrics *const *w, size_t n,
                 cum += LOAD(w[i]->duration_bucket[m][b]);
             mbuf_printf(out, "p2a_rpc_request_duration_seconds_bucket{method=\"%s\",le=\"%g\"} "
                              "%llu\n",
-                        names[m], metrics_bucket_le[b], (unsigned long long)cum);
+                        name(m), metrics_bucket_le[b], (unsigned long long)cum);
         }
         for (size_t i = 0; i < n; i++) {
             count += LOAD(w[i]->duration_count[m]);
@@ -74,8 +74,8 @@ void metrics_render(struct mbuf *out, struct metrics *const *w, size_t n,
                     "p2a_rpc_request_duration_seconds_bucket{method=\"%s\",le=\"+Inf\"} %llu\n"
                     "p2a_rpc_request_duration_seconds_sum{method=\"%s\"} %.9f\n"
                     "p2a_rpc_request_duration_seconds_count{method=\"%s\"} %llu\n",
-                    names[m], (unsigned long long)count, names[m], (double)sum_ns / 1e9,
-                    names[m], (unsigned long long)count);
+                    name(m), (unsigned long long)count, name(m), (double)sum_ns / 1e9,
+                    name(m), (unsigned long long)count);
     }
     mbuf_printf(out, "# HELP p2a_introspections_total Introspect answers, by result: active, "
                      "or the reason a token was refused.\n"

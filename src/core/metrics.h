@@ -42,8 +42,8 @@ void metrics_rpc(struct metrics *mx, int m, int code, int64_t ns);
 /* Upper bounds of the latency buckets, in seconds. */
 extern const double metrics_bucket_le[METRICS_BUCKETS];
 
-/* Appends the per-worker series, summed over n workers. names[m] names method m. */
+/* Appends the per-worker series, summed over n workers. name(m) labels method m. */
 void metrics_render(struct mbuf *out, struct metrics *const *workers, size_t n,
-                    const char *const *method_names);
+                    const char *(*name)(int m));
 
 #endif

@@ -312,7 +312,7 @@ static void render_metrics(void *arg, struct mbuf *out)
     size_t n = 0;
     for (int i = 0; i < s->nworkers && n < 256; i++)
         mx[n++] = s->workers[i].svc.mx;
-    metrics_render(out, mx, n, service_method_names);
+    metrics_render(out, mx, n, service_method_name);
 
     struct revoke_stats st;
     revoke_get_stats(s->shared.revoked, clock_mono_ms(), &st);

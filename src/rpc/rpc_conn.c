@@ -212,7 +212,7 @@ static void stream_answer(struct rpc_stream *s, int status, const char *msg, uin
      * hot path: its counts and latencies are in /metrics) */
     if (s->method != NULL && !s->method->answers_inline && log_enabled(LOG_INFO))
         log_info("rpc.access", "%s answered gRPC status %d in %.3f ms (stream %d)",
-                 service_method_names[mi], status, (double)took_ns / 1e6, s->id);
+                 service_method_name(mi), status, (double)took_ns / 1e6, s->id);
     nghttp2_session *session = s->conn->session;
     int rv;
     if (body != NULL && status == RPC_OK) {

@@ -574,19 +574,19 @@ static void do_health(struct service_ctx *ctx, const uint8_t *msg, size_t len,
 
 /* ---- routing ------------------------------------------------------------------------------ */
 
+/* The one list of RPCs: routing, the role each needs, metric labels and access logs. */
+#define SVC "/pipe2.auth.v1.TokenService/"
 static const struct service_method methods[] = {
-    {"/pipe2.auth.v1.TokenService/Introspect", SVC_ROLE_INTROSPECT, do_introspect, true},
-    {"/pipe2.auth.v1.TokenService/IssueToken", SVC_ROLE_ADMIN, do_issue, false},
-    {"/pipe2.auth.v1.TokenService/RevokeToken", SVC_ROLE_ADMIN, do_revoke, false},
-    {"/pipe2.auth.v1.TokenService/ListTokens", SVC_ROLE_ADMIN, do_list, false},
-    {"/grpc.health.v1.Health/Check", SVC_ROLE_NONE, do_health, true},
-    {"/pipe2.auth.v1.TokenService/CreateUser", SVC_ROLE_ADMIN, do_create_user, false},
-    {"/pipe2.auth.v1.TokenService/RegisterClient", SVC_ROLE_ADMIN, do_register_client, false},
+    {SVC "Introspect", "Introspect", SVC_ROLE_INTROSPECT, do_introspect, true},
+    {SVC "IssueToken", "IssueToken", SVC_ROLE_ADMIN, do_issue, false},
+    {SVC "RevokeToken", "RevokeToken", SVC_ROLE_ADMIN, do_revoke, false},
+    {SVC "ListTokens", "ListTokens", SVC_ROLE_ADMIN, do_list, false},
+    {"/grpc.health.v1.Health/Check", "Health.Check", SVC_ROLE_NONE, do_health, true},
+    {SVC "CreateUser", "CreateUser", SVC_ROLE_ADMIN, do_create_user, false},
+    {SVC "RegisterClient", "RegisterClient", SVC_ROLE_ADMIN, do_register_client, false},
 };
-
-const char *const service_method_names[] = {"Introspect", "IssueToken",   "RevokeToken",
-                                            "ListTokens", "Health.Check", "CreateUser",
-                                            "RegisterClient", "unknown"};
+#define NMETHODS (sizeof(methods) / sizeof(methods[0]))
+_Static_assert(NMETHODS + 1 == METRICS_METHODS, "metrics count every method and unknown paths");
 
 int service_method_index(const struct service_method *m)
 {
@@ -595,9 +595,14 @@ int service_method_index(const struct service_method *m)
     return (int)(m - methods);
 }
 
+const char *service_method_name(int index)
+{
+    return index >= 0 && (size_t)index < NMETHODS ? methods[index].name : "unknown";
+}
+
 const struct service_method *service_method_find(const char *path, size_t len)
 {
-    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+    for (size_t i = 0; i < NMETHODS; i++)
         if (strlen(methods[i].path) == len && memcmp(methods[i].path, path, len) == 0)
             return &methods[i];
     return NULL;

@@ -61,6 +61,7 @@ typedef void (*service_handler)(struct service_ctx *ctx, const uint8_t *msg, siz
 
 struct service_method {
     const char *path;    /* ":path", e.g. "/pipe2.auth.v1.TokenService/Introspect" */
+    const char *name;    /* its label in metrics and logs */
     enum svc_role role;  /* least role that may call it; SVC_ROLE_NONE: no key needed */
     service_handler handler;
     bool answers_inline; /* always completes before the handler returns */
@@ -71,8 +72,8 @@ const struct service_method *service_method_find(const char *path, size_t len);
 
 /* m's index for metrics (0 .. METRICS_METHODS - 2); NULL (an unknown path) gets the last. */
 int service_method_index(const struct service_method *m);
-/* Label of each index, for metrics. */
-extern const char *const service_method_names[];
+/* The label of index ("unknown" for the last). */
+const char *service_method_name(int index);
 
 /* Is a caller with this role allowed to call m? */
 bool service_role_allows(enum svc_role have, const struct service_method *m);
