@@ -1,0 +1,520 @@
+/* oauth_authorize.c -- /authorize, the sign-in and consent pages (see oauth_internal.h). */
+#include "oauth_internal.h"
+
+/* ---- /authorize, /login, /consent ------------------------------------------------------------ */
+
+static void authz_redirect(struct oreq *r, const char *error, const char *desc, const char *code)
+{
+    struct mbuf u = {0};
+    mbuf_printf(&u, "%s", r->redirect_uri);
+    if (code != NULL) {
+        url_add_param(&u, "code", code);
+    } else {
+        url_add_param(&u, "error", error);
+        url_add_param(&u, "error_description", desc);
+    }
+    const char *state = oauth_form_get(&r->form, "state");
+    if (state != NULL)
+        url_add_param(&u, "state", state);
+    url_add_param(&u, "iss", r->o->cfg->issuer);
+    oh_add_header(r->http, "Location", u.s);
+    if (code == NULL)
+        log_info("oauth.authorize_error", "authorization for client %s refused: %s", r->client_id,
+                 error);
+    OPENSSL_cleanse(u.s, u.len);
+    mbuf_free(&u);
+    oreq_finish(r, r->ep == EP_AUTHORIZE ? 302 : 303, NULL, "", 0);
+}
+
+/* The consent form's CSRF token: bound to the session and to the authorization request
+ * being approved, so that a token lifted from one consent page approves nothing else. */
+static void csrf_for_consent(const char *sid, const char *query, char out[OAUTH_HEX_LEN + 1])
+{
+    char qd[OAUTH_HEX_LEN + 1], buf[OAUTH_SECRET_LEN + OAUTH_HEX_LEN + 16];
+    oauth_digest_hex(query, strlen(query), qd);
+    int n = snprintf(buf, sizeof(buf), "csrf:%s:%s", sid, qd);
+    oauth_digest_hex(buf, (size_t)n, out);
+}
+
+static bool cookie(struct oreq *r, const char *name, char *out, size_t outlen)
+{
+    return oauth_cookie_get(oh_req_header(r->http, "Cookie"), name, out, outlen) &&
+           strlen(out) == OAUTH_SECRET_LEN;
+}
+
+static void show_login(struct oreq *r, int status, const char *client_name, const char *user,
+                       const char *message)
+{
+    char csrf[OAUTH_SECRET_LEN + 1];
+    if (!cookie(r, r->o->csrf_cookie, csrf, sizeof(csrf))) {
+        if (oauth_random_secret(csrf) != P2A_OK) {
+            oreq_page_error(r, 500, "Something went wrong", "Try again.");
+            return;
+        }
+        oreq_set_cookie(r, r->o->csrf_cookie, csrf, 3600);
+    }
+    struct page_login p = {.query = r->query,
+                           .csrf = csrf,
+                           .client_name = client_name ? client_name : "the application",
+                           .username = user,
+                           .message = message};
+    struct mbuf page = {0};
+    page_login(&page, &p);
+    oreq_html(r, status, &page);
+}
+
+static void on_code_created(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                            size_t n)
+{
+    (void)v, (void)lens;
+    struct oreq *r = oreq_resume(arg, err, n, 0);
+    if (r == NULL)
+        return;
+    log_info("oauth.authorized", "user %s authorized client %s", r->user_id, r->client_id);
+    authz_redirect(r, NULL, NULL, r->response);
+}
+
+static void authz_approved(struct oreq *r)
+{
+    char code[OAUTH_SECRET_LEN + 1], digest[OAUTH_HEX_LEN + 1];
+    if (oauth_random_secret(code) != P2A_OK) {
+        oreq_page_error(r, 500, "Something went wrong", "Try again.");
+        return;
+    }
+    oauth_digest_hex(code, strlen(code), digest);
+    json_t *b =
+        json_pack("{s:s, s:s, s:b, s:s, s:s, s:s, s:s, s:I}", "client_id", r->client_id,
+                  "redirect_uri", r->redirect_uri, "redirect_given", r->redirect_given, "challenge",
+                  oauth_form_get(&r->form, "code_challenge"), "resource", r->resource, "scope",
+                  r->scope, "user_id", r->user_id, "auth_time", (json_int_t)r->auth_time);
+    char *binding = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    r->response = xstrdup(code);
+    OPENSSL_cleanse(code, sizeof(code));
+    oauth_store_code_create(r->o->h.store, digest, binding ? binding : "{}", on_code_created, r);
+    free(binding);
+}
+
+static void on_session_for_page(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                                size_t n)
+{
+    (void)lens;
+    struct oreq *r = oreq_resume(arg, err, n, 0);
+    if (r == NULL)
+        return;
+    const char *name = json_string_value(json_object_get(r->client, "client_name"));
+    if (n < 3) { /* no session (or an expired one): sign in first */
+        const char *prompt = oauth_form_get(&r->form, "prompt");
+        if (prompt != NULL && strcmp(prompt, "none") == 0) {
+            authz_redirect(r, "login_required", "the user is not signed in", NULL);
+            return;
+        }
+        show_login(r, 200, name, NULL, NULL);
+        return;
+    }
+    const char *prompt = oauth_form_get(&r->form, "prompt");
+    if (prompt != NULL && strcmp(prompt, "none") == 0) {
+        authz_redirect(r, "consent_required", "the user must approve this application", NULL);
+        return;
+    }
+    char csrf[OAUTH_HEX_LEN + 1];
+    csrf_for_consent(r->sid, r->query, csrf);
+    struct page_consent p = {.query = r->query,
+                             .csrf = csrf,
+                             .client_name = name,
+                             .client_id = r->client_id,
+                             .redirect_uri = r->redirect_uri,
+                             .scope = r->scope,
+                             .resource = r->resource,
+                             .username = v[1]};
+    struct mbuf page = {0};
+    page_consent(&page, &p);
+    oreq_html(r, 200, &page);
+}
+
+/* The client is known and the redirect URI settled: the checks that redirect. */
+static void authz_checks(struct oreq *r)
+{
+    const struct p2a_config *cfg = r->o->cfg;
+    const char *rt = oauth_form_get(&r->form, "response_type");
+    const char *cc = oauth_form_get(&r->form, "code_challenge");
+    const char *ccm = oauth_form_get(&r->form, "code_challenge_method");
+    const char *res = oauth_form_get(&r->form, "resource");
+    const char *scope = oauth_form_get(&r->form, "scope");
+    if (rt == NULL || strcmp(rt, "code") != 0) {
+        authz_redirect(r, "unsupported_response_type", "response_type must be code", NULL);
+        return;
+    }
+    if (cc == NULL) {
+        authz_redirect(r, "invalid_request", "code_challenge is required (PKCE)", NULL);
+        return;
+    }
+    if (ccm == NULL || strcmp(ccm, "S256") != 0) {
+        authz_redirect(r, "invalid_request", "code_challenge_method must be S256", NULL);
+        return;
+    }
+    if (!oauth_pkce_challenge_valid(cc)) {
+        authz_redirect(r, "invalid_request", "code_challenge must be 43 base64url characters",
+                       NULL);
+        return;
+    }
+    r->resource = res ? oauth_resource_find(cfg, res) : cfg->resources[0];
+    if (r->resource == NULL) {
+        authz_redirect(r, "invalid_target", "resource is not a server this issuer serves", NULL);
+        return;
+    }
+    if (scope != NULL && scope_check(scope) != NULL) {
+        authz_redirect(r, "invalid_scope", "scope is malformed", NULL);
+        return;
+    }
+    scope_grant(cfg->scopes, scope, r->scope, sizeof(r->scope));
+    if (r->mode == AUTHZ_CONSENT) {
+        if (r->approve)
+            authz_approved(r);
+        else
+            authz_redirect(r, "access_denied", "the user denied the request", NULL);
+        return;
+    }
+    char sid[OAUTH_SECRET_LEN + 1], digest[OAUTH_HEX_LEN + 1];
+    if (!cookie(r, r->o->session_cookie, sid, sizeof(sid))) {
+        on_session_for_page(r, P2A_OK, NULL, NULL, 0);
+        return;
+    }
+    snprintf(r->sid, sizeof(r->sid), "%s", sid);
+    oauth_digest_hex(sid, strlen(sid), digest);
+    oauth_store_session_get(r->o->h.store, digest, on_session_for_page, r);
+}
+
+static void on_client_for_authz(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                                size_t n)
+{
+    struct oreq *r = oreq_resume(arg, err, n, 1);
+    if (r == NULL)
+        return;
+    r->client = lens[0] > 0 ? json_loadb(v[0], lens[0], 0, NULL) : NULL;
+    if (r->client == NULL) {
+        oreq_page_error(r, 400, "Unknown application",
+                        "This application is not registered with Pipe2.ai (any more). "
+                        "Remove it from your MCP client and add the server again.");
+        return;
+    }
+    json_t *uris = json_object_get(r->client, "redirect_uris");
+    const char *given = oauth_form_get(&r->form, "redirect_uri");
+    size_t i;
+    json_t *e;
+    if (given == NULL) {
+        if (json_array_size(uris) != 1) {
+            oreq_page_error(r, 400, "Invalid request",
+                            "The application did not say where to send your approval "
+                            "(redirect_uri is missing).");
+            return;
+        }
+        r->redirect_uri = json_string_value(json_array_get(uris, 0));
+    } else {
+        json_array_foreach(uris, i, e)
+        {
+            const char *u = json_string_value(e);
+            if (u != NULL && oauth_redirect_uri_match(u, given))
+                r->redirect_uri = given;
+        }
+        if (r->redirect_uri == NULL) {
+            log_info("oauth.redirect_uri_mismatch", "client %s sent an unregistered redirect_uri",
+                     r->client_id);
+            oreq_page_error(r, 400, "Invalid request",
+                            "The address this application asked to send your approval to "
+                            "is not one it registered. Nothing was sent.");
+            return;
+        }
+        r->redirect_given = true;
+    }
+    if (r->redirect_uri == NULL) {
+        oreq_page_error(r, 400, "Invalid request", "The application's registration is broken.");
+        return;
+    }
+    authz_checks(r);
+}
+
+/* Starts checking the authorization request in r->form. */
+static void authz_start(struct oreq *r)
+{
+    const char *cid = oauth_form_get(&r->form, "client_id");
+    if (cid == NULL || !oauth_client_id_valid(cid)) {
+        oreq_page_error(r, 400, "Unknown application",
+                        cid == NULL ? "The request does not name an application (client_id)."
+                                    : "This application is not registered with Pipe2.ai.");
+        return;
+    }
+    snprintf(r->client_id, sizeof(r->client_id), "%s", cid);
+    oauth_store_client_get(r->o->h.store, r->client_id, on_client_for_authz, r);
+}
+
+static bool query_ok(const char *q)
+{
+    if (q == NULL || strlen(q) > MAX_QUERY)
+        return false;
+    for (const unsigned char *p = (const unsigned char *)q; *p; p++)
+        if (*p <= 0x20 || *p >= 0x7f)
+            return false;
+    return true;
+}
+
+void oauth_do_authorize(struct oreq *r)
+{
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(r->http);
+    p2a_err e;
+    if (cmd == EVHTTP_REQ_POST) {
+        if (!oh_content_type_is(r->http, "application/x-www-form-urlencoded")) {
+            oreq_page_error(r, 400, "Invalid request", "The request is not a form.");
+            return;
+        }
+        size_t len;
+        char *body = oh_body(r->http, &len);
+        r->query = body;
+        e = query_ok(body) ? oauth_form_parse(body, len, &r->form) : P2A_ERR_INVALID;
+    } else {
+        const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->http));
+        r->query = xstrdup(q ? q : "");
+        e = query_ok(r->query) ? oauth_form_parse(r->query, strlen(r->query), &r->form)
+                               : P2A_ERR_INVALID;
+    }
+    if (e != P2A_OK) {
+        oreq_page_error(r, 400, "Invalid request",
+                        r->form.why[0] ? r->form.why : "The authorization request is malformed.");
+        return;
+    }
+    r->mode = AUTHZ_SHOW;
+    authz_start(r);
+}
+
+/* POST /login */
+
+/* Verified when the username is unknown, so that the answer takes as long as for a wrong
+ * password: a well-formed hash, with our parameters, of nothing anyone can type. */
+static const char unknown_user_hash[] =
+    "$scrypt$ln=15,r=8,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+
+static void on_session_created(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                               size_t n)
+{
+    (void)v, (void)lens;
+    struct oreq *r = oreq_resume(arg, err, n, 0);
+    if (r == NULL)
+        return;
+    oreq_set_cookie(r, r->o->session_cookie, r->sid, r->o->cfg->session_lifetime_s);
+    char loc[MAX_QUERY + 16];
+    snprintf(loc, sizeof(loc), "/authorize?%s", r->query);
+    oh_add_header(r->http, "Location", loc);
+    log_info("oauth.login", "user %s signed in from %s", r->user_id, r->addr);
+    oreq_finish(r, 303, NULL, "", 0);
+}
+
+/* ---- sign-in admission: bounded in process before anything is reserved or hashed ---- */
+
+/* Which of the in-process slots r holds, or -1. A slot lives from the reservation to the
+ * hash's answer, so the pool never has more work than it can queue. */
+static int signin_admit(struct oreq *r)
+{
+    struct oauth_http *o = r->o;
+    size_t per_addr = 0, per_user = 0;
+    int free_slot = -1;
+    for (size_t i = 0; i < o->nslots; i++) {
+        if (!o->slots[i].used) {
+            if (free_slot < 0)
+                free_slot = (int)i;
+            continue;
+        }
+        per_addr += strcmp(o->slots[i].addr, r->addr) == 0;
+        per_user += strcmp(o->slots[i].user, r->username) == 0;
+    }
+    if (free_slot < 0)
+        return -2; /* every slot taken: the service is busy */
+    if (per_addr >= SIGNIN_PER_ADDR || per_user >= SIGNIN_PER_USER)
+        return -1;
+    struct signin_slot *sl = &o->slots[free_slot];
+    sl->used = true;
+    snprintf(sl->addr, sizeof(sl->addr), "%s", r->addr);
+    snprintf(sl->user, sizeof(sl->user), "%s", r->username);
+    r->slot = free_slot;
+    return free_slot;
+}
+
+static void signin_release(struct oreq *r)
+{
+    if (r->o != NULL && r->slot >= 0)
+        r->o->slots[r->slot].used = false;
+    r->slot = -1;
+}
+
+static void show_busy(struct oreq *r, int status, int retry_after_s, const char *message)
+{
+    char ra[16];
+    snprintf(ra, sizeof(ra), "%d", retry_after_s > 0 ? retry_after_s : 1);
+    oh_add_header(r->http, "Retry-After", ra);
+    show_login(r, status, NULL, r->username, message);
+}
+
+static void on_hashed(void *arg, bool ok)
+{
+    struct oreq *r = arg;
+    signin_release(r);
+    if (oreq_orphaned(r))
+        return;
+    if (!ok || r->user_id[0] == '\0') { /* the failure was counted when it was reserved */
+        log_info("oauth.login_failed", "failed sign-in from %s", r->addr);
+        show_login(r, 401, NULL, r->username, "Wrong username or password.");
+        return;
+    }
+    char digest[OAUTH_HEX_LEN + 1];
+    if (oauth_random_secret(r->sid) != P2A_OK) {
+        oreq_page_error(r, 500, "Something went wrong", "Try again.");
+        return;
+    }
+    oauth_digest_hex(r->sid, strlen(r->sid), digest);
+    oauth_store_session_create(r->o->h.store, digest, r->user_id, r->username, r->addr, clock_now(),
+                               r->o->cfg->session_lifetime_s, on_session_created, r);
+}
+
+static void on_login_reserved(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                              size_t n)
+{
+    (void)lens;
+    struct oreq *r = arg;
+    if (r->http == NULL || err != P2A_OK || n < 4)
+        signin_release(r);
+    if ((r = oreq_resume(arg, err, n, 4)) == NULL)
+        return;
+    long long status = strtoll(v[0], NULL, 10), retry = strtoll(v[3], NULL, 10);
+    if (status != 0) {
+        signin_release(r);
+        log_warn("oauth.login_rate_limited",
+                 "sign-in refused: too many attempts at one account "
+                 "(%s, from %s)",
+                 status == 1 ? "this address" : "any address", r->addr);
+        char msg[160];
+        snprintf(msg, sizeof(msg), "Too many failed sign-in attempts. Try again in %lld seconds.",
+                 retry);
+        show_busy(r, 429, (int)retry, msg);
+        return;
+    }
+    snprintf(r->user_id, sizeof(r->user_id), "%s", v[1]);
+    const char *password = oauth_form_get(&r->post, "password");
+    /* an unknown user costs the same hash as a known one, and gets the same answer */
+    if (!hashpool_verify(r->o->h.hashpool, r->o->base, password ? password : "",
+                         r->user_id[0] ? v[2] : unknown_user_hash, on_hashed, r)) {
+        signin_release(r);
+        show_busy(r, 503, 1, "Sign-in is busy right now. Try again in a moment.");
+    }
+}
+
+static bool post_form(struct oreq *r)
+{
+    if (!oh_content_type_is(r->http, "application/x-www-form-urlencoded") ||
+        !oreq_parse_body_form(r, &r->post)) {
+        oreq_page_error(r, 400, "Invalid request", "The form could not be read.");
+        return false;
+    }
+    const char *q = oauth_form_get(&r->post, "q");
+    if (!query_ok(q)) {
+        oreq_page_error(r, 400, "Invalid request",
+                        "The form lost the application's request. "
+                        "Go back to the application and start again.");
+        return false;
+    }
+    r->query = xstrdup(q);
+    return true;
+}
+
+void oauth_do_login(struct oreq *r)
+{
+    if (!post_form(r))
+        return;
+    char cookie_csrf[OAUTH_SECRET_LEN + 1];
+    const char *csrf = oauth_form_get(&r->post, "csrf");
+    if (csrf == NULL || !cookie(r, r->o->csrf_cookie, cookie_csrf, sizeof(cookie_csrf)) ||
+        !oauth_secret_eq(csrf, cookie_csrf)) {
+        log_warn("oauth.csrf_refused", "sign-in form with a missing or wrong CSRF token from %s",
+                 r->addr);
+        oreq_page_error(r, 403, "This form has expired",
+                        "The sign-in form was not sent from this page, or it is too old. "
+                        "Go back to the application and start again.");
+        return;
+    }
+    const char *user = oauth_form_get(&r->post, "username");
+    const char *pw = oauth_form_get(&r->post, "password");
+    if (user == NULL || pw == NULL || oauth_username_check(user) != NULL ||
+        strlen(pw) > OAUTH_MAX_PASSWORD) {
+        if (user != NULL && strlen(user) <= OAUTH_MAX_USERNAME &&
+            oauth_username_check(user) == NULL)
+            snprintf(r->username, sizeof(r->username), "%s", user);
+        show_login(r, 401, NULL, r->username[0] ? r->username : NULL,
+                   "Wrong username or password.");
+        return;
+    }
+    snprintf(r->username, sizeof(r->username), "%s", user);
+    int slot = signin_admit(r);
+    if (slot == -2) {
+        log_warn("oauth.login_busy", "sign-in refused: every hashing slot is taken");
+        show_busy(r, 503, 1, "Sign-in is busy right now. Try again in a moment.");
+        return;
+    }
+    if (slot < 0) {
+        show_busy(r, 429, 1, "Too many sign-ins at once. Try again in a moment.");
+        return;
+    }
+    struct oauth_login_limits lim = {.per_pair = r->o->cfg->login_rate_limit,
+                                     .throttle_after = r->o->cfg->login_throttle_after};
+    oauth_store_login_reserve(r->o->h.store, r->username, r->addr, &lim, clock_now_ms(),
+                              on_login_reserved, r);
+}
+
+/* POST /consent */
+
+static void on_session_for_consent(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                                   size_t n)
+{
+    (void)lens;
+    struct oreq *r = oreq_resume(arg, err, n, 0);
+    if (r == NULL)
+        return;
+    if (n < 3) {
+        oreq_page_error(r, 401, "You are signed out",
+                        "Your sign-in has expired. Go back to the application and start again.");
+        return;
+    }
+    snprintf(r->user_id, sizeof(r->user_id), "%s", v[0]);
+    snprintf(r->username, sizeof(r->username), "%s", v[1]);
+    r->auth_time = strtoll(v[2], NULL, 10);
+    if (oauth_form_parse(r->query, strlen(r->query), &r->form) != P2A_OK) {
+        oreq_page_error(r, 400, "Invalid request", "The authorization request is malformed.");
+        return;
+    }
+    authz_start(r);
+}
+
+void oauth_do_consent(struct oreq *r)
+{
+    if (!post_form(r))
+        return;
+    const char *csrf = oauth_form_get(&r->post, "csrf");
+    const char *decision = oauth_form_get(&r->post, "decision");
+    char want[OAUTH_HEX_LEN + 1], digest[OAUTH_HEX_LEN + 1];
+    bool have_session = cookie(r, r->o->session_cookie, r->sid, sizeof(r->sid));
+    if (have_session)
+        csrf_for_consent(r->sid, r->query, want);
+    if (!have_session || csrf == NULL || !oauth_secret_eq(csrf, want)) {
+        log_warn("oauth.csrf_refused", "consent form with a missing or wrong CSRF token from %s",
+                 r->addr);
+        oreq_page_error(r, 403, "This form has expired",
+                        "The approval was not sent from this page, or it is too old. "
+                        "Go back to the application and start again.");
+        return;
+    }
+    if (decision == NULL || (strcmp(decision, "approve") != 0 && strcmp(decision, "deny") != 0)) {
+        oreq_page_error(r, 400, "Invalid request", "Choose Allow or Deny.");
+        return;
+    }
+    r->mode = AUTHZ_CONSENT;
+    r->approve = strcmp(decision, "approve") == 0;
+    oauth_digest_hex(r->sid, strlen(r->sid), digest);
+    oauth_store_session_get(r->o->h.store, digest, on_session_for_consent, r);
+}

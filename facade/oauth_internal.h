@@ -1,0 +1,156 @@
+/* oauth_internal.h -- what the files of the OAuth facade share (facade/oauth_*.c).
+ *
+ * oauth_http.c routes and owns the module; oauth_reply.c holds the request bookkeeping and
+ * every way of answering (oreq_*: JSON, RFC 6749 errors, pages, redirects; oh_*: the HTTP
+ * helpers); the endpoints live by group: oauth_meta.c (RFC 8414 / 9728 metadata, JWKS),
+ * oauth_client.c (client authentication, /register), oauth_authorize.c (/authorize, sign-in,
+ * consent), oauth_token.c (/token), oauth_revoke.c (/revoke, /introspect). Not for other
+ * modules: they use oauth_http.h.
+ */
+#ifndef P2A_OAUTH_INTERNAL_H
+#define P2A_OAUTH_INTERNAL_H
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+
+#include "clock.h"
+#include "config.h"
+#include "facade_http.h"
+#include "keys.h"
+#include "log.h"
+#include "hashpool.h"
+#include "introspect.h"
+#include "metrics.h"
+#include "netaddr.h"
+#include "oauth.h"
+#include "oauth_store.h"
+#include "pages.h"
+#include "revoke.h"
+#include "svckeys.h"
+#include "token.h"
+#include "url.h"
+#include "xalloc.h"
+
+#define MAX_QUERY 8192
+
+enum ep {
+    EP_AS_META,
+    EP_PRM,
+    EP_JWKS,
+    EP_REGISTER,
+    EP_AUTHORIZE,
+    EP_LOGIN,
+    EP_CONSENT,
+    EP_TOKEN,
+    EP_REVOKE,
+    EP_INTROSPECT,
+    EP_WELL_KNOWN_OTHER,
+    EP_COUNT
+};
+extern const char *const ep_names[EP_COUNT];
+extern const bool ep_cors[EP_COUNT];
+#define STATUS_SLOTS 10
+extern const int statuses[STATUS_SLOTS];
+
+struct oreq;
+
+struct oauth_http {
+    const struct p2a_config *cfg;
+    struct facade_hooks h;
+    char *as_meta;           /* the RFC 8414 document */
+    const char *issuer_path; /* the issuer's path ("" for none), stripped from request paths */
+    bool secure;             /* https issuer: Secure, __Host- cookies */
+    const char *session_cookie, *csrf_cookie;
+    struct oreq *pending;
+    uint64_t counts[EP_COUNT][STATUS_SLOTS];
+    struct event_base *base;
+    struct signin_slot
+        *slots; /* sign-ins between reservation and hash; as many as the pool holds */
+    size_t nslots;
+};
+
+enum authz_mode { AUTHZ_SHOW, AUTHZ_CONSENT };
+
+/* Sign-ins one address, and one account, may have in progress at once. */
+#define SIGNIN_PER_ADDR 4
+#define SIGNIN_PER_USER 2
+
+struct signin_slot {
+    bool used;
+    char addr[NETADDR_MAX];
+    char user[OAUTH_MAX_USERNAME + 1];
+};
+
+struct oreq {
+    struct oauth_http *o;
+    int slot;                    /* the sign-in slot held, or -1 */
+    struct evhttp_request *http; /* NULL once orphaned */
+    struct oreq *prev, *next;
+    enum ep ep;
+    char addr[NETADDR_MAX]; /* the client's (netaddr.h) */
+    struct oauth_form form; /* the request's parameters (authorization ones for consent) */
+    struct oauth_form post; /* a form posted to /login or /consent */
+    json_t *client;         /* the client's record, once looked up */
+    /* authorization request */
+    enum authz_mode mode;
+    bool approve;
+    const char *redirect_uri; /* into form or client */
+    bool redirect_given;
+    const char *resource; /* a configured resource */
+    char scope[SCOPE_MAX_LEN + 1];
+    char *query; /* the authorization request as a query string */
+    /* the signed-in user */
+    char user_id[128], username[OAUTH_MAX_USERNAME + 1];
+    int64_t auth_time;
+    char sid[OAUTH_SECRET_LEN + 1];
+    /* token endpoint */
+    char client_id[OAUTH_MAX_CLIENT_ID + 1];
+    char secret[OAUTH_SECRET_LEN * 2 + 1];
+    bool has_secret, basic;
+    char fid[OAUTH_SECRET_LEN + 1];
+    char new_rt[OAUTH_SECRET_LEN + 1];
+    char *access_token;
+    char jti[JTI_MAX_LEN + 1];
+    int64_t at_exp;
+    char granted_scope[SCOPE_MAX_LEN + 1];
+    void (*after_client)(struct oreq *r); /* next step once the client is authenticated */
+    char *response;                       /* a body kept until a store step confirms */
+    struct oauth_client_reg reg;          /* /register: the client being stored */
+};
+
+struct oreq *oreq_new(struct oauth_http *o, struct evhttp_request *http, enum ep ep);
+bool oreq_orphaned(struct oreq *r);
+void oh_add_header(struct evhttp_request *http, const char *k, const char *v);
+void oh_send_raw(struct oauth_http *o, struct evhttp_request *http, enum ep ep, int status,
+                 const char *ctype, const char *body, size_t len);
+void oreq_finish(struct oreq *r, int status, const char *ctype, const char *body, size_t len);
+void oreq_json(struct oreq *r, int status, const char *json);
+void oreq_error(struct oreq *r, int status, const char *error, const char *desc);
+struct oreq *oreq_resume(void *arg, p2a_err err, size_t n, size_t need);
+void oreq_html(struct oreq *r, int status, struct mbuf *page);
+void oreq_page_error(struct oreq *r, int status, const char *title, const char *text);
+void oreq_set_cookie(struct oreq *r, const char *name, const char *value, int max_age);
+const char *oh_req_header(struct evhttp_request *http, const char *name);
+bool oh_content_type_is(struct evhttp_request *http, const char *want);
+char *oh_body(struct evhttp_request *http, size_t *len);
+bool oreq_parse_body_form(struct oreq *r, struct oauth_form *f);
+char *oauth_meta_as(const struct p2a_config *cfg);
+void oauth_serve_prm(struct oauth_http *o, struct evhttp_request *http, const char *suffix);
+void oauth_client_auth(struct oreq *r);
+void oauth_do_register(struct oreq *r);
+void oauth_do_authorize(struct oreq *r);
+void oauth_do_login(struct oreq *r);
+void oauth_do_consent(struct oreq *r);
+void oauth_revoke_locally(struct oreq *r, const char *const *v, size_t from, size_t n);
+void oauth_do_token(struct oreq *r);
+void oauth_do_revoke(struct oreq *r);
+void oauth_do_introspect(struct oreq *r);
+
+#endif

@@ -1,0 +1,79 @@
+/* oauth_meta.c -- RFC 8414 authorization server metadata, RFC 9728 protected resource
+ * metadata, the JWKS (see oauth_internal.h). */
+#include "oauth_internal.h"
+
+/* ---- metadata ------------------------------------------------------------------------------ */
+
+/* PIPE2_AUTH_SCOPES as a JSON array (scopes_supported). */
+static json_t *scopes_json(const struct p2a_config *cfg)
+{
+    json_t *scopes = json_array();
+    for (const char *p = cfg->scopes; *p;) {
+        size_t n = strcspn(p, " ");
+        json_array_append_new(scopes, json_stringn(p, n));
+        p += n;
+        while (*p == ' ')
+            p++;
+    }
+    return scopes;
+}
+
+char *oauth_meta_as(const struct p2a_config *cfg)
+{
+    const char *iss = cfg->issuer;
+    json_t *scopes = scopes_json(cfg);
+    char ep[6][2200];
+    static const char *const names[6] = {"/authorize", "/token",      "/register",
+                                         "/revoke",    "/introspect", "/jwks.json"};
+    for (int i = 0; i < 6; i++)
+        snprintf(ep[i], sizeof(ep[i]), "%s%s", iss, names[i]);
+    json_t *m = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:[s], s:[s], s:[ss], s:[s],"
+        " s:[sss], s:[sss], s:[ss], s:b}",
+        "issuer", iss, "authorization_endpoint", ep[0], "token_endpoint", ep[1],
+        "registration_endpoint", ep[2], "revocation_endpoint", ep[3], "introspection_endpoint",
+        ep[4], "jwks_uri", ep[5], "scopes_supported", scopes, "response_types_supported", "code",
+        "response_modes_supported", "query", "grant_types_supported", "authorization_code",
+        "refresh_token", "code_challenge_methods_supported", "S256",
+        "token_endpoint_auth_methods_supported", "none", "client_secret_post",
+        "client_secret_basic", "revocation_endpoint_auth_methods_supported", "none",
+        "client_secret_post", "client_secret_basic",
+        "introspection_endpoint_auth_methods_supported", "client_secret_basic",
+        "client_secret_post", "authorization_response_iss_parameter_supported", 1);
+    char *s = json_dumps(m, JSON_COMPACT);
+    json_decref(m);
+    return s;
+}
+
+void oauth_serve_prm(struct oauth_http *o, struct evhttp_request *http, const char *suffix)
+{
+    const struct p2a_config *cfg = o->cfg;
+    const char *found = NULL;
+    for (size_t i = 0; i < cfg->nresources && found == NULL; i++) {
+        const char *p = url_path(cfg->resources[i]);
+        size_t n = strlen(p);
+        while (n > 0 && p[n - 1] == '/')
+            n--;
+        size_t sn = strlen(suffix);
+        while (sn > 0 && suffix[sn - 1] == '/')
+            sn--;
+        if (n == sn && strncmp(p, suffix, n) == 0)
+            found = cfg->resources[i];
+    }
+    if (found == NULL && suffix[0] == '\0')
+        found = cfg->resources[0]; /* the root form names the first resource */
+    if (found == NULL) {
+        const char *e = "{\"error\":\"not_found\",\"error_description\":\"no protected "
+                        "resource at this path\"}";
+        oh_send_raw(o, http, EP_PRM, 404, "application/json", e, strlen(e));
+        return;
+    }
+    json_t *scopes = scopes_json(cfg);
+    json_t *m = json_pack("{s:s, s:[s], s:o, s:[s], s:s}", "resource", found,
+                          "authorization_servers", cfg->issuer, "scopes_supported", scopes,
+                          "bearer_methods_supported", "header", "resource_name", "Pipe2.ai MCP");
+    char *s = json_dumps(m, JSON_COMPACT);
+    json_decref(m);
+    oh_send_raw(o, http, EP_PRM, 200, "application/json", s, strlen(s));
+    free(s);
+}

@@ -1,0 +1,246 @@
+/* oauth_reply.c -- requests in flight and every way of answering them (see oauth_internal.h). */
+#include "oauth_internal.h"
+
+const char *const ep_names[EP_COUNT] = {"as_metadata",
+                                        "protected_resource_metadata",
+                                        "jwks",
+                                        "register",
+                                        "authorize",
+                                        "login",
+                                        "consent",
+                                        "token",
+                                        "revoke",
+                                        "introspect",
+                                        "well_known_other"};
+const bool ep_cors[EP_COUNT] = {[EP_AS_META] = true,         [EP_PRM] = true,   [EP_JWKS] = true,
+                                [EP_REGISTER] = true,        [EP_TOKEN] = true, [EP_REVOKE] = true,
+                                [EP_WELL_KNOWN_OTHER] = true};
+const int statuses[STATUS_SLOTS] = {200, 201, 204, 302, 303, 400, 401, 403, 429, 0};
+
+/* ---- bookkeeping --------------------------------------------------------------------------- */
+
+/* Every value of a header, in order, joined with ','; NULL when there is none. */
+static char *joined_header(struct evhttp_request *http, const char *name)
+{
+    struct mbuf b = {0};
+    for (struct evkeyval *kv = evhttp_request_get_input_headers(http)->tqh_first; kv != NULL;
+         kv = kv->next.tqe_next)
+        if (strcasecmp(kv->key, name) == 0)
+            mbuf_printf(&b, "%s%s", b.len > 0 ? "," : "", kv->value);
+    return b.s;
+}
+
+struct oreq *oreq_new(struct oauth_http *o, struct evhttp_request *http, enum ep ep)
+{
+    struct oreq *r = xcalloc(1, sizeof(*r));
+    r->o = o;
+    r->http = http;
+    r->ep = ep;
+    r->slot = -1;
+    r->next = o->pending;
+    if (o->pending != NULL)
+        o->pending->prev = r;
+    o->pending = r;
+    char *host = NULL;
+    ev_uint16_t port = 0;
+    evhttp_connection_get_peer(evhttp_request_get_connection(http), &host, &port);
+    char *xff = joined_header(http, "X-Forwarded-For");
+    char *fwd = joined_header(http, "Forwarded");
+    netaddr_client(o->cfg->proxies, o->cfg->nproxies, host ? host : "unknown", xff, fwd, r->addr);
+    free(xff);
+    free(fwd);
+    return r;
+}
+
+static void oreq_free(struct oreq *r)
+{
+    if (r->o != NULL) {
+        if (r->prev != NULL)
+            r->prev->next = r->next;
+        else
+            r->o->pending = r->next;
+        if (r->next != NULL)
+            r->next->prev = r->prev;
+    }
+    oauth_form_free(&r->form);
+    oauth_form_free(&r->post);
+    json_decref(r->client);
+    free(r->query);
+    if (r->access_token != NULL) {
+        OPENSSL_cleanse(r->access_token, strlen(r->access_token));
+        free(r->access_token);
+    }
+    if (r->response != NULL) {
+        OPENSSL_cleanse(r->response, strlen(r->response));
+        free(r->response);
+    }
+    oauth_client_reg_deinit(&r->reg);
+    OPENSSL_cleanse(r->secret, sizeof(r->secret));
+    OPENSSL_cleanse(r->new_rt, sizeof(r->new_rt));
+    OPENSSL_cleanse(r->sid, sizeof(r->sid));
+    free(r);
+}
+
+/* At the top of every store callback: a request orphaned by oauth_http_free() is dropped. */
+bool oreq_orphaned(struct oreq *r)
+{
+    if (r->http != NULL)
+        return false;
+    oreq_free(r);
+    return true;
+}
+
+static void count(struct oauth_http *o, enum ep ep, int status)
+{
+    int i = 0;
+    while (i < STATUS_SLOTS - 1 && statuses[i] != status)
+        i++;
+    o->counts[ep][i]++;
+}
+
+/* ---- answers ------------------------------------------------------------------------------- */
+
+void oh_add_header(struct evhttp_request *http, const char *k, const char *v)
+{
+    evhttp_add_header(evhttp_request_get_output_headers(http), k, v);
+}
+
+void oh_send_raw(struct oauth_http *o, struct evhttp_request *http, enum ep ep, int status,
+                 const char *ctype, const char *body, size_t len)
+{
+    if (ctype != NULL)
+        oh_add_header(http, "Content-Type", ctype);
+    if (evhttp_find_header(evhttp_request_get_output_headers(http), "Cache-Control") == NULL) {
+        oh_add_header(http, "Cache-Control", "no-store");
+        oh_add_header(http, "Pragma", "no-cache");
+    }
+    oh_add_header(http, "X-Content-Type-Options", "nosniff");
+    if (ep_cors[ep]) {
+        oh_add_header(http, "Access-Control-Allow-Origin", "*");
+        oh_add_header(http, "Access-Control-Expose-Headers", "WWW-Authenticate");
+    }
+    struct evbuffer *b = evbuffer_new();
+    if (b != NULL && len > 0)
+        evbuffer_add(b, body, len);
+    count(o, ep, status);
+    evhttp_send_reply(http, status, NULL, b);
+    if (b != NULL)
+        evbuffer_free(b);
+}
+
+/* Answers and frees r. */
+void oreq_finish(struct oreq *r, int status, const char *ctype, const char *body, size_t len)
+{
+    oh_send_raw(r->o, r->http, r->ep, status, ctype, body, len);
+    oreq_free(r);
+}
+
+void oreq_json(struct oreq *r, int status, const char *json)
+{
+    oreq_finish(r, status, "application/json", json, strlen(json));
+}
+
+/* An RFC 6749 5.2 error; description is a constant or made of checked values. */
+void oreq_error(struct oreq *r, int status, const char *error, const char *desc)
+{
+    json_t *j = json_pack("{s:s, s:s}", "error", error, "error_description", desc);
+    char *s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (status == 401)
+        oh_add_header(r->http, "WWW-Authenticate",
+                      r->basic ? "Basic realm=\"pipe2-auth\"" : "Bearer realm=\"pipe2-auth\"");
+    if (status == 429)
+        oh_add_header(r->http, "Retry-After", "60");
+    oreq_json(r, status, s ? s : "{\"error\":\"server_error\"}");
+    free(s);
+}
+
+/* Redis is not there: a page for a person, JSON for a program. */
+static void finish_unavailable(struct oreq *r)
+{
+    oh_add_header(r->http, "Retry-After", "1");
+    if (r->ep == EP_AUTHORIZE || r->ep == EP_LOGIN || r->ep == EP_CONSENT)
+        oreq_page_error(r, 503, "Service unavailable", "Try again in a moment.");
+    else
+        oreq_error(r, 503, "temporarily_unavailable",
+                   "the token store is unavailable; try again shortly");
+}
+
+/* The start of every store callback: NULL when the request was oreq_orphaned (and is freed now)
+ * or when Redis failed or answered fewer than need items (and the client was told);
+ * otherwise the request to go on with. */
+struct oreq *oreq_resume(void *arg, p2a_err err, size_t n, size_t need)
+{
+    struct oreq *r = arg;
+    if (oreq_orphaned(r))
+        return NULL;
+    if (err != P2A_OK || n < need) {
+        finish_unavailable(r);
+        return NULL;
+    }
+    return r;
+}
+
+static void html_headers(struct evhttp_request *http)
+{
+    oh_add_header(http, "Content-Security-Policy",
+                  "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; "
+                  "base-uri 'none'");
+    oh_add_header(http, "X-Frame-Options", "DENY");
+    oh_add_header(http, "Referrer-Policy", "no-referrer");
+}
+
+void oreq_html(struct oreq *r, int status, struct mbuf *page)
+{
+    html_headers(r->http);
+    oreq_finish(r, status, "text/html; charset=utf-8", page->s ? page->s : "", page->len);
+    mbuf_free(page);
+}
+
+void oreq_page_error(struct oreq *r, int status, const char *title, const char *text)
+{
+    struct mbuf page = {0};
+    page_error(&page, title, text);
+    oreq_html(r, status, &page);
+}
+
+void oreq_set_cookie(struct oreq *r, const char *name, const char *value, int max_age)
+{
+    char c[256];
+    snprintf(c, sizeof(c), "%s=%s; Path=/; Max-Age=%d; HttpOnly; SameSite=Lax%s", name, value,
+             max_age, r->o->secure ? "; Secure" : "");
+    oh_add_header(r->http, "Set-Cookie", c);
+}
+
+const char *oh_req_header(struct evhttp_request *http, const char *name)
+{
+    return evhttp_find_header(evhttp_request_get_input_headers(http), name);
+}
+
+bool oh_content_type_is(struct evhttp_request *http, const char *want)
+{
+    const char *ct = oh_req_header(http, "Content-Type");
+    size_t n = strlen(want);
+    return ct != NULL && strncasecmp(ct, want, n) == 0 && (ct[n] == '\0' || ct[n] == ';');
+}
+
+/* The request body as a NUL-terminated string (evhttp bounds it). */
+char *oh_body(struct evhttp_request *http, size_t *len)
+{
+    struct evbuffer *b = evhttp_request_get_input_buffer(http);
+    *len = evbuffer_get_length(b);
+    char *s = xmalloc(*len + 1);
+    evbuffer_copyout(b, s, *len);
+    s[*len] = '\0';
+    return s;
+}
+
+bool oreq_parse_body_form(struct oreq *r, struct oauth_form *f)
+{
+    size_t len;
+    char *body = oh_body(r->http, &len);
+    bool ok = oauth_form_parse(body, len, f) == P2A_OK;
+    OPENSSL_cleanse(body, len);
+    free(body);
+    return ok;
+}

@@ -1,0 +1,158 @@
+/* oauth_revoke.c -- RFC 7009 /revoke and RFC 7662 /introspect (see oauth_internal.h). */
+#include "oauth_internal.h"
+
+/* ---- /revoke ------------------------------------------------------------------------------- */
+
+static void on_revoked(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
+{
+    (void)lens;
+    struct oreq *r = oreq_resume(arg, err, n, 0);
+    if (r == NULL)
+        return;
+    oauth_revoke_locally(r, v, 0, n);
+    log_info("oauth.revoked", "client %s revoked a token", r->client_id);
+    oreq_finish(r, 200, "application/json", "{}", 2);
+}
+
+static void on_at_revoked(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                          size_t n)
+{
+    (void)v, (void)lens;
+    struct oreq *r = oreq_resume(arg, err, n, 0);
+    if (r == NULL)
+        return;
+    revoke_add(r->o->h.revoked, r->jti, r->at_exp, REVOKE_PATH_LOCAL);
+    log_info("oauth.revoked", "client %s revoked access token jti=%s", r->client_id, r->jti);
+    oreq_finish(r, 200, "application/json", "{}", 2);
+}
+
+static void revoke_after_client(struct oreq *r)
+{
+    const char *tok = oauth_form_get(&r->form, "token");
+    if (strchr(tok, '.') != NULL) {
+        struct token_claims c = {0};
+        enum token_verdict v =
+            token_decode(r->o->h.keys(r->o->h.arg), r->o->cfg->issuer, tok, strlen(tok), &c);
+        /* only a client's own access tokens; anything else is "already invalid" (RFC 7009) */
+        if (v != TV_ACTIVE || c.kind != TOKEN_KIND_OAUTH ||
+            strcmp(c.client_id, r->client_id) != 0) {
+            token_claims_deinit(&c);
+            oreq_finish(r, 200, "application/json", "{}", 2);
+            return;
+        }
+        snprintf(r->jti, sizeof(r->jti), "%s", c.jti);
+        r->at_exp = c.exp;
+        token_claims_deinit(&c);
+        oauth_store_jti_revoke(r->o->h.store, r->jti, r->at_exp, clock_now_ms(), on_at_revoked, r);
+        return;
+    }
+    char digest[OAUTH_HEX_LEN + 1];
+    oauth_digest_hex(tok, strlen(tok), digest);
+    oauth_store_refresh_revoke(r->o->h.store, digest, r->client_id, clock_now_ms(), on_revoked, r);
+}
+
+void oauth_do_revoke(struct oreq *r)
+{
+    if (!oh_content_type_is(r->http, "application/x-www-form-urlencoded") ||
+        !oreq_parse_body_form(r, &r->form)) {
+        oreq_error(r, 400, "invalid_request",
+                   r->form.why[0] ? r->form.why
+                                  : "send the parameters as application/x-www-form-urlencoded");
+        return;
+    }
+    if (oauth_form_get(&r->form, "token") == NULL) {
+        oreq_error(r, 400, "invalid_request", "token is required");
+        return;
+    }
+    r->after_client = revoke_after_client;
+    oauth_client_auth(r);
+}
+
+/* ---- /introspect ---------------------------------------------------------------------------- */
+
+static void introspect_after_auth(struct oreq *r)
+{
+    const struct p2a_config *cfg = r->o->cfg;
+    const char *tok = oauth_form_get(&r->form, "token");
+    const char *res = oauth_form_get(&r->form, "resource");
+    struct introspector x = {
+        .cfg = cfg, .keys = r->o->h.keys(r->o->h.arg), .revoked = r->o->h.revoked};
+    struct introspection in;
+    if (introspect(&x, tok ? tok : "", tok ? strlen(tok) : 0, TOKEN_KIND_NONE, res, clock_now(),
+                   &in) != P2A_OK) {
+        introspection_deinit(&in);
+        oreq_error(r, 503, "temporarily_unavailable",
+                   "revocation list is not in sync with Redis; refusing to answer");
+        return;
+    }
+    /* RFC 7662 4: a client learns only about tokens issued to it */
+    const struct token_claims *cl = in.claims;
+    if (cl == NULL || (r->client != NULL && strcmp(cl->client_id, r->client_id) != 0)) {
+        introspection_deinit(&in);
+        oreq_json(r, 200, "{\"active\":false}");
+        return;
+    }
+    const struct token_claims *c = cl;
+    json_t *aud = json_array();
+    const char *a = c->aud;
+    for (size_t i = 0; i < c->naud; i++, a = token_next_aud(a))
+        json_array_append_new(aud, json_string(a));
+    json_t *j =
+        json_pack("{s:b, s:s, s:s, s:s, s:I, s:I, s:s, s:o, s:s, s:s}", "active", 1, "token_type",
+                  "Bearer", "sub", c->sub, "iss", cfg->issuer, "exp", (json_int_t)c->exp, "iat",
+                  (json_int_t)c->iat, "jti", c->jti, "aud", aud, "scope", c->scope, "token_use",
+                  c->kind == TOKEN_KIND_PAT ? "pat" : "access");
+    if (c->client_id[0])
+        json_object_set_new(j, "client_id", json_string(c->client_id));
+    if (c->name[0])
+        json_object_set_new(j, "pat_name", json_string(c->name));
+    char *s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    introspection_deinit(&in);
+    oreq_json(r, 200, s ? s : "{\"active\":false}");
+    free(s);
+}
+
+/* After client_auth: a public client has no credentials to introspect with. */
+static void introspect_confidential(struct oreq *r)
+{
+    const char *method =
+        json_string_value(json_object_get(r->client, "token_endpoint_auth_method"));
+    if (oauth_auth_method_parse(method) == OAUTH_AUTH_NONE) {
+        oreq_error(r, 401, "invalid_client", "a public client may not introspect tokens");
+        return;
+    }
+    introspect_after_auth(r);
+}
+
+void oauth_do_introspect(struct oreq *r)
+{
+    if (!oh_content_type_is(r->http, "application/x-www-form-urlencoded") ||
+        !oreq_parse_body_form(r, &r->form)) {
+        oreq_error(r, 400, "invalid_request",
+                   r->form.why[0] ? r->form.why
+                                  : "send the parameters as application/x-www-form-urlencoded");
+        return;
+    }
+    size_t klen;
+    const char *key = oauth_bearer(oh_req_header(r->http, "Authorization"), &klen);
+    if (key != NULL) {
+        if (svckeys_check(r->o->h.svckeys, key, klen, NULL) == SVC_ROLE_NONE) {
+            oreq_error(r, 401, "invalid_client", "unknown service key");
+            return;
+        }
+        introspect_after_auth(r);
+        return;
+    }
+    /* otherwise only a confidential client, with its secret (Basic or in the form) */
+    const char *authz = oh_req_header(r->http, "Authorization");
+    bool basic = authz != NULL && strncasecmp(authz, "Basic ", 6) == 0;
+    if (authz != NULL ? !basic : oauth_form_get(&r->form, "client_secret") == NULL) {
+        oreq_error(r, 401, "invalid_client",
+                   "authenticate with a service key (Bearer) or a confidential client's "
+                   "credentials");
+        return;
+    }
+    r->after_client = introspect_confidential;
+    oauth_client_auth(r);
+}

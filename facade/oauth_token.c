@@ -1,0 +1,282 @@
+/* oauth_token.c -- /token: the code grant with PKCE, refresh with rotation (see
+ * oauth_internal.h). */
+#include "oauth_internal.h"
+
+/* ---- /token -------------------------------------------------------------------------------- */
+
+void oauth_revoke_locally(struct oreq *r, const char *const *v, size_t from, size_t n)
+{
+    for (size_t i = from; i + 1 < n; i += 2)
+        revoke_add(r->o->h.revoked, v[i], strtoll(v[i + 1], NULL, 10), REVOKE_PATH_LOCAL);
+}
+
+static void finish_tokens(struct oreq *r)
+{
+    json_t *j =
+        json_pack("{s:s, s:s, s:I, s:s, s:s}", "access_token", r->access_token, "token_type",
+                  "Bearer", "expires_in", (json_int_t)r->o->cfg->access_token_lifetime_s, "scope",
+                  r->granted_scope, "refresh_token", r->new_rt);
+    char *s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (s == NULL) {
+        oreq_error(r, 500, "server_error", "could not encode the tokens");
+        return;
+    }
+    oreq_json(r, 200, s);
+    OPENSSL_cleanse(s, strlen(s));
+    free(s);
+}
+
+/* Signs the access token for r (sub, scope, resource); false after answering an error. */
+static bool sign_access(struct oreq *r, const char *user_id, const char *resource)
+{
+    const struct p2a_config *cfg = r->o->cfg;
+    int64_t now = clock_now();
+    r->at_exp = now + cfg->access_token_lifetime_s;
+    const char *aud[1] = {resource};
+    struct token_issue in = {.kind = TOKEN_KIND_OAUTH,
+                             .issuer = cfg->issuer,
+                             .sub = user_id,
+                             .aud = aud,
+                             .naud = 1,
+                             .scope = r->granted_scope,
+                             .client_id = r->client_id,
+                             .iat = now,
+                             .exp = r->at_exp};
+    if (token_sign(r->o->h.keys(r->o->h.arg), &in, &r->access_token, r->jti) != P2A_OK) {
+        oreq_error(r, 500, "server_error", "could not sign the token");
+        return false;
+    }
+    return true;
+}
+
+/* The store has recorded the new tokens ({1}), or found their grant revoked meanwhile. */
+static void on_tokens_recorded(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                               size_t n)
+{
+    (void)lens;
+    struct oreq *r = oreq_resume(arg, err, n, 1);
+    if (r == NULL)
+        return;
+    bool refresh = strcmp(oauth_form_get(&r->form, "grant_type"), "refresh_token") == 0;
+    if (strcmp(v[0], "1") != 0) {
+        oreq_error(r, 400, "invalid_grant",
+                   refresh ? "refresh token was revoked" : "authorization code was already used");
+        return;
+    }
+    log_info(refresh ? "oauth.token_refreshed" : "oauth.token_issued",
+             "issued tokens to client %s (%s) jti=%s", r->client_id, refresh ? "refresh" : "code",
+             r->jti);
+    finish_tokens(r);
+}
+
+static void on_code_reuse_revoked(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                                  size_t n)
+{
+    (void)lens;
+    struct oreq *r = arg;
+    if (oreq_orphaned(r))
+        return;
+    if (err == P2A_OK)
+        oauth_revoke_locally(r, v, 0, n);
+    oreq_error(r, 400, "invalid_grant",
+               "authorization code was already used; the tokens issued for it are revoked");
+}
+
+static void on_code_redeemed(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                             size_t n)
+{
+    struct oreq *r = oreq_resume(arg, err, n, 1);
+    if (r == NULL)
+        return;
+    if (strcmp(v[0], "-1") == 0 || n < 2) {
+        oreq_error(r, 400, "invalid_grant", "authorization code is invalid or expired");
+        return;
+    }
+    if (strcmp(v[0], "1") == 0) {
+        log_warn("oauth.code_reuse",
+                 "authorization code presented again by client %s; "
+                 "revoking its tokens",
+                 r->client_id);
+        oauth_store_family_revoke(r->o->h.store, v[1], clock_now_ms(), on_code_reuse_revoked, r);
+        return;
+    }
+    json_t *b = json_loadb(v[1], lens[1], 0, NULL);
+    const char *cid = json_string_value(json_object_get(b, "client_id"));
+    const char *ruri = json_string_value(json_object_get(b, "redirect_uri"));
+    bool rgiven = json_is_true(json_object_get(b, "redirect_given"));
+    const char *chal = json_string_value(json_object_get(b, "challenge"));
+    const char *res = json_string_value(json_object_get(b, "resource"));
+    const char *scope = json_string_value(json_object_get(b, "scope"));
+    const char *user = json_string_value(json_object_get(b, "user_id"));
+    const char *given_uri = oauth_form_get(&r->form, "redirect_uri");
+    const char *verifier = oauth_form_get(&r->form, "code_verifier");
+    const char *given_res = oauth_form_get(&r->form, "resource");
+    const char *why = NULL, *error = "invalid_grant";
+    if (cid == NULL || ruri == NULL || chal == NULL || res == NULL || scope == NULL || user == NULL)
+        why = "authorization code is invalid or expired";
+    else if (strcmp(cid, r->client_id) != 0)
+        why = "authorization code was issued to another client";
+    else if ((rgiven && given_uri == NULL) || (given_uri != NULL && strcmp(given_uri, ruri) != 0))
+        why = "redirect_uri does not match the authorization request";
+    else if (!oauth_pkce_s256_ok(verifier, chal))
+        why = "code_verifier does not match the code_challenge";
+    else if (given_res != NULL && oauth_resource_find(r->o->cfg, given_res) != NULL &&
+             !token_resource_eq(given_res, res))
+        why = "resource differs from the authorization request", error = "invalid_target";
+    else if (given_res != NULL && oauth_resource_find(r->o->cfg, given_res) == NULL)
+        why = "resource is not a server this issuer serves", error = "invalid_target";
+    if (why != NULL) {
+        json_decref(b);
+        oreq_error(r, 400, error, why);
+        return;
+    }
+    snprintf(r->granted_scope, sizeof(r->granted_scope), "%s", scope);
+    if (!sign_access(r, user, res)) {
+        json_decref(b);
+        return;
+    }
+    if (oauth_random_secret(r->new_rt) != P2A_OK) {
+        json_decref(b);
+        oreq_error(r, 500, "server_error", "no randomness");
+        return;
+    }
+    char rt_digest[OAUTH_HEX_LEN + 1];
+    oauth_digest_hex(r->new_rt, strlen(r->new_rt), rt_digest);
+    oauth_store_family_create(r->o->h.store, r->fid, r->client_id, user, scope, res, rt_digest,
+                              r->jti, r->at_exp, r->o->cfg->refresh_token_lifetime_s,
+                              clock_now_ms(), on_tokens_recorded, r);
+    json_decref(b);
+}
+
+static void grant_code(struct oreq *r)
+{
+    const char *code = oauth_form_get(&r->form, "code");
+    const char *verifier = oauth_form_get(&r->form, "code_verifier");
+    if (code == NULL || verifier == NULL) {
+        oreq_error(r, 400, "invalid_request", "code and code_verifier are required");
+        return;
+    }
+    if (!oauth_pkce_verifier_valid(verifier)) {
+        oreq_error(r, 400, "invalid_request",
+                   "code_verifier must be 43 to 128 characters of [A-Za-z0-9-._~]");
+        return;
+    }
+    char digest[OAUTH_HEX_LEN + 1];
+    oauth_digest_hex(code, strlen(code), digest);
+    if (oauth_random_secret(r->fid) != P2A_OK) {
+        oreq_error(r, 500, "server_error", "no randomness");
+        return;
+    }
+    r->fid[22] = '\0'; /* 128 bits name a family */
+    oauth_store_code_redeem(r->o->h.store, digest, r->fid, on_code_redeemed, r);
+}
+
+static void on_refreshed(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
+{
+    (void)lens;
+    struct oreq *r = oreq_resume(arg, err, n, 1);
+    if (r == NULL)
+        return;
+    long code = strtol(v[0], NULL, 10);
+    if (code == 0 && n >= 5) {
+        snprintf(r->fid, sizeof(r->fid), "%s", v[1]);
+        snprintf(r->granted_scope, sizeof(r->granted_scope), "%s", v[3]);
+        if (!sign_access(r, v[2], v[4]))
+            return;
+        oauth_store_family_add_at(r->o->h.store, r->fid, r->jti, r->at_exp, clock_now_ms(),
+                                  on_tokens_recorded, r);
+        return;
+    }
+    switch (code) {
+    case -2:
+        oreq_error(r, 400, "invalid_grant", "refresh token was revoked");
+        break;
+    case -3:
+        oauth_revoke_locally(r, v, 1, n);
+        log_warn("oauth.refresh_reuse",
+                 "an old refresh token of client %s was replayed; "
+                 "revoked the grant",
+                 r->client_id);
+        oreq_error(r, 400, "invalid_grant",
+                   "refresh token was already used; every token of this grant is revoked");
+        break;
+    case -4:
+        oreq_error(r, 400, "invalid_grant", "refresh token was issued to another client");
+        break;
+    case -5:
+        oreq_error(r, 400, "invalid_scope", "scope may only narrow the granted scope");
+        break;
+    case -6:
+        oreq_error(r, 400, "invalid_target", "resource differs from the granted one");
+        break;
+    default:
+        oreq_error(r, 400, "invalid_grant", "refresh token is invalid or expired");
+        break;
+    }
+}
+
+static void grant_refresh(struct oreq *r)
+{
+    const char *rt = oauth_form_get(&r->form, "refresh_token");
+    const char *scope = oauth_form_get(&r->form, "scope");
+    const char *res = oauth_form_get(&r->form, "resource");
+    if (rt == NULL) {
+        oreq_error(r, 400, "invalid_request", "refresh_token is required");
+        return;
+    }
+    if (scope != NULL && scope_check(scope) != NULL) {
+        oreq_error(r, 400, "invalid_scope", "scope is malformed");
+        return;
+    }
+    const char *canon = res ? oauth_resource_find(r->o->cfg, res) : "";
+    if (canon == NULL) {
+        oreq_error(r, 400, "invalid_target", "resource is not a server this issuer serves");
+        return;
+    }
+    char digest[OAUTH_HEX_LEN + 1], new_digest[OAUTH_HEX_LEN + 1];
+    if (oauth_random_secret(r->new_rt) != P2A_OK) {
+        oreq_error(r, 500, "server_error", "no randomness");
+        return;
+    }
+    oauth_digest_hex(rt, strlen(rt), digest);
+    oauth_digest_hex(r->new_rt, strlen(r->new_rt), new_digest);
+    const struct p2a_config *cfg = r->o->cfg;
+    oauth_store_refresh(r->o->h.store, digest, r->client_id, new_digest, scope ? scope : "", canon,
+                        clock_now_ms(), cfg->refresh_grace_s, cfg->refresh_token_lifetime_s,
+                        on_refreshed, r);
+}
+
+static void token_after_client(struct oreq *r)
+{
+    const char *gt = oauth_form_get(&r->form, "grant_type");
+    if (strcmp(gt, "authorization_code") == 0)
+        grant_code(r);
+    else
+        grant_refresh(r);
+}
+
+void oauth_do_token(struct oreq *r)
+{
+    if (!oh_content_type_is(r->http, "application/x-www-form-urlencoded")) {
+        oreq_error(r, 400, "invalid_request",
+                   "send the parameters as application/x-www-form-urlencoded");
+        return;
+    }
+    if (!oreq_parse_body_form(r, &r->form)) {
+        oreq_error(r, 400, "invalid_request", r->form.why);
+        return;
+    }
+    const char *gt = oauth_form_get(&r->form, "grant_type");
+    if (gt == NULL) {
+        oreq_error(r, 400, "invalid_request", "grant_type is required");
+        return;
+    }
+    if (strcmp(gt, "authorization_code") != 0 && strcmp(gt, "refresh_token") != 0) {
+        oreq_error(r, 400, "unsupported_grant_type",
+                   "grant_type must be authorization_code or refresh_token");
+        return;
+    }
+    r->after_client = token_after_client;
+    oauth_client_auth(r);
+}
