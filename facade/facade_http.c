@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "http_gate.h"
+#include "http_reply.h"
 #include "log.h"
 #include "metrics.h"
 #include "oauth_http.h"
@@ -25,49 +26,13 @@
 
 enum route { R_HEALTHZ, R_READYZ, R_METRICS, R_OTHER, R_COUNT };
 static const char *const route_names[R_COUNT] = {"/healthz", "/readyz", "/metrics", "other"};
-#define STATUS_SLOTS 6 /* 200 400 404 405 503 other */
-
 struct facade {
     struct evhttp *http, *ops; /* the public port; the metrics port */
     struct http_gate *gate;
     struct oauth_http *oauth;
     struct facade_hooks hooks;
-    uint64_t requests[R_COUNT][STATUS_SLOTS];
+    uint64_t requests[R_COUNT][HTTP_STATUS_SLOTS];
 };
-
-static const int statuses[STATUS_SLOTS] = {200, 400, 404, 405, 503, 0};
-
-static void count(struct facade *f, enum route r, int status)
-{
-    int i = 0;
-    while (i < STATUS_SLOTS - 1 && statuses[i] != status)
-        i++;
-    f->requests[r][i]++;
-}
-
-static void reply(struct evhttp_request *req, int status, const char *reason,
-                  const char *content_type, const char *body, size_t len)
-{
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    evhttp_add_header(h, "Content-Type", content_type);
-    evhttp_add_header(h, "Cache-Control", "no-store");
-    evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
-    struct evbuffer *b = evbuffer_new();
-    if (b != NULL)
-        evbuffer_add(b, body, len);
-    evhttp_send_reply(req, status, reason, b);
-    if (b != NULL)
-        evbuffer_free(b);
-}
-
-static void reply_error(struct evhttp_request *req, int status, const char *reason,
-                        const char *error, const char *description)
-{
-    char body[256];
-    int n = snprintf(body, sizeof(body), "{\"error\":\"%s\",\"error_description\":\"%s\"}\n",
-                     error, description);
-    reply(req, status, reason, "application/json", body, (size_t)n);
-}
 
 /* The operational endpoints; /metrics only on the metrics port. */
 static void serve_ops(struct facade *f, struct evhttp_request *req, const char *path,
@@ -81,38 +46,38 @@ static void serve_ops(struct facade *f, struct evhttp_request *req, const char *
     else if (path != NULL && metrics_port && strcmp(path, "/metrics") == 0)
         r = R_METRICS;
     if (r == R_OTHER) {
-        count(f, r, 404);
-        reply_error(req, 404, "Not Found", "not_found", "no such endpoint");
+        http_count(f->requests[r], 404);
+        http_send_error(req, 404, "not_found", "no such endpoint");
         return;
     }
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
-        count(f, r, 405);
+        http_count(f->requests[r], 405);
         evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
-        reply_error(req, 405, "Method Not Allowed", "invalid_request", "use GET");
+        http_send_error(req, 405, "invalid_request", "use GET");
         return;
     }
     if (r == R_HEALTHZ) {
-        count(f, r, 200);
-        reply(req, 200, "OK", "text/plain; charset=utf-8", "ok\n", 3);
+        http_count(f->requests[r], 200);
+        http_send(req, 200, "text/plain; charset=utf-8", "ok\n", 3);
     } else if (r == R_READYZ) {
         const char *why = "not ready";
         if (f->hooks.ready(f->hooks.arg, &why)) {
-            count(f, r, 200);
-            reply(req, 200, "OK", "text/plain; charset=utf-8", "ready\n", 6);
+            http_count(f->requests[r], 200);
+            http_send(req, 200, "text/plain; charset=utf-8", "ready\n", 6);
         } else {
-            count(f, r, 503);
+            http_count(f->requests[r], 503);
             char body[256];
             int n = snprintf(body, sizeof(body), "not ready: %s\n", why);
-            reply(req, 503, "Service Unavailable", "text/plain; charset=utf-8", body,
-                  (size_t)n);
+            http_send(req, 503, "text/plain; charset=utf-8", body, (size_t)n);
         }
     } else {
-        count(f, r, 200); /* counted before rendering, so the scrape includes itself */
+        http_count(f->requests[r],
+                   200); /* counted before rendering, so the scrape includes itself */
         struct mbuf out = {0};
         f->hooks.metrics(f->hooks.arg, &out);
-        reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", out.s ? out.s : "",
-              out.len);
+        http_send(req, 200, "text/plain; version=0.0.4; charset=utf-8", out.s ? out.s : "",
+                  out.len);
         mbuf_free(&out);
     }
 }
@@ -138,13 +103,12 @@ static void set_bounds(struct evhttp *http, const struct p2a_config *cfg)
     /* per read; the gate's deadlines are the absolute ones */
     evhttp_set_timeout(http, cfg->header_timeout_s + cfg->request_timeout_s);
     evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
-                                         EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PUT |
-                                         EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH);
+                                         EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+                                         EVHTTP_REQ_PATCH);
 }
 
 p2a_err facade_new(struct event_base *base, const struct p2a_config *cfg,
-                   const struct facade_hooks *hooks, struct facade **out, char *err,
-                   size_t errlen)
+                   const struct facade_hooks *hooks, struct facade **out, char *err, size_t errlen)
 {
     struct facade *f = xcalloc(1, sizeof(*f));
     f->hooks = *hooks;
@@ -161,11 +125,9 @@ p2a_err facade_new(struct event_base *base, const struct p2a_config *cfg,
     evhttp_set_gencb(f->http, on_request, f);
     evhttp_set_gencb(f->ops, on_ops_request, f);
     p2a_err rc = http_gate_new(base, f->http, cfg, &f->gate, err, errlen);
-    if (rc == P2A_OK &&
-        evhttp_bind_socket_with_handle(f->ops, cfg->metrics_host,
-                                       (ev_uint16_t)cfg->metrics_port) == NULL) {
-        snprintf(err, errlen, "cannot listen on PIPE2_AUTH_METRICS_LISTEN %s",
-                 cfg->metrics_listen);
+    if (rc == P2A_OK && evhttp_bind_socket_with_handle(f->ops, cfg->metrics_host,
+                                                       (ev_uint16_t)cfg->metrics_port) == NULL) {
+        snprintf(err, errlen, "cannot listen on PIPE2_AUTH_METRICS_LISTEN %s", cfg->metrics_listen);
         rc = P2A_ERR_INVALID;
     }
     if (rc != P2A_OK) {
@@ -194,16 +156,8 @@ void facade_metrics(const struct facade *f, struct mbuf *out)
     mbuf_printf(out, "# HELP p2a_http_requests_total HTTP requests answered by the facade, by "
                      "path and status.\n"
                      "# TYPE p2a_http_requests_total counter\n");
-    for (int r = 0; r < R_COUNT; r++) {
-        for (int i = 0; i < STATUS_SLOTS; i++) {
-            char code[8];
-            snprintf(code, sizeof(code), "%d", statuses[i]);
-            if (f->requests[r][i] > 0)
-                mbuf_printf(out, "p2a_http_requests_total{path=\"%s\",code=\"%s\"} %llu\n",
-                            route_names[r], statuses[i] ? code : "other",
-                            (unsigned long long)f->requests[r][i]);
-        }
-    }
+    for (int r = 0; r < R_COUNT; r++)
+        http_counts_render(out, "p2a_http_requests_total", "path", route_names[r], f->requests[r]);
     oauth_http_metrics(f->oauth, out);
     if (f->gate != NULL)
         http_gate_metrics(f->gate, out);

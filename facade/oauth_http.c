@@ -157,12 +157,6 @@ void oauth_http_metrics(const struct oauth_http *o, struct mbuf *out)
     mbuf_printf(out, "# HELP p2a_oauth_requests_total OAuth endpoint answers, by endpoint and "
                      "status.\n# TYPE p2a_oauth_requests_total counter\n");
     for (int e = 0; e < EP_COUNT; e++)
-        for (int i = 0; i < STATUS_SLOTS; i++)
-            if (o->counts[e][i] > 0) {
-                char code[8];
-                snprintf(code, sizeof(code), "%d", statuses[i]);
-                mbuf_printf(out, "p2a_oauth_requests_total{endpoint=\"%s\",code=\"%s\"} %llu\n",
-                            ep_names[e], statuses[i] ? code : "other",
-                            (unsigned long long)o->counts[e][i]);
-            }
+        http_counts_render(out, "p2a_oauth_requests_total", "endpoint", ep_names[e],
+                           o->counts[e]);
 }

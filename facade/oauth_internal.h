@@ -26,6 +26,7 @@
 #include "keys.h"
 #include "log.h"
 #include "hashpool.h"
+#include "http_reply.h"
 #include "introspect.h"
 #include "metrics.h"
 #include "netaddr.h"
@@ -56,8 +57,6 @@ enum ep {
 };
 extern const char *const ep_names[EP_COUNT];
 extern const bool ep_cors[EP_COUNT];
-#define STATUS_SLOTS 10
-extern const int statuses[STATUS_SLOTS];
 
 struct oreq;
 
@@ -69,7 +68,7 @@ struct oauth_http {
     bool secure;             /* https issuer: Secure, __Host- cookies */
     const char *session_cookie, *csrf_cookie;
     struct oreq *pending;
-    uint64_t counts[EP_COUNT][STATUS_SLOTS];
+    uint64_t counts[EP_COUNT][HTTP_STATUS_SLOTS];
     struct event_base *base;
     struct signin_slot
         *slots; /* sign-ins between reservation and hash; as many as the pool holds */

@@ -15,7 +15,6 @@ const char *const ep_names[EP_COUNT] = {"as_metadata",
 const bool ep_cors[EP_COUNT] = {[EP_AS_META] = true,         [EP_PRM] = true,   [EP_JWKS] = true,
                                 [EP_REGISTER] = true,        [EP_TOKEN] = true, [EP_REVOKE] = true,
                                 [EP_WELL_KNOWN_OTHER] = true};
-const int statuses[STATUS_SLOTS] = {200, 201, 204, 302, 303, 400, 401, 403, 429, 0};
 
 /* ---- bookkeeping --------------------------------------------------------------------------- */
 
@@ -90,14 +89,6 @@ bool oreq_orphaned(struct oreq *r)
     return true;
 }
 
-static void count(struct oauth_http *o, enum ep ep, int status)
-{
-    int i = 0;
-    while (i < STATUS_SLOTS - 1 && statuses[i] != status)
-        i++;
-    o->counts[ep][i]++;
-}
-
 /* ---- answers ------------------------------------------------------------------------------- */
 
 void oh_add_header(struct evhttp_request *http, const char *k, const char *v)
@@ -108,24 +99,12 @@ void oh_add_header(struct evhttp_request *http, const char *k, const char *v)
 void oh_send_raw(struct oauth_http *o, struct evhttp_request *http, enum ep ep, int status,
                  const char *ctype, const char *body, size_t len)
 {
-    if (ctype != NULL)
-        oh_add_header(http, "Content-Type", ctype);
-    if (evhttp_find_header(evhttp_request_get_output_headers(http), "Cache-Control") == NULL) {
-        oh_add_header(http, "Cache-Control", "no-store");
-        oh_add_header(http, "Pragma", "no-cache");
-    }
-    oh_add_header(http, "X-Content-Type-Options", "nosniff");
     if (ep_cors[ep]) {
         oh_add_header(http, "Access-Control-Allow-Origin", "*");
         oh_add_header(http, "Access-Control-Expose-Headers", "WWW-Authenticate");
     }
-    struct evbuffer *b = evbuffer_new();
-    if (b != NULL && len > 0)
-        evbuffer_add(b, body, len);
-    count(o, ep, status);
-    evhttp_send_reply(http, status, NULL, b);
-    if (b != NULL)
-        evbuffer_free(b);
+    http_count(o->counts[ep], status);
+    http_send(http, status, ctype, body, len);
 }
 
 /* Answers and frees r. */
@@ -143,15 +122,13 @@ void oreq_json(struct oreq *r, int status, const char *json)
 /* An RFC 6749 5.2 error; description is a constant or made of checked values. */
 void oreq_error(struct oreq *r, int status, const char *error, const char *desc)
 {
-    json_t *j = json_pack("{s:s, s:s}", "error", error, "error_description", desc);
-    char *s = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
+    char *s = http_error_json(error, desc);
     if (status == 401)
         oh_add_header(r->http, "WWW-Authenticate",
                       r->basic ? "Basic realm=\"pipe2-auth\"" : "Bearer realm=\"pipe2-auth\"");
     if (status == 429)
         oh_add_header(r->http, "Retry-After", "60");
-    oreq_json(r, status, s ? s : "{\"error\":\"server_error\"}");
+    oreq_json(r, status, s);
     free(s);
 }
 

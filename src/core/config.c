@@ -317,6 +317,8 @@ static p2a_err fail(struct p2a_config *cfg, char *err, size_t errlen, const char
     return P2A_ERR_INVALID;
 }
 
+/* Long on purpose: the table fills the fields, then one check per setting that depends on
+ * another (or on a parse), each a line or two, in the order of the table. */
 p2a_err config_load(struct p2a_config *cfg, int argc, char **argv, char *err, size_t errlen)
 {
     memset(cfg, 0, sizeof(*cfg));

@@ -502,7 +502,8 @@ json_t *oauth_json_object(const char *body, size_t len)
     return in;
 }
 
-/* RFC 7591 metadata checked and normalised into *meta (see oauth_client_register). */
+/* RFC 7591 metadata checked and normalised into *meta (see oauth_client_register). One block
+ * per member, in the order of RFC 7591 2: long, but each block stands alone. */
 static p2a_err client_metadata(json_t *in, json_t **meta, const char **error, char *desc,
                                size_t desclen)
 {

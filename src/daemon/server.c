@@ -510,6 +510,8 @@ static void stop_facade(struct server *s)
     loop_thread_deinit(&s->fac_lt);
 }
 
+/* Long on purpose: start-up, the main loop and shutdown read top to bottom, each shutdown
+ * step undoing one start-up step in reverse order; split, the pairs would drift apart. */
 p2a_err server_run(const struct p2a_config *cfg, struct keyring *keys,
                    const struct svckeys *svckeys)
 {

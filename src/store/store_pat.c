@@ -1,0 +1,324 @@
+/* store_pat.c -- PAT records, revocations and last-used marks as Lua scripts (see store.h;
+ * the connection is store_redis.c's). */
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "store_internal.h"
+#include "store_keys.h"
+#include "xalloc.h"
+
+#define RECORD_GRACE_S (30LL * 86400) /* a PAT record outlives its token by this */
+
+/* ---- PAT records --------------------------------------------------------------------------- */
+
+/* ARGV[9]: the latest Redis time (ms) at which the record may still be written; past it the
+ * caller has given up (and told its client so), and nothing is written: {0}. */
+static const char create_lua[] =
+    "local t = redis.call('TIME')\n"
+    "if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[9]) then\n"
+    "  return 0\n"
+    "end\n"
+    "redis.call('HSET', KEYS[1], 'jti', ARGV[1], 'user_id', ARGV[2], 'name', ARGV[3],"
+    " 'scope', ARGV[4], 'created_at', ARGV[5], 'expires_at', ARGV[6], 'last_used_at', 0,"
+    " 'revoked_at', 0)\n"
+    "redis.call('EXPIREAT', KEYS[1], ARGV[8])\n"
+    "redis.call('ZADD', KEYS[2], ARGV[7], ARGV[1])\n"
+    "return 1\n";
+
+static void done_reply(struct op *op, redisReply *r)
+{
+    op->cb.done(op->arg, store_reply_ok(r) ? P2A_OK : P2A_ERR_UNAVAILABLE);
+}
+
+/* A script that answers 0 when it wrote nothing. */
+static void written_reply(struct op *op, redisReply *r)
+{
+    op->cb.done(op->arg,
+                store_reply_ok(r) && store_reply_int(r) == 1 ? P2A_OK : P2A_ERR_UNAVAILABLE);
+}
+
+static char *pat_key(const char *jti)
+{
+    size_t n = strlen(jti) + 9;
+    char *k = xmalloc(n);
+    snprintf(k, n, "p2a:pat:%s", jti);
+    return k;
+}
+
+static char *user_key(const char *user)
+{
+    size_t n = strlen(user) + 20;
+    char *k = xmalloc(n);
+    snprintf(k, n, "p2a:user:%s:pats", user);
+    return k;
+}
+
+void store_pat_create(struct store *st, const struct pat_record *r, store_done_cb cb, void *arg)
+{
+    char created[24], expires[24], created_ms[24], drop_at[24], deadline[24];
+    long long until = store_write_deadline_ms(st);
+    snprintf(deadline, sizeof(deadline), "%lld", until);
+    snprintf(created, sizeof(created), "%lld", (long long)r->created_at);
+    snprintf(expires, sizeof(expires), "%lld", (long long)r->expires_at);
+    snprintf(created_ms, sizeof(created_ms), "%lld", (long long)r->created_ms);
+    snprintf(drop_at, sizeof(drop_at), "%lld", (long long)(r->expires_at + RECORD_GRACE_S));
+    char *k1 = pat_key(r->jti), *k2 = user_key(r->user_id);
+    const char *argv[] = {"EVAL",  create_lua, "2",     k1,      k2,         r->jti,  r->user_id,
+                          r->name, r->scope,   created, expires, created_ms, drop_at, deadline};
+    struct op *op = store_op_new(written_reply, arg);
+    op->cb.done = cb;
+    store_send_op(st, op, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
+    free(k1);
+    free(k2);
+}
+
+/* Returns {-1} when absent (or another user's), {1, revoked_at, 0, exp} when already revoked,
+ * {0, revoked_at, seq, exp} when revoked now. */
+static const char revoke_lua[] =
+    STORE_LUA_REVOKE "if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end\n"
+                     "if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'user_id') ~= ARGV[2] then\n"
+                     "  return {-1}\n"
+                     "end\n"
+                     "local was = tonumber(redis.call('HGET', KEYS[1], 'revoked_at') or '0')\n"
+                     "local exp = redis.call('HGET', KEYS[1], 'expires_at')\n"
+                     "if was ~= 0 then return {1, was, 0, tonumber(exp)} end\n"
+                     "redis.call('HSET', KEYS[1], 'revoked_at', ARGV[3])\n"
+                     "local seq = revoke(ARGV[1], exp, ARGV[4]) or 0\n"
+                     "return {0, tonumber(ARGV[3]), seq, tonumber(exp)}\n";
+
+static void revoke_reply(struct op *op, redisReply *r)
+{
+    if (!store_reply_ok(r) || r->type != REDIS_REPLY_ARRAY || r->elements < 1) {
+        op->cb.revoke(op->arg, P2A_ERR_UNAVAILABLE, false, 0, 0);
+        return;
+    }
+    int64_t code = store_reply_int(r->element[0]);
+    if (code < 0 || r->elements < 4) {
+        op->cb.revoke(op->arg, P2A_ERR_NOT_FOUND, false, 0, 0);
+        return;
+    }
+    op->cb.revoke(op->arg, P2A_OK, code == 1, store_reply_int(r->element[1]),
+                  store_reply_int(r->element[3]));
+}
+
+void store_pat_revoke(struct store *st, const char *jti, const char *user_id, int64_t now_ms,
+                      store_revoke_cb cb, void *arg)
+{
+    char nows[24], now_mss[24];
+    snprintf(nows, sizeof(nows), "%lld", (long long)(now_ms / 1000));
+    snprintf(now_mss, sizeof(now_mss), "%lld", (long long)now_ms);
+    char *k1 = pat_key(jti);
+    const char *argv[] = {"EVAL", revoke_lua, "1", k1, jti, user_id, nows, now_mss};
+    struct op *op = store_op_new(revoke_reply, arg);
+    op->cb.revoke = cb;
+    store_send_op(st, op, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
+    free(k1);
+}
+
+/* Flat reply: 8 fields per token, newest first. Index entries whose record has gone
+ * (30 days after expiry) are dropped on the way. */
+static const char list_lua[] =
+    "local out = {}\n"
+    "local jtis = redis.call('ZREVRANGE', KEYS[1], 0, 4999)\n"
+    "for _, jti in ipairs(jtis) do\n"
+    "  local h = redis.call('HMGET', ARGV[2] .. jti, 'user_id', 'name', 'scope',"
+    " 'created_at', 'expires_at', 'last_used_at', 'revoked_at')\n"
+    "  if not h[1] then\n"
+    "    redis.call('ZREM', KEYS[1], jti)\n"
+    "  elseif ARGV[1] == '1' or h[7] == '0' then\n"
+    "    out[#out + 1] = jti\n"
+    "    for i = 1, 7 do out[#out + 1] = h[i] end\n"
+    "    if #out >= tonumber(ARGV[3]) * 8 then break end\n"
+    "  end\n"
+    "end\n"
+    "return out\n";
+
+static const char *reply_str(const redisReply *r)
+{
+    return r != NULL && r->type == REDIS_REPLY_STRING ? r->str : "";
+}
+
+static void list_reply(struct op *op, redisReply *r)
+{
+    if (!store_reply_ok(r) || r->type != REDIS_REPLY_ARRAY || r->elements % 8 != 0) {
+        op->cb.list(op->arg, P2A_ERR_UNAVAILABLE, NULL, 0);
+        return;
+    }
+    size_t n = r->elements / 8;
+    struct pat_record *v = xcalloc(n ? n : 1, sizeof(*v));
+    for (size_t i = 0; i < n; i++) {
+        redisReply **e = r->element + i * 8;
+        v[i].jti = reply_str(e[0]);
+        v[i].user_id = reply_str(e[1]);
+        v[i].name = reply_str(e[2]);
+        v[i].scope = reply_str(e[3]);
+        v[i].created_at = store_reply_int(e[4]);
+        v[i].expires_at = store_reply_int(e[5]);
+        v[i].last_used_at = store_reply_int(e[6]);
+        v[i].revoked_at = store_reply_int(e[7]);
+    }
+    op->cb.list(op->arg, P2A_OK, v, n);
+    free(v);
+}
+
+void store_pat_list(struct store *st, const char *user_id, bool include_revoked, store_list_cb cb,
+                    void *arg)
+{
+    char limit[16];
+    snprintf(limit, sizeof(limit), "%d", STORE_LIST_MAX);
+    char *k = user_key(user_id);
+    const char *argv[] = {"EVAL", list_lua, "1", k, include_revoked ? "1" : "0", "p2a:pat:", limit};
+    struct op *op = store_op_new(list_reply, arg);
+    op->cb.list = cb;
+    store_send_op(st, op, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
+    free(k);
+}
+
+/* ---- revocations -------------------------------------------------------------------------- */
+
+static const char load_lua[] =
+    "return {redis.call('GET', KEYS[2]) or '0', redis.call('ZRANGEBYSCORE', KEYS[1],"
+    " '(' .. ARGV[1], '+inf', 'WITHSCORES')}\n";
+
+static void revocations_reply(struct op *op, redisReply *r)
+{
+    if (!store_reply_ok(r) || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[1]->type != REDIS_REPLY_ARRAY || r->element[1]->elements % 2 != 0) {
+        op->cb.revocations(op->arg, P2A_ERR_UNAVAILABLE, NULL, 0, 0);
+        return;
+    }
+    uint64_t seq = (uint64_t)store_reply_int(r->element[0]);
+    redisReply *set = r->element[1];
+    size_t n = set->elements / 2;
+    struct revocation *v = xcalloc(n ? n : 1, sizeof(*v));
+    for (size_t i = 0; i < n; i++) {
+        v[i].jti = reply_str(set->element[2 * i]);
+        v[i].exp = store_reply_int(set->element[2 * i + 1]);
+    }
+    op->cb.revocations(op->arg, P2A_OK, v, n, seq);
+    free(v);
+}
+
+void store_revocations_load(struct store *st, int64_t now, store_revocations_cb cb, void *arg)
+{
+    char nows[24];
+    snprintf(nows, sizeof(nows), "%lld", (long long)now);
+    const char *argv[] = {"EVAL", load_lua, "2", STORE_KEY_REVOKED, STORE_KEY_REVSEQ, nows};
+    struct op *op = store_op_new(revocations_reply, arg);
+    op->cb.revocations = cb;
+    store_send_op(st, op, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
+}
+
+static const char since_lua[] =
+    "local cur = redis.call('GET', KEYS[2]) or '0'\n"
+    "local rows = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf', 'WITHSCORES',"
+    " 'LIMIT', 0, tonumber(ARGV[2]))\n"
+    "local out = {}\n"
+    "for i = 1, #rows, 2 do\n"
+    "  out[#out + 1] = rows[i]\n"
+    "  out[#out + 1] = redis.call('ZSCORE', KEYS[3], rows[i]) or '0'\n"
+    "  out[#out + 1] = rows[i + 1]\n"
+    "end\n"
+    "return {cur, out}\n";
+
+static void since_reply(struct op *op, redisReply *r)
+{
+    if (!store_reply_ok(r) || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[1]->type != REDIS_REPLY_ARRAY || r->element[1]->elements % 3 != 0) {
+        op->cb.revocations(op->arg, P2A_ERR_UNAVAILABLE, NULL, 0, 0);
+        return;
+    }
+    uint64_t seq = (uint64_t)store_reply_int(r->element[0]);
+    redisReply *rows = r->element[1];
+    size_t n = rows->elements / 3;
+    struct revocation *v = xcalloc(n ? n : 1, sizeof(*v));
+    for (size_t i = 0; i < n; i++) {
+        v[i].jti = reply_str(rows->element[3 * i]);
+        v[i].exp = store_reply_int(rows->element[3 * i + 1]);
+        v[i].seq = (uint64_t)store_reply_int(rows->element[3 * i + 2]);
+    }
+    op->cb.revocations(op->arg, P2A_OK, v, n, seq);
+    free(v);
+}
+
+void store_revocations_since(struct store *st, uint64_t after, size_t limit,
+                             store_revocations_cb cb, void *arg)
+{
+    char afters[24], limits[24];
+    snprintf(afters, sizeof(afters), "%llu", (unsigned long long)after);
+    snprintf(limits, sizeof(limits), "%zu", limit);
+    const char *argv[] = {"EVAL",           since_lua,         "3",    STORE_KEY_REVLOG,
+                          STORE_KEY_REVSEQ, STORE_KEY_REVOKED, afters, limits};
+    struct op *op = store_op_new(since_reply, arg);
+    op->cb.revocations = cb;
+    store_send_op(st, op, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
+}
+
+static const char purge_lua[] =
+    "local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 10000)\n"
+    "for i = 1, #gone, 500 do\n"
+    "  local chunk = {unpack(gone, i, math.min(i + 499, #gone))}\n"
+    "  redis.call('ZREM', KEYS[1], unpack(chunk))\n"
+    "  redis.call('ZREM', KEYS[2], unpack(chunk))\n"
+    "end\n"
+    "return #gone\n";
+
+static void purge_reply(struct op *op, redisReply *r)
+{
+    if (!store_reply_ok(r) || r->type != REDIS_REPLY_INTEGER) {
+        op->cb.revocations(op->arg, P2A_ERR_UNAVAILABLE, NULL, 0, 0);
+        return;
+    }
+    op->cb.revocations(op->arg, P2A_OK, NULL, (size_t)r->integer, 0);
+}
+
+void store_revocations_purge(struct store *st, int64_t now, store_revocations_cb cb, void *arg)
+{
+    char nows[24];
+    snprintf(nows, sizeof(nows), "%lld", (long long)now);
+    const char *argv[] = {"EVAL", purge_lua, "2", STORE_KEY_REVOKED, STORE_KEY_REVLOG, nows};
+    struct op *op = store_op_new(purge_reply, arg);
+    op->cb.revocations = cb;
+    store_send_op(st, op, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
+}
+
+/* ---- last used ----------------------------------------------------------------------------- */
+
+static const char last_used_lua[] = "for i, k in ipairs(KEYS) do\n"
+                                    "  local cur = redis.call('HGET', k, 'last_used_at')\n"
+                                    "  if cur and tonumber(cur) < tonumber(ARGV[i]) then\n"
+                                    "    redis.call('HSET', k, 'last_used_at', ARGV[i])\n"
+                                    "  end\n"
+                                    "end\n"
+                                    "return #KEYS\n";
+
+void store_last_used(struct store *st, const char *const *jtis, const int64_t *ts, size_t n,
+                     store_done_cb cb, void *arg)
+{
+    size_t argc = 3 + 2 * n;
+    const char **argv = xcalloc(argc, sizeof(*argv));
+    char **owned = xcalloc(2 * n + 1, sizeof(*owned));
+    char nkeys[24];
+    snprintf(nkeys, sizeof(nkeys), "%zu", n);
+    argv[0] = "EVAL";
+    argv[1] = last_used_lua;
+    argv[2] = nkeys;
+    for (size_t i = 0; i < n; i++) {
+        owned[i] = pat_key(jtis[i]);
+        owned[n + i] = xmalloc(24);
+        snprintf(owned[n + i], 24, "%lld", (long long)ts[i]);
+        argv[3 + i] = owned[i];
+        argv[3 + n + i] = owned[n + i];
+    }
+    struct op *op = store_op_new(done_reply, arg);
+    op->cb.done = cb;
+    store_send_op(st, op, (int)argc, argv, NULL);
+    for (size_t i = 0; i < 2 * n; i++)
+        free(owned[i]);
+    free(owned);
+    free(argv);
+}
