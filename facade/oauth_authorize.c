@@ -188,10 +188,9 @@ static void authz_checks(struct oreq *r)
 static void on_client_for_authz(void *arg, p2a_err err, const char *const *v, const size_t *lens,
                                 size_t n)
 {
-    struct oreq *r = oreq_resume(arg, err, n, 1);
+    struct oreq *r = oreq_resume_client(arg, err, v, lens, n);
     if (r == NULL)
         return;
-    r->client = lens[0] > 0 ? json_loadb(v[0], lens[0], 0, NULL) : NULL;
     if (r->client == NULL) {
         oreq_page_error(r, 400, "Unknown application",
                         "This application is not registered with Pipe2.ai (any more). "

@@ -51,10 +51,9 @@ void oauth_client_auth(struct oreq *r)
 static void on_client_for_auth(void *arg, p2a_err err, const char *const *v, const size_t *lens,
                                size_t n)
 {
-    struct oreq *r = oreq_resume(arg, err, n, 1);
+    struct oreq *r = oreq_resume_client(arg, err, v, lens, n);
     if (r == NULL)
         return;
-    r->client = lens[0] > 0 ? json_loadb(v[0], lens[0], 0, NULL) : NULL;
     if (r->client == NULL) {
         oreq_error(r, 401, "invalid_client", "unknown client; register again");
         return;

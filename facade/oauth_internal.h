@@ -140,6 +140,11 @@ const char *oh_req_header(struct evhttp_request *http, const char *name);
 bool oh_content_type_is(struct evhttp_request *http, const char *want);
 char *oh_body(struct evhttp_request *http, size_t *len);
 bool oreq_parse_body_form(struct oreq *r, struct oauth_form *f);
+/* The body as a form into r->form; false after answering 400 when it is none. */
+bool oreq_read_form(struct oreq *r);
+/* oreq_resume() for a client lookup: r->client is the record, or NULL when unknown. */
+struct oreq *oreq_resume_client(void *arg, p2a_err err, const char *const *v,
+                                const size_t *lens, size_t n);
 char *oauth_meta_as(const struct p2a_config *cfg);
 void oauth_serve_prm(struct oauth_http *o, struct evhttp_request *http, const char *suffix);
 void oauth_client_auth(struct oreq *r);

@@ -221,3 +221,23 @@ bool oreq_parse_body_form(struct oreq *r, struct oauth_form *f)
     free(body);
     return ok;
 }
+
+bool oreq_read_form(struct oreq *r)
+{
+    if (oh_content_type_is(r->http, "application/x-www-form-urlencoded") &&
+        oreq_parse_body_form(r, &r->form))
+        return true;
+    oreq_error(r, 400, "invalid_request",
+               r->form.why[0] ? r->form.why
+                              : "send the parameters as application/x-www-form-urlencoded");
+    return false;
+}
+
+struct oreq *oreq_resume_client(void *arg, p2a_err err, const char *const *v,
+                                const size_t *lens, size_t n)
+{
+    struct oreq *r = oreq_resume(arg, err, n, 1);
+    if (r != NULL)
+        r->client = lens[0] > 0 ? json_loadb(v[0], lens[0], 0, NULL) : NULL;
+    return r;
+}

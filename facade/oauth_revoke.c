@@ -53,13 +53,8 @@ static void revoke_after_client(struct oreq *r)
 
 void oauth_do_revoke(struct oreq *r)
 {
-    if (!oh_content_type_is(r->http, "application/x-www-form-urlencoded") ||
-        !oreq_parse_body_form(r, &r->form)) {
-        oreq_error(r, 400, "invalid_request",
-                   r->form.why[0] ? r->form.why
-                                  : "send the parameters as application/x-www-form-urlencoded");
+    if (!oreq_read_form(r))
         return;
-    }
     if (oauth_form_get(&r->form, "token") == NULL) {
         oreq_error(r, 400, "invalid_request", "token is required");
         return;
@@ -127,13 +122,8 @@ static void introspect_confidential(struct oreq *r)
 
 void oauth_do_introspect(struct oreq *r)
 {
-    if (!oh_content_type_is(r->http, "application/x-www-form-urlencoded") ||
-        !oreq_parse_body_form(r, &r->form)) {
-        oreq_error(r, 400, "invalid_request",
-                   r->form.why[0] ? r->form.why
-                                  : "send the parameters as application/x-www-form-urlencoded");
+    if (!oreq_read_form(r))
         return;
-    }
     size_t klen;
     const char *key = oauth_bearer(oh_req_header(r->http, "Authorization"), &klen);
     if (key != NULL) {

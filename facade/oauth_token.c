@@ -258,15 +258,8 @@ static void token_after_client(struct oreq *r)
 
 void oauth_do_token(struct oreq *r)
 {
-    if (!oh_content_type_is(r->http, "application/x-www-form-urlencoded")) {
-        oreq_error(r, 400, "invalid_request",
-                   "send the parameters as application/x-www-form-urlencoded");
+    if (!oreq_read_form(r))
         return;
-    }
-    if (!oreq_parse_body_form(r, &r->form)) {
-        oreq_error(r, 400, "invalid_request", r->form.why);
-        return;
-    }
     const char *gt = oauth_form_get(&r->form, "grant_type");
     if (gt == NULL) {
         oreq_error(r, 400, "invalid_request", "grant_type is required");
