@@ -34,6 +34,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include "arena.h"
 #include "codec.h"
 #include "digest.h"
 #include "keys.h"
@@ -92,7 +93,7 @@ const char *token_verdict_text(enum token_verdict v)
  * (malloc beyond it); elsewhere, and for every other thread, jansson uses plain malloc. */
 struct json_arena {
     bool on;
-    size_t used;
+    struct arena a;
     _Alignas(16) unsigned char buf[16 * 1024];
 };
 static _Thread_local struct json_arena jarena;
@@ -100,21 +101,12 @@ static pthread_once_t jarena_once = PTHREAD_ONCE_INIT;
 
 static void *jarena_alloc(size_t n)
 {
-    struct json_arena *a = &jarena;
-    size_t at = (a->used + 15) & ~(size_t)15;
-    if (a->on && at + n <= sizeof(a->buf)) {
-        a->used = at + n;
-        return a->buf + at;
-    }
-    return malloc(n);
+    return jarena.on ? arena_alloc(&jarena.a, n) : malloc(n);
 }
 
 static void jarena_free(void *p)
 {
-    struct json_arena *a = &jarena;
-    if ((unsigned char *)p >= a->buf && (unsigned char *)p < a->buf + sizeof(a->buf))
-        return; /* reclaimed all at once when the decode ends */
-    free(p);
+    arena_free(&jarena.a, p); /* the arena's are reclaimed all at once when the decode ends */
 }
 
 static void jarena_install(void)
@@ -125,14 +117,14 @@ static void jarena_install(void)
 static void jarena_begin(void)
 {
     pthread_once(&jarena_once, jarena_install);
+    arena_init(&jarena.a, jarena.buf, sizeof(jarena.buf));
     jarena.on = true;
-    jarena.used = 0;
 }
 
 static void jarena_end(void)
 {
     jarena.on = false;
-    jarena.used = 0;
+    arena_reset(&jarena.a);
 }
 
 static json_t *decode_json_segment(const char *seg, size_t n)

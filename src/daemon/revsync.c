@@ -21,6 +21,7 @@
 #include "clock.h"
 #include "config.h"
 #include "log.h"
+#include "loop_thread.h"
 #include "revoke.h"
 #include "store.h"
 #include "xalloc.h"
@@ -228,15 +229,6 @@ static void on_stats(evutil_socket_t fd, short what, void *arg)
 
 /* ---- lifecycle ------------------------------------------------------------------------------ */
 
-static struct event *every(struct revsync *rs, int seconds, event_callback_fn fn)
-{
-    struct event *ev = event_new(rs->base, -1, EV_PERSIST, fn, rs);
-    P2A_ASSERT(ev != NULL);
-    struct timeval tv = {seconds, 0};
-    event_add(ev, &tv);
-    return ev;
-}
-
 struct revsync *revsync_new(struct event_base *base, const struct p2a_config *cfg,
                             struct store *store, struct revoke_set *set)
 {
@@ -247,9 +239,9 @@ struct revsync *revsync_new(struct event_base *base, const struct p2a_config *cf
     rs->set = set;
     rs->load_ev = evtimer_new(base, on_load_timer, rs);
     P2A_ASSERT(rs->load_ev != NULL);
-    rs->poll_ev = every(rs, cfg->revocation_poll_s, on_poll_timer);
-    rs->sweep_ev = every(rs, cfg->sweep_interval_s, on_sweep);
-    rs->stats_ev = every(rs, STATS_LOG_S, on_stats);
+    rs->poll_ev = loop_timer(base, cfg->revocation_poll_s, true, on_poll_timer, rs);
+    rs->sweep_ev = loop_timer(base, cfg->sweep_interval_s, true, on_sweep, rs);
+    rs->stats_ev = loop_timer(base, STATS_LOG_S, true, on_stats, rs);
     rs->subscriber = store_new_subscriber(base, cfg, "subscriber", STORE_CHANNEL, on_message,
                                           on_sub_state, rs);
     start_load(rs);

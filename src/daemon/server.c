@@ -443,18 +443,6 @@ static void raise_fd_limit(void)
     }
 }
 
-static struct event *timer(struct server *s, bool persist, int seconds,
-                           event_callback_fn fn)
-{
-    struct event *ev = event_new(s->base, -1, persist ? EV_PERSIST : 0, fn, s);
-    P2A_ASSERT(ev != NULL);
-    if (seconds >= 0) {
-        struct timeval tv = {seconds, 0};
-        event_add(ev, &tv);
-    }
-    return ev;
-}
-
 /* The revocation view's thread: its own loop, Redis connections and nothing else. */
 static p2a_err start_revocation_view(struct server *s)
 {
@@ -579,9 +567,9 @@ p2a_err server_run(const struct p2a_config *cfg, struct keyring *keys,
             log_error("startup.failed", "%s", err);
     }
     if (rc == P2A_OK) {
-        s.flush_ev = timer(&s, true, cfg->last_used_flush_s, on_flush_timer);
-        s.keys_watch_ev = timer(&s, true, cfg->keys_reload_s, on_keys_watch);
-        s.trim_ev = timer(&s, true, TRIM_INTERVAL_S, on_trim_timer);
+        s.flush_ev = loop_timer(s.base, cfg->last_used_flush_s, true, on_flush_timer, &s);
+        s.keys_watch_ev = loop_timer(s.base, cfg->keys_reload_s, true, on_keys_watch, &s);
+        s.trim_ev = loop_timer(s.base, TRIM_INTERVAL_S, true, on_trim_timer, &s);
         s.sigterm_ev = evsignal_new(s.base, SIGTERM, on_signal, &s);
         s.sigint_ev = evsignal_new(s.base, SIGINT, on_signal, &s);
         event_add(s.sigterm_ev, NULL);
@@ -609,7 +597,7 @@ p2a_err server_run(const struct p2a_config *cfg, struct keyring *keys,
             lastused_merge(s.pending, s.workers[i].svc.marks);
         flush_marks(&s);
         if (s.flushes_in_flight > 0) {
-            s.deadline_ev = timer(&s, false, SHUTDOWN_FLUSH_WAIT_S, on_shutdown_deadline);
+            s.deadline_ev = loop_timer(s.base, SHUTDOWN_FLUSH_WAIT_S, false, on_shutdown_deadline, &s);
             event_base_dispatch(s.base);
         }
     }

@@ -10,6 +10,7 @@
 
 #include "slab.h"
 #include "token.h"
+#include "xalloc.h"
 
 static void on_stop(evutil_socket_t fd, short what, void *arg)
 {
@@ -98,4 +99,14 @@ void loop_thread_deinit(struct loop_thread *lt)
         event_base_free(lt->base);
     lt->stop_ev = lt->keys_ev = NULL;
     lt->base = NULL;
+}
+
+struct event *loop_timer(struct event_base *base, int seconds, bool persist,
+                         void (*fn)(evutil_socket_t, short, void *), void *arg)
+{
+    struct event *ev = event_new(base, -1, persist ? EV_PERSIST : 0, fn, arg);
+    P2A_ASSERT(ev != NULL);
+    struct timeval tv = {seconds, 0};
+    event_add(ev, &tv);
+    return ev;
 }

@@ -19,6 +19,8 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include <event2/util.h>
+
 #include "err.h"
 
 struct event;
@@ -40,6 +42,11 @@ struct loop_thread {
     void (*on_exit)(void *owner); /* on the thread as it ends (may be NULL) */
     void *owner;                  /* whoever started the thread (the server) */
 };
+
+/* A timer on base calling fn(arg) after seconds, and every seconds after that when persist.
+ * Started at once; free it with event_free(). */
+struct event *loop_timer(struct event_base *base, int seconds, bool persist,
+                         void (*fn)(evutil_socket_t, short, void *), void *arg);
 
 /* Makes the loop and its control events. keys is the ring it starts with. */
 p2a_err loop_thread_init(struct loop_thread *lt, const char *name, const struct keyring *keys);

@@ -58,6 +58,7 @@
 #include "clock.h"
 #include "connguard.h"
 #include "log.h"
+#include "loop_thread.h"
 #include "metrics.h"
 #include "rpc_frame.h"
 #include "rpc_status.h"
@@ -850,8 +851,5 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
 
 void rpc_conn_start(struct rpc_env *env)
 {
-    env->sweep_ev = event_new(env->base, -1, EV_PERSIST, on_sweep, env);
-    P2A_ASSERT(env->sweep_ev != NULL);
-    struct timeval second = {1, 0};
-    event_add(env->sweep_ev, &second);
+    env->sweep_ev = loop_timer(env->base, 1, true, on_sweep, env);
 }

@@ -18,6 +18,7 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
+#include "arena.h"
 #include "clock.h"
 #include "digest.h"
 #include "introspect.h"
@@ -80,36 +81,24 @@ static void www_authenticate(enum token_verdict v, const char *resource, const c
 /* Unpacking an IntrospectRequest allocates the message and its two strings: on the hot path
  * they come from a bump arena on the stack instead, with malloc only for what overflows it
  * (a token near the 8 KiB bound or longer). */
-struct arena {
-    size_t used;
-    _Alignas(16) unsigned char buf[12 * 1024];
-};
-
-static void *arena_alloc(void *data, size_t size)
+static void *pb_alloc(void *data, size_t size)
 {
-    struct arena *a = data;
-    size_t at = (a->used + 15) & ~(size_t)15;
-    if (at + size <= sizeof(a->buf)) {
-        a->used = at + size;
-        return a->buf + at;
-    }
-    return xmalloc(size);
+    return arena_alloc(data, size);
 }
 
-static void arena_free(void *data, void *p)
+static void pb_free(void *data, void *p)
 {
-    struct arena *a = data;
-    if ((unsigned char *)p < a->buf || (unsigned char *)p >= a->buf + sizeof(a->buf))
-        free(p);
+    arena_free(data, p);
 }
 
 static void do_introspect(struct service_ctx *ctx, const uint8_t *msg, size_t len,
                           struct service_call *call)
 {
     const struct service_shared *sh = ctx->shared;
+    _Alignas(16) unsigned char buf[12 * 1024];
     struct arena arena;
-    arena.used = 0;
-    ProtobufCAllocator alloc = {arena_alloc, arena_free, &arena};
+    arena_init(&arena, buf, sizeof(buf));
+    ProtobufCAllocator alloc = {pb_alloc, pb_free, &arena};
     Pipe2__Auth__V1__IntrospectRequest *req =
         pipe2__auth__v1__introspect_request__unpack(&alloc, len, msg);
     if (req == NULL) {
