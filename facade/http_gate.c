@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -31,7 +32,7 @@
 struct http_gate;
 
 struct gconn {
-    struct gconn *prev, *next; /* every connection of the gate */
+    LIST_ENTRY(gconn) link; /* every connection of the gate, the newest first */
     struct http_gate *g;
     struct bufferevent *under, *filter;
     struct event *deadline_ev;
@@ -53,23 +54,12 @@ struct http_gate {
     struct accept_guard accept;
     struct connguard *guard;
     struct event *post_ev;
-    struct gconn *conns;
+    LIST_HEAD(, gconn) conns;
     size_t nconns, max_conns; /* every connection evhttp holds, refused ones included */
     bool paused;              /* at max_conns: the listener takes no more until one ends */
     struct log_limit deadline_log, refuse_log;
     uint64_t deadlines, heads_refused;
 };
-
-static void unlink_conn(struct http_gate *g, struct gconn *c)
-{
-    if (c->prev != NULL)
-        c->prev->next = c->next;
-    else
-        g->conns = c->next;
-    if (c->next != NULL)
-        c->next->prev = c->prev;
-    c->prev = c->next = NULL;
-}
 
 static void kill_conn(struct gconn *c)
 {
@@ -238,7 +228,7 @@ static void conn_free(void *ctx)
     if (g != NULL) {
         if (c->counted)
             connguard_release(g->guard, c->addr);
-        unlink_conn(g, c);
+        LIST_REMOVE(c, link);
         if (--g->nconns < g->max_conns && g->paused) {
             g->paused = false;
             evconnlistener_enable(g->listener);
@@ -269,10 +259,7 @@ static struct bufferevent *on_new_conn(struct event_base *base, void *arg)
     P2A_ASSERT(f != NULL); /* out of memory: libevent allocates through slab, which aborts */
     c->filter = f;
     P2A_ASSERT(evbuffer_add_cb(bufferevent_get_output(f), on_output, c) != NULL);
-    c->next = g->conns;
-    if (g->conns != NULL)
-        g->conns->prev = c;
-    g->conns = c;
+    LIST_INSERT_HEAD(&g->conns, c, link);
     event_active(g->post_ev, EV_TIMEOUT, 0);
     /* A refused connection holds its descriptor until evhttp has seen it end: count every
      * one, and stop accepting at the bound, so that a flood cannot take the descriptors
@@ -289,7 +276,7 @@ static void on_post_accept(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     struct http_gate *g = arg;
-    for (struct gconn *c = g->conns; c != NULL && c->fresh; c = c->next) {
+    for (struct gconn *c = LIST_FIRST(&g->conns); c != NULL && c->fresh; c = LIST_NEXT(c, link)) {
         c->fresh = false;
         evutil_socket_t s = bufferevent_getfd(c->under);
         struct sockaddr_storage ss;
@@ -370,9 +357,9 @@ void http_gate_free(struct http_gate *g)
         }
     /* evhttp_free (before this) freed the listener and every connection, but the filters'
      * finalizers may not have run yet: what they would still touch is detached here */
-    while (g->conns != NULL) {
-        struct gconn *c = g->conns;
-        unlink_conn(g, c);
+    while (!LIST_EMPTY(&g->conns)) {
+        struct gconn *c = LIST_FIRST(&g->conns);
+        LIST_REMOVE(c, link);
         c->g = NULL;
         event_free(c->deadline_ev);
         event_free(c->kick_ev);

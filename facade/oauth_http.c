@@ -143,7 +143,8 @@ void oauth_http_free(struct oauth_http *o)
 {
     if (o == NULL)
         return;
-    for (struct oreq *r = o->pending; r != NULL; r = r->next) {
+    struct oreq *r;
+    LIST_FOREACH(r, &o->pending, link) {
         r->http = NULL; /* its store callback frees it */
         r->o = NULL;
     }

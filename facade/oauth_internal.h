@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/queue.h>
 
 #include <event2/buffer.h>
 #include <event2/http.h>
@@ -67,7 +68,7 @@ struct oauth_http {
     const char *issuer_path; /* the issuer's path ("" for none), stripped from request paths */
     bool secure;             /* https issuer: Secure, __Host- cookies */
     const char *session_cookie, *csrf_cookie;
-    struct oreq *pending;
+    LIST_HEAD(, oreq) pending; /* every request in flight, to orphan at the end */
     uint64_t counts[EP_COUNT][HTTP_STATUS_SLOTS];
     struct event_base *base;
     struct signin_slot
@@ -91,7 +92,7 @@ struct oreq {
     struct oauth_http *o;
     int slot;                    /* the sign-in slot held, or -1 */
     struct evhttp_request *http; /* NULL once orphaned */
-    struct oreq *prev, *next;
+    LIST_ENTRY(oreq) link;
     enum ep ep;
     char addr[NETADDR_MAX]; /* the client's (netaddr.h) */
     struct oauth_form form; /* the request's parameters (authorization ones for consent) */

@@ -36,10 +36,7 @@ struct oreq *oreq_new(struct oauth_http *o, struct evhttp_request *http, enum ep
     r->http = http;
     r->ep = ep;
     r->slot = -1;
-    r->next = o->pending;
-    if (o->pending != NULL)
-        o->pending->prev = r;
-    o->pending = r;
+    LIST_INSERT_HEAD(&o->pending, r, link);
     char *host = NULL;
     ev_uint16_t port = 0;
     evhttp_connection_get_peer(evhttp_request_get_connection(http), &host, &port);
@@ -54,12 +51,7 @@ struct oreq *oreq_new(struct oauth_http *o, struct evhttp_request *http, enum ep
 static void oreq_free(struct oreq *r)
 {
     if (r->o != NULL) {
-        if (r->prev != NULL)
-            r->prev->next = r->next;
-        else
-            r->o->pending = r->next;
-        if (r->next != NULL)
-            r->next->prev = r->prev;
+        LIST_REMOVE(r, link);
     }
     oauth_form_free(&r->form);
     oauth_form_free(&r->post);

@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -28,7 +29,7 @@
 #define HASH_NICE 19
 
 struct job {
-    struct job *prev, *next;
+    TAILQ_ENTRY(job) link;
     struct hashpool *pool;
     struct event *ev;
     char *password, *hash;
@@ -40,25 +41,13 @@ struct job {
 struct hashpool {
     pthread_mutex_t lock;
     pthread_cond_t wake;
-    struct job *head, *tail; /* every job not yet delivered, oldest first */
+    TAILQ_HEAD(, job) jobs; /* every job not yet delivered, oldest first */
     size_t queued, cap_queue;
     atomic_size_t pending;
     bool stopping;
     int nthreads;
     pthread_t *threads;
 };
-
-static void unlink_job(struct hashpool *p, struct job *j)
-{
-    if (j->prev != NULL)
-        j->prev->next = j->next;
-    else
-        p->head = j->next;
-    if (j->next != NULL)
-        j->next->prev = j->prev;
-    else
-        p->tail = j->prev;
-}
 
 static void job_free(struct job *j)
 {
@@ -79,7 +68,7 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
     struct job *j = arg;
     struct hashpool *p = j->pool;
     pthread_mutex_lock(&p->lock);
-    unlink_job(p, j);
+    TAILQ_REMOVE(&p->jobs, j, link);
     pthread_mutex_unlock(&p->lock);
     atomic_fetch_sub(&p->pending, 1);
     hashpool_done_cb done = j->done;
@@ -97,9 +86,9 @@ static void *run(void *arg)
         log_debug("hashpool.nice_failed", "could not lower the hashing threads' priority");
     pthread_mutex_lock(&p->lock);
     for (;;) {
-        struct job *j = p->head;
+        struct job *j = TAILQ_FIRST(&p->jobs);
         while (j != NULL && j->running)
-            j = j->next;
+            j = TAILQ_NEXT(j, link);
         if (j == NULL) {
             if (p->stopping)
                 break;
@@ -121,6 +110,7 @@ static void *run(void *arg)
 p2a_err hashpool_new(int threads, int queue, struct hashpool **out)
 {
     struct hashpool *p = xcalloc(1, sizeof(*p));
+    TAILQ_INIT(&p->jobs);
     P2A_ASSERT(pthread_mutex_init(&p->lock, NULL) == 0);
     P2A_ASSERT(pthread_cond_init(&p->wake, NULL) == 0);
     p->cap_queue = (size_t)queue;
@@ -143,17 +133,18 @@ void hashpool_free(struct hashpool *p)
     pthread_mutex_lock(&p->lock);
     p->stopping = true;
     /* queued jobs are not started any more: mark them taken */
-    for (struct job *j = p->head; j != NULL; j = j->next)
+    struct job *j;
+    TAILQ_FOREACH(j, &p->jobs, link)
         j->running = true;
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->lock);
     for (int i = 0; i < p->nthreads; i++)
         pthread_join(p->threads[i], NULL);
     /* the callers' loops have stopped: answer what was never delivered, here */
-    struct job *j = p->head;
-    p->head = p->tail = NULL;
+    j = TAILQ_FIRST(&p->jobs);
+    TAILQ_INIT(&p->jobs); /* detached: walked below */
     while (j != NULL) {
-        struct job *next = j->next;
+        struct job *next = TAILQ_NEXT(j, link);
         hashpool_done_cb done = j->done;
         void *darg = j->arg;
         job_free(j);
@@ -183,12 +174,7 @@ bool hashpool_verify(struct hashpool *p, struct event_base *base, const char *pa
     }
     j->password = xstrdup(password);
     j->hash = xstrdup(hash);
-    j->prev = p->tail;
-    if (p->tail != NULL)
-        p->tail->next = j;
-    else
-        p->head = j;
-    p->tail = j;
+    TAILQ_INSERT_TAIL(&p->jobs, j, link);
     p->queued++;
     atomic_fetch_add(&p->pending, 1);
     pthread_cond_signal(&p->wake);

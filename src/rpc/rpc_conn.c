@@ -44,6 +44,7 @@
 #include <pthread.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
@@ -84,7 +85,7 @@ struct rpc_call {
 };
 
 struct rpc_stream {
-    struct rpc_stream *prev, *next;
+    LIST_ENTRY(rpc_stream) link;
     struct rpc_conn *conn;
     int32_t id;
     /* request */
@@ -114,11 +115,11 @@ struct rpc_stream {
 };
 
 struct rpc_conn {
-    struct rpc_conn *prev, *next;
+    LIST_ENTRY(rpc_conn) link;
     struct rpc_env *env;
     struct bufferevent *bev;
     nghttp2_session *session;
-    struct rpc_stream *streams;
+    LIST_HEAD(, rpc_stream) streams;
     size_t buffered; /* request bytes held by this connection's streams */
     size_t in_flight; /* calls dispatched and not answered */
     int64_t accepted_ms, active_ms; /* accept; last call dispatched or answered */
@@ -276,12 +277,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 static void stream_free(struct rpc_stream *s)
 {
     struct rpc_conn *c = s->conn;
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        c->streams = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
+    LIST_REMOVE(s, link);
     if (s->call != NULL)
         s->call->stream = NULL;
     if (s->deadline_ev != NULL)
@@ -308,10 +304,7 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
     s->begun_ms = clock_mono_ms();
     s->buf = s->inline_buf;
     s->cap = sizeof(s->inline_buf);
-    s->next = c->streams;
-    if (c->streams)
-        c->streams->prev = s;
-    c->streams = s;
+    LIST_INSERT_HEAD(&c->streams, s, link);
     nghttp2_session_set_stream_user_data(session, s->id, s);
     return 0;
 }
@@ -680,18 +673,13 @@ static void on_event(struct bufferevent *bev, short events, void *arg)
 
 static void conn_free(struct rpc_conn *c)
 {
-    while (c->streams != NULL)
-        stream_free(c->streams);
+    while (!LIST_EMPTY(&c->streams))
+        stream_free(LIST_FIRST(&c->streams));
     OPENSSL_cleanse(c->known_auth, sizeof(c->known_auth));
     nghttp2_session_del(c->session);
     bufferevent_free(c->bev);
     struct rpc_env *env = c->env;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        env->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    LIST_REMOVE(c, link);
     env->nconns--;
     connguard_release(env->guard, c->addr);
     free(c);
@@ -731,10 +719,7 @@ void rpc_conn_accept(struct rpc_env *env, evutil_socket_t fd, const char *addr)
     c->bev = bev;
     snprintf(c->addr, sizeof(c->addr), "%s", addr);
     c->accepted_ms = c->active_ms = clock_mono_ms();
-    c->next = env->conns;
-    if (env->conns)
-        env->conns->prev = c;
-    env->conns = c;
+    LIST_INSERT_HEAD(&env->conns, c, link);
     env->nconns++;
     bufferevent_setcb(bev, on_read, on_write, on_event, c);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
@@ -745,8 +730,8 @@ void rpc_conn_accept(struct rpc_env *env, evutil_socket_t fd, const char *addr)
 void rpc_conn_drain(struct rpc_env *env)
 {
     env->draining = true;
-    for (struct rpc_conn *c = env->conns, *next; c != NULL; c = next) {
-        next = c->next;
+    for (struct rpc_conn *c = LIST_FIRST(&env->conns), *next; c != NULL; c = next) {
+        next = LIST_NEXT(c, link);
         if (c->session != NULL && !c->closing) {
             nghttp2_submit_shutdown_notice(c->session);
             if (!conn_send(c))
@@ -759,8 +744,8 @@ void rpc_conn_drain(struct rpc_env *env)
 
 void rpc_conn_goaway(struct rpc_env *env)
 {
-    for (struct rpc_conn *c = env->conns, *next; c != NULL; c = next) {
-        next = c->next;
+    for (struct rpc_conn *c = LIST_FIRST(&env->conns), *next; c != NULL; c = next) {
+        next = LIST_NEXT(c, link);
         if (c->session == NULL) { /* TLS handshake still going: nothing accepted yet */
             conn_free(c);
             continue;
@@ -778,8 +763,8 @@ void rpc_conn_goaway(struct rpc_env *env)
 
 void rpc_conn_close_all(struct rpc_env *env)
 {
-    while (env->conns != NULL)
-        conn_free(env->conns); // NOLINT(clang-analyzer-unix.Malloc): it unlinks itself
+    while (!LIST_EMPTY(&env->conns))
+        conn_free(LIST_FIRST(&env->conns)); // NOLINT(clang-analyzer-unix.Malloc): it unlinks itself
     if (env->sweep_ev != NULL)
         event_free(env->sweep_ev);
     env->sweep_ev = NULL;
@@ -806,7 +791,8 @@ static bool reset_late_streams(struct rpc_conn *c, int64_t now)
 {
     const struct rpc_env *env = c->env;
     bool any = false;
-    for (struct rpc_stream *s = c->streams; s != NULL; s = s->next) {
+    struct rpc_stream *s;
+    LIST_FOREACH(s, &c->streams, link) {
         if (s->request_done || s->reset)
             continue;
         bool late = s->started_ns == 0
@@ -828,8 +814,8 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     struct rpc_env *env = arg;
     int64_t now = clock_mono_ms();
-    for (struct rpc_conn *c = env->conns, *next; c != NULL; c = next) {
-        next = c->next;
+    for (struct rpc_conn *c = LIST_FIRST(&env->conns), *next; c != NULL; c = next) {
+        next = LIST_NEXT(c, link);
         if (c->closing)
             continue;
         if (!c->got_frame) {
@@ -843,7 +829,7 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
             conn_free(c);
             continue;
         }
-        if (c->in_flight == 0 && c->streams == NULL &&
+        if (c->in_flight == 0 && LIST_EMPTY(&c->streams) &&
             now - c->active_ms > (int64_t)env->idle_timeout_s * 1000)
             conn_end(c);
     }

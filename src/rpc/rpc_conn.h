@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/queue.h>
 
 #include <event2/util.h>
 
@@ -32,7 +33,7 @@ struct rpc_env {
     struct connguard *guard; /* the port's connection bounds, shared by the workers */
     size_t buffered, max_buffered; /* request bytes held by this worker's streams */
     struct event *sweep_ev;        /* once a second: deadlines (rpc_conn_start) */
-    struct rpc_conn *conns; /* every open connection, for shutdown */
+    LIST_HEAD(, rpc_conn) conns; /* every open connection, for shutdown */
     size_t nconns;
     bool draining;                /* set by rpc_conn_drain(): new connections are refused */
     void (*on_drained)(void *arg); /* called once the last connection has closed */

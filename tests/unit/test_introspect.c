@@ -142,7 +142,8 @@ static void introspect__bad_tokens(void **state)
     assert_int_equal(run(f, big, NULL, f->now), TV_MALFORMED);
     free(big);
     char *tok = token(f, "jti-tampered", f->now + 600);
-    tok[strlen(tok) - 3] ^= 1;
+    char *c = &tok[strlen(tok) - 3]; /* another base64url character: another signature */
+    *c = *c == 'A' ? 'B' : 'A';
     assert_int_equal(run(f, tok, NULL, f->now), TV_BAD_SIGNATURE);
     free(tok);
     /* without a cache (the facade's way) the answers are the same */
