@@ -551,7 +551,13 @@ p2a_err server_run(const struct p2a_config *cfg, struct keyring *keys,
         if (rc != P2A_OK)
             log_error("startup.failed", "%s", err);
     }
-    /* the revocation view first: nothing is SERVING before it has loaded */
+    /* Every listener is bound before the revocation view starts loading: SERVING (which
+     * waits for the load) then means that every port answers. */
+    if (rc == P2A_OK) {
+        rc = start_facade(&s, err, sizeof(err));
+        if (rc != P2A_OK)
+            log_error("startup.failed", "%s", err);
+    }
     if (rc == P2A_OK && start_revocation_view(&s) != P2A_OK) {
         log_error("startup.failed", "cannot start the revocation view's thread");
         rc = P2A_ERR_INTERNAL;
@@ -560,11 +566,6 @@ p2a_err server_run(const struct p2a_config *cfg, struct keyring *keys,
         rc = worker_start(&s.workers[i]);
         if (rc != P2A_OK)
             log_error("startup.failed", "cannot start worker thread %d", i);
-    }
-    if (rc == P2A_OK) {
-        rc = start_facade(&s, err, sizeof(err));
-        if (rc != P2A_OK)
-            log_error("startup.failed", "%s", err);
     }
     if (rc == P2A_OK) {
         s.flush_ev = loop_timer(s.base, cfg->last_used_flush_s, true, on_flush_timer, &s);
