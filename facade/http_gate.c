@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
@@ -25,6 +26,7 @@
 #include "config.h"
 #include "connguard.h"
 #include "h1scan.h"
+#include "http_reply.h"
 #include "log.h"
 #include "metrics.h"
 #include "xalloc.h"
@@ -100,16 +102,14 @@ static void refuse(struct gconn *c)
     const char *reason = c->scan.status == 411   ? "Length Required"
                          : c->scan.status == 431 ? "Request Header Fields Too Large"
                                                  : "Bad Request";
-    char body[256], resp[512];
-    int blen = snprintf(body, sizeof(body),
-                        "{\"error\":\"invalid_request\",\"error_description\":\"%s\"}\n",
-                        c->scan.why);
+    char *body = http_error_json("invalid_request", c->scan.why), resp[512];
     int n = snprintf(resp, sizeof(resp),
-                     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
                      "Cache-Control: no-store\r\nConnection: close\r\n\r\n%s",
-                     c->scan.status, reason, blen, body);
+                     c->scan.status, reason, strlen(body), body);
+    free(body);
     evutil_socket_t fd = bufferevent_getfd(c->under);
-    if (fd >= 0 && n > 0 && send(fd, resp, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+    if (fd >= 0 && n > 0 && (size_t)n < sizeof(resp) && send(fd, resp, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
         log_debug("http.refuse_failed", "could not send the 400 to %s", c->addr);
     unsigned long long passed;
     if (log_every_second(&g->refuse_log, &passed))

@@ -5,7 +5,7 @@
  * its number would hide the gap from the repair path. A poll in flight is never doubled; a
  * poll that fails leaves the view to age, and the set's staleness bound does the rest.
  *
- * Threading: the main thread's loop only.
+ * Threading: the revocation view's loop only (its thread does nothing else).
  */
 #include "revsync.h"
 
@@ -33,7 +33,7 @@
 struct revsync {
     const struct p2a_config *cfg;
     struct event_base *base;
-    struct store *store;      /* borrowed: the main thread's command connection */
+    struct store *store;      /* borrowed: the view thread's command connection */
     struct store *subscriber; /* owned */
     struct revoke_set *set;
     struct event *load_ev, *poll_ev, *sweep_ev, *stats_ev;

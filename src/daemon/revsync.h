@@ -1,6 +1,6 @@
 /* revsync.h -- keeping this process's revocation set in step with Redis.
  *
- * Runs on the main thread's loop. Three paths bring revocations in, and applying one twice
+ * Runs on the revocation view's own thread and loop (server.c), which does nothing else. Three paths bring revocations in, and applying one twice
  * changes nothing, so none needs to know about the others:
  *   - start-up: the whole live set is loaded before the process reports SERVING (and again
  *     if Redis's sequence number goes backwards, i.e. Redis lost its data);

@@ -1,7 +1,7 @@
 /* store.h -- the durable state in Redis, reached asynchronously from an event loop.
  *
- * One struct store is one connection to Redis, owned by one event loop (a worker's or the
- * main thread's) and used only from it. Every operation completes through its callback,
+ * One struct store is one connection to Redis, owned by one event loop (a worker's, the
+ * revocation view's, the facade's or main's) and used only from it. Every operation completes through its callback,
  * always later, from the loop, never from inside the call; it is called exactly once, also
  * when the connection fails (P2A_ERR_UNAVAILABLE), a command is slower than the configured
  * timeout (P2A_ERR_UNAVAILABLE, and the connection is dropped and remade), or the store is

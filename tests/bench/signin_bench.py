@@ -82,14 +82,18 @@ def main():
         # our load generators run on CPU 1
         os.sched_setaffinity(0, {int(LOAD_CPU)})
 
+        answered = [0]
+
         def storm(n, workers, stop=None):
             def one(i):
                 if stop is not None and stop.is_set():
                     return None
                 # the attackers yield CPU 1 to h2load, whose clock measures the latencies
                 os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-                return login(authd.http_port, "u" + secrets.token_hex(6), "wrong password",
+                code = login(authd.http_port, "u" + secrets.token_hex(6), "wrong password",
                              f"127.0.0.{100 + i % min(workers, 24)}")[0]
+                answered[0] += 1
+                return code
             with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
                 return list(pool.map(one, range(n)))
 
@@ -127,8 +131,9 @@ def main():
             stop = threading.Event()
             result = {}
             t = threading.Thread(target=lambda: result.update(codes=storm(100000, workers, stop)))
+            before = answered[0]
             t.start()
-            time.sleep(1.0)  # the storm is on
+            harness.wait_until(lambda: answered[0] >= before + workers, 30, "the storm to start")
             p = introspect_p99(tag)
             stop.set()
             t.join()
