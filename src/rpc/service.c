@@ -13,7 +13,6 @@
 
 #include <string.h>
 
-
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
@@ -60,6 +59,19 @@ static void finish_err(struct service_call *call, enum rpc_code code, const char
     call->complete(call, (int)code, msg, NULL, 0);
 }
 
+/* The request, or NULL after answering INVALID_ARGUMENT ("malformed IssueTokenRequest"). */
+static void *unpack(struct service_call *call, const ProtobufCMessageDescriptor *desc,
+                    ProtobufCAllocator *alloc, const uint8_t *msg, size_t len)
+{
+    ProtobufCMessage *m = protobuf_c_message_unpack(desc, alloc, len, msg);
+    if (m == NULL) {
+        char why[96];
+        snprintf(why, sizeof(why), "malformed %s", desc->short_name);
+        finish_err(call, RPC_INVALID_ARGUMENT, why);
+    }
+    return m;
+}
+
 /* RFC 6750 3 and RFC 9728 5.1: what the MCP server sends with its 401, so that a client
  * finds us (resource_metadata) and asks for the right scope. */
 static void www_authenticate(enum token_verdict v, const char *resource, const char *scope,
@@ -100,11 +112,9 @@ static void do_introspect(struct service_ctx *ctx, const uint8_t *msg, size_t le
     arena_init(&arena, buf, sizeof(buf));
     ProtobufCAllocator alloc = {pb_alloc, pb_free, &arena};
     Pipe2__Auth__V1__IntrospectRequest *req =
-        pipe2__auth__v1__introspect_request__unpack(&alloc, len, msg);
-    if (req == NULL) {
-        finish_err(call, RPC_INVALID_ARGUMENT, "malformed IntrospectRequest");
+        unpack(call, &pipe2__auth__v1__introspect_request__descriptor, &alloc, msg, len);
+    if (req == NULL)
         return;
-    }
     const char *why = NULL;
     size_t rlen = strlen(req->resource);
     if (rlen > RESOURCE_MAX)
@@ -164,8 +174,8 @@ static void do_introspect(struct service_ctx *ctx, const uint8_t *msg, size_t le
             lastused_mark(ctx->marks, c->jti, now);
     } else {
         resp.reason = (Pipe2__Auth__V1__InactiveReason)v;
-        www_authenticate(v, rlen > 0 ? req->resource : sh->cfg->resources[0], sh->cfg->scopes,
-                         www, sizeof(www));
+        www_authenticate(v, rlen > 0 ? req->resource : sh->cfg->resources[0], sh->cfg->scopes, www,
+                         sizeof(www));
         resp.www_authenticate = www;
     }
     finish_msg(call, &resp.base);
@@ -231,11 +241,9 @@ static void do_issue(struct service_ctx *ctx, const uint8_t *msg, size_t len,
 {
     const struct p2a_config *cfg = ctx->shared->cfg;
     Pipe2__Auth__V1__IssueTokenRequest *req =
-        pipe2__auth__v1__issue_token_request__unpack(NULL, len, msg);
-    if (req == NULL) {
-        finish_err(call, RPC_INVALID_ARGUMENT, "malformed IssueTokenRequest");
+        unpack(call, &pipe2__auth__v1__issue_token_request__descriptor, NULL, msg, len);
+    if (req == NULL)
         return;
-    }
     const char *why = validate_user_id(req->user_id);
     if (why == NULL)
         why = validate_name(req->name);
@@ -253,7 +261,8 @@ static void do_issue(struct service_ctx *ctx, const uint8_t *msg, size_t len,
     }
     int64_t now_ms = clock_now_ms();
     int64_t now = now_ms / 1000;
-    int64_t lifetime = req->expires_in_seconds ? req->expires_in_seconds : cfg->max_token_lifetime_s;
+    int64_t lifetime =
+        req->expires_in_seconds ? req->expires_in_seconds : cfg->max_token_lifetime_s;
     struct issue_op *op = xcalloc(1, sizeof(*op));
     op->call = call;
     op->created_at = now;
@@ -319,11 +328,9 @@ static void do_revoke(struct service_ctx *ctx, const uint8_t *msg, size_t len,
                       struct service_call *call)
 {
     Pipe2__Auth__V1__RevokeTokenRequest *req =
-        pipe2__auth__v1__revoke_token_request__unpack(NULL, len, msg);
-    if (req == NULL) {
-        finish_err(call, RPC_INVALID_ARGUMENT, "malformed RevokeTokenRequest");
+        unpack(call, &pipe2__auth__v1__revoke_token_request__descriptor, NULL, msg, len);
+    if (req == NULL)
         return;
-    }
     const char *why = NULL;
     enum rpc_code code = RPC_INVALID_ARGUMENT;
     if (req->jti[0] == '\0')
@@ -374,11 +381,9 @@ static void do_list(struct service_ctx *ctx, const uint8_t *msg, size_t len,
                     struct service_call *call)
 {
     Pipe2__Auth__V1__ListTokensRequest *req =
-        pipe2__auth__v1__list_tokens_request__unpack(NULL, len, msg);
-    if (req == NULL) {
-        finish_err(call, RPC_INVALID_ARGUMENT, "malformed ListTokensRequest");
+        unpack(call, &pipe2__auth__v1__list_tokens_request__descriptor, NULL, msg, len);
+    if (req == NULL)
         return;
-    }
     const char *why = validate_user_id(req->user_id);
     if (why != NULL)
         finish_err(call, RPC_INVALID_ARGUMENT, why);
@@ -417,11 +422,9 @@ static void do_create_user(struct service_ctx *ctx, const uint8_t *msg, size_t l
                            struct service_call *call)
 {
     Pipe2__Auth__V1__CreateUserRequest *req =
-        pipe2__auth__v1__create_user_request__unpack(NULL, len, msg);
-    if (req == NULL) {
-        finish_err(call, RPC_INVALID_ARGUMENT, "malformed CreateUserRequest");
+        unpack(call, &pipe2__auth__v1__create_user_request__descriptor, NULL, msg, len);
+    if (req == NULL)
         return;
-    }
     const char *why = oauth_username_check(req->username);
     if (why == NULL)
         why = oauth_password_check(req->username, req->password);
@@ -467,8 +470,7 @@ static void on_client_put(void *arg, p2a_err err, const char *const *v, const si
         resp.registration_json = op->reg.response;
         finish_msg(op->call, &resp.base);
         json_decref(j);
-        log_info("oauth.client_registered", "registered client %s over the RPC",
-                 op->reg.client_id);
+        log_info("oauth.client_registered", "registered client %s over the RPC", op->reg.client_id);
     }
     oauth_client_reg_deinit(&op->reg);
     free(op);
@@ -478,11 +480,9 @@ static void do_register_client(struct service_ctx *ctx, const uint8_t *msg, size
                                struct service_call *call)
 {
     Pipe2__Auth__V1__RegisterClientRequest *req =
-        pipe2__auth__v1__register_client_request__unpack(NULL, len, msg);
-    if (req == NULL) {
-        finish_err(call, RPC_INVALID_ARGUMENT, "malformed RegisterClientRequest");
+        unpack(call, &pipe2__auth__v1__register_client_request__descriptor, NULL, msg, len);
+    if (req == NULL)
         return;
-    }
     /* the fields as the registration rule reads an RFC 7591 body (oauth.h) */
     json_t *body = json_object(), *uris = json_array();
     bool utf8 = true;
@@ -492,8 +492,8 @@ static void do_register_client(struct service_ctx *ctx, const uint8_t *msg, size
         json_array_append_new(uris, u != NULL ? u : json_null());
     }
     json_object_set_new(body, "redirect_uris", uris);
-    const char *method = req->token_endpoint_auth_method[0] ? req->token_endpoint_auth_method
-                                                            : "none";
+    const char *method =
+        req->token_endpoint_auth_method[0] ? req->token_endpoint_auth_method : "none";
     const char *fields[][2] = {{"client_name", req->client_name},
                                {"token_endpoint_auth_method", method},
                                {"scope", req->scope}};
@@ -531,11 +531,9 @@ static void do_health(struct service_ctx *ctx, const uint8_t *msg, size_t len,
                       struct service_call *call)
 {
     Grpc__Health__V1__HealthCheckRequest *req =
-        grpc__health__v1__health_check_request__unpack(NULL, len, msg);
-    if (req == NULL) {
-        finish_err(call, RPC_INVALID_ARGUMENT, "malformed HealthCheckRequest");
+        unpack(call, &grpc__health__v1__health_check_request__descriptor, NULL, msg, len);
+    if (req == NULL)
         return;
-    }
     /* "" and the service name: ready to take traffic (the readiness probe). "liveness": the
      * process and this worker's loop answer at all (the liveness probe), whatever Redis does */
     bool liveness = strcmp(req->service, "liveness") == 0;
@@ -553,11 +551,11 @@ static void do_health(struct service_ctx *ctx, const uint8_t *msg, size_t len,
         return;
     }
     int64_t age_ms;
-    resp.status = !atomic_load(&ctx->shared->draining) &&
-                          revoke_usable(ctx->shared->revoked, clock_mono_ms(), &age_ms) ==
-                              REVOKE_USABLE
-                      ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
-                      : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
+    resp.status =
+        !atomic_load(&ctx->shared->draining) &&
+                revoke_usable(ctx->shared->revoked, clock_mono_ms(), &age_ms) == REVOKE_USABLE
+            ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
+            : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
     finish_msg(call, &resp.base);
 }
 

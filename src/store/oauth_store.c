@@ -1,33 +1,69 @@
 /* oauth_store.c -- OAuth state in Redis as Lua scripts (see oauth_store.h). */
 #include "oauth_store.h"
 
+#include <assert.h>
 #include <stdio.h>
 
+#include "netaddr.h"
+#include "oauth.h"
 #include "store_keys.h"
 
-#define N(a) (sizeof(a) / sizeof((a)[0]))
+/* The longest argument eval_args() formats: a sign-in pair's key (rl:login-pair:<user>:<addr>). */
+#define ARG_MAX (sizeof(STORE_KEY_RATE "login-pair::") + OAUTH_MAX_USERNAME + NETADDR_MAX)
+#define ARGS_MAX 12
 
-static void num(char *buf, size_t len, int64_t v)
+/* One argument of a script: a string, a number, or a key: a prefix (STORE_KEY_*) and an id.
+ * Ids are bounded by their callers' checks, well within ARG_MAX. */
+struct arg {
+    enum { A_STR, A_NUM, A_KEY } kind;
+    const char *prefix, *s;
+    int64_t num;
+};
+/* clang-format off */
+#define STR(x) {A_STR, NULL, (x), 0}
+#define NUM(x) {A_NUM, NULL, NULL, (x)}
+#define KEY(p, id) {A_KEY, (p), (id), 0}
+/* clang-format on */
+
+static void eval_args(struct store *st, const char *lua, int nkeys, const struct arg *a, size_t n,
+                      store_eval_cb cb, void *arg)
 {
-    snprintf(buf, len, "%lld", (long long)v);
+    assert(n <= ARGS_MAX);
+    char text[ARGS_MAX][ARG_MAX];
+    const char *args[ARGS_MAX];
+    for (size_t i = 0; i < n && i < ARGS_MAX; i++) {
+        args[i] = text[i];
+        if (a[i].kind == A_STR)
+            args[i] = a[i].s;
+        else if (a[i].kind == A_NUM)
+            snprintf(text[i], ARG_MAX, "%lld", (long long)a[i].num);
+        else
+            snprintf(text[i], ARG_MAX, "%s%s", a[i].prefix, a[i].s);
+    }
+    store_eval(st, lua, nkeys, args, n < ARGS_MAX ? n : ARGS_MAX, cb, arg);
 }
 
+/* Runs lua with the arguments listed (STR, NUM, KEY), the first nkeys its KEYS. */
+#define EVAL(st, lua, nkeys, cb, arg, ...)                                                         \
+    eval_args(st, lua, nkeys, (const struct arg[]){__VA_ARGS__},                                   \
+              sizeof((const struct arg[]){__VA_ARGS__}) / sizeof(struct arg), cb, arg)
+
 /* Revokes family fid and its unexpired access tokens; returns {jti, exp, ...} revoked now. */
-#define LUA_REVOKE_FAMILY                                                                  \
-    STORE_LUA_REVOKE                                                                             \
-    "local function revoke_family(fid, ms)\n"                                              \
-    "  local fk = 'p2a:fam:' .. fid\n"                                                     \
-    "  redis.call('HSET', fk, 'revoked', '1')\n"                                           \
-    "  if redis.call('TTL', fk) < 0 then redis.call('EXPIRE', fk, 2592000) end\n"          \
-    "  local now = math.floor(tonumber(ms) / 1000)\n"                                      \
-    "  local ats = redis.call('ZRANGEBYSCORE', fk .. ':at', '(' .. now, '+inf', 'WITHSCORES')\n" \
-    "  local out = {}\n"                                                                   \
-    "  for i = 1, #ats, 2 do\n"                                                            \
-    "    if revoke(ats[i], ats[i + 1], ms) and #out < 60 then\n"                           \
-    "      out[#out + 1] = ats[i]; out[#out + 1] = ats[i + 1]\n"                           \
-    "    end\n"                                                                            \
-    "  end\n"                                                                              \
-    "  return out\n"                                                                       \
+#define LUA_REVOKE_FAMILY                                                                          \
+    STORE_LUA_REVOKE                                                                               \
+    "local function revoke_family(fid, ms)\n"                                                      \
+    "  local fk = '" STORE_KEY_FAMILY "' .. fid\n"                                                 \
+    "  redis.call('HSET', fk, 'revoked', '1')\n"                                                   \
+    "  if redis.call('TTL', fk) < 0 then redis.call('EXPIRE', fk, 2592000) end\n"                  \
+    "  local now = math.floor(tonumber(ms) / 1000)\n"                                              \
+    "  local ats = redis.call('ZRANGEBYSCORE', fk .. ':at', '(' .. now, '+inf', 'WITHSCORES')\n"   \
+    "  local out = {}\n"                                                                           \
+    "  for i = 1, #ats, 2 do\n"                                                                    \
+    "    if revoke(ats[i], ats[i + 1], ms) and #out < 60 then\n"                                   \
+    "      out[#out + 1] = ats[i]; out[#out + 1] = ats[i + 1]\n"                                   \
+    "    end\n"                                                                                    \
+    "  end\n"                                                                                      \
+    "  return out\n"                                                                               \
     "end\n"
 
 void oauth_store_client_put(struct store *st, const char *client_id, const char *record,
@@ -35,20 +71,13 @@ void oauth_store_client_put(struct store *st, const char *client_id, const char 
 {
     static const char lua[] = "if redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 1 end\n"
                               "return 0\n";
-    char key[96];
-    snprintf(key, sizeof(key), "p2a:client:%s", client_id);
-    const char *args[] = {key, record};
-    store_eval(st, lua, 1, args, N(args), cb, arg);
+    EVAL(st, lua, 1, cb, arg, KEY(STORE_KEY_CLIENT, client_id), STR(record));
 }
 
-void oauth_store_client_get(struct store *st, const char *client_id, store_eval_cb cb,
-                            void *arg)
+void oauth_store_client_get(struct store *st, const char *client_id, store_eval_cb cb, void *arg)
 {
     static const char lua[] = "return redis.call('GET', KEYS[1]) or ''\n";
-    char key[96];
-    snprintf(key, sizeof(key), "p2a:client:%s", client_id);
-    const char *args[] = {key};
-    store_eval(st, lua, 1, args, N(args), cb, arg);
+    EVAL(st, lua, 1, cb, arg, KEY(STORE_KEY_CLIENT, client_id));
 }
 
 void oauth_store_user_create(struct store *st, const char *username, const char *user_id,
@@ -58,19 +87,17 @@ void oauth_store_user_create(struct store *st, const char *username, const char 
         "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end\n"
         "redis.call('HSET', KEYS[1], 'user_id', ARGV[1], 'hash', ARGV[2], 'created_at', ARGV[3])\n"
         "return 1\n";
-    char key[96], nows[24];
-    snprintf(key, sizeof(key), "p2a:account:%s", username);
-    num(nows, sizeof(nows), now);
-    const char *args[] = {key, user_id, hash, nows};
-    store_eval(st, lua, 1, args, N(args), cb, arg);
+    EVAL(st, lua, 1, cb, arg, KEY(STORE_KEY_ACCOUNT, username), STR(user_id), STR(hash), NUM(now));
 }
 
 /* The counters of sign-in attempts: one account from one address (a hard limit per
- * window), and one account from anywhere (failures beyond a number space attempts out). */
-static void login_keys(const char *username, const char *addr, char *pair, char *acct, size_t n)
+ * window), and one account from anywhere (failures beyond a number space attempts out):
+ * the ids to follow STORE_KEY_RATE. */
+static void login_keys(const char *username, const char *addr, char pair[ARG_MAX],
+                       char acct[ARG_MAX])
 {
-    snprintf(pair, n, "p2a:rl:login-pair:%s:%s", username, addr);
-    snprintf(acct, n, "p2a:rl:login-account:%s", username);
+    snprintf(pair, ARG_MAX, "login-pair:%s:%s", username, addr);
+    snprintf(acct, ARG_MAX, "login-account:%s", username);
 }
 
 void oauth_store_login_reserve(struct store *st, const char *username, const char *addr,
@@ -99,16 +126,11 @@ void oauth_store_login_reserve(struct store *st, const char *username, const cha
         "redis.call('EXPIRE', KEYS[3], ARGV[2])\n"
         "local h = redis.call('HMGET', KEYS[1], 'user_id', 'hash')\n"
         "return {0, h[1] or '', h[2] or '', 0}\n";
-    char k0[96], k1[192], k2[128], limit[16], win[16], ms[24], after[16], maxd[16];
-    snprintf(k0, sizeof(k0), "p2a:account:%s", username);
-    login_keys(username, addr, k1, k2, sizeof(k2));
-    num(limit, sizeof(limit), lim->per_pair);
-    num(win, sizeof(win), OAUTH_LOGIN_WINDOW_S);
-    num(ms, sizeof(ms), now_ms);
-    num(after, sizeof(after), lim->throttle_after);
-    num(maxd, sizeof(maxd), OAUTH_LOGIN_MAX_DELAY_S);
-    const char *args[] = {k0, k1, k2, limit, win, ms, after, maxd};
-    store_eval(st, lua, 3, args, N(args), cb, arg);
+    char pair[ARG_MAX], acct[ARG_MAX];
+    login_keys(username, addr, pair, acct);
+    EVAL(st, lua, 3, cb, arg, KEY(STORE_KEY_ACCOUNT, username), KEY(STORE_KEY_RATE, pair),
+         KEY(STORE_KEY_RATE, acct), NUM(lim->per_pair), NUM(OAUTH_LOGIN_WINDOW_S), NUM(now_ms),
+         NUM(lim->throttle_after), NUM(OAUTH_LOGIN_MAX_DELAY_S));
 }
 
 void oauth_store_session_create(struct store *st, const char *sid_digest, const char *user_id,
@@ -121,26 +143,19 @@ void oauth_store_session_create(struct store *st, const char *sid_digest, const 
         "redis.call('EXPIRE', KEYS[1], ARGV[4])\n"
         "redis.call('DEL', KEYS[2], KEYS[3])\n"
         "return 1\n";
-    char k1[96], k2[192], k3[128], at[24], ttl[16];
-    snprintf(k1, sizeof(k1), "p2a:session:%s", sid_digest);
-    login_keys(username, addr, k2, k3, sizeof(k3));
-    num(at, sizeof(at), auth_time);
-    num(ttl, sizeof(ttl), ttl_s);
-    const char *args[] = {k1, k2, k3, user_id, username, at, ttl};
-    store_eval(st, lua, 3, args, N(args), cb, arg);
+    char pair[ARG_MAX], acct[ARG_MAX];
+    login_keys(username, addr, pair, acct);
+    EVAL(st, lua, 3, cb, arg, KEY(STORE_KEY_SESSION, sid_digest), KEY(STORE_KEY_RATE, pair),
+         KEY(STORE_KEY_RATE, acct), STR(user_id), STR(username), NUM(auth_time), NUM(ttl_s));
 }
 
-void oauth_store_session_get(struct store *st, const char *sid_digest, store_eval_cb cb,
-                             void *arg)
+void oauth_store_session_get(struct store *st, const char *sid_digest, store_eval_cb cb, void *arg)
 {
     static const char lua[] =
         "local h = redis.call('HMGET', KEYS[1], 'user_id', 'username', 'auth_time')\n"
         "if not h[1] then return {} end\n"
         "return h\n";
-    char k[96];
-    snprintf(k, sizeof(k), "p2a:session:%s", sid_digest);
-    const char *args[] = {k};
-    store_eval(st, lua, 1, args, N(args), cb, arg);
+    EVAL(st, lua, 1, cb, arg, KEY(STORE_KEY_SESSION, sid_digest));
 }
 
 void oauth_store_code_create(struct store *st, const char *code_digest, const char *binding,
@@ -149,32 +164,25 @@ void oauth_store_code_create(struct store *st, const char *code_digest, const ch
     static const char lua[] = "redis.call('HSET', KEYS[1], 'b', ARGV[1], 'used', '0')\n"
                               "redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
                               "return 1\n";
-    char k[96], ttl[16];
-    snprintf(k, sizeof(k), "p2a:code:%s", code_digest);
-    num(ttl, sizeof(ttl), OAUTH_CODE_TTL_S);
-    const char *args[] = {k, binding, ttl};
-    store_eval(st, lua, 1, args, N(args), cb, arg);
+    EVAL(st, lua, 1, cb, arg, KEY(STORE_KEY_CODE, code_digest), STR(binding),
+         NUM(OAUTH_CODE_TTL_S));
 }
 
 void oauth_store_code_redeem(struct store *st, const char *code_digest, const char *fid,
                              store_eval_cb cb, void *arg)
 {
-    static const char lua[] =
-        "local h = redis.call('HMGET', KEYS[1], 'b', 'used', 'fam')\n"
-        "if not h[1] then return {-1} end\n"
-        "if h[2] == '1' then return {1, h[3] or ''} end\n"
-        "redis.call('HSET', KEYS[1], 'used', '1', 'fam', ARGV[1])\n"
-        "return {0, h[1]}\n";
-    char k[96];
-    snprintf(k, sizeof(k), "p2a:code:%s", code_digest);
-    const char *args[] = {k, fid};
-    store_eval(st, lua, 1, args, N(args), cb, arg);
+    static const char lua[] = "local h = redis.call('HMGET', KEYS[1], 'b', 'used', 'fam')\n"
+                              "if not h[1] then return {-1} end\n"
+                              "if h[2] == '1' then return {1, h[3] or ''} end\n"
+                              "redis.call('HSET', KEYS[1], 'used', '1', 'fam', ARGV[1])\n"
+                              "return {0, h[1]}\n";
+    EVAL(st, lua, 1, cb, arg, KEY(STORE_KEY_CODE, code_digest), STR(fid));
 }
 
 void oauth_store_family_create(struct store *st, const char *fid, const char *client_id,
                                const char *user_id, const char *scope, const char *resource,
-                               const char *rt_digest, const char *at_jti, int64_t at_exp,
-                               int ttl_s, int64_t now_ms, store_eval_cb cb, void *arg)
+                               const char *rt_digest, const char *at_jti, int64_t at_exp, int ttl_s,
+                               int64_t now_ms, store_eval_cb cb, void *arg)
 {
     static const char lua[] = STORE_LUA_REVOKE
         "local fk = KEYS[1]\n"
@@ -187,16 +195,11 @@ void oauth_store_family_create(struct store *st, const char *fid, const char *cl
         "redis.call('HSET', fk, 'client_id', ARGV[1], 'user_id', ARGV[2], 'scope', ARGV[3],"
         " 'resource', ARGV[4], 'cur', ARGV[5], 'prev', '', 'prev_at', '0', 'revoked', '0')\n"
         "redis.call('EXPIRE', fk, ARGV[9])\n"
-        "redis.call('SET', 'p2a:rt:' .. ARGV[5], ARGV[6], 'EX', ARGV[9])\n"
+        "redis.call('SET', '" STORE_KEY_REFRESH "' .. ARGV[5], ARGV[6], 'EX', ARGV[9])\n"
         "return 1\n";
-    char k[96], exps[24], ttl[16], ms[24];
-    snprintf(k, sizeof(k), "p2a:fam:%s", fid);
-    num(exps, sizeof(exps), at_exp);
-    num(ttl, sizeof(ttl), ttl_s);
-    num(ms, sizeof(ms), now_ms);
-    const char *args[] = {k, client_id, user_id, scope, resource, rt_digest, fid, at_jti,
-                          exps, ttl, ms};
-    store_eval(st, lua, 1, args, N(args), cb, arg);
+    EVAL(st, lua, 1, cb, arg, KEY(STORE_KEY_FAMILY, fid), STR(client_id), STR(user_id), STR(scope),
+         STR(resource), STR(rt_digest), STR(fid), STR(at_jti), NUM(at_exp), NUM(ttl_s),
+         NUM(now_ms));
 }
 
 void oauth_store_refresh(struct store *st, const char *rt_digest, const char *client_id,
@@ -206,7 +209,7 @@ void oauth_store_refresh(struct store *st, const char *rt_digest, const char *cl
     static const char lua[] = LUA_REVOKE_FAMILY
         "local fid = redis.call('GET', KEYS[1])\n"
         "if not fid then return {-1} end\n"
-        "local fk = 'p2a:fam:' .. fid\n"
+        "local fk = '" STORE_KEY_FAMILY "' .. fid\n"
         "local f = redis.call('HMGET', fk, 'client_id', 'user_id', 'scope', 'resource',"
         " 'cur', 'prev', 'prev_at', 'revoked')\n"
         "if not f[1] then return {-1} end\n"
@@ -240,71 +243,52 @@ void oauth_store_refresh(struct store *st, const char *rt_digest, const char *cl
         "redis.call('HSET', fk, 'cur', ARGV[2])\n"
         "redis.call('EXPIRE', fk, ARGV[7])\n"
         "redis.call('EXPIRE', fk .. ':at', ARGV[7])\n"
-        "redis.call('SET', 'p2a:rt:' .. ARGV[2], fid, 'EX', ARGV[7])\n"
+        "redis.call('SET', '" STORE_KEY_REFRESH "' .. ARGV[2], fid, 'EX', ARGV[7])\n"
         "return {0, fid, f[2], scope, f[4]}\n";
-    char k[96], ms[24], grace[16], ttl[16];
-    snprintf(k, sizeof(k), "p2a:rt:%s", rt_digest);
-    num(ms, sizeof(ms), now_ms);
-    num(grace, sizeof(grace), grace_s);
-    num(ttl, sizeof(ttl), ttl_s);
-    const char *args[] = {k, client_id, new_rt_digest, scope, resource, ms, grace, ttl,
-                          rt_digest};
-    store_eval(st, lua, 1, args, N(args), cb, arg);
+    EVAL(st, lua, 1, cb, arg, KEY(STORE_KEY_REFRESH, rt_digest), STR(client_id), STR(new_rt_digest),
+         STR(scope), STR(resource), NUM(now_ms), NUM(grace_s), NUM(ttl_s), STR(rt_digest));
 }
 
 void oauth_store_family_add_at(struct store *st, const char *fid, const char *jti, int64_t exp,
                                int64_t now_ms, store_eval_cb cb, void *arg)
 {
-    static const char lua[] = STORE_LUA_REVOKE
-        "redis.call('ZADD', KEYS[1] .. ':at', ARGV[2], ARGV[1])\n"
-        "if redis.call('HGET', KEYS[1], 'revoked') == '1' then\n"
-        "  revoke(ARGV[1], ARGV[2], ARGV[3])\n"
-        "  return 0\n"
-        "end\n"
-        "return 1\n";
-    char k[96], exps[24], ms[24];
-    snprintf(k, sizeof(k), "p2a:fam:%s", fid);
-    num(exps, sizeof(exps), exp);
-    num(ms, sizeof(ms), now_ms);
-    const char *args[] = {k, jti, exps, ms};
-    store_eval(st, lua, 1, args, N(args), cb, arg);
+    static const char lua[] =
+        STORE_LUA_REVOKE "redis.call('ZADD', KEYS[1] .. ':at', ARGV[2], ARGV[1])\n"
+                         "if redis.call('HGET', KEYS[1], 'revoked') == '1' then\n"
+                         "  revoke(ARGV[1], ARGV[2], ARGV[3])\n"
+                         "  return 0\n"
+                         "end\n"
+                         "return 1\n";
+    EVAL(st, lua, 1, cb, arg, KEY(STORE_KEY_FAMILY, fid), STR(jti), NUM(exp), NUM(now_ms));
 }
 
-void oauth_store_family_revoke(struct store *st, const char *fid, int64_t now_ms,
-                               store_eval_cb cb, void *arg)
+void oauth_store_family_revoke(struct store *st, const char *fid, int64_t now_ms, store_eval_cb cb,
+                               void *arg)
 {
     static const char lua[] = LUA_REVOKE_FAMILY "return revoke_family(ARGV[1], ARGV[2])\n";
-    char ms[24];
-    num(ms, sizeof(ms), now_ms);
-    const char *args[] = {fid, ms};
-    store_eval(st, lua, 0, args, N(args), cb, arg);
+    EVAL(st, lua, 0, cb, arg, STR(fid), NUM(now_ms));
 }
 
 void oauth_store_refresh_revoke(struct store *st, const char *rt_digest, const char *client_id,
                                 int64_t now_ms, store_eval_cb cb, void *arg)
 {
-    static const char lua[] = LUA_REVOKE_FAMILY
-        "local fid = redis.call('GET', KEYS[1])\n"
-        "if not fid then return {} end\n"
-        "if redis.call('HGET', 'p2a:fam:' .. fid, 'client_id') ~= ARGV[1] then return {} end\n"
-        "return revoke_family(fid, ARGV[2])\n";
-    char k[96], ms[24];
-    snprintf(k, sizeof(k), "p2a:rt:%s", rt_digest);
-    num(ms, sizeof(ms), now_ms);
-    const char *args[] = {k, client_id, ms};
-    store_eval(st, lua, 1, args, N(args), cb, arg);
+    static const char lua[] = LUA_REVOKE_FAMILY "local fid = redis.call('GET', KEYS[1])\n"
+                                                "if not fid then return {} end\n"
+                                                "if redis.call('HGET', '" STORE_KEY_FAMILY
+                                                "' .. fid, 'client_id') ~= ARGV[1] then\n"
+                                                "  return {}\n"
+                                                "end\n"
+                                                "return revoke_family(fid, ARGV[2])\n";
+    EVAL(st, lua, 1, cb, arg, KEY(STORE_KEY_REFRESH, rt_digest), STR(client_id), NUM(now_ms));
 }
 
 void oauth_store_jti_revoke(struct store *st, const char *jti, int64_t exp, int64_t now_ms,
                             store_eval_cb cb, void *arg)
 {
-    static const char lua[] = STORE_LUA_REVOKE "if revoke(ARGV[1], ARGV[2], ARGV[3]) then return 1 end\n"
-                                         "return 0\n";
-    char exps[24], ms[24];
-    num(exps, sizeof(exps), exp);
-    num(ms, sizeof(ms), now_ms);
-    const char *args[] = {jti, exps, ms};
-    store_eval(st, lua, 0, args, N(args), cb, arg);
+    static const char lua[] =
+        STORE_LUA_REVOKE "if revoke(ARGV[1], ARGV[2], ARGV[3]) then return 1 end\n"
+                         "return 0\n";
+    EVAL(st, lua, 0, cb, arg, STR(jti), NUM(exp), NUM(now_ms));
 }
 
 void oauth_store_rate_hit(struct store *st, const char *key, int window_s, store_eval_cb cb,
@@ -314,9 +298,5 @@ void oauth_store_rate_hit(struct store *st, const char *key, int window_s, store
         "local n = redis.call('INCR', KEYS[1])\n"
         "if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end\n"
         "return n\n";
-    char k[160], win[16];
-    snprintf(k, sizeof(k), "p2a:rl:%s", key);
-    num(win, sizeof(win), window_s);
-    const char *args[] = {k, win};
-    store_eval(st, lua, 1, args, N(args), cb, arg);
+    EVAL(st, lua, 1, cb, arg, KEY(STORE_KEY_RATE, key), NUM(window_s));
 }

@@ -14,15 +14,25 @@
 #define STORE_KEY_REVSEQ "p2a:revseq"   /* the revocation sequence number */
 #define STORE_KEY_REVLOG "p2a:revlog"   /* sorted set: jti by sequence number */
 #define STORE_CHANNEL "p2a:revocations"
+/* prefixes, followed by an id (store.h and oauth_store.h say what each holds) */
+#define STORE_KEY_PAT "p2a:pat:"         /* <jti> */
+#define STORE_KEY_USER "p2a:user:"       /* <user_id>:pats */
+#define STORE_KEY_CLIENT "p2a:client:"   /* <client_id> */
+#define STORE_KEY_ACCOUNT "p2a:account:" /* <username> */
+#define STORE_KEY_SESSION "p2a:session:" /* <digest> */
+#define STORE_KEY_CODE "p2a:code:"       /* <digest> */
+#define STORE_KEY_FAMILY "p2a:fam:"      /* <fid>, and <fid>:at */
+#define STORE_KEY_REFRESH "p2a:rt:"      /* <digest> */
+#define STORE_KEY_RATE "p2a:rl:"         /* <what>:<who> */
 
-#define STORE_LUA_REVOKE                                                                   \
-    "local function revoke(jti, exp, ms)\n"                                                \
-    "  if redis.call('ZSCORE', '" STORE_KEY_REVOKED "', jti) then return false end\n"     \
-    "  redis.call('ZADD', '" STORE_KEY_REVOKED "', exp, jti)\n"                           \
-    "  local seq = redis.call('INCR', '" STORE_KEY_REVSEQ "')\n"                          \
-    "  redis.call('ZADD', '" STORE_KEY_REVLOG "', seq, jti)\n"                            \
+#define STORE_LUA_REVOKE                                                                           \
+    "local function revoke(jti, exp, ms)\n"                                                        \
+    "  if redis.call('ZSCORE', '" STORE_KEY_REVOKED "', jti) then return false end\n"              \
+    "  redis.call('ZADD', '" STORE_KEY_REVOKED "', exp, jti)\n"                                    \
+    "  local seq = redis.call('INCR', '" STORE_KEY_REVSEQ "')\n"                                   \
+    "  redis.call('ZADD', '" STORE_KEY_REVLOG "', seq, jti)\n"                                     \
     "  redis.call('PUBLISH', '" STORE_CHANNEL "', seq .. ' ' .. jti .. ' ' .. exp .. ' ' .. ms)\n" \
-    "  return seq\n"                                                                       \
+    "  return seq\n"                                                                               \
     "end\n"
 
 #endif

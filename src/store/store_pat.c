@@ -43,17 +43,17 @@ static void written_reply(struct op *op, redisReply *r)
 
 static char *pat_key(const char *jti)
 {
-    size_t n = strlen(jti) + 9;
+    size_t n = strlen(jti) + sizeof(STORE_KEY_PAT);
     char *k = xmalloc(n);
-    snprintf(k, n, "p2a:pat:%s", jti);
+    snprintf(k, n, STORE_KEY_PAT "%s", jti);
     return k;
 }
 
 static char *user_key(const char *user)
 {
-    size_t n = strlen(user) + 20;
+    size_t n = strlen(user) + sizeof(STORE_KEY_USER ":pats");
     char *k = xmalloc(n);
-    snprintf(k, n, "p2a:user:%s:pats", user);
+    snprintf(k, n, STORE_KEY_USER "%s:pats", user);
     return k;
 }
 
@@ -171,7 +171,8 @@ void store_pat_list(struct store *st, const char *user_id, bool include_revoked,
     char limit[16];
     snprintf(limit, sizeof(limit), "%d", STORE_LIST_MAX);
     char *k = user_key(user_id);
-    const char *argv[] = {"EVAL", list_lua, "1", k, include_revoked ? "1" : "0", "p2a:pat:", limit};
+    const char *argv[] = {"EVAL",        list_lua, "1", k, include_revoked ? "1" : "0",
+                          STORE_KEY_PAT, limit};
     struct op *op = store_op_new(list_reply, arg);
     op->cb.list = cb;
     store_send_op(st, op, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
