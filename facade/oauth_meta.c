@@ -8,13 +8,10 @@
 static json_t *scopes_json(const struct p2a_config *cfg)
 {
     json_t *scopes = json_array();
-    for (const char *p = cfg->scopes; *p;) {
-        size_t n = strcspn(p, " ");
-        json_array_append_new(scopes, json_stringn(p, n));
-        p += n;
-        while (*p == ' ')
-            p++;
-    }
+    const char *tok;
+    size_t n;
+    for (const char *p = cfg->scopes; scope_next(&p, &tok, &n);)
+        json_array_append_new(scopes, json_stringn(tok, n));
     return scopes;
 }
 

@@ -23,6 +23,7 @@
 #include "hashpool.h"
 #include "helpers.h"
 #include "keys.h"
+#include "mbuf.h"
 #include "oauth.h"
 #include "oauth_http.h"
 #include "revoke.h"
@@ -249,6 +250,13 @@ static void metadata__served_without_the_store(void **state)
     ask(f, EVHTTP_REQ_GET, "/.well-known/oauth-authorization-server", NULL, NULL, NULL, &a);
     assert_int_equal(a.status, 200);
     assert_string_equal(json_string_value(json_object_get(a.json, "issuer")), f->cfg.issuer);
+    /* scopes_supported: PIPE2_AUTH_SCOPES, one member a scope */
+    json_t *scopes = json_object_get(a.json, "scopes_supported");
+    struct mbuf joined = {0};
+    for (size_t i = 0; i < json_array_size(scopes); i++)
+        mbuf_printf(&joined, "%s%s", i ? " " : "", json_string_value(json_array_get(scopes, i)));
+    assert_string_equal(joined.s, f->cfg.scopes);
+    mbuf_free(&joined);
     assert_int_equal(store_calls(), 0);
     resp_deinit(&a);
 
