@@ -167,7 +167,13 @@ static void authz_checks(struct oreq *r)
         authz_redirect(r, "invalid_scope", "scope is malformed", NULL);
         return;
     }
-    scope_grant(cfg->scopes, scope, r->scope, sizeof(r->scope));
+    const char *allowed = json_string_value(json_object_get(r->client, "scope"));
+    if (!scope_grant(cfg->scopes, cfg->resource_scopes, allowed, scope, r->scope,
+                     sizeof(r->scope))) {
+        authz_redirect(r, "invalid_scope",
+                       "none of the requested scopes may be granted to this application", NULL);
+        return;
+    }
     if (r->mode == AUTHZ_CONSENT) {
         if (r->approve)
             authz_approved(r);
@@ -244,7 +250,8 @@ static void authz_start(struct oreq *r)
         return;
     }
     snprintf(r->client_id, sizeof(r->client_id), "%s", cid);
-    oauth_store_client_get(r->o->h.store, r->client_id, on_client_for_authz, r);
+    oauth_store_client_get(r->o->h.store, r->client_id, r->o->cfg->client_idle_expiry_s,
+                           on_client_for_authz, r);
 }
 
 static bool query_ok(const char *q)

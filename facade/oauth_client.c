@@ -15,7 +15,6 @@ void oauth_client_auth(struct oreq *r)
     const char *body_id = oauth_form_get(&r->form, "client_id");
     const char *body_secret = oauth_form_get(&r->form, "client_secret");
     if (authz != NULL && strncasecmp(authz, "Basic ", 6) == 0) {
-        r->basic = true;
         if (body_secret != NULL) {
             oreq_error(r, 400, "invalid_request", "use one client authentication method");
             return;
@@ -45,7 +44,8 @@ void oauth_client_auth(struct oreq *r)
         oreq_error(r, 401, "invalid_client", "unknown client; register again");
         return;
     }
-    oauth_store_client_get(r->o->h.store, r->client_id, on_client_for_auth, r);
+    oauth_store_client_get(r->o->h.store, r->client_id, r->o->cfg->client_idle_expiry_s,
+                           on_client_for_auth, r);
 }
 
 static void on_client_for_auth(void *arg, p2a_err err, const char *const *v, const size_t *lens,
@@ -99,12 +99,15 @@ static void on_register_rate(void *arg, p2a_err err, const char *const *v, const
                              size_t n)
 {
     (void)lens;
-    struct oreq *r = oreq_resume(arg, err, n, 1);
+    struct oreq *r = oreq_resume(arg, err, n, 2);
     if (r == NULL)
         return;
-    if (strtoll(v[0], NULL, 10) > r->o->cfg->register_rate_limit) {
+    if (strcmp(v[0], "0") != 0) {
+        oh_add_header(r->http, "Retry-After", v[1]);
         oreq_error(r, 429, "too_many_requests",
-                   "too many registrations from this address; try again later");
+                   strcmp(v[0], "1") == 0
+                       ? "too many registrations from this address; try again later"
+                       : "too many registrations; try again later");
         return;
     }
     size_t len;
@@ -123,7 +126,8 @@ static void on_register_rate(void *arg, p2a_err err, const char *const *v, const
         oreq_error(r, e == P2A_ERR_INVALID ? 400 : 500, code, desc);
         return;
     }
-    oauth_store_client_put(r->o->h.store, r->reg.client_id, r->reg.record, on_registered, r);
+    oauth_store_client_put(r->o->h.store, r->reg.client_id, r->reg.record,
+                           r->o->cfg->client_unused_expiry_s, on_registered, r);
 }
 
 void oauth_do_register(struct oreq *r)
@@ -132,7 +136,7 @@ void oauth_do_register(struct oreq *r)
         oreq_error(r, 400, "invalid_client_metadata", "send the metadata as application/json");
         return;
     }
-    char key[128];
-    snprintf(key, sizeof(key), "register:%s", r->addr);
-    oauth_store_rate_hit(r->o->h.store, key, 3600, on_register_rate, r);
+    const struct p2a_config *cfg = r->o->cfg;
+    oauth_store_register_hit(r->o->h.store, r->addr, cfg->register_rate_limit,
+                             cfg->register_global_rate_limit, on_register_rate, r);
 }

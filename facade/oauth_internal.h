@@ -113,7 +113,7 @@ struct oreq {
     /* token endpoint */
     char client_id[OAUTH_MAX_CLIENT_ID + 1];
     char secret[OAUTH_SECRET_LEN * 2 + 1];
-    bool has_secret, basic;
+    bool has_secret;
     char fid[OAUTH_SECRET_LEN + 1];
     char new_rt[OAUTH_SECRET_LEN + 1];
     char *access_token;
@@ -123,6 +123,7 @@ struct oreq {
     void (*after_client)(struct oreq *r); /* next step once the client is authenticated */
     char *response;                       /* a body kept until a store step confirms */
     struct oauth_client_reg reg;          /* /register: the client being stored */
+    const struct svc_key *caller;         /* /introspect with a service key: its entry */
 };
 
 struct oreq *oreq_new(struct oauth_http *o, struct evhttp_request *http, enum ep ep);
@@ -144,8 +145,8 @@ bool oreq_parse_body_form(struct oreq *r, struct oauth_form *f);
 /* The body as a form into r->form; false after answering 400 when it is none. */
 bool oreq_read_form(struct oreq *r);
 /* oreq_resume() for a client lookup: r->client is the record, or NULL when unknown. */
-struct oreq *oreq_resume_client(void *arg, p2a_err err, const char *const *v,
-                                const size_t *lens, size_t n);
+struct oreq *oreq_resume_client(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                                size_t n);
 char *oauth_meta_as(const struct p2a_config *cfg);
 void oauth_serve_prm(struct oauth_http *o, struct evhttp_request *http, const char *suffix);
 void oauth_client_auth(struct oreq *r);

@@ -4,13 +4,13 @@
 
 /* ---- metadata ------------------------------------------------------------------------------ */
 
-/* PIPE2_AUTH_SCOPES as a JSON array (scopes_supported). */
-static json_t *scopes_json(const struct p2a_config *cfg)
+/* A scope list as a JSON array (scopes_supported). */
+static json_t *scopes_json(const char *list)
 {
     json_t *scopes = json_array();
     const char *tok;
     size_t n;
-    for (const char *p = cfg->scopes; scope_next(&p, &tok, &n);)
+    for (const char *p = list; scope_next(&p, &tok, &n);)
         json_array_append_new(scopes, json_stringn(tok, n));
     return scopes;
 }
@@ -18,7 +18,7 @@ static json_t *scopes_json(const struct p2a_config *cfg)
 char *oauth_meta_as(const struct p2a_config *cfg)
 {
     const char *iss = cfg->issuer;
-    json_t *scopes = scopes_json(cfg);
+    json_t *scopes = scopes_json(cfg->scopes); /* what the AS offers, offline_access too */
     char ep[6][2200];
     static const char *const names[6] = {"/authorize", "/token",      "/register",
                                          "/revoke",    "/introspect", "/jwks.json"};
@@ -65,7 +65,7 @@ void oauth_serve_prm(struct oauth_http *o, struct evhttp_request *http, const ch
         oh_send_raw(o, http, EP_PRM, 404, "application/json", e, strlen(e));
         return;
     }
-    json_t *scopes = scopes_json(cfg);
+    json_t *scopes = scopes_json(cfg->resource_scopes); /* never offline_access (SEP-2207) */
     json_t *m = json_pack("{s:s, s:[s], s:o, s:[s], s:s}", "resource", found,
                           "authorization_servers", cfg->issuer, "scopes_supported", scopes,
                           "bearer_methods_supported", "header", "resource_name", "Pipe2.ai MCP");

@@ -111,15 +111,21 @@ void oreq_json(struct oreq *r, int status, const char *json)
     oreq_finish(r, status, "application/json", json, strlen(json));
 }
 
-/* An RFC 6749 5.2 error; description is a constant or made of checked values. */
+/* An RFC 6749 5.2 error; description is a constant or made of checked values. A 401
+ * challenges only with the scheme the client used (RFC 6749 5.2: Basic after Basic; a
+ * service key's Bearer at /introspect), and not at all after credentials in the form:
+ * strict clients read a challenge first and would never see invalid_client (and so never
+ * register again). */
 void oreq_error(struct oreq *r, int status, const char *error, const char *desc)
 {
     char *s = http_error_json(error, desc);
-    if (status == 401)
-        oh_add_header(r->http, "WWW-Authenticate",
-                      r->basic ? "Basic realm=\"pipe2-auth\"" : "Bearer realm=\"pipe2-auth\"");
-    if (status == 429)
-        oh_add_header(r->http, "Retry-After", "60");
+    const char *authz = oh_req_header(r->http, "Authorization");
+    if (status == 401 && authz != NULL) {
+        if (strncasecmp(authz, "Basic ", 6) == 0)
+            oh_add_header(r->http, "WWW-Authenticate", "Basic realm=\"pipe2-auth\"");
+        else if (strncasecmp(authz, "Bearer ", 7) == 0)
+            oh_add_header(r->http, "WWW-Authenticate", "Bearer realm=\"pipe2-auth\"");
+    }
     oreq_json(r, status, s);
     free(s);
 }
@@ -225,8 +231,8 @@ bool oreq_read_form(struct oreq *r)
     return false;
 }
 
-struct oreq *oreq_resume_client(void *arg, p2a_err err, const char *const *v,
-                                const size_t *lens, size_t n)
+struct oreq *oreq_resume_client(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                                size_t n)
 {
     struct oreq *r = oreq_resume(arg, err, n, 1);
     if (r != NULL)

@@ -65,23 +65,65 @@ void oauth_do_revoke(struct oreq *r)
 
 /* ---- /introspect ---------------------------------------------------------------------------- */
 
+/* Whether a service key bound to resources may hear about a grant for resource. */
+static bool bound_allows(const struct svc_key *k, const char *resource)
+{
+    return k == NULL || k->nresources == 0 ||
+           token_resource_in(k->resources, k->nresources, resource);
+}
+
+/* A refresh token (RFC 7662 2.1: introspectable by the client it was issued to): active
+ * while it is its family's current token and the family stands. */
+static void on_refresh_info(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                            size_t n)
+{
+    (void)lens;
+    struct oreq *r = oreq_resume(arg, err, n, 0);
+    if (r == NULL)
+        return;
+    if (n < 5 || (r->client != NULL && strcmp(v[0], r->client_id) != 0) ||
+        !bound_allows(r->caller, v[3])) {
+        oreq_json(r, 200, "{\"active\":false}");
+        return;
+    }
+    long long ttl = strtoll(v[4], NULL, 10);
+    json_t *j = json_pack("{s:b, s:s, s:s, s:s, s:s, s:I, s:[s], s:s}", "active", 1, "client_id",
+                          v[0], "sub", v[1], "scope", v[2], "iss", r->o->cfg->issuer, "exp",
+                          (json_int_t)(clock_now() + (ttl > 0 ? ttl : 0)), "aud", v[3], "token_use",
+                          "refresh");
+    char *s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    oreq_json(r, 200, s ? s : "{\"active\":false}");
+    free(s);
+}
+
 static void introspect_after_auth(struct oreq *r)
 {
     const struct p2a_config *cfg = r->o->cfg;
     const char *tok = oauth_form_get(&r->form, "token");
+    if (tok != NULL && tok[0] != '\0' && strchr(tok, '.') == NULL) { /* not a JWT */
+        char digest[OAUTH_HEX_LEN + 1];
+        oauth_digest_hex(tok, strlen(tok), digest);
+        oauth_store_refresh_info(r->o->h.store, digest, on_refresh_info, r);
+        return;
+    }
     const char *res = oauth_form_get(&r->form, "resource");
     struct introspector x = {
         .cfg = cfg, .keys = r->o->h.keys(r->o->h.arg), .revoked = r->o->h.revoked};
+    struct introspect_query q = {.token = tok ? tok : "",
+                                 .len = tok ? strlen(tok) : 0,
+                                 .resource = res,
+                                 .bound = r->caller ? r->caller->resources : NULL,
+                                 .nbound = r->caller ? r->caller->nresources : 0};
     struct introspection in;
-    if (introspect(&x, tok ? tok : "", tok ? strlen(tok) : 0, TOKEN_KIND_NONE, res, clock_now(),
-                   &in) != P2A_OK) {
+    if (introspect(&x, &q, clock_now(), &in) != P2A_OK) {
         introspection_deinit(&in);
         oreq_error(r, 503, "temporarily_unavailable",
                    "revocation list is not in sync with Redis; refusing to answer");
         return;
     }
     /* RFC 7662 4: a client learns only about tokens issued to it */
-    const struct token_claims *cl = in.claims;
+    const struct token_claims *cl = in.verdict == TV_ACTIVE ? in.claims : NULL;
     if (cl == NULL || (r->client != NULL && strcmp(cl->client_id, r->client_id) != 0)) {
         introspection_deinit(&in);
         oreq_json(r, 200, "{\"active\":false}");
@@ -127,7 +169,7 @@ void oauth_do_introspect(struct oreq *r)
     size_t klen;
     const char *key = oauth_bearer(oh_req_header(r->http, "Authorization"), &klen);
     if (key != NULL) {
-        if (svckeys_check(r->o->h.svckeys, key, klen, NULL) == SVC_ROLE_NONE) {
+        if (svckeys_check(r->o->h.svckeys, key, klen, &r->caller) == SVC_ROLE_NONE) {
             oreq_error(r, 401, "invalid_client", "unknown service key");
             return;
         }

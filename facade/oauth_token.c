@@ -10,12 +10,29 @@ void oauth_revoke_locally(struct oreq *r, const char *const *v, size_t from, siz
         revoke_add(r->o->h.revoked, v[i], strtoll(v[i + 1], NULL, 10), REVOKE_PATH_LOCAL);
 }
 
+/* Whether the client registered grant type gt (RFC 7591 2; a record without grant_types
+ * predates them and may use both). */
+static bool client_has_grant(const struct oreq *r, const char *gt)
+{
+    json_t *list = json_object_get(r->client, "grant_types");
+    if (list == NULL)
+        return true;
+    size_t i;
+    json_t *e;
+    json_array_foreach(list, i, e) if (json_is_string(e) &&
+                                       strcmp(json_string_value(e), gt) == 0) return true;
+    return false;
+}
+
 static void finish_tokens(struct oreq *r)
 {
-    json_t *j =
-        json_pack("{s:s, s:s, s:I, s:s, s:s}", "access_token", r->access_token, "token_type",
-                  "Bearer", "expires_in", (json_int_t)r->o->cfg->access_token_lifetime_s, "scope",
-                  r->granted_scope, "refresh_token", r->new_rt);
+    json_t *j = json_pack("{s:s, s:s, s:I, s:s}", "access_token", r->access_token, "token_type",
+                          "Bearer", "expires_in", (json_int_t)r->o->cfg->access_token_lifetime_s,
+                          "scope", r->granted_scope);
+    /* refresh tokens follow the client's registered grant_types (the family is kept either
+     * way: it revokes the access tokens of a reused code) */
+    if (client_has_grant(r, "refresh_token"))
+        json_object_set_new(j, "refresh_token", json_string(r->new_rt));
     char *s = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     if (s == NULL) {
@@ -250,6 +267,10 @@ static void grant_refresh(struct oreq *r)
 static void token_after_client(struct oreq *r)
 {
     const char *gt = oauth_form_get(&r->form, "grant_type");
+    if (!client_has_grant(r, gt)) {
+        oreq_error(r, 400, "unauthorized_client", "this client did not register this grant_type");
+        return;
+    }
     if (strcmp(gt, "authorization_code") == 0)
         grant_code(r);
     else

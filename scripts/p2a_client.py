@@ -78,9 +78,10 @@ class Client:
         return self.call("IssueToken", pb.IssueTokenRequest(
             user_id=user_id, name=name, scope=scope, expires_in_seconds=expires_in), **kw)
 
-    def introspect(self, token, resource="", expected_kind=0, **kw):
+    def introspect(self, token, resource="", expected_kind=0, required_scope="", **kw):
         return self.call("Introspect", pb.IntrospectRequest(
-            token=token, resource=resource, expected_kind=expected_kind), **kw)
+            token=token, resource=resource, expected_kind=expected_kind,
+            required_scope=required_scope), **kw)
 
     def list(self, user_id, include_revoked=False, **kw):
         return self.call("ListTokens", pb.ListTokensRequest(

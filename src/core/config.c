@@ -65,8 +65,8 @@ static const struct row rows[] = {
      "seconds before a connection with no call in flight is closed"},
     {"CLOCK_SKEW", K_INT, S(clock_skew_s), "60", 0, 300, false, false,
      "seconds of allowance for iat/nbf in the future"},
-    {"MAX_TOKEN_LIFETIME", K_INT, S(max_token_lifetime_s), "31536000", 60, 31536000, false,
-     false, "longest PAT lifetime in seconds, and the default (365 days)"},
+    {"MAX_TOKEN_LIFETIME", K_INT, S(max_token_lifetime_s), "31536000", 60, 31536000, false, false,
+     "longest PAT lifetime in seconds, and the default (365 days)"},
     {"CACHE_ENTRIES", K_INT, S(cache_entries), "65536", 0, 16777216, false, false,
      "verified tokens cached per worker (0: no cache, every call verifies)"},
     {"CACHE_MB", K_INT, S(cache_mb), "64", 1, 65536, false, false,
@@ -81,20 +81,29 @@ static const struct row rows[] = {
      "seconds between checks of PIPE2_AUTH_KEYS_DIR for added, changed or removed keys"},
     {"SHUTDOWN_GRACE", K_INT, S(shutdown_grace_s), "25", 1, 3600, false, false,
      "seconds SIGTERM waits for calls in flight before closing what is left"},
-    {"LOG_LEVEL", K_STR, S(log_level), "info", 0, 0, false, false,
-     "debug, info, warn or error"},
-    {"SCOPES", K_STR, S(scopes), "mcp", 0, 0, false, false,
-     "scopes OAuth clients may get, space-separated (scopes_supported)"},
-    {"ACCESS_TOKEN_LIFETIME", K_INT, S(access_token_lifetime_s), "3600", 5, 86400, false,
-     false, "seconds an OAuth access token lives"},
-    {"REFRESH_TOKEN_LIFETIME", K_INT, S(refresh_token_lifetime_s), "2592000", 60, 31536000,
-     false, false, "seconds a refresh token lives (each refresh issues a new one)"},
+    {"LOG_LEVEL", K_STR, S(log_level), "info", 0, 0, false, false, "debug, info, warn or error"},
+    {"SCOPES", K_STR, S(scopes), "mcp offline_access", 0, 0, false, false,
+     "scopes the authorization server offers, space-separated (its scopes_supported)"},
+    {"RESOURCE_SCOPES", K_STR, S(resource_scopes), "mcp", 0, 0, false, false,
+     "scopes the resources advertise and challenge with (PRM, WWW-Authenticate), a subset of "
+     "SCOPES without offline_access; what a PAT or an OAuth grant asking for none gets"},
+    {"ACCESS_TOKEN_LIFETIME", K_INT, S(access_token_lifetime_s), "3600", 5, 86400, false, false,
+     "seconds an OAuth access token lives"},
+    {"REFRESH_TOKEN_LIFETIME", K_INT, S(refresh_token_lifetime_s), "2592000", 60, 31536000, false,
+     false, "seconds a refresh token lives (each refresh issues a new one)"},
     {"REFRESH_GRACE", K_INT, S(refresh_grace_s), "10", 0, 300, false, false,
      "seconds a just-rotated refresh token is still accepted (a lost response)"},
     {"SESSION_LIFETIME", K_INT, S(session_lifetime_s), "43200", 60, 2592000, false, false,
      "seconds a browser login lasts"},
-    {"REGISTER_RATE_LIMIT", K_INT, S(register_rate_limit), "20", 1, 1000000, false, false,
-     "client registrations per address per hour"},
+    {"REGISTER_RATE_LIMIT", K_INT, S(register_rate_limit), "400", 1, 1000000, false, false,
+     "client registrations per client address per hour (hosted clients register a client per "
+     "user, from a few addresses)"},
+    {"REGISTER_GLOBAL_RATE_LIMIT", K_INT, S(register_global_rate_limit), "5000", 1, 10000000, false,
+     false, "client registrations per hour from all addresses together"},
+    {"CLIENT_UNUSED_EXPIRY", K_INT, S(client_unused_expiry_s), "86400", 60, 31536000, false, false,
+     "seconds a self-registered client lasts before its first use"},
+    {"CLIENT_IDLE_EXPIRY", K_INT, S(client_idle_expiry_s), "7776000", 60, 315360000, false, false,
+     "seconds a self-registered client lasts after its last use (90 days)"},
     {"LOGIN_RATE_LIMIT", K_INT, S(login_rate_limit), "5", 1, 1000000, false, false,
      "sign-in attempts at one account from one address per 15 min, unless one succeeds"},
     {"LOGIN_THROTTLE_AFTER", K_INT, S(login_throttle_after), "20", 1, 1000000, false, false,
@@ -112,14 +121,17 @@ static const struct row rows[] = {
      "open connections on the facade (0: a quarter of the descriptor limit)"},
     {"RPC_MAX_CONNECTIONS", K_INT, S(rpc_max_conns), "0", 0, 1000000, false, false,
      "open connections on the RPC port (0: half of the descriptor limit)"},
-    {"HTTP_MAX_CONNECTIONS_PER_ADDRESS", K_INT, S(http_max_conns_per_addr), "64", 1, 1000000,
-     false, false, "open facade connections from one client address (trusted proxies exempt)"},
-    {"RPC_MAX_CONNECTIONS_PER_ADDRESS", K_INT, S(rpc_max_conns_per_addr), "4096", 1, 1000000,
-     false, false, "open RPC connections from one client address"},
+    {"HTTP_MAX_CONNECTIONS_PER_ADDRESS", K_INT, S(http_max_conns_per_addr), "64", 1, 1000000, false,
+     false, "open facade connections from one client address (trusted proxies exempt)"},
+    {"RPC_MAX_CONNECTIONS_PER_ADDRESS", K_INT, S(rpc_max_conns_per_addr), "4096", 1, 1000000, false,
+     false, "open RPC connections from one client address"},
     {"HEADER_TIMEOUT", K_INT, S(header_timeout_s), "10", 1, 3600, false, false,
      "seconds a client has to send a request's headers (and an HTTP/2 preface)"},
     {"REQUEST_TIMEOUT", K_INT, S(request_timeout_s), "20", 1, 3600, false, false,
      "seconds a client has to send a request's body once its headers have come"},
+    {"INSECURE_HTTP_ISSUER", K_INT, S(insecure_http_issuer), "0", 0, 1, false, false,
+     "1: accept an http:// issuer on a host other than loopback (UNSAFE: codes, tokens and "
+     "passwords would cross the network in clear; for tests behind a TLS proxy only)"},
 };
 
 #define NROWS (sizeof(rows) / sizeof(rows[0]))
@@ -317,6 +329,30 @@ static p2a_err fail(struct p2a_config *cfg, char *err, size_t errlen, const char
     return P2A_ERR_INVALID;
 }
 
+/* https, or http on a loopback host. */
+static bool issuer_secure(const struct p2a_config *cfg)
+{
+    struct url_parts u;
+    return url_split(cfg->issuer, &u) && (url_scheme_is(&u, "https") || url_host_is_loopback(&u));
+}
+
+/* NULL when every resource scope is one the authorization server offers and none is
+ * offline_access (a grant's property, never a resource's: SEP-2207). */
+static const char *resource_scopes_check(const struct p2a_config *cfg)
+{
+    if (cfg->resource_scopes[0] == '\0' || scope_check(cfg->resource_scopes) != NULL)
+        return "must be one or more scope tokens separated by single spaces";
+    const char *t;
+    size_t n;
+    for (const char *p = cfg->resource_scopes; scope_next(&p, &t, &n);) {
+        if (!scope_has(cfg->scopes, t, n))
+            return "every scope must be one of PIPE2_AUTH_SCOPES";
+        if (n == strlen(SCOPE_OFFLINE_ACCESS) && strncmp(t, SCOPE_OFFLINE_ACCESS, n) == 0)
+            return "offline_access is the authorization server's, never a resource's";
+    }
+    return NULL;
+}
+
 /* Long on purpose: the table fills the fields, then one check per setting that depends on
  * another (or on a parse), each a line or two, in the order of the table. */
 p2a_err config_load(struct p2a_config *cfg, int argc, char **argv, char *err, size_t errlen)
@@ -390,15 +426,19 @@ p2a_err config_load(struct p2a_config *cfg, int argc, char **argv, char *err, si
     if (!url_is_http(cfg->issuer) || strchr(cfg->issuer, '?') != NULL)
         return fail(cfg, err, errlen, "PIPE2_AUTH_ISSUER",
                     "must be an http(s) URL with no query or fragment");
+    if (!issuer_secure(cfg) && !cfg->insecure_http_issuer)
+        return fail(cfg, err, errlen, "PIPE2_AUTH_ISSUER",
+                    "an http:// issuer is accepted only on a loopback host (localhost, "
+                    "127.0.0.1, [::1]); use https, or PIPE2_AUTH_INSECURE_HTTP_ISSUER=1 for "
+                    "a test");
     if (split_resources(cfg, &why) != P2A_OK)
         return fail(cfg, err, errlen, "PIPE2_AUTH_RESOURCE", why);
     if (config_parse_hostport(cfg->rpc_listen, &cfg->rpc_host, &cfg->rpc_port, &why) != P2A_OK)
         return fail(cfg, err, errlen, "PIPE2_AUTH_RPC_LISTEN", why);
-    if (config_parse_hostport(cfg->http_listen, &cfg->http_host, &cfg->http_port, &why) !=
-        P2A_OK)
+    if (config_parse_hostport(cfg->http_listen, &cfg->http_host, &cfg->http_port, &why) != P2A_OK)
         return fail(cfg, err, errlen, "PIPE2_AUTH_HTTP_LISTEN", why);
-    if (config_parse_hostport(cfg->metrics_listen, &cfg->metrics_host, &cfg->metrics_port,
-                              &why) != P2A_OK)
+    if (config_parse_hostport(cfg->metrics_listen, &cfg->metrics_host, &cfg->metrics_port, &why) !=
+        P2A_OK)
         return fail(cfg, err, errlen, "PIPE2_AUTH_METRICS_LISTEN", why);
     if (netaddr_cidr_list_parse(cfg->trusted_proxies, CONFIG_MAX_PROXIES, &cfg->proxies,
                                 &cfg->nproxies, &why) != P2A_OK)
@@ -414,6 +454,8 @@ p2a_err config_load(struct p2a_config *cfg, int argc, char **argv, char *err, si
     if (cfg->scopes[0] == '\0' || scope_check(cfg->scopes) != NULL)
         return fail(cfg, err, errlen, "PIPE2_AUTH_SCOPES",
                     "must be one or more scope tokens separated by single spaces");
+    if ((why = resource_scopes_check(cfg)) != NULL)
+        return fail(cfg, err, errlen, "PIPE2_AUTH_RESOURCE_SCOPES", why);
     enum log_level lvl;
     if (log_level_parse(cfg->log_level, &lvl) != P2A_OK)
         return fail(cfg, err, errlen, "PIPE2_AUTH_LOG_LEVEL",
@@ -453,7 +495,8 @@ void *config_json(const struct p2a_config *cfg)
         env_name(r, env, sizeof(env));
         const char *base = (const char *)cfg;
         if (r->kind == K_INT) {
-            json_object_set_new(o, env, json_integer(*(const int *)(const void *)(base + r->offset)));
+            json_object_set_new(o, env,
+                                json_integer(*(const int *)(const void *)(base + r->offset)));
         } else if (r->offset == S(redis_url)) {
             snprintf(redis, sizeof(redis), "redis://%s%s%s%s:%d/%d",
                      cfg->redis_user ? cfg->redis_user : "", cfg->redis_password ? ":***" : "",

@@ -56,12 +56,16 @@ struct p2a_config {
     int keys_reload_s;                         /* how often KEYS_DIR is checked for changes */
     char *log_level;
     /* OAuth (the facade) */
-    char *scopes;                              /* scopes we grant, space-separated */
+    char *scopes;                              /* scopes the AS offers, space-separated */
+    char *resource_scopes;                     /* what resources advertise and challenge */
     int access_token_lifetime_s;               /* OAuth access tokens */
     int refresh_token_lifetime_s;              /* refresh tokens, from their issue */
     int refresh_grace_s;                       /* a rotated refresh token still works this long */
     int session_lifetime_s;                    /* browser login sessions */
     int register_rate_limit;                   /* registrations per address per hour */
+    int register_global_rate_limit;            /* ... from all addresses together */
+    int client_unused_expiry_s;                /* a self-registered client never used */
+    int client_idle_expiry_s;                  /* ... after its last use */
     int login_rate_limit;                      /* attempts per account and address per 15 min */
     int login_throttle_after;                  /* failures per account before spacing out */
     int hash_threads;                          /* password hashing pool */
@@ -78,6 +82,7 @@ struct p2a_config {
     int rpc_max_conns_per_addr;
     int header_timeout_s;
     int request_timeout_s;
+    int insecure_http_issuer;                  /* 1: http:// issuer off loopback (tests) */
 };
 
 /* Fills cfg from argv and the environment. On error writes a message naming the setting to

@@ -4,8 +4,9 @@
  * the Introspect RPC (protobuf, with a reason), RFC 7662 /introspect (JSON, active or not).
  * The order is the rule: the revocation view must be usable (else the caller fails closed);
  * a token is looked up in the cache of verified claims or decoded and verified (and cached);
- * a revoked jti is refused; then expiry, not-before, kind and audience are checked. Expiry
- * and revocation are checked on every call, cache hit or not.
+ * a revoked jti is refused; then expiry, not-before, kind and audience are checked, and last
+ * the scopes the call needs. Expiry and revocation are checked on every call, cache hit or
+ * not.
  */
 #ifndef P2A_INTROSPECT_H
 #define P2A_INTROSPECT_H
@@ -33,17 +34,30 @@ struct introspector {
 
 struct introspection {
     enum token_verdict verdict;
-    const struct token_claims *claims; /* when TV_ACTIVE: the cache's entry, or &owned */
+    /* when TV_ACTIVE or TV_INSUFFICIENT_SCOPE: the cache's entry, or &owned */
+    const struct token_claims *claims;
     struct token_claims owned;
-    enum revoke_state view;            /* with P2A_ERR_UNAVAILABLE: why */
+    enum revoke_state view; /* with P2A_ERR_UNAVAILABLE: why */
     int64_t view_age_ms;
+};
+
+/* The question. */
+struct introspect_query {
+    const char *token;
+    size_t len;
+    enum token_kind expected;   /* TOKEN_KIND_NONE for any */
+    const char *resource;       /* an audience the token must have; NULL or "" for any */
+    const char *required_scope; /* scopes the token must hold all of; NULL or "" for none */
+    /* The caller's own resources (an introspect key bound to them): the token must be for
+     * one of them, whatever resource the question names. */
+    const char *const *bound;
+    size_t nbound; /* 0: any */
 };
 
 /* Fills out (deinit it after use, whatever the result). P2A_ERR_UNAVAILABLE when the
  * revocation view cannot be trusted (out->view, out->view_age_ms say why): answer nothing
- * about the token then. expected: TOKEN_KIND_NONE for any; resource: NULL or "" for any. */
-p2a_err introspect(const struct introspector *x, const char *token, size_t len,
-                   enum token_kind expected, const char *resource, int64_t now,
+ * about the token then. */
+p2a_err introspect(const struct introspector *x, const struct introspect_query *q, int64_t now,
                    struct introspection *out);
 void introspection_deinit(struct introspection *r);
 

@@ -7,20 +7,18 @@
 
 #include "xalloc.h"
 
-const double metrics_bucket_le[METRICS_BUCKETS] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001,
-                                                   0.0025,  0.005,  0.01,    0.025,  0.05,
-                                                   0.1,     0.25,   1,       5};
+const double metrics_bucket_le[METRICS_BUCKETS] = {
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5};
 
 static const char *const code_names[METRICS_CODES] = {
-    "OK",           "CANCELLED",          "UNKNOWN",         "INVALID_ARGUMENT",
-    "DEADLINE_EXCEEDED", "NOT_FOUND",     "ALREADY_EXISTS",  "PERMISSION_DENIED",
-    "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-    "UNIMPLEMENTED", "INTERNAL",          "UNAVAILABLE",     "DATA_LOSS",
-    "UNAUTHENTICATED"};
+    "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
+    "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+    "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
+    "DATA_LOSS", "UNAUTHENTICATED"};
 
 static const char *const reason_names[METRICS_REASONS] = {
-    "active",      "missing", "malformed", "bad_signature",  "unknown_key",
-    "expired",     "not_yet_valid", "revoked", "wrong_issuer", "wrong_audience"};
+    "active",        "missing", "malformed",    "bad_signature",  "unknown_key",       "expired",
+    "not_yet_valid", "revoked", "wrong_issuer", "wrong_audience", "insufficient_scope"};
 
 void metrics_rpc(struct metrics *mx, int m, int code, int64_t ns)
 {
@@ -62,8 +60,9 @@ void metrics_render(struct mbuf *out, struct metrics *const *w, size_t n,
         for (int b = 0; b < METRICS_BUCKETS; b++) {
             for (size_t i = 0; i < n; i++)
                 cum += LOAD(w[i]->duration_bucket[m][b]);
-            mbuf_printf(out, "p2a_rpc_request_duration_seconds_bucket{method=\"%s\",le=\"%g\"} "
-                             "%llu\n",
+            mbuf_printf(out,
+                        "p2a_rpc_request_duration_seconds_bucket{method=\"%s\",le=\"%g\"} "
+                        "%llu\n",
                         name(m), metrics_bucket_le[b], (unsigned long long)cum);
         }
         for (size_t i = 0; i < n; i++) {
@@ -74,8 +73,8 @@ void metrics_render(struct mbuf *out, struct metrics *const *w, size_t n,
                     "p2a_rpc_request_duration_seconds_bucket{method=\"%s\",le=\"+Inf\"} %llu\n"
                     "p2a_rpc_request_duration_seconds_sum{method=\"%s\"} %.9f\n"
                     "p2a_rpc_request_duration_seconds_count{method=\"%s\"} %llu\n",
-                    name(m), (unsigned long long)count, name(m), (double)sum_ns / 1e9,
-                    name(m), (unsigned long long)count);
+                    name(m), (unsigned long long)count, name(m), (double)sum_ns / 1e9, name(m),
+                    (unsigned long long)count);
     }
     mbuf_printf(out, "# HELP p2a_introspections_total Introspect answers, by result: active, "
                      "or the reason a token was refused.\n"

@@ -16,7 +16,7 @@
 
 #define METRICS_METHODS 8  /* service methods, plus one for unknown paths */
 #define METRICS_CODES 17   /* gRPC status codes 0..16 */
-#define METRICS_REASONS 10 /* InactiveReason 0..9; 0 counts active tokens */
+#define METRICS_REASONS 11 /* InactiveReason 0..10; 0 counts active tokens */
 #define METRICS_BUCKETS 14
 
 struct metrics {

@@ -145,8 +145,7 @@ static bool copy_decoded(const char *s, size_t n, char *out, size_t outlen)
     return true;
 }
 
-bool oauth_basic_parse(const char *header, char *id, size_t idlen, char *secret,
-                       size_t secretlen)
+bool oauth_basic_parse(const char *header, char *id, size_t idlen, char *secret, size_t secretlen)
 {
     const char *b = skip_scheme(header, "Basic");
     if (b == NULL)
@@ -166,10 +165,10 @@ bool oauth_basic_parse(const char *header, char *id, size_t idlen, char *secret,
         len--;
     raw[len] = '\0';
     char *colon = memchr(raw, ':', (size_t)len);
-    bool ok = colon != NULL && colon != (char *)raw &&
-              copy_decoded((char *)raw, (size_t)(colon - (char *)raw), id, idlen) &&
-              copy_decoded(colon + 1, (size_t)len - (size_t)(colon + 1 - (char *)raw), secret,
-                           secretlen);
+    bool ok =
+        colon != NULL && colon != (char *)raw &&
+        copy_decoded((char *)raw, (size_t)(colon - (char *)raw), id, idlen) &&
+        copy_decoded(colon + 1, (size_t)len - (size_t)(colon + 1 - (char *)raw), secret, secretlen);
     OPENSSL_cleanse(raw, sizeof(raw));
     return ok;
 }
@@ -218,9 +217,9 @@ bool oauth_cookie_get(const char *header, const char *name, char *out, size_t ou
 
 const char *oauth_redirect_uri_check(const char *uri)
 {
-    static const char *const refused[] = {"javascript", "data",  "vbscript", "file",
+    static const char *const refused[] = {"javascript", "data",  "vbscript",   "file",
                                           "blob",       "about", "filesystem", "mailto",
-                                          "ftp",        "ws",    "wss",      "tel"};
+                                          "ftp",        "ws",    "wss",        "tel"};
     size_t n = strlen(uri);
     if (n == 0 || n > OAUTH_MAX_URI)
         return "a redirect URI must be 1 to 2000 bytes";
@@ -353,10 +352,9 @@ const char *oauth_username_check(const char *username)
 
 const char *oauth_password_check(const char *username, const char *password)
 {
-    static const char *const common[] = {"password123", "password1234", "1234567890",
-                                         "12345678910", "qwertyuiop", "0123456789",
-                                         "iloveyou123", "passw0rd123", "abcdefghij",
-                                         "letmein1234"};
+    static const char *const common[] = {
+        "password123", "password1234", "1234567890",  "12345678910", "qwertyuiop",
+        "0123456789",  "iloveyou123",  "passw0rd123", "abcdefghij",  "letmein1234"};
     size_t n = strlen(password);
     if (n > OAUTH_MAX_PASSWORD)
         return "password must be at most 256 bytes";
@@ -401,8 +399,8 @@ p2a_err oauth_password_hash(const char *password, char *out, size_t outlen)
     codec_b64url_encode(salt, sizeof(salt), s64);
     codec_b64url_encode(dk, sizeof(dk), d64);
     OPENSSL_cleanse(dk, sizeof(dk));
-    int k = snprintf(out, outlen, "$scrypt$ln=%d,r=%d,p=%d$%s$%s", SCRYPT_LOG_N, SCRYPT_R,
-                     SCRYPT_P, s64, d64);
+    int k = snprintf(out, outlen, "$scrypt$ln=%d,r=%d,p=%d$%s$%s", SCRYPT_LOG_N, SCRYPT_R, SCRYPT_P,
+                     s64, d64);
     return k > 0 && (size_t)k < outlen ? P2A_OK : P2A_ERR_INTERNAL;
 }
 
@@ -468,15 +466,15 @@ static p2a_err meta_fail(const char **error, const char *code, char *desc, size_
 }
 
 /* A member that must be an array of allowed strings; fills *out (new reference). */
-static const char *string_list(json_t *v, const char *const *allowed, size_t nallowed,
-                               json_t **out)
+static const char *string_list(json_t *v, const char *const *allowed, size_t nallowed, json_t **out)
 {
     if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > 8)
         return "must be a non-empty array of strings";
     *out = json_array();
     size_t i;
     json_t *e;
-    json_array_foreach(v, i, e) {
+    json_array_foreach(v, i, e)
+    {
         const char *s = json_string_value(e);
         bool ok = false;
         for (size_t k = 0; s != NULL && k < nallowed; k++)
@@ -526,7 +524,8 @@ static p2a_err client_metadata(json_t *in, json_t **meta, const char **error, ch
         json_t *copy = json_array();
         size_t i;
         json_t *e;
-        json_array_foreach(uris, i, e) {
+        json_array_foreach(uris, i, e)
+        {
             const char *u = json_string_value(e);
             const char *bad = u ? oauth_redirect_uri_check(u) : "must be a string";
             if (bad != NULL && why[0] == '\0') {
@@ -543,11 +542,12 @@ static p2a_err client_metadata(json_t *in, json_t **meta, const char **error, ch
     const char *method = "client_secret_basic"; /* RFC 7591 2 */
     if (why[0] == '\0' && v != NULL) {
         method = json_string_value(v);
-        if (method == NULL || (strcmp(method, "none") != 0 &&
-                               strcmp(method, "client_secret_post") != 0 &&
-                               strcmp(method, "client_secret_basic") != 0))
-            snprintf(why, sizeof(why), "token_endpoint_auth_method must be none, "
-                                       "client_secret_post or client_secret_basic");
+        if (method == NULL ||
+            (strcmp(method, "none") != 0 && strcmp(method, "client_secret_post") != 0 &&
+             strcmp(method, "client_secret_basic") != 0))
+            snprintf(why, sizeof(why),
+                     "token_endpoint_auth_method must be none, "
+                     "client_secret_post or client_secret_basic");
     }
     if (why[0] == '\0')
         json_object_set_new(out, "token_endpoint_auth_method", json_string(method));
@@ -557,8 +557,7 @@ static p2a_err client_metadata(json_t *in, json_t **meta, const char **error, ch
     if (why[0] == '\0' && v != NULL) {
         const char *bad = string_list(v, grants, 2, &list);
         if (bad != NULL)
-            snprintf(why, sizeof(why), "grant_types %s (authorization_code, refresh_token)",
-                     bad);
+            snprintf(why, sizeof(why), "grant_types %s (authorization_code, refresh_token)", bad);
     } else if (why[0] == '\0') {
         list = json_pack("[ss]", "authorization_code", "refresh_token");
     }
@@ -610,8 +609,28 @@ static p2a_err client_metadata(json_t *in, json_t **meta, const char **error, ch
     return P2A_OK;
 }
 
+/* OpenID Connect Registration 2 (application_type), as RFC 8252 8.4 reads it: a web
+ * application redirects to https only; a native one may also use loopback http and its own
+ * scheme (the default, when unsaid, accepts both: most MCP clients send none). NULL when
+ * the redirect URIs suit the type. */
+static const char *application_type_why(json_t *meta)
+{
+    const char *type = json_string_value(json_object_get(meta, "application_type"));
+    if (type == NULL || strcmp(type, "web") != 0)
+        return NULL;
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(meta, "redirect_uris"), i, e)
+    {
+        struct url_parts u;
+        if (!url_split(json_string_value(e), &u) || !url_scheme_is(&u, "https"))
+            return "a web application (application_type web) redirects to https URIs only";
+    }
+    return NULL;
+}
+
 static p2a_err client_new(json_t *m, int64_t now, char client_id[OAUTH_MAX_CLIENT_ID + 1],
-                         char **record, char **response)
+                          char **record, char **response)
 {
     unsigned char r[16];
     char id64[24];
@@ -653,6 +672,11 @@ p2a_err oauth_client_register(json_t *body, int64_t now, struct oauth_client_reg
     p2a_err e = client_metadata(body, &meta, error, desc, desclen);
     if (e != P2A_OK)
         return e;
+    const char *why = application_type_why(meta);
+    if (why != NULL) {
+        json_decref(meta);
+        return meta_fail(error, "invalid_redirect_uri", desc, desclen, why);
+    }
     e = client_new(meta, now, out->client_id, &out->record, &out->response);
     json_decref(meta);
     if (e != P2A_OK) {

@@ -26,17 +26,17 @@
 struct p2a_config;
 
 #define OAUTH_MAX_PARAMS 32
-#define OAUTH_MAX_VALUE 10240      /* a token (8 KiB) and some */
+#define OAUTH_MAX_VALUE 10240 /* a token (8 KiB) and some */
 #define OAUTH_MAX_URI 2000
 #define OAUTH_MAX_REDIRECT_URIS 10
 #define OAUTH_MAX_CLIENT_ID 64
-#define OAUTH_MAX_CLIENT_NAME 200  /* characters */
+#define OAUTH_MAX_CLIENT_NAME 200 /* characters */
 #define OAUTH_MAX_USERNAME 64
-#define OAUTH_MIN_PASSWORD 10      /* characters */
-#define OAUTH_MAX_PASSWORD 256     /* bytes */
-#define OAUTH_SECRET_BYTES 32      /* codes, refresh tokens, secrets, sessions: 256 bits */
-#define OAUTH_SECRET_LEN 43        /* their base64url length */
-#define OAUTH_HEX_LEN 64           /* SHA-256 in hex: how secrets are kept in Redis */
+#define OAUTH_MIN_PASSWORD 10  /* characters */
+#define OAUTH_MAX_PASSWORD 256 /* bytes */
+#define OAUTH_SECRET_BYTES 32  /* codes, refresh tokens, secrets, sessions: 256 bits */
+#define OAUTH_SECRET_LEN 43    /* their base64url length */
+#define OAUTH_HEX_LEN 64       /* SHA-256 in hex: how secrets are kept in Redis */
 #define OAUTH_PASSWORD_HASH_MAX 160
 
 /* ---- forms -------------------------------------------------------------------------------- */
@@ -60,8 +60,7 @@ void oauth_form_free(struct oauth_form *f);
 
 /* "Basic base64(id:secret)": both parts are percent-decoded when they hold valid escapes
  * (RFC 6749 2.3.1 form-encodes them; many clients do not). false when malformed. */
-bool oauth_basic_parse(const char *header, char *id, size_t idlen, char *secret,
-                       size_t secretlen);
+bool oauth_basic_parse(const char *header, char *id, size_t idlen, char *secret, size_t secretlen);
 /* "Bearer <token>": the token and its length, or NULL. */
 const char *oauth_bearer(const char *header, size_t *len);
 /* Copies the value of cookie name from a Cookie header; false when absent or too long. */

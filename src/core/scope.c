@@ -51,21 +51,93 @@ bool scope_has(const char *list, const char *tok, size_t n)
     return false;
 }
 
-void scope_grant(const char *supported, const char *requested, char *out, size_t outlen)
+/* Appends tok[0..n) to the list out[0..*o) when it fits. */
+static void append(char *out, size_t outlen, size_t *o, const char *tok, size_t n)
+{
+    if (*o + n + 2 > outlen)
+        return;
+    if (*o > 0)
+        out[(*o)++] = ' ';
+    memcpy(out + *o, tok, n);
+    *o += n;
+    out[*o] = '\0';
+}
+
+static bool may_have(const char *allowed, const char *t, size_t n)
+{
+    return allowed == NULL || allowed[0] == '\0' || scope_has(allowed, t, n);
+}
+
+static bool is_offline(const char *t, size_t n)
+{
+    return n == sizeof(SCOPE_OFFLINE_ACCESS) - 1 && strncmp(t, SCOPE_OFFLINE_ACCESS, n) == 0;
+}
+
+bool scope_grant(const char *offered, const char *defaults, const char *allowed,
+                 const char *requested, char *out, size_t outlen)
+{
+    size_t o = 0;
+    bool useful = false; /* a scope other than offline_access granted */
+    bool known = false;  /* one asked for that we offer, other than offline_access */
+    out[0] = '\0';
+    const char *t;
+    size_t m;
+    for (const char *p = offered; scope_next(&p, &t, &m);) {
+        if (requested == NULL || !scope_has(requested, t, m))
+            continue;
+        known = known || !is_offline(t, m);
+        if (may_have(allowed, t, m)) {
+            append(out, outlen, &o, t, m);
+            useful = useful || !is_offline(t, m);
+        }
+    }
+    if (!useful && !known) { /* the defaults the client may have, else all it registered */
+        size_t before = o;
+        for (const char *p = offered; scope_next(&p, &t, &m);)
+            if (scope_has(defaults, t, m) && may_have(allowed, t, m) && !scope_has(out, t, m))
+                append(out, outlen, &o, t, m);
+        bool none = o == before;
+        for (const char *p = offered; none && allowed != NULL && scope_next(&p, &t, &m);)
+            if (scope_has(allowed, t, m) && !is_offline(t, m) && !scope_has(out, t, m))
+                append(out, outlen, &o, t, m);
+    }
+    if (o == 0 || (o == sizeof(SCOPE_OFFLINE_ACCESS) - 1 && is_offline(out, o))) {
+        out[0] = '\0';
+        return false;
+    }
+    return true;
+}
+
+void scope_union(char *out, size_t outlen, const char *add)
+{
+    size_t o = strlen(out);
+    const char *t;
+    size_t m;
+    for (const char *p = add; scope_next(&p, &t, &m);)
+        if (!scope_has(out, t, m))
+            append(out, outlen, &o, t, m);
+}
+
+void scope_step_up(const char *granted, const char *required, char *out, size_t outlen)
 {
     size_t o = 0;
     out[0] = '\0';
     const char *t;
     size_t m;
-    for (const char *p = supported; scope_next(&p, &t, &m);) {
-        if (requested != NULL && scope_has(requested, t, m) && o + m + 2 <= outlen) {
-            if (o > 0)
-                out[o++] = ' ';
-            memcpy(out + o, t, m);
-            o += m;
-            out[o] = '\0';
-        }
-    }
-    if (o == 0)
-        snprintf(out, outlen, "%s", supported);
+    for (const char *p = granted; scope_next(&p, &t, &m);)
+        if (!is_offline(t, m) && !scope_has(out, t, m))
+            append(out, outlen, &o, t, m);
+    for (const char *p = required; scope_next(&p, &t, &m);)
+        if (!is_offline(t, m) && !scope_has(out, t, m))
+            append(out, outlen, &o, t, m);
+}
+
+bool scope_covers(const char *have, const char *need)
+{
+    const char *t;
+    size_t m;
+    for (const char *p = need; scope_next(&p, &t, &m);)
+        if (!scope_has(have, t, m))
+            return false;
+    return true;
 }

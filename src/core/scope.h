@@ -12,6 +12,8 @@
 #include <stddef.h>
 
 #define SCOPE_MAX_LEN 1000
+/* SEP-2207: asks for a refresh token; offered by the AS, never by a resource. */
+#define SCOPE_OFFLINE_ACCESS "offline_access"
 
 /* NULL when s is a scope list (the empty one included), else why not: a constant sentence
  * naming scope. */
@@ -20,8 +22,21 @@ const char *scope_check(const char *s);
 bool scope_next(const char **p, const char **tok, size_t *len);
 /* Whether the list holds the token tok[0..n). */
 bool scope_has(const char *list, const char *tok, size_t n);
-/* The scope to grant: the requested scopes we support, in our order; all we support when
- * none was requested or none of those requested is ours (clients send made-up scopes). */
-void scope_grant(const char *supported, const char *requested, char *out, size_t outlen);
+/* The scope to grant an authorization request (RFC 6749 3.3), into out: the requested
+ * scopes the authorization server offers and the client may have (allowed: its registered
+ * scope; NULL or "" for any), in the offered order. When nothing but offline_access was
+ * asked for that we offer (no scope, or only ones we do not know: clients send made-up
+ * scopes), the defaults (the resources' scopes) the client may have are added, or when it
+ * may have none of them, the offered scopes it registered. False, with out empty, when
+ * nothing is left to grant: invalid_scope. */
+bool scope_grant(const char *offered, const char *defaults, const char *allowed,
+                 const char *requested, char *out, size_t outlen);
+/* Appends to the list out the tokens of add it does not hold yet (truncated at outlen). */
+void scope_union(char *out, size_t outlen, const char *add);
+/* The scope a step-up challenge names (SEP-2350: a 403 insufficient_scope): the granted
+ * scopes and the required ones, never offline_access (a grant's, not a resource's). */
+void scope_step_up(const char *granted, const char *required, char *out, size_t outlen);
+/* Whether every token of need is in have. */
+bool scope_covers(const char *have, const char *need);
 
 #endif

@@ -12,14 +12,15 @@
 
 #include "codec.h"
 #include "digest.h"
+#include "url.h"
 #include "xalloc.h"
 
 #define SVCKEYS_MAX 1024
 
 struct svc_entry {
     unsigned char digest[SHA256_DIGEST_LENGTH];
-    enum svc_role role;
-    char label[64];
+    struct svc_key key;
+    char *bound[SVCKEYS_MAX_BOUND]; /* what key.resources points at */
 };
 
 struct svckeys {
@@ -27,16 +28,63 @@ struct svckeys {
     size_t n;
 };
 
+/* "resource=<url>[,<url>]" into e's bound resources. */
+static bool parse_bound(char *list, struct svc_entry *e, const char **why)
+{
+    char *save = NULL;
+    for (char *u = strtok_r(list, ",", &save); u != NULL; u = strtok_r(NULL, ",", &save)) {
+        if (e->key.nresources == SVCKEYS_MAX_BOUND) {
+            *why = "resource= names more than 16 resources";
+            return false;
+        }
+        if (!url_is_http(u)) {
+            *why = "resource= must list http(s) URLs separated by commas";
+            return false;
+        }
+        e->bound[e->key.nresources++] = xstrdup(u);
+    }
+    if (e->key.nresources == 0) {
+        *why = "resource= names no resource";
+        return false;
+    }
+    e->key.resources = (const char *const *)e->bound;
+    return true;
+}
+
+/* The label, and the binding when the line ends with resource=. */
+static bool parse_rest(char *rest, struct svc_entry *e, const char **why)
+{
+    while (rest != NULL && (*rest == ' ' || *rest == '\t'))
+        rest++;
+    char *last = rest ? strrchr(rest, ' ') : NULL, *tab = rest ? strrchr(rest, '\t') : NULL;
+    if (tab != NULL && (last == NULL || tab > last))
+        last = tab;
+    char *field = last ? last + 1 : rest;
+    if (field != NULL && strncmp(field, "resource=", 9) == 0) {
+        if (e->key.role != SVC_ROLE_INTROSPECT) {
+            *why = "only an introspect key is bound to resources";
+            return false;
+        }
+        if (!parse_bound(field + 9, e, why))
+            return false;
+        *field = '\0';
+        for (char *p = field; p > rest && (p[-1] == ' ' || p[-1] == '\t');)
+            *--p = '\0';
+    }
+    snprintf(e->key.label, sizeof(e->key.label), "%s", rest ? rest : "");
+    return true;
+}
+
 static bool parse_line(char *line, struct svc_entry *e, const char **why)
 {
     char *save = NULL;
     char *role = strtok_r(line, " \t", &save);
     char *hex = strtok_r(NULL, " \t", &save);
-    char *label = strtok_r(NULL, "", &save);
+    char *rest = strtok_r(NULL, "", &save);
     if (strcmp(role, "introspect") == 0) {
-        e->role = SVC_ROLE_INTROSPECT;
+        e->key.role = SVC_ROLE_INTROSPECT;
     } else if (strcmp(role, "admin") == 0) {
-        e->role = SVC_ROLE_ADMIN;
+        e->key.role = SVC_ROLE_ADMIN;
     } else {
         *why = "role must be introspect or admin";
         return false;
@@ -53,10 +101,7 @@ static bool parse_line(char *line, struct svc_entry *e, const char **why)
         }
         e->digest[i] = (unsigned char)(hi << 4 | lo);
     }
-    while (label != NULL && (*label == ' ' || *label == '\t'))
-        label++;
-    snprintf(e->label, sizeof(e->label), "%s", label ? label : "");
-    return true;
+    return parse_rest(rest, e, why);
 }
 
 p2a_err svckeys_load(const char *path, struct svckeys **out, char *err, size_t errlen)
@@ -93,12 +138,13 @@ p2a_err svckeys_load(const char *path, struct svckeys **out, char *err, size_t e
             break;
         }
         const char *why = NULL;
-        if (!parse_line(p, &keys->v[keys->n], &why)) {
+        bool ok = parse_line(p, &keys->v[keys->n], &why);
+        keys->n++; /* counted either way: freed with the rest */
+        if (!ok) {
             snprintf(err, errlen, "%s:%d: %s", path, lineno, why);
             rc = P2A_ERR_INVALID;
             break;
         }
-        keys->n++;
     }
     fclose(f);
     if (rc == P2A_OK && keys->n == 0) {
@@ -117,6 +163,9 @@ void svckeys_free(struct svckeys *keys)
 {
     if (keys == NULL)
         return;
+    for (size_t i = 0; i < keys->n; i++)
+        for (size_t j = 0; j < keys->v[i].key.nresources; j++)
+            free(keys->v[i].bound[j]);
     free(keys->v);
     free(keys);
 }
@@ -127,19 +176,21 @@ size_t svckeys_count(const struct svckeys *keys)
 }
 
 enum svc_role svckeys_check(const struct svckeys *keys, const char *key, size_t len,
-                            const char **label)
+                            const struct svc_key **entry)
 {
     if (len == 0 || len > SVCKEYS_MAX_KEY_LEN)
         return SVC_ROLE_NONE;
     unsigned char d[SHA256_DIGEST_LENGTH];
     digest_sha256(key, len, d);
     enum svc_role role = SVC_ROLE_NONE;
+    if (entry != NULL)
+        *entry = NULL;
     /* look at every entry whatever matched, so timing says nothing about which did */
     for (size_t i = 0; i < keys->n; i++) {
         if (CRYPTO_memcmp(d, keys->v[i].digest, sizeof(d)) == 0) {
-            role = keys->v[i].role;
-            if (label != NULL)
-                *label = keys->v[i].label;
+            role = keys->v[i].key.role;
+            if (entry != NULL)
+                *entry = &keys->v[i].key;
         }
     }
     return role;

@@ -41,7 +41,7 @@
 #include "url.h"
 #include "xalloc.h"
 
-#define HEADER_MAX 1024               /* encoded header bytes we parse */
+#define HEADER_MAX 1024                /* encoded header bytes we parse */
 #define PAT_MAX_LIFETIME (366 * 86400) /* a year, plus a day of slack for skew */
 #define MAX_STR_CLAIM 2048
 
@@ -57,7 +57,6 @@ struct header_memo {
 };
 static _Thread_local struct header_memo header_memo[HEADER_MEMO];
 static _Thread_local unsigned header_memo_next;
-
 
 static const char *const use_names[] = {[TOKEN_KIND_PAT] = "pat", [TOKEN_KIND_OAUTH] = "access"};
 
@@ -84,6 +83,8 @@ const char *token_verdict_text(enum token_verdict v)
         return "Token was issued by another issuer";
     case TV_WRONG_AUDIENCE:
         return "Token is not meant for this resource";
+    case TV_INSUFFICIENT_SCOPE:
+        return "Token lacks a scope this request needs";
     }
     return "Token is invalid";
 }
@@ -366,9 +367,8 @@ static bool low_s(unsigned char raw[64])
     if (memcmp(raw + 32, half_order, 32) <= 0)
         return true;
     BIGNUM *n = BN_new(), *sv = BN_bin2bn(raw + 32, 32, NULL);
-    bool ok = n != NULL && sv != NULL && BN_bin2bn(half_order, 32, n) != NULL &&
-              BN_lshift1(n, n) && BN_add_word(n, 1) && BN_sub(sv, n, sv) &&
-              BN_bn2binpad(sv, raw + 32, 32) == 32;
+    bool ok = n != NULL && sv != NULL && BN_bin2bn(half_order, 32, n) != NULL && BN_lshift1(n, n) &&
+              BN_add_word(n, 1) && BN_sub(sv, n, sv) && BN_bn2binpad(sv, raw + 32, 32) == 32;
     BN_free(n);
     BN_free(sv);
     return ok;
@@ -518,14 +518,26 @@ enum token_verdict token_check(const struct token_claims *c, int64_t now, int sk
         return TV_EXPIRED;
     if (c->nbf > now + skew_s || c->iat > now + skew_s)
         return TV_NOT_YET_VALID;
-    if (resource != NULL && resource[0] != '\0') {
-        const char *a = c->aud;
-        for (size_t i = 0; i < c->naud; i++, a = token_next_aud(a))
-            if (token_resource_eq(a, resource))
-                return TV_ACTIVE;
+    if (resource != NULL && resource[0] != '\0' && !token_has_aud(c, resource))
         return TV_WRONG_AUDIENCE;
-    }
     return TV_ACTIVE;
+}
+
+bool token_resource_in(const char *const *list, size_t n, const char *resource)
+{
+    for (size_t i = 0; i < n; i++)
+        if (token_resource_eq(list[i], resource))
+            return true;
+    return false;
+}
+
+bool token_has_aud(const struct token_claims *c, const char *resource)
+{
+    const char *a = c->aud;
+    for (size_t i = 0; i < c->naud; i++, a = token_next_aud(a))
+        if (token_resource_eq(a, resource))
+            return true;
+    return false;
 }
 
 /* ---- sign ---------------------------------------------------------------------------------- */
@@ -614,8 +626,8 @@ p2a_err token_sign(const struct keyring *ring, const struct token_issue *in, cha
     jwt_t *jwt = NULL;
     char *tok = NULL;
     if (jwt_new(&jwt) == 0 &&
-        jwt_set_alg(jwt, JWT_ALG_ES256, (const unsigned char *)k->priv_pem,
-                    (int)k->priv_pem_len) == 0 &&
+        jwt_set_alg(jwt, JWT_ALG_ES256, (const unsigned char *)k->priv_pem, (int)k->priv_pem_len) ==
+            0 &&
         jwt_add_header(jwt, "kid", k->kid) == 0 && jwt_add_grants_json(jwt, claims) == 0)
         tok = jwt_encode_str(jwt);
     jwt_free(jwt); /* libjwt cleanses its copy of the key */

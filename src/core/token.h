@@ -23,9 +23,9 @@
 
 struct keyring;
 
-#define TOKEN_MAX_LEN 8192     /* longest token we look at */
+#define TOKEN_MAX_LEN 8192 /* longest token we look at */
 #define TOKEN_MAX_AUD 16
-#define TOKEN_JTI_LEN 22       /* ours: 128 random bits, base64url */
+#define TOKEN_JTI_LEN 22 /* ours: 128 random bits, base64url */
 
 /* Numbers match pipe2.auth.v1.TokenKind. */
 enum token_kind { TOKEN_KIND_NONE = 0, TOKEN_KIND_PAT = 1, TOKEN_KIND_OAUTH = 2 };
@@ -42,6 +42,7 @@ enum token_verdict {
     TV_REVOKED = 7,
     TV_WRONG_ISSUER = 8,
     TV_WRONG_AUDIENCE = 9,
+    TV_INSUFFICIENT_SCOPE = 10, /* good, but the call needs a scope it lacks (403) */
 };
 
 /* The verified content of a token. Strings point into one heap block owned by the struct;
@@ -54,7 +55,7 @@ struct token_claims {
     const char *scope;     /* "" when absent */
     const char *name;      /* PAT name, "" when absent */
     const char *client_id; /* OAuth client, "" when absent */
-    const char *aud; /* the first audience; the others follow it: token_next_aud() */
+    const char *aud;       /* the first audience; the others follow it: token_next_aud() */
     size_t naud;
     char *blob; /* owns the strings above */
     size_t blob_len;
@@ -103,6 +104,9 @@ void token_claims_deinit(struct token_claims *c);
  * with token_claims_deinit(). */
 struct token_claims *token_claims_pack(const struct token_claims *src);
 
+/* Whether resource is one of the token's audiences, or of list[0..n) (token_resource_eq). */
+bool token_has_aud(const struct token_claims *c, const char *resource);
+bool token_resource_in(const char *const *list, size_t n, const char *resource);
 /* URL equality for audiences: scheme and host compare case-insensitively, and one trailing
  * slash is ignored. */
 bool token_resource_eq(const char *a, const char *b);

@@ -17,9 +17,9 @@
  * header_timeout of the accept; each request's headers within header_timeout of its first
  * HEADERS frame and its message within request_timeout after them, else the stream is reset
  * and its bytes freed; a connection with no call in flight and none answered for
- * idle_timeout gets GOAWAY. Trickling bytes, PINGs or WINDOW_UPDATEs keep nothing open. A reply is HEADERS, one DATA with
- * the framed message, then trailers with grpc-status; an error is one HEADERS frame with
- * grpc-status and grpc-message (Trailers-Only).
+ * idle_timeout gets GOAWAY. Trickling bytes, PINGs or WINDOW_UPDATEs keep nothing open. A reply is
+ * HEADERS, one DATA with the framed message, then trailers with grpc-status; an error is one
+ * HEADERS frame with grpc-status and grpc-message (Trailers-Only).
  *
  * Calls that wait on Redis may outlive their stream (the client resets it, the deadline
  * passes, the connection drops): the stream and the call point at each other, and whichever
@@ -74,7 +74,7 @@
 #define MAX_PATH 128
 #define MAX_MESSAGE_TEXT 256
 #define MAX_CONN_BUFFERED (1024 * 1024) /* request bytes held for one connection's streams */
-#define RPC_MAX_OPEN_MSG_LEN 1024 /* a message to a method that needs no key (health) */
+#define RPC_MAX_OPEN_MSG_LEN 1024       /* a message to a method that needs no key (health) */
 
 struct rpc_stream;
 
@@ -103,8 +103,9 @@ struct rpc_stream {
     bool request_done;
     bool reset; /* reset by the deadline sweep */
     const struct service_method *method;
-    int64_t started_ns; /* when the request's headers ended */
-    int64_t begun_ms;   /* its first HEADERS frame (monotonic) */
+    const struct svc_key *caller; /* the key that called it, once checked */
+    int64_t started_ns;           /* when the request's headers ended */
+    int64_t begun_ms;             /* its first HEADERS frame (monotonic) */
     /* response */
     bool answered;
     struct rpc_call *call;
@@ -120,17 +121,18 @@ struct rpc_conn {
     struct bufferevent *bev;
     nghttp2_session *session;
     LIST_HEAD(, rpc_stream) streams;
-    size_t buffered; /* request bytes held by this connection's streams */
-    size_t in_flight; /* calls dispatched and not answered */
+    size_t buffered;                /* request bytes held by this connection's streams */
+    size_t in_flight;               /* calls dispatched and not answered */
     int64_t accepted_ms, active_ms; /* accept; last call dispatched or answered */
-    bool got_frame;  /* the client preface and a first frame have come */
+    bool got_frame;                 /* the client preface and a first frame have come */
     char addr[NETADDR_MAX];
     /* the last authorization value that named a known key, and its role: the next request
      * on this connection with the same bytes skips hashing it again */
     char known_auth[SVCKEYS_MAX_KEY_LEN + 16];
     size_t known_auth_len;
     enum svc_role known_role;
-    bool in_recv;    /* inside nghttp2_session_mem_recv: no sending, no freeing */
+    const struct svc_key *known_key;
+    bool in_recv; /* inside nghttp2_session_mem_recv: no sending, no freeing */
     bool closing; /* free once the output has drained */
 };
 
@@ -168,14 +170,13 @@ static bool conn_send(struct rpc_conn *c);
 
 /* ---- answering ---------------------------------------------------------------------------- */
 
-#define NV(n, v)                                                                                \
-    {                                                                                           \
-        (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE         \
+#define NV(n, v)                                                                                   \
+    {                                                                                              \
+        (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE             \
     }
 
-static ssize_t read_body(nghttp2_session *session, int32_t stream_id, uint8_t *buf,
-                         size_t length, uint32_t *data_flags, nghttp2_data_source *source,
-                         void *user_data)
+static ssize_t read_body(nghttp2_session *session, int32_t stream_id, uint8_t *buf, size_t length,
+                         uint32_t *data_flags, nghttp2_data_source *source, void *user_data)
 {
     (void)user_data;
     struct rpc_stream *s = source->ptr;
@@ -233,7 +234,8 @@ static void stream_answer(struct rpc_stream *s, int status, const char *msg, uin
         rv = nghttp2_submit_response(session, s->id, hdrs, text[0] ? 4 : 3, NULL);
     }
     if (rv != 0)
-        log_debug("rpc.answer_failed", "rpc: cannot answer stream %d: %s", s->id, nghttp2_strerror(rv));
+        log_debug("rpc.answer_failed", "rpc: cannot answer stream %d: %s", s->id,
+                  nghttp2_strerror(rv));
     if (!s->conn->in_recv)
         conn_send(s->conn);
 }
@@ -246,8 +248,8 @@ static void stream_answer_http(struct rpc_stream *s, const char *status)
     nghttp2_submit_response(s->conn->session, s->id, hdrs, 1, NULL);
 }
 
-static void call_complete(struct service_call *base, int status, const char *msg,
-                          uint8_t *body, size_t len)
+static void call_complete(struct service_call *base, int status, const char *msg, uint8_t *body,
+                          size_t len)
 {
     struct rpc_call *call = (struct rpc_call *)base;
     struct rpc_stream *s = call->stream;
@@ -315,8 +317,7 @@ static bool name_is(const uint8_t *name, size_t len, const char *want)
 }
 
 static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *name,
-                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
-                     void *ud)
+                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags, void *ud)
 {
     (void)flags, (void)ud;
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
@@ -389,12 +390,14 @@ static void headers_done(struct rpc_stream *s)
         } else if (c->known_auth_len == s->auth_len &&
                    CRYPTO_memcmp(c->known_auth, s->auth, s->auth_len) == 0) {
             role = c->known_role;
+            s->caller = c->known_key;
         } else if (s->auth_len > 7 && strncasecmp(s->auth, "Bearer ", 7) == 0) {
-            role = svckeys_check(keys, s->auth + 7, s->auth_len - 7, NULL);
+            role = svckeys_check(keys, s->auth + 7, s->auth_len - 7, &s->caller);
             if (role != SVC_ROLE_NONE) {
                 memcpy(c->known_auth, s->auth, s->auth_len);
                 c->known_auth_len = s->auth_len;
                 c->known_role = role;
+                c->known_key = s->caller;
             }
         }
         OPENSSL_cleanse(s->auth, s->auth_len);
@@ -404,8 +407,7 @@ static void headers_done(struct rpc_stream *s)
         }
         if (!service_role_allows(role, s->method)) {
             stream_answer(s, RPC_PERMISSION_DENIED,
-                          "this service key's role (introspect) may not call this method",
-                          NULL, 0);
+                          "this service key's role (introspect) may not call this method", NULL, 0);
             return;
         }
     }
@@ -435,12 +437,12 @@ static void request_done(struct rpc_stream *s)
         int code = r == RPC_FRAME_COMPRESSED  ? RPC_UNIMPLEMENTED
                    : r == RPC_FRAME_TOO_LARGE ? RPC_RESOURCE_EXHAUSTED
                                               : RPC_INVALID_ARGUMENT;
-        stream_answer(s, code, s->len == 0 ? "missing request message" : rpc_frame_why(r), NULL,
-                      0);
+        stream_answer(s, code, s->len == 0 ? "missing request message" : rpc_frame_why(r), NULL, 0);
         return;
     }
     if (s->method->answers_inline) {
-        struct rpc_call call = {.base.complete = call_complete, .stream = s};
+        struct rpc_call call = {
+            .base.complete = call_complete, .base.caller = s->caller, .stream = s};
         /* the handler answers before returning, which clears s->call (asserted below) */
         // cppcheck-suppress autoVariables
         s->call = &call;
@@ -450,6 +452,7 @@ static void request_done(struct rpc_stream *s)
     }
     struct rpc_call *call = xcalloc(1, sizeof(*call));
     call->base.complete = call_complete;
+    call->base.caller = s->caller;
     call->stream = s;
     call->on_heap = true;
     s->call = call;
@@ -576,8 +579,8 @@ static void conn_check(struct rpc_conn *c)
     struct evbuffer *out = bufferevent_get_output(c->bev);
     if (evbuffer_get_length(out) > 0)
         return;
-    if (c->closing || (!nghttp2_session_want_read(c->session) &&
-                       !nghttp2_session_want_write(c->session)))
+    if (c->closing ||
+        (!nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session)))
         conn_free(c);
 }
 
@@ -594,7 +597,8 @@ static void on_read(struct bufferevent *bev, void *arg)
         for (int i = 0; i < n && i < 8; i++) {
             ssize_t rv = nghttp2_session_mem_recv(c->session, v[i].iov_base, v[i].iov_len);
             if (rv < 0) {
-                log_debug("rpc.protocol_error", "rpc: closing connection: %s", nghttp2_strerror((int)rv));
+                log_debug("rpc.protocol_error", "rpc: closing connection: %s",
+                          nghttp2_strerror((int)rv));
                 ok = false;
                 break;
             }
@@ -792,7 +796,8 @@ static bool reset_late_streams(struct rpc_conn *c, int64_t now)
     const struct rpc_env *env = c->env;
     bool any = false;
     struct rpc_stream *s;
-    LIST_FOREACH(s, &c->streams, link) {
+    LIST_FOREACH(s, &c->streams, link)
+    {
         if (s->request_done || s->reset)
             continue;
         bool late = s->started_ns == 0

@@ -43,7 +43,7 @@
 #include "xalloc.h"
 
 #define RESOURCE_MAX 2048
-#define WWW_AUTH_MAX (RESOURCE_MAX * 2 + 1400)
+#define WWW_AUTH_MAX (RESOURCE_MAX * 2 + 2 * SCOPE_MAX_LEN + 400)
 
 static void finish_msg(struct service_call *call, const ProtobufCMessage *m)
 {
@@ -73,13 +73,19 @@ static void *unpack(struct service_call *call, const ProtobufCMessageDescriptor 
 }
 
 /* RFC 6750 3 and RFC 9728 5.1: what the MCP server sends with its 401, so that a client
- * finds us (resource_metadata) and asks for the right scope. */
+ * finds us (resource_metadata) and asks for the right scope; for TV_INSUFFICIENT_SCOPE the
+ * 403 of step-up, scope naming every scope the call needs. */
 static void www_authenticate(enum token_verdict v, const char *resource, const char *scope,
                              char *out, size_t outlen)
 {
     char meta[RESOURCE_MAX + 64];
     url_well_known(resource, "oauth-protected-resource", meta, sizeof(meta)); /* RFC 9728 3.1 */
-    if (v == TV_MISSING)
+    if (v == TV_INSUFFICIENT_SCOPE)
+        snprintf(out, outlen,
+                 "Bearer error=\"insufficient_scope\", error_description=\"%s\", "
+                 "resource_metadata=\"%s\", scope=\"%s\"",
+                 token_verdict_text(v), meta, scope);
+    else if (v == TV_MISSING)
         snprintf(out, outlen, "Bearer resource_metadata=\"%s\", scope=\"%s\"", meta, scope);
     else
         snprintf(out, outlen,
@@ -123,6 +129,8 @@ static void do_introspect(struct service_ctx *ctx, const uint8_t *msg, size_t le
         why = "resource must be an http(s) URL without spaces, quotes or a fragment";
     else if ((int)req->expected_kind < 0 || (int)req->expected_kind > TOKEN_KIND_OAUTH)
         why = "expected_kind is not a TokenKind";
+    else if (scope_check(req->required_scope) != NULL)
+        why = "required_scope must be scope tokens separated by single spaces";
     if (why != NULL) {
         pipe2__auth__v1__introspect_request__free_unpacked(req, &alloc);
         finish_err(call, RPC_INVALID_ARGUMENT, why);
@@ -134,9 +142,16 @@ static void do_introspect(struct service_ctx *ctx, const uint8_t *msg, size_t le
                              .revoked = sh->revoked,
                              .cache = ctx->cache,
                              .mx = ctx->mx};
+    const struct svc_key *caller = call->caller;
+    struct introspect_query q = {.token = req->token,
+                                 .len = strlen(req->token),
+                                 .expected = (enum token_kind)req->expected_kind,
+                                 .resource = req->resource,
+                                 .required_scope = req->required_scope,
+                                 .bound = caller ? caller->resources : NULL,
+                                 .nbound = caller ? caller->nresources : 0};
     struct introspection r;
-    if (introspect(&x, req->token, strlen(req->token), (enum token_kind)req->expected_kind,
-                   req->resource, now, &r) != P2A_OK) {
+    if (introspect(&x, &q, now, &r) != P2A_OK) {
         char stale[160];
         if (r.view == REVOKE_STALE)
             snprintf(stale, sizeof(stale),
@@ -174,7 +189,14 @@ static void do_introspect(struct service_ctx *ctx, const uint8_t *msg, size_t le
             lastused_mark(ctx->marks, c->jti, now);
     } else {
         resp.reason = (Pipe2__Auth__V1__InactiveReason)v;
-        www_authenticate(v, rlen > 0 ? req->resource : sh->cfg->resources[0], sh->cfg->scopes, www,
+        char up[2 * SCOPE_MAX_LEN + 2];
+        if (v == TV_INSUFFICIENT_SCOPE)
+            scope_step_up(c->scope, req->required_scope, up, sizeof(up));
+        /* the resource asked about, else the caller's own, else the first we serve */
+        const char *res = rlen > 0                               ? req->resource
+                          : caller != NULL && caller->nresources ? caller->resources[0]
+                                                                 : sh->cfg->resources[0];
+        www_authenticate(v, res, v == TV_INSUFFICIENT_SCOPE ? up : sh->cfg->resource_scopes, www,
                          sizeof(www));
         resp.www_authenticate = www;
     }
@@ -272,7 +294,7 @@ static void do_issue(struct service_ctx *ctx, const uint8_t *msg, size_t len,
                              .sub = req->user_id,
                              .aud = (const char *const *)cfg->resources,
                              .naud = cfg->nresources,
-                             .scope = req->scope,
+                             .scope = req->scope[0] ? req->scope : cfg->resource_scopes,
                              .name = req->name,
                              .iat = now,
                              .exp = op->expires_at};
@@ -284,7 +306,7 @@ static void do_issue(struct service_ctx *ctx, const uint8_t *msg, size_t len,
     }
     op->user_id = xstrdup(req->user_id);
     op->name = xstrdup(req->name);
-    op->scope = xstrdup(req->scope);
+    op->scope = xstrdup(in.scope);
     pipe2__auth__v1__issue_token_request__free_unpacked(req, NULL);
     struct pat_record r = {.jti = op->jti,
                            .user_id = op->user_id,
@@ -522,7 +544,7 @@ static void do_register_client(struct service_ctx *ctx, const uint8_t *msg, size
         finish_err(call, e == P2A_ERR_INVALID ? RPC_INVALID_ARGUMENT : RPC_INTERNAL, desc);
         return;
     }
-    oauth_store_client_put(ctx->store, op->reg.client_id, op->reg.record, on_client_put, op);
+    oauth_store_client_put(ctx->store, op->reg.client_id, op->reg.record, 0, on_client_put, op);
 }
 
 /* ---- grpc.health.v1 ----------------------------------------------------------------------- */

@@ -50,19 +50,21 @@ struct service_ctx {
  * in complete(). body (the framed response, RPC_FRAME_PREFIX bytes and the message, from
  * slab_alloc()) is handed over to complete(), which frees it with slab_free(); NULL with a
  * non-OK status (Trailers-Only).
- * msg is a constant or lives until complete() returns. */
+ * msg is a constant or lives until complete() returns. caller is the service key's entry
+ * (NULL for a method that needs none). */
 struct service_call {
     void (*complete)(struct service_call *call, int status, const char *msg, uint8_t *body,
                      size_t len);
+    const struct svc_key *caller;
 };
 
 typedef void (*service_handler)(struct service_ctx *ctx, const uint8_t *msg, size_t len,
                                 struct service_call *call);
 
 struct service_method {
-    const char *path;    /* ":path", e.g. "/pipe2.auth.v1.TokenService/Introspect" */
-    const char *name;    /* its label in metrics and logs */
-    enum svc_role role;  /* least role that may call it; SVC_ROLE_NONE: no key needed */
+    const char *path;   /* ":path", e.g. "/pipe2.auth.v1.TokenService/Introspect" */
+    const char *name;   /* its label in metrics and logs */
+    enum svc_role role; /* least role that may call it; SVC_ROLE_NONE: no key needed */
     service_handler handler;
     bool answers_inline; /* always completes before the handler returns */
 };

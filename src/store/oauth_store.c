@@ -66,18 +66,26 @@ static void eval_args(struct store *st, const char *lua, int nkeys, const struct
     "  return out\n"                                                                               \
     "end\n"
 
-void oauth_store_client_put(struct store *st, const char *client_id, const char *record,
+void oauth_store_client_put(struct store *st, const char *client_id, const char *record, int ttl_s,
                             store_eval_cb cb, void *arg)
 {
-    static const char lua[] = "if redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 1 end\n"
-                              "return 0\n";
-    EVAL(st, lua, 1, cb, arg, KEY(STORE_KEY_CLIENT, client_id), STR(record));
+    static const char lua[] =
+        "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end\n"
+        "redis.call('SET', KEYS[1], ARGV[1])\n"
+        "if tonumber(ARGV[2]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end\n"
+        "return 1\n";
+    EVAL(st, lua, 1, cb, arg, KEY(STORE_KEY_CLIENT, client_id), STR(record), NUM(ttl_s));
 }
 
-void oauth_store_client_get(struct store *st, const char *client_id, store_eval_cb cb, void *arg)
+void oauth_store_client_get(struct store *st, const char *client_id, int idle_s, store_eval_cb cb,
+                            void *arg)
 {
-    static const char lua[] = "return redis.call('GET', KEYS[1]) or ''\n";
-    EVAL(st, lua, 1, cb, arg, KEY(STORE_KEY_CLIENT, client_id));
+    static const char lua[] =
+        "local rec = redis.call('GET', KEYS[1])\n"
+        "if not rec then return '' end\n"
+        "if redis.call('TTL', KEYS[1]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end\n"
+        "return rec\n";
+    EVAL(st, lua, 1, cb, arg, KEY(STORE_KEY_CLIENT, client_id), NUM(idle_s));
 }
 
 void oauth_store_user_create(struct store *st, const char *username, const char *user_id,
@@ -249,6 +257,18 @@ void oauth_store_refresh(struct store *st, const char *rt_digest, const char *cl
          STR(scope), STR(resource), NUM(now_ms), NUM(grace_s), NUM(ttl_s), STR(rt_digest));
 }
 
+void oauth_store_refresh_info(struct store *st, const char *rt_digest, store_eval_cb cb, void *arg)
+{
+    static const char lua[] =
+        "local fid = redis.call('GET', KEYS[1])\n"
+        "if not fid then return {} end\n"
+        "local f = redis.call('HMGET', '" STORE_KEY_FAMILY "' .. fid, 'client_id', 'user_id',"
+        " 'scope', 'resource', 'cur', 'revoked')\n"
+        "if not f[1] or f[6] == '1' or f[5] ~= ARGV[1] then return {} end\n"
+        "return {f[1], f[2], f[3], f[4], redis.call('TTL', KEYS[1])}\n";
+    EVAL(st, lua, 1, cb, arg, KEY(STORE_KEY_REFRESH, rt_digest), STR(rt_digest));
+}
+
 void oauth_store_family_add_at(struct store *st, const char *fid, const char *jti, int64_t exp,
                                int64_t now_ms, store_eval_cb cb, void *arg)
 {
@@ -291,12 +311,21 @@ void oauth_store_jti_revoke(struct store *st, const char *jti, int64_t exp, int6
     EVAL(st, lua, 0, cb, arg, STR(jti), NUM(exp), NUM(now_ms));
 }
 
-void oauth_store_rate_hit(struct store *st, const char *key, int window_s, store_eval_cb cb,
-                          void *arg)
+void oauth_store_register_hit(struct store *st, const char *addr, int per_addr, int global,
+                              store_eval_cb cb, void *arg)
 {
     static const char lua[] =
-        "local n = redis.call('INCR', KEYS[1])\n"
-        "if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end\n"
-        "return n\n";
-    EVAL(st, lua, 1, cb, arg, KEY(STORE_KEY_RATE, key), NUM(window_s));
+        "for i = 1, 2 do\n"
+        "  if tonumber(redis.call('GET', KEYS[i]) or '0') >= tonumber(ARGV[i]) then\n"
+        "    return {i, math.max(redis.call('TTL', KEYS[i]), 1)}\n"
+        "  end\n"
+        "end\n"
+        "for i = 1, 2 do\n"
+        "  redis.call('INCR', KEYS[i])\n"
+        "  if redis.call('TTL', KEYS[i]) < 0 then redis.call('EXPIRE', KEYS[i], ARGV[3]) end\n"
+        "end\n"
+        "return {0, 0}\n";
+    EVAL(st, lua, 2, cb, arg, KEY(STORE_KEY_RATE "register:", addr),
+         KEY(STORE_KEY_RATE, "register-all"), NUM(per_addr), NUM(global),
+         NUM(OAUTH_REGISTER_WINDOW_S));
 }

@@ -4,7 +4,9 @@
  *
  * Keys (prefix p2a:). Secrets (codes, refresh tokens, sessions, client secrets) are kept
  * only as SHA-256 hex digests.
- *   client:<client_id>     string: the client record (JSON), never expires
+ *   client:<client_id>     string: the client record (JSON); a self-registered one expires
+ *                          unless used (each use pushes its expiry out), one registered
+ *                          over the RPC never does
  *   account:<username>     hash: user_id hash created_at
  *   session:<digest>       hash: user_id username auth_time; expires with the session
  *   code:<digest>          hash: b (the binding, JSON) used fam; expires after 10 minutes
@@ -13,7 +15,8 @@
  *   fam:<fid>:at           sorted set: access tokens issued to the family, by exp
  *   rt:<digest>            string: fid (old members stay to detect their reuse)
  *   rl:<what>:<who>        counters of a rate limit window; rl:login-pair:<user>:<addr>
- *                          and rl:login-account:<user> (hash n next) for sign-ins
+ *                          and rl:login-account:<user> (hash n next) for sign-ins;
+ *                          rl:register:<addr> and rl:register-all for registrations
  * Revoking an access token is the revocation mechanism of PATs: the revoked set, the
  * sequence, the log and a message on the channel, in the same script.
  *
@@ -30,12 +33,14 @@
 #define OAUTH_CODE_TTL_S 600
 #define OAUTH_LOGIN_WINDOW_S 900
 #define OAUTH_LOGIN_MAX_DELAY_S 60
+#define OAUTH_REGISTER_WINDOW_S 3600
 
-/* {1} stored, {0} the id is taken. */
-void oauth_store_client_put(struct store *st, const char *client_id, const char *record,
+/* {1} stored, {0} the id is taken. ttl_s: the client expires unless used within it (0:
+ * never). */
+void oauth_store_client_put(struct store *st, const char *client_id, const char *record, int ttl_s,
                             store_eval_cb cb, void *arg);
-/* {record} or {""} when unknown. */
-void oauth_store_client_get(struct store *st, const char *client_id, store_eval_cb cb,
+/* {record} or {""} when unknown. A client that expires now expires idle_s from now. */
+void oauth_store_client_get(struct store *st, const char *client_id, int idle_s, store_eval_cb cb,
                             void *arg);
 /* {1} created, {0} the username is taken. */
 void oauth_store_user_create(struct store *st, const char *username, const char *user_id,
@@ -60,8 +65,7 @@ void oauth_store_session_create(struct store *st, const char *sid_digest, const 
                                 const char *username, const char *addr, int64_t auth_time,
                                 int ttl_s, store_eval_cb cb, void *arg);
 /* {user_id, username, auth_time} or {} when unknown or expired. */
-void oauth_store_session_get(struct store *st, const char *sid_digest, store_eval_cb cb,
-                             void *arg);
+void oauth_store_session_get(struct store *st, const char *sid_digest, store_eval_cb cb, void *arg);
 /* {1}. */
 void oauth_store_code_create(struct store *st, const char *code_digest, const char *binding,
                              store_eval_cb cb, void *arg);
@@ -74,8 +78,8 @@ void oauth_store_code_redeem(struct store *st, const char *code_digest, const ch
  * revoked too. */
 void oauth_store_family_create(struct store *st, const char *fid, const char *client_id,
                                const char *user_id, const char *scope, const char *resource,
-                               const char *rt_digest, const char *at_jti, int64_t at_exp,
-                               int ttl_s, int64_t now_ms, store_eval_cb cb, void *arg);
+                               const char *rt_digest, const char *at_jti, int64_t at_exp, int ttl_s,
+                               int64_t now_ms, store_eval_cb cb, void *arg);
 /* Rotates: the refresh token rt_digest becomes new_rt_digest. scope ("" for the same) may
  * only narrow, resource ("" for the same) must be the family's. The token just rotated away
  * may be exchanged once more within grace_s (a lost response), never with grace_s 0.
@@ -85,21 +89,27 @@ void oauth_store_family_create(struct store *st, const char *fid, const char *cl
 void oauth_store_refresh(struct store *st, const char *rt_digest, const char *client_id,
                          const char *new_rt_digest, const char *scope, const char *resource,
                          int64_t now_ms, int grace_s, int ttl_s, store_eval_cb cb, void *arg);
+/* What RFC 7662 says of a refresh token: {client_id, user_id, scope, resource, ttl_s} while
+ * it is its family's current one and the family stands; {} otherwise (unknown, expired,
+ * rotated away, revoked). */
+void oauth_store_refresh_info(struct store *st, const char *rt_digest, store_eval_cb cb, void *arg);
 /* Records an access token of the family. {1}; {0} the family was revoked meanwhile, and
  * so is the token now. */
 void oauth_store_family_add_at(struct store *st, const char *fid, const char *jti, int64_t exp,
                                int64_t now_ms, store_eval_cb cb, void *arg);
 /* Revokes the family and its access tokens: {jti, exp, ...} of those revoked now. */
-void oauth_store_family_revoke(struct store *st, const char *fid, int64_t now_ms,
-                               store_eval_cb cb, void *arg);
+void oauth_store_family_revoke(struct store *st, const char *fid, int64_t now_ms, store_eval_cb cb,
+                               void *arg);
 /* The family of a refresh token, if it is client_id's: revoked as above. {} otherwise. */
 void oauth_store_refresh_revoke(struct store *st, const char *rt_digest, const char *client_id,
                                 int64_t now_ms, store_eval_cb cb, void *arg);
 /* Revokes one access token until exp: {1} revoked now, {0} already. */
 void oauth_store_jti_revoke(struct store *st, const char *jti, int64_t exp, int64_t now_ms,
                             store_eval_cb cb, void *arg);
-/* Counts one hit in the window of key: {hits so far}. */
-void oauth_store_rate_hit(struct store *st, const char *key, int window_s, store_eval_cb cb,
-                          void *arg);
+/* One registration from addr, within per_addr per window from one address and global from
+ * all: {0, 0} counted; {1, retry_after_s} the address is over its limit, {2, retry_after_s}
+ * every address together is (nothing counted then). */
+void oauth_store_register_hit(struct store *st, const char *addr, int per_addr, int global,
+                              store_eval_cb cb, void *arg);
 
 #endif

@@ -27,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t mlen;
     if (rpc_frame_decode(data + 1, size - 1, RPC_MAX_MSG_LEN, &msg, &mlen) != RPC_FRAME_OK)
         return 0;
-    struct service_call call = {complete};
+    struct service_call call = {.complete = complete};
     switch (pick % 5) {
     case 0: /* Introspect answers inline: the whole handler runs */
         service_method_find("/pipe2.auth.v1.TokenService/Introspect", 38)

@@ -82,7 +82,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (void)oauth_resource_find(&cfg, s);
         char out[SCOPE_MAX_LEN + 1];
         if (scope_check(s) == NULL)
-            scope_grant("mcp files:read", s, out, sizeof(out));
+            (void)scope_grant("mcp files:read offline_access", "mcp", s, s, out, sizeof(out));
         break;
     }
     default:

@@ -28,6 +28,7 @@ from p2a_client import pb  # noqa: E402
 AUTHD = os.environ.get("P2A_AUTHD") or os.path.join(ROOT, "build", "pipe2-authd")
 ISSUER = "http://127.0.0.1:8080"
 RESOURCE = "http://127.0.0.1:3000/mcp"
+OTHER_RESOURCE = "https://other.example.test/mcp"
 
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -324,6 +325,10 @@ class Env:
         with open(self.svckeys_file, "w") as f:
             f.write(f"admin {hashlib.sha256(self.admin_key.encode()).hexdigest()} dash\n")
             f.write(f"introspect {hashlib.sha256(self.introspect_key.encode()).hexdigest()} mcp\n")
+            # an MCP server's key bound to a resource this issuer does not serve
+            self.other_key = "p2a_introspect_" + secrets.token_urlsafe(32)
+            f.write(f"introspect {hashlib.sha256(self.other_key.encode()).hexdigest()} other mcp "
+                    f"resource={OTHER_RESOURCE}\n")
         self.cert = os.path.join(self.dir, "cert.pem")
         self.cert_key = os.path.join(self.dir, "cert-key.pem")
         subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",

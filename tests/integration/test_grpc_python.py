@@ -143,6 +143,47 @@ class GrpcPython(ServiceTest):
 
     # ---- every status code ---------------------------------------------------------------
 
+    # ---- scopes: defaults and step-up (MCP 2026-07-28, SEP-2350) ----------------------------
+
+    def test_default_pat_scope_is_the_resources(self):
+        t = self.admin.issue("u_default", "no scope asked").token
+        r = self.mcp.introspect(t, resource=RESOURCE, required_scope="mcp")
+        self.assertTrue(r.active, r)
+        self.assertEqual(r.scope, "mcp")  # what the resource metadata and the 401 name
+
+    def test_step_up_names_every_scope_needed(self):
+        t = self.admin.issue("u_step", "step", scope="mcp files").token
+        self.assertTrue(self.mcp.introspect(t, resource=RESOURCE, required_scope="files mcp").active)
+        r = self.mcp.introspect(t, resource=RESOURCE, required_scope="admin mcp")
+        self.assertFalse(r.active)
+        self.assertEqual(r.reason, R.INSUFFICIENT_SCOPE)
+        self.assertEqual(r.sub, "")  # nothing about the token beyond the reason
+        prm = "http://127.0.0.1:3000/.well-known/oauth-protected-resource/mcp"
+        self.assertEqual(r.www_authenticate,
+                         'Bearer error="insufficient_scope", error_description="Token lacks a '
+                         f'scope this request needs", resource_metadata="{prm}", '
+                         'scope="mcp files admin"')
+        # a bad token says why it is bad, whatever the call needs
+        self.assertEqual(self.mcp.introspect("x.y.z", required_scope="admin").reason, R.MALFORMED)
+        code, msg = self.code_of(self.mcp.introspect, t, required_scope="mcp  files")
+        self.assertEqual(code, grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("required_scope", msg)
+
+    def test_key_bound_to_its_resource(self):
+        t = self.admin.issue("u_bound", "bound").token
+        other = self.authd.client(self.env.other_key)
+        try:
+            for resource in ["", RESOURCE]:  # named or not, the token is not for this caller
+                r = other.introspect(t, resource=resource)
+                self.assertFalse(r.active)
+                self.assertEqual(r.reason, R.WRONG_AUDIENCE)
+            r = other.introspect(t)
+            self.assertIn(f'resource_metadata="https://other.example.test/.well-known/'
+                          f'oauth-protected-resource/mcp"', r.www_authenticate)
+        finally:
+            other.close()
+        self.assertTrue(self.mcp.introspect(t).active)  # an unbound key still learns
+
     def test_unauthenticated(self):
         for key in ["", "not-a-key"]:
             c = self.authd.client(key)

@@ -7,6 +7,7 @@ rate limit, malformed bodies, oversized bodies and headers. The browser and the 
 are test_oauth_mcp.py's.
 """
 import base64
+import collections
 import hashlib
 import http.client
 import json
@@ -315,7 +316,7 @@ class OAuth(ServiceTest):
         other = self.register()
         st, h, e = self.token({**form, "client_id": "c_doesnotexist000000000"})
         self.assertEqual((st, e["error"]), (401, "invalid_client"))
-        self.assertIn("WWW-Authenticate", h)
+        self.assertNotIn("WWW-Authenticate", h)  # no challenge after form credentials
         st, _, e = self.token({**form, "code_verifier": pkce()[0]})
         self.assertEqual((st, e["error"]), (400, "invalid_grant"))  # and the code is burnt
         code = f.code(c["client_id"], redirect, ch)
@@ -487,6 +488,76 @@ class RateLimits(unittest.TestCase):
             self.assertIn("Too many failed sign-in attempts", p)
         finally:
             env.close()
+
+
+class Registration(unittest.TestCase):
+    """Dynamic registration as hosted clients use it: a client per user, from a few shared
+    addresses, behind our proxy; every limit keyed on the real client address."""
+
+    BODY = json.dumps({"client_name": "Hosted", "redirect_uris": ["https://host.example/cb"],
+                       "token_endpoint_auth_method": "none", "application_type": "web"})
+
+    def setUp(self):
+        self.env = Env()
+
+    def tearDown(self):
+        self.env.close()
+
+    def register(self, a, headers=None):
+        return a.http("/register", "POST", self.BODY, {**JSONCT, **(headers or {})})
+
+    def test_hosted_clients_behind_a_trusted_proxy(self):
+        a = oauth_authd(self.env, {"PIPE2_AUTH_TRUSTED_PROXIES": "127.0.0.0/8"})
+        codes = collections.Counter(
+            self.register(a, {"X-Forwarded-For": f"203.0.113.{i % 100}"})[0] for i in range(500))
+        self.assertEqual(codes, {201: 500})  # 100 users' addresses, 5 registrations each
+
+    def test_one_address_meets_the_limit(self):
+        a = oauth_authd(self.env)  # default limits; forwarded headers from anyone are ignored
+        codes, retry = [], None
+        for i in range(500):
+            st, h, b = self.register(a, {"X-Forwarded-For": f"198.51.100.{i % 200}"})
+            codes.append(st)
+            if st == 429 and retry is None:
+                retry = int(h["Retry-After"])
+                self.assertEqual(json.loads(b)["error"], "too_many_requests")
+        # a few hundred an hour from one address pass (a hosted client behind one egress)
+        self.assertEqual(collections.Counter(codes), {201: 400, 429: 100})
+        self.assertEqual(codes[:400], [201] * 400)
+        self.assertTrue(0 < retry <= 3600, retry)
+
+    def test_clients_expire_unless_used(self):
+        a = oauth_authd(self.env)
+        st, _, b = self.register(a)
+        self.assertEqual(st, 201)
+        cid = json.loads(b)["client_id"]
+        ttl = int(self.env.redis.cli("TTL", f"p2a:client:{cid}"))
+        self.assertTrue(86000 < ttl <= 86400, ttl)  # a day unless used
+        f = Flow(a)
+        st, _, _ = f.authorize(response_type="code", client_id=cid,
+                               redirect_uri="https://host.example/cb",
+                               code_challenge=pkce()[1], code_challenge_method="S256")
+        self.assertEqual(st, 200)
+        ttl = int(self.env.redis.cli("TTL", f"p2a:client:{cid}"))
+        self.assertTrue(7776000 - 100 < ttl <= 7776000, ttl)  # used: 90 days from now
+        admin = a.client(self.env.admin_key)
+        try:
+            by_hand = admin.register_client(["http://127.0.0.1:5000/cb"], "by hand").client_id
+        finally:
+            admin.close()
+        self.assertEqual(self.env.redis.cli("TTL", f"p2a:client:{by_hand}").strip(), "-1")
+
+    def test_application_type_web_redirects_to_https_only(self):
+        a = oauth_authd(self.env)
+        body = json.dumps({"redirect_uris": ["http://127.0.0.1:5000/cb"],
+                           "token_endpoint_auth_method": "none", "application_type": "web"})
+        st, _, b = a.http("/register", "POST", body, JSONCT)
+        self.assertEqual((st, json.loads(b)["error"]), (400, "invalid_redirect_uri"))
+        body = json.dumps({"redirect_uris": ["http://127.0.0.1:5000/cb"],
+                           "token_endpoint_auth_method": "none", "application_type": "native"})
+        st, _, b = a.http("/register", "POST", body, JSONCT)
+        self.assertEqual(st, 201, b)
+        self.assertEqual(json.loads(b)["application_type"], "native")
 
 
 if __name__ == "__main__":

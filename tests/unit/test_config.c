@@ -86,8 +86,7 @@ static void config__redis_url_with_password(void **state)
     config_deinit(&cfg);
 }
 
-static void expect_refused(const char *var, const char *value, const char *flag,
-                           const char *needle)
+static void expect_refused(const char *var, const char *value, const char *flag, const char *needle)
 {
     struct p2a_config cfg;
     char err[512] = "";
@@ -117,8 +116,37 @@ static void config__invalid_values_are_refused_by_name(void **state)
     expect_refused(NULL, NULL, "--revocation-staleness=30", "--revocation-staleness");
     expect_refused("PIPE2_AUTH_REVOCATION_POLL_INTERVAL", "20", NULL,
                    "PIPE2_AUTH_REVOCATION_STALENESS"); /* 20 s staleness, not above 20 s poll */
+    /* codes, tokens and passwords never cross a network in clear, unless a test says so */
+    expect_refused("PIPE2_AUTH_ISSUER", "http://auth.example", NULL, "loopback");
+    expect_refused(NULL, NULL, "--resource-scopes=mcp admin", "PIPE2_AUTH_SCOPES");
+    expect_refused(NULL, NULL, "--resource-scopes=mcp offline_access", "offline_access");
+    expect_refused(NULL, NULL, "--resource-scopes=", "PIPE2_AUTH_RESOURCE_SCOPES");
     unsetenv("PIPE2_AUTH_KEYS_DIR");
     expect_refused(NULL, NULL, NULL, "PIPE2_AUTH_KEYS_DIR");
+}
+
+static void config__scopes_and_issuers_that_are_allowed(void **state)
+{
+    (void)state;
+    struct p2a_config cfg;
+    char err[512];
+    char *argv[] = {"pipe2-authd"};
+    assert_int_equal(load(&cfg, err, 1, argv), P2A_OK);
+    assert_string_equal(cfg.scopes, "mcp offline_access"); /* the AS offers refresh */
+    assert_string_equal(cfg.resource_scopes, "mcp");       /* resources never do */
+    config_deinit(&cfg);
+    static const char *const ok[] = {"http://localhost:8080", "http://[::1]:8080",
+                                     "https://auth.example"};
+    for (size_t i = 0; i < 3; i++) {
+        setenv("PIPE2_AUTH_ISSUER", ok[i], 1);
+        assert_int_equal(load(&cfg, err, 1, argv), P2A_OK);
+        config_deinit(&cfg);
+    }
+    setenv("PIPE2_AUTH_ISSUER", "http://auth.example", 1);
+    char *unsafe[] = {"pipe2-authd", "--insecure-http-issuer=1"};
+    assert_int_equal(load(&cfg, err, 2, unsafe), P2A_OK);
+    config_deinit(&cfg);
+    unsetenv("PIPE2_AUTH_ISSUER");
 }
 
 static void config__several_resources(void **state)
@@ -143,6 +171,7 @@ int main(void)
         cmocka_unit_test_setup(config__redis_url_with_password, clear_env),
         cmocka_unit_test_setup(config__invalid_values_are_refused_by_name, clear_env),
         cmocka_unit_test_setup(config__several_resources, clear_env),
+        cmocka_unit_test_setup(config__scopes_and_issuers_that_are_allowed, clear_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

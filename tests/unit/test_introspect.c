@@ -42,8 +42,8 @@ static int setup(void **state)
     f->revoked = revoke_new(20000);
     f->cache = tcache_new(64, 1 << 20);
     f->now = clock_now();
-    f->x = (struct introspector){.cfg = &f->cfg, .keys = f->ring, .revoked = f->revoked,
-                                 .cache = f->cache, .mx = &f->mx};
+    f->x = (struct introspector){
+        .cfg = &f->cfg, .keys = f->ring, .revoked = f->revoked, .cache = f->cache, .mx = &f->mx};
     *state = f;
     return 0;
 }
@@ -66,7 +66,7 @@ static char *token(struct fx *f, const char *jti, int64_t exp)
     char p[512];
     snprintf(p, sizeof(p),
              "{\"iss\":\"" ISS "\",\"sub\":\"alice\",\"aud\":[\"" AUD "\"],\"jti\":\"%s\","
-             "\"iat\":%lld,\"exp\":%lld,\"token_use\":\"pat\"}",
+             "\"iat\":%lld,\"exp\":%lld,\"token_use\":\"pat\",\"scope\":\"mcp files\"}",
              jti, (long long)f->now - 10, (long long)exp);
     return th_jwt_es256(f->key, "{\"alg\":\"ES256\",\"kid\":\"k1\",\"typ\":\"JWT\"}", p);
 }
@@ -74,8 +74,8 @@ static char *token(struct fx *f, const char *jti, int64_t exp)
 static enum token_verdict run(struct fx *f, const char *tok, const char *resource, int64_t now)
 {
     struct introspection r;
-    assert_int_equal(introspect(&f->x, tok, strlen(tok), TOKEN_KIND_NONE, resource, now, &r),
-                     P2A_OK);
+    struct introspect_query q = {.token = tok, .len = strlen(tok), .resource = resource};
+    assert_int_equal(introspect(&f->x, &q, now, &r), P2A_OK);
     enum token_verdict v = r.verdict;
     if (v == TV_ACTIVE)
         assert_string_equal(r.claims->sub, "alice");
@@ -91,8 +91,8 @@ static void introspect__the_view_comes_first(void **state)
     char *tok = token(f, "jti-view", f->now + 600);
     struct introspection r;
     /* not loaded: nothing is said about any token, however good */
-    assert_int_equal(introspect(&f->x, tok, strlen(tok), TOKEN_KIND_NONE, NULL, f->now, &r),
-                     P2A_ERR_UNAVAILABLE);
+    struct introspect_query q = {.token = tok, .len = strlen(tok)};
+    assert_int_equal(introspect(&f->x, &q, f->now, &r), P2A_ERR_UNAVAILABLE);
     assert_int_equal(r.view, REVOKE_NOT_LOADED);
     introspection_deinit(&r);
     /* loaded and fresh: usable */
@@ -102,8 +102,7 @@ static void introspect__the_view_comes_first(void **state)
     struct revoke_set *old = revoke_new(20000);
     revoke_synced(old, clock_mono_ms() - 30000, 2);
     f->x.revoked = old;
-    assert_int_equal(introspect(&f->x, tok, strlen(tok), TOKEN_KIND_NONE, NULL, f->now, &r),
-                     P2A_ERR_UNAVAILABLE);
+    assert_int_equal(introspect(&f->x, &q, f->now, &r), P2A_ERR_UNAVAILABLE);
     assert_int_equal(r.view, REVOKE_STALE);
     assert_true(r.view_age_ms >= 30000);
     introspection_deinit(&r);
@@ -123,9 +122,9 @@ static void introspect__cache_hits_still_check_revocation_and_expiry(void **stat
     assert_int_equal(f->mx.cache_misses, misses);
     assert_true(f->mx.cache_hits >= 1);
     assert_int_equal(run(f, tok, "https://other.example.test/mcp", f->now), TV_WRONG_AUDIENCE);
-    assert_int_equal(run(f, tok, NULL, f->now + 100), TV_EXPIRED);  /* a hit, expired now */
+    assert_int_equal(run(f, tok, NULL, f->now + 100), TV_EXPIRED); /* a hit, expired now */
     revoke_add(f->revoked, "jti-cached", f->now + 100, REVOKE_PATH_MESSAGE);
-    assert_int_equal(run(f, tok, AUD, f->now), TV_REVOKED);         /* a hit, revoked now */
+    assert_int_equal(run(f, tok, AUD, f->now), TV_REVOKED); /* a hit, revoked now */
     assert_int_equal(f->mx.introspections[TV_REVOKED], 1);
     free(tok);
 }
@@ -155,9 +154,61 @@ static void introspect__bad_tokens(void **state)
     free(tok);
 }
 
+/* Step-up: a good token without a scope the call needs is refused, last, with its claims
+ * kept for the challenge; a token that is bad for another reason says that reason. */
+static void introspect__required_scope_is_checked_last(void **state)
+{
+    struct fx *f = *state;
+    revoke_synced(f->revoked, clock_mono_ms(), 1);
+    char *tok = token(f, "jti-scope", f->now + 600);
+    static const struct {
+        const char *need;
+        enum token_verdict v;
+    } cases[] = {{NULL, TV_ACTIVE},
+                 {"", TV_ACTIVE},
+                 {"mcp", TV_ACTIVE},
+                 {"files mcp", TV_ACTIVE},
+                 {"admin", TV_INSUFFICIENT_SCOPE},
+                 {"mcp admin", TV_INSUFFICIENT_SCOPE},
+                 {"mc", TV_INSUFFICIENT_SCOPE}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct introspection r;
+        struct introspect_query q = {
+            .token = tok, .len = strlen(tok), .resource = AUD, .required_scope = cases[i].need};
+        assert_int_equal(introspect(&f->x, &q, f->now, &r), P2A_OK);
+        assert_int_equal(r.verdict, cases[i].v);
+        assert_non_null(r.claims);
+        assert_string_equal(r.claims->scope, "mcp files");
+        introspection_deinit(&r);
+    }
+    struct introspection r;
+    struct introspect_query q = {.token = tok,
+                                 .len = strlen(tok),
+                                 .resource = "https://other.example.test/mcp",
+                                 .required_scope = "admin"};
+    assert_int_equal(introspect(&f->x, &q, f->now, &r), P2A_OK);
+    assert_int_equal(r.verdict, TV_WRONG_AUDIENCE);
+    assert_null(r.claims);
+    introspection_deinit(&r);
+    /* a caller bound to other resources learns nothing of this token, asked or not */
+    const char *mine[] = {"https://other.example.test/mcp"}, *ours[] = {"x", AUD};
+    q = (struct introspect_query){.token = tok, .len = strlen(tok), .bound = mine, .nbound = 1};
+    assert_int_equal(introspect(&f->x, &q, f->now, &r), P2A_OK);
+    assert_int_equal(r.verdict, TV_WRONG_AUDIENCE);
+    introspection_deinit(&r);
+    q.bound = ours, q.nbound = 2;
+    assert_int_equal(introspect(&f->x, &q, f->now, &r), P2A_OK);
+    assert_int_equal(r.verdict, TV_ACTIVE);
+    introspection_deinit(&r);
+    assert_int_equal(f->mx.introspections[TV_INSUFFICIENT_SCOPE], 3);
+    free(tok);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(introspect__required_scope_is_checked_last, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(introspect__the_view_comes_first, setup, teardown),
         cmocka_unit_test_setup_teardown(introspect__cache_hits_still_check_revocation_and_expiry,
                                         setup, teardown),

@@ -33,6 +33,7 @@
 #define CLIENT_ID "c_AAAAAAAAAAAAAAAAAAAAAA"
 #define VERIFIER "dBjftJeZ4CVP-mJ92e1ILx7bUbhCBdVYcU6dnvFkaXE-abc"
 #define SVC_KEY "introspect-key-for-the-facade-test"
+#define CHALLENGE "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
 
 struct fx {
     char *dir;
@@ -51,7 +52,7 @@ struct fx {
 struct resp {
     bool done;
     int status; /* -1: the connection closed without an answer */
-    char ctype[128], location[2048], retry_after[16];
+    char ctype[128], location[2048], retry_after[16], challenge[128];
     char *body;
     json_t *json; /* the body, when it is JSON */
 };
@@ -80,6 +81,7 @@ static int setup(void **state)
     char *svc = th_write_file(f->dir, "service-keys", line);
     setenv("PIPE2_AUTH_KEYS_DIR", f->dir, 1);
     setenv("PIPE2_AUTH_SERVICE_KEYS_FILE", svc, 1);
+    setenv("PIPE2_AUTH_SCOPES", "mcp files offline_access", 1);
     free(svc);
     char err[512], *argv[] = {"test"};
     assert_int_equal(config_load(&f->cfg, 1, argv, err, sizeof(err)), P2A_OK);
@@ -153,6 +155,7 @@ static void on_response(struct evhttp_request *req, void *arg)
     copy_header(req, "Content-Type", a->ctype, sizeof(a->ctype));
     copy_header(req, "Location", a->location, sizeof(a->location));
     copy_header(req, "Retry-After", a->retry_after, sizeof(a->retry_after));
+    copy_header(req, "WWW-Authenticate", a->challenge, sizeof(a->challenge));
     struct evbuffer *b = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(b);
     a->body = calloc(1, len + 1);
@@ -260,6 +263,14 @@ static void metadata__served_without_the_store(void **state)
     assert_int_equal(store_calls(), 0);
     resp_deinit(&a);
 
+    /* a resource advertises its own scopes, never offline_access (SEP-2207) */
+    ask(f, EVHTTP_REQ_GET, "/.well-known/oauth-protected-resource/mcp", NULL, NULL, NULL, &a);
+    assert_int_equal(a.status, 200);
+    json_t *rs = json_object_get(a.json, "scopes_supported");
+    assert_int_equal(json_array_size(rs), 1);
+    assert_string_equal(json_string_value(json_array_get(rs, 0)), f->cfg.resource_scopes);
+    resp_deinit(&a);
+
     ask(f, EVHTTP_REQ_POST, "/.well-known/oauth-authorization-server", NULL, NULL, NULL, &a);
     assert_int_equal(a.status, 405);
     assert_string_equal(oauth_error(&a), "invalid_request");
@@ -268,6 +279,8 @@ static void metadata__served_without_the_store(void **state)
 
 /* ---- /register ---- */
 
+static const struct fake_reply counted = {.items = {"0", "0"}, .n = 2};
+
 static const char reg_body[] = "{\"redirect_uris\":[\"http://127.0.0.1:9999/cb\"],"
                                "\"token_endpoint_auth_method\":\"none\","
                                "\"client_name\":\"Unit\"}";
@@ -275,7 +288,7 @@ static const char reg_body[] = "{\"redirect_uris\":[\"http://127.0.0.1:9999/cb\"
 static void register__stores_the_client(void **state)
 {
     struct fx *f = *state;
-    fake_store_reply(items1("1")); /* the rate counter */
+    fake_store_reply(counted);     /* the rate counters */
     fake_store_reply(items1("1")); /* stored */
     struct resp a;
     ask(f, EVHTTP_REQ_POST, "/register", "application/json", reg_body, NULL, &a);
@@ -293,24 +306,29 @@ static void register__stores_the_client(void **state)
     resp_deinit(&a);
 }
 
+/* Over its address's limit, or over everyone's: 429 with the window's rest as Retry-After,
+ * and nothing stored. */
 static void register__rate_limited(void **state)
 {
     struct fx *f = *state;
-    char over[16];
-    snprintf(over, sizeof(over), "%d", f->cfg.register_rate_limit + 1);
-    fake_store_reply(items1(over));
-    struct resp a;
-    ask(f, EVHTTP_REQ_POST, "/register", "application/json", reg_body, NULL, &a);
-    assert_int_equal(a.status, 429);
-    assert_string_equal(oauth_error(&a), "too_many_requests");
-    assert_int_equal(store_calls(), 1); /* nothing stored */
-    resp_deinit(&a);
+    static const char *const over[] = {"1", "2"};
+    for (size_t i = 0; i < 2; i++) {
+        fake_store_reset();
+        fake_store_reply((struct fake_reply){.items = {over[i], "1800"}, .n = 2});
+        struct resp a;
+        ask(f, EVHTTP_REQ_POST, "/register", "application/json", reg_body, NULL, &a);
+        assert_int_equal(a.status, 429);
+        assert_string_equal(oauth_error(&a), "too_many_requests");
+        assert_string_equal(a.retry_after, "1800");
+        assert_int_equal(store_calls(), 1); /* nothing stored */
+        resp_deinit(&a);
+    }
 }
 
 static void register__bad_metadata_is_400_and_stores_nothing(void **state)
 {
     struct fx *f = *state;
-    fake_store_reply(items1("1"));
+    fake_store_reply(counted);
     struct resp a;
     ask(f, EVHTTP_REQ_POST, "/register", "application/json",
         "{\"redirect_uris\":[\"http://evil.example/cb\"],\"token_endpoint_auth_method\":\"none\"}",
@@ -336,7 +354,7 @@ static void register__redis_down_is_503(void **state)
 static void register__short_reply_is_503(void **state)
 {
     struct fx *f = *state;
-    fake_store_reply(items1("1"));
+    fake_store_reply(counted);
     fake_store_reply((struct fake_reply){.n = 0}); /* an empty reply where one item is due */
     struct resp a;
     ask(f, EVHTTP_REQ_POST, "/register", "application/json", reg_body, NULL, &a);
@@ -348,7 +366,7 @@ static void register__short_reply_is_503(void **state)
 static void register__id_taken_is_500(void **state)
 {
     struct fx *f = *state;
-    fake_store_reply(items1("1"));
+    fake_store_reply(counted);
     fake_store_reply(items1("0"));
     struct resp a;
     ask(f, EVHTTP_REQ_POST, "/register", "application/json", reg_body, NULL, &a);
@@ -422,6 +440,8 @@ static void token__code_grant_then_introspect(void **state)
     resp_deinit(&a);
 }
 
+/* invalid_client is in the body for every client to read: a challenge only echoes the
+ * scheme the client used (Basic), never one after credentials in the form. */
 static void token__unknown_client_is_401(void **state)
 {
     struct fx *f = *state;
@@ -430,7 +450,16 @@ static void token__unknown_client_is_401(void **state)
     post_form(f, "/token", code_form, NULL, &a);
     assert_int_equal(a.status, 401);
     assert_string_equal(oauth_error(&a), "invalid_client");
+    assert_string_equal(a.challenge, "");
     assert_int_equal(store_calls(), 1);
+    resp_deinit(&a);
+
+    fake_store_reply(items1(""));
+    post_form(f, "/token", "grant_type=refresh_token&refresh_token=rt",
+              "Basic Y19BQUFBQUFBQUFBQUFBQUFBQUFBQUFBOnNlY3JldA==", &a); /* c_AAA...:secret */
+    assert_int_equal(a.status, 401);
+    assert_string_equal(oauth_error(&a), "invalid_client");
+    assert_string_equal(a.challenge, "Basic realm=\"pipe2-auth\"");
     resp_deinit(&a);
 }
 
@@ -549,6 +578,68 @@ static void token__refresh_short_success_is_not_trusted(void **state)
     resp_deinit(&a);
 }
 
+/* Refresh tokens follow the client's registered grant_types. */
+static void token__no_refresh_token_without_its_grant_type(void **state)
+{
+    struct fx *f = *state;
+    static const char code_only[] = "{\"client_id\":\"" CLIENT_ID "\","
+                                    "\"redirect_uris\":[\"http://127.0.0.1:9999/cb\"],"
+                                    "\"grant_types\":[\"authorization_code\"],"
+                                    "\"token_endpoint_auth_method\":\"none\"}";
+    char *binding = code_binding(f, CLIENT_ID);
+    fake_store_reply(items1(code_only));
+    fake_store_reply((struct fake_reply){.items = {"0", binding}, .n = 2});
+    fake_store_reply(items1("1"));
+    struct resp a;
+    post_form(f, "/token", code_form, NULL, &a);
+    free(binding);
+    assert_int_equal(a.status, 200);
+    assert_non_null(json_object_get(a.json, "access_token"));
+    assert_null(json_object_get(a.json, "refresh_token"));
+    resp_deinit(&a);
+
+    fake_store_reset();
+    fake_store_reply(items1(code_only));
+    post_form(f, "/token", "grant_type=refresh_token&refresh_token=rt&client_id=" CLIENT_ID, NULL,
+              &a);
+    assert_int_equal(a.status, 400);
+    assert_string_equal(oauth_error(&a), "unauthorized_client");
+    assert_int_equal(store_calls(), 1);
+    resp_deinit(&a);
+}
+
+/* RFC 7662 2.1: a refresh token is introspectable while it is its grant's current one. */
+static void introspect__refresh_tokens(void **state)
+{
+    struct fx *f = *state;
+    fake_store_reply((struct fake_reply){
+        .items = {CLIENT_ID, "u_unit", "mcp offline_access", "http://127.0.0.1:3000/mcp", "600"},
+        .n = 5});
+    struct resp a;
+    post_form(f, "/introspect", "token=a-refresh-token", "Bearer " SVC_KEY, &a);
+    assert_int_equal(a.status, 200);
+    assert_true(json_is_true(json_object_get(a.json, "active")));
+    assert_string_equal(json_string_value(json_object_get(a.json, "token_use")), "refresh");
+    assert_string_equal(json_string_value(json_object_get(a.json, "client_id")), CLIENT_ID);
+    assert_string_equal(json_string_value(json_object_get(a.json, "scope")), "mcp offline_access");
+    json_int_t exp = json_integer_value(json_object_get(a.json, "exp"));
+    assert_true(exp >= clock_now() + 590 && exp <= clock_now() + 600);
+    const char *first;
+    fake_store_call(0, &first);
+    char want[128];
+    oauth_digest_hex("a-refresh-token", 15, want + snprintf(want, 10, "p2a:rt:"));
+    assert_string_equal(first, want); /* looked up by its digest, never the token */
+    resp_deinit(&a);
+
+    fake_store_reset();
+    fake_store_reply((struct fake_reply){.n = 0}); /* rotated away, revoked or unknown */
+    post_form(f, "/introspect", "token=a-refresh-token", "Bearer " SVC_KEY, &a);
+    assert_int_equal(a.status, 200);
+    assert_false(json_is_true(json_object_get(a.json, "active")));
+    assert_int_equal(json_object_size(a.json), 1);
+    resp_deinit(&a);
+}
+
 /* ---- /authorize ---- */
 
 static void authorize__redis_down_is_a_page(void **state)
@@ -558,7 +649,7 @@ static void authorize__redis_down_is_a_page(void **state)
     struct resp a;
     ask(f, EVHTTP_REQ_GET,
         "/authorize?response_type=code&client_id=" CLIENT_ID
-        "&redirect_uri=http%3A%2F%2F127.0.0.1%3A9999%2Fcb&code_challenge=" VERIFIER
+        "&redirect_uri=http%3A%2F%2F127.0.0.1%3A9999%2Fcb&code_challenge=" CHALLENGE
         "&code_challenge_method=S256&state=s",
         NULL, NULL, NULL, &a);
     assert_int_equal(a.status, 503);
@@ -575,12 +666,33 @@ static void authorize__unknown_client_is_a_page(void **state)
     struct resp a;
     ask(f, EVHTTP_REQ_GET,
         "/authorize?response_type=code&client_id=" CLIENT_ID
-        "&redirect_uri=http%3A%2F%2F127.0.0.1%3A9999%2Fcb&code_challenge=" VERIFIER
+        "&redirect_uri=http%3A%2F%2F127.0.0.1%3A9999%2Fcb&code_challenge=" CHALLENGE
         "&code_challenge_method=S256",
         NULL, NULL, NULL, &a);
     assert_int_equal(a.status, 400);
     assert_non_null(strstr(a.ctype, "text/html"));
     assert_string_equal(a.location, "");
+    resp_deinit(&a);
+}
+
+/* A scope we offer that the client did not register is refused (back to the client), not
+ * swapped for another. */
+static void authorize__scope_outside_the_registration(void **state)
+{
+    struct fx *f = *state;
+    fake_store_reply(items1("{\"client_id\":\"" CLIENT_ID "\",\"scope\":\"mcp\","
+                            "\"redirect_uris\":[\"http://127.0.0.1:9999/cb\"],"
+                            "\"token_endpoint_auth_method\":\"none\"}"));
+    struct resp a;
+    ask(f, EVHTTP_REQ_GET,
+        "/authorize?response_type=code&client_id=" CLIENT_ID
+        "&redirect_uri=http%3A%2F%2F127.0.0.1%3A9999%2Fcb&code_challenge=" CHALLENGE
+        "&code_challenge_method=S256&state=s&scope=offline_access%20files",
+        NULL, NULL, NULL, &a);
+    assert_int_equal(a.status, 302);
+    assert_non_null(strstr(a.location, "http://127.0.0.1:9999/cb?error=invalid_scope&"));
+    assert_non_null(strstr(a.location, "&state=s&iss="));
+    assert_int_equal(store_calls(), 1);
     resp_deinit(&a);
 }
 
@@ -597,7 +709,7 @@ static void life__request_orphaned_by_shutdown(void **state)
     pump(f, store_called, NULL, false);
     oauth_http_free(f->o);
     f->o = NULL;
-    fake_store_reply(items1("1"));
+    fake_store_reply(counted);
     assert_int_equal(fake_store_run(), 1);
     assert_false(a.done);
     evhttp_connection_free(c); /* before the server: its request is never answered */
@@ -625,7 +737,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(token__refresh_codes_map_to_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(token__refresh_short_success_is_not_trusted, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(token__no_refresh_token_without_its_grant_type, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(introspect__refresh_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(authorize__redis_down_is_a_page, setup, teardown),
+        cmocka_unit_test_setup_teardown(authorize__scope_outside_the_registration, setup, teardown),
         cmocka_unit_test_setup_teardown(authorize__unknown_client_is_a_page, setup, teardown),
         cmocka_unit_test_setup_teardown(life__request_orphaned_by_shutdown, setup, teardown),
     };

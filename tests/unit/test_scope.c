@@ -48,14 +48,55 @@ static void scope__grant(void **state)
 {
     (void)state;
     char out[100];
-    scope_grant("mcp files", "files claudeai", out, sizeof(out));
+    const char *offered = "mcp files admin offline_access", *defaults = "mcp";
+    /* what was asked for and is offered, in the offered order */
+    assert_true(scope_grant(offered, defaults, NULL, "files claudeai", out, sizeof(out)));
     assert_string_equal(out, "files");
-    scope_grant("mcp files", "claudeai", out, sizeof(out)); /* none of ours: all of ours */
-    assert_string_equal(out, "mcp files");
-    scope_grant("mcp", NULL, out, sizeof(out));
-    assert_string_equal(out, "mcp");
-    scope_grant("mcp files admin", "admin mcp", out, sizeof(out)); /* our order */
+    assert_true(scope_grant(offered, defaults, NULL, "admin mcp", out, sizeof(out)));
     assert_string_equal(out, "mcp admin");
+    /* nothing we know, or nothing at all: the defaults, never everything */
+    assert_true(scope_grant(offered, defaults, NULL, "claudeai", out, sizeof(out)));
+    assert_string_equal(out, "mcp");
+    assert_true(scope_grant(offered, defaults, "", NULL, out, sizeof(out)));
+    assert_string_equal(out, "mcp");
+    /* offline_access alone is no grant: the defaults come with it */
+    assert_true(scope_grant(offered, defaults, NULL, "offline_access", out, sizeof(out)));
+    assert_string_equal(out, "offline_access mcp");
+    assert_true(scope_grant(offered, defaults, NULL, "mcp offline_access", out, sizeof(out)));
+    assert_string_equal(out, "mcp offline_access");
+    /* the client's registered scope is enforced */
+    assert_true(scope_grant(offered, defaults, "files", "mcp files", out, sizeof(out)));
+    assert_string_equal(out, "files");
+    /* asking for nothing, a client that may not have the defaults gets what it registered */
+    assert_true(scope_grant(offered, defaults, "files admin", NULL, out, sizeof(out)));
+    assert_string_equal(out, "files admin");
+    /* a scope we offer but the client may not have is refused, not swapped for another */
+    assert_false(scope_grant(offered, defaults, "files", "admin", out, sizeof(out)));
+    assert_string_equal(out, "");
+    assert_false(scope_grant(offered, defaults, "unknown", NULL, out, sizeof(out)));
+    assert_string_equal(out, "");
+    assert_false(
+        scope_grant(offered, defaults, "offline_access", "mcp offline_access", out, sizeof(out)));
+    assert_string_equal(out, "");
+}
+
+static void scope__union_and_covers(void **state)
+{
+    (void)state;
+    char out[64] = "mcp";
+    scope_union(out, sizeof(out), "files mcp admin");
+    assert_string_equal(out, "mcp files admin");
+    assert_true(scope_covers(out, "admin mcp"));
+    assert_true(scope_covers(out, ""));
+    assert_false(scope_covers("mcp", "mcp files"));
+    char up[64];
+    scope_step_up("mcp offline_access files", "admin mcp", up, sizeof(up));
+    assert_string_equal(up, "mcp files admin");
+    scope_step_up("", "offline_access admin", up, sizeof(up));
+    assert_string_equal(up, "admin");
+    char small[8] = "mcp";
+    scope_union(small, sizeof(small), "files"); /* does not fit: left as it was */
+    assert_string_equal(small, "mcp");
 }
 
 int main(void)
@@ -64,6 +105,7 @@ int main(void)
         cmocka_unit_test(scope__grammar),
         cmocka_unit_test(scope__walk_and_has),
         cmocka_unit_test(scope__grant),
+        cmocka_unit_test(scope__union_and_covers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
