@@ -119,9 +119,15 @@ static void on_session_for_page(void *arg, p2a_err err, const char *const *v, co
     }
     char csrf[OAUTH_HEX_LEN + 1];
     csrf_for_consent(r->sid, r->query, csrf);
+    /* a metadata document's host is who vouches for the client: shown beside its name */
+    char host[OAUTH_MAX_CLIENT_ID + 1] = "";
+    struct url_parts u;
+    if (strncmp(r->client_id, "https://", 8) == 0 && url_split(r->client_id, &u))
+        snprintf(host, sizeof(host), "%.*s", (int)u.host_len, u.host);
     struct page_consent p = {.query = r->query,
                              .csrf = csrf,
                              .client_name = name,
+                             .client_host = host[0] ? host : NULL,
                              .client_id = r->client_id,
                              .redirect_uri = r->redirect_uri,
                              .scope = r->scope,
@@ -191,12 +197,17 @@ static void authz_checks(struct oreq *r)
     oauth_store_session_get(r->o->h.store, digest, on_session_for_page, r);
 }
 
-static void on_client_for_authz(void *arg, p2a_err err, const char *const *v, const size_t *lens,
-                                size_t n)
+static void client_for_authz(struct oreq *r)
 {
-    struct oreq *r = oreq_resume_client(arg, err, v, lens, n);
-    if (r == NULL)
+    if (r->client == NULL && r->client_why[0] != '\0') {
+        char text[320];
+        snprintf(text, sizeof(text),
+                 "This application's metadata document could not be used: %s. Nothing was "
+                 "sent to the application.",
+                 r->client_why);
+        oreq_page_error(r, 400, "Unknown application", text);
         return;
+    }
     if (r->client == NULL) {
         oreq_page_error(r, 400, "Unknown application",
                         "This application is not registered with Pipe2.ai (any more). "
@@ -243,15 +254,14 @@ static void on_client_for_authz(void *arg, p2a_err err, const char *const *v, co
 static void authz_start(struct oreq *r)
 {
     const char *cid = oauth_form_get(&r->form, "client_id");
-    if (cid == NULL || !oauth_client_id_valid(cid)) {
+    if (cid == NULL || !oauth_client_id_usable(cid)) {
         oreq_page_error(r, 400, "Unknown application",
                         cid == NULL ? "The request does not name an application (client_id)."
                                     : "This application is not registered with Pipe2.ai.");
         return;
     }
     snprintf(r->client_id, sizeof(r->client_id), "%s", cid);
-    oauth_store_client_get(r->o->h.store, r->client_id, r->o->cfg->client_idle_expiry_s,
-                           on_client_for_authz, r);
+    oreq_client_lookup(r, client_for_authz);
 }
 
 static bool query_ok(const char *q)

@@ -2,19 +2,84 @@
  * registration (see oauth_internal.h). */
 #include "oauth_internal.h"
 
+/* ---- the client: registered, or a metadata document --------------------------------------- */
+
+static void on_client_document(void *arg, json_t *value, const char *why)
+{
+    struct oreq *r = arg;
+    if (oreq_orphaned(r))
+        return;
+    r->client = json_incref(value);
+    snprintf(r->client_why, sizeof(r->client_why), "%s", why ? why : "");
+    r->after_lookup(r);
+}
+
+static void on_client_record(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                             size_t n)
+{
+    struct oreq *r = oreq_resume(arg, err, n, 1);
+    if (r == NULL)
+        return;
+    r->client = lens[0] > 0 ? json_loadb(v[0], lens[0], 0, NULL) : NULL;
+    r->after_lookup(r);
+}
+
+void oreq_client_lookup(struct oreq *r, void (*next)(struct oreq *r))
+{
+    r->after_lookup = next;
+    r->client_why[0] = '\0';
+    if (strncmp(r->client_id, "https://", 8) == 0)
+        oauth_docs_get(r->o->docs, DOC_CLIENT, r->client_id, on_client_document, r);
+    else
+        oauth_store_client_get(r->o->h.store, r->client_id, r->o->cfg->client_idle_expiry_s,
+                               on_client_record, r);
+}
+
 /* ---- client authentication (token, revoke, introspect) ------------------------------------- */
 
-static void on_client_for_auth(void *arg, p2a_err err, const char *const *v, const size_t *lens,
-                               size_t n);
+static void client_authenticated(struct oreq *r);
 
-/* Reads the client's credentials (Basic, or client_id and client_secret in the body),
- * looks the client up and calls r->after_client once it is authenticated. */
+/* A client assertion (RFC 7523) instead of a secret: its type, and the client it names when
+ * the form does not (its iss, read again once verified). false after answering. */
+static bool read_assertion(struct oreq *r, const char *body_id, const char *authz)
+{
+    const char *type = oauth_form_get(&r->form, "client_assertion_type");
+    r->assertion = oauth_form_get(&r->form, "client_assertion");
+    if (r->assertion == NULL && type == NULL)
+        return true;
+    if (r->assertion == NULL || type == NULL || strcmp(type, OAUTH_ASSERTION_TYPE) != 0) {
+        oreq_error(r, 400, "invalid_request",
+                   "client_assertion_type must be " OAUTH_ASSERTION_TYPE
+                   " with a client_assertion");
+        return false;
+    }
+    if (authz != NULL || oauth_form_get(&r->form, "client_secret") != NULL) {
+        oreq_error(r, 400, "invalid_request", "use one client authentication method");
+        return false;
+    }
+    if (body_id == NULL &&
+        !oauth_assertion_issuer(r->assertion, r->client_id, sizeof(r->client_id))) {
+        oreq_error(r, 401, "invalid_client", "the client assertion names no client");
+        return false;
+    }
+    if (body_id != NULL)
+        snprintf(r->client_id, sizeof(r->client_id), "%s", body_id);
+    return true;
+}
+
+/* Reads the client's credentials (Basic; client_id and client_secret in the body; or a
+ * client assertion), looks the client up and calls r->after_client once it is
+ * authenticated. */
 void oauth_client_auth(struct oreq *r)
 {
     const char *authz = oh_req_header(r->http, "Authorization");
     const char *body_id = oauth_form_get(&r->form, "client_id");
     const char *body_secret = oauth_form_get(&r->form, "client_secret");
-    if (authz != NULL && strncasecmp(authz, "Basic ", 6) == 0) {
+    if (!read_assertion(r, body_id, authz))
+        return;
+    if (r->assertion != NULL) {
+        /* the client is named; its keys are looked at once it is found */
+    } else if (authz != NULL && strncasecmp(authz, "Basic ", 6) == 0) {
         if (body_secret != NULL) {
             oreq_error(r, 400, "invalid_request", "use one client authentication method");
             return;
@@ -40,28 +105,87 @@ void oauth_client_auth(struct oreq *r)
             r->has_secret = true;
         }
     }
-    if (!oauth_client_id_valid(r->client_id)) {
+    if (!oauth_client_id_usable(r->client_id)) {
         oreq_error(r, 401, "invalid_client", "unknown client; register again");
         return;
     }
-    oauth_store_client_get(r->o->h.store, r->client_id, r->o->cfg->client_idle_expiry_s,
-                           on_client_for_auth, r);
+    oreq_client_lookup(r, client_authenticated);
 }
 
-static void on_client_for_auth(void *arg, p2a_err err, const char *const *v, const size_t *lens,
-                               size_t n)
+static void on_assertion_recorded(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                                  size_t n)
 {
-    struct oreq *r = oreq_resume_client(arg, err, v, lens, n);
+    (void)lens;
+    struct oreq *r = oreq_resume(arg, err, n, 1);
     if (r == NULL)
         return;
-    if (r->client == NULL) {
-        oreq_error(r, 401, "invalid_client", "unknown client; register again");
+    if (strcmp(v[0], "1") != 0) {
+        oreq_error(r, 401, "invalid_client", "this client assertion was used already");
         return;
     }
-    const char *method =
-        json_string_value(json_object_get(r->client, "token_endpoint_auth_method"));
+    r->after_client(r);
+}
+
+/* Verifies r->assertion with the client's keys, then records its jti (used once). */
+static void check_assertion(struct oreq *r, json_t *jwks)
+{
+    const struct p2a_config *cfg = r->o->cfg;
+    char token_ep[OAUTH_MAX_URI + 16], this_ep[OAUTH_MAX_URI + 16];
+    snprintf(token_ep, sizeof(token_ep), "%s/token", cfg->issuer);
+    snprintf(this_ep, sizeof(this_ep), "%s/%s", cfg->issuer, ep_names[r->ep]);
+    const char *audiences[] = {cfg->issuer, token_ep, this_ep};
+    struct oauth_assertion a;
+    const char *why = oauth_assertion_check(r->assertion, r->client_id, jwks, audiences, 3,
+                                            clock_now(), cfg->clock_skew_s, &a);
+    if (why != NULL) {
+        oreq_error(r, 401, "invalid_client", why);
+        return;
+    }
+    oauth_store_assertion_once(r->o->h.store, r->client_id, a.jti, a.exp, on_assertion_recorded, r);
+}
+
+static void on_client_keys(void *arg, json_t *jwks, const char *why)
+{
+    struct oreq *r = arg;
+    if (oreq_orphaned(r))
+        return;
+    if (jwks == NULL) {
+        char desc[256];
+        snprintf(desc, sizeof(desc), "the client's jwks_uri: %s", why);
+        oreq_error(r, 401, "invalid_client", desc);
+        return;
+    }
+    check_assertion(r, jwks);
+}
+
+static void client_authenticated(struct oreq *r)
+{
+    if (r->client == NULL) {
+        char desc[256];
+        snprintf(desc, sizeof(desc), "%s%s", r->client_why[0] ? "client metadata document: " : "",
+                 r->client_why[0] ? r->client_why : "unknown client; register again");
+        oreq_error(r, 401, "invalid_client", desc);
+        return;
+    }
+    enum oauth_auth_method m = oauth_auth_method_parse(
+        json_string_value(json_object_get(r->client, "token_endpoint_auth_method")));
+    if (m == OAUTH_AUTH_PRIVATE_KEY_JWT) {
+        json_t *jwks = json_object_get(r->client, "jwks");
+        const char *uri = json_string_value(json_object_get(r->client, "jwks_uri"));
+        if (r->assertion == NULL)
+            oreq_error(r, 401, "invalid_client", "this client authenticates with private_key_jwt");
+        else if (jwks != NULL)
+            check_assertion(r, jwks);
+        else
+            oauth_docs_get(r->o->docs, DOC_JWKS, uri ? uri : "", on_client_keys, r);
+        return;
+    }
+    if (r->assertion != NULL) {
+        oreq_error(r, 401, "invalid_client", "this client does not use private_key_jwt");
+        return;
+    }
     const char *digest = json_string_value(json_object_get(r->client, "client_secret_sha256"));
-    if (oauth_auth_method_parse(method) == OAUTH_AUTH_NONE) {
+    if (m == OAUTH_AUTH_NONE) {
         if (r->has_secret) {
             oreq_error(r, 401, "invalid_client", "this client has no secret");
             return;

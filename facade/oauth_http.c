@@ -132,7 +132,14 @@ struct oauth_http *oauth_http_new(struct event_base *base, const struct p2a_conf
     o->secure = strncmp(cfg->issuer, "https://", 8) == 0;
     o->session_cookie = o->secure ? "__Host-p2a_session" : "p2a_session";
     o->csrf_cookie = o->secure ? "__Host-p2a_csrf" : "p2a_csrf";
-    if (o->as_meta == NULL) {
+    o->docs = oauth_docs_new(base, cfg);
+    if (cfg->fetch_ca_file != NULL || cfg->fetch_allow_loopback)
+        log_warn("config.unsafe",
+                 "fetches of client documents trust %s and %s loopback addresses: settings "
+                 "for tests, never for production",
+                 cfg->fetch_ca_file ? cfg->fetch_ca_file : "the system's CAs",
+                 cfg->fetch_allow_loopback ? "may reach" : "never reach");
+    if (o->as_meta == NULL || o->docs == NULL) {
         oauth_http_free(o);
         return NULL;
     }
@@ -145,9 +152,10 @@ void oauth_http_free(struct oauth_http *o)
         return;
     struct oreq *r;
     LIST_FOREACH(r, &o->pending, link) {
-        r->http = NULL; /* its store callback frees it */
+        r->http = NULL; /* its store or document callback frees it */
         r->o = NULL;
     }
+    oauth_docs_free(o->docs); /* the requests waiting on a fetch are freed now */
     free(o->as_meta);
     free(o->slots);
     free(o);

@@ -21,6 +21,7 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 
+#include "clients.h"
 #include "clock.h"
 #include "config.h"
 #include "facade_http.h"
@@ -32,6 +33,7 @@
 #include "metrics.h"
 #include "netaddr.h"
 #include "oauth.h"
+#include "oauth_docs.h"
 #include "oauth_store.h"
 #include "pages.h"
 #include "revoke.h"
@@ -74,6 +76,7 @@ struct oauth_http {
     struct signin_slot
         *slots; /* sign-ins between reservation and hash; as many as the pool holds */
     size_t nslots;
+    struct oauth_docs *docs; /* client metadata documents and keys, fetched and cached */
 };
 
 enum authz_mode { AUTHZ_SHOW, AUTHZ_CONSENT };
@@ -98,6 +101,9 @@ struct oreq {
     struct oauth_form form; /* the request's parameters (authorization ones for consent) */
     struct oauth_form post; /* a form posted to /login or /consent */
     json_t *client;         /* the client's record, once looked up */
+    char client_why[192];   /* a metadata document that could not be used: why */
+    void (*after_lookup)(struct oreq *r);
+    const char *assertion; /* a client assertion (private_key_jwt), into form */
     /* authorization request */
     enum authz_mode mode;
     bool approve;
@@ -144,9 +150,10 @@ char *oh_body(struct evhttp_request *http, size_t *len);
 bool oreq_parse_body_form(struct oreq *r, struct oauth_form *f);
 /* The body as a form into r->form; false after answering 400 when it is none. */
 bool oreq_read_form(struct oreq *r);
-/* oreq_resume() for a client lookup: r->client is the record, or NULL when unknown. */
-struct oreq *oreq_resume_client(void *arg, p2a_err err, const char *const *v, const size_t *lens,
-                                size_t n);
+/* Looks r->client_id up -- a registered client in Redis, or a metadata document -- then
+ * next(r) with r->client set, or NULL when there is none (r->client_why says why for a
+ * document). Answers 503 itself when Redis is down. */
+void oreq_client_lookup(struct oreq *r, void (*next)(struct oreq *r));
 char *oauth_meta_as(const struct p2a_config *cfg);
 void oauth_serve_prm(struct oauth_http *o, struct evhttp_request *http, const char *suffix);
 void oauth_client_auth(struct oreq *r);

@@ -26,17 +26,25 @@ char *oauth_meta_as(const struct p2a_config *cfg)
         snprintf(ep[i], sizeof(ep[i]), "%s%s", iss, names[i]);
     json_t *m = json_pack(
         "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:[s], s:[s], s:[ss], s:[s],"
-        " s:[sss], s:[sss], s:[ss], s:b}",
+        " s:[ssss], s:[ssss], s:[sss], s:b, s:b}",
         "issuer", iss, "authorization_endpoint", ep[0], "token_endpoint", ep[1],
         "registration_endpoint", ep[2], "revocation_endpoint", ep[3], "introspection_endpoint",
         ep[4], "jwks_uri", ep[5], "scopes_supported", scopes, "response_types_supported", "code",
         "response_modes_supported", "query", "grant_types_supported", "authorization_code",
         "refresh_token", "code_challenge_methods_supported", "S256",
         "token_endpoint_auth_methods_supported", "none", "client_secret_post",
-        "client_secret_basic", "revocation_endpoint_auth_methods_supported", "none",
-        "client_secret_post", "client_secret_basic",
+        "client_secret_basic", "private_key_jwt", "revocation_endpoint_auth_methods_supported",
+        "none", "client_secret_post", "client_secret_basic", "private_key_jwt",
         "introspection_endpoint_auth_methods_supported", "client_secret_basic",
-        "client_secret_post", "authorization_response_iss_parameter_supported", 1);
+        "client_secret_post", "private_key_jwt", "authorization_response_iss_parameter_supported",
+        1, "client_id_metadata_document_supported", 1);
+    /* RFC 8414 2: the algorithms a private_key_jwt assertion may use, per endpoint */
+    static const char *const alg_members[] = {
+        "token_endpoint_auth_signing_alg_values_supported",
+        "revocation_endpoint_auth_signing_alg_values_supported",
+        "introspection_endpoint_auth_signing_alg_values_supported"};
+    for (size_t i = 0; m != NULL && i < sizeof(alg_members) / sizeof(alg_members[0]); i++)
+        json_object_set_new(m, alg_members[i], json_pack("[ss]", "ES256", "RS256"));
     char *s = json_dumps(m, JSON_COMPACT);
     json_decref(m);
     return s;

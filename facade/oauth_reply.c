@@ -230,12 +230,3 @@ bool oreq_read_form(struct oreq *r)
                               : "send the parameters as application/x-www-form-urlencoded");
     return false;
 }
-
-struct oreq *oreq_resume_client(void *arg, p2a_err err, const char *const *v, const size_t *lens,
-                                size_t n)
-{
-    struct oreq *r = oreq_resume(arg, err, n, 1);
-    if (r != NULL)
-        r->client = lens[0] > 0 ? json_loadb(v[0], lens[0], 0, NULL) : NULL;
-    return r;
-}

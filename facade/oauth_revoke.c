@@ -179,7 +179,9 @@ void oauth_do_introspect(struct oreq *r)
     /* otherwise only a confidential client, with its secret (Basic or in the form) */
     const char *authz = oh_req_header(r->http, "Authorization");
     bool basic = authz != NULL && strncasecmp(authz, "Basic ", 6) == 0;
-    if (authz != NULL ? !basic : oauth_form_get(&r->form, "client_secret") == NULL) {
+    bool in_form = oauth_form_get(&r->form, "client_secret") != NULL ||
+                   oauth_form_get(&r->form, "client_assertion") != NULL;
+    if (authz != NULL ? !basic : !in_form) {
         oreq_error(r, 401, "invalid_client",
                    "authenticate with a service key (Bearer) or a confidential client's "
                    "credentials");

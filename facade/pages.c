@@ -30,6 +30,7 @@ static const char head2[] =
     "button.secondary{background:#fff;color:#1d2330;border-color:#c4c9d4;margin-top:.6rem}\n"
     ".error{background:#fdecec;color:#8a1c1c;border-radius:8px;padding:.6rem .8rem}\n"
     ".warn{background:#fff6e0;color:#6b4a00;border-radius:8px;padding:.6rem .8rem}\n"
+    ".host{font-size:1.05rem}\n.host strong{font-size:1.2rem}\n"
     "dl{margin:1rem 0;padding:0}\ndt{font-weight:600;margin-top:.6rem}\n"
     "dd{margin:0;word-break:break-all}\ncode{font-size:.9rem}\n"
     "</style></head><body><main>\n<div class=\"brand\">Pipe2.ai</div>\n";
@@ -42,12 +43,23 @@ void html_escape(struct mbuf *out, const char *s)
     for (const char *p = s;; p++) {
         const char *rep = NULL;
         switch (*p) {
-        case '&': rep = "&amp;"; break;
-        case '<': rep = "&lt;"; break;
-        case '>': rep = "&gt;"; break;
-        case '"': rep = "&quot;"; break;
-        case '\'': rep = "&#39;"; break;
-        default: break;
+        case '&':
+            rep = "&amp;";
+            break;
+        case '<':
+            rep = "&lt;";
+            break;
+        case '>':
+            rep = "&gt;";
+            break;
+        case '"':
+            rep = "&quot;";
+            break;
+        case '\'':
+            rep = "&#39;";
+            break;
+        default:
+            break;
         }
         if (rep != NULL || *p == '\0') {
             if (p > run)
@@ -105,8 +117,14 @@ void page_consent(struct mbuf *out, const struct page_consent *p)
     start(out, "Allow access");
     mbuf_printf(out, "<h1>Allow <strong>");
     html_escape(out, p->client_name ? p->client_name : "an unnamed application");
-    mbuf_printf(out, "</strong> to use your Pipe2.ai account?</h1>\n"
-                     "<p class=\"muted\">Signed in as <strong>");
+    mbuf_printf(out, "</strong> to use your Pipe2.ai account?</h1>\n");
+    if (p->client_host != NULL) {
+        mbuf_printf(out, "<p class=\"host\">Published by <strong>");
+        html_escape(out, p->client_host);
+        mbuf_printf(out, "</strong>. The name above is the application's own claim; the "
+                         "address is who vouches for it.</p>\n");
+    }
+    mbuf_printf(out, "<p class=\"muted\">Signed in as <strong>");
     html_escape(out, p->username);
     mbuf_printf(out, "</strong></p>\n<dl>\n<dt>It will act on</dt><dd><code>");
     html_escape(out, p->resource);
@@ -127,9 +145,10 @@ void page_consent(struct mbuf *out, const struct page_consent *p)
                      "access at any time.</p>\n<form method=\"post\" action=\"/consent\">\n");
     hidden(out, "csrf", p->csrf);
     hidden(out, "q", p->query);
-    mbuf_printf(out, "<button type=\"submit\" name=\"decision\" value=\"approve\">Allow"
-                     "</button>\n<button type=\"submit\" name=\"decision\" value=\"deny\" "
-                     "class=\"secondary\">Deny</button>\n</form>\n%s",
+    mbuf_printf(out,
+                "<button type=\"submit\" name=\"decision\" value=\"approve\">Allow"
+                "</button>\n<button type=\"submit\" name=\"decision\" value=\"deny\" "
+                "class=\"secondary\">Deny</button>\n</form>\n%s",
                 tail);
 }
 
@@ -140,7 +159,8 @@ void page_error(struct mbuf *out, const char *title, const char *text)
     html_escape(out, title);
     mbuf_printf(out, "</h1>\n<p class=\"error\" role=\"alert\">");
     html_escape(out, text);
-    mbuf_printf(out, "</p>\n<p class=\"muted\">Go back to the application and start again. "
-                     "If this keeps happening, contact its developer.</p>\n%s",
+    mbuf_printf(out,
+                "</p>\n<p class=\"muted\">Go back to the application and start again. "
+                "If this keeps happening, contact its developer.</p>\n%s",
                 tail);
 }

@@ -22,6 +22,7 @@ struct page_consent {
     const char *query;
     const char *csrf;
     const char *client_name;  /* NULL when the client gave none */
+    const char *client_host;  /* a metadata document's host, NULL for a registered client */
     const char *client_id;
     const char *redirect_uri;
     const char *scope;

@@ -14,7 +14,7 @@ import re
 import sys
 
 ORDER = {"base": 0, "core": 1, "store": 2, "net": 3, "rpc": 4, "facade": 4, "daemon": 5}
-NO_IO = ("event2/", "nghttp2/", "hiredis/")
+NO_IO = ("event2/", "nghttp2/", "hiredis/", "curl/")
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]', re.M)
 
 
@@ -52,7 +52,7 @@ def main():
             if kind == "<":
                 if ORDER[me] <= ORDER["core"] and name.startswith(NO_IO):
                     problems.append(f"{rel}: includes <{name}>: {me} does no I/O "
-                                    f"(no libevent, nghttp2 or hiredis below the store)")
+                                    f"(no libevent, nghttp2, hiredis or libcurl below the store)")
                 continue
             if name.startswith(("pipe2/", "grpc/")):
                 theirs = "rpc"

@@ -8,6 +8,7 @@ set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config protobuf-c-compiler libprotobuf-c-dev
   libnghttp2-dev libssl-dev libjwt-dev libjansson-dev libhiredis-dev libevent-dev
+  libcurl4-openssl-dev
   redis-server openssl)
 cli_pkgs=(python3 python3-grpcio python3-protobuf protobuf-compiler)
 test_pkgs=(libcmocka-dev python3-h2 python3-cryptography python3-yaml nghttp2-client nodejs npm procps

@@ -31,6 +31,11 @@ p2a_err netaddr_cidr_list_parse(const char *list, size_t max, struct p2a_cidr **
                                 const char **why);
 /* Whether the textual address ip is in one of set[0..n). */
 bool netaddr_in(const struct p2a_cidr *set, size_t n, const char *ip);
+/* Whether an outgoing fetch may connect to ip: false for the special-purpose blocks of RFC
+ * 6890 and its successors (private, shared, link-local with cloud metadata, loopback unless
+ * allow_loopback, multicast, documentation, benchmarking, reserved, NAT64, 6to4, ULA), and
+ * for anything that is not an IP address. IPv4-mapped IPv6 is judged as IPv4. */
+bool netaddr_is_public(const char *ip, bool allow_loopback);
 /* Canonical text of ip into out; false when it is not an IP address. */
 bool netaddr_canon(const char *ip, char out[NETADDR_MAX]);
 /* The client's address (see above). xff: every X-Forwarded-For value in order, joined with

@@ -129,6 +129,16 @@ static const struct row rows[] = {
      "seconds a client has to send a request's headers (and an HTTP/2 preface)"},
     {"REQUEST_TIMEOUT", K_INT, S(request_timeout_s), "20", 1, 3600, false, false,
      "seconds a client has to send a request's body once its headers have come"},
+    {"FETCH_TIMEOUT_MS", K_INT, S(fetch_timeout_ms), "5000", 500, 30000, false, false,
+     "longest fetch of a client's metadata document or keys (connecting: at most 2 s)"},
+    {"DOC_CACHE_MIN", K_INT, S(doc_cache_min_s), "60", 0, 86400, false, false,
+     "seconds a fetched client document is kept at least, whatever its Cache-Control says"},
+    {"DOC_CACHE_MAX", K_INT, S(doc_cache_max_s), "86400", 60, 604800, false, false,
+     "seconds a fetched client document is kept at most"},
+    {"FETCH_CA_FILE", K_STR, S(fetch_ca_file), NULL, 0, 0, false, true,
+     "UNSAFE, for tests: a CA file trusted for fetched documents instead of the system's"},
+    {"FETCH_ALLOW_LOOPBACK", K_INT, S(fetch_allow_loopback), "0", 0, 1, false, false,
+     "UNSAFE, for tests: 1 lets fetches of client documents reach loopback addresses"},
     {"INSECURE_HTTP_ISSUER", K_INT, S(insecure_http_issuer), "0", 0, 1, false, false,
      "1: accept an http:// issuer on a host other than loopback (UNSAFE: codes, tokens and "
      "passwords would cross the network in clear; for tests behind a TLS proxy only)"},
@@ -454,6 +464,9 @@ p2a_err config_load(struct p2a_config *cfg, int argc, char **argv, char *err, si
     if (cfg->scopes[0] == '\0' || scope_check(cfg->scopes) != NULL)
         return fail(cfg, err, errlen, "PIPE2_AUTH_SCOPES",
                     "must be one or more scope tokens separated by single spaces");
+    if (cfg->doc_cache_min_s > cfg->doc_cache_max_s)
+        return fail(cfg, err, errlen, "PIPE2_AUTH_DOC_CACHE_MIN",
+                    "must not be above PIPE2_AUTH_DOC_CACHE_MAX");
     if ((why = resource_scopes_check(cfg)) != NULL)
         return fail(cfg, err, errlen, "PIPE2_AUTH_RESOURCE_SCOPES", why);
     enum log_level lvl;

@@ -83,6 +83,10 @@ struct p2a_config {
     int header_timeout_s;
     int request_timeout_s;
     int insecure_http_issuer;                  /* 1: http:// issuer off loopback (tests) */
+    int fetch_timeout_ms;                      /* a client document or keys fetch */
+    int doc_cache_min_s, doc_cache_max_s;      /* bounds on a fetched document's max-age */
+    char *fetch_ca_file;                       /* tests only: trusted instead of the system */
+    int fetch_allow_loopback;                  /* tests only: fetches may reach loopback */
 };
 
 /* Fills cfg from argv and the environment. On error writes a message naming the setting to

@@ -8,7 +8,7 @@
  *   - redirect URIs: what may be registered, and how a request's URI matches a registered
  *     one (exactly, except that a loopback URI's port is ignored: RFC 8252 7.3);
  *   - resource indicators (RFC 8707) against the configured MCP resources, scopes, PKCE S256;
- *   - client metadata of a registration (RFC 7591), normalised;
+ *   (client metadata -- registrations and metadata documents -- are clients.h's);
  *   - passwords: scrypt hashes, and what counts as weak.
  */
 #ifndef P2A_OAUTH_H
@@ -29,7 +29,6 @@ struct p2a_config;
 #define OAUTH_MAX_VALUE 10240 /* a token (8 KiB) and some */
 #define OAUTH_MAX_URI 2000
 #define OAUTH_MAX_REDIRECT_URIS 10
-#define OAUTH_MAX_CLIENT_ID 64
 #define OAUTH_MAX_CLIENT_NAME 200 /* characters */
 #define OAUTH_MAX_USERNAME 64
 #define OAUTH_MIN_PASSWORD 10  /* characters */
@@ -106,34 +105,5 @@ const char *oauth_password_check(const char *username, const char *password);
 p2a_err oauth_password_hash(const char *password, char *out, size_t outlen);
 /* Does password match stored? false also when stored is malformed. */
 bool oauth_password_verify(const char *password, const char *stored);
-
-/* ---- client registration ------------------------------------------------------------------ */
-
-enum oauth_auth_method { OAUTH_AUTH_NONE, OAUTH_AUTH_POST, OAUTH_AUTH_BASIC };
-
-/* A request body as a JSON object (duplicate members refused), or NULL. */
-json_t *oauth_json_object(const char *body, size_t len);
-/* The method a stored client record names. */
-enum oauth_auth_method oauth_auth_method_parse(const char *s);
-
-/* A client being registered: what to store and what to answer. */
-struct oauth_client_reg {
-    char client_id[OAUTH_MAX_CLIENT_ID + 1]; /* "c_<128 random bits>" */
-    char *record;   /* kept in Redis: the metadata, the id, the secret's SHA-256 (JSON) */
-    char *response; /* the RFC 7591 answer, with the secret itself (JSON) */
-};
-
-/* The registration rule, for /register (the parsed body) and the RegisterClient RPC (its
- * fields as an object): an RFC 7591 body (borrowed) checked and normalised -- client_name
- * (when given), redirect_uris, grant_types, response_types, token_endpoint_auth_method, scope
- * and application_type (when given); unknown members ignored -- and a new client made, with
- * a secret for a confidential one. On failure *error is "invalid_redirect_uri",
- * "invalid_client_metadata" (P2A_ERR_INVALID) or "server_error" (P2A_ERR_INTERNAL), and desc
- * says what. Release out with oauth_client_reg_deinit(). */
-p2a_err oauth_client_register(json_t *body, int64_t now, struct oauth_client_reg *out,
-                              const char **error, char *desc, size_t desclen);
-void oauth_client_reg_deinit(struct oauth_client_reg *r);
-/* Is s shaped like one of our client ids ("c_" and base64url, at most 64 bytes)? */
-bool oauth_client_id_valid(const char *s);
 
 #endif

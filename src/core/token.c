@@ -36,6 +36,7 @@
 
 #include "arena.h"
 #include "codec.h"
+#include "jws.h"
 #include "digest.h"
 #include "keys.h"
 #include "url.h"
@@ -339,21 +340,6 @@ void token_thread_cleanup(void)
     }
 }
 
-/* One DER INTEGER from a 32-byte big-endian unsigned value: leading zero bytes dropped, one
- * 0x00 added when the high bit is set (DER integers are signed). Returns its length. */
-static size_t der_integer(const unsigned char v[32], unsigned char *out)
-{
-    size_t i = 0;
-    while (i < 31 && v[i] == 0)
-        i++;
-    size_t n = 32 - i, pad = (v[i] & 0x80) ? 1 : 0;
-    out[0] = 0x02;
-    out[1] = (unsigned char)(n + pad);
-    out[2] = 0;
-    memcpy(out + 2 + pad, v + i, n);
-    return 2 + pad + n;
-}
-
 /* n / 2 for P-256's group order n: an ECDSA signature (r, s) verifies as (r, n - s) too, so
  * each token would have two spellings (a second string for the same token, a different
  * cache key and digest). We accept only the low one, s <= n / 2, and sign only that. */
@@ -387,14 +373,11 @@ static enum token_verdict check_signature(const struct signing_key *k, const cha
         return TV_BAD_SIGNATURE;
     unsigned char digest[SHA256_DIGEST_LENGTH];
     digest_sha256(tok, input_len, digest);
-    unsigned char der[2 + 2 * 35];
-    size_t body = der_integer(raw, der + 2);
-    body += der_integer(raw + 32, der + 2 + body);
-    der[0] = 0x30;
-    der[1] = (unsigned char)body;
+    unsigned char der[72];
+    size_t dlen = jws_es256_der(raw, der);
     enum token_verdict v = TV_BAD_SIGNATURE;
     EVP_PKEY_CTX *ctx = verifier_for(k);
-    if (ctx != NULL && EVP_PKEY_verify(ctx, der, 2 + body, digest, sizeof(digest)) == 1)
+    if (ctx != NULL && EVP_PKEY_verify(ctx, der, dlen, digest, sizeof(digest)) == 1)
         v = TV_ACTIVE;
     ERR_clear_error();
     return v;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "fetch.h"
 #include "keys.h"
 #include "log.h"
 #include "server.h"
@@ -41,6 +42,7 @@ int main(int argc, char **argv)
     log_info("keys.loaded", "%zu signing keys, signing with kid %s; %zu service keys", keys_count(keys),
              keys_signer(keys)->kid, svckeys_count(svckeys));
 
+    fetch_global_init(); /* before any thread */
     rc = server_run(&cfg, keys, svckeys); /* takes the keyring */
     svckeys_free(svckeys);
     config_deinit(&cfg);

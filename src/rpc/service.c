@@ -18,6 +18,7 @@
 #include <openssl/sha.h>
 
 #include "arena.h"
+#include "clients.h"
 #include "clock.h"
 #include "digest.h"
 #include "introspect.h"

@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "netaddr.h"
+#include "clients.h"
 #include "oauth.h"
 #include "store_keys.h"
 
@@ -309,6 +310,21 @@ void oauth_store_jti_revoke(struct store *st, const char *jti, int64_t exp, int6
         STORE_LUA_REVOKE "if revoke(ARGV[1], ARGV[2], ARGV[3]) then return 1 end\n"
                          "return 0\n";
     EVAL(st, lua, 0, cb, arg, STR(jti), NUM(exp), NUM(now_ms));
+}
+
+void oauth_store_assertion_once(struct store *st, const char *client_id, const char *jti,
+                                int64_t exp, store_eval_cb cb, void *arg)
+{
+    static const char lua[] =
+        "local t = redis.call('TIME')\n"
+        "local ttl = tonumber(ARGV[1]) - tonumber(t[1]) + 60\n"
+        "if ttl < 1 then ttl = 1 end\n"
+        "if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ttl) then return 1 end\n"
+        "return 0\n";
+    char both[OAUTH_MAX_CLIENT_ID + 160], digest[OAUTH_HEX_LEN + 1];
+    int n = snprintf(both, sizeof(both), "%s\n%s", client_id, jti);
+    oauth_digest_hex(both, (size_t)n < sizeof(both) ? (size_t)n : sizeof(both) - 1, digest);
+    EVAL(st, lua, 1, cb, arg, KEY(STORE_KEY_ASSERTION, digest), NUM(exp));
 }
 
 void oauth_store_register_hit(struct store *st, const char *addr, int per_addr, int global,

@@ -14,6 +14,8 @@
  *                          one per authorization, expires with its newest refresh token
  *   fam:<fid>:at           sorted set: access tokens issued to the family, by exp
  *   rt:<digest>            string: fid (old members stay to detect their reuse)
+ *   aj:<digest>            a client assertion's jti (SHA-256 of client_id and jti), until
+ *                          the assertion's exp: used once
  *   rl:<what>:<who>        counters of a rate limit window; rl:login-pair:<user>:<addr>
  *                          and rl:login-account:<user> (hash n next) for sign-ins;
  *                          rl:register:<addr> and rl:register-all for registrations
@@ -106,6 +108,10 @@ void oauth_store_refresh_revoke(struct store *st, const char *rt_digest, const c
 /* Revokes one access token until exp: {1} revoked now, {0} already. */
 void oauth_store_jti_revoke(struct store *st, const char *jti, int64_t exp, int64_t now_ms,
                             store_eval_cb cb, void *arg);
+/* Records a client assertion's jti until exp (RFC 7523 3: used once): {1} the first time,
+ * {0} a replay. */
+void oauth_store_assertion_once(struct store *st, const char *client_id, const char *jti,
+                                int64_t exp, store_eval_cb cb, void *arg);
 /* One registration from addr, within per_addr per window from one address and global from
  * all: {0, 0} counted; {1, retry_after_s} the address is over its limit, {2, retry_after_s}
  * every address together is (nothing counted then). */

@@ -24,6 +24,7 @@
 #define STORE_KEY_FAMILY "p2a:fam:"      /* <fid>, and <fid>:at */
 #define STORE_KEY_REFRESH "p2a:rt:"      /* <digest> */
 #define STORE_KEY_RATE "p2a:rl:"         /* <what>:<who> */
+#define STORE_KEY_ASSERTION "p2a:aj:"    /* <digest of client_id and jti> */
 
 #define STORE_LUA_REVOKE                                                                           \
     "local function revoke(jti, exp, ms)\n"                                                        \

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
@@ -124,6 +125,56 @@ char *th_jwt_hs256(const void *secret, size_t len, const char *h, const char *p)
     unsigned int maclen = sizeof(mac);
     HMAC(EVP_sha256(), secret, (int)len, (unsigned char *)input, strlen(input), mac, &maclen);
     return join(input, mac, maclen);
+}
+
+char *th_jwt_rs256(EVP_PKEY *key, const char *h, const char *p)
+{
+    char *input = signing_input(h, p);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned char sig[1024];
+    size_t siglen = sizeof(sig);
+    if (!EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) ||
+        !EVP_DigestSign(md, sig, &siglen, (unsigned char *)input, strlen(input)))
+        abort();
+    EVP_MD_CTX_free(md);
+    return join(input, sig, siglen);
+}
+
+static char *bn_b64url(EVP_PKEY *key, const char *param)
+{
+    BIGNUM *bn = NULL;
+    if (!EVP_PKEY_get_bn_param(key, param, &bn))
+        abort();
+    unsigned char buf[1024];
+    int n = BN_bn2bin(bn, buf);
+    BN_free(bn);
+    return th_b64url(buf, (size_t)n);
+}
+
+char *th_jwk_public(EVP_PKEY *key, const char *kid)
+{
+    char *out = malloc(4096);
+    if (EVP_PKEY_is_a(key, "EC")) {
+        unsigned char pt[65];
+        size_t n = 0;
+        if (!EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof(pt), &n) ||
+            n != 65)
+            abort();
+        char *x = th_b64url(pt + 1, 32), *y = th_b64url(pt + 33, 32);
+        snprintf(out, 4096,
+                 "{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"%s\",\"x\":\"%s\",\"y\":\"%s\"}", kid,
+                 x, y);
+        free(x);
+        free(y);
+    } else {
+        char *nn = bn_b64url(key, OSSL_PKEY_PARAM_RSA_N),
+             *e = bn_b64url(key, OSSL_PKEY_PARAM_RSA_E);
+        snprintf(out, 4096, "{\"kty\":\"RSA\",\"kid\":\"%s\",\"n\":\"%s\",\"e\":\"%s\"}", kid, nn,
+                 e);
+        free(nn);
+        free(e);
+    }
+    return out;
 }
 
 char *th_jwt_unsigned(const char *h, const char *p)

@@ -76,11 +76,39 @@ static void netaddr__client_behind_proxies(void **state)
     free(px);
 }
 
+/* Where a fetch may go: the public Internet only; loopback when a test allows it. */
+static void netaddr__public_addresses(void **state)
+{
+    (void)state;
+    static const char *const public[] = {"93.184.215.14", "8.8.8.8", "1.1.1.1", "172.32.0.1",
+                                         "100.128.0.1", "2606:4700::1111", "2a00:1450::1",
+                                         "::ffff:8.8.8.8"};
+    static const char *const special[] = {
+        "10.1.2.3",        "172.16.0.1",    "172.31.255.255", "192.168.1.1",  "169.254.169.254",
+        "100.64.0.1",      "0.0.0.0",       "224.0.0.1",      "239.1.1.1",    "255.255.255.255",
+        "198.18.0.1",      "192.0.2.1",     "203.0.113.9",    "::",           "fe80::1",
+        "fc00::1",         "fd00:ec2::254", "ff02::1",        "2001:db8::1",  "64:ff9b::a00:1",
+        "2002:a00:1::",    "::ffff:10.0.0.1", "::ffff:169.254.169.254", "not an address"};
+    for (size_t i = 0; i < sizeof(public) / sizeof(public[0]); i++)
+        if (!netaddr_is_public(public[i], false))
+            fail_msg("%s should be public", public[i]);
+    for (size_t i = 0; i < sizeof(special) / sizeof(special[0]); i++)
+        if (netaddr_is_public(special[i], true))
+            fail_msg("%s should be refused", special[i]);
+    assert_false(netaddr_is_public("127.0.0.1", false));
+    assert_false(netaddr_is_public("::1", false));
+    assert_false(netaddr_is_public("127.8.8.8", false));
+    assert_true(netaddr_is_public("127.0.0.1", true));
+    assert_true(netaddr_is_public("::1", true));
+    assert_true(netaddr_is_public("::ffff:127.0.0.1", true));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(netaddr__cidrs),
         cmocka_unit_test(netaddr__client_behind_proxies),
+        cmocka_unit_test(netaddr__public_addresses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 
+#include "clients.h"
 #include "config.h"
 #include "oauth.h"
 

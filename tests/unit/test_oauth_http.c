@@ -15,6 +15,7 @@
 #include <jansson.h>
 #include <openssl/sha.h>
 
+#include "clients.h"
 #include "clock.h"
 #include "codec.h"
 #include "config.h"

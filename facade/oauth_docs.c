@@ -1,0 +1,186 @@
+/* oauth_docs.c -- see oauth_docs.h. */
+#include "oauth_docs.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clients.h"
+#include "clock.h"
+#include "config.h"
+#include "fetch.h"
+#include "jws.h"
+#include "log.h"
+#include "xalloc.h"
+
+#define DOC_DEFAULT_TTL_S 300 /* a document that says nothing of caching */
+
+struct waiter {
+    oauth_doc_cb cb;
+    void *arg;
+    struct waiter *next;
+};
+
+struct entry {
+    enum oauth_doc_kind kind;
+    char *url;
+    json_t *value; /* NULL: the last fetch failed, or none has ended yet */
+    char why[160];
+    int64_t expires_ms; /* monotonic */
+    bool fetching;
+    struct waiter *waiters; /* while fetching */
+    struct oauth_docs *d;
+};
+
+struct oauth_docs {
+    const struct p2a_config *cfg;
+    struct fetcher *fetcher;
+    struct entry *v[OAUTH_DOCS_MAX];
+    size_t n;
+};
+
+struct oauth_docs *oauth_docs_new(struct event_base *base, const struct p2a_config *cfg)
+{
+    struct fetch_limits lim = {.connect_ms = 2000,
+                               .total_ms = cfg->fetch_timeout_ms,
+                               .max_bytes = OAUTH_DOC_MAX_BYTES,
+                               .ca_file = cfg->fetch_ca_file,
+                               .allow_loopback = cfg->fetch_allow_loopback};
+    struct oauth_docs *d = xcalloc(1, sizeof(*d));
+    d->cfg = cfg;
+    d->fetcher = fetcher_new(base, &lim);
+    if (d->fetcher == NULL) {
+        free(d);
+        return NULL;
+    }
+    return d;
+}
+
+static void entry_free(struct entry *e)
+{
+    json_decref(e->value);
+    free(e->url);
+    free(e);
+}
+
+void oauth_docs_free(struct oauth_docs *d)
+{
+    if (d == NULL)
+        return;
+    fetcher_free(d->fetcher); /* the waiters of running fetches hear "shutting down" */
+    for (size_t i = 0; i < d->n; i++)
+        entry_free(d->v[i]);
+    free(d);
+}
+
+static struct entry *find(struct oauth_docs *d, enum oauth_doc_kind kind, const char *url)
+{
+    for (size_t i = 0; i < d->n; i++)
+        if (d->v[i]->kind == kind && strcmp(d->v[i]->url, url) == 0)
+            return d->v[i];
+    return NULL;
+}
+
+/* A slot for a new entry: a free one, else the one that expires first among those not
+ * being fetched; NULL when every entry is being fetched. */
+static struct entry **slot(struct oauth_docs *d)
+{
+    if (d->n < OAUTH_DOCS_MAX)
+        return &d->v[d->n++];
+    struct entry **old = NULL;
+    for (size_t i = 0; i < d->n; i++)
+        if (!d->v[i]->fetching && (old == NULL || d->v[i]->expires_ms < (*old)->expires_ms))
+            old = &d->v[i];
+    if (old != NULL) {
+        entry_free(*old);
+        *old = NULL;
+    }
+    return old;
+}
+
+/* The checked value of a fetched body, or NULL with e->why. */
+static json_t *check(struct entry *e, const char *body, size_t len)
+{
+    if (e->kind == DOC_CLIENT)
+        return oauth_cimd_client(body, len, e->url, e->why, sizeof(e->why));
+    json_t *jwks = oauth_json_object(body, len);
+    const char *bad = jwks ? jws_keys_check(jwks) : "the jwks_uri document is not a JSON object";
+    if (bad != NULL) {
+        snprintf(e->why, sizeof(e->why), "%s", bad);
+        json_decref(jwks);
+        return NULL;
+    }
+    return jwks;
+}
+
+static void on_fetched(void *arg, const struct fetch_result *r)
+{
+    struct entry *e = arg;
+    const struct p2a_config *cfg = e->d->cfg;
+    e->fetching = false;
+    json_decref(e->value);
+    e->value = NULL;
+    int64_t ttl = OAUTH_DOC_NEGATIVE_S;
+    if (r->why != NULL) {
+        snprintf(e->why, sizeof(e->why), "%s", r->why);
+    } else if ((e->value = check(e, r->body, r->len)) != NULL) {
+        ttl = r->max_age_s < 0 ? DOC_DEFAULT_TTL_S : r->max_age_s;
+        ttl = ttl < cfg->doc_cache_min_s ? cfg->doc_cache_min_s : ttl;
+        ttl = ttl > cfg->doc_cache_max_s ? cfg->doc_cache_max_s : ttl;
+    } else {
+        log_info("oauth.document_refused", "%s refused: %s", e->url, e->why);
+    }
+    e->expires_ms = clock_mono_ms() + ttl * 1000;
+    /* a waiter may ask for other documents, which may evict this entry: answer the rest
+     * from copies */
+    struct waiter *w = e->waiters;
+    json_t *value = json_incref(e->value);
+    char why[sizeof(e->why)];
+    snprintf(why, sizeof(why), "%s", e->why);
+    e->waiters = NULL;
+    while (w != NULL) {
+        struct waiter *next = w->next;
+        w->cb(w->arg, value, value ? NULL : why);
+        free(w);
+        w = next;
+    }
+    json_decref(value);
+}
+
+void oauth_docs_get(struct oauth_docs *d, enum oauth_doc_kind kind, const char *url,
+                    oauth_doc_cb cb, void *arg)
+{
+    struct entry *e = find(d, kind, url);
+    if (e != NULL && !e->fetching && clock_mono_ms() < e->expires_ms) {
+        cb(arg, e->value, e->value ? NULL : e->why);
+        return;
+    }
+    if (e == NULL) {
+        struct entry **s = slot(d);
+        if (s == NULL) {
+            cb(arg, NULL, "too many documents are being fetched; try again in a moment");
+            return;
+        }
+        e = *s = xcalloc(1, sizeof(*e));
+        e->kind = kind;
+        e->url = xstrdup(url);
+        e->d = d;
+    }
+    struct waiter *w = xcalloc(1, sizeof(*w));
+    w->cb = cb;
+    w->arg = arg;
+    w->next = e->waiters;
+    e->waiters = w;
+    if (e->fetching)
+        return;
+    p2a_err rc = fetch_get(d->fetcher, url, on_fetched, e);
+    if (rc == P2A_OK) {
+        e->fetching = true;
+        return;
+    }
+    e->waiters = w->next;
+    free(w);
+    cb(arg, NULL,
+       rc == P2A_ERR_INVALID ? "only https documents are fetched"
+                             : "too many documents are being fetched; try again in a moment");
+}

@@ -1,0 +1,39 @@
+/* oauth_docs.h -- documents a client names and we fetch: Client ID Metadata Documents (the
+ * client's record) and jwks_uri documents (its keys), checked and cached.
+ *
+ * The cache is per replica, in memory, bounded (OAUTH_DOCS_MAX entries, the documents
+ * themselves at most OAUTH_DOC_MAX_BYTES each): a client_id URL is anyone's to choose, so
+ * a shared cache in Redis would let anonymous requests create keys there; per replica the
+ * cost of a miss is one guarded fetch per replica per URL per max-age. A good document is
+ * kept for its Cache-Control max-age clamped to PIPE2_AUTH_DOC_CACHE_MIN .. _MAX (5 minutes
+ * without one); a failure for OAUTH_DOC_NEGATIVE_S, so that asking again does not fetch
+ * again. Requests for a URL being fetched wait for that one fetch. Runs on the facade's loop.
+ */
+#ifndef P2A_OAUTH_DOCS_H
+#define P2A_OAUTH_DOCS_H
+
+#include <jansson.h>
+
+#define OAUTH_DOCS_MAX 1024
+#define OAUTH_DOC_MAX_BYTES 5120
+#define OAUTH_DOC_NEGATIVE_S 10
+
+struct event_base;
+struct p2a_config;
+struct oauth_docs;
+
+enum oauth_doc_kind { DOC_CLIENT, DOC_JWKS };
+
+/* value: the client record or the JWK set (borrowed: json_incref() it to keep it), NULL with
+ * why (a sentence for a page or an error_description) when there is none. */
+typedef void (*oauth_doc_cb)(void *arg, json_t *value, const char *why);
+
+struct oauth_docs *oauth_docs_new(struct event_base *base, const struct p2a_config *cfg);
+/* Fetches still running end: their waiters are called with why "shutting down". */
+void oauth_docs_free(struct oauth_docs *d);
+/* Calls cb once: now, from the cache, or when the fetch ends. url is checked by the caller
+ * (oauth_cimd_id_check for a client; https for keys). */
+void oauth_docs_get(struct oauth_docs *d, enum oauth_doc_kind kind, const char *url,
+                    oauth_doc_cb cb, void *arg);
+
+#endif

@@ -1,0 +1,58 @@
+/* fetch.h -- guarded HTTPS GETs of small JSON documents, on an event loop (libcurl's multi
+ * socket interface driven by libevent; no thread that serves requests ever blocks).
+ *
+ * For what a client names and we fetch (Client ID Metadata Documents, a client's jwks_uri),
+ * so every fetch is hostile ground, guarded as the CIMD draft's security section asks:
+ *   - https only, redirects never followed, no proxy from the environment, no cookies, no
+ *     compression (no decompression bomb);
+ *   - the address actually connected is checked as the socket opens (netaddr_is_public):
+ *     private, loopback, link-local, cloud metadata, multicast and reserved addresses are
+ *     refused, so that a name that resolves (or rebinds) there reaches nothing;
+ *   - at most max_bytes of body; connect and total timeouts; 200 only; a JSON media type;
+ *   - at most FETCH_MAX_IN_FLIGHT transfers at once per fetcher.
+ * Two settings exist for tests only, and say so when set: a CA file to trust instead of the
+ * system's, and loopback addresses allowed.
+ */
+#ifndef P2A_FETCH_H
+#define P2A_FETCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define FETCH_MAX_IN_FLIGHT 32
+
+struct event_base;
+struct fetcher;
+
+struct fetch_limits {
+    long connect_ms, total_ms;
+    size_t max_bytes;
+    const char *ca_file; /* NULL: the system's trust store (tests only otherwise) */
+    bool allow_loopback; /* tests only */
+};
+
+struct fetch_result {
+    const char *why; /* NULL: a 200 with a JSON body; else a constant-ish sentence */
+    const char *body;
+    size_t len;
+    int64_t max_age_s; /* Cache-Control max-age, -1 when none; 0 for no-store / no-cache */
+};
+
+/* Called once per fetch_get() that returned P2A_OK, on the fetcher's loop; r and what it
+ * points at live until the callback returns. */
+typedef void (*fetch_cb)(void *arg, const struct fetch_result *r);
+
+/* Call once, before any thread starts (libcurl's global state). */
+void fetch_global_init(void);
+
+struct fetcher *fetcher_new(struct event_base *base, const struct fetch_limits *lim);
+/* Transfers still running end now: their callbacks are called with why "shutting down". */
+void fetcher_free(struct fetcher *f);
+/* Starts GET url. P2A_ERR_UNAVAILABLE when FETCH_MAX_IN_FLIGHT are running (cb is not
+ * called), P2A_ERR_INVALID when url is not https (nor called). */
+p2a_err fetch_get(struct fetcher *f, const char *url, fetch_cb cb, void *arg);
+
+#endif
