@@ -53,6 +53,9 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send(200, dict(HITS))
         if p == "/clients/good.json":
             return self.send(200, client(base, p), headers=[("Cache-Control", "max-age=300")])
+        if p == "/clients/sdk.json":  # the MCP SDK v2 client's document
+            return self.send(200, client(base, p, client_name="MCP SDK v2 test",
+                                         redirect_uris=["http://127.0.0.1/callback"]))
         if p == "/clients/localhost.json":  # named by host name, not address
             return self.send(200, client(f"https://localhost:{self.server.server_port}", p))
         if p == "/clients/wrongid.json":

@@ -57,22 +57,34 @@ def make_ca(d):
     return ca, cert, key
 
 
+def start_docserver(env):
+    """docserver.py with a certificate from a fresh test CA, and a client key whose public
+    half it publishes: (process, base URL, CA file, the client's private key)."""
+    ca, cert, key = make_ca(env.dir)
+    client_key = ec.generate_private_key(ec.SECP256R1())
+    jwks = os.path.join(env.dir, "jwks.json")
+    with open(jwks, "w") as f:
+        json.dump({"keys": [jwk_of(client_key, "k1")]}, f)
+    proc = subprocess.Popen([sys.executable, os.path.join(HERE, "docserver.py"), cert, key, jwks],
+                            stdout=subprocess.PIPE, text=True)
+    ready, _, _ = select.select([proc.stdout], [], [], 20)
+    line = proc.stdout.readline() if ready else ""
+    if not line.startswith("PORT "):
+        stop_process(proc)
+        raise AssertionError(f"docserver.py did not start: {line!r}")
+    return proc, f"https://127.0.0.1:{int(line.split()[1])}", ca, client_key
+
+
+def stop_docserver(proc):
+    stop_process(proc)
+    proc.stdout.close()
+
+
 class Documents(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.env = Env()
-        d = cls.env.dir
-        ca, cert, key = make_ca(d)
-        cls.client_key = ec.generate_private_key(ec.SECP256R1())
-        jwks = os.path.join(d, "jwks.json")
-        with open(jwks, "w") as f:
-            json.dump({"keys": [jwk_of(cls.client_key, "k1")]}, f)
-        cls.docs = subprocess.Popen([sys.executable, os.path.join(HERE, "docserver.py"), cert,
-                                     key, jwks], stdout=subprocess.PIPE, text=True)
-        ready, _, _ = select.select([cls.docs.stdout], [], [], 20)
-        line = cls.docs.stdout.readline() if ready else ""
-        assert line.startswith("PORT "), line
-        cls.base = f"https://127.0.0.1:{int(line.split()[1])}"
+        cls.docs, cls.base, ca, cls.client_key = start_docserver(cls.env)
         cls.authd = oauth_authd(cls.env, {"PIPE2_AUTH_FETCH_CA_FILE": ca,
                                           "PIPE2_AUTH_FETCH_ALLOW_LOOPBACK": "1",
                                           "PIPE2_AUTH_FETCH_TIMEOUT_MS": "1500",
@@ -84,7 +96,7 @@ class Documents(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        stop_process(cls.docs)
+        stop_docserver(cls.docs)
         cls.env.close()
 
     def hits(self):

@@ -21,10 +21,10 @@ const { TokenService } = grpc.loadPackageDefinition(def).pipe2.auth.v1;
 
 export function introspector(rpcAddr, key) {
   const svc = new TokenService(rpcAddr, grpc.credentials.createInsecure());
-  const introspect = (token, resource) => new Promise((resolve, reject) => {
+  const introspect = (token, resource, required_scope = '') => new Promise((resolve, reject) => {
     const md = new grpc.Metadata();
     md.set('authorization', `Bearer ${key}`);
-    svc.Introspect({ token, resource }, md, { deadline: Date.now() + 3000 },
+    svc.Introspect({ token, resource, required_scope }, md, { deadline: Date.now() + 3000 },
       (err, res) => (err ? reject(err) : resolve(res)));
   });
   return { introspect, close: () => svc.close() };
@@ -48,15 +48,23 @@ export async function startMcpServer({ port, resource, facade, rpcAddr, introspe
     res.set('Access-Control-Expose-Headers', 'WWW-Authenticate, Mcp-Session-Id');
     const h = req.headers.authorization || '';
     const token = /^Bearer /i.test(h) ? h.slice(7).trim() : '';
+    // what the call needs: the resource's scope, and 'files' to write (step-up, SEP-2350)
+    const body = req.body || {};
+    const writes = body.method === 'tools/call' && body.params?.name === 'write_note';
     let r;
     try {
-      r = await rpc.introspect(token, resource);
+      r = await rpc.introspect(token, resource, writes ? 'mcp files' : 'mcp');
     } catch (e) {
       // fail closed: never pass a request whose token could not be checked
       res.status(503).json({ error: 'authorization service unavailable' });
       return;
     }
     seen.push({ active: r.active, reason: r.reason, kind: r.kind });
+    if (r.reason === 'INSUFFICIENT_SCOPE') {
+      res.status(403).set('WWW-Authenticate', r.www_authenticate)
+        .json({ error: 'insufficient_scope' });
+      return;
+    }
     if (!r.active) {
       res.status(401).set('WWW-Authenticate', r.www_authenticate)
         .json({ error: 'invalid_token', reason: r.reason });
@@ -73,6 +81,9 @@ export async function startMcpServer({ port, resource, facade, rpcAddr, introspe
         text: JSON.stringify({ sub: extra.authInfo.extra.sub, kind: extra.authInfo.extra.kind,
           client_id: extra.authInfo.clientId, scopes: extra.authInfo.scopes }),
       }],
+    }));
+    server.tool('write_note', 'Writes a note (needs the files scope)', async () => ({
+      content: [{ type: 'text', text: 'written' }],
     }));
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
     res.on('close', () => { transport.close(); server.close(); });

@@ -1,0 +1,128 @@
+// The MCP TypeScript SDK v2 client (@modelcontextprotocol/client) against pipe2-auth, as the
+// 2026-07-28 revision has it: the client identifies itself with a Client ID Metadata
+// Document (its clientMetadataUrl, served over https by docserver.py), signs in through
+// headless Chromium, calls a tool; then a tool that needs a second scope answers 403
+// insufficient_scope, the client asks again for the union of scopes, and the call goes
+// through. Run by tests/integration/test_mcp_2026.py, which starts redis-server, the
+// document server and pipe2-authd.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import crypto from 'node:crypto';
+import { chromium } from 'playwright-core';
+import { Client, StreamableHTTPClientTransport, UnauthorizedError } from '@modelcontextprotocol/client';
+import { startMcpServer } from './mcp_server.mjs';
+
+const env = process.env;
+const ISSUER = env.P2A_ISSUER;
+const MCP_URL = `http://127.0.0.1:${env.P2A_MCP_PORT}/mcp`;
+const DOC_URL = env.P2A_CLIENT_DOC;
+
+let mcp, browser, callbackServer, callbackPort;
+const waiters = [];
+
+class BrowserProvider {
+  constructor() {
+    this.redirects = [];
+  }
+  get redirectUrl() { return `http://127.0.0.1:${callbackPort}/callback`; }
+  get clientMetadataUrl() { return DOC_URL; }
+  get clientMetadata() {
+    return { client_name: 'MCP SDK v2 test', redirect_uris: ['http://127.0.0.1/callback'],
+      grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'],
+      token_endpoint_auth_method: 'none' };
+  }
+  state() { this.lastState = crypto.randomBytes(16).toString('hex'); return this.lastState; }
+  clientInformation() { return this.client; }
+  saveClientInformation(info) { this.client = info; }
+  tokens() { return this.current; }
+  saveTokens(t) { this.current = t; }
+  saveCodeVerifier(v) { this.verifier = v; }
+  codeVerifier() { return this.verifier; }
+  // SEP-2352: the authorization server a code was asked of, checked on the callback leg
+  saveDiscoveryState(s) { this.discovery = s; }
+  discoveryState() { return this.discovery; }
+  async redirectToAuthorization(url) {
+    this.redirects.push(url);
+    const page = await browser.newPage();
+    const landed = new Promise((resolve) => waiters.push(resolve));
+    await page.goto(url.toString());
+    if (await page.$('form[action="/login"]')) {
+      await page.fill('#username', env.P2A_USER);
+      await page.fill('#password', env.P2A_PASSWORD);
+      await Promise.all([page.waitForSelector('form[action="/consent"]'),
+        page.click('button[type=submit]')]);
+    }
+    await page.waitForSelector('form[action="/consent"]');
+    this.consent = await page.content();
+    await page.click('button[value=approve]');
+    this.callback = await landed;
+    await page.close();
+    assert.equal(this.callback.get('state'), this.lastState);
+  }
+}
+
+before(async () => {
+  callbackServer = http.createServer((req, res) => {
+    const u = new URL(req.url, 'http://127.0.0.1');
+    res.writeHead(200, { 'Content-Type': 'text/html' }).end('<p>Done.</p>');
+    const w = waiters.shift();
+    if (w) w(u.searchParams);
+  });
+  await new Promise((r) => callbackServer.listen(0, '127.0.0.1', r));
+  callbackPort = callbackServer.address().port;
+  mcp = await startMcpServer({
+    port: Number(env.P2A_MCP_PORT), resource: MCP_URL, facade: ISSUER,
+    rpcAddr: env.P2A_RPC, introspectKey: env.P2A_INTROSPECT_KEY,
+  });
+  browser = await chromium.launch({
+    executablePath: env.P2A_CHROMIUM || '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-dev-shm-usage'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await mcp?.close();
+  callbackServer?.closeAllConnections();
+  await new Promise((r) => callbackServer.close(r));
+});
+
+async function connected(provider) {
+  const client = new Client({ name: 'pipe2-v2', version: '1.0.0' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(MCP_URL), { authProvider: provider }));
+  return client;
+}
+
+test('SDK v2: metadata document client -> browser sign-in -> tool; 403 insufficient_scope -> union of scopes -> tool', async () => {
+  const provider = new BrowserProvider();
+  let transport = new StreamableHTTPClientTransport(new URL(MCP_URL), { authProvider: provider });
+  let client = new Client({ name: 'pipe2-v2', version: '1.0.0' });
+  await assert.rejects(client.connect(transport), UnauthorizedError);
+  assert.equal(provider.redirects.length, 1);
+  const first = new URL(provider.redirects[0]);
+  assert.equal(first.searchParams.get('client_id'), DOC_URL); // no registration: the document
+  assert.match(provider.consent, /Published by <strong>127\.0\.0\.1<\/strong>/);
+  await transport.finishAuth(provider.callback);
+  client = await connected(provider);
+  const me = JSON.parse((await client.callTool({ name: 'whoami', arguments: {} })).content[0].text);
+  assert.equal(me.client_id, DOC_URL);
+  assert.ok(me.scopes.includes('mcp'), me.scopes);
+  assert.ok(!me.scopes.includes('files'), me.scopes);
+
+  // step-up: write_note needs 'files' as well; the client asks again for the union
+  await assert.rejects(client.callTool({ name: 'write_note', arguments: {} }), UnauthorizedError);
+  assert.equal(provider.redirects.length, 2);
+  const second = new URL(provider.redirects[1]);
+  const asked = second.searchParams.get('scope').split(' ');
+  assert.ok(asked.includes('mcp') && asked.includes('files'), asked);
+  await client.close();
+  transport = new StreamableHTTPClientTransport(new URL(MCP_URL), { authProvider: provider });
+  await transport.finishAuth(provider.callback);
+  client = await connected(provider);
+  const wrote = await client.callTool({ name: 'write_note', arguments: {} });
+  assert.equal(wrote.content[0].text, 'written');
+  const again = JSON.parse((await client.callTool({ name: 'whoami', arguments: {} })).content[0].text);
+  assert.ok(again.scopes.includes('files') && again.scopes.includes('mcp'), again.scopes);
+  await client.close();
+});
