@@ -1,11 +1,16 @@
-"""The MCP TypeScript SDK v2 client (@modelcontextprotocol/client) against pipe2-authd, as
-the 2026-07-28 revision has it: a Client ID Metadata Document instead of registration,
-sign-in through headless Chromium, then step-up (403 insufficient_scope, the union of
-scopes asked for again). Runs node/sdk_v2.test.mjs with redis-server, docserver.py (the
-client's document, over https from a test CA) and pipe2-authd started here."""
+"""Clients of the 2026-07-28 revision that nobody here wrote, against pipe2-authd: the MCP
+TypeScript SDK v2 client (a Client ID Metadata Document instead of registration, sign-in
+through headless Chromium, then step-up: 403 insufficient_scope, the union of scopes asked
+for again), and openid-client 6, which validates every response (discovery, a document
+client with private_key_jwt, code + PKCE, refresh, introspection, revocation, invalid_client
+for an unknown client). Runs node/sdk_v2.test.mjs and node/oidc_client.test.mjs with
+redis-server, docserver.py (the clients' documents over https from a test CA) and
+pipe2-authd started here."""
 import os
 import shutil
 import unittest
+
+from cryptography.hazmat.primitives import serialization
 
 from harness import NODE_DIR, Env, free_port, oauth_authd, run_node_suite
 from test_cimd import start_docserver, stop_docserver
@@ -42,6 +47,44 @@ class McpSdkV2(unittest.TestCase):
                 "P2A_PASSWORD": PASSWORD,
                 "P2A_CHROMIUM": chromium,
             }, passes=1)
+        finally:
+            if docs is not None:
+                stop_docserver(docs)
+            env.close()
+
+
+class OpenIdClient(unittest.TestCase):
+    def test_every_response_validates(self):
+        chromium = shutil.which("chromium")
+        if not os.path.isdir(os.path.join(NODE_DIR, "node_modules", "openid-client")) or \
+                not chromium:
+            self.fail("chromium or tests/integration/node/node_modules is missing: run "
+                      "scripts/test.sh (it installs both)")
+        env = Env()
+        docs = None
+        try:
+            docs, base, ca, client_key = start_docserver(env)
+            key_file = os.path.join(env.dir, "signer.pem")
+            with open(key_file, "wb") as f:
+                f.write(client_key.private_bytes(serialization.Encoding.PEM,
+                                                 serialization.PrivateFormat.PKCS8,
+                                                 serialization.NoEncryption()))
+            resource = f"http://127.0.0.1:{free_port()}/mcp"
+            a = oauth_authd(env, {"PIPE2_AUTH_RESOURCE": resource,
+                                  "PIPE2_AUTH_FETCH_CA_FILE": ca,
+                                  "PIPE2_AUTH_FETCH_ALLOW_LOOPBACK": "1"})
+            admin = a.client(env.admin_key)
+            admin.create_user("oli", PASSWORD)
+            admin.close()
+            run_node_suite(self, "oidc_client.test.mjs", {
+                "P2A_ISSUER": a.issuer,
+                "P2A_RESOURCE": resource,
+                "P2A_SIGNER_DOC": base + "/clients/pkjwt.json",
+                "P2A_SIGNER_KEY": key_file,
+                "P2A_USER": "oli",
+                "P2A_PASSWORD": PASSWORD,
+                "P2A_CHROMIUM": chromium,
+            }, passes=2)
         finally:
             if docs is not None:
                 stop_docserver(docs)
