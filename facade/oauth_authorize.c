@@ -85,7 +85,7 @@ static void authz_approved(struct oreq *r)
     json_t *b =
         json_pack("{s:s, s:s, s:b, s:s, s:s, s:s, s:s, s:I}", "client_id", r->client_id,
                   "redirect_uri", r->redirect_uri, "redirect_given", r->redirect_given, "challenge",
-                  oauth_form_get(&r->form, "code_challenge"), "resource", r->resource, "scope",
+                  oauth_form_get(&r->form, "code_challenge"), "resource", r->resources, "scope",
                   r->scope, "user_id", r->user_id, "auth_time", (json_int_t)r->auth_time);
     char *binding = json_dumps(b, JSON_COMPACT);
     json_decref(b);
@@ -131,7 +131,7 @@ static void on_session_for_page(void *arg, p2a_err err, const char *const *v, co
                              .client_id = r->client_id,
                              .redirect_uri = r->redirect_uri,
                              .scope = r->scope,
-                             .resource = r->resource,
+                             .resource = r->resources,
                              .username = v[1]};
     struct mbuf page = {0};
     page_consent(&page, &p);
@@ -164,8 +164,8 @@ static void authz_checks(struct oreq *r)
                        NULL);
         return;
     }
-    r->resource = res ? oauth_resource_find(cfg, res) : cfg->resources[0];
-    if (r->resource == NULL) {
+    if (!oauth_resources_canon(cfg, res ? res : cfg->resources[0], r->resources,
+                               sizeof(r->resources))) {
         authz_redirect(r, "invalid_target", "resource is not a server this issuer serves", NULL);
         return;
     }

@@ -109,7 +109,7 @@ struct oreq {
     bool approve;
     const char *redirect_uri; /* into form or client */
     bool redirect_given;
-    const char *resource; /* a configured resource */
+    char resources[OAUTH_MAX_RESOURCES]; /* configured ones, space-separated (RFC 8707) */
     char scope[SCOPE_MAX_LEN + 1];
     char *query; /* the authorization request as a query string */
     /* the signed-in user */

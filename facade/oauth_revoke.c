@@ -65,11 +65,21 @@ void oauth_do_revoke(struct oreq *r)
 
 /* ---- /introspect ---------------------------------------------------------------------------- */
 
-/* Whether a service key bound to resources may hear about a grant for resource. */
-static bool bound_allows(const struct svc_key *k, const char *resource)
+/* The resources of a grant (space-separated) as a JSON array, and whether a service key
+ * bound to resources may hear about it (one of them is the key's). */
+static json_t *grant_audiences(const struct svc_key *k, const char *resources, bool *allowed)
 {
-    return k == NULL || k->nresources == 0 ||
-           token_resource_in(k->resources, k->nresources, resource);
+    json_t *aud = json_array();
+    const char *t;
+    size_t n;
+    *allowed = k == NULL || k->nresources == 0;
+    for (const char *p = resources; scope_next(&p, &t, &n);) {
+        char one[OAUTH_MAX_URI + 1];
+        snprintf(one, sizeof(one), "%.*s", (int)n, t);
+        *allowed = *allowed || token_resource_in(k->resources, k->nresources, one);
+        json_array_append_new(aud, json_string(one));
+    }
+    return aud;
 }
 
 /* A refresh token (RFC 7662 2.1: introspectable by the client it was issued to): active
@@ -81,15 +91,17 @@ static void on_refresh_info(void *arg, p2a_err err, const char *const *v, const 
     struct oreq *r = oreq_resume(arg, err, n, 0);
     if (r == NULL)
         return;
-    if (n < 5 || (r->client != NULL && strcmp(v[0], r->client_id) != 0) ||
-        !bound_allows(r->caller, v[3])) {
+    bool allowed = false;
+    json_t *aud = n >= 5 ? grant_audiences(r->caller, v[3], &allowed) : NULL;
+    if (n < 5 || (r->client != NULL && strcmp(v[0], r->client_id) != 0) || !allowed) {
+        json_decref(aud);
         oreq_json(r, 200, "{\"active\":false}");
         return;
     }
     long long ttl = strtoll(v[4], NULL, 10);
-    json_t *j = json_pack("{s:b, s:s, s:s, s:s, s:s, s:I, s:[s], s:s}", "active", 1, "client_id",
+    json_t *j = json_pack("{s:b, s:s, s:s, s:s, s:s, s:I, s:o, s:s}", "active", 1, "client_id",
                           v[0], "sub", v[1], "scope", v[2], "iss", r->o->cfg->issuer, "exp",
-                          (json_int_t)(clock_now() + (ttl > 0 ? ttl : 0)), "aud", v[3], "token_use",
+                          (json_int_t)(clock_now() + (ttl > 0 ? ttl : 0)), "aud", aud, "token_use",
                           "refresh");
     char *s = json_dumps(j, JSON_COMPACT);
     json_decref(j);

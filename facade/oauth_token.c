@@ -44,18 +44,25 @@ static void finish_tokens(struct oreq *r)
     free(s);
 }
 
-/* Signs the access token for r (sub, scope, resource); false after answering an error. */
-static bool sign_access(struct oreq *r, const char *user_id, const char *resource)
+/* Signs the access token for r (sub, scope, its audiences: the resources, space-separated);
+ * false after answering an error. */
+static bool sign_access(struct oreq *r, const char *user_id, const char *resources)
 {
     const struct p2a_config *cfg = r->o->cfg;
     int64_t now = clock_now();
     r->at_exp = now + cfg->access_token_lifetime_s;
-    const char *aud[1] = {resource};
+    char list[OAUTH_MAX_RESOURCES];
+    const char *aud[TOKEN_MAX_AUD];
+    size_t naud = 0;
+    snprintf(list, sizeof(list), "%s", resources);
+    for (char *save = NULL, *t = strtok_r(list, " ", &save); t != NULL && naud < TOKEN_MAX_AUD;
+         t = strtok_r(NULL, " ", &save))
+        aud[naud++] = t;
     struct token_issue in = {.kind = TOKEN_KIND_OAUTH,
                              .issuer = cfg->issuer,
                              .sub = user_id,
                              .aud = aud,
-                             .naud = 1,
+                             .naud = naud,
                              .scope = r->granted_scope,
                              .client_id = r->client_id,
                              .iat = now,
@@ -128,6 +135,7 @@ static void on_code_redeemed(void *arg, p2a_err err, const char *const *v, const
     const char *user = json_string_value(json_object_get(b, "user_id"));
     const char *given_uri = oauth_form_get(&r->form, "redirect_uri");
     const char *verifier = oauth_form_get(&r->form, "code_verifier");
+    char asked[OAUTH_MAX_RESOURCES];
     const char *given_res = oauth_form_get(&r->form, "resource");
     const char *why = NULL, *error = "invalid_grant";
     if (cid == NULL || ruri == NULL || chal == NULL || res == NULL || scope == NULL || user == NULL)
@@ -138,18 +146,19 @@ static void on_code_redeemed(void *arg, p2a_err err, const char *const *v, const
         why = "redirect_uri does not match the authorization request";
     else if (!oauth_pkce_s256_ok(verifier, chal))
         why = "code_verifier does not match the code_challenge";
-    else if (given_res != NULL && oauth_resource_find(r->o->cfg, given_res) != NULL &&
-             !token_resource_eq(given_res, res))
-        why = "resource differs from the authorization request", error = "invalid_target";
-    else if (given_res != NULL && oauth_resource_find(r->o->cfg, given_res) == NULL)
+    else if (given_res != NULL &&
+             !oauth_resources_canon(r->o->cfg, given_res, asked, sizeof(asked)))
         why = "resource is not a server this issuer serves", error = "invalid_target";
+    else if (given_res != NULL && !oauth_resources_within(res, asked))
+        why = "resource differs from the authorization request", error = "invalid_target";
     if (why != NULL) {
         json_decref(b);
         oreq_error(r, 400, error, why);
         return;
     }
     snprintf(r->granted_scope, sizeof(r->granted_scope), "%s", scope);
-    if (!sign_access(r, user, res)) {
+    /* RFC 8707: a token request may narrow the audience to some of the granted resources */
+    if (!sign_access(r, user, given_res != NULL ? asked : res)) {
         json_decref(b);
         return;
     }
@@ -246,8 +255,8 @@ static void grant_refresh(struct oreq *r)
         oreq_error(r, 400, "invalid_scope", "scope is malformed");
         return;
     }
-    const char *canon = res ? oauth_resource_find(r->o->cfg, res) : "";
-    if (canon == NULL) {
+    char canon[OAUTH_MAX_RESOURCES] = ""; /* "": the grant's own */
+    if (res != NULL && !oauth_resources_canon(r->o->cfg, res, canon, sizeof(canon))) {
         oreq_error(r, 400, "invalid_target", "resource is not a server this issuer serves");
         return;
     }

@@ -84,13 +84,25 @@ p2a_err oauth_form_parse(const char *s, size_t len, struct oauth_form *f)
             snprintf(f->why, sizeof(f->why), "a parameter is badly percent-encoded or too long");
             return P2A_ERR_INVALID;
         }
-        for (size_t j = 0; j < f->n; j++) {
-            if (strcmp(f->names[j], k) == 0) {
+        bool joined = false;
+        for (size_t j = 0; j < f->n && !joined; j++) {
+            if (strcmp(f->names[j], k) != 0)
+                continue;
+            if (strcmp(k, "resource") != 0 ||
+                strlen(f->values[j]) + 1 + (size_t)vl > OAUTH_MAX_VALUE) {
                 snprintf(f->why, sizeof(f->why), "parameter %.40s given more than once", k);
                 free(k), free(v);
                 return P2A_ERR_INVALID;
             }
+            size_t have = strlen(f->values[j]); /* RFC 8707 2: several resources */
+            f->values[j] = xrealloc(f->values[j], have + 2 + (size_t)vl);
+            f->values[j][have] = ' ';
+            memcpy(f->values[j] + have + 1, v, (size_t)vl + 1);
+            free(k), free(v);
+            joined = true;
         }
+        if (joined)
+            continue;
         f->names[f->n] = k;
         f->values[f->n++] = v;
     }
@@ -278,7 +290,36 @@ const char *oauth_resource_find(const struct p2a_config *cfg, const char *s)
     return NULL;
 }
 
-/* ---- scopes ------------------------------------------------------------------------------- */
+bool oauth_resources_canon(const struct p2a_config *cfg, const char *list, char *out, size_t outlen)
+{
+    size_t o = 0;
+    const char *t;
+    size_t n;
+    out[0] = '\0';
+    for (const char *p = list; scope_next(&p, &t, &n);) {
+        char one[OAUTH_MAX_URI + 1];
+        if (n > OAUTH_MAX_URI)
+            return false;
+        memcpy(one, t, n);
+        one[n] = '\0';
+        const char *c = oauth_resource_find(cfg, one);
+        size_t cl = c ? strlen(c) : 0;
+        if (c == NULL || o + cl + 2 > outlen)
+            return false;
+        if (scope_has(out, c, cl))
+            continue; /* named twice */
+        if (o > 0)
+            out[o++] = ' ';
+        memcpy(out + o, c, cl + 1);
+        o += cl;
+    }
+    return o > 0;
+}
+
+bool oauth_resources_within(const char *have, const char *want)
+{
+    return scope_covers(have, want);
+}
 
 /* ---- PKCE and secrets --------------------------------------------------------------------- */
 

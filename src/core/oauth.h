@@ -28,6 +28,7 @@ struct p2a_config;
 #define OAUTH_MAX_PARAMS 32
 #define OAUTH_MAX_VALUE 10240 /* a token (8 KiB) and some */
 #define OAUTH_MAX_URI 2000
+#define OAUTH_MAX_RESOURCES 4096 /* the resources of one grant, space-separated */
 #define OAUTH_MAX_REDIRECT_URIS 10
 #define OAUTH_MAX_CLIENT_NAME 200 /* characters */
 #define OAUTH_MAX_USERNAME 64
@@ -47,7 +48,8 @@ struct oauth_form {
     char why[96]; /* why parsing failed */
 };
 
-/* Parses s (len bytes). Refuses bad percent-escapes, NUL, a parameter given twice, more than
+/* Parses s (len bytes). Refuses bad percent-escapes, NUL, a parameter given twice (but
+ * resource: RFC 8707 allows several, kept as one value, space-separated), more than
  * OAUTH_MAX_PARAMS parameters and values over OAUTH_MAX_VALUE bytes, with f->why set.
  * Release with oauth_form_free() in every case. */
 p2a_err oauth_form_parse(const char *s, size_t len, struct oauth_form *f);
@@ -78,6 +80,13 @@ bool oauth_redirect_uri_match(const char *registered, const char *given);
 /* The configured resource that s names (case of scheme and host and one trailing slash
  * aside), or NULL. */
 const char *oauth_resource_find(const struct p2a_config *cfg, const char *s);
+/* A list of resources (space-separated, as a form holds several) as the configured ones
+ * they name, space-separated, into out: false when one is not served (or the list is empty
+ * or does not fit). */
+bool oauth_resources_canon(const struct p2a_config *cfg, const char *list, char *out,
+                           size_t outlen);
+/* Whether every resource of want (canonical) is one of have (canonical): a narrowing. */
+bool oauth_resources_within(const char *have, const char *want);
 /* code_verifier: 43 to 128 of [A-Za-z0-9-._~] (RFC 7636 4.1). */
 bool oauth_pkce_verifier_valid(const char *v);
 /* code_challenge for S256: 43 base64url characters. */

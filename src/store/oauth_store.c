@@ -234,16 +234,23 @@ void oauth_store_refresh(struct store *st, const char *rt_digest, const char *cl
         "  table.insert(out, 1, -3)\n"
         "  return out\n"
         "end\n"
-        "local scope = f[3]\n"
-        "if ARGV[3] ~= '' then\n"
-        "  local have = {}\n"
-        "  for s in string.gmatch(f[3], '%S+') do have[s] = true end\n"
-        "  for s in string.gmatch(ARGV[3], '%S+') do\n"
-        "    if not have[s] then return {-5} end\n"
+        "local function within(have, want)\n" /* lists, space-separated */
+        "  local set = {}\n"
+        "  for s in string.gmatch(have, '%S+') do set[s] = true end\n"
+        "  for s in string.gmatch(want, '%S+') do\n"
+        "    if not set[s] then return false end\n"
         "  end\n"
+        "  return true\n"
+        "end\n"
+        "local scope, resources = f[3], f[4]\n"
+        "if ARGV[3] ~= '' then\n"
+        "  if not within(f[3], ARGV[3]) then return {-5} end\n"
         "  scope = ARGV[3]\n"
         "end\n"
-        "if ARGV[4] ~= '' and ARGV[4] ~= f[4] then return {-6} end\n"
+        "if ARGV[4] ~= '' then\n"
+        "  if not within(f[4], ARGV[4]) then return {-6} end\n"
+        "  resources = ARGV[4]\n"
+        "end\n"
         "if d == f[5] then\n"
         "  redis.call('HSET', fk, 'prev', f[5], 'prev_at', now)\n"
         "else\n" /* the grace is used up: the old token was exchanged once */
@@ -253,7 +260,7 @@ void oauth_store_refresh(struct store *st, const char *rt_digest, const char *cl
         "redis.call('EXPIRE', fk, ARGV[7])\n"
         "redis.call('EXPIRE', fk .. ':at', ARGV[7])\n"
         "redis.call('SET', '" STORE_KEY_REFRESH "' .. ARGV[2], fid, 'EX', ARGV[7])\n"
-        "return {0, fid, f[2], scope, f[4]}\n";
+        "return {0, fid, f[2], scope, resources}\n";
     EVAL(st, lua, 1, cb, arg, KEY(STORE_KEY_REFRESH, rt_digest), STR(client_id), STR(new_rt_digest),
          STR(scope), STR(resource), NUM(now_ms), NUM(grace_s), NUM(ttl_s), STR(rt_digest));
 }

@@ -83,7 +83,8 @@ void oauth_store_family_create(struct store *st, const char *fid, const char *cl
                                const char *rt_digest, const char *at_jti, int64_t at_exp, int ttl_s,
                                int64_t now_ms, store_eval_cb cb, void *arg);
 /* Rotates: the refresh token rt_digest becomes new_rt_digest. scope ("" for the same) may
- * only narrow, resource ("" for the same) must be the family's. The token just rotated away
+ * only narrow; resource ("" for the same; several space-separated) must be among the
+ * family's, and names the new access token's audiences. The token just rotated away
  * may be exchanged once more within grace_s (a lost response), never with grace_s 0.
  * {0, fid, user_id, scope, resource}; {-1} unknown or expired; {-2} family revoked;
  * {-3, jti, exp, ...} an old member was replayed: the family and the access tokens listed

@@ -305,6 +305,56 @@ class OAuth(ServiceTest):
 
     # ---- token endpoint ----
 
+    def test_several_resources_in_one_grant(self):
+        """RFC 8707: several resource parameters at /authorize; the token request and each
+        refresh may narrow the audience to some of them, never widen it."""
+        c = self.register()
+        redirect = "http://127.0.0.1:4567/cb"
+        other = "http://127.0.0.1:3001/other"
+        f = Flow(self.authd)
+
+        def code(resources):
+            v, ch = pkce()
+            q = urllib.parse.urlencode({"response_type": "code", "client_id": c["client_id"],
+                                        "redirect_uri": redirect, "code_challenge": ch,
+                                        "code_challenge_method": "S256", "state": "s1",
+                                        "resource": resources}, doseq=True)
+            st, h, page = f.req("/authorize?" + q)
+            self.assertEqual(st, 200, page)
+            if 'action="/login"' in page:
+                st, h, _ = f.login(page)
+                st, h, page = f.req(h["Location"])
+            for r in resources:  # the consent page names every one
+                self.assertIn(r, page)
+            st, h, _ = f.consent(page)
+            self.assertEqual(st, 303, h)
+            return query(h["Location"])["code"], v
+
+        def aud(token):
+            return [r for r in (RESOURCE, other) if self.mcp.introspect(token, resource=r).active]
+
+        form = {"grant_type": "authorization_code", "redirect_uri": redirect,
+                "client_id": c["client_id"]}
+        k, v = code([RESOURCE, other])
+        st, _, t = self.token({**form, "code": k, "code_verifier": v})
+        self.assertEqual(st, 200, t)
+        self.assertEqual(aud(t["access_token"]), [RESOURCE, other])
+        k, v = code([RESOURCE, other])
+        st, _, t = self.token({**form, "code": k, "code_verifier": v, "resource": other})
+        self.assertEqual(st, 200, t)
+        self.assertEqual(aud(t["access_token"]), [other])
+        refresh = {"grant_type": "refresh_token", "client_id": c["client_id"]}
+        st, _, t2 = self.token({**refresh, "refresh_token": t["refresh_token"],
+                                "resource": RESOURCE})
+        self.assertEqual(st, 200, t2)  # the grant holds both: narrowed to the other one now
+        self.assertEqual(aud(t2["access_token"]), [RESOURCE])
+        k, v = code([RESOURCE])
+        st, _, t = self.token({**form, "code": k, "code_verifier": v, "resource": other})
+        self.assertEqual((st, t["error"]), (400, "invalid_target"))
+        st, _, e = self.token({**refresh, "refresh_token": t2["refresh_token"],
+                               "resource": "http://127.0.0.1:9/unknown"})
+        self.assertEqual((st, e["error"]), (400, "invalid_target"))
+
     def test_code_rules(self):
         c = self.register()
         v, ch = pkce()

@@ -20,6 +20,11 @@ static void oauth__form(void **state)
     assert_null(oauth_form_get(&f, "x"));
     assert_null(oauth_form_get(&f, "missing"));
     oauth_form_free(&f);
+    /* RFC 8707: several resource parameters, one list */
+    s = "resource=https%3A%2F%2Fa.example%2Fmcp&x=1&resource=https://b.example";
+    assert_int_equal(oauth_form_parse(s, strlen(s), &f), P2A_OK);
+    assert_string_equal(oauth_form_get(&f, "resource"), "https://a.example/mcp https://b.example");
+    oauth_form_free(&f);
     const char *bad[] = {"a=1&a=2", "a=%zz", "a=%4", "a=%00", "=v"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(oauth_form_parse(bad[i], strlen(bad[i]), &f), P2A_ERR_INVALID);
@@ -38,11 +43,12 @@ static void oauth__headers(void **state)
     (void)state;
     char id[80], secret[100], v[64];
     /* "c_abc:s3cr+t" raw, and form-encoded as RFC 6749 2.3.1 says */
-    assert_true(oauth_basic_parse("Basic Y19hYmM6czNjcit0", id, sizeof(id), secret, sizeof(secret)));
+    assert_true(
+        oauth_basic_parse("Basic Y19hYmM6czNjcit0", id, sizeof(id), secret, sizeof(secret)));
     assert_string_equal(id, "c_abc");
     assert_string_equal(secret, "s3cr+t");
-    assert_true(oauth_basic_parse("basic Y19hYmM6czNjciUyQnQ=", id, sizeof(id), secret,
-                                  sizeof(secret)));
+    assert_true(
+        oauth_basic_parse("basic Y19hYmM6czNjciUyQnQ=", id, sizeof(id), secret, sizeof(secret)));
     assert_string_equal(secret, "s3cr+t");
     assert_false(oauth_basic_parse("Basic !!!!", id, sizeof(id), secret, sizeof(secret)));
     assert_false(oauth_basic_parse("Basic bm9jb2xvbg==", id, sizeof(id), secret, sizeof(secret)));
@@ -60,19 +66,31 @@ static void oauth__headers(void **state)
 static void oauth__redirect_uris(void **state)
 {
     (void)state;
-    const char *good[] = {"https://claude.ai/api/mcp/auth_callback", "http://127.0.0.1:33418/",
-                          "http://localhost/callback", "http://[::1]:8080/cb",
+    const char *good[] = {"https://claude.ai/api/mcp/auth_callback",
+                          "http://127.0.0.1:33418/",
+                          "http://localhost/callback",
+                          "http://[::1]:8080/cb",
                           "cursor://anysphere.cursor-mcp/oauth/callback",
                           "com.example.app:/oauth2redirect"};
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
         assert_null(oauth_redirect_uri_check(good[i]));
-    const char *bad[] = {"javascript:alert(1)", "JavaScript://x/%0aalert(1)", "data:text/html,x",
-                         "file:///etc/passwd", "vbscript:x", "http://example.com/cb",
-                         "https://a.example/cb#x", "https://user@a.example/cb", "https:///cb",
-                         "no-scheme", "https://a.example/c b", "", "http://127.0.0.1:/cb"};
+    const char *bad[] = {"javascript:alert(1)",
+                         "JavaScript://x/%0aalert(1)",
+                         "data:text/html,x",
+                         "file:///etc/passwd",
+                         "vbscript:x",
+                         "http://example.com/cb",
+                         "https://a.example/cb#x",
+                         "https://user@a.example/cb",
+                         "https:///cb",
+                         "no-scheme",
+                         "https://a.example/c b",
+                         "",
+                         "http://127.0.0.1:/cb"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_non_null(oauth_redirect_uri_check(bad[i]));
-    assert_true(oauth_redirect_uri_match("http://127.0.0.1/callback", "http://127.0.0.1:5123/callback"));
+    assert_true(
+        oauth_redirect_uri_match("http://127.0.0.1/callback", "http://127.0.0.1:5123/callback"));
     assert_true(oauth_redirect_uri_match("http://localhost:1/cb", "http://localhost:2/cb"));
     assert_true(oauth_redirect_uri_match("http://127.0.0.1", "http://127.0.0.1:9/"));
     assert_false(oauth_redirect_uri_match("http://localhost/cb", "http://127.0.0.1/cb"));
@@ -92,7 +110,18 @@ static void oauth__resources_pkce(void **state)
     assert_ptr_equal(oauth_resource_find(&cfg, "https://other.example.com/"), r1);
     assert_null(oauth_resource_find(&cfg, "https://mcp.example.com/mcp#x"));
     assert_null(oauth_resource_find(&cfg, "https://mcp.example.com/MCP"));
-
+    char list[200];
+    assert_true(oauth_resources_canon(&cfg,
+                                      "https://OTHER.example.com/ https://mcp.example.com/mcp "
+                                      "https://other.example.com",
+                                      list, sizeof(list)));
+    assert_string_equal(list, "https://other.example.com https://mcp.example.com/mcp"); /* once */
+    assert_false(oauth_resources_canon(&cfg, "https://mcp.example.com/mcp https://x.example", list,
+                                       sizeof(list)));
+    assert_false(oauth_resources_canon(&cfg, "", list, sizeof(list)));
+    assert_false(oauth_resources_canon(&cfg, "https://mcp.example.com/mcp", list, 10));
+    assert_true(oauth_resources_within("https://a https://b", "https://b"));
+    assert_false(oauth_resources_within("https://a", "https://a https://b"));
 
     /* RFC 7636 appendix B */
     const char *v = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
@@ -153,7 +182,8 @@ static void oauth__client_metadata(void **state)
     assert_int_equal(reg(ok, &r, &err), P2A_OK);
     json_t *m = json_loads(r.response, 0, NULL);
     assert_null(json_object_get(m, "logo_uri")); /* unknown members are dropped */
-    assert_string_equal(json_string_value(json_object_get(m, "token_endpoint_auth_method")), "none");
+    assert_string_equal(json_string_value(json_object_get(m, "token_endpoint_auth_method")),
+                        "none");
     assert_int_equal(json_array_size(json_object_get(m, "grant_types")), 2);
     assert_true(oauth_client_id_valid(r.client_id));
     assert_null(strstr(r.response, "client_secret"));
@@ -163,10 +193,12 @@ static void oauth__client_metadata(void **state)
                        "\"token_endpoint_auth_method\":\"client_secret_basic\"}";
     assert_int_equal(reg(conf, &r, &err), P2A_OK);
     assert_non_null(strstr(r.response, "client_secret"));
-    assert_null(strstr(r.record, "\"client_secret\""));     /* stored: its digest only */
+    assert_null(strstr(r.record, "\"client_secret\"")); /* stored: its digest only */
     assert_non_null(strstr(r.record, "client_secret_sha256"));
     oauth_client_reg_deinit(&r);
-    struct { const char *body, *error; } bad[] = {
+    struct {
+        const char *body, *error;
+    } bad[] = {
         {"[]", "invalid_client_metadata"},
         {"{\"redirect_uris\":[]}", "invalid_redirect_uri"},
         {"{\"redirect_uris\":[\"javascript:x\"]}", "invalid_redirect_uri"},
@@ -186,12 +218,9 @@ static void oauth__client_metadata(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(oauth__form),
-        cmocka_unit_test(oauth__headers),
-        cmocka_unit_test(oauth__redirect_uris),
-        cmocka_unit_test(oauth__resources_pkce),
-        cmocka_unit_test(oauth__passwords),
-        cmocka_unit_test(oauth__client_metadata),
+        cmocka_unit_test(oauth__form),          cmocka_unit_test(oauth__headers),
+        cmocka_unit_test(oauth__redirect_uris), cmocka_unit_test(oauth__resources_pkce),
+        cmocka_unit_test(oauth__passwords),     cmocka_unit_test(oauth__client_metadata),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
