@@ -131,6 +131,14 @@ class Manifests(unittest.TestCase):
                          ["ingress-nginx"])
         self.assertTrue(all("namespaceSelector" in f and f["namespaceSelector"]["matchLabels"]
                             for f in http_from))
+        # out: DNS, Redis, and https only to public addresses (documents a client names)
+        self.assertIn("Egress", np["policyTypes"])
+        out = {p["port"] for r in np["egress"] for p in r["ports"]}
+        self.assertEqual(out, {53, 6379, 443})
+        https = [r for r in np["egress"] if r["ports"][0]["port"] == 443][0]["to"][0]["ipBlock"]
+        self.assertEqual(https["cidr"], "0.0.0.0/0")
+        for private in ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"]:
+            self.assertIn(private, https["except"])
         metrics_from = by_port[self.ports["metrics"]]["from"]
         self.assertEqual([f["podSelector"]["matchLabels"]["app.kubernetes.io/name"]
                           for f in metrics_from], ["prometheus"])
