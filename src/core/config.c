@@ -48,6 +48,16 @@ static const struct row rows[] = {
      "host:port of the HTTP facade (OAuth endpoints, login pages, health, metrics)"},
     {"REDIS_URL", K_STR, S(redis_url), "redis://127.0.0.1:6379/0", 0, 0, true, false,
      "redis://[user:password@]host:port/db"},
+    {"REDIS_SENTINELS", K_STR, S(redis_sentinel_list), NULL, 0, 0, false, true,
+     "host:port of Redis Sentinels, comma-separated: Sentinel mode (the primary is asked of "
+     "them, and followed on failover); REDIS_URL then gives only the password, user and db"},
+    {"REDIS_SENTINEL_MASTER", K_STR, S(redis_sentinel_master), "mymaster", 0, 0, false, false,
+     "the name the sentinels know the primary by"},
+    {"REDIS_WAIT_REPLICAS", K_INT, S(redis_wait_replicas), "-1", -1, 16, false, false,
+     "replicas a revocation must reach (WAIT) before it is acknowledged; -1: 1 in Sentinel "
+     "mode, 0 otherwise"},
+    {"REDIS_WAIT_TIMEOUT_MS", K_INT, S(redis_wait_timeout_ms), "1000", 10, 60000, false, false,
+     "how long a revocation waits for its replicas before answering UNAVAILABLE"},
     {"KEYS_DIR", K_STR, S(keys_dir), NULL, 0, 0, false, false,
      "folder of EC P-256 signing keys <kid>.pem; the newest signs, all verify"},
     {"SERVICE_KEYS_FILE", K_STR, S(service_keys_file), NULL, 0, 0, false, false,
@@ -213,6 +223,30 @@ p2a_err config_parse_hostport(const char *s, char **host, int *port, const char 
 }
 
 /* redis://[[user]:password@]host[:port][/db] */
+/* "host:port, host:port" into cfg->sentinels. */
+static p2a_err parse_sentinels(struct p2a_config *cfg, const char **why)
+{
+    if (cfg->redis_sentinel_list == NULL || cfg->redis_sentinel_list[0] == '\0')
+        return P2A_OK;
+    char *copy = xstrdup(cfg->redis_sentinel_list), *save = NULL;
+    p2a_err rc = P2A_OK;
+    for (char *t = strtok_r(copy, ",", &save); t != NULL && rc == P2A_OK;
+         t = strtok_r(NULL, ",", &save)) {
+        while (*t == ' ')
+            t++;
+        if (cfg->nsentinels == CONFIG_MAX_SENTINELS) {
+            *why = "at most 16 sentinels";
+            rc = P2A_ERR_INVALID;
+        } else {
+            struct config_hostport *h = &cfg->sentinels[cfg->nsentinels];
+            rc = config_parse_hostport(t, &h->host, &h->port, why);
+            cfg->nsentinels += rc == P2A_OK;
+        }
+    }
+    free(copy);
+    return rc;
+}
+
 static p2a_err parse_redis_url(struct p2a_config *cfg, const char **why)
 {
     const char *s = cfg->redis_url;
@@ -455,6 +489,13 @@ p2a_err config_load(struct p2a_config *cfg, int argc, char **argv, char *err, si
         return fail(cfg, err, errlen, "PIPE2_AUTH_TRUSTED_PROXIES", why);
     if (parse_redis_url(cfg, &why) != P2A_OK)
         return fail(cfg, err, errlen, "PIPE2_AUTH_REDIS_URL", why);
+    if (parse_sentinels(cfg, &why) != P2A_OK)
+        return fail(cfg, err, errlen, "PIPE2_AUTH_REDIS_SENTINELS", why);
+    if (cfg->redis_wait_replicas < 0)
+        cfg->redis_wait_replicas = cfg->nsentinels > 0 ? 1 : 0;
+    if (cfg->redis_wait_replicas > 0 && cfg->redis_wait_timeout_ms >= cfg->redis_timeout_ms)
+        return fail(cfg, err, errlen, "PIPE2_AUTH_REDIS_WAIT_TIMEOUT_MS",
+                    "must be below PIPE2_AUTH_REDIS_TIMEOUT_MS");
     if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL))
         return fail(cfg, err, errlen, "PIPE2_AUTH_TLS_CERT",
                     "TLS_CERT and TLS_KEY must be set together");
@@ -491,6 +532,8 @@ void config_deinit(struct p2a_config *cfg)
     free(cfg->metrics_host);
     free(cfg->proxies);
     free(cfg->redis_host);
+    for (size_t i = 0; i < cfg->nsentinels; i++)
+        free(cfg->sentinels[i].host);
     free(cfg->redis_user);
     if (cfg->redis_password != NULL) {
         memset(cfg->redis_password, 0, strlen(cfg->redis_password));

@@ -17,6 +17,12 @@
 
 #define CONFIG_MAX_RESOURCES 16
 #define CONFIG_MAX_PROXIES 64
+#define CONFIG_MAX_SENTINELS 16
+
+struct config_hostport {
+    char *host;
+    int port;
+};
 
 struct p2a_cidr;
 
@@ -37,6 +43,12 @@ struct p2a_config {
     int redis_db;
     char *redis_user;                          /* NULL when none */
     char *redis_password;                      /* NULL when none; never printed */
+    char *redis_sentinel_list;                 /* as given; NULL: one Redis at redis_url */
+    struct config_hostport sentinels[CONFIG_MAX_SENTINELS];
+    size_t nsentinels;                         /* 0: not Sentinel mode */
+    char *redis_sentinel_master;               /* the primary's name at the sentinels */
+    int redis_wait_replicas;                   /* WAIT after revocations (resolved: >= 0) */
+    int redis_wait_timeout_ms;
     char *keys_dir;                            /* signing keys, <kid>.pem */
     char *service_keys_file;                   /* "<role> <sha256 hex> [label]" lines */
     char *tls_cert;                            /* PEM; TLS when both cert and key are set */

@@ -27,7 +27,7 @@ struct arg {
 /* clang-format on */
 
 static void eval_args(struct store *st, const char *lua, int nkeys, const struct arg *a, size_t n,
-                      store_eval_cb cb, void *arg)
+                      bool durable, store_eval_cb cb, void *arg)
 {
     assert(n <= ARGS_MAX);
     char text[ARGS_MAX][ARG_MAX];
@@ -41,13 +41,19 @@ static void eval_args(struct store *st, const char *lua, int nkeys, const struct
         else
             snprintf(text[i], ARG_MAX, "%s%s", a[i].prefix, a[i].s);
     }
-    store_eval(st, lua, nkeys, args, n < ARGS_MAX ? n : ARGS_MAX, cb, arg);
+    (durable ? store_eval_durable : store_eval)(st, lua, nkeys, args, n < ARGS_MAX ? n : ARGS_MAX,
+                                                cb, arg);
 }
 
-/* Runs lua with the arguments listed (STR, NUM, KEY), the first nkeys its KEYS. */
+/* Runs lua with the arguments listed (STR, NUM, KEY), the first nkeys its KEYS; REVOKING for a
+ * script that revokes (acknowledged once the replicas have it: store_eval_durable). */
+#define ARGS(...)                                                                                  \
+    (const struct arg[]){__VA_ARGS__},                                                             \
+        sizeof((const struct arg[]){__VA_ARGS__}) / sizeof(struct arg)
 #define EVAL(st, lua, nkeys, cb, arg, ...)                                                         \
-    eval_args(st, lua, nkeys, (const struct arg[]){__VA_ARGS__},                                   \
-              sizeof((const struct arg[]){__VA_ARGS__}) / sizeof(struct arg), cb, arg)
+    eval_args(st, lua, nkeys, ARGS(__VA_ARGS__), false, cb, arg)
+#define REVOKING(st, lua, nkeys, cb, arg, ...)                                                     \
+    eval_args(st, lua, nkeys, ARGS(__VA_ARGS__), true, cb, arg)
 
 /* Revokes family fid and its unexpired access tokens; returns {jti, exp, ...} revoked now. */
 #define LUA_REVOKE_FAMILY                                                                          \
@@ -294,7 +300,7 @@ void oauth_store_family_revoke(struct store *st, const char *fid, int64_t now_ms
                                void *arg)
 {
     static const char lua[] = LUA_REVOKE_FAMILY "return revoke_family(ARGV[1], ARGV[2])\n";
-    EVAL(st, lua, 0, cb, arg, STR(fid), NUM(now_ms));
+    REVOKING(st, lua, 0, cb, arg, STR(fid), NUM(now_ms));
 }
 
 void oauth_store_refresh_revoke(struct store *st, const char *rt_digest, const char *client_id,
@@ -307,7 +313,7 @@ void oauth_store_refresh_revoke(struct store *st, const char *rt_digest, const c
                                                 "  return {}\n"
                                                 "end\n"
                                                 "return revoke_family(fid, ARGV[2])\n";
-    EVAL(st, lua, 1, cb, arg, KEY(STORE_KEY_REFRESH, rt_digest), STR(client_id), NUM(now_ms));
+    REVOKING(st, lua, 1, cb, arg, KEY(STORE_KEY_REFRESH, rt_digest), STR(client_id), NUM(now_ms));
 }
 
 void oauth_store_jti_revoke(struct store *st, const char *jti, int64_t exp, int64_t now_ms,
@@ -316,7 +322,7 @@ void oauth_store_jti_revoke(struct store *st, const char *jti, int64_t exp, int6
     static const char lua[] =
         STORE_LUA_REVOKE "if revoke(ARGV[1], ARGV[2], ARGV[3]) then return 1 end\n"
                          "return 0\n";
-    EVAL(st, lua, 0, cb, arg, STR(jti), NUM(exp), NUM(now_ms));
+    REVOKING(st, lua, 0, cb, arg, STR(jti), NUM(exp), NUM(now_ms));
 }
 
 void oauth_store_assertion_once(struct store *st, const char *client_id, const char *jti,

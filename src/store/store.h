@@ -105,5 +105,11 @@ typedef void (*store_eval_cb)(void *arg, p2a_err err, const char *const *v,
  * this way so that hiredis stays in this file. */
 void store_eval(struct store *st, const char *script, int nkeys, const char *const *args,
                 size_t nargs, store_eval_cb cb, void *arg);
+/* The same for a script that revokes: its answer comes only once WAIT has seen the write on
+ * PIPE2_AUTH_REDIS_WAIT_REPLICAS replicas within PIPE2_AUTH_REDIS_WAIT_TIMEOUT_MS, so that a
+ * failover cannot forget a revocation that was acknowledged; else P2A_ERR_UNAVAILABLE (the
+ * caller retries: revoking is idempotent). Plain store_eval() when no replica is awaited. */
+void store_eval_durable(struct store *st, const char *script, int nkeys,
+                        const char *const *args, size_t nargs, store_eval_cb cb, void *arg);
 
 #endif

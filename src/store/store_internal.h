@@ -32,6 +32,10 @@ struct op {
  * connection is down or fails. Frees op after. */
 void store_send_op(struct store *st, struct op *op, int argc, const char **argv,
                    const size_t *lens);
+/* The same for a write that must survive a failover: op->fn gets the reply only once WAIT
+ * has seen it on the configured replicas, else NULL (see store_eval_durable). */
+void store_send_durable(struct store *st, struct op *op, int argc, const char **argv,
+                        const size_t *lens);
 struct op *store_op_new(store_op_fn fn, void *arg);
 bool store_reply_ok(const redisReply *r);
 int64_t store_reply_int(const redisReply *r);

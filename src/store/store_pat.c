@@ -113,9 +113,10 @@ void store_pat_revoke(struct store *st, const char *jti, const char *user_id, in
     snprintf(now_mss, sizeof(now_mss), "%lld", (long long)now_ms);
     char *k1 = pat_key(jti);
     const char *argv[] = {"EVAL", revoke_lua, "1", k1, jti, user_id, nows, now_mss};
+    /* acknowledged once replicas have it: a failover must not forget a revocation */
     struct op *op = store_op_new(revoke_reply, arg);
     op->cb.revoke = cb;
-    store_send_op(st, op, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
+    store_send_durable(st, op, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
     free(k1);
 }
 

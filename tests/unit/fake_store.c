@@ -179,3 +179,10 @@ void store_eval(struct store *st, const char *script, int nkeys, const char *con
     (void)st, (void)script, (void)nkeys;
     record("eval", nargs > 0 ? args[0] : NULL, K_EVAL, arg)->cb.eval = cb;
 }
+
+void store_eval_durable(struct store *st, const char *script, int nkeys,
+                        const char *const *args, size_t nargs, store_eval_cb cb, void *arg)
+{
+    (void)st, (void)script, (void)nkeys;
+    record("eval_durable", nargs > 0 ? args[0] : NULL, K_EVAL, arg)->cb.eval = cb;
+}
