@@ -11,7 +11,7 @@ build_pkgs=(build-essential cmake pkg-config protobuf-c-compiler libprotobuf-c-d
   libcurl4-openssl-dev
   redis-server openssl)
 cli_pkgs=(python3 python3-grpcio python3-protobuf protobuf-compiler)
-test_pkgs=(libcmocka-dev python3-h2 python3-cryptography python3-yaml nghttp2-client nodejs npm procps
+test_pkgs=(libcmocka-dev redis-sentinel python3-h2 python3-cryptography python3-yaml nghttp2-client nodejs npm procps
   buildah podman debootstrap runc clang-tidy cppcheck clang libclang-rt-14-dev chromium)
 bench_pkgs=(nghttp2-server curl util-linux)
 

@@ -61,8 +61,10 @@ struct store {
     /* Sentinel mode */
     redisAsyncContext *sac;   /* asking a sentinel for the primary */
     redisAsyncContext *watch; /* subscribed to +switch-master */
-    size_t next_sentinel;
+    size_t next_sentinel;   /* asked in the configured order, round after round */
+    size_t next_watch;      /* the watch starts at the last one */
     size_t asked;           /* sentinels asked in this round */
+    int64_t asked_at_ms;    /* when the current question went out */
     bool moved;             /* the primary moved: reconnect on the next watchdog turn */
     struct event *watch_ev; /* reconnects the watch */
     struct event *reconnect_ev;
@@ -330,6 +332,7 @@ static void ask_sentinel(struct store *st)
     }
     ac->data = st;
     st->sac = ac;
+    st->asked_at_ms = clock_mono_ms();
     redisLibeventAttach(ac, st->base);
     redisAsyncSetConnectCallback(ac, on_sentinel_connect);
     redisAsyncSetDisconnectCallback(ac, on_sentinel_disconnect);
@@ -388,8 +391,8 @@ static void watch_start(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     struct store *st = arg;
-    const struct config_hostport *h =
-        &st->cfg->sentinels[st->next_sentinel++ % st->cfg->nsentinels];
+    size_t n = st->cfg->nsentinels;
+    const struct config_hostport *h = &st->cfg->sentinels[n - 1 - st->next_watch++ % n];
     redisAsyncContext *ac = redisAsyncConnect(h->host, h->port);
     if (ac == NULL || ac->err) {
         if (ac != NULL)
@@ -457,6 +460,11 @@ static void on_watchdog(evutil_socket_t fd, short what, void *arg)
         st->backoff_ms = BACKOFF_MIN_MS;
         evtimer_del(st->reconnect_ev);
         connect_now(st);
+        return;
+    }
+    if (st->sac != NULL && clock_mono_ms() - st->asked_at_ms > st->cfg->redis_timeout_ms) {
+        drop_helper(&st->sac); /* a sentinel that accepted and never answered */
+        sentinel_failed(st, "the sentinel did not answer in time");
         return;
     }
     if (st->ac != NULL && st->pending > 0 &&

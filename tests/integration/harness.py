@@ -79,11 +79,12 @@ class Redis:
         self.port = free_port()
         self.proc = None
 
-    def start(self):
+    def start(self, *extra):
+        """extra: more redis-server arguments (--replicaof ...)."""
         self.proc = subprocess.Popen(
             ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--dir", self.dir,
              "--appendonly", "yes", "--appendfsync", "always", "--save", "",
-             "--daemonize", "no", "--logfile", os.path.join(self.dir, "redis.log")])
+             "--daemonize", "no", "--logfile", os.path.join(self.dir, "redis.log"), *extra])
         wait_until(lambda: self.cli("PING") == "PONG", 10, "redis-server to answer PING")
 
     def cli(self, *args):

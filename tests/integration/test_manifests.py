@@ -134,7 +134,7 @@ class Manifests(unittest.TestCase):
         # out: DNS, Redis, and https only to public addresses (documents a client names)
         self.assertIn("Egress", np["policyTypes"])
         out = {p["port"] for r in np["egress"] for p in r["ports"]}
-        self.assertEqual(out, {53, 6379, 443})
+        self.assertEqual(out, {53, 6379, 26379, 443})
         https = [r for r in np["egress"] if r["ports"][0]["port"] == 443][0]["to"][0]["ipBlock"]
         self.assertEqual(https["cidr"], "0.0.0.0/0")
         for private in ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"]:
