@@ -61,12 +61,12 @@ struct store {
     /* Sentinel mode */
     redisAsyncContext *sac;   /* asking a sentinel for the primary */
     redisAsyncContext *watch; /* subscribed to +switch-master */
-    size_t next_sentinel;   /* asked in the configured order, round after round */
-    size_t next_watch;      /* the watch starts at the last one */
-    size_t asked;           /* sentinels asked in this round */
-    int64_t asked_at_ms;    /* when the current question went out */
-    bool moved;             /* the primary moved: reconnect on the next watchdog turn */
-    struct event *watch_ev; /* reconnects the watch */
+    size_t next_sentinel;     /* asked in the configured order, round after round */
+    size_t next_watch;        /* the watch starts at the last one */
+    size_t asked;             /* sentinels asked in this round */
+    int64_t asked_at_ms;      /* when the current question went out */
+    bool moved;               /* the primary moved: reconnect on the next watchdog turn */
+    struct event *watch_ev;   /* reconnects the watch */
     struct event *reconnect_ev;
     struct event *watchdog_ev;
     int backoff_ms;
