@@ -90,6 +90,28 @@ const char *token_verdict_text(enum token_verdict v)
     return "Token is invalid";
 }
 
+const char *token_verdict_hint(enum token_verdict v)
+{
+    switch (v) {
+    case TV_ACTIVE:
+        return "";
+    case TV_MISSING:
+        return "send the token in the Authorization header: Authorization: Bearer <token>";
+    case TV_EXPIRED:
+        return "the token has expired: create a new one (or let your MCP client sign in again)";
+    case TV_REVOKED:
+        return "the token was revoked: create a new one";
+    case TV_WRONG_AUDIENCE:
+        return "the token is for another server, or of another kind: use one made for this one";
+    case TV_INSUFFICIENT_SCOPE:
+        return "the token lacks a permission this call needs: sign in again to grant it";
+    case TV_NOT_YET_VALID:
+        return "the token is not valid yet: check the clock of the machine that made it";
+    default:
+        return "the token is not one this service issued, or it was altered: create a new one";
+    }
+}
+
 /* Parsing a payload makes a score of small jansson allocations that all die before
  * token_decode() returns. While a thread decodes, they come from a bump arena of its own
  * (malloc beyond it); elsewhere, and for every other thread, jansson uses plain malloc. */

@@ -113,5 +113,7 @@ bool token_resource_eq(const char *a, const char *b);
 
 /* A short English description of a verdict ("Token expired"), for error_description. */
 const char *token_verdict_text(enum token_verdict v);
+/* What a person should do about it ("create a new token"), for a body a person reads. */
+const char *token_verdict_hint(enum token_verdict v);
 
 #endif

@@ -10,6 +10,7 @@
  * Threading: a worker's loop; the service_shared parts are read-only or thread-safe.
  */
 #include "service.h"
+#include "service_internal.h"
 
 #include <string.h>
 
@@ -43,10 +44,7 @@
 #include "validate.h"
 #include "xalloc.h"
 
-#define RESOURCE_MAX 2048
-#define WWW_AUTH_MAX (RESOURCE_MAX * 2 + 2 * SCOPE_MAX_LEN + 400)
-
-static void finish_msg(struct service_call *call, const ProtobufCMessage *m)
+void svc_finish_msg(struct service_call *call, const ProtobufCMessage *m)
 {
     size_t n = protobuf_c_message_get_packed_size(m);
     uint8_t *buf = slab_alloc(RPC_FRAME_PREFIX + n);
@@ -55,20 +53,19 @@ static void finish_msg(struct service_call *call, const ProtobufCMessage *m)
     call->complete(call, RPC_OK, NULL, buf, RPC_FRAME_PREFIX + n);
 }
 
-static void finish_err(struct service_call *call, enum rpc_code code, const char *msg)
+void svc_finish_err(struct service_call *call, enum rpc_code code, const char *msg)
 {
     call->complete(call, (int)code, msg, NULL, 0);
 }
 
-/* The request, or NULL after answering INVALID_ARGUMENT ("malformed IssueTokenRequest"). */
-static void *unpack(struct service_call *call, const ProtobufCMessageDescriptor *desc,
-                    ProtobufCAllocator *alloc, const uint8_t *msg, size_t len)
+void *svc_unpack(struct service_call *call, const ProtobufCMessageDescriptor *desc,
+                 ProtobufCAllocator *alloc, const uint8_t *msg, size_t len)
 {
     ProtobufCMessage *m = protobuf_c_message_unpack(desc, alloc, len, msg);
     if (m == NULL) {
         char why[96];
         snprintf(why, sizeof(why), "malformed %s", desc->short_name);
-        finish_err(call, RPC_INVALID_ARGUMENT, why);
+        svc_finish_err(call, RPC_INVALID_ARGUMENT, why);
     }
     return m;
 }
@@ -76,8 +73,8 @@ static void *unpack(struct service_call *call, const ProtobufCMessageDescriptor 
 /* RFC 6750 3 and RFC 9728 5.1: what the MCP server sends with its 401, so that a client
  * finds us (resource_metadata) and asks for the right scope; for TV_INSUFFICIENT_SCOPE the
  * 403 of step-up, scope naming every scope the call needs. */
-static void www_authenticate(enum token_verdict v, const char *resource, const char *scope,
-                             char *out, size_t outlen)
+void svc_www_authenticate(enum token_verdict v, const char *resource, const char *scope, char *out,
+                          size_t outlen)
 {
     char meta[RESOURCE_MAX + 64];
     url_well_known(resource, "oauth-protected-resource", meta, sizeof(meta)); /* RFC 9728 3.1 */
@@ -119,7 +116,7 @@ static void do_introspect(struct service_ctx *ctx, const uint8_t *msg, size_t le
     arena_init(&arena, buf, sizeof(buf));
     ProtobufCAllocator alloc = {pb_alloc, pb_free, &arena};
     Pipe2__Auth__V1__IntrospectRequest *req =
-        unpack(call, &pipe2__auth__v1__introspect_request__descriptor, &alloc, msg, len);
+        svc_unpack(call, &pipe2__auth__v1__introspect_request__descriptor, &alloc, msg, len);
     if (req == NULL)
         return;
     const char *why = NULL;
@@ -134,7 +131,7 @@ static void do_introspect(struct service_ctx *ctx, const uint8_t *msg, size_t le
         why = "required_scope must be scope tokens separated by single spaces";
     if (why != NULL) {
         pipe2__auth__v1__introspect_request__free_unpacked(req, &alloc);
-        finish_err(call, RPC_INVALID_ARGUMENT, why);
+        svc_finish_err(call, RPC_INVALID_ARGUMENT, why);
         return;
     }
     int64_t now = clock_now();
@@ -161,9 +158,9 @@ static void do_introspect(struct service_ctx *ctx, const uint8_t *msg, size_t le
                      (long long)(r.view_age_ms / 1000));
         introspection_deinit(&r);
         pipe2__auth__v1__introspect_request__free_unpacked(req, &alloc);
-        finish_err(call, RPC_UNAVAILABLE,
-                   r.view == REVOKE_STALE ? stale
-                                          : "revocation list not loaded yet; retry shortly");
+        svc_finish_err(call, RPC_UNAVAILABLE,
+                       r.view == REVOKE_STALE ? stale
+                                              : "revocation list not loaded yet; retry shortly");
         return;
     }
     enum token_verdict v = r.verdict;
@@ -197,11 +194,11 @@ static void do_introspect(struct service_ctx *ctx, const uint8_t *msg, size_t le
         const char *res = rlen > 0                               ? req->resource
                           : caller != NULL && caller->nresources ? caller->resources[0]
                                                                  : sh->cfg->resources[0];
-        www_authenticate(v, res, v == TV_INSUFFICIENT_SCOPE ? up : sh->cfg->resource_scopes, www,
-                         sizeof(www));
+        svc_www_authenticate(v, res, v == TV_INSUFFICIENT_SCOPE ? up : sh->cfg->resource_scopes,
+                             www, sizeof(www));
         resp.www_authenticate = www;
     }
-    finish_msg(call, &resp.base);
+    svc_finish_msg(call, &resp.base);
     introspection_deinit(&r);
     pipe2__auth__v1__introspect_request__free_unpacked(req, &alloc);
 }
@@ -232,7 +229,7 @@ static void on_issued(void *arg, p2a_err err)
 {
     struct issue_op *op = arg;
     if (err != P2A_OK) {
-        finish_err(op->call, RPC_UNAVAILABLE, "token store unavailable; no token was issued");
+        svc_finish_err(op->call, RPC_UNAVAILABLE, "token store unavailable; no token was issued");
     } else {
         struct pat_record r = {.jti = op->jti,
                                .user_id = op->user_id,
@@ -245,7 +242,7 @@ static void on_issued(void *arg, p2a_err err)
         Pipe2__Auth__V1__IssueTokenResponse resp = PIPE2__AUTH__V1__ISSUE_TOKEN_RESPONSE__INIT;
         resp.token = op->token;
         resp.info = &info;
-        finish_msg(op->call, &resp.base);
+        svc_finish_msg(op->call, &resp.base);
         char ref[13];
         log_token_ref(op->token, strlen(op->token), ref);
         log_info("pat.issued", "issued PAT jti=%s ref=%s expires_at=%lld", op->jti, ref,
@@ -264,7 +261,7 @@ static void do_issue(struct service_ctx *ctx, const uint8_t *msg, size_t len,
 {
     const struct p2a_config *cfg = ctx->shared->cfg;
     Pipe2__Auth__V1__IssueTokenRequest *req =
-        unpack(call, &pipe2__auth__v1__issue_token_request__descriptor, NULL, msg, len);
+        svc_unpack(call, &pipe2__auth__v1__issue_token_request__descriptor, NULL, msg, len);
     if (req == NULL)
         return;
     const char *why = validate_user_id(req->user_id);
@@ -279,7 +276,7 @@ static void do_issue(struct service_ctx *ctx, const uint8_t *msg, size_t len,
               "lower)";
     if (why != NULL) {
         pipe2__auth__v1__issue_token_request__free_unpacked(req, NULL);
-        finish_err(call, RPC_INVALID_ARGUMENT, why);
+        svc_finish_err(call, RPC_INVALID_ARGUMENT, why);
         return;
     }
     int64_t now_ms = clock_now_ms();
@@ -302,7 +299,7 @@ static void do_issue(struct service_ctx *ctx, const uint8_t *msg, size_t len,
     if (token_sign(ctx->keys, &in, &op->token, op->jti) != P2A_OK) {
         pipe2__auth__v1__issue_token_request__free_unpacked(req, NULL);
         free(op);
-        finish_err(call, RPC_INTERNAL, "could not sign the token");
+        svc_finish_err(call, RPC_INTERNAL, "could not sign the token");
         return;
     }
     op->user_id = xstrdup(req->user_id);
@@ -336,13 +333,14 @@ static void on_revoked(void *arg, p2a_err err, bool already, int64_t revoked_at,
         Pipe2__Auth__V1__RevokeTokenResponse resp = PIPE2__AUTH__V1__REVOKE_TOKEN_RESPONSE__INIT;
         resp.already_revoked = already;
         resp.revoked_at = revoked_at;
-        finish_msg(op->call, &resp.base);
+        svc_finish_msg(op->call, &resp.base);
         if (!already)
             log_info("pat.revoked", "revoked PAT jti=%s", op->jti);
     } else if (err == P2A_ERR_NOT_FOUND) {
-        finish_err(op->call, RPC_NOT_FOUND, "no such token");
+        svc_finish_err(op->call, RPC_NOT_FOUND, "no such token");
     } else {
-        finish_err(op->call, RPC_UNAVAILABLE, "token store unavailable; the token was not revoked");
+        svc_finish_err(op->call, RPC_UNAVAILABLE,
+                       "token store unavailable; the token was not revoked");
     }
     free(op);
 }
@@ -351,7 +349,7 @@ static void do_revoke(struct service_ctx *ctx, const uint8_t *msg, size_t len,
                       struct service_call *call)
 {
     Pipe2__Auth__V1__RevokeTokenRequest *req =
-        unpack(call, &pipe2__auth__v1__revoke_token_request__descriptor, NULL, msg, len);
+        svc_unpack(call, &pipe2__auth__v1__revoke_token_request__descriptor, NULL, msg, len);
     if (req == NULL)
         return;
     const char *why = NULL;
@@ -364,7 +362,7 @@ static void do_revoke(struct service_ctx *ctx, const uint8_t *msg, size_t len,
         why = "no such token", code = RPC_NOT_FOUND;
     if (why != NULL) {
         pipe2__auth__v1__revoke_token_request__free_unpacked(req, NULL);
-        finish_err(call, code, why);
+        svc_finish_err(call, code, why);
         return;
     }
     struct revoke_op *op = xcalloc(1, sizeof(*op));
@@ -381,7 +379,7 @@ static void on_listed(void *arg, p2a_err err, const struct pat_record *recs, siz
 {
     struct service_call *call = arg;
     if (err != P2A_OK) {
-        finish_err(call, RPC_UNAVAILABLE, "token store unavailable; try again");
+        svc_finish_err(call, RPC_UNAVAILABLE, "token store unavailable; try again");
         return;
     }
     Pipe2__Auth__V1__TokenInfo *infos = xcalloc(n ? n : 1, sizeof(*infos));
@@ -395,7 +393,7 @@ static void on_listed(void *arg, p2a_err err, const struct pat_record *recs, siz
     Pipe2__Auth__V1__ListTokensResponse resp = PIPE2__AUTH__V1__LIST_TOKENS_RESPONSE__INIT;
     resp.n_tokens = n;
     resp.tokens = ptrs;
-    finish_msg(call, &resp.base);
+    svc_finish_msg(call, &resp.base);
     free(ptrs);
     free(infos);
 }
@@ -404,12 +402,12 @@ static void do_list(struct service_ctx *ctx, const uint8_t *msg, size_t len,
                     struct service_call *call)
 {
     Pipe2__Auth__V1__ListTokensRequest *req =
-        unpack(call, &pipe2__auth__v1__list_tokens_request__descriptor, NULL, msg, len);
+        svc_unpack(call, &pipe2__auth__v1__list_tokens_request__descriptor, NULL, msg, len);
     if (req == NULL)
         return;
     const char *why = validate_user_id(req->user_id);
     if (why != NULL)
-        finish_err(call, RPC_INVALID_ARGUMENT, why);
+        svc_finish_err(call, RPC_INVALID_ARGUMENT, why);
     else
         store_pat_list(ctx->store, req->user_id, req->include_revoked, on_listed, call);
     pipe2__auth__v1__list_tokens_request__free_unpacked(req, NULL);
@@ -429,13 +427,13 @@ static void on_user_created(void *arg, p2a_err err, const char *const *v, const 
     (void)lens;
     struct user_op *op = arg;
     if (err != P2A_OK || n < 1) {
-        finish_err(op->call, RPC_UNAVAILABLE, "user store unavailable; no user was created");
+        svc_finish_err(op->call, RPC_UNAVAILABLE, "user store unavailable; no user was created");
     } else if (strcmp(v[0], "1") != 0) {
-        finish_err(op->call, RPC_ALREADY_EXISTS, "username is taken");
+        svc_finish_err(op->call, RPC_ALREADY_EXISTS, "username is taken");
     } else {
         Pipe2__Auth__V1__CreateUserResponse resp = PIPE2__AUTH__V1__CREATE_USER_RESPONSE__INIT;
         resp.user_id = op->user_id;
-        finish_msg(op->call, &resp.base);
+        svc_finish_msg(op->call, &resp.base);
         log_info("user.created", "created user %s (%s)", op->user_id, op->username);
     }
     free(op);
@@ -445,7 +443,7 @@ static void do_create_user(struct service_ctx *ctx, const uint8_t *msg, size_t l
                            struct service_call *call)
 {
     Pipe2__Auth__V1__CreateUserRequest *req =
-        unpack(call, &pipe2__auth__v1__create_user_request__descriptor, NULL, msg, len);
+        svc_unpack(call, &pipe2__auth__v1__create_user_request__descriptor, NULL, msg, len);
     if (req == NULL)
         return;
     const char *why = oauth_username_check(req->username);
@@ -453,10 +451,10 @@ static void do_create_user(struct service_ctx *ctx, const uint8_t *msg, size_t l
         why = oauth_password_check(req->username, req->password);
     char hash[OAUTH_PASSWORD_HASH_MAX], rnd[OAUTH_SECRET_LEN + 1];
     if (why != NULL) {
-        finish_err(call, RPC_INVALID_ARGUMENT, why);
+        svc_finish_err(call, RPC_INVALID_ARGUMENT, why);
     } else if (oauth_password_hash(req->password, hash, sizeof(hash)) != P2A_OK ||
                oauth_random_secret(rnd) != P2A_OK) {
-        finish_err(call, RPC_INTERNAL, "could not hash the password");
+        svc_finish_err(call, RPC_INTERNAL, "could not hash the password");
     } else {
         struct user_op *op = xcalloc(1, sizeof(*op));
         op->call = call;
@@ -482,7 +480,7 @@ static void on_client_put(void *arg, p2a_err err, const char *const *v, const si
     (void)lens;
     struct client_op *op = arg;
     if (err != P2A_OK || n < 1 || strcmp(v[0], "1") != 0) {
-        finish_err(op->call, RPC_UNAVAILABLE, "client store unavailable; nothing registered");
+        svc_finish_err(op->call, RPC_UNAVAILABLE, "client store unavailable; nothing registered");
     } else {
         json_t *j = json_loads(op->reg.response, 0, NULL);
         Pipe2__Auth__V1__RegisterClientResponse resp =
@@ -491,7 +489,7 @@ static void on_client_put(void *arg, p2a_err err, const char *const *v, const si
         const char *secret = json_string_value(json_object_get(j, "client_secret"));
         resp.client_secret = (char *)(secret ? secret : "");
         resp.registration_json = op->reg.response;
-        finish_msg(op->call, &resp.base);
+        svc_finish_msg(op->call, &resp.base);
         json_decref(j);
         log_info("oauth.client_registered", "registered client %s over the RPC", op->reg.client_id);
     }
@@ -503,7 +501,7 @@ static void do_register_client(struct service_ctx *ctx, const uint8_t *msg, size
                                struct service_call *call)
 {
     Pipe2__Auth__V1__RegisterClientRequest *req =
-        unpack(call, &pipe2__auth__v1__register_client_request__descriptor, NULL, msg, len);
+        svc_unpack(call, &pipe2__auth__v1__register_client_request__descriptor, NULL, msg, len);
     if (req == NULL)
         return;
     /* the fields as the registration rule reads an RFC 7591 body (oauth.h) */
@@ -531,7 +529,7 @@ static void do_register_client(struct service_ctx *ctx, const uint8_t *msg, size
     pipe2__auth__v1__register_client_request__free_unpacked(req, NULL);
     if (!utf8) {
         json_decref(body);
-        finish_err(call, RPC_INVALID_ARGUMENT, "a field is not valid UTF-8");
+        svc_finish_err(call, RPC_INVALID_ARGUMENT, "a field is not valid UTF-8");
         return;
     }
     struct client_op *op = xcalloc(1, sizeof(*op));
@@ -542,7 +540,7 @@ static void do_register_client(struct service_ctx *ctx, const uint8_t *msg, size
     json_decref(body);
     if (e != P2A_OK) {
         free(op);
-        finish_err(call, e == P2A_ERR_INVALID ? RPC_INVALID_ARGUMENT : RPC_INTERNAL, desc);
+        svc_finish_err(call, e == P2A_ERR_INVALID ? RPC_INVALID_ARGUMENT : RPC_INTERNAL, desc);
         return;
     }
     oauth_store_client_put(ctx->store, op->reg.client_id, op->reg.record, 0, on_client_put, op);
@@ -554,7 +552,7 @@ static void do_health(struct service_ctx *ctx, const uint8_t *msg, size_t len,
                       struct service_call *call)
 {
     Grpc__Health__V1__HealthCheckRequest *req =
-        unpack(call, &grpc__health__v1__health_check_request__descriptor, NULL, msg, len);
+        svc_unpack(call, &grpc__health__v1__health_check_request__descriptor, NULL, msg, len);
     if (req == NULL)
         return;
     /* "" and the service name: ready to take traffic (the readiness probe). "liveness": the
@@ -564,13 +562,13 @@ static void do_health(struct service_ctx *ctx, const uint8_t *msg, size_t len,
                  strcmp(req->service, "pipe2.auth.v1.TokenService") == 0;
     grpc__health__v1__health_check_request__free_unpacked(req, NULL);
     if (!known) {
-        finish_err(call, RPC_NOT_FOUND, "unknown service");
+        svc_finish_err(call, RPC_NOT_FOUND, "unknown service");
         return;
     }
     Grpc__Health__V1__HealthCheckResponse resp = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
     if (liveness) {
         resp.status = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
-        finish_msg(call, &resp.base);
+        svc_finish_msg(call, &resp.base);
         return;
     }
     int64_t age_ms;
@@ -579,7 +577,7 @@ static void do_health(struct service_ctx *ctx, const uint8_t *msg, size_t len,
                 revoke_usable(ctx->shared->revoked, clock_mono_ms(), &age_ms) == REVOKE_USABLE
             ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
             : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
-    finish_msg(call, &resp.base);
+    svc_finish_msg(call, &resp.base);
 }
 
 /* ---- routing ------------------------------------------------------------------------------ */
@@ -594,6 +592,9 @@ static const struct service_method methods[] = {
     {"/grpc.health.v1.Health/Check", "Health.Check", SVC_ROLE_NONE, do_health, true},
     {SVC "CreateUser", "CreateUser", SVC_ROLE_ADMIN, do_create_user, false},
     {SVC "RegisterClient", "RegisterClient", SVC_ROLE_ADMIN, do_register_client, false},
+    /* Envoy's ext_authz: the same introspect keys, the same flow as Introspect */
+    {"/envoy.service.auth.v3.Authorization/Check", "ext_authz.Check", SVC_ROLE_INTROSPECT,
+     ext_authz_check, true},
 };
 #define NMETHODS (sizeof(methods) / sizeof(methods[0]))
 _Static_assert(NMETHODS + 1 == METRICS_METHODS, "metrics count every method and unknown paths");

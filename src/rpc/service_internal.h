@@ -1,0 +1,31 @@
+/* service_internal.h -- what the files of the service methods share (service.c holds the
+ * method table and the pipe2 methods; ext_authz.c Envoy's Check). Not for other modules. */
+#ifndef P2A_SERVICE_INTERNAL_H
+#define P2A_SERVICE_INTERNAL_H
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "rpc_status.h"
+#include "scope.h"
+#include "service.h"
+#include "token.h"
+
+#define RESOURCE_MAX 2048
+#define WWW_AUTH_MAX (RESOURCE_MAX * 2 + 2 * SCOPE_MAX_LEN + 400)
+
+/* Answers call with m (packed into a slab buffer), or with an error status and message. */
+void svc_finish_msg(struct service_call *call, const ProtobufCMessage *m);
+void svc_finish_err(struct service_call *call, enum rpc_code code, const char *msg);
+/* The request, or NULL after answering INVALID_ARGUMENT ("malformed IssueTokenRequest"). */
+void *svc_unpack(struct service_call *call, const ProtobufCMessageDescriptor *desc,
+                 ProtobufCAllocator *alloc, const uint8_t *msg, size_t len);
+/* The WWW-Authenticate value for a token that is not good for resource (RFC 6750 3, RFC
+ * 9728 5.1): a 401 challenge, or for TV_INSUFFICIENT_SCOPE the 403 of step-up. */
+void svc_www_authenticate(enum token_verdict v, const char *resource, const char *scope,
+                          char *out, size_t outlen);
+
+/* envoy.service.auth.v3.Authorization/Check (ext_authz.c). */
+void ext_authz_check(struct service_ctx *ctx, const uint8_t *msg, size_t len,
+                     struct service_call *call);
+
+#endif
