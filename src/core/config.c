@@ -19,6 +19,7 @@
 #include "log.h"
 #include "netaddr.h"
 #include "scope.h"
+#include "token.h"
 #include "url.h"
 #include "xalloc.h"
 
@@ -48,6 +49,9 @@ static const struct row rows[] = {
      "host:port of the HTTP facade (OAuth endpoints, login pages, health, metrics)"},
     {"REDIS_URL", K_STR, S(redis_url), "redis://127.0.0.1:6379/0", 0, 0, true, false,
      "redis://[user:password@]host:port/db"},
+    {"FORWARD_AUTH_RESOURCES", K_STR, S(forward_auth_resources), NULL, 0, 0, false, true,
+     "which resource a gateway's request is for: host/path-prefix=resource pairs, "
+     "comma-separated (default: the resource whose host and path match, or the only one)"},
     {"REDIS_SENTINELS", K_STR, S(redis_sentinel_list), NULL, 0, 0, false, true,
      "host:port of Redis Sentinels, comma-separated: Sentinel mode (the primary is asked of "
      "them, and followed on failover); REDIS_URL then gives only the password, user and db"},
@@ -223,6 +227,42 @@ p2a_err config_parse_hostport(const char *s, char **host, int *port, const char 
 }
 
 /* redis://[[user]:password@]host[:port][/db] */
+/* "host/path-prefix=resource, ..." into cfg->routes; each resource one that is configured. */
+static p2a_err parse_routes(struct p2a_config *cfg, const char **why)
+{
+    if (cfg->forward_auth_resources == NULL || cfg->forward_auth_resources[0] == '\0')
+        return P2A_OK;
+    char *copy = xstrdup(cfg->forward_auth_resources), *save = NULL;
+    p2a_err rc = P2A_OK;
+    for (char *t = strtok_r(copy, ",", &save); t != NULL && rc == P2A_OK;
+         t = strtok_r(NULL, ",", &save)) {
+        while (*t == ' ')
+            t++;
+        char *eq = strchr(t, '='), *slash = strchr(t, '/');
+        const char *res = NULL;
+        for (size_t i = 0; eq != NULL && i < cfg->nresources && res == NULL; i++)
+            if (token_resource_eq(cfg->resources[i], eq + 1))
+                res = cfg->resources[i];
+        if (cfg->nroutes == CONFIG_MAX_ROUTES) {
+            *why = "at most 64 routes";
+            rc = P2A_ERR_INVALID;
+        } else if (eq == NULL || slash == NULL || slash > eq || slash == t) {
+            *why = "expected host/path-prefix=resource pairs, comma-separated";
+            rc = P2A_ERR_INVALID;
+        } else if (res == NULL) {
+            *why = "a route names a resource that is not one of PIPE2_AUTH_RESOURCE";
+            rc = P2A_ERR_INVALID;
+        } else {
+            struct config_route *r = &cfg->routes[cfg->nroutes++];
+            r->host = xstrndup(t, (size_t)(slash - t));
+            r->prefix = xstrndup(slash, (size_t)(eq - slash));
+            r->resource = res;
+        }
+    }
+    free(copy);
+    return rc;
+}
+
 /* "host:port, host:port" into cfg->sentinels. */
 static p2a_err parse_sentinels(struct p2a_config *cfg, const char **why)
 {
@@ -489,6 +529,8 @@ p2a_err config_load(struct p2a_config *cfg, int argc, char **argv, char *err, si
         return fail(cfg, err, errlen, "PIPE2_AUTH_TRUSTED_PROXIES", why);
     if (parse_redis_url(cfg, &why) != P2A_OK)
         return fail(cfg, err, errlen, "PIPE2_AUTH_REDIS_URL", why);
+    if (parse_routes(cfg, &why) != P2A_OK)
+        return fail(cfg, err, errlen, "PIPE2_AUTH_FORWARD_AUTH_RESOURCES", why);
     if (parse_sentinels(cfg, &why) != P2A_OK)
         return fail(cfg, err, errlen, "PIPE2_AUTH_REDIS_SENTINELS", why);
     if (cfg->redis_wait_replicas < 0)
@@ -534,6 +576,10 @@ void config_deinit(struct p2a_config *cfg)
     free(cfg->redis_host);
     for (size_t i = 0; i < cfg->nsentinels; i++)
         free(cfg->sentinels[i].host);
+    for (size_t i = 0; i < cfg->nroutes; i++) {
+        free(cfg->routes[i].host);
+        free(cfg->routes[i].prefix);
+    }
     free(cfg->redis_user);
     if (cfg->redis_password != NULL) {
         memset(cfg->redis_password, 0, strlen(cfg->redis_password));

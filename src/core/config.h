@@ -18,6 +18,14 @@
 #define CONFIG_MAX_RESOURCES 16
 #define CONFIG_MAX_PROXIES 64
 #define CONFIG_MAX_SENTINELS 16
+#define CONFIG_MAX_ROUTES 64
+
+/* A gateway's request for host and a path under prefix is for resource (a configured one). */
+struct config_route {
+    char *host;
+    char *prefix;
+    const char *resource; /* one of resources[] */
+};
 
 struct config_hostport {
     char *host;
@@ -43,6 +51,9 @@ struct p2a_config {
     int redis_db;
     char *redis_user;                          /* NULL when none */
     char *redis_password;                      /* NULL when none; never printed */
+    char *forward_auth_resources;              /* as given: host/path-prefix=resource,... */
+    struct config_route routes[CONFIG_MAX_ROUTES];
+    size_t nroutes;
     char *redis_sentinel_list;                 /* as given; NULL: one Redis at redis_url */
     struct config_hostport sentinels[CONFIG_MAX_SENTINELS];
     size_t nsentinels;                         /* 0: not Sentinel mode */

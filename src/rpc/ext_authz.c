@@ -44,11 +44,30 @@ static const char *header(const HttpRequest *http, const char *name)
     return NULL;
 }
 
-/* The configured resource this request is for, or NULL. */
+/* Whether path is prefix itself or below it ("/mcp" covers "/mcp", "/mcp/x", "/mcp?a"). */
+static bool under(const char *path, const char *prefix, size_t plen)
+{
+    return strncmp(path, prefix, plen) == 0 &&
+           (path[plen] == '\0' || path[plen] == '/' || path[plen] == '?' ||
+            (plen > 0 && prefix[plen - 1] == '/'));
+}
+
+/* The configured resource this request is for, or NULL: PIPE2_AUTH_FORWARD_AUTH_RESOURCES
+ * first (the longest prefix), else the resource whose own host and path match, else the only
+ * one. */
 static const char *resource_for(const struct p2a_config *cfg, const HttpRequest *http)
 {
     const char *best = NULL;
     size_t best_len = 0;
+    for (size_t i = 0; http != NULL && i < cfg->nroutes; i++) {
+        const struct config_route *r = &cfg->routes[i];
+        size_t plen = strlen(r->prefix);
+        if (strcasecmp(r->host, http->host) == 0 && under(http->path, r->prefix, plen) &&
+            (best == NULL || plen > best_len))
+            best = r->resource, best_len = plen;
+    }
+    if (best != NULL || cfg->nroutes > 0)
+        return best;
     for (size_t i = 0; http != NULL && i < cfg->nresources; i++) {
         const char *r = cfg->resources[i];
         size_t auth_end = url_authority_end(r);
@@ -62,9 +81,7 @@ static const char *resource_for(const struct p2a_config *cfg, const HttpRequest 
         authority += 3;
         size_t alen = (size_t)(r + auth_end - authority);
         bool host_ok = strlen(http->host) == alen && strncasecmp(http->host, authority, alen) == 0;
-        bool path_ok =
-            strncmp(http->path, path, plen) == 0 &&
-            (http->path[plen] == '\0' || http->path[plen] == '/' || http->path[plen] == '?');
+        bool path_ok = under(http->path, path, plen);
         if (host_ok && path_ok && (best == NULL || plen > best_len))
             best = r, best_len = plen;
     }

@@ -14,7 +14,10 @@ class ExtAuthz(unittest.TestCase):
             self.fail("tests/integration/node/node_modules is missing: run scripts/test.sh")
         env = Env()
         try:
-            a = env.authd({"PIPE2_AUTH_RESOURCE": RESOURCES})
+            a = env.authd({"PIPE2_AUTH_RESOURCE": RESOURCES,
+                           "PIPE2_AUTH_FORWARD_AUTH_RESOURCES":
+                               "gw.example.test/files=https://files.example.test/mcp,"
+                               "127.0.0.1:3000/mcp=http://127.0.0.1:3000/mcp"})
             admin = a.client(env.admin_key)
             pat = admin.issue("envoy-user", "gateway")
             gone = admin.issue("envoy-user", "revoked")

@@ -121,6 +121,10 @@ static void config__invalid_values_are_refused_by_name(void **state)
     expect_refused(NULL, NULL, "--resource-scopes=mcp admin", "PIPE2_AUTH_SCOPES");
     expect_refused(NULL, NULL, "--resource-scopes=mcp offline_access", "offline_access");
     expect_refused(NULL, NULL, "--resource-scopes=", "PIPE2_AUTH_RESOURCE_SCOPES");
+    expect_refused(NULL, NULL, "--forward-auth-resources=gw.example/x=https://not.served/mcp",
+                   "not one of PIPE2_AUTH_RESOURCE");
+    expect_refused(NULL, NULL, "--forward-auth-resources=gw.example=http://127.0.0.1:3000/mcp",
+                   "host/path-prefix=resource");
     unsetenv("PIPE2_AUTH_KEYS_DIR");
     expect_refused(NULL, NULL, NULL, "PIPE2_AUTH_KEYS_DIR");
 }

@@ -68,6 +68,14 @@ test('Check: allowed with the identity, denied with what a client needs, on wron
   assert.equal(elsewhere.denied_response.status.code, 'Forbidden');
   assert.equal(JSON.parse(elsewhere.denied_response.body).error, 'unknown_resource');
 
+  // PIPE2_AUTH_FORWARD_AUTH_RESOURCES routes a gateway's host and path to a resource
+  const routed = await check({}, { host: 'gw.example.test', path: '/files/notes?x=1' });
+  assert.match(hdr(routed.denied_response.headers, 'www-authenticate'),
+    /resource_metadata="https:\/\/files\.example\.test\/\.well-known\/oauth-protected-resource\/mcp"/);
+  const unrouted = await check({ authorization: `Bearer ${env.P2A_PAT}` },
+    { host: 'gw.example.test', path: '/filesystem' });
+  assert.equal(unrouted.denied_response.status.code, 'Forbidden');
+
   await assert.rejects(check({ authorization: `Bearer ${env.P2A_PAT}` }, { key: '' }),
     (e) => e.code === grpc.status.UNAUTHENTICATED);
   client.close();
