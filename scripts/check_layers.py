@@ -7,7 +7,7 @@ Redis library. Exits 1 naming each file and rule broken.
 
 Layers, lowest first (README, "Layers"): src/base, src/core, src/store, src/net, then
 src/rpc and facade side by side (neither sees the other), then src/daemon. Generated
-protobuf headers (pipe2/..., grpc/...) belong to rpc.
+protobuf headers (pipe2/..., grpc/..., envoy/..., google/...: proto/) belong to rpc.
 """
 import os
 import re
@@ -54,7 +54,8 @@ def main():
                     problems.append(f"{rel}: includes <{name}>: {me} does no I/O "
                                     f"(no libevent, nghttp2, hiredis or libcurl below the store)")
                 continue
-            if name.startswith(("pipe2/", "grpc/")):
+            if name.startswith(("pipe2/", "grpc/", "envoy/", "google/")) and \
+                    name.endswith(".pb-c.h"):
                 theirs = "rpc"
             else:
                 theirs = header_layer.get(os.path.basename(name))
