@@ -35,6 +35,22 @@ void oreq_client_lookup(struct oreq *r, void (*next)(struct oreq *r))
                                on_client_record, r);
 }
 
+/* ---- limits --------------------------------------------------------------------------------- */
+
+/* The reply of oauth_store_limit_hit(): true to go on; else 429 answered, Retry-After the rest
+ * of the window. */
+static bool within_limits(struct oreq *r, const char *const *v, const char *what)
+{
+    if (strcmp(v[0], "0") == 0)
+        return true;
+    char desc[128];
+    snprintf(desc, sizeof(desc), "too many %s%s; try again later", what,
+             strcmp(v[0], "1") == 0 ? " from this address" : "");
+    oh_add_header(r->http, "Retry-After", v[1]);
+    oreq_error(r, 429, "too_many_requests", desc);
+    return false;
+}
+
 /* ---- client authentication (token, revoke, introspect) ------------------------------------- */
 
 static void client_authenticated(struct oreq *r);
@@ -126,6 +142,17 @@ static void on_assertion_recorded(void *arg, p2a_err err, const char *const *v, 
     r->after_client(r);
 }
 
+static void on_assertion_rate(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                              size_t n)
+{
+    (void)lens;
+    struct oreq *r = oreq_resume(arg, err, n, 2);
+    if (r == NULL || !within_limits(r, v, "client assertions"))
+        return;
+    oauth_store_assertion_once(r->o->h.store, r->client_id, r->signed_by.jti, r->signed_by.exp,
+                               on_assertion_recorded, r);
+}
+
 /* Verifies r->assertion with the client's keys, then records its jti (used once). */
 static void check_assertion(struct oreq *r, json_t *jwks)
 {
@@ -134,14 +161,17 @@ static void check_assertion(struct oreq *r, json_t *jwks)
     snprintf(token_ep, sizeof(token_ep), "%s/token", cfg->issuer);
     snprintf(this_ep, sizeof(this_ep), "%s/%s", cfg->issuer, ep_names[r->ep]);
     const char *audiences[] = {cfg->issuer, token_ep, this_ep};
-    struct oauth_assertion a;
     const char *why = oauth_assertion_check(r->assertion, r->client_id, jwks, audiences, 3,
-                                            clock_now(), cfg->clock_skew_s, &a);
+                                            clock_now(), cfg->clock_skew_s, &r->signed_by);
     if (why != NULL) {
         oreq_error(r, 401, "invalid_client", why);
         return;
     }
-    oauth_store_assertion_once(r->o->h.store, r->client_id, a.jti, a.exp, on_assertion_recorded, r);
+    /* anyone may publish a document and sign for it: the jti records an address (and all
+     * together) may leave in Redis are bounded */
+    oauth_store_limit_hit(r->o->h.store, "assertion", r->addr, cfg->assertion_rate_limit,
+                          cfg->assertion_global_rate_limit, OAUTH_ASSERTION_WINDOW_S,
+                          on_assertion_rate, r);
 }
 
 static void on_client_keys(void *arg, json_t *jwks, const char *why)
@@ -224,16 +254,8 @@ static void on_register_rate(void *arg, p2a_err err, const char *const *v, const
 {
     (void)lens;
     struct oreq *r = oreq_resume(arg, err, n, 2);
-    if (r == NULL)
+    if (r == NULL || !within_limits(r, v, "registrations"))
         return;
-    if (strcmp(v[0], "0") != 0) {
-        oh_add_header(r->http, "Retry-After", v[1]);
-        oreq_error(r, 429, "too_many_requests",
-                   strcmp(v[0], "1") == 0
-                       ? "too many registrations from this address; try again later"
-                       : "too many registrations; try again later");
-        return;
-    }
     size_t len;
     char *text = oh_body(r->http, &len);
     json_t *body = oauth_json_object(text, len);
@@ -261,6 +283,7 @@ void oauth_do_register(struct oreq *r)
         return;
     }
     const struct p2a_config *cfg = r->o->cfg;
-    oauth_store_register_hit(r->o->h.store, r->addr, cfg->register_rate_limit,
-                             cfg->register_global_rate_limit, on_register_rate, r);
+    oauth_store_limit_hit(r->o->h.store, "register", r->addr, cfg->register_rate_limit,
+                          cfg->register_global_rate_limit, OAUTH_REGISTER_WINDOW_S,
+                          on_register_rate, r);
 }

@@ -104,6 +104,7 @@ struct oreq {
     char client_why[192];   /* a metadata document that could not be used: why */
     void (*after_lookup)(struct oreq *r);
     const char *assertion; /* a client assertion (private_key_jwt), into form */
+    struct oauth_assertion signed_by; /* its jti and exp, once verified */
     /* authorization request */
     enum authz_mode mode;
     bool approve;

@@ -416,11 +416,9 @@ static bool int_claim(json_t *p, const char *name, int64_t *out)
 bool oauth_assertion_issuer(const char *jwt, char *out, size_t outlen)
 {
     const char *d1 = strchr(jwt, '.'), *d2 = d1 ? strchr(d1 + 1, '.') : NULL;
-    unsigned char buf[JWS_MAX_LEN];
-    long n = d2 != NULL && strlen(jwt) <= JWS_MAX_LEN
-                 ? codec_b64url_decode(d1 + 1, (size_t)(d2 - d1 - 1), buf, sizeof(buf))
-                 : -1;
-    json_t *p = n > 0 ? json_loadb((const char *)buf, (size_t)n, 0, NULL) : NULL;
+    json_t *p = d2 != NULL && strlen(jwt) <= JWS_MAX_LEN
+                    ? jws_segment_json(d1 + 1, (size_t)(d2 - d1 - 1))
+                    : NULL;
     const char *iss = json_string_value(json_object_get(p, "iss"));
     bool ok = iss != NULL && strlen(iss) < outlen;
     if (ok)

@@ -114,6 +114,11 @@ static const struct row rows[] = {
      "user, from a few addresses)"},
     {"REGISTER_GLOBAL_RATE_LIMIT", K_INT, S(register_global_rate_limit), "5000", 1, 10000000, false,
      false, "client registrations per hour from all addresses together"},
+    {"ASSERTION_RATE_LIMIT", K_INT, S(assertion_rate_limit), "600", 1, 1000000, false, false,
+     "client assertions (private_key_jwt) per client address per 5 minutes: each leaves its "
+     "jti in Redis until it expires"},
+    {"ASSERTION_GLOBAL_RATE_LIMIT", K_INT, S(assertion_global_rate_limit), "60000", 1,
+     100000000, false, false, "client assertions per 5 minutes from all addresses together"},
     {"CLIENT_UNUSED_EXPIRY", K_INT, S(client_unused_expiry_s), "86400", 60, 31536000, false, false,
      "seconds a self-registered client lasts before its first use"},
     {"CLIENT_IDLE_EXPIRY", K_INT, S(client_idle_expiry_s), "7776000", 60, 315360000, false, false,

@@ -88,6 +88,8 @@ struct p2a_config {
     int register_rate_limit;                   /* registrations per address per hour */
     int register_global_rate_limit;            /* ... from all addresses together */
     int client_unused_expiry_s;                /* a self-registered client never used */
+    int assertion_rate_limit;                  /* client assertions per address per 5 min */
+    int assertion_global_rate_limit;           /* ... from all addresses together */
     int client_idle_expiry_s;                  /* ... after its last use */
     int login_rate_limit;                      /* attempts per account and address per 15 min */
     int login_throttle_after;                  /* failures per account before spacing out */

@@ -152,9 +152,9 @@ const char *jws_keys_check(json_t *jwks)
 
 /* ---- signatures --------------------------------------------------------------------------- */
 
-static json_t *segment_json(const char *seg, size_t n)
+json_t *jws_segment_json(const char *seg, size_t n)
 {
-    unsigned char buf[JWS_MAX_LEN];
+    unsigned char buf[JWS_MAX_LEN / 4 * 3 + 3];
     long len = codec_b64url_decode(seg, n, buf, sizeof(buf));
     json_t *js =
         len > 0 ? json_loadb((const char *)buf, (size_t)len, JSON_REJECT_DUPLICATES, NULL) : NULL;
@@ -192,7 +192,7 @@ json_t *jws_verify(const char *tok, json_t *jwks, const char **why)
         *why = "the assertion is not a compact JWS";
         return NULL;
     }
-    json_t *h = segment_json(tok, (size_t)(d1 - tok));
+    json_t *h = jws_segment_json(tok, (size_t)(d1 - tok));
     const char *alg = json_string_value(json_object_get(h, "alg"));
     const char *kid = json_string_value(json_object_get(h, "kid"));
     bool es256 = alg != NULL && strcmp(alg, "ES256") == 0;
@@ -225,7 +225,7 @@ json_t *jws_verify(const char *tok, json_t *jwks, const char **why)
         *why = "the assertion's signature does not verify with the client's keys";
         return NULL;
     }
-    json_t *payload = segment_json(d1 + 1, (size_t)(d2 - d1 - 1));
+    json_t *payload = jws_segment_json(d1 + 1, (size_t)(d2 - d1 - 1));
     if (payload == NULL)
         *why = "the assertion's payload is not a JSON object";
     return payload;

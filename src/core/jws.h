@@ -28,6 +28,9 @@ const char *jws_keys_check(json_t *jwks);
  * RSA key), the kid, when the header has one, naming the key; no "crit". The payload, a JSON
  * object (new reference), or NULL with *why. */
 json_t *jws_verify(const char *tok, json_t *jwks, const char **why);
+/* A base64url segment of a compact JWS decoded as a JSON object (new reference; duplicate
+ * members refused), or NULL. The one way a token's header or claims are read. */
+json_t *jws_segment_json(const char *seg, size_t n);
 /* ES256's r || s as a DER ECDSA-Sig-Value (what OpenSSL verifies) into der; its length. */
 size_t jws_es256_der(const unsigned char raw[64], unsigned char der[72]);
 

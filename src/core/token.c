@@ -151,20 +151,6 @@ static void jarena_end(void)
     arena_reset(&jarena.a);
 }
 
-static json_t *decode_json_segment(const char *seg, size_t n)
-{
-    unsigned char buf[TOKEN_MAX_LEN / 4 * 3 + 3];
-    long len = codec_b64url_decode(seg, n, buf, sizeof(buf));
-    json_t *js = NULL;
-    if (len > 0)
-        js = json_loadb((const char *)buf, (size_t)len, JSON_REJECT_DUPLICATES, NULL);
-    if (js != NULL && !json_is_object(js)) {
-        json_decref(js);
-        js = NULL;
-    }
-    return js;
-}
-
 /* ---- claims ---------------------------------------------------------------------------- */
 
 void token_claims_deinit(struct token_claims *c)
@@ -409,7 +395,7 @@ static enum token_verdict check_signature(const struct signing_key *k, const cha
 static enum token_verdict parse_header(const struct keyring *ring, const char *seg, size_t n,
                                        const struct signing_key **key)
 {
-    json_t *h = decode_json_segment(seg, n);
+    json_t *h = jws_segment_json(seg, n);
     if (h == NULL)
         return TV_MALFORMED;
     bool bad = false;
@@ -482,7 +468,7 @@ enum token_verdict token_decode(const struct keyring *ring, const char *issuer, 
         return v;
 
     jarena_begin();
-    json_t *p = decode_json_segment(tok + dots[0] + 1, dots[1] - dots[0] - 1);
+    json_t *p = jws_segment_json(tok + dots[0] + 1, dots[1] - dots[0] - 1);
     if (p == NULL) {
         v = TV_MALFORMED;
     } else {

@@ -179,8 +179,10 @@ void ext_authz_check(struct service_ctx *ctx, const uint8_t *msg, size_t len,
                      struct service_call *call)
 {
     const struct service_shared *sh = ctx->shared;
+    struct svc_pb_arena pa;
+    svc_pb_arena_init(&pa);
     Envoy__Service__Auth__V3__CheckRequest *req =
-        svc_unpack(call, &envoy__service__auth__v3__check_request__descriptor, NULL, msg, len);
+        svc_unpack(call, &envoy__service__auth__v3__check_request__descriptor, &pa.alloc, msg, len);
     if (req == NULL)
         return;
     const HttpRequest *http = req->attributes != NULL && req->attributes->request != NULL
@@ -189,7 +191,7 @@ void ext_authz_check(struct service_ctx *ctx, const uint8_t *msg, size_t len,
     const char *resource = resource_for(sh->cfg, http);
     if (resource == NULL) {
         deny(call, sh->cfg, TV_WRONG_AUDIENCE, NULL, NULL);
-        envoy__service__auth__v3__check_request__free_unpacked(req, NULL);
+        envoy__service__auth__v3__check_request__free_unpacked(req, &pa.alloc);
         return;
     }
     size_t tlen = 0;
@@ -218,5 +220,5 @@ void ext_authz_check(struct service_ctx *ctx, const uint8_t *msg, size_t len,
     else
         deny(call, sh->cfg, r.verdict, resource, NULL);
     introspection_deinit(&r);
-    envoy__service__auth__v3__check_request__free_unpacked(req, NULL);
+    envoy__service__auth__v3__check_request__free_unpacked(req, &pa.alloc);
 }

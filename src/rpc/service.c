@@ -94,9 +94,6 @@ void svc_www_authenticate(enum token_verdict v, const char *resource, const char
 
 /* ---- Introspect ------------------------------------------------------------------------ */
 
-/* Unpacking an IntrospectRequest allocates the message and its two strings: on the hot path
- * they come from a bump arena on the stack instead, with malloc only for what overflows it
- * (a token near the 8 KiB bound or longer). */
 static void *pb_alloc(void *data, size_t size)
 {
     return arena_alloc(data, size);
@@ -107,16 +104,20 @@ static void pb_free(void *data, void *p)
     arena_free(data, p);
 }
 
+void svc_pb_arena_init(struct svc_pb_arena *a)
+{
+    arena_init(&a->arena, a->buf, sizeof(a->buf));
+    a->alloc = (ProtobufCAllocator){pb_alloc, pb_free, &a->arena};
+}
+
 static void do_introspect(struct service_ctx *ctx, const uint8_t *msg, size_t len,
                           struct service_call *call)
 {
     const struct service_shared *sh = ctx->shared;
-    _Alignas(16) unsigned char buf[12 * 1024];
-    struct arena arena;
-    arena_init(&arena, buf, sizeof(buf));
-    ProtobufCAllocator alloc = {pb_alloc, pb_free, &arena};
+    struct svc_pb_arena pa;
+    svc_pb_arena_init(&pa);
     Pipe2__Auth__V1__IntrospectRequest *req =
-        svc_unpack(call, &pipe2__auth__v1__introspect_request__descriptor, &alloc, msg, len);
+        svc_unpack(call, &pipe2__auth__v1__introspect_request__descriptor, &pa.alloc, msg, len);
     if (req == NULL)
         return;
     const char *why = NULL;
@@ -130,7 +131,7 @@ static void do_introspect(struct service_ctx *ctx, const uint8_t *msg, size_t le
     else if (scope_check(req->required_scope) != NULL)
         why = "required_scope must be scope tokens separated by single spaces";
     if (why != NULL) {
-        pipe2__auth__v1__introspect_request__free_unpacked(req, &alloc);
+        pipe2__auth__v1__introspect_request__free_unpacked(req, &pa.alloc);
         svc_finish_err(call, RPC_INVALID_ARGUMENT, why);
         return;
     }
@@ -157,7 +158,7 @@ static void do_introspect(struct service_ctx *ctx, const uint8_t *msg, size_t le
                      "refusing to answer rather than accept a revoked token",
                      (long long)(r.view_age_ms / 1000));
         introspection_deinit(&r);
-        pipe2__auth__v1__introspect_request__free_unpacked(req, &alloc);
+        pipe2__auth__v1__introspect_request__free_unpacked(req, &pa.alloc);
         svc_finish_err(call, RPC_UNAVAILABLE,
                        r.view == REVOKE_STALE ? stale
                                               : "revocation list not loaded yet; retry shortly");
@@ -200,7 +201,7 @@ static void do_introspect(struct service_ctx *ctx, const uint8_t *msg, size_t le
     }
     svc_finish_msg(call, &resp.base);
     introspection_deinit(&r);
-    pipe2__auth__v1__introspect_request__free_unpacked(req, &alloc);
+    pipe2__auth__v1__introspect_request__free_unpacked(req, &pa.alloc);
 }
 
 /* ---- IssueToken --------------------------------------------------------------------------- */

@@ -5,6 +5,7 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include "arena.h"
 #include "rpc_status.h"
 #include "scope.h"
 #include "service.h"
@@ -12,6 +13,16 @@
 
 #define RESOURCE_MAX 2048
 #define WWW_AUTH_MAX (RESOURCE_MAX * 2 + 2 * SCOPE_MAX_LEN + 400)
+
+/* Unpacking a request on the hot path (Introspect, Check) allocates the message and its
+ * strings: they come from a bump arena on the stack instead, with malloc only for what
+ * overflows it (a token near the 8 KiB bound or longer, many headers). */
+struct svc_pb_arena {
+    struct arena arena;
+    ProtobufCAllocator alloc;
+    _Alignas(16) unsigned char buf[12 * 1024];
+};
+void svc_pb_arena_init(struct svc_pb_arena *a);
 
 /* Answers call with m (packed into a slab buffer), or with an error status and message. */
 void svc_finish_msg(struct service_call *call, const ProtobufCMessage *m);
@@ -21,8 +32,8 @@ void *svc_unpack(struct service_call *call, const ProtobufCMessageDescriptor *de
                  ProtobufCAllocator *alloc, const uint8_t *msg, size_t len);
 /* The WWW-Authenticate value for a token that is not good for resource (RFC 6750 3, RFC
  * 9728 5.1): a 401 challenge, or for TV_INSUFFICIENT_SCOPE the 403 of step-up. */
-void svc_www_authenticate(enum token_verdict v, const char *resource, const char *scope,
-                          char *out, size_t outlen);
+void svc_www_authenticate(enum token_verdict v, const char *resource, const char *scope, char *out,
+                          size_t outlen);
 
 /* envoy.service.auth.v3.Authorization/Check (ext_authz.c). */
 void ext_authz_check(struct service_ctx *ctx, const uint8_t *msg, size_t len,

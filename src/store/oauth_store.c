@@ -340,8 +340,8 @@ void oauth_store_assertion_once(struct store *st, const char *client_id, const c
     EVAL(st, lua, 1, cb, arg, KEY(STORE_KEY_ASSERTION, digest), NUM(exp));
 }
 
-void oauth_store_register_hit(struct store *st, const char *addr, int per_addr, int global,
-                              store_eval_cb cb, void *arg)
+void oauth_store_limit_hit(struct store *st, const char *what, const char *addr, int per_addr,
+                           int global, int window_s, store_eval_cb cb, void *arg)
 {
     static const char lua[] =
         "for i = 1, 2 do\n"
@@ -354,7 +354,9 @@ void oauth_store_register_hit(struct store *st, const char *addr, int per_addr, 
         "  if redis.call('TTL', KEYS[i]) < 0 then redis.call('EXPIRE', KEYS[i], ARGV[3]) end\n"
         "end\n"
         "return {0, 0}\n";
-    EVAL(st, lua, 2, cb, arg, KEY(STORE_KEY_RATE "register:", addr),
-         KEY(STORE_KEY_RATE, "register-all"), NUM(per_addr), NUM(global),
-         NUM(OAUTH_REGISTER_WINDOW_S));
+    char one[ARG_MAX], all[ARG_MAX];
+    snprintf(one, sizeof(one), "%s:%s", what, addr);
+    snprintf(all, sizeof(all), "%s-all", what);
+    EVAL(st, lua, 2, cb, arg, KEY(STORE_KEY_RATE, one), KEY(STORE_KEY_RATE, all), NUM(per_addr),
+         NUM(global), NUM(window_s));
 }

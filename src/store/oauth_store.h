@@ -18,7 +18,8 @@
  *                          the assertion's exp: used once
  *   rl:<what>:<who>        counters of a rate limit window; rl:login-pair:<user>:<addr>
  *                          and rl:login-account:<user> (hash n next) for sign-ins;
- *                          rl:register:<addr> and rl:register-all for registrations
+ *                          rl:register:<addr> and rl:register-all for registrations,
+ *                          rl:assertion:<addr> and rl:assertion-all for client assertions
  * Revoking an access token is the revocation mechanism of PATs: the revoked set, the
  * sequence, the log and a message on the channel, in the same script.
  *
@@ -36,6 +37,7 @@
 #define OAUTH_LOGIN_WINDOW_S 900
 #define OAUTH_LOGIN_MAX_DELAY_S 60
 #define OAUTH_REGISTER_WINDOW_S 3600
+#define OAUTH_ASSERTION_WINDOW_S 300 /* an assertion's jti is kept this long at most */
 
 /* {1} stored, {0} the id is taken. ttl_s: the client expires unless used within it (0:
  * never). */
@@ -113,10 +115,10 @@ void oauth_store_jti_revoke(struct store *st, const char *jti, int64_t exp, int6
  * {0} a replay. */
 void oauth_store_assertion_once(struct store *st, const char *client_id, const char *jti,
                                 int64_t exp, store_eval_cb cb, void *arg);
-/* One registration from addr, within per_addr per window from one address and global from
- * all: {0, 0} counted; {1, retry_after_s} the address is over its limit, {2, retry_after_s}
- * every address together is (nothing counted then). */
-void oauth_store_register_hit(struct store *st, const char *addr, int per_addr, int global,
-                              store_eval_cb cb, void *arg);
+/* One more of what (registrations, client assertions) from addr, within per_addr per window
+ * from one address and global from all: {0, 0} counted; {1, retry_after_s} the address is
+ * over its limit, {2, retry_after_s} every address together is (nothing counted then). */
+void oauth_store_limit_hit(struct store *st, const char *what, const char *addr, int per_addr,
+                           int global, int window_s, store_eval_cb cb, void *arg);
 
 #endif

@@ -45,9 +45,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         base = f"https://127.0.0.1:{self.server.server_port}"
-        p = self.path
+        p = self.path.split("?")[0]
         with LOCK:
-            HITS[p] += 1
+            HITS[self.path] += 1
         if p == "/_hits":
             with LOCK:
                 return self.send(200, dict(HITS))
@@ -70,7 +70,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(200, client(base, p, client_secret="s3cret"))
         if p == "/clients/slow.json":
             time.sleep(6)
-            return self.send(200, client(base, p))
+            return self.send(200, client(base, self.path))
         if p == "/clients/pkjwt.json":
             return self.send(200, client(base, p, token_endpoint_auth_method="private_key_jwt",
                                          jwks=JWKS))

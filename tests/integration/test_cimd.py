@@ -238,6 +238,34 @@ class Documents(unittest.TestCase):
         self.assertIn("did not answer in time", page)
         self.assertLess(done["at"] - start, 5)  # the fetch timeout (1.5 s), not the server's 6 s
 
+    def test_fetches_in_flight_are_bounded(self):
+        """Anyone may name a slow document: at most FETCH_MAX_IN_FLIGHT (32) fetches run at
+        once; past them a request is told at once to try again, and holds nothing."""
+        answers, lock = [], threading.Lock()
+
+        def ask(i):
+            st, _, page = self.authorize(f"{self.base}/clients/slow.json?bound={i}")
+            with lock:
+                answers.append((st, page, time.monotonic()))
+
+        start = time.monotonic()
+        threads = [threading.Thread(target=ask, args=(i,)) for i in range(40)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        self.assertEqual(len(answers), 40)
+        busy = [a for a in answers if "too many documents are being fetched" in a[1]]
+        slow = [a for a in answers if "did not answer in time" in a[1]]
+        self.assertEqual(len(busy) + len(slow), 40)
+        self.assertGreaterEqual(len(busy), 1)
+        self.assertTrue(all(st == 400 for st, _, _ in answers))
+        self.assertTrue(all(at - start < 1.4 for _, _, at in busy))  # before any fetch ended
+        # the refused ones never reached the document server; at most 32 did
+        fetched = sum(n for path, n in self.hits().items() if "?bound=" in path)
+        self.assertEqual(fetched, 40 - len(busy))
+        self.assertLessEqual(fetched, 32)
+
     # ---- private_key_jwt ----
 
     def exchange(self, cid, **auth):
@@ -282,6 +310,28 @@ class Documents(unittest.TestCase):
         st, _, t = self.exchange(cid, **at)
         self.assertEqual(st, 200, t)
         self.assertGreaterEqual(self.hits().get("/keys.json", 0), 1)
+
+    def test_assertions_an_address_may_leave_are_bounded(self):
+        """Anyone may publish a document and sign for it, and each assertion leaves its jti in
+        Redis until it expires: an address gets PIPE2_AUTH_ASSERTION_RATE_LIMIT of them."""
+        a = oauth_authd(self.env, {"PIPE2_AUTH_FETCH_CA_FILE": self.ca,
+                                   "PIPE2_AUTH_FETCH_ALLOW_LOOPBACK": "1",
+                                   "PIPE2_AUTH_ASSERTION_RATE_LIMIT": "3"})
+        cid = self.base + "/clients/pkjwt.json"
+        keys = lambda: len(self.env.redis.cli("KEYS", "p2a:aj:*").split())  # noqa: E731
+        before = keys()
+        answers = []
+        for _ in range(5):
+            form = {"grant_type": "refresh_token", "refresh_token": "not-one", "client_id": cid,
+                    "client_assertion_type":
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    "client_assertion": self.assertion(cid, aud=a.issuer)}
+            st, h, b = a.http("/token", "POST", urllib.parse.urlencode(form), FORM)
+            answers.append((st, json.loads(b)["error"], h.get("Retry-After")))
+        self.assertEqual([x[:2] for x in answers],
+                         [(400, "invalid_grant")] * 3 + [(429, "too_many_requests")] * 2)
+        self.assertTrue(0 < int(answers[3][2]) <= 300)
+        self.assertEqual(keys(), before + 3)  # the refused ones left nothing
 
     def test_registered_client_with_private_key_jwt(self):
         body = {"client_name": "Signer", "redirect_uris": ["https://app.example/cb"],

@@ -170,8 +170,11 @@ class Failover(unittest.TestCase):
         self.assertEqual(cm.exception.code(), grpc.StatusCode.UNAVAILABLE)
         self.assertLess(time.monotonic() - start, 3)  # the WAIT timeout, not the caller's
         self.replica.signal(signal.SIGCONT)
-        wait_until(lambda: not admin.revoke(t.info.jti, timeout=5).already_revoked or True, 15,
-                   "the revocation to be acked once the replica is back")
+        def acked():  # raises UNAVAILABLE (caught, tried again) until WAIT is met
+            admin.revoke(t.info.jti, timeout=5)
+            return True
+
+        wait_until(acked, 15, "the revocation to be acked once the replica is back")
         self.assertNotEqual(self.replica.cli("ZSCORE", "p2a:revoked", t.info.jti), "")
         admin.close()
 
