@@ -261,9 +261,10 @@ class Documents(unittest.TestCase):
         self.assertGreaterEqual(len(busy), 1)
         self.assertTrue(all(st == 400 for st, _, _ in answers))
         self.assertTrue(all(at - start < 1.4 for _, _, at in busy))  # before any fetch ended
-        # the refused ones never reached the document server; at most 32 did
+        # the refused ones never reached the document server; at most 32 did (fewer may be
+        # counted: a fetch can time out before the server has read its request)
         fetched = sum(n for path, n in self.hits().items() if "?bound=" in path)
-        self.assertEqual(fetched, 40 - len(busy))
+        self.assertLessEqual(fetched, 40 - len(busy))
         self.assertLessEqual(fetched, 32)
 
     # ---- private_key_jwt ----
