@@ -39,10 +39,20 @@ def read(path):
         return f.read()
 
 
+_PORTS_GIVEN = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nothing listens on now and that this process has not handed out before: the
+    kernel may give the same free port to two binds in a row (a daemon's RPC and HTTP ports
+    once came out equal)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _PORTS_GIVEN:
+            _PORTS_GIVEN.add(port)
+            return port
 
 
 def wait_until(pred, timeout, what, interval=0.02):
@@ -72,10 +82,22 @@ def stop_process(p, timeout=15):
     return p.returncode
 
 
+def _memory_dir(prefix, fallback):
+    """A fresh folder in /dev/shm where there is one, else fallback (created)."""
+    if os.access("/dev/shm", os.W_OK):
+        return tempfile.mkdtemp(prefix=prefix, dir="/dev/shm")
+    os.makedirs(fallback, exist_ok=True)
+    return fallback
+
+
 class Redis:
+    """A redis-server with appendfsync always whose files live in memory: every acked write
+    survives a SIGKILL of the process (what the durability tests need), while a busy disk
+    (the container build running beside us) cannot stall an fsync past the daemon's Redis
+    timeout and turn a test's requests into 503s."""
+
     def __init__(self, workdir):
-        self.dir = os.path.join(workdir, "redis")
-        os.makedirs(self.dir, exist_ok=True)
+        self.dir = _memory_dir("p2a-redis-", os.path.join(workdir, "redis"))
         self.port = free_port()
         self.proc = None
 
@@ -102,6 +124,11 @@ class Redis:
     def stop(self):
         if self.proc is not None:
             stop_process(self.proc)
+
+    def close(self):
+        """Stops it for good and removes its files."""
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def url(self):
         return f"redis://127.0.0.1:{self.port}/0"
@@ -353,7 +380,7 @@ class Env:
             code = a.stop()
             if code != 0:
                 failures.append(f"pipe2-authd exited {code}:\n{a.output()[-6000:]}")
-        self.redis.stop()
+        self.redis.close()
         shutil.rmtree(self.dir, ignore_errors=True)
         if check_exit and failures:
             raise AssertionError("\n".join(failures))

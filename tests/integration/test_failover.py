@@ -59,7 +59,7 @@ class Failover(unittest.TestCase):
         for s in self.sentinels + self.extra:
             s.stop()
         self.replica.signal(signal.SIGCONT)
-        self.replica.stop()
+        self.replica.close()
         self.env.close()
 
     def authd(self, sentinels=None, **more):
