@@ -95,7 +95,7 @@ static void on_refresh_info(void *arg, p2a_err err, const char *const *v, const 
     json_t *aud = n >= 5 ? grant_audiences(r->caller, v[3], &allowed) : NULL;
     if (n < 5 || (r->client != NULL && strcmp(v[0], r->client_id) != 0) || !allowed) {
         json_decref(aud);
-        oreq_json(r, 200, "{\"active\":false}");
+        oreq_json(r, 200, INTROSPECT_INACTIVE_JSON);
         return;
     }
     long long ttl = strtoll(v[4], NULL, 10);
@@ -105,7 +105,7 @@ static void on_refresh_info(void *arg, p2a_err err, const char *const *v, const 
                           "refresh");
     char *s = json_dumps(j, JSON_COMPACT);
     json_decref(j);
-    oreq_json(r, 200, s ? s : "{\"active\":false}");
+    oreq_json(r, 200, s ? s : INTROSPECT_INACTIVE_JSON);
     free(s);
 }
 
@@ -127,39 +127,15 @@ static void introspect_after_auth(struct oreq *r)
                                  .resource = res,
                                  .bound = r->caller ? r->caller->resources : NULL,
                                  .nbound = r->caller ? r->caller->nresources : 0};
-    struct introspection in;
-    if (introspect(&x, &q, clock_now(), &in) != P2A_OK) {
-        introspection_deinit(&in);
+    char body[INTROSPECT_JSON_MAX];
+    /* RFC 7662 4: a client learns only about tokens issued to it */
+    if (introspect_rfc7662(&x, &q, r->client != NULL ? r->client_id : NULL, clock_now(), body,
+                           sizeof(body)) != P2A_OK) {
         oreq_error(r, 503, "temporarily_unavailable",
                    "revocation list is not in sync with Redis; refusing to answer");
         return;
     }
-    /* RFC 7662 4: a client learns only about tokens issued to it */
-    const struct token_claims *cl = in.verdict == TV_ACTIVE ? in.claims : NULL;
-    if (cl == NULL || (r->client != NULL && strcmp(cl->client_id, r->client_id) != 0)) {
-        introspection_deinit(&in);
-        oreq_json(r, 200, "{\"active\":false}");
-        return;
-    }
-    const struct token_claims *c = cl;
-    json_t *aud = json_array();
-    const char *a = c->aud;
-    for (size_t i = 0; i < c->naud; i++, a = token_next_aud(a))
-        json_array_append_new(aud, json_string(a));
-    json_t *j =
-        json_pack("{s:b, s:s, s:s, s:s, s:I, s:I, s:s, s:o, s:s, s:s}", "active", 1, "token_type",
-                  "Bearer", "sub", c->sub, "iss", cfg->issuer, "exp", (json_int_t)c->exp, "iat",
-                  (json_int_t)c->iat, "jti", c->jti, "aud", aud, "scope", c->scope, "token_use",
-                  c->kind == TOKEN_KIND_PAT ? "pat" : "access");
-    if (c->client_id[0])
-        json_object_set_new(j, "client_id", json_string(c->client_id));
-    if (c->name[0])
-        json_object_set_new(j, "pat_name", json_string(c->name));
-    char *s = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    introspection_deinit(&in);
-    oreq_json(r, 200, s ? s : "{\"active\":false}");
-    free(s);
+    oreq_json(r, 200, body);
 }
 
 /* After client_auth: a public client has no credentials to introspect with. */

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -49,6 +50,12 @@ static const struct row rows[] = {
      "host:port of the HTTP facade (OAuth endpoints, login pages, health, metrics)"},
     {"REDIS_URL", K_STR, S(redis_url), "redis://127.0.0.1:6379/0", 0, 0, true, false,
      "redis://[user:password@]host:port/db"},
+    {"FORWARD_AUTH_LISTEN", K_STR, S(forward_auth_listen), NULL, 0, 0, false, true,
+     "host:port of the internal HTTP/1.1 listener the workers serve: /forward-auth for "
+     "gateways (nginx auth_request, Traefik, Caddy, Envoy HTTP ext_authz) and RFC 7662 "
+     "/introspect (unset: none)"},
+    {"FORWARD_AUTH_MAX_CONNECTIONS", K_INT, S(fwd_max_conns), "1024", 1, 1000000, false, false,
+     "open connections on the forward-auth listener (about 50 KiB each)"},
     {"FORWARD_AUTH_RESOURCES", K_STR, S(forward_auth_resources), NULL, 0, 0, false, true,
      "which resource a gateway's request is for: host/path-prefix=resource pairs, "
      "comma-separated (default: the resource whose host and path match, or the only one)"},
@@ -117,8 +124,8 @@ static const struct row rows[] = {
     {"ASSERTION_RATE_LIMIT", K_INT, S(assertion_rate_limit), "600", 1, 1000000, false, false,
      "client assertions (private_key_jwt) per client address per 5 minutes: each leaves its "
      "jti in Redis until it expires"},
-    {"ASSERTION_GLOBAL_RATE_LIMIT", K_INT, S(assertion_global_rate_limit), "60000", 1,
-     100000000, false, false, "client assertions per 5 minutes from all addresses together"},
+    {"ASSERTION_GLOBAL_RATE_LIMIT", K_INT, S(assertion_global_rate_limit), "60000", 1, 100000000,
+     false, false, "client assertions per 5 minutes from all addresses together"},
     {"CLIENT_UNUSED_EXPIRY", K_INT, S(client_unused_expiry_s), "86400", 60, 31536000, false, false,
      "seconds a self-registered client lasts before its first use"},
     {"CLIENT_IDLE_EXPIRY", K_INT, S(client_idle_expiry_s), "7776000", 60, 315360000, false, false,
@@ -529,6 +536,15 @@ p2a_err config_load(struct p2a_config *cfg, int argc, char **argv, char *err, si
     if (config_parse_hostport(cfg->metrics_listen, &cfg->metrics_host, &cfg->metrics_port, &why) !=
         P2A_OK)
         return fail(cfg, err, errlen, "PIPE2_AUTH_METRICS_LISTEN", why);
+    if (cfg->forward_auth_listen != NULL && cfg->forward_auth_listen[0] != '\0') {
+        if (config_parse_hostport(cfg->forward_auth_listen, &cfg->fwd_host, &cfg->fwd_port, &why) !=
+            P2A_OK)
+            return fail(cfg, err, errlen, "PIPE2_AUTH_FORWARD_AUTH_LISTEN", why);
+        if (cfg->fwd_port == cfg->rpc_port || cfg->fwd_port == cfg->http_port ||
+            cfg->fwd_port == cfg->metrics_port)
+            return fail(cfg, err, errlen, "PIPE2_AUTH_FORWARD_AUTH_LISTEN",
+                        "needs a port of its own (not the RPC, HTTP or metrics port)");
+    }
     if (netaddr_cidr_list_parse(cfg->trusted_proxies, CONFIG_MAX_PROXIES, &cfg->proxies,
                                 &cfg->nproxies, &why) != P2A_OK)
         return fail(cfg, err, errlen, "PIPE2_AUTH_TRUSTED_PROXIES", why);
@@ -564,6 +580,47 @@ p2a_err config_load(struct p2a_config *cfg, int argc, char **argv, char *err, si
     return P2A_OK;
 }
 
+/* Whether path is prefix itself or below it ("/mcp" covers "/mcp", "/mcp/x", "/mcp?a"). */
+static bool under(const char *path, const char *prefix, size_t plen)
+{
+    return strncmp(path, prefix, plen) == 0 &&
+           (path[plen] == '\0' || path[plen] == '/' || path[plen] == '?' ||
+            (plen > 0 && prefix[plen - 1] == '/'));
+}
+
+const char *config_resource_at(const struct p2a_config *cfg, const char *host, const char *path)
+{
+    const char *best = NULL;
+    size_t best_len = 0;
+    for (size_t i = 0; host != NULL && path != NULL && i < cfg->nroutes; i++) {
+        const struct config_route *r = &cfg->routes[i];
+        size_t plen = strlen(r->prefix);
+        if (strcasecmp(r->host, host) == 0 && under(path, r->prefix, plen) &&
+            (best == NULL || plen > best_len))
+            best = r->resource, best_len = plen;
+    }
+    if (best != NULL || cfg->nroutes > 0)
+        return best;
+    for (size_t i = 0; host != NULL && path != NULL && i < cfg->nresources; i++) {
+        const char *r = cfg->resources[i];
+        size_t auth_end = url_authority_end(r);
+        const char *authority = strstr(r, "://");
+        const char *rpath = url_path(r);
+        size_t plen = strlen(rpath);
+        while (plen > 0 && rpath[plen - 1] == '/')
+            plen--;
+        if (authority == NULL || auth_end == 0)
+            continue;
+        authority += 3;
+        size_t alen = (size_t)(r + auth_end - authority);
+        bool host_ok = strlen(host) == alen && strncasecmp(host, authority, alen) == 0;
+        bool path_ok = under(path, rpath, plen);
+        if (host_ok && path_ok && (best == NULL || plen > best_len))
+            best = r, best_len = plen;
+    }
+    return best != NULL ? best : (cfg->nresources == 1 ? cfg->resources[0] : NULL);
+}
+
 void config_deinit(struct p2a_config *cfg)
 {
     for (size_t i = 0; i < NROWS; i++) {
@@ -575,6 +632,7 @@ void config_deinit(struct p2a_config *cfg)
     for (size_t i = 0; i < cfg->nresources; i++)
         free(cfg->resources[i]);
     free(cfg->rpc_host);
+    free(cfg->fwd_host);
     free(cfg->http_host);
     free(cfg->metrics_host);
     free(cfg->proxies);

@@ -35,83 +35,87 @@ struct config_hostport {
 struct p2a_cidr;
 
 struct p2a_config {
-    char *issuer;                              /* iss of every token, no trailing slash */
-    char *resource_list;                       /* as given: comma-separated URLs */
-    char *resources[CONFIG_MAX_RESOURCES];     /* split resource_list: PAT audiences */
+    char *issuer;                          /* iss of every token, no trailing slash */
+    char *resource_list;                   /* as given: comma-separated URLs */
+    char *resources[CONFIG_MAX_RESOURCES]; /* split resource_list: PAT audiences */
     size_t nresources;
-    char *rpc_listen;                          /* host:port */
-    char *http_listen;                         /* host:port of the HTTP facade */
-    char *http_host;                           /* split http_listen */
+    char *rpc_listen;  /* host:port */
+    char *http_listen; /* host:port of the HTTP facade */
+    char *http_host;   /* split http_listen */
     int http_port;
-    char *rpc_host;                            /* split rpc_listen */
+    char *rpc_host; /* split rpc_listen */
     int rpc_port;
-    char *redis_url;                           /* redis://[user:password@]host:port/db */
-    char *redis_host;                          /* parsed from redis_url */
+    char *redis_url;  /* redis://[user:password@]host:port/db */
+    char *redis_host; /* parsed from redis_url */
     int redis_port;
     int redis_db;
-    char *redis_user;                          /* NULL when none */
-    char *redis_password;                      /* NULL when none; never printed */
-    char *forward_auth_resources;              /* as given: host/path-prefix=resource,... */
+    char *redis_user;          /* NULL when none */
+    char *redis_password;      /* NULL when none; never printed */
+    char *forward_auth_listen; /* host:port; NULL or "": no such listener */
+    char *fwd_host;            /* split forward_auth_listen */
+    int fwd_port;
+    int fwd_max_conns;
+    char *forward_auth_resources; /* as given: host/path-prefix=resource,... */
     struct config_route routes[CONFIG_MAX_ROUTES];
     size_t nroutes;
-    char *redis_sentinel_list;                 /* as given; NULL: one Redis at redis_url */
+    char *redis_sentinel_list; /* as given; NULL: one Redis at redis_url */
     struct config_hostport sentinels[CONFIG_MAX_SENTINELS];
-    size_t nsentinels;                         /* 0: not Sentinel mode */
-    char *redis_sentinel_master;               /* the primary's name at the sentinels */
-    int redis_wait_replicas;                   /* WAIT after revocations (resolved: >= 0) */
+    size_t nsentinels;           /* 0: not Sentinel mode */
+    char *redis_sentinel_master; /* the primary's name at the sentinels */
+    int redis_wait_replicas;     /* WAIT after revocations (resolved: >= 0) */
     int redis_wait_timeout_ms;
-    char *keys_dir;                            /* signing keys, <kid>.pem */
-    char *service_keys_file;                   /* "<role> <sha256 hex> [label]" lines */
-    char *tls_cert;                            /* PEM; TLS when both cert and key are set */
+    char *keys_dir;          /* signing keys, <kid>.pem */
+    char *service_keys_file; /* "<role> <sha256 hex> [label]" lines */
+    char *tls_cert;          /* PEM; TLS when both cert and key are set */
     char *tls_key;
-    int workers;                               /* worker threads */
-    int last_used_flush_s;                     /* how often last-used marks reach Redis */
-    int redis_timeout_ms;                      /* a Redis command slower than this fails */
-    int idle_timeout_s;                        /* a connection with nothing in flight */
-    int clock_skew_s;                          /* allowance for iat/nbf in the future */
-    int max_token_lifetime_s;                  /* PAT lifetime cap, and the default */
-    int cache_entries;                         /* per-worker verified-token cache */
-    int cache_mb;                              /* its claims data, MiB */
-    int revocation_poll_s;                     /* repair poll of Redis's revocation log */
-    int revocation_staleness_s;                /* older view: Introspect fails closed */
-    int sweep_interval_s;                      /* dropping revocations of expired tokens */
-    int shutdown_grace_s;                      /* SIGTERM: longest wait for calls in flight */
-    int keys_reload_s;                         /* how often KEYS_DIR is checked for changes */
+    int workers;                /* worker threads */
+    int last_used_flush_s;      /* how often last-used marks reach Redis */
+    int redis_timeout_ms;       /* a Redis command slower than this fails */
+    int idle_timeout_s;         /* a connection with nothing in flight */
+    int clock_skew_s;           /* allowance for iat/nbf in the future */
+    int max_token_lifetime_s;   /* PAT lifetime cap, and the default */
+    int cache_entries;          /* per-worker verified-token cache */
+    int cache_mb;               /* its claims data, MiB */
+    int revocation_poll_s;      /* repair poll of Redis's revocation log */
+    int revocation_staleness_s; /* older view: Introspect fails closed */
+    int sweep_interval_s;       /* dropping revocations of expired tokens */
+    int shutdown_grace_s;       /* SIGTERM: longest wait for calls in flight */
+    int keys_reload_s;          /* how often KEYS_DIR is checked for changes */
     char *log_level;
     /* OAuth (the facade) */
-    char *scopes;                              /* scopes the AS offers, space-separated */
-    char *resource_scopes;                     /* what resources advertise and challenge */
-    int access_token_lifetime_s;               /* OAuth access tokens */
-    int refresh_token_lifetime_s;              /* refresh tokens, from their issue */
-    int refresh_grace_s;                       /* a rotated refresh token still works this long */
-    int session_lifetime_s;                    /* browser login sessions */
-    int register_rate_limit;                   /* registrations per address per hour */
-    int register_global_rate_limit;            /* ... from all addresses together */
-    int client_unused_expiry_s;                /* a self-registered client never used */
-    int assertion_rate_limit;                  /* client assertions per address per 5 min */
-    int assertion_global_rate_limit;           /* ... from all addresses together */
-    int client_idle_expiry_s;                  /* ... after its last use */
-    int login_rate_limit;                      /* attempts per account and address per 15 min */
-    int login_throttle_after;                  /* failures per account before spacing out */
-    int hash_threads;                          /* password hashing pool */
+    char *scopes;                    /* scopes the AS offers, space-separated */
+    char *resource_scopes;           /* what resources advertise and challenge */
+    int access_token_lifetime_s;     /* OAuth access tokens */
+    int refresh_token_lifetime_s;    /* refresh tokens, from their issue */
+    int refresh_grace_s;             /* a rotated refresh token still works this long */
+    int session_lifetime_s;          /* browser login sessions */
+    int register_rate_limit;         /* registrations per address per hour */
+    int register_global_rate_limit;  /* ... from all addresses together */
+    int client_unused_expiry_s;      /* a self-registered client never used */
+    int assertion_rate_limit;        /* client assertions per address per 5 min */
+    int assertion_global_rate_limit; /* ... from all addresses together */
+    int client_idle_expiry_s;        /* ... after its last use */
+    int login_rate_limit;            /* attempts per account and address per 15 min */
+    int login_throttle_after;        /* failures per account before spacing out */
+    int hash_threads;                /* password hashing pool */
     int hash_queue;
-    char *trusted_proxies;                     /* CIDRs, comma-separated; NULL: none */
-    struct p2a_cidr *proxies;                  /* parsed trusted_proxies */
+    char *trusted_proxies;    /* CIDRs, comma-separated; NULL: none */
+    struct p2a_cidr *proxies; /* parsed trusted_proxies */
     size_t nproxies;
-    char *metrics_listen;                      /* host:port of /metrics */
+    char *metrics_listen; /* host:port of /metrics */
     char *metrics_host;
     int metrics_port;
-    int http_max_conns;                        /* 0: from RLIMIT_NOFILE */
+    int http_max_conns; /* 0: from RLIMIT_NOFILE */
     int rpc_max_conns;
     int http_max_conns_per_addr;
     int rpc_max_conns_per_addr;
     int header_timeout_s;
     int request_timeout_s;
-    int insecure_http_issuer;                  /* 1: http:// issuer off loopback (tests) */
-    int fetch_timeout_ms;                      /* a client document or keys fetch */
-    int doc_cache_min_s, doc_cache_max_s;      /* bounds on a fetched document's max-age */
-    char *fetch_ca_file;                       /* tests only: trusted instead of the system */
-    int fetch_allow_loopback;                  /* tests only: fetches may reach loopback */
+    int insecure_http_issuer;             /* 1: http:// issuer off loopback (tests) */
+    int fetch_timeout_ms;                 /* a client document or keys fetch */
+    int doc_cache_min_s, doc_cache_max_s; /* bounds on a fetched document's max-age */
+    char *fetch_ca_file;                  /* tests only: trusted instead of the system */
+    int fetch_allow_loopback;             /* tests only: fetches may reach loopback */
 };
 
 /* Fills cfg from argv and the environment. On error writes a message naming the setting to
@@ -128,6 +132,12 @@ void *config_json(const struct p2a_config *cfg);
 
 /* Prints the table of settings (flag, variable, meaning, default). */
 void config_usage(FILE *out);
+
+/* The configured resource a gateway's request for host and path (with its query, if any)
+ * is for, or NULL: PIPE2_AUTH_FORWARD_AUTH_RESOURCES first (the longest prefix; a request no
+ * route matches is for none), else the resource whose own host and path match, else the only
+ * one configured. host or path NULL: only that last. Never anything the client says. */
+const char *config_resource_at(const struct p2a_config *cfg, const char *host, const char *path);
 
 /* Splits "host:port" or "[v6]:port". Returns P2A_ERR_INVALID with *why set when malformed.
  * host is a fresh string the caller frees. */

@@ -1,11 +1,13 @@
 /* introspect.c -- see introspect.h. */
 #include "introspect.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "clock.h"
 #include "config.h"
 #include "digest.h"
+#include "jsonw.h"
 #include "metrics.h"
 #include "scope.h"
 #include "tcache.h"
@@ -74,4 +76,74 @@ void introspection_deinit(struct introspection *r)
 {
     token_claims_deinit(&r->owned);
     r->claims = NULL;
+}
+
+void introspect_identity(const struct token_claims *c, char exp[24],
+                         struct id_header out[INTROSPECT_ID_HEADERS])
+{
+    snprintf(exp, 24, "%lld", (long long)c->exp);
+    out[0] = (struct id_header){"x-auth-subject", c->sub};
+    out[1] = (struct id_header){"x-auth-client-id", c->client_id};
+    out[2] = (struct id_header){"x-auth-scope", c->scope};
+    out[3] = (struct id_header){"x-auth-token-kind", c->kind == TOKEN_KIND_PAT ? "pat" : "oauth"};
+    out[4] = (struct id_header){"x-auth-token-id", c->jti};
+    out[5] = (struct id_header){"x-auth-expires", exp};
+}
+
+int introspect_denial_status(enum token_verdict v, bool served)
+{
+    return !served || v == TV_INSUFFICIENT_SCOPE ? 403 : 401;
+}
+
+long introspect_denial_json(enum token_verdict v, bool served, char *out, size_t cap)
+{
+    struct jsonw w;
+    jsonw_begin(&w, out, cap);
+    jsonw_str(&w, "error",
+              !served                      ? "unknown_resource"
+              : v == TV_INSUFFICIENT_SCOPE ? "insufficient_scope"
+                                           : "invalid_token");
+    jsonw_str(&w, "error_description",
+              served ? token_verdict_text(v) : "no MCP server is served at this address");
+    jsonw_str(&w, "hint", served ? token_verdict_hint(v) : "");
+    return jsonw_end(&w);
+}
+
+static long rfc7662_json(const struct token_claims *c, const char *issuer, char *out, size_t cap)
+{
+    struct jsonw w;
+    jsonw_begin(&w, out, cap);
+    jsonw_bool(&w, "active", true);
+    jsonw_str(&w, "token_type", "Bearer");
+    jsonw_str(&w, "sub", c->sub);
+    jsonw_str(&w, "iss", issuer);
+    jsonw_int(&w, "exp", c->exp);
+    jsonw_int(&w, "iat", c->iat);
+    jsonw_str(&w, "jti", c->jti);
+    jsonw_array(&w, "aud");
+    const char *a = c->aud;
+    for (size_t i = 0; i < c->naud; i++, a = token_next_aud(a))
+        jsonw_item(&w, a);
+    jsonw_array_end(&w);
+    jsonw_str(&w, "scope", c->scope);
+    jsonw_str(&w, "token_use", c->kind == TOKEN_KIND_PAT ? "pat" : "access");
+    if (c->client_id[0] != '\0')
+        jsonw_str(&w, "client_id", c->client_id);
+    if (c->name[0] != '\0')
+        jsonw_str(&w, "pat_name", c->name);
+    return jsonw_end(&w);
+}
+
+p2a_err introspect_rfc7662(const struct introspector *x, const struct introspect_query *q,
+                           const char *client_id, int64_t now, char *out, size_t cap)
+{
+    struct introspection in;
+    p2a_err e = introspect(x, q, now, &in);
+    const struct token_claims *c = e == P2A_OK && in.verdict == TV_ACTIVE ? in.claims : NULL;
+    if (c != NULL && client_id != NULL && strcmp(c->client_id, client_id) != 0)
+        c = NULL;
+    if (c == NULL || rfc7662_json(c, x->cfg->issuer, out, cap) < 0)
+        snprintf(out, cap, "%s", INTROSPECT_INACTIVE_JSON);
+    introspection_deinit(&in);
+    return e;
 }

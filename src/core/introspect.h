@@ -11,6 +11,7 @@
 #ifndef P2A_INTROSPECT_H
 #define P2A_INTROSPECT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -60,5 +61,36 @@ struct introspect_query {
 p2a_err introspect(const struct introspector *x, const struct introspect_query *q, int64_t now,
                    struct introspection *out);
 void introspection_deinit(struct introspection *r);
+
+/* ---- the answers, written once for every adapter ------------------------------------------ */
+
+/* What a gateway passes to the upstream about an active token (Envoy Check, forward-auth):
+ * x-auth-subject, x-auth-client-id, x-auth-scope, x-auth-token-kind ("pat" or "oauth"),
+ * x-auth-token-id, x-auth-expires (Unix seconds, written into exp). Values point into c. */
+#define INTROSPECT_ID_HEADERS 6
+struct id_header {
+    const char *name, *value;
+};
+void introspect_identity(const struct token_claims *c, char exp[24],
+                         struct id_header out[INTROSPECT_ID_HEADERS]);
+
+/* The status a gateway answers a refused request with: 403 for a missing scope or an
+ * address no MCP server is served at (served false), else 401. */
+int introspect_denial_status(enum token_verdict v, bool served);
+/* The short JSON body of that refusal for a person: error, error_description and a hint
+ * of what to do (token_verdict_hint). Its length, or -1 when cap is too small. */
+long introspect_denial_json(enum token_verdict v, bool served, char *out, size_t cap);
+
+/* RFC 7662: the flow and the answer, for every endpoint that speaks it. The JSON about q's
+ * token goes to out: for an active token (and, when client_id is not NULL, one issued to
+ * that client: RFC 7662 4) active, token_type, sub, iss, exp, iat, jti, aud, scope,
+ * token_use ("pat" or "access"), client_id and pat_name when set; otherwise (an opaque
+ * token among them) {"active":false}. P2A_ERR_UNAVAILABLE, with out undefined, when the
+ * revocation view cannot be trusted. cap: INTROSPECT_JSON_MAX. */
+p2a_err introspect_rfc7662(const struct introspector *x, const struct introspect_query *q,
+                           const char *client_id, int64_t now, char *out, size_t cap);
+/* Room for any answer: a token is at most TOKEN_MAX_LEN bytes, its claims fewer. */
+#define INTROSPECT_JSON_MAX (2 * TOKEN_MAX_LEN)
+#define INTROSPECT_INACTIVE_JSON "{\"active\":false}"
 
 #endif

@@ -83,6 +83,7 @@ struct server {
     struct facade *facade;
     struct hashpool *hashpool;
     struct connguard *rpc_guard;
+    struct connguard *fwd_guard; /* the forward-auth port's */
     /* written by main, read by the facade's thread for /metrics */
     atomic_uint_least64_t flushes_ok, flushes_failed, marks_written;
     struct event *flush_ev, *sigterm_ev, *sigint_ev, *deadline_ev, *grace_ev, *exit_ev;
@@ -110,7 +111,8 @@ static void on_flushed(void *arg, p2a_err err)
     struct server *s = b->s;
     if (err != P2A_OK) {
         atomic_fetch_add_explicit(&s->flushes_failed, 1, memory_order_relaxed);
-        log_warn("last_used.flush_failed", "last-used flush of %zu tokens failed; retrying next interval", b->n);
+        log_warn("last_used.flush_failed",
+                 "last-used flush of %zu tokens failed; retrying next interval", b->n);
         for (size_t i = 0; i < b->n; i++)
             lastused_mark(s->pending, b->jti[i], b->ts[i]);
     } else {
@@ -246,8 +248,9 @@ static void on_keys_watch(evutil_socket_t fd, short what, void *arg)
     char err[512];
     struct keyring *ring;
     if (keys_load(s->cfg->keys_dir, &ring, err, sizeof(err)) != P2A_OK) {
-        log_error("keys.reload_failed", "signing keys changed but cannot be used (%s); "
-                                        "keeping the %zu keys loaded before",
+        log_error("keys.reload_failed",
+                  "signing keys changed but cannot be used (%s); "
+                  "keeping the %zu keys loaded before",
                   err, keys_count(s->keys));
         return;
     }
@@ -337,15 +340,15 @@ static void render_metrics(void *arg, struct mbuf *out)
                 "path that brought them.\n"
                 "# TYPE p2a_revocations_applied_total counter\n",
                 st.view_age_ms < 0 ? -1.0 : (double)st.view_age_ms / 1000,
-                st.last_lag_ms < 0 ? -1.0 : (double)st.last_lag_ms / 1000, st.entries,
-                st.bytes);
+                st.last_lag_ms < 0 ? -1.0 : (double)st.last_lag_ms / 1000, st.entries, st.bytes);
     for (int p = 0; p < REVOKE_PATH_COUNT; p++)
         mbuf_printf(out, "p2a_revocations_applied_total{path=\"%s\"} %llu\n", paths[p],
                     (unsigned long long)st.applied[p]);
-    mbuf_printf(out, "# HELP p2a_redis_connected Whether each Redis connection is up.\n"
-                     "# TYPE p2a_redis_connected gauge\n"
-                     "p2a_redis_connected{connection=\"main\"} %d\n"
-                     "p2a_redis_connected{connection=\"subscriber\"} %d\n",
+    mbuf_printf(out,
+                "# HELP p2a_redis_connected Whether each Redis connection is up.\n"
+                "# TYPE p2a_redis_connected gauge\n"
+                "p2a_redis_connected{connection=\"main\"} %d\n"
+                "p2a_redis_connected{connection=\"subscriber\"} %d\n",
                 store_connected(s->store), revsync_subscriber_connected(s->revsync));
     for (int i = 0; i < s->nworkers; i++)
         mbuf_printf(out, "p2a_redis_connected{connection=\"worker%d\"} %d\n", i,
@@ -377,7 +380,8 @@ static void on_grace(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     struct server *s = arg;
-    log_warn("shutdown.grace_over", "shutdown: grace period over; closing the connections still open");
+    log_warn("shutdown.grace_over",
+             "shutdown: grace period over; closing the connections still open");
     for (int i = 0; i < s->nworkers; i++)
         loop_thread_stop(&s->workers[i].lt);
 }
@@ -408,7 +412,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         log_warn("shutdown.forced", "second signal: exiting now");
         exit(1);
     }
-    log_info("shutdown.draining", "signal %d: draining (grace %d s)", (int)sig, s->cfg->shutdown_grace_s);
+    log_info("shutdown.draining", "signal %d: draining (grace %d s)", (int)sig,
+             s->cfg->shutdown_grace_s);
     atomic_store(&s->stopping, true);
     atomic_store(&s->shared.draining, true);
     for (int i = 0; i < s->nworkers; i++)
@@ -531,9 +536,12 @@ p2a_err server_run(const struct p2a_config *cfg, struct keyring *keys,
     s.base = event_base_new();
     P2A_ASSERT(s.base != NULL);
     s.store = store_new(s.base, cfg, "main");
-    s.rpc_guard = connguard_new("rpc", cfg->rpc_max_conns > 0 ? (size_t)cfg->rpc_max_conns
-                                                              : connguard_default_max(2),
-                                (size_t)cfg->rpc_max_conns_per_addr, cfg->proxies, cfg->nproxies);
+    s.rpc_guard = connguard_new(
+        "rpc", cfg->rpc_max_conns > 0 ? (size_t)cfg->rpc_max_conns : connguard_default_max(2),
+        (size_t)cfg->rpc_max_conns_per_addr, cfg->proxies, cfg->nproxies);
+    /* a gateway is one address with a pool of connections: the total is the bound */
+    s.fwd_guard = connguard_new("forward-auth", (size_t)cfg->fwd_max_conns,
+                                (size_t)cfg->fwd_max_conns, NULL, 0);
 
     s.workers = xcalloc((size_t)cfg->workers, sizeof(struct worker));
     s.keys = keys;
@@ -543,7 +551,8 @@ p2a_err server_run(const struct p2a_config *cfg, struct keyring *keys,
     s.grace_ev = evtimer_new(s.base, on_grace, &s);
     P2A_ASSERT(s.exit_ev != NULL && s.grace_ev != NULL);
     for (int i = 0; i < cfg->workers && rc == P2A_OK; i++) {
-        rc = worker_init(&s.workers[i], i, &s.shared, ssl_ctx, s.rpc_guard, err, sizeof(err));
+        rc = worker_init(&s.workers[i], i, &s.shared, ssl_ctx, s.rpc_guard, s.fwd_guard, err,
+                         sizeof(err));
         s.workers[i].lt.on_exit = on_worker_exit;
         s.workers[i].lt.ack = on_thread_keys;
         s.workers[i].lt.owner = &s;
@@ -577,9 +586,10 @@ p2a_err server_run(const struct p2a_config *cfg, struct keyring *keys,
         event_add(s.sigint_ev, NULL);
         log_info("startup.listening",
                  "pipe2-authd listening on %s (%s), %d workers, issuer %s; HTTP on %s, "
-                 "metrics on %s",
+                 "metrics on %s, forward-auth on %s",
                  cfg->rpc_listen, ssl_ctx ? "TLS, ALPN h2" : "h2c", s.nworkers, cfg->issuer,
-                 cfg->http_listen, cfg->metrics_listen);
+                 cfg->http_listen, cfg->metrics_listen,
+                 cfg->fwd_host != NULL ? cfg->forward_auth_listen : "(none)");
         event_base_dispatch(s.base);
     }
 
@@ -598,7 +608,8 @@ p2a_err server_run(const struct p2a_config *cfg, struct keyring *keys,
             lastused_merge(s.pending, s.workers[i].svc.marks);
         flush_marks(&s);
         if (s.flushes_in_flight > 0) {
-            s.deadline_ev = loop_timer(s.base, SHUTDOWN_FLUSH_WAIT_S, false, on_shutdown_deadline, &s);
+            s.deadline_ev =
+                loop_timer(s.base, SHUTDOWN_FLUSH_WAIT_S, false, on_shutdown_deadline, &s);
             event_base_dispatch(s.base);
         }
     }
@@ -606,14 +617,14 @@ p2a_err server_run(const struct p2a_config *cfg, struct keyring *keys,
         worker_deinit(&s.workers[i]);
     free(s.workers);
     store_free(s.store);
-    struct event *evs[] = {s.flush_ev,  s.sigterm_ev, s.sigint_ev,     s.deadline_ev,
-                           s.grace_ev,  s.exit_ev,    s.keys_watch_ev, s.keys_ack_ev,
-                           s.trim_ev};
+    struct event *evs[] = {s.flush_ev, s.sigterm_ev,    s.sigint_ev,   s.deadline_ev, s.grace_ev,
+                           s.exit_ev,  s.keys_watch_ev, s.keys_ack_ev, s.trim_ev};
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
         if (evs[i] != NULL)
             event_free(evs[i]);
     event_base_free(s.base);
     connguard_free(s.rpc_guard);
+    connguard_free(s.fwd_guard);
     lastused_free(s.pending);
     lastused_inbox_free(s.shared.marks_inbox);
     revoke_free(s.shared.revoked);

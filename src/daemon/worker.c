@@ -26,6 +26,8 @@
 #include "token.h"
 #include "xalloc.h"
 
+static void close_listeners(struct worker *w);
+
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *addr,
                       int socklen, void *arg)
 {
@@ -42,6 +44,24 @@ static void on_accept_error(struct evconnlistener *l, void *arg)
     (void)l;
     struct worker *w = arg;
     accept_guard_on_error(&w->accept);
+}
+
+static void on_fwd_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *addr,
+                          int socklen, void *arg)
+{
+    (void)l, (void)socklen;
+    struct worker *w = arg;
+    char peer[NETADDR_MAX];
+    connguard_peer(addr, peer);
+    accept_guard_ok(&w->fwd_accept);
+    authz_http_accept(&w->fenv, fd, peer);
+}
+
+static void on_fwd_accept_error(struct evconnlistener *l, void *arg)
+{
+    (void)l;
+    struct worker *w = arg;
+    accept_guard_on_error(&w->fwd_accept);
 }
 
 static void on_marks_timer(evutil_socket_t fd, short what, void *arg)
@@ -65,10 +85,21 @@ static void on_keys(void *arg)
     }
 }
 
-static void on_drained(void *arg)
+/* The loop ends once both ports' connections are gone. */
+static void on_rpc_drained(void *arg)
 {
     struct worker *w = arg;
-    event_base_loopbreak(w->lt.base);
+    w->rpc_drained = true;
+    if (w->fwd_drained)
+        event_base_loopbreak(w->lt.base);
+}
+
+static void on_fwd_drained(void *arg)
+{
+    struct worker *w = arg;
+    w->fwd_drained = true;
+    if (w->rpc_drained)
+        event_base_loopbreak(w->lt.base);
 }
 
 static void on_goaway(evutil_socket_t fd, short what, void *arg)
@@ -82,11 +113,8 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     struct worker *w = arg;
-    if (w->listener != NULL) {
-        accept_guard_deinit(&w->accept);
-        evconnlistener_free(w->listener);
-        w->listener = NULL;
-    }
+    close_listeners(w);
+    authz_http_drain(&w->fenv);
     rpc_conn_drain(&w->env);
     struct timeval rtt = {0, 200 * 1000}; /* time for GOAWAY to cross streams on the wire */
     evtimer_add(w->goaway_ev, &rtt);
@@ -97,8 +125,8 @@ static int resolve(const char *host, int port, struct sockaddr_storage *ss, sock
     memset(ss, 0, sizeof(*ss));
     struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
     struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-    if (inet_pton(AF_INET, strcmp(host, "localhost") == 0 ? "127.0.0.1" : host,
-                  &in4->sin_addr) == 1) {
+    if (inet_pton(AF_INET, strcmp(host, "localhost") == 0 ? "127.0.0.1" : host, &in4->sin_addr) ==
+        1) {
         in4->sin_family = AF_INET;
         in4->sin_port = htons((uint16_t)port);
         *len = sizeof(*in4);
@@ -113,8 +141,46 @@ static int resolve(const char *host, int port, struct sockaddr_storage *ss, sock
     return -1;
 }
 
-p2a_err worker_init(struct worker *w, int index, const struct service_shared *sh,
-                    SSL_CTX *ssl_ctx, struct connguard *guard, char *err, size_t errlen)
+static void close_listeners(struct worker *w)
+{
+    if (w->listener != NULL) {
+        accept_guard_deinit(&w->accept);
+        evconnlistener_free(w->listener);
+        w->listener = NULL;
+    }
+    if (w->fwd_listener != NULL) {
+        accept_guard_deinit(&w->fwd_accept);
+        evconnlistener_free(w->fwd_listener);
+        w->fwd_listener = NULL;
+    }
+}
+
+/* A SO_REUSEPORT listener on host:port (named by setting), or NULL with err written. */
+static struct evconnlistener *listen_on(struct worker *w, const char *setting, const char *host,
+                                        int port, evconnlistener_cb cb,
+                                        evconnlistener_errorcb errcb, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    if (resolve(host, port, &ss, &sslen) != 0) {
+        snprintf(err, errlen, "%s: %s is not an IP address", setting, host);
+        return NULL;
+    }
+    struct evconnlistener *l = evconnlistener_new_bind(
+        w->lt.base, cb, w,
+        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT,
+        1024, (struct sockaddr *)&ss, (int)sslen);
+    if (l == NULL) {
+        snprintf(err, errlen, "cannot listen on %s %s:%d: %s", setting, host, port,
+                 evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        return NULL;
+    }
+    evconnlistener_set_error_cb(l, errcb);
+    return l;
+}
+
+p2a_err worker_init(struct worker *w, int index, const struct service_shared *sh, SSL_CTX *ssl_ctx,
+                    struct connguard *guard, struct connguard *fwd_guard, char *err, size_t errlen)
 {
     memset(w, 0, sizeof(*w));
     const struct p2a_config *cfg = sh->cfg;
@@ -126,31 +192,26 @@ p2a_err worker_init(struct worker *w, int index, const struct service_shared *sh
     }
     w->lt.on_keys = on_keys;
     w->lt.arg = w;
-    struct sockaddr_storage ss;
-    socklen_t sslen;
-    if (resolve(cfg->rpc_host, cfg->rpc_port, &ss, &sslen) != 0) {
-        snprintf(err, errlen, "PIPE2_AUTH_RPC_LISTEN: %s is not an IP address", cfg->rpc_host);
+    w->listener = listen_on(w, "PIPE2_AUTH_RPC_LISTEN", cfg->rpc_host, cfg->rpc_port, on_accept,
+                            on_accept_error, err, errlen);
+    if (w->listener == NULL)
         return P2A_ERR_INVALID;
-    }
-    w->listener = evconnlistener_new_bind(
-        w->lt.base, on_accept, w,
-        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT,
-        1024, (struct sockaddr *)&ss, (int)sslen);
-    if (w->listener == NULL) {
-        snprintf(err, errlen, "cannot listen on %s: %s", cfg->rpc_listen,
-                 evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-        return P2A_ERR_INVALID;
-    }
-    evconnlistener_set_error_cb(w->listener, on_accept_error);
     accept_guard_init(&w->accept, w->lt.base, w->listener, w->name);
+    if (cfg->fwd_host != NULL) {
+        w->fwd_listener = listen_on(w, "PIPE2_AUTH_FORWARD_AUTH_LISTEN", cfg->fwd_host,
+                                    cfg->fwd_port, on_fwd_accept, on_fwd_accept_error, err, errlen);
+        if (w->fwd_listener == NULL)
+            return P2A_ERR_INVALID;
+        accept_guard_init(&w->fwd_accept, w->lt.base, w->fwd_listener, w->name);
+    }
     w->drain_ev = event_new(w->lt.base, -1, 0, on_drain, w);
     w->goaway_ev = evtimer_new(w->lt.base, on_goaway, w);
     P2A_ASSERT(w->drain_ev != NULL && w->goaway_ev != NULL);
     w->svc.shared = sh;
     w->svc.keys = sh->keys;
-    w->svc.cache = cfg->cache_entries > 0 ? tcache_new((size_t)cfg->cache_entries,
-                                                       (size_t)cfg->cache_mb << 20)
-                                          : NULL;
+    w->svc.cache = cfg->cache_entries > 0
+                       ? tcache_new((size_t)cfg->cache_entries, (size_t)cfg->cache_mb << 20)
+                       : NULL;
     w->svc.store = store_new(w->lt.base, cfg, w->name);
     w->svc.marks = lastused_new();
     w->svc.mx = xcalloc(1, sizeof(struct metrics));
@@ -167,8 +228,16 @@ p2a_err worker_init(struct worker *w, int index, const struct service_shared *sh
     w->env.guard = guard;
     w->env.max_buffered = WORKER_MAX_BUFFERED;
     rpc_conn_start(&w->env);
-    w->env.on_drained = on_drained;
+    w->env.on_drained = on_rpc_drained;
     w->env.drained_arg = w;
+    w->fenv.base = w->lt.base;
+    w->fenv.svc = &w->svc;
+    w->fenv.guard = fwd_guard;
+    w->fenv.idle_timeout_s = cfg->idle_timeout_s;
+    w->fenv.header_timeout_s = cfg->header_timeout_s;
+    LIST_INIT(&w->fenv.conns);
+    w->fenv.on_drained = on_fwd_drained;
+    w->fenv.drained_arg = w;
     return P2A_OK;
 }
 
@@ -186,13 +255,11 @@ void worker_drain(struct worker *w)
 void worker_deinit(struct worker *w)
 {
     loop_thread_join(&w->lt);
-    if (w->listener != NULL) {
-        accept_guard_deinit(&w->accept);
-        evconnlistener_free(w->listener);
-    }
+    close_listeners(w);
     /* the store first: its pending calls answer into connections that still exist */
     store_free(w->svc.store);
     rpc_conn_close_all(&w->env);
+    authz_http_close_all(&w->fenv);
     tcache_free(w->svc.cache);
     lastused_free(w->svc.marks);
     free(w->svc.mx);

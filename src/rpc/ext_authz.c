@@ -22,13 +22,11 @@
 #include <string.h>
 #include <strings.h>
 
-#include <jansson.h>
-
 #include "clock.h"
 #include "config.h"
 #include "envoy/service/auth/v3/external_auth.pb-c.h"
 #include "introspect.h"
-#include "url.h"
+#include "oauth.h"
 
 typedef Envoy__Service__Auth__V3__AttributeContext__HttpRequest HttpRequest;
 typedef Envoy__Config__Core__V3__HeaderValueOption HeaderOption;
@@ -42,50 +40,6 @@ static const char *header(const HttpRequest *http, const char *name)
         if (strcasecmp(http->headers[i]->key, name) == 0)
             return http->headers[i]->value;
     return NULL;
-}
-
-/* Whether path is prefix itself or below it ("/mcp" covers "/mcp", "/mcp/x", "/mcp?a"). */
-static bool under(const char *path, const char *prefix, size_t plen)
-{
-    return strncmp(path, prefix, plen) == 0 &&
-           (path[plen] == '\0' || path[plen] == '/' || path[plen] == '?' ||
-            (plen > 0 && prefix[plen - 1] == '/'));
-}
-
-/* The configured resource this request is for, or NULL: PIPE2_AUTH_FORWARD_AUTH_RESOURCES
- * first (the longest prefix), else the resource whose own host and path match, else the only
- * one. */
-static const char *resource_for(const struct p2a_config *cfg, const HttpRequest *http)
-{
-    const char *best = NULL;
-    size_t best_len = 0;
-    for (size_t i = 0; http != NULL && i < cfg->nroutes; i++) {
-        const struct config_route *r = &cfg->routes[i];
-        size_t plen = strlen(r->prefix);
-        if (strcasecmp(r->host, http->host) == 0 && under(http->path, r->prefix, plen) &&
-            (best == NULL || plen > best_len))
-            best = r->resource, best_len = plen;
-    }
-    if (best != NULL || cfg->nroutes > 0)
-        return best;
-    for (size_t i = 0; http != NULL && i < cfg->nresources; i++) {
-        const char *r = cfg->resources[i];
-        size_t auth_end = url_authority_end(r);
-        const char *authority = strstr(r, "://");
-        const char *path = url_path(r);
-        size_t plen = strlen(path);
-        while (plen > 0 && path[plen - 1] == '/')
-            plen--;
-        if (authority == NULL || auth_end == 0)
-            continue;
-        authority += 3;
-        size_t alen = (size_t)(r + auth_end - authority);
-        bool host_ok = strlen(http->host) == alen && strncasecmp(http->host, authority, alen) == 0;
-        bool path_ok = under(http->path, path, plen);
-        if (host_ok && path_ok && (best == NULL || plen > best_len))
-            best = r, best_len = plen;
-    }
-    return best != NULL ? best : (cfg->nresources == 1 ? cfg->resources[0] : NULL);
 }
 
 static void add_header(HeaderOption *opts, HeaderValue *vals, HeaderOption **ptrs, size_t *n,
@@ -108,14 +62,10 @@ static void allow(struct service_call *call, const struct token_claims *c)
     HeaderValue vals[MAX_HEADERS];
     size_t n = 0;
     char exp[24];
-    snprintf(exp, sizeof(exp), "%lld", (long long)c->exp);
-    add_header(opts, vals, ptrs, &n, "x-auth-subject", c->sub);
-    add_header(opts, vals, ptrs, &n, "x-auth-client-id", c->client_id);
-    add_header(opts, vals, ptrs, &n, "x-auth-scope", c->scope);
-    add_header(opts, vals, ptrs, &n, "x-auth-token-kind",
-               c->kind == TOKEN_KIND_PAT ? "pat" : "oauth");
-    add_header(opts, vals, ptrs, &n, "x-auth-token-id", c->jti);
-    add_header(opts, vals, ptrs, &n, "x-auth-expires", exp);
+    struct id_header id[INTROSPECT_ID_HEADERS];
+    introspect_identity(c, exp, id);
+    for (size_t i = 0; i < INTROSPECT_ID_HEADERS; i++)
+        add_header(opts, vals, ptrs, &n, id[i].name, id[i].value);
     Envoy__Service__Auth__V3__OkHttpResponse ok = ENVOY__SERVICE__AUTH__V3__OK_HTTP_RESPONSE__INIT;
     ok.n_headers = n;
     ok.headers = ptrs;
@@ -130,22 +80,15 @@ static void allow(struct service_call *call, const struct token_claims *c)
 /* 401 (403: a missing scope, an address no resource is served at) with the challenge and
  * a body a person can act on. resource NULL: no MCP server is configured for the address. */
 static void deny(struct service_call *call, const struct p2a_config *cfg, enum token_verdict v,
-                 const char *resource, const char *scope)
+                 const char *resource)
 {
-    bool forbidden = v == TV_INSUFFICIENT_SCOPE || resource == NULL;
-    char www[WWW_AUTH_MAX] = "";
-    if (resource != NULL)
-        svc_www_authenticate(v, resource, scope ? scope : cfg->resource_scopes, www, sizeof(www));
-    json_t *b = json_pack("{s:s, s:s, s:s}", "error",
-                          resource == NULL             ? "unknown_resource"
-                          : v == TV_INSUFFICIENT_SCOPE ? "insufficient_scope"
-                                                       : "invalid_token",
-                          "error_description",
-                          resource == NULL ? "no MCP server is served at this address"
-                                           : token_verdict_text(v),
-                          "hint", resource == NULL ? "" : token_verdict_hint(v));
-    char *body = json_dumps(b, JSON_COMPACT);
-    json_decref(b);
+    bool served = resource != NULL;
+    int code = introspect_denial_status(v, served);
+    char www[WWW_AUTH_MAX] = "", body[SVC_DENIAL_MAX];
+    if (served)
+        svc_www_authenticate(v, resource, cfg->resource_scopes, www, sizeof(www));
+    if (introspect_denial_json(v, served, body, sizeof(body)) < 0)
+        body[0] = '\0';
     HeaderOption opts[MAX_HEADERS], *ptrs[MAX_HEADERS];
     HeaderValue vals[MAX_HEADERS];
     size_t n = 0;
@@ -154,25 +97,24 @@ static void deny(struct service_call *call, const struct p2a_config *cfg, enum t
     add_header(opts, vals, ptrs, &n, "access-control-expose-headers", "WWW-Authenticate");
     add_header(opts, vals, ptrs, &n, "content-type", "application/json");
     Envoy__Type__V3__HttpStatus hs = ENVOY__TYPE__V3__HTTP_STATUS__INIT;
-    hs.code = forbidden ? ENVOY__TYPE__V3__STATUS_CODE__Forbidden
-                        : ENVOY__TYPE__V3__STATUS_CODE__Unauthorized;
+    hs.code = code == 403 ? ENVOY__TYPE__V3__STATUS_CODE__Forbidden
+                          : ENVOY__TYPE__V3__STATUS_CODE__Unauthorized;
     Envoy__Service__Auth__V3__DeniedHttpResponse d =
         ENVOY__SERVICE__AUTH__V3__DENIED_HTTP_RESPONSE__INIT;
     d.status = &hs;
     d.n_headers = n;
     d.headers = ptrs;
-    d.body = body ? body : "";
+    d.body = body;
     Google__Rpc__Status status = GOOGLE__RPC__STATUS__INIT;
-    status.code = forbidden ? RPC_PERMISSION_DENIED : RPC_UNAUTHENTICATED;
-    status.message = (char *)(resource == NULL ? "no MCP server is served at this address"
-                                               : token_verdict_text(v));
+    status.code = code == 403 ? RPC_PERMISSION_DENIED : RPC_UNAUTHENTICATED;
+    status.message =
+        (char *)(served ? token_verdict_text(v) : "no MCP server is served at this address");
     Envoy__Service__Auth__V3__CheckResponse resp = ENVOY__SERVICE__AUTH__V3__CHECK_RESPONSE__INIT;
     resp.status = &status;
     resp.http_response_case =
         ENVOY__SERVICE__AUTH__V3__CHECK_RESPONSE__HTTP_RESPONSE_DENIED_RESPONSE;
     resp.denied_response = &d;
     svc_finish_msg(call, &resp.base);
-    free(body);
 }
 
 void ext_authz_check(struct service_ctx *ctx, const uint8_t *msg, size_t len,
@@ -188,26 +130,23 @@ void ext_authz_check(struct service_ctx *ctx, const uint8_t *msg, size_t len,
     const HttpRequest *http = req->attributes != NULL && req->attributes->request != NULL
                                   ? req->attributes->request->http
                                   : NULL;
-    const char *resource = resource_for(sh->cfg, http);
+    const char *resource =
+        config_resource_at(sh->cfg, http ? http->host : NULL, http ? http->path : NULL);
     if (resource == NULL) {
-        deny(call, sh->cfg, TV_WRONG_AUDIENCE, NULL, NULL);
+        deny(call, sh->cfg, TV_WRONG_AUDIENCE, NULL);
         envoy__service__auth__v3__check_request__free_unpacked(req, &pa.alloc);
         return;
     }
     size_t tlen = 0;
-    const char *authz = header(http, "authorization");
-    const char *token = authz != NULL && strncasecmp(authz, "Bearer ", 7) == 0 ? authz + 7 : "";
-    while (*token == ' ')
-        token++;
-    tlen = strlen(token);
+    const char *token = oauth_bearer(header(http, "authorization"), &tlen);
     const struct svc_key *caller = call->caller;
     struct introspector x = {.cfg = sh->cfg,
                              .keys = ctx->keys,
                              .revoked = sh->revoked,
                              .cache = ctx->cache,
                              .mx = ctx->mx};
-    struct introspect_query q = {.token = token,
-                                 .len = tlen,
+    struct introspect_query q = {.token = token ? token : "",
+                                 .len = token ? tlen : 0,
                                  .resource = resource,
                                  .bound = caller ? caller->resources : NULL,
                                  .nbound = caller ? caller->nresources : 0};
@@ -218,7 +157,7 @@ void ext_authz_check(struct service_ctx *ctx, const uint8_t *msg, size_t len,
     else if (r.verdict == TV_ACTIVE)
         allow(call, r.claims);
     else
-        deny(call, sh->cfg, r.verdict, resource, NULL);
+        deny(call, sh->cfg, r.verdict, resource);
     introspection_deinit(&r);
     envoy__service__auth__v3__check_request__free_unpacked(req, &pa.alloc);
 }

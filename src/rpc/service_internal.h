@@ -13,6 +13,7 @@
 
 #define RESOURCE_MAX 2048
 #define WWW_AUTH_MAX (RESOURCE_MAX * 2 + 2 * SCOPE_MAX_LEN + 400)
+#define SVC_DENIAL_MAX 512 /* introspect_denial_json()'s body */
 
 /* Unpacking a request on the hot path (Introspect, Check) allocates the message and its
  * strings: they come from a bump arena on the stack instead, with malloc only for what

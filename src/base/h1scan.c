@@ -38,8 +38,9 @@ static enum h1_event field(struct h1scan *s, const char *line, size_t len)
     size_t n = 0;
     while (n < len && line[n] != ':') {
         if (!is_tchar((unsigned char)line[n]))
-            return refuse(s, 400, "a header name has a character that is not allowed "
-                                  "(whitespace before the colon?)");
+            return refuse(s, 400,
+                          "a header name has a character that is not allowed "
+                          "(whitespace before the colon?)");
         n++;
     }
     if (n == len || n == 0)
@@ -71,6 +72,8 @@ static enum h1_event field(struct h1scan *s, const char *line, size_t len)
         else
             s->te_other = true;
     }
+    if (s->on_line != NULL)
+        s->on_line(s->arg, line, n, v, vlen);
     return H1_MORE;
 }
 
@@ -81,7 +84,7 @@ static enum h1_event line_done(struct h1scan *s)
     size_t len = s->line_len;
     if (s->lines == 0 && len == 0)
         return H1_MORE; /* an empty line before a request: RFC 9112 2.2 lets us skip it */
-    if (len == 0) { /* end of the head */
+    if (len == 0) {     /* end of the head */
         if (s->cl_count > 1)
             return refuse(s, 400, "Content-Length is given more than once");
         if (s->cl_bad)
@@ -105,6 +108,8 @@ static enum h1_event line_done(struct h1scan *s)
             if (c < 0x20 || c == 0x7f)
                 return refuse(s, 400, "the request line has a control character");
         }
+        if (s->on_line != NULL)
+            s->on_line(s->arg, NULL, 0, line, len);
         return H1_MORE;
     }
     return field(s, line, len);
