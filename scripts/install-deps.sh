@@ -10,8 +10,8 @@ build_pkgs=(build-essential cmake pkg-config protobuf-c-compiler libprotobuf-c-d
   libnghttp2-dev libssl-dev libjwt-dev libjansson-dev libhiredis-dev libevent-dev
   libcurl4-openssl-dev
   redis-server openssl)
-cli_pkgs=(python3 python3-grpcio python3-protobuf protobuf-compiler)
-test_pkgs=(libcmocka-dev redis-sentinel python3-h2 python3-cryptography python3-yaml nghttp2-client nodejs npm procps
+cli_pkgs=(python3 python3-grpcio python3-protobuf protobuf-compiler nodejs npm)
+test_pkgs=(libcmocka-dev redis-sentinel nginx python3-h2 python3-cryptography python3-yaml nghttp2-client nodejs npm procps
   buildah podman debootstrap runc clang-tidy cppcheck clang libclang-rt-14-dev chromium)
 bench_pkgs=(nghttp2-server curl util-linux)
 
@@ -41,3 +41,7 @@ SUDO=""
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${todo[@]}" >/dev/null
+# Debian starts nginx on port 80 when it is installed; the tests start their own, on loopback
+if [[ " ${todo[*]} " == *" nginx "* ]] && command -v systemctl >/dev/null; then
+  $SUDO systemctl disable --now nginx >/dev/null 2>&1 || true
+fi

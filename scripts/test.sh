@@ -18,8 +18,9 @@ jobs=$(nproc)
 
 "$root/scripts/install-deps.sh" --test
 
-echo "==> npm ci (tests/integration/node)"
+echo "==> npm ci (tests/integration/node, examples/mcp-server)"
 (cd tests/integration/node && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+(cd examples/mcp-server && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 
 echo "==> release build"
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DP2A_TESTS=OFF >/dev/null

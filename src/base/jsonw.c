@@ -22,7 +22,7 @@ static void put_string(struct jsonw *w, const char *s)
     const char *run = s;
     for (const char *p = s;; p++) {
         unsigned char c = (unsigned char)*p;
-        if (c != '\0' && c >= 0x20 && c != '"' && c != '\\')
+        if (c >= 0x20 && c != '"' && c != '\\')
             continue;
         put(w, run, (size_t)(p - run));
         if (c == '\0')

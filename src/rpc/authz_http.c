@@ -36,6 +36,7 @@
 #define HOST_MAX 256
 #define URI_MAX 2048
 #define PREFIX "/forward-auth"
+#define LINGER_S 2
 
 /* The fields of the request being read; strings NUL-terminated, "" when absent. */
 struct authz_req {
@@ -58,6 +59,7 @@ struct authz_conn {
     struct event *rd, *wr, *timer;
     char addr[NETADDR_MAX];
     bool closing;   /* close once out[] is written */
+    bool lingering; /* written and shut for writing: reading what the client still sends */
     bool timer_req; /* the timer is a request's deadline (else the idle one) */
     size_t in_len, scanned, head_end;
     size_t out_len, out_off;
@@ -227,7 +229,6 @@ static void put(struct authz_conn *c, const struct answer *a)
                      "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n"
                      "Connection: close\r\n\r\n");
         c->closing = true;
-        blen = 0;
     } else if (!head && blen > 0) {
         memcpy(o + n, a->body, blen);
         n += (int)blen;
@@ -386,10 +387,12 @@ static void answer(struct authz_conn *c, const char *body, size_t len)
 {
     struct authz_req *q = &c->req;
     if (q->bad) {
+        c->closing = true;
         put_error(c, 400, "invalid_request", "malformed request line or a repeated Authorization");
         return;
     }
     if (q->too_long) {
+        c->closing = true;
         put_error(c, 431, "invalid_request", "a header is longer than this listener keeps");
         return;
     }
@@ -415,7 +418,20 @@ static void arm_timer(struct authz_conn *c)
     evtimer_add(c->timer, &tv);
 }
 
-/* Writes what out[] holds; false when the connection was freed. */
+/* The last answer is written: shut our side and read (and drop) what the client still sends
+ * until it closes, for at most LINGER_S, so that unread bytes do not make the kernel reset
+ * the connection before the client has read the answer. */
+static void linger(struct authz_conn *c)
+{
+    c->lingering = true;
+    shutdown(c->fd, SHUT_WR);
+    event_del(c->wr);
+    event_add(c->rd, NULL);
+    struct timeval tv = {LINGER_S, 0};
+    evtimer_add(c->timer, &tv);
+}
+
+/* Writes what out[] holds; false when the connection is gone or lingering. */
 static bool flush(struct authz_conn *c)
 {
     while (c->out_off < c->out_len) {
@@ -435,7 +451,7 @@ static bool flush(struct authz_conn *c)
     }
     c->out_off = c->out_len = 0;
     if (c->closing) {
-        conn_free(c);
+        linger(c);
         return false;
     }
     event_del(c->wr);
@@ -450,16 +466,16 @@ static void serve(struct authz_conn *c)
         size_t used = 0;
         enum h1_event ev = h1scan_feed(&c->scan, c->in + c->scanned, c->in_len - c->scanned, &used);
         c->scanned += used;
-        if (ev == H1_REFUSED) {
-            put_error(c, c->scan.status, "invalid_request", c->scan.why);
+        if (ev == H1_REFUSED) { /* the framing is lost: answer, then close */
             c->closing = true;
+            put_error(c, c->scan.status, "invalid_request", c->scan.why);
             break;
         }
         if (ev == H1_HEAD_DONE) {
             c->head_end = c->scanned;
             if (c->scan.state == H1_BODY && c->scan.body_left > AUTHZ_IN_MAX - c->scanned) {
-                put_error(c, 413, "invalid_request", "the request is too large");
                 c->closing = true;
+                put_error(c, 413, "invalid_request", "the request is too large");
                 break;
             }
             if (c->scan.state == H1_BODY)
@@ -475,8 +491,8 @@ static void serve(struct authz_conn *c)
         }
     }
     if (!c->closing && c->in_len == AUTHZ_IN_MAX && c->scanned == c->in_len) {
-        put_error(c, 431, "invalid_request", "the request is larger than 16 KiB");
         c->closing = true;
+        put_error(c, 431, "invalid_request", "the request is larger than 16 KiB");
     }
 }
 
@@ -497,6 +513,13 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
     struct authz_conn *c = arg;
+    if (c->lingering) {
+        char drop[4096];
+        ssize_t n = recv(fd, drop, sizeof(drop), 0);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+            conn_free(c);
+        return;
+    }
     if (c->in_len == AUTHZ_IN_MAX) { /* cannot happen: serve() answers or refuses a full in[] */
         event_del(c->rd);
         return;
@@ -539,7 +562,7 @@ void authz_http_accept(struct authz_env *env, evutil_socket_t fd, const char *ad
     c->env = env;
     c->fd = fd;
     snprintf(c->addr, sizeof(c->addr), "%s", addr);
-    c->closing = c->timer_req = false;
+    c->closing = c->lingering = c->timer_req = false;
     c->in_len = c->scanned = c->head_end = c->out_len = c->out_off = 0;
     c->known_auth[0] = '\0';
     c->known_key = NULL;
@@ -562,7 +585,7 @@ void authz_http_drain(struct authz_env *env)
     struct authz_conn *c = LIST_FIRST(&env->conns), *next;
     for (; c != NULL; c = next) { /* answers still to come go out with Connection: close */
         next = LIST_NEXT(c, link);
-        if (c->in_len == 0 && c->out_len == 0 && c->scan.state == H1_IDLE)
+        if (c->lingering || (c->in_len == 0 && c->out_len == 0 && c->scan.state == H1_IDLE))
             conn_free(c);
     }
     env->draining = true;
@@ -573,7 +596,6 @@ void authz_http_drain(struct authz_env *env)
 void authz_http_close_all(struct authz_env *env)
 {
     env->on_drained = NULL;
-    struct authz_conn *c;
-    while ((c = LIST_FIRST(&env->conns)) != NULL)
-        conn_free(c);
+    while (!LIST_EMPTY(&env->conns))
+        conn_free(LIST_FIRST(&env->conns)); // NOLINT(clang-analyzer-unix.Malloc): it unlinks itself
 }
