@@ -40,8 +40,9 @@ def taskset(cpu):
 
 
 def h2load(url, body_file, n, c, m, headers, h1=False, log=None, rps=None):
-    cmd = taskset(LOAD_CPU) + ["h2load", "-n", str(n), "-c", str(c), "-m", str(m),
-                               "-d", body_file]
+    cmd = taskset(LOAD_CPU) + ["h2load", "-n", str(n), "-c", str(c), "-m", str(m)]
+    if body_file:  # a POST of that file; none: GET
+        cmd += ["-d", body_file]
     if rps:
         cmd.append(f"--rps={rps}")
     if h1:
@@ -52,7 +53,7 @@ def h2load(url, body_file, n, c, m, headers, h1=False, log=None, rps=None):
         cmd.append(f"--log-file={log}")
     cmd.append(url)
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300).stdout
-    r = {"rps": float(re.search(r"finished in [\d.]+m?s, ([\d.]+) req/s", out).group(1))}
+    r = {"rps": float(re.search(r"finished in [\d.]+(?:us|ms|s), ([\d.]+) req/s", out).group(1))}
     m_ = re.search(r"requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded", out)
     r["total"], r["succeeded"] = int(m_.group(1)), int(m_.group(3))
     r["data"] = int(re.search(r"\((\d+)\) data", out).group(1))

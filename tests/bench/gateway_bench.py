@@ -1,0 +1,222 @@
+#!/usr/bin/python3
+"""The gateway paths, each next to its reference measured in the same invocation, min /
+median / max over --runs runs.
+
+    tests/bench/gateway_bench.py [--runs 3] [--authd PATH]
+
+Method as introspect_bench.py: one worker pinned to CPU 0, the load (h2load) on CPU 1,
+loopback only, every load bounded in count and checked (every response 2xx, every byte
+of data accounted for), everything started stopped by PID.
+  - forward-auth (GET /forward-auth, a cached PAT, HTTP/1.1 keep-alive, -c 16, no
+    pipelining: how nginx auth_request and Traefik ask) against nginx answering `return 200`
+    with one worker on the same CPU, the same load (target >= 0.5); and p50 at one
+    connection, one request at a time, against nginx's;
+  - RFC 7662 POST /introspect on the workers' listener (a cached PAT, an introspect key)
+    against node-oidc-provider's introspection (the peer), the same load (target >= 10);
+  - Envoy's Check over gRPC against Introspect on the same process (target >= 0.9).
+"""
+import argparse
+import base64
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+import harness  # noqa: E402
+from harness import pb  # noqa: E402
+from introspect_bench import SERVER_CPU, fmt, h2load, taskset, wait_port  # noqa: E402
+
+RESOURCE = "http://127.0.0.1:3000/mcp"
+
+
+def check(r, per_response, what):
+    """Every response 2xx and per_response bytes of data each."""
+    if r["succeeded"] != r["total"] or r["2xx"] != r["total"] or \
+            r["data"] != r["total"] * per_response:
+        raise SystemExit(f"FAIL {what}: {r['succeeded']}/{r['total']} succeeded, {r['2xx']} "
+                         f"2xx, {r['data']} data bytes, expected {r['total'] * per_response}")
+
+
+def pb_field(num, payload):
+    """A length-delimited protobuf field (wire type 2)."""
+    key, n, out = (num << 3) | 2, len(payload), b""
+    out += bytes([key])
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out += bytes([b | (0x80 if n else 0)])
+        if not n:
+            return out + payload
+
+
+def check_request(token):
+    """envoy.service.auth.v3.CheckRequest, as Envoy sends it for POST /mcp."""
+    headers = {"authorization": f"Bearer {token}", ":authority": "127.0.0.1:3000",
+               "content-type": "application/json"}
+    http = pb_field(2, b"POST") + b"".join(
+        pb_field(3, pb_field(1, k.encode()) + pb_field(2, v.encode())) for k, v in headers.items())
+    http += pb_field(4, b"/mcp") + pb_field(5, b"127.0.0.1:3000")
+    return pb_field(1, pb_field(4, pb_field(2, http)))
+
+
+def nginx_return_200(tmp, port):
+    ngdir = os.path.join(tmp, "nginx")
+    os.makedirs(ngdir, exist_ok=True)
+    conf = os.path.join(ngdir, "nginx.conf")
+    temps = "".join(f"  {k}_temp_path {ngdir}/{k};\n"
+                    for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    with open(conf, "w") as f:
+        f.write(f"daemon off;\nworker_processes 1;\npid {ngdir}/nginx.pid;\n"
+                f"error_log {ngdir}/error.log error;\nevents {{ worker_connections 1024; }}\n"
+                f"http {{\n  access_log off;\n{temps}  keepalive_requests 1000000;\n"
+                f"  server {{\n    listen 127.0.0.1:{port};\n"
+                f"    location / {{ return 200; }}\n  }}\n}}\n")
+    return subprocess.Popen(taskset(SERVER_CPU) + [shutil.which("nginx") or "/usr/sbin/nginx",
+                                                   "-c", conf, "-p", ngdir],
+                            stderr=subprocess.DEVNULL)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--authd", default=os.environ.get("P2A_AUTHD"))
+    ap.add_argument("-n", type=int, default=200000)
+    a = ap.parse_args()
+    if a.authd:
+        harness.AUTHD = a.authd
+    tmp = tempfile.mkdtemp(prefix="p2a-bench-")
+    procs = []
+    env = harness.Env()
+    R = {k: [] for k in ("fa", "fa_p50", "ng", "ng_p50", "rfc", "peer", "check", "intro")}
+    try:
+        fport = harness.free_port()
+        authd = env.authd({"PIPE2_AUTH_WORKERS": "1", "PIPE2_AUTH_RESOURCE": RESOURCE,
+                           "PIPE2_AUTH_FORWARD_AUTH_LISTEN": f"127.0.0.1:{fport}"},
+                          wrap=taskset(SERVER_CPU))
+        admin = authd.client(env.admin_key)
+        token = admin.issue("bench", "bench token", scope="mcp").token
+        fa_url = f"http://127.0.0.1:{fport}/forward-auth"
+        fa_headers = [f"authorization: Bearer {token}", "x-forwarded-host: 127.0.0.1:3000",
+                      "x-forwarded-uri: /mcp"]
+        rfc_body = os.path.join(tmp, "rfc7662.txt")
+        with open(rfc_body, "w") as f:
+            f.write(f"token={token}")
+        rfc_headers = ["content-type: application/x-www-form-urlencoded",
+                       f"authorization: Bearer {env.introspect_key}"]
+        rfc_url = f"http://127.0.0.1:{fport}/introspect"
+        rfc_len = len(authd.http("/introspect", "POST", f"token={token}",
+                                 {"Content-Type": "application/x-www-form-urlencoded",
+                                  "Authorization": f"Bearer {env.introspect_key}"})[2])
+        grpc_headers = ["content-type: application/grpc", "te: trailers",
+                        f"authorization: Bearer {env.introspect_key}"]
+        bodies = {}
+        for name, msg in (("check", check_request(token)),
+                          ("intro", pb.IntrospectRequest(token=token,
+                                                         resource=RESOURCE).SerializeToString())):
+            bodies[name] = os.path.join(tmp, f"{name}.bin")
+            with open(bodies[name], "wb") as f:
+                f.write(harness.grpc_body(msg))
+        paths = {"check": "/envoy.service.auth.v3.Authorization/Check",
+                 "intro": "/pipe2.auth.v1.TokenService/Introspect"}
+        sizes = {}
+        for name in bodies:  # one call each: its answer's size, every later one must match
+            r = h2load(f"http://127.0.0.1:{authd.port}{paths[name]}", bodies[name], 1, 1, 1,
+                       grpc_headers)
+            sizes[name] = r["data"]
+            if r["2xx"] != 1 or r["data"] < 10:
+                raise SystemExit(f"FAIL: {name} probe: {r}")
+        check(h2load(fa_url, None, 2000, 4, 1, fa_headers, h1=True), 0, "forward-auth warm-up")
+        for i in range(a.runs):
+            r = h2load(fa_url, None, a.n, 16, 1, fa_headers, h1=True)
+            check(r, 0, "forward-auth")
+            R["fa"].append(r["rps"])
+            r = h2load(fa_url, None, 20000, 1, 1, fa_headers, h1=True,
+                       log=os.path.join(tmp, f"fa{i}.log"))
+            check(r, 0, "forward-auth -c1")
+            R["fa_p50"].append(r["p50_us"])
+            r = h2load(rfc_url, rfc_body, a.n // 2, 16, 1, rfc_headers, h1=True)
+            check(r, rfc_len, "RFC 7662 on the workers")
+            R["rfc"].append(r["rps"])
+            for name in ("check", "intro"):
+                r = h2load(f"http://127.0.0.1:{authd.port}{paths[name]}", bodies[name], a.n, 16,
+                           32, grpc_headers)
+                check(r, sizes[name], name)
+                R[name].append(r["rps"])
+        admin.close()
+        authd.stop()
+
+        # ---- nginx return 200, one worker on the same CPU ----------------------------------
+        nport = harness.free_port()
+        ng = nginx_return_200(tmp, nport)
+        procs.append(ng)
+        wait_port(nport)
+        ng_url = f"http://127.0.0.1:{nport}/forward-auth"
+        for i in range(a.runs):
+            r = h2load(ng_url, None, a.n, 16, 1, fa_headers, h1=True)
+            check(r, 0, "nginx return 200")
+            R["ng"].append(r["rps"])
+            r = h2load(ng_url, None, 20000, 1, 1, fa_headers, h1=True,
+                       log=os.path.join(tmp, f"ng{i}.log"))
+            check(r, 0, "nginx -c1")
+            R["ng_p50"].append(r["p50_us"])
+        harness.stop_process(ng)
+
+        # ---- the peer: node-oidc-provider's introspection ---------------------------------
+        pport = harness.free_port()
+        peer = subprocess.Popen(taskset(SERVER_CPU) + ["node", "peer.mjs", str(pport)],
+                                cwd=os.path.join(HERE, "peer"), stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True)
+        procs.append(peer)
+        ptoken = ""
+        while not ptoken:
+            line = peer.stdout.readline()
+            if not line:
+                raise SystemExit("FAIL: the peer exited")
+            if line.startswith("TOKEN "):
+                ptoken = line.split()[1]
+        wait_port(pport)
+        peer_body = os.path.join(tmp, "peer.txt")
+        with open(peer_body, "w") as f:
+            f.write(f"token={ptoken}")
+        secret = b"resource-server:bench-secret-bench-secret-bench-secret"
+        peer_headers = ["content-type: application/x-www-form-urlencoded",
+                        f"authorization: Basic {base64.b64encode(secret).decode()}"]
+        peer_url = f"http://127.0.0.1:{pport}/token/introspection"
+        probe = h2load(peer_url, peer_body, 1, 1, 1, peer_headers, h1=True)
+        for _ in range(a.runs):
+            r = h2load(peer_url, peer_body, 20000, 16, 1, peer_headers, h1=True)
+            check(r, probe["data"], "peer introspection")
+            R["peer"].append(r["rps"])
+        harness.stop_process(peer)
+    finally:
+        for p in procs:
+            harness.stop_process(p)
+        env.close(check_exit=False)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    med = statistics.median
+    rows = [
+        ("forward-auth, cached PAT, HTTP/1.1 -c 16 (req/s)", fmt(R["fa"]),
+         f"nginx return 200 {fmt(R['ng'])}", med(R["fa"]) / med(R["ng"]), ">= 0.5"),
+        ("forward-auth, -c 1, p50 latency (us)", fmt(R["fa_p50"]),
+         f"nginx return 200 p50 {fmt(R['ng_p50'])}", med(R["fa_p50"]) / med(R["ng_p50"]), ""),
+        ("RFC 7662 /introspect on the workers, cached PAT, -c 16 (req/s)", fmt(R["rfc"]),
+         f"peer introspection {fmt(R['peer'])}", med(R["rfc"]) / med(R["peer"]), ">= 10"),
+        ("Envoy Check over gRPC, cached PAT, -c 16 -m 32 (req/s)", fmt(R["check"]),
+         f"Introspect {fmt(R['intro'])}", med(R["check"]) / med(R["intro"]), ">= 0.9"),
+    ]
+    print("| figure | pipe2-authd, median (min..max) | reference, median (min..max) | ratio | "
+          "target |")
+    print("|---|---|---|---|---|")
+    for name, ours, ref, ratio, target in rows:
+        print(f"| {name} | {ours} | {ref} | {ratio:.2f} | {target} |")
+    print(f"\nruns: {a.runs}")
+
+
+if __name__ == "__main__":
+    main()
