@@ -50,8 +50,9 @@ struct check_view {
 
 static void copy_str(char *dst, size_t cap, const struct pbw_field *f)
 {
-    size_t n = f->len < cap ? f->len : 0;
-    memcpy(dst, f->data, n);
+    size_t n = f->data != NULL && f->len < cap ? f->len : 0;
+    if (n > 0)
+        memcpy(dst, f->data, n);
     dst[n] = '\0';
 }
 
