@@ -4,14 +4,26 @@
 #
 #   deploy/run-local.sh            (Ctrl-C stops pipe2-authd and its redis-server)
 #
-# Environment: P2A_REDIS_PORT (default 6390) and every PIPE2_AUTH_* setting of pipe2-authd.
+# Beside pipe2-authd it runs the example MCP server (examples/mcp-server, the official
+# TypeScript SDK, no auth code) on http://127.0.0.1:3000/mcp, the default resource: it asks
+# pipe2-authd's forward-auth listener (127.0.0.1:8081) about every request, as a gateway
+# would, so that any MCP client pointed at that URL signs in and calls its tools.
+#
+# Environment: P2A_REDIS_PORT (default 6390), P2A_MCP_LISTEN (default 127.0.0.1:3000; empty:
+# no example server) and every PIPE2_AUTH_* setting of pipe2-authd.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 var="$root/var"
 redis_port="${P2A_REDIS_PORT:-6390}"
+mcp_listen="${P2A_MCP_LISTEN-127.0.0.1:3000}"
 
 "$root/scripts/install-deps.sh" --cli
+
+if [ -n "$mcp_listen" ]; then
+  echo "==> npm ci (examples/mcp-server)"
+  (cd "$root/examples/mcp-server" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
 
 echo "==> building (release)"
 cmake -S "$root" -B "$root/build/release" -DCMAKE_BUILD_TYPE=Release -DP2A_TESTS=OFF >/dev/null
@@ -30,9 +42,14 @@ setsid redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$var/redis" --a
   --appendfsync always --save "" --daemonize no --logfile "$var/redis/redis.log" &
 redis_pid=$!
 authd_pid=""
+mcp_pid=""
 cleanup() {
   set +e
   trap - EXIT INT TERM
+  if [ -n "$mcp_pid" ]; then
+    kill -TERM "$mcp_pid" 2>/dev/null
+    wait "$mcp_pid" 2>/dev/null
+  fi
   if [ -n "$authd_pid" ]; then
     kill -TERM "$authd_pid" 2>/dev/null
     wait "$authd_pid" 2>/dev/null
@@ -87,12 +104,15 @@ if [ ! -f "$var/service-keys" ]; then
 
     The PAT examples use the user id "alice"; any user id works.
 
-    Sign in through the browser (OAuth, as an MCP client does it):
+    Connect an MCP client to the example MCP server, sign in through the browser as
       username: alice
       password: $first_user_password
-    Add http://127.0.0.1:3000/mcp to an MCP client served by an MCP server that calls
-    Introspect (README: "Try OAuth"), or open the discovery document:
-      curl http://127.0.0.1:8080/.well-known/oauth-authorization-server
+    and call its tools (whoami, echo, add):
+      npx @modelcontextprotocol/inspector        # Streamable HTTP, URL http://127.0.0.1:3000/mcp
+      claude mcp add --transport http pipe2 http://127.0.0.1:3000/mcp
+    or with a PAT in the client's headers instead of signing in:
+      claude mcp add --transport http pipe2 http://127.0.0.1:3000/mcp \\
+        --header "Authorization: Bearer <token from scripts/p2a issue>"
 MSG
 else
   echo "==> service keys: var/service-keys (printed on the first run; delete the file to make new ones)"
@@ -101,9 +121,17 @@ fi
 export PIPE2_AUTH_KEYS_DIR="${PIPE2_AUTH_KEYS_DIR:-$var/keys}"
 export PIPE2_AUTH_SERVICE_KEYS_FILE="${PIPE2_AUTH_SERVICE_KEYS_FILE:-$var/service-keys}"
 export PIPE2_AUTH_REDIS_URL="${PIPE2_AUTH_REDIS_URL:-redis://127.0.0.1:$redis_port/0}"
-echo "==> starting pipe2-authd: gRPC on 127.0.0.1:50051, OAuth and sign-in on http://127.0.0.1:8080, metrics on http://127.0.0.1:9090/metrics (Ctrl-C to stop)"
+export PIPE2_AUTH_FORWARD_AUTH_LISTEN="${PIPE2_AUTH_FORWARD_AUTH_LISTEN-127.0.0.1:8081}"
+echo "==> starting pipe2-authd: gRPC on 127.0.0.1:50051, OAuth and sign-in on http://127.0.0.1:8080, forward-auth on ${PIPE2_AUTH_FORWARD_AUTH_LISTEN:-(none)}, metrics on http://127.0.0.1:9090/metrics (Ctrl-C to stop)"
 setsid "$root/build/release/pipe2-authd" &
 authd_pid=$!
+if [ -n "$mcp_listen" ] && [ -n "$PIPE2_AUTH_FORWARD_AUTH_LISTEN" ]; then
+  echo "==> starting the example MCP server on http://$mcp_listen/mcp (no auth code: it asks forward-auth)"
+  MCP_LISTEN="$mcp_listen" P2A_FORWARD_AUTH="http://$PIPE2_AUTH_FORWARD_AUTH_LISTEN/forward-auth" \
+    P2A_FACADE="http://${PIPE2_AUTH_HTTP_LISTEN:-127.0.0.1:8080}" \
+    setsid node "$root/examples/mcp-server/server.mjs" &
+  mcp_pid=$!
+fi
 if [ -n "$first_user_password" ]; then
   # the first person who can sign in: created over the admin RPC once the service is up
   for _ in $(seq 1 100); do
