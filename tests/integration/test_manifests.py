@@ -46,7 +46,8 @@ class Manifests(unittest.TestCase):
         for kind in ["Namespace", "ConfigMap", "Deployment", "Service", "HorizontalPodAutoscaler",
                      "PodDisruptionBudget", "Ingress", "NetworkPolicy"]:
             self.assertIn(kind, self.by_kind)
-        self.assertEqual(len(self.by_kind["Service"]), 3)  # rpc, http (the Ingress's), metrics
+        # rpc, forward-auth, http (the Ingress's), metrics
+        self.assertEqual(len(self.by_kind["Service"]), 4)
         self.assertEqual(self.dep["spec"]["replicas"], 3)
         names = {g["name"] for g in self.kust["secretGenerator"]}
         self.assertEqual(names, {"pipe2-auth-signing-keys", "pipe2-auth-service-keys",
@@ -67,6 +68,8 @@ class Manifests(unittest.TestCase):
         self.assertEqual(int(self.cm["PIPE2_AUTH_HTTP_LISTEN"].rsplit(":", 1)[1]), self.ports["http"])
         self.assertEqual(int(self.cm["PIPE2_AUTH_METRICS_LISTEN"].rsplit(":", 1)[1]),
                          self.ports["metrics"])
+        self.assertEqual(int(self.cm["PIPE2_AUTH_FORWARD_AUTH_LISTEN"].rsplit(":", 1)[1]),
+                         self.ports["forward-auth"])
         for svc in self.by_kind["Service"]:
             self.assertEqual(svc["spec"]["selector"],
                              {k: v for k, v in self.dep["spec"]["template"]["metadata"]["labels"]
@@ -125,7 +128,13 @@ class Manifests(unittest.TestCase):
         # the facade port: only the ingress controller; /metrics: never behind the Ingress,
         # and only Prometheus
         by_port = {r["ports"][0]["port"]: r for r in np["ingress"]}
-        self.assertEqual(set(by_port), {self.ports["grpc"], self.ports["http"], self.ports["metrics"]})
+        self.assertEqual(set(by_port), {self.ports["grpc"], self.ports["http"], self.ports["metrics"],
+                                        self.ports["forward-auth"]})
+        fwd_from = by_port[self.ports["forward-auth"]]["from"]  # never the public
+        self.assertEqual(
+            sorted(str(f["podSelector"]["matchLabels"]) for f in fwd_from),
+            sorted([str({"app.kubernetes.io/name": "ingress-nginx"}),
+                    str({"pipe2.ai/auth-client": "mcp-server"})]))
         http_from = by_port[self.ports["http"]]["from"]
         self.assertEqual([f["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for f in http_from],
                          ["ingress-nginx"])
@@ -151,6 +160,25 @@ class Manifests(unittest.TestCase):
         term = anti["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"]
         self.assertEqual(term["topologyKey"], "kubernetes.io/hostname")
         self.assertEqual(term["labelSelector"]["matchLabels"], labels)
+
+    def test_the_mcp_ingress_example_asks_forward_auth(self):
+        with open(os.path.join(KDIR, "mcp-ingress.example.yaml")) as f:
+            ing = yaml.safe_load(f)
+        a = ing["metadata"]["annotations"]
+        svc = [s for s in self.by_kind["Service"] if s["metadata"]["name"] ==
+               "pipe2-auth-forward-auth"][0]
+        self.assertEqual(a["nginx.ingress.kubernetes.io/auth-url"],
+                         f"http://pipe2-auth-forward-auth.{self.kust['namespace']}.svc.cluster.local:"
+                         f"{svc['spec']['ports'][0]['port']}/forward-auth")
+        self.assertEqual([h.strip() for h in
+                          a["nginx.ingress.kubernetes.io/auth-response-headers"].split(",")],
+                         ["X-Auth-Subject", "X-Auth-Client-Id", "X-Auth-Scope", "X-Auth-Token-Kind",
+                          "X-Auth-Token-Id", "X-Auth-Expires"])
+        # one origin: the MCP path and the facade's Ingress on the issuer's host
+        host = self.cm["PIPE2_AUTH_ISSUER"].split("://")[1]
+        self.assertEqual(ing["spec"]["rules"][0]["host"], host)
+        self.assertEqual(self.by_kind["Ingress"][0]["spec"]["rules"][0]["host"], host)
+        self.assertEqual(self.cm["PIPE2_AUTH_RESOURCE"], f"https://{host}/mcp")
 
     def test_security_context_and_shutdown_timing(self):
         sc = self.ctr["securityContext"]
