@@ -1,6 +1,8 @@
 /* pbwire.c -- see pbwire.h. */
 #include "pbwire.h"
 
+#include <string.h>
+
 static bool varint(struct pbw *r, uint64_t *out)
 {
     uint64_t v = 0;
@@ -60,4 +62,35 @@ bool pbw_next(struct pbw *r, struct pbw_field *f)
     default:
         return fail(r); /* groups, and the wire types that do not exist */
     }
+}
+
+size_t pbw_varint_size(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static uint8_t *put_varint(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+uint8_t *pbw_put_len_field(uint8_t *p, uint32_t num, const void *data, size_t len)
+{
+    p = put_varint(p, (uint64_t)num << 3 | PBW_LEN);
+    p = put_varint(p, len);
+    if (data != NULL && len > 0) {
+        memcpy(p, data, len);
+        p += len;
+    }
+    return p;
 }

@@ -1,5 +1,5 @@
-/* pbwire.h -- reading protobuf's wire format in place, for the one hot-path message whose
- * unpacking by protobuf-c cost more than the rest of its call: Envoy's CheckRequest carries
+/* pbwire.h -- reading (and writing) protobuf's wire format in place, for the one hot-path message
+ * whose unpacking by protobuf-c cost more than the rest of its call: Envoy's CheckRequest carries
  * every header of the request, each a map entry that protobuf-c allocates and copies, while
  * Check needs three strings of it. A reader walks the fields of one message without copying
  * or allocating; a length-delimited field's bytes can be read as a message in turn.
@@ -39,5 +39,15 @@ static inline void pbw_init(struct pbw *r, const uint8_t *p, size_t len)
 
 /* The next field into f: false at the end of the message, or when it is malformed (bad). */
 bool pbw_next(struct pbw *r, struct pbw_field *f);
+
+/* Writing, for a message whose sizes the caller adds up first (innermost out): the bytes a
+ * length-delimited field number num of len bytes takes, and writing it at p (data NULL:
+ * only its key and length, its bytes to be written next). Returns the end. */
+size_t pbw_varint_size(uint64_t v);
+static inline size_t pbw_len_field_size(uint32_t num, size_t len)
+{
+    return pbw_varint_size((uint64_t)num << 3 | PBW_LEN) + pbw_varint_size(len) + len;
+}
+uint8_t *pbw_put_len_field(uint8_t *p, uint32_t num, const void *data, size_t len);
 
 #endif

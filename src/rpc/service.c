@@ -44,13 +44,24 @@
 #include "validate.h"
 #include "xalloc.h"
 
+uint8_t *svc_msg_begin(size_t n)
+{
+    uint8_t *buf = slab_alloc(RPC_FRAME_PREFIX + n);
+    rpc_frame_prefix(buf, n);
+    return buf;
+}
+
+void svc_msg_finish(struct service_call *call, uint8_t *buf, size_t n)
+{
+    call->complete(call, RPC_OK, NULL, buf, RPC_FRAME_PREFIX + n);
+}
+
 void svc_finish_msg(struct service_call *call, const ProtobufCMessage *m)
 {
     size_t n = protobuf_c_message_get_packed_size(m);
-    uint8_t *buf = slab_alloc(RPC_FRAME_PREFIX + n);
-    rpc_frame_prefix(buf, n);
+    uint8_t *buf = svc_msg_begin(n);
     protobuf_c_message_pack(m, buf + RPC_FRAME_PREFIX);
-    call->complete(call, RPC_OK, NULL, buf, RPC_FRAME_PREFIX + n);
+    svc_msg_finish(call, buf, n);
 }
 
 void svc_finish_err(struct service_call *call, enum rpc_code code, const char *msg)

@@ -25,6 +25,10 @@ struct svc_pb_arena {
 };
 void svc_pb_arena_init(struct svc_pb_arena *a);
 
+/* A message of n bytes written by hand: svc_msg_begin() gives the slab buffer, framed, its
+ * message to be written from buf + RPC_FRAME_PREFIX; svc_msg_finish() answers with it. */
+uint8_t *svc_msg_begin(size_t n);
+void svc_msg_finish(struct service_call *call, uint8_t *buf, size_t n);
 /* Answers call with m (packed into a slab buffer), or with an error status and message. */
 void svc_finish_msg(struct service_call *call, const ProtobufCMessage *m);
 void svc_finish_err(struct service_call *call, enum rpc_code code, const char *msg);

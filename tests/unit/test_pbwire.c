@@ -69,11 +69,37 @@ static void pbwire__refuses_malformed(void **state)
     }
 }
 
+static void pbwire__writes_what_it_reads(void **state)
+{
+    (void)state;
+    uint8_t buf[400], big[300];
+    memset(big, 'b', sizeof(big));
+    size_t inner = pbw_len_field_size(1, 3) + pbw_len_field_size(2, sizeof(big));
+    size_t n = pbw_len_field_size(7, inner);
+    assert_int_equal(n, 1 + 2 + (1 + 1 + 3) + (1 + 2 + 300)); /* 300 needs a 2-byte length */
+    uint8_t *p = pbw_put_len_field(buf, 7, NULL, inner);
+    p = pbw_put_len_field(p, 1, "key", 3);
+    p = pbw_put_len_field(p, 2, big, sizeof(big));
+    assert_int_equal((size_t)(p - buf), n);
+    struct pbw r, in;
+    struct pbw_field f;
+    pbw_init(&r, buf, n);
+    assert_true(pbw_next(&r, &f));
+    assert_int_equal(f.num, 7);
+    pbw_init(&in, f.data, f.len);
+    assert_true(pbw_next(&in, &f));
+    assert_memory_equal(f.data, "key", 3);
+    assert_true(pbw_next(&in, &f));
+    assert_int_equal(f.len, 300);
+    assert_false(pbw_next(&in, &f) || in.bad || pbw_next(&r, &f) || r.bad);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(pbwire__reads_every_type_and_nests),
         cmocka_unit_test(pbwire__refuses_malformed),
+        cmocka_unit_test(pbwire__writes_what_it_reads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
