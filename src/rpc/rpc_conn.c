@@ -98,7 +98,7 @@ struct rpc_stream {
     bool auth_too_long;
     int64_t timeout_ms; /* -1: none */
     bool bad_timeout;
-    uint8_t *buf; /* inline_buf, or the heap once a message outgrows it */
+    uint8_t *buf; /* inline_buf, or a slab block once a message outgrows it */
     size_t len, cap;
     bool request_done;
     bool reset; /* reset by the deadline sweep */
@@ -289,7 +289,7 @@ static void stream_free(struct rpc_stream *s)
     if (s->request_done && s->method != NULL && !s->answered)
         c->in_flight--;
     if (s->buf != s->inline_buf)
-        free(s->buf);
+        slab_free(s->buf);
     slab_free(s->resp);
     slab_free(s);
 }
@@ -486,10 +486,10 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream
     env->buffered += len;
     if (s->len + len > s->cap) {
         size_t cap = s->cap * 2 > s->len + len ? s->cap * 2 : s->len + len;
-        uint8_t *nb = xmalloc(cap);
+        uint8_t *nb = slab_alloc(cap); /* a long token, an Envoy CheckRequest: recycled too */
         memcpy(nb, s->buf, s->len);
         if (s->buf != s->inline_buf)
-            free(s->buf);
+            slab_free(s->buf);
         s->buf = nb;
         s->cap = cap;
     }

@@ -29,7 +29,8 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import harness  # noqa: E402
 from harness import pb  # noqa: E402
-from introspect_bench import SERVER_CPU, fmt, h2load, taskset, wait_port  # noqa: E402
+from introspect_bench import (SERVER_CPU, fmt, h2load, malloc_calls, malloc_shim,  # noqa: E402
+                              taskset, wait_port)
 
 RESOURCE = "http://127.0.0.1:3000/mcp"
 
@@ -150,6 +151,24 @@ def main():
         admin.close()
         authd.stop()
 
+        # ---- allocations per cached forward-auth and Check (malloc_count.c preloaded) --------
+        env.authds.remove(authd)
+        authd = env.authd({"PIPE2_AUTH_WORKERS": "1", "PIPE2_AUTH_RESOURCE": RESOURCE,
+                           "PIPE2_AUTH_FORWARD_AUTH_LISTEN": f"127.0.0.1:{fport}",
+                           "LD_PRELOAD": malloc_shim(tmp)}, wrap=taskset(SERVER_CPU))
+        check_url = f"http://127.0.0.1:{authd.port}{paths['check']}"
+        h2load(fa_url, None, 20000, 16, 1, fa_headers, h1=True)  # warm up: connections, slabs
+        h2load(check_url, bodies["check"], 20000, 16, 32, grpc_headers)
+        before = malloc_calls(authd)
+        check(h2load(fa_url, None, 100000, 16, 1, fa_headers, h1=True), 0, "forward-auth, counted")
+        R["fa_malloc"] = (malloc_calls(authd) - before) / 100000
+        before = malloc_calls(authd)
+        check(h2load(check_url, bodies["check"], 100000, 16, 32, grpc_headers), sizes["check"],
+              "Check, counted")
+        R["check_malloc"] = (malloc_calls(authd) - before) / 100000
+        env.authds.remove(authd)
+        authd.stop()
+
         # ---- nginx return 200, one worker on the same CPU ----------------------------------
         nport = harness.free_port()
         ng = nginx_return_200(tmp, nport)
@@ -215,6 +234,10 @@ def main():
     print("|---|---|---|---|---|")
     for name, ours, ref, ratio, target in rows:
         print(f"| {name} | {ours} | {ref} | {ratio:.2f} | {target} |")
+    print(f"| malloc calls per cached forward-auth (100,000 requests, 16 new connections) | "
+          f"{R['fa_malloc']:.4f} | | | 0 |")
+    print(f"| malloc calls per cached Check (100,000 requests, 16 new connections) | "
+          f"{R['check_malloc']:.4f} | | | 0 |")
     print(f"\nruns: {a.runs}")
 
 

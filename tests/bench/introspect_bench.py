@@ -83,6 +83,23 @@ def wait_port(port, timeout=20):
                        timeout, f"port {port}")
 
 
+def malloc_shim(tmp):
+    """malloc_count.c built into tmp: preloaded, it counts malloc, calloc and realloc calls."""
+    shim = os.path.join(tmp, "malloc_count.so")
+    subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", shim,
+                    os.path.join(HERE, "malloc_count.c")], check=True)
+    return shim
+
+
+def malloc_calls(authd):
+    """The count so far of a pipe2-authd started with malloc_shim() preloaded."""
+    mark = "MALLOC_CALLS"
+    seen = authd.output().count(mark)
+    authd.proc.send_signal(signal.SIGUSR2)
+    harness.wait_until(lambda: authd.output().count(mark) > seen, 5, "the count")
+    return int(authd.output().rsplit(mark, 1)[1].split()[0])
+
+
 def mmm(xs):
     return min(xs), statistics.median(xs), max(xs)
 
@@ -182,26 +199,16 @@ def main():
             authd.stop()
 
         # ---- allocations per cached Introspect (malloc_count.c preloaded) ---------------
-        shim = os.path.join(tmp, "malloc_count.so")
-        subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", shim,
-                        os.path.join(HERE, "malloc_count.c")], check=True)
-        authd = env.authd({"PIPE2_AUTH_WORKERS": "1", "LD_PRELOAD": shim},
+        authd = env.authd({"PIPE2_AUTH_WORKERS": "1", "LD_PRELOAD": malloc_shim(tmp)},
                           wrap=taskset(SERVER_CPU))
         url = f"http://127.0.0.1:{authd.port}{PATH}"
 
-        def malloc_calls():
-            mark = "MALLOC_CALLS"
-            seen = authd.output().count(mark)
-            authd.proc.send_signal(signal.SIGUSR2)
-            harness.wait_until(lambda: authd.output().count(mark) > seen, 5, "the count")
-            return int(authd.output().rsplit(mark, 1)[1].split()[0])
-
         h2load(url, body_file, 20000, 16, 32, grpc_headers)  # warm up: connections, slabs
-        before = malloc_calls()
+        before = malloc_calls(authd)
         r = h2load(url, body_file, 100000, 16, 32, grpc_headers)
         check_all_ok(r, resp_len, "Introspect under the malloc counter")
         # the 16 new connections of the measured load allocate; requests must not
-        results["mallocs_per_request"] = (malloc_calls() - before) / 100000
+        results["mallocs_per_request"] = (malloc_calls(authd) - before) / 100000
         env.authds.remove(authd)
         authd.stop()
 
