@@ -34,6 +34,8 @@ def mcp_call(port, token=None, tool="whoami", arguments=None, extra=None, path="
             "params": {"name": tool, "arguments": arguments or {}}}
     c.request("POST", path, json.dumps(body), h)
     r = c.getresponse()
+    names = [k.lower() for k, _ in r.getheaders()]
+    assert names.count("www-authenticate") <= 1, r.getheaders()  # one challenge, never two
     out = (r.status, {k.lower(): v for k, v in r.getheaders()}, r.read().decode())
     c.close()
     return out
@@ -214,7 +216,7 @@ class Gateway(unittest.TestCase):
         run_node_suite(self, "gateway.test.mjs", {
             "P2A_ORIGIN": self.origin, "P2A_USER": "nia", "P2A_USER_ID": self.user_id,
             "P2A_PASSWORD": PASSWORD,
-            "P2A_CHROMIUM": chromium}, passes=1)
+            "P2A_CHROMIUM": chromium}, passes=2)
 
 
 def raw(port, data, timeout=5):

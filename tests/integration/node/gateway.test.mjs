@@ -80,6 +80,20 @@ after(async () => {
   await new Promise((r) => callbackServer.close(r));
 });
 
+test('a browser-based client on another origin reads the 401 challenge (CORS)', async () => {
+  const page = await browser.newPage();
+  await page.goto(`http://127.0.0.1:${callbackPort}/app`); // some web app's origin
+  const seen = await page.evaluate(async (url) => {
+    const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: {} }) });
+    return { status: r.status, www: r.headers.get('www-authenticate'), body: await r.json() };
+  }, MCP_URL);
+  await page.close();
+  assert.equal(seen.status, 401);
+  assert.equal(seen.www, `Bearer resource_metadata="${ORIGIN}/.well-known/oauth-protected-resource/mcp", scope="mcp"`);
+  assert.equal(seen.body.error, 'invalid_token');
+});
+
 test('SDK client through nginx: 401 -> metadata on the origin -> registration -> browser sign-in -> tool sees the subject', async () => {
   const provider = new BrowserProvider();
   let transport = new StreamableHTTPClientTransport(new URL(MCP_URL),
