@@ -6,6 +6,7 @@
 #   tests/bench/run.sh introspect throughput, latency and memory of Introspect
 #   tests/bench/run.sh revocation propagation of revocations across replicas
 #   tests/bench/run.sh signin     sign-ins per second, and Introspect p99 during a sign-in storm
+#   tests/bench/run.sh gateway    forward-auth vs nginx, RFC 7662 vs the peer, Check vs Introspect
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 "$root/scripts/install-deps.sh" --bench
@@ -21,6 +22,10 @@ fi
 if [ "$what" = all ] || [ "$what" = signin ]; then
   echo "== sign-ins: the hashing pool, and Introspect during a sign-in storm (server on CPU 0)"
   /usr/bin/python3 "$root/tests/bench/signin_bench.py" --runs 3
+fi
+if [ "$what" = all ] || [ "$what" = gateway ]; then
+  echo "== gateways: forward-auth, RFC 7662 on the workers, Envoy Check (server on CPU 0)"
+  /usr/bin/python3 "$root/tests/bench/gateway_bench.py" --runs 3
 fi
 if [ "$what" = all ] || [ "$what" = revocation ]; then
   echo "== revocation propagation (3 replicas, 1 redis-server)"
