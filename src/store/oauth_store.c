@@ -3,27 +3,37 @@
 
 #include <assert.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "netaddr.h"
 #include "clients.h"
 #include "oauth.h"
 #include "store_keys.h"
+#include "xalloc.h"
 
-/* The longest argument eval_args() formats: a sign-in pair's key (rl:login-pair:<user>:<addr>). */
-#define ARG_MAX (sizeof(STORE_KEY_RATE "login-pair::") + OAUTH_MAX_USERNAME + NETADDR_MAX)
-#define ARGS_MAX 12
+/* The longest argument eval_args() formats: a sign-in pair's key (rl:{<user>}:pair:<addr>). */
+#define ARG_MAX (sizeof(STORE_KEY_RATE "}:pair:") + OAUTH_MAX_USERNAME + NETADDR_MAX)
+#define ARGS_MAX 20
 
-/* One argument of a script: a string, a number, or a key: a prefix (STORE_KEY_*) and an id.
- * Ids are bounded by their callers' checks, well within ARG_MAX. */
+/* One argument of a script: a string, a number, or a key: a prefix (STORE_KEY_*), an id and
+ * a suffix. Ids are bounded by their callers' checks, well within ARG_MAX. */
 struct arg {
     enum { A_STR, A_NUM, A_KEY } kind;
-    const char *prefix, *s;
+    const char *prefix, *s, *suffix;
     int64_t num;
 };
 /* clang-format off */
-#define STR(x) {A_STR, NULL, (x), 0}
-#define NUM(x) {A_NUM, NULL, NULL, (x)}
-#define KEY(p, id) {A_KEY, (p), (id), 0}
+#define STR(x) {A_STR, NULL, (x), NULL, 0}
+#define NUM(x) {A_NUM, NULL, NULL, NULL, (x)}
+#define KEY(p, id) {A_KEY, (p), (id), "", 0}
+#define KEYX(p, id, sfx) {A_KEY, (p), (id), (sfx), 0}
+/* an account, by username: its tag is the username (store_keys.h) */
+#define ACCOUNT(u) KEYX(STORE_KEY_ACCOUNT, (u), "}")
+/* a family and the sorted set of its access tokens */
+#define FAMILY(fid) KEY(STORE_KEY_FAMILY, (fid)), KEYX(STORE_KEY_FAMILY, (fid), ":at")
+/* the three keys STORE_LUA_REVOKE uses, last in KEYS */
+#define REVOCATION KEY(STORE_KEY_REVOKED, ""), KEY(STORE_KEY_REVSEQ, ""), KEY(STORE_KEY_REVLOG, "")
 /* clang-format on */
 
 static void eval_args(struct store *st, const char *lua, int nkeys, const struct arg *a, size_t n,
@@ -39,7 +49,7 @@ static void eval_args(struct store *st, const char *lua, int nkeys, const struct
         else if (a[i].kind == A_NUM)
             snprintf(text[i], ARG_MAX, "%lld", (long long)a[i].num);
         else
-            snprintf(text[i], ARG_MAX, "%s%s", a[i].prefix, a[i].s);
+            snprintf(text[i], ARG_MAX, "%s%s%s", a[i].prefix, a[i].s, a[i].suffix);
     }
     (durable ? store_eval_durable : store_eval)(st, lua, nkeys, args, n < ARGS_MAX ? n : ARGS_MAX,
                                                 cb, arg);
@@ -55,15 +65,15 @@ static void eval_args(struct store *st, const char *lua, int nkeys, const struct
 #define REVOKING(st, lua, nkeys, cb, arg, ...)                                                     \
     eval_args(st, lua, nkeys, ARGS(__VA_ARGS__), true, cb, arg)
 
-/* Revokes family fid and its unexpired access tokens; returns {jti, exp, ...} revoked now. */
+/* Revokes the family at key fk (its access tokens at fat) and its unexpired access tokens;
+ * returns {jti, exp, ...} revoked now. */
 #define LUA_REVOKE_FAMILY                                                                          \
     STORE_LUA_REVOKE                                                                               \
-    "local function revoke_family(fid, ms)\n"                                                      \
-    "  local fk = '" STORE_KEY_FAMILY "' .. fid\n"                                                 \
+    "local function revoke_family(fk, fat, ms)\n"                                                  \
     "  redis.call('HSET', fk, 'revoked', '1')\n"                                                   \
     "  if redis.call('TTL', fk) < 0 then redis.call('EXPIRE', fk, 2592000) end\n"                  \
     "  local now = math.floor(tonumber(ms) / 1000)\n"                                              \
-    "  local ats = redis.call('ZRANGEBYSCORE', fk .. ':at', '(' .. now, '+inf', 'WITHSCORES')\n"   \
+    "  local ats = redis.call('ZRANGEBYSCORE', fat, '(' .. now, '+inf', 'WITHSCORES')\n"           \
     "  local out = {}\n"                                                                           \
     "  for i = 1, #ats, 2 do\n"                                                                    \
     "    if revoke(ats[i], ats[i + 1], ms) and #out < 60 then\n"                                   \
@@ -72,6 +82,11 @@ static void eval_args(struct store *st, const char *lua, int nkeys, const struct
     "  end\n"                                                                                      \
     "  return out\n"                                                                               \
     "end\n"
+
+static void ignore_reply(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
+{
+    (void)arg, (void)err, (void)v, (void)lens, (void)n;
+}
 
 void oauth_store_client_put(struct store *st, const char *client_id, const char *record, int ttl_s,
                             store_eval_cb cb, void *arg)
@@ -102,17 +117,17 @@ void oauth_store_user_create(struct store *st, const char *username, const char 
         "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end\n"
         "redis.call('HSET', KEYS[1], 'user_id', ARGV[1], 'hash', ARGV[2], 'created_at', ARGV[3])\n"
         "return 1\n";
-    EVAL(st, lua, 1, cb, arg, KEY(STORE_KEY_ACCOUNT, username), STR(user_id), STR(hash), NUM(now));
+    EVAL(st, lua, 1, cb, arg, ACCOUNT(username), STR(user_id), STR(hash), NUM(now));
 }
 
 /* The counters of sign-in attempts: one account from one address (a hard limit per
  * window), and one account from anywhere (failures beyond a number space attempts out):
- * the ids to follow STORE_KEY_RATE. */
+ * the ids to follow STORE_KEY_RATE, tagged by the username as the account is. */
 static void login_keys(const char *username, const char *addr, char pair[ARG_MAX],
                        char acct[ARG_MAX])
 {
-    snprintf(pair, ARG_MAX, "login-pair:%s:%s", username, addr);
-    snprintf(acct, ARG_MAX, "login-account:%s", username);
+    snprintf(pair, ARG_MAX, "%s}:pair:%s", username, addr);
+    snprintf(acct, ARG_MAX, "%s}:account", username);
 }
 
 void oauth_store_login_reserve(struct store *st, const char *username, const char *addr,
@@ -143,7 +158,7 @@ void oauth_store_login_reserve(struct store *st, const char *username, const cha
         "return {0, h[1] or '', h[2] or '', 0}\n";
     char pair[ARG_MAX], acct[ARG_MAX];
     login_keys(username, addr, pair, acct);
-    EVAL(st, lua, 3, cb, arg, KEY(STORE_KEY_ACCOUNT, username), KEY(STORE_KEY_RATE, pair),
+    EVAL(st, lua, 3, cb, arg, ACCOUNT(username), KEY(STORE_KEY_RATE, pair),
          KEY(STORE_KEY_RATE, acct), NUM(lim->per_pair), NUM(OAUTH_LOGIN_WINDOW_S), NUM(now_ms),
          NUM(lim->throttle_after), NUM(OAUTH_LOGIN_MAX_DELAY_S));
 }
@@ -156,12 +171,15 @@ void oauth_store_session_create(struct store *st, const char *sid_digest, const 
         "redis.call('HSET', KEYS[1], 'user_id', ARGV[1], 'username', ARGV[2], 'auth_time',"
         " ARGV[3])\n"
         "redis.call('EXPIRE', KEYS[1], ARGV[4])\n"
-        "redis.call('DEL', KEYS[2], KEYS[3])\n"
         "return 1\n";
+    /* the session and the account's counters live in different slots: two scripts, sent
+     * together; a release that fails leaves counters that expire with their window */
+    static const char release[] = "return redis.call('DEL', KEYS[1], KEYS[2])\n";
     char pair[ARG_MAX], acct[ARG_MAX];
     login_keys(username, addr, pair, acct);
-    EVAL(st, lua, 3, cb, arg, KEY(STORE_KEY_SESSION, sid_digest), KEY(STORE_KEY_RATE, pair),
-         KEY(STORE_KEY_RATE, acct), STR(user_id), STR(username), NUM(auth_time), NUM(ttl_s));
+    EVAL(st, lua, 1, cb, arg, KEY(STORE_KEY_SESSION, sid_digest), STR(user_id), STR(username),
+         NUM(auth_time), NUM(ttl_s));
+    EVAL(st, release, 2, ignore_reply, NULL, KEY(STORE_KEY_RATE, pair), KEY(STORE_KEY_RATE, acct));
 }
 
 void oauth_store_session_get(struct store *st, const char *sid_digest, store_eval_cb cb, void *arg)
@@ -200,120 +218,216 @@ void oauth_store_family_create(struct store *st, const char *fid, const char *cl
                                int64_t now_ms, store_eval_cb cb, void *arg)
 {
     static const char lua[] = STORE_LUA_REVOKE
-        "local fk = KEYS[1]\n"
-        "redis.call('ZADD', fk .. ':at', ARGV[8], ARGV[7])\n"
-        "redis.call('EXPIRE', fk .. ':at', ARGV[9])\n"
-        "if redis.call('HGET', fk, 'revoked') == '1' then\n"
+        "redis.call('ZADD', KEYS[2], ARGV[8], ARGV[7])\n"
+        "redis.call('EXPIRE', KEYS[2], ARGV[9])\n"
+        "if redis.call('HGET', KEYS[1], 'revoked') == '1' then\n"
         "  revoke(ARGV[7], ARGV[8], ARGV[10])\n"
         "  return 0\n"
         "end\n"
-        "redis.call('HSET', fk, 'client_id', ARGV[1], 'user_id', ARGV[2], 'scope', ARGV[3],"
+        "redis.call('HSET', KEYS[1], 'client_id', ARGV[1], 'user_id', ARGV[2], 'scope', ARGV[3],"
         " 'resource', ARGV[4], 'cur', ARGV[5], 'prev', '', 'prev_at', '0', 'revoked', '0')\n"
-        "redis.call('EXPIRE', fk, ARGV[9])\n"
-        "redis.call('SET', '" STORE_KEY_REFRESH "' .. ARGV[5], ARGV[6], 'EX', ARGV[9])\n"
+        "redis.call('EXPIRE', KEYS[1], ARGV[9])\n"
+        "redis.call('SET', KEYS[3], ARGV[6], 'EX', ARGV[9])\n"
         "return 1\n";
-    EVAL(st, lua, 1, cb, arg, KEY(STORE_KEY_FAMILY, fid), STR(client_id), STR(user_id), STR(scope),
-         STR(resource), STR(rt_digest), STR(fid), STR(at_jti), NUM(at_exp), NUM(ttl_s),
-         NUM(now_ms));
+    EVAL(st, lua, 6, cb, arg, FAMILY(fid), KEY(STORE_KEY_REFRESH, rt_digest), REVOCATION,
+         STR(client_id), STR(user_id), STR(scope), STR(resource), STR(rt_digest), STR(fid),
+         STR(at_jti), NUM(at_exp), NUM(ttl_s), NUM(now_ms));
+}
+
+/* ---- what a refresh token leads to: two steps ------------------------------------------- */
+
+/* A script about a refresh token's family must name the family's keys, and only Redis knows
+ * which family a token belongs to: its id is read first (rt:<digest> -> fid, never changed
+ * once written), then the script runs with every key declared and checks the token still
+ * names that family. */
+struct fam_job {
+    struct store *st;
+    store_eval_cb cb;
+    void *arg;
+    void (*run)(struct fam_job *j, const char *fid);
+    const char *unknown; /* the reply for a token Redis does not know ("-1"), NULL: {} */
+    char *client_id, *new_digest, *scope, *resource;
+    char rt_digest[OAUTH_HEX_LEN + 1];
+    int64_t now_ms;
+    int grace_s, ttl_s;
+};
+
+static char *dup_or_empty(const char *s)
+{
+    return xstrdup(s != NULL ? s : "");
+}
+
+static void fam_job_free(struct fam_job *j)
+{
+    free(j->client_id);
+    free(j->new_digest);
+    free(j->scope);
+    free(j->resource);
+    free(j);
+}
+
+static void fam_found(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
+{
+    (void)lens;
+    struct fam_job *j = arg;
+    if (err != P2A_OK) {
+        j->cb(j->arg, err, NULL, NULL, 0);
+    } else if (n < 1 || v[0][0] == '\0' || strlen(v[0]) > OAUTH_HEX_LEN) {
+        size_t len = j->unknown != NULL ? strlen(j->unknown) : 0;
+        j->cb(j->arg, P2A_OK, j->unknown != NULL ? &j->unknown : NULL, &len,
+              j->unknown != NULL ? 1 : 0);
+    } else {
+        j->run(j, v[0]);
+    }
+    fam_job_free(j);
+}
+
+static struct fam_job *fam_job_new(struct store *st, const char *rt_digest, store_eval_cb cb,
+                                   void *arg)
+{
+    struct fam_job *j = xcalloc(1, sizeof(*j));
+    j->st = st;
+    j->cb = cb;
+    j->arg = arg;
+    snprintf(j->rt_digest, sizeof(j->rt_digest), "%s", rt_digest);
+    return j;
+}
+
+static void fam_lookup(struct fam_job *j)
+{
+    static const char lua[] = "return redis.call('GET', KEYS[1]) or ''\n";
+    EVAL(j->st, lua, 1, fam_found, j, KEY(STORE_KEY_REFRESH, j->rt_digest));
+}
+
+/* ARGV[1] is the family the first step found: a token that names another (it cannot) or
+ * none any more (it expired between the steps) is unknown. */
+#define LUA_SAME_FAMILY(unknown)                                                                   \
+    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return " unknown " end\n"
+
+static void refresh_run(struct fam_job *j, const char *fid)
+{
+    static const char lua[] = LUA_REVOKE_FAMILY LUA_SAME_FAMILY(
+        "{-1}") "local fk, fat = KEYS[2], KEYS[3]\n"
+                "local f = redis.call('HMGET', fk, 'client_id', 'user_id', 'scope', 'resource',"
+                " 'cur', 'prev', 'prev_at', 'revoked')\n"
+                "if not f[1] then return {-1} end\n"
+                "if f[8] == '1' then return {-2} end\n"
+                "if f[1] ~= ARGV[2] then return {-4} end\n"
+                "local now = tonumber(ARGV[6])\n"
+                "local d = ARGV[9]\n"
+                "local grace = tonumber(ARGV[7]) * 1000\n"
+                "local in_grace = d == f[6] and grace > 0 and now - tonumber(f[7]) <= grace\n"
+                "local fresh = d == f[5] or in_grace\n"
+                "if not fresh then\n"
+                "  local out = revoke_family(fk, fat, ARGV[6])\n"
+                "  table.insert(out, 1, -3)\n"
+                "  return out\n"
+                "end\n"
+                "local function within(have, want)\n" /* lists, space-separated */
+                "  local set = {}\n"
+                "  for s in string.gmatch(have, '%S+') do set[s] = true end\n"
+                "  for s in string.gmatch(want, '%S+') do\n"
+                "    if not set[s] then return false end\n"
+                "  end\n"
+                "  return true\n"
+                "end\n"
+                "local scope, resources = f[3], f[4]\n"
+                "if ARGV[4] ~= '' then\n"
+                "  if not within(f[3], ARGV[4]) then return {-5} end\n"
+                "  scope = ARGV[4]\n"
+                "end\n"
+                "if ARGV[5] ~= '' then\n"
+                "  if not within(f[4], ARGV[5]) then return {-6} end\n"
+                "  resources = ARGV[5]\n"
+                "end\n"
+                "if d == f[5] then\n"
+                "  redis.call('HSET', fk, 'prev', f[5], 'prev_at', now)\n"
+                "else\n" /* the grace is used up: the old token was exchanged once */
+                "  redis.call('HSET', fk, 'prev', '')\n"
+                "end\n"
+                "redis.call('HSET', fk, 'cur', ARGV[3])\n"
+                "redis.call('EXPIRE', fk, ARGV[8])\n"
+                "redis.call('EXPIRE', fat, ARGV[8])\n"
+                "redis.call('SET', KEYS[4], ARGV[1], 'EX', ARGV[8])\n"
+                "return {0, ARGV[1], f[2], scope, resources}\n";
+    EVAL(j->st, lua, 7, j->cb, j->arg, KEY(STORE_KEY_REFRESH, j->rt_digest), FAMILY(fid),
+         KEY(STORE_KEY_REFRESH, j->new_digest), REVOCATION, STR(fid), STR(j->client_id),
+         STR(j->new_digest), STR(j->scope), STR(j->resource), NUM(j->now_ms), NUM(j->grace_s),
+         NUM(j->ttl_s), STR(j->rt_digest));
 }
 
 void oauth_store_refresh(struct store *st, const char *rt_digest, const char *client_id,
                          const char *new_rt_digest, const char *scope, const char *resource,
                          int64_t now_ms, int grace_s, int ttl_s, store_eval_cb cb, void *arg)
 {
-    static const char lua[] = LUA_REVOKE_FAMILY
-        "local fid = redis.call('GET', KEYS[1])\n"
-        "if not fid then return {-1} end\n"
-        "local fk = '" STORE_KEY_FAMILY "' .. fid\n"
-        "local f = redis.call('HMGET', fk, 'client_id', 'user_id', 'scope', 'resource',"
-        " 'cur', 'prev', 'prev_at', 'revoked')\n"
-        "if not f[1] then return {-1} end\n"
-        "if f[8] == '1' then return {-2} end\n"
-        "if f[1] ~= ARGV[1] then return {-4} end\n"
-        "local now = tonumber(ARGV[5])\n"
-        "local d = ARGV[8]\n"
-        "local grace = tonumber(ARGV[6]) * 1000\n"
-        "local in_grace = d == f[6] and grace > 0 and now - tonumber(f[7]) <= grace\n"
-        "local fresh = d == f[5] or in_grace\n"
-        "if not fresh then\n"
-        "  local out = revoke_family(fid, ARGV[5])\n"
-        "  table.insert(out, 1, -3)\n"
-        "  return out\n"
-        "end\n"
-        "local function within(have, want)\n" /* lists, space-separated */
-        "  local set = {}\n"
-        "  for s in string.gmatch(have, '%S+') do set[s] = true end\n"
-        "  for s in string.gmatch(want, '%S+') do\n"
-        "    if not set[s] then return false end\n"
-        "  end\n"
-        "  return true\n"
-        "end\n"
-        "local scope, resources = f[3], f[4]\n"
-        "if ARGV[3] ~= '' then\n"
-        "  if not within(f[3], ARGV[3]) then return {-5} end\n"
-        "  scope = ARGV[3]\n"
-        "end\n"
-        "if ARGV[4] ~= '' then\n"
-        "  if not within(f[4], ARGV[4]) then return {-6} end\n"
-        "  resources = ARGV[4]\n"
-        "end\n"
-        "if d == f[5] then\n"
-        "  redis.call('HSET', fk, 'prev', f[5], 'prev_at', now)\n"
-        "else\n" /* the grace is used up: the old token was exchanged once */
-        "  redis.call('HSET', fk, 'prev', '')\n"
-        "end\n"
-        "redis.call('HSET', fk, 'cur', ARGV[2])\n"
-        "redis.call('EXPIRE', fk, ARGV[7])\n"
-        "redis.call('EXPIRE', fk .. ':at', ARGV[7])\n"
-        "redis.call('SET', '" STORE_KEY_REFRESH "' .. ARGV[2], fid, 'EX', ARGV[7])\n"
-        "return {0, fid, f[2], scope, resources}\n";
-    EVAL(st, lua, 1, cb, arg, KEY(STORE_KEY_REFRESH, rt_digest), STR(client_id), STR(new_rt_digest),
-         STR(scope), STR(resource), NUM(now_ms), NUM(grace_s), NUM(ttl_s), STR(rt_digest));
+    struct fam_job *j = fam_job_new(st, rt_digest, cb, arg);
+    j->run = refresh_run;
+    j->unknown = "-1";
+    j->client_id = dup_or_empty(client_id);
+    j->new_digest = dup_or_empty(new_rt_digest);
+    j->scope = dup_or_empty(scope);
+    j->resource = dup_or_empty(resource);
+    j->now_ms = now_ms;
+    j->grace_s = grace_s;
+    j->ttl_s = ttl_s;
+    fam_lookup(j);
+}
+
+static void refresh_info_run(struct fam_job *j, const char *fid)
+{
+    static const char lua[] = LUA_SAME_FAMILY(
+        "{}") "local f = redis.call('HMGET', KEYS[2], 'client_id', 'user_id', 'scope', 'resource',"
+              " 'cur', 'revoked')\n"
+              "if not f[1] or f[6] == '1' or f[5] ~= ARGV[2] then return {} end\n"
+              "return {f[1], f[2], f[3], f[4], redis.call('TTL', KEYS[1])}\n";
+    EVAL(j->st, lua, 2, j->cb, j->arg, KEY(STORE_KEY_REFRESH, j->rt_digest),
+         KEY(STORE_KEY_FAMILY, fid), STR(fid), STR(j->rt_digest));
 }
 
 void oauth_store_refresh_info(struct store *st, const char *rt_digest, store_eval_cb cb, void *arg)
 {
-    static const char lua[] =
-        "local fid = redis.call('GET', KEYS[1])\n"
-        "if not fid then return {} end\n"
-        "local f = redis.call('HMGET', '" STORE_KEY_FAMILY "' .. fid, 'client_id', 'user_id',"
-        " 'scope', 'resource', 'cur', 'revoked')\n"
-        "if not f[1] or f[6] == '1' or f[5] ~= ARGV[1] then return {} end\n"
-        "return {f[1], f[2], f[3], f[4], redis.call('TTL', KEYS[1])}\n";
-    EVAL(st, lua, 1, cb, arg, KEY(STORE_KEY_REFRESH, rt_digest), STR(rt_digest));
+    struct fam_job *j = fam_job_new(st, rt_digest, cb, arg);
+    j->run = refresh_info_run;
+    fam_lookup(j);
 }
 
 void oauth_store_family_add_at(struct store *st, const char *fid, const char *jti, int64_t exp,
                                int64_t now_ms, store_eval_cb cb, void *arg)
 {
     static const char lua[] =
-        STORE_LUA_REVOKE "redis.call('ZADD', KEYS[1] .. ':at', ARGV[2], ARGV[1])\n"
+        STORE_LUA_REVOKE "redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])\n"
                          "if redis.call('HGET', KEYS[1], 'revoked') == '1' then\n"
                          "  revoke(ARGV[1], ARGV[2], ARGV[3])\n"
                          "  return 0\n"
                          "end\n"
                          "return 1\n";
-    EVAL(st, lua, 1, cb, arg, KEY(STORE_KEY_FAMILY, fid), STR(jti), NUM(exp), NUM(now_ms));
+    EVAL(st, lua, 5, cb, arg, FAMILY(fid), REVOCATION, STR(jti), NUM(exp), NUM(now_ms));
 }
 
 void oauth_store_family_revoke(struct store *st, const char *fid, int64_t now_ms, store_eval_cb cb,
                                void *arg)
 {
-    static const char lua[] = LUA_REVOKE_FAMILY "return revoke_family(ARGV[1], ARGV[2])\n";
-    REVOKING(st, lua, 0, cb, arg, STR(fid), NUM(now_ms));
+    static const char lua[] = LUA_REVOKE_FAMILY "return revoke_family(KEYS[1], KEYS[2], ARGV[1])\n";
+    REVOKING(st, lua, 5, cb, arg, FAMILY(fid), REVOCATION, NUM(now_ms));
+}
+
+static void refresh_revoke_run(struct fam_job *j, const char *fid)
+{
+    static const char lua[] = LUA_REVOKE_FAMILY LUA_SAME_FAMILY(
+        "{}") "if redis.call('HGET', KEYS[2], 'client_id') ~= ARGV[2] then return {} end\n"
+              "return revoke_family(KEYS[2], KEYS[3], ARGV[3])\n";
+    REVOKING(j->st, lua, 6, j->cb, j->arg, KEY(STORE_KEY_REFRESH, j->rt_digest), FAMILY(fid),
+             REVOCATION, STR(fid), STR(j->client_id), NUM(j->now_ms));
 }
 
 void oauth_store_refresh_revoke(struct store *st, const char *rt_digest, const char *client_id,
                                 int64_t now_ms, store_eval_cb cb, void *arg)
 {
-    static const char lua[] = LUA_REVOKE_FAMILY "local fid = redis.call('GET', KEYS[1])\n"
-                                                "if not fid then return {} end\n"
-                                                "if redis.call('HGET', '" STORE_KEY_FAMILY
-                                                "' .. fid, 'client_id') ~= ARGV[1] then\n"
-                                                "  return {}\n"
-                                                "end\n"
-                                                "return revoke_family(fid, ARGV[2])\n";
-    REVOKING(st, lua, 1, cb, arg, KEY(STORE_KEY_REFRESH, rt_digest), STR(client_id), NUM(now_ms));
+    struct fam_job *j = fam_job_new(st, rt_digest, cb, arg);
+    j->run = refresh_revoke_run;
+    j->client_id = dup_or_empty(client_id);
+    j->now_ms = now_ms;
+    fam_lookup(j);
 }
 
 void oauth_store_jti_revoke(struct store *st, const char *jti, int64_t exp, int64_t now_ms,
@@ -322,7 +436,7 @@ void oauth_store_jti_revoke(struct store *st, const char *jti, int64_t exp, int6
     static const char lua[] =
         STORE_LUA_REVOKE "if revoke(ARGV[1], ARGV[2], ARGV[3]) then return 1 end\n"
                          "return 0\n";
-    REVOKING(st, lua, 0, cb, arg, STR(jti), NUM(exp), NUM(now_ms));
+    REVOKING(st, lua, 3, cb, arg, REVOCATION, STR(jti), NUM(exp), NUM(now_ms));
 }
 
 void oauth_store_assertion_once(struct store *st, const char *client_id, const char *jti,
@@ -354,9 +468,9 @@ void oauth_store_limit_hit(struct store *st, const char *what, const char *addr,
         "  if redis.call('TTL', KEYS[i]) < 0 then redis.call('EXPIRE', KEYS[i], ARGV[3]) end\n"
         "end\n"
         "return {0, 0}\n";
-    char one[ARG_MAX], all[ARG_MAX];
-    snprintf(one, sizeof(one), "%s:%s", what, addr);
-    snprintf(all, sizeof(all), "%s-all", what);
+    char one[ARG_MAX], all[ARG_MAX]; /* both tagged by what */
+    snprintf(one, sizeof(one), "%s}:%s", what, addr);
+    snprintf(all, sizeof(all), "%s}:all", what);
     EVAL(st, lua, 2, cb, arg, KEY(STORE_KEY_RATE, one), KEY(STORE_KEY_RATE, all), NUM(per_addr),
          NUM(global), NUM(window_s));
 }

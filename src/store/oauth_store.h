@@ -2,24 +2,28 @@
  * token families, rate-limit counters. Every state change is one Lua script, so two
  * replicas racing on the same code or refresh token see one winner.
  *
- * Keys (prefix p2a:). Secrets (codes, refresh tokens, sessions, client secrets) are kept
- * only as SHA-256 hex digests.
+ * Keys (prefix p2a:; the hash tags in braces put a script's keys in one slot, store_keys.h).
+ * Secrets (codes, refresh tokens, sessions, client secrets) are kept only as SHA-256 hex
+ * digests.
  *   client:<client_id>     string: the client record (JSON); a self-registered one expires
  *                          unless used (each use pushes its expiry out), one registered
  *                          over the RPC never does
- *   account:<username>     hash: user_id hash created_at
+ *   account:{<username>}   hash: user_id hash created_at
  *   session:<digest>       hash: user_id username auth_time; expires with the session
  *   code:<digest>          hash: b (the binding, JSON) used fam; expires after 10 minutes
- *   fam:<fid>              hash: client_id user_id scope resource cur prev prev_at revoked;
+ *   {t}:fam:<fid>          hash: client_id user_id scope resource cur prev prev_at revoked;
  *                          one per authorization, expires with its newest refresh token
- *   fam:<fid>:at           sorted set: access tokens issued to the family, by exp
- *   rt:<digest>            string: fid (old members stay to detect their reuse)
+ *   {t}:fam:<fid>:at       sorted set: access tokens issued to the family, by exp
+ *   {t}:rt:<digest>        string: fid (old members stay to detect their reuse); a script
+ *                          about a refresh token reads its fid first, then runs with the
+ *                          family's keys declared (and checks the fid again)
  *   aj:<digest>            a client assertion's jti (SHA-256 of client_id and jti), until
  *                          the assertion's exp: used once
- *   rl:<what>:<who>        counters of a rate limit window; rl:login-pair:<user>:<addr>
- *                          and rl:login-account:<user> (hash n next) for sign-ins;
- *                          rl:register:<addr> and rl:register-all for registrations,
- *                          rl:assertion:<addr> and rl:assertion-all for client assertions
+ *   rl:{<what>}:...        counters of a rate limit window: rl:{<user>}:pair:<addr> and
+ *                          rl:{<user>}:account (hash n next) for sign-ins, with the
+ *                          account's tag; rl:{register}:<addr> and rl:{register}:all for
+ *                          registrations, rl:{assertion}:<addr> and rl:{assertion}:all for
+ *                          client assertions
  * Revoking an access token is the revocation mechanism of PATs: the revoked set, the
  * sequence, the log and a message on the channel, in the same script.
  *

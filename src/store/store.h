@@ -1,20 +1,21 @@
 /* store.h -- the durable state in Redis, reached asynchronously from an event loop.
  *
  * One struct store is one connection to Redis, owned by one event loop (a worker's, the
- * revocation view's, the facade's or main's) and used only from it. Every operation completes through its callback,
- * always later, from the loop, never from inside the call; it is called exactly once, also
- * when the connection fails (P2A_ERR_UNAVAILABLE), a command is slower than the configured
- * timeout (P2A_ERR_UNAVAILABLE, and the connection is dropped and remade), or the store is
- * freed. Pointers handed to a callback are valid only during it.
+ * revocation view's, the facade's or main's) and used only from it. Every operation completes
+ * through its callback, always later, from the loop, never from inside the call; it is called
+ * exactly once, also when the connection fails (P2A_ERR_UNAVAILABLE), a command is slower than the
+ * configured timeout (P2A_ERR_UNAVAILABLE, and the connection is dropped and remade), or the store
+ * is freed. Pointers handed to a callback are valid only during it.
  *
- * Keys (prefix p2a:):
- *   pat:<jti>          hash: jti user_id name scope created_at expires_at last_used_at
- *                      revoked_at; expires 30 days after the token does
- *   user:<user>:pats   sorted set of jti by creation time (ms): the per-user index
- *   revoked            sorted set of revoked jti scored by the token's exp
- *   revseq / revlog    revocation sequence number, and jti by sequence number
+ * Keys (prefix p2a:, all in the {t} slot with every token key: store_keys.h):
+ *   {t}:pat:<jti>        hash: jti user_id name scope created_at expires_at last_used_at
+ *                        revoked_at; expires 30 days after the token does
+ *   {t}:user:<user>:pats sorted set of jti by creation time (ms): the per-user index
+ *   {t}:revoked          sorted set of revoked jti scored by the token's exp
+ *   {t}:revseq, revlog   revocation sequence number, and jti by sequence number
  *   channel revocations: "<seq> <jti> <exp> <revoked at, ms>" published after each
- *                      revocation
+ *                        revocation
+ * A full load refuses a Redis in the layout before hash tags (p2a:revseq present).
  */
 #ifndef P2A_STORE_H
 #define P2A_STORE_H
@@ -52,8 +53,8 @@ typedef void (*store_done_cb)(void *arg, p2a_err err);
 typedef void (*store_revoke_cb)(void *arg, p2a_err err, bool already, int64_t revoked_at,
                                 int64_t exp);
 typedef void (*store_list_cb)(void *arg, p2a_err err, const struct pat_record *recs, size_t n);
-typedef void (*store_revocations_cb)(void *arg, p2a_err err, const struct revocation *v,
-                                     size_t n, uint64_t seq);
+typedef void (*store_revocations_cb)(void *arg, p2a_err err, const struct revocation *v, size_t n,
+                                     uint64_t seq);
 
 /* Starts connecting at once; reconnects by itself with backoff. name is for logs. */
 struct store *store_new(struct event_base *base, const struct p2a_config *cfg, const char *name);
@@ -78,8 +79,8 @@ void store_pat_create(struct store *st, const struct pat_record *r, store_done_c
  * record, the revoked set and the log atomically, then publishes. */
 void store_pat_revoke(struct store *st, const char *jti, const char *user_id, int64_t now_ms,
                       store_revoke_cb cb, void *arg);
-void store_pat_list(struct store *st, const char *user_id, bool include_revoked,
-                    store_list_cb cb, void *arg);
+void store_pat_list(struct store *st, const char *user_id, bool include_revoked, store_list_cb cb,
+                    void *arg);
 /* Every revocation whose token has not expired at now, and the current sequence number,
  * read atomically. */
 void store_revocations_load(struct store *st, int64_t now, store_revocations_cb cb, void *arg);
@@ -90,16 +91,15 @@ void store_revocations_since(struct store *st, uint64_t after, size_t limit,
                              store_revocations_cb cb, void *arg);
 /* Deletes revocations of tokens expired at now (at most 10,000 a call); the callback gets
  * how many as n, with no entries. */
-void store_revocations_purge(struct store *st, int64_t now, store_revocations_cb cb,
-                             void *arg);
+void store_revocations_purge(struct store *st, int64_t now, store_revocations_cb cb, void *arg);
 /* Raises last_used_at of each jti to ts[i] (never lowers it), in one round trip. */
 void store_last_used(struct store *st, const char *const *jtis, const int64_t *ts, size_t n,
                      store_done_cb cb, void *arg);
 
 /* The reply of a script as strings (integers in decimal, nil as ""); valid during the call.
  * A Redis error or a lost connection is P2A_ERR_UNAVAILABLE with n = 0. */
-typedef void (*store_eval_cb)(void *arg, p2a_err err, const char *const *v,
-                              const size_t *lens, size_t n);
+typedef void (*store_eval_cb)(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                              size_t n);
 /* Runs a Lua script (EVAL) with nkeys of args as KEYS and the rest as ARGV; at most 64
  * args, and replies of at most 64 items. The other modules' Redis state (OAuth) is kept
  * this way so that hiredis stays in this file. */
@@ -109,7 +109,7 @@ void store_eval(struct store *st, const char *script, int nkeys, const char *con
  * PIPE2_AUTH_REDIS_WAIT_REPLICAS replicas within PIPE2_AUTH_REDIS_WAIT_TIMEOUT_MS, so that a
  * failover cannot forget a revocation that was acknowledged; else P2A_ERR_UNAVAILABLE (the
  * caller retries: revoking is idempotent). Plain store_eval() when no replica is awaited. */
-void store_eval_durable(struct store *st, const char *script, int nkeys,
-                        const char *const *args, size_t nargs, store_eval_cb cb, void *arg);
+void store_eval_durable(struct store *st, const char *script, int nkeys, const char *const *args,
+                        size_t nargs, store_eval_cb cb, void *arg);
 
 #endif

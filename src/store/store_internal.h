@@ -26,6 +26,9 @@ struct op {
         store_eval_cb eval;
     } cb;
     void *arg;
+    void *ctx;   /* a step's own data (freed with the op): a script in two steps */
+    bool flag;   /* the same */
+    int64_t num; /* the same */
 };
 
 /* Sends argv (lens NULL: NUL-terminated strings); op->fn gets the reply, or NULL when the

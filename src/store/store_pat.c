@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "log.h"
 #include "store_internal.h"
 #include "store_keys.h"
 #include "xalloc.h"
@@ -112,7 +113,9 @@ void store_pat_revoke(struct store *st, const char *jti, const char *user_id, in
     snprintf(nows, sizeof(nows), "%lld", (long long)(now_ms / 1000));
     snprintf(now_mss, sizeof(now_mss), "%lld", (long long)now_ms);
     char *k1 = pat_key(jti);
-    const char *argv[] = {"EVAL", revoke_lua, "1", k1, jti, user_id, nows, now_mss};
+    const char *argv[] = {"EVAL",           revoke_lua,       "4", k1,      STORE_KEY_REVOKED,
+                          STORE_KEY_REVSEQ, STORE_KEY_REVLOG, jti, user_id, nows,
+                          now_mss};
     /* acknowledged once replicas have it: a failover must not forget a revocation */
     struct op *op = store_op_new(revoke_reply, arg);
     op->cb.revoke = cb;
@@ -120,23 +123,29 @@ void store_pat_revoke(struct store *st, const char *jti, const char *user_id, in
     free(k1);
 }
 
-/* Flat reply: 8 fields per token, newest first. Index entries whose record has gone
- * (30 days after expiry) are dropped on the way. */
+/* ListTokens in two steps, so that the script declares every key it reads: the index's
+ * jtis (newest first), then one script over the index and those records. Flat reply: 8
+ * fields per token. Index entries whose record has gone (30 days after expiry) are dropped
+ * on the way. KEYS: the index, then the records; ARGV: include revoked, limit, and the
+ * length of the records' key prefix (the jti follows it). */
 static const char list_lua[] =
     "local out = {}\n"
-    "local jtis = redis.call('ZREVRANGE', KEYS[1], 0, 4999)\n"
-    "for _, jti in ipairs(jtis) do\n"
-    "  local h = redis.call('HMGET', ARGV[2] .. jti, 'user_id', 'name', 'scope',"
+    "local skip = tonumber(ARGV[3])\n"
+    "for i = 2, #KEYS do\n"
+    "  local jti = string.sub(KEYS[i], skip + 1)\n"
+    "  local h = redis.call('HMGET', KEYS[i], 'user_id', 'name', 'scope',"
     " 'created_at', 'expires_at', 'last_used_at', 'revoked_at')\n"
     "  if not h[1] then\n"
     "    redis.call('ZREM', KEYS[1], jti)\n"
     "  elseif ARGV[1] == '1' or h[7] == '0' then\n"
     "    out[#out + 1] = jti\n"
-    "    for i = 1, 7 do out[#out + 1] = h[i] end\n"
-    "    if #out >= tonumber(ARGV[3]) * 8 then break end\n"
+    "    for j = 1, 7 do out[#out + 1] = h[j] end\n"
+    "    if #out >= tonumber(ARGV[2]) * 8 then break end\n"
     "  end\n"
     "end\n"
     "return out\n";
+
+#define LIST_INDEX_MAX 5000 /* index entries read per listing */
 
 static const char *reply_str(const redisReply *r)
 {
@@ -166,18 +175,52 @@ static void list_reply(struct op *op, redisReply *r)
     free(v);
 }
 
+/* The index's jtis came: the records, in one script. */
+static void list_index_reply(struct op *op, redisReply *r)
+{
+    if (!store_reply_ok(r) || r->type != REDIS_REPLY_ARRAY) {
+        op->cb.list(op->arg, P2A_ERR_UNAVAILABLE, NULL, 0);
+        return;
+    }
+    const char *index_key = op->ctx;
+    size_t n = r->elements, argc = 4 + n + 3;
+    const char **argv = xcalloc(argc, sizeof(*argv));
+    char **keys = xcalloc(n + 1, sizeof(*keys));
+    char nkeys[24], limit[16], skip[16];
+    snprintf(nkeys, sizeof(nkeys), "%zu", n + 1);
+    snprintf(limit, sizeof(limit), "%d", STORE_LIST_MAX);
+    snprintf(skip, sizeof(skip), "%zu", sizeof(STORE_KEY_PAT) - 1);
+    argv[0] = "EVAL";
+    argv[1] = list_lua;
+    argv[2] = nkeys;
+    argv[3] = index_key;
+    for (size_t i = 0; i < n; i++) {
+        keys[i] = pat_key(reply_str(r->element[i]));
+        argv[4 + i] = keys[i];
+    }
+    argv[4 + n] = op->flag ? "1" : "0";
+    argv[5 + n] = limit;
+    argv[6 + n] = skip;
+    struct op *next = store_op_new(list_reply, op->arg);
+    next->cb.list = op->cb.list;
+    store_send_op(op->st, next, (int)argc, argv, NULL);
+    for (size_t i = 0; i < n; i++)
+        free(keys[i]);
+    free(keys);
+    free(argv);
+}
+
 void store_pat_list(struct store *st, const char *user_id, bool include_revoked, store_list_cb cb,
                     void *arg)
 {
-    char limit[16];
-    snprintf(limit, sizeof(limit), "%d", STORE_LIST_MAX);
-    char *k = user_key(user_id);
-    const char *argv[] = {"EVAL",        list_lua, "1", k, include_revoked ? "1" : "0",
-                          STORE_KEY_PAT, limit};
-    struct op *op = store_op_new(list_reply, arg);
+    char *k = user_key(user_id), upto[16];
+    snprintf(upto, sizeof(upto), "%d", LIST_INDEX_MAX - 1);
+    const char *argv[] = {"ZREVRANGE", k, "0", upto};
+    struct op *op = store_op_new(list_index_reply, arg);
     op->cb.list = cb;
+    op->flag = include_revoked;
+    op->ctx = k; /* freed with op */
     store_send_op(st, op, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
-    free(k);
 }
 
 /* ---- revocations -------------------------------------------------------------------------- */
@@ -205,13 +248,35 @@ static void revocations_reply(struct op *op, redisReply *r)
     free(v);
 }
 
+static void load_after_check(struct op *op, redisReply *r)
+{
+    if (!store_reply_ok(r) || r->type != REDIS_REPLY_INTEGER) {
+        op->cb.revocations(op->arg, P2A_ERR_UNAVAILABLE, NULL, 0, 0);
+        return;
+    }
+    if (r->integer != 0) { /* fail closed: this layout's revoked set would look empty */
+        log_error("store.legacy_layout",
+                  "Redis holds keys of the layout before hash tags (" STORE_KEY_LEGACY_REVSEQ
+                  "): run scripts/migrate-redis-keys.sh against it; not serving until then");
+        op->cb.revocations(op->arg, P2A_ERR_UNAVAILABLE, NULL, 0, 0);
+        return;
+    }
+    char nows[24];
+    snprintf(nows, sizeof(nows), "%lld", (long long)op->num);
+    const char *argv[] = {"EVAL", load_lua, "2", STORE_KEY_REVOKED, STORE_KEY_REVSEQ, nows};
+    struct op *load = store_op_new(revocations_reply, op->arg);
+    load->cb.revocations = op->cb.revocations;
+    store_send_op(op->st, load, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
+}
+
+/* A full load first makes sure Redis is not in the layout before hash tags (a Redis that an
+ * older version wrote, not yet migrated), then reads the set and the sequence number. */
 void store_revocations_load(struct store *st, int64_t now, store_revocations_cb cb, void *arg)
 {
-    char nows[24];
-    snprintf(nows, sizeof(nows), "%lld", (long long)now);
-    const char *argv[] = {"EVAL", load_lua, "2", STORE_KEY_REVOKED, STORE_KEY_REVSEQ, nows};
-    struct op *op = store_op_new(revocations_reply, arg);
+    const char *argv[] = {"EXISTS", STORE_KEY_LEGACY_REVSEQ};
+    struct op *op = store_op_new(load_after_check, arg);
     op->cb.revocations = cb;
+    op->num = now;
     store_send_op(st, op, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
 }
 

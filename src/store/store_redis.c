@@ -555,6 +555,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
             st->moved = true; /* our primary was demoted: ask the sentinels */
     }
     op->fn(op, r);
+    free(op->ctx);
     free(op);
 }
 
@@ -563,6 +564,7 @@ static void fail_later(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     struct op *op = arg;
     op->fn(op, NULL);
+    free(op->ctx);
     free(op);
 }
 

@@ -213,9 +213,9 @@ class Proxy:
 REVOKE_DIRECTLY = """
 local exp = redis.call('HGET', KEYS[1], 'expires_at') or ARGV[2]
 if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'revoked_at', ARGV[3]) end
-redis.call('ZADD', 'p2a:revoked', exp, ARGV[1])
-local seq = redis.call('INCR', 'p2a:revseq')
-redis.call('ZADD', 'p2a:revlog', seq, ARGV[1])
+redis.call('ZADD', 'p2a:{t}:revoked', exp, ARGV[1])
+local seq = redis.call('INCR', 'p2a:{t}:revseq')
+redis.call('ZADD', 'p2a:{t}:revlog', seq, ARGV[1])
 return seq
 """
 
@@ -224,7 +224,7 @@ def revoke_directly(redis, jti, exp=None):
     """A revocation written into Redis the way RevokeToken writes it, but never published:
     only the repair poll (or a load) can bring it to a replica."""
     exp = exp or int(time.time()) + 3600
-    return redis.cli("EVAL", REVOKE_DIRECTLY, "1", f"p2a:pat:{jti}", jti, str(exp),
+    return redis.cli("EVAL", REVOKE_DIRECTLY, "1", f"p2a:{{t}}:pat:{jti}", jti, str(exp),
                      str(int(time.time())))
 
 

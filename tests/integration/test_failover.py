@@ -144,7 +144,7 @@ class Failover(unittest.TestCase):
         self.assertEqual(violations, [])
         # every acknowledged revocation is on the new primary and refused by both replicas
         for t, _ in acked:
-            self.assertNotEqual(self.replica.cli("ZSCORE", "p2a:revoked", t.info.jti), "",
+            self.assertNotEqual(self.replica.cli("ZSCORE", "p2a:{t}:revoked", t.info.jti), "",
                                 t.info.jti)
         for m in mcps:
             for t, _ in acked:
@@ -175,7 +175,7 @@ class Failover(unittest.TestCase):
             return True
 
         wait_until(acked, 15, "the revocation to be acked once the replica is back")
-        self.assertNotEqual(self.replica.cli("ZSCORE", "p2a:revoked", t.info.jti), "")
+        self.assertNotEqual(self.replica.cli("ZSCORE", "p2a:{t}:revoked", t.info.jti), "")
         admin.close()
 
     def test_a_stale_sentinel_is_not_believed(self):

@@ -289,7 +289,7 @@ class GrpcPython(ServiceTest):
         for _ in range(100):
             for t in tokens:
                 self.assertTrue(self.mcp.introspect(t.token).active)
-        keys = [f"p2a:pat:{t.info.jti}" for t in tokens]
+        keys = [f"p2a:{{t}}:pat:{t.info.jti}" for t in tokens]
         wait_until(lambda: all(self.env.redis.cli("HGET", k, "last_used_at") not in ("", "0")
                                for k in keys), 10, "last_used_at to reach Redis")
         elapsed = time.monotonic() - t0

@@ -637,7 +637,7 @@ class IssueDuringStall(unittest.TestCase):
             wait_until(lambda: admin.health().status == 1, 20, "SERVING again")
             wait_until(lambda: self._listed(admin) is not None, 20, "ListTokens to answer")
             self.assertEqual(self._listed(admin), [])
-            self.assertEqual(env.redis.cli("KEYS", "p2a:pat:*").split(), [])
+            self.assertEqual(env.redis.cli("KEYS", "p2a:{t}:pat:*").split(), [])
             admin.close()
         finally:
             env.close()

@@ -205,9 +205,9 @@ class Scale(ReplicasBase):
         self.admin.revoke(real.info.jti)
         exp = int(time.time()) + 3600
         lua = ("for i = 1, 100000 do local j = 'bulk' .. i "
-               "redis.call('ZADD', 'p2a:revoked', ARGV[1], j) "
-               "redis.call('ZADD', 'p2a:revlog', redis.call('INCR', 'p2a:revseq'), j) end "
-               "return redis.call('ZCARD', 'p2a:revoked')")
+               "redis.call('ZADD', 'p2a:{t}:revoked', ARGV[1], j) "
+               "redis.call('ZADD', 'p2a:{t}:revlog', redis.call('INCR', 'p2a:{t}:revseq'), j) end "
+               "return redis.call('ZCARD', 'p2a:{t}:revoked')")
         self.assertEqual(self.env.redis.cli("EVAL", lua, "0", str(exp)), "100001")
         t0 = time.monotonic()
         fourth = self.env.authd(self.extra, wait_ready=False)
@@ -242,9 +242,9 @@ class Expiry(ReplicasBase):
         issued = self.admin.issue("sam", "short-lived", expires_in=2)
         self.admin.revoke(issued.info.jti)
         jti = issued.info.jti
-        self.assertNotEqual(self.env.redis.cli("ZSCORE", "p2a:revoked", jti), "")
-        wait_until(lambda: self.env.redis.cli("ZSCORE", "p2a:revoked", jti) == ""
-                   and self.env.redis.cli("ZSCORE", "p2a:revlog", jti) == "", 10,
+        self.assertNotEqual(self.env.redis.cli("ZSCORE", "p2a:{t}:revoked", jti), "")
+        wait_until(lambda: self.env.redis.cli("ZSCORE", "p2a:{t}:revoked", jti) == ""
+                   and self.env.redis.cli("ZSCORE", "p2a:{t}:revlog", jti) == "", 10,
                    "the revocation to leave Redis once the token expired")
         for r in self.replicas:
             wait_until(lambda: "dropped from memory, 0 remain" in r.output(), 10,

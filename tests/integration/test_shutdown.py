@@ -50,7 +50,7 @@ class Shutdown(unittest.TestCase):
         self.assertEqual(code, 0, authd.output()[-3000:])
         self.assertLess(time.monotonic() - t0, 20)
         self.assertIn("draining", authd.output())
-        self.assertEqual(len(self.env.redis.cli("KEYS", "p2a:pat:*").split()), 50)
+        self.assertEqual(len(self.env.redis.cli("KEYS", "p2a:{t}:pat:*").split()), 50)
 
     def test_sigterm_during_a_load_fails_no_accepted_call(self):
         authd = self.env.authd()

@@ -301,7 +301,7 @@ static void register__stores_the_client(void **state)
     assert_int_equal(store_calls(), 2);
     const char *first;
     fake_store_call(0, &first);
-    assert_string_equal(first, "p2a:rl:register:127.0.0.1");
+    assert_string_equal(first, "p2a:rl:{register}:127.0.0.1");
     fake_store_call(1, &first);
     assert_non_null(strstr(first, id));
     resp_deinit(&a);
@@ -512,7 +512,7 @@ static void token__reused_code_revokes_its_tokens(void **state)
     assert_int_equal(store_calls(), 3);
     const char *first;
     fake_store_call(2, &first);
-    assert_string_equal(first, "fam1");
+    assert_string_equal(first, "p2a:{t}:fam:fam1"); /* the family the code named, by key */
     /* revoked in this process at once, before the view hears it from Redis */
     assert_true(revoke_contains(f->revoked, "jti-issued-for-the-code"));
     resp_deinit(&a);
@@ -543,6 +543,7 @@ static void token__refresh_codes_map_to_errors(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         fake_store_reset();
         fake_store_reply(items1(public_client));
+        fake_store_reply(items1("fam")); /* the token's family, then the script */
         fake_store_reply(items1(cases[i].code));
         struct resp a;
         post_form(f, "/token", "grant_type=refresh_token&refresh_token=rt&client_id=" CLIENT_ID,
@@ -554,6 +555,7 @@ static void token__refresh_codes_map_to_errors(void **state)
     /* a replayed old member: the grant's access tokens are revoked here too */
     fake_store_reset();
     fake_store_reply(items1(public_client));
+    fake_store_reply(items1("fam"));
     char exp[24];
     snprintf(exp, sizeof(exp), "%lld", (long long)clock_now() + 600);
     fake_store_reply((struct fake_reply){.items = {"-3", "jti-of-the-grant", exp}, .n = 3});
@@ -569,13 +571,14 @@ static void token__refresh_short_success_is_not_trusted(void **state)
 {
     struct fx *f = *state;
     fake_store_reply(items1(public_client));
+    fake_store_reply(items1("fam"));
     fake_store_reply((struct fake_reply){.items = {"0", "fam"}, .n = 2}); /* 5 are due */
     struct resp a;
     post_form(f, "/token", "grant_type=refresh_token&refresh_token=rt&client_id=" CLIENT_ID, NULL,
               &a);
     assert_int_equal(a.status, 400);
     assert_null(json_object_get(a.json, "access_token"));
-    assert_int_equal(store_calls(), 2);
+    assert_int_equal(store_calls(), 3);
     resp_deinit(&a);
 }
 
@@ -613,6 +616,7 @@ static void token__no_refresh_token_without_its_grant_type(void **state)
 static void introspect__refresh_tokens(void **state)
 {
     struct fx *f = *state;
+    fake_store_reply(items1("fam")); /* the token's family, then what it says */
     fake_store_reply((struct fake_reply){
         .items = {CLIENT_ID, "u_unit", "mcp offline_access", "http://127.0.0.1:3000/mcp", "600"},
         .n = 5});
@@ -628,12 +632,12 @@ static void introspect__refresh_tokens(void **state)
     const char *first;
     fake_store_call(0, &first);
     char want[128];
-    oauth_digest_hex("a-refresh-token", 15, want + snprintf(want, 10, "p2a:rt:"));
+    oauth_digest_hex("a-refresh-token", 15, want + snprintf(want, 14, "p2a:{t}:rt:"));
     assert_string_equal(first, want); /* looked up by its digest, never the token */
     resp_deinit(&a);
 
     fake_store_reset();
-    fake_store_reply((struct fake_reply){.n = 0}); /* rotated away, revoked or unknown */
+    fake_store_reply(items1("")); /* unknown: the first step ends it */
     post_form(f, "/introspect", "token=a-refresh-token", "Bearer " SVC_KEY, &a);
     assert_int_equal(a.status, 200);
     assert_false(json_is_true(json_object_get(a.json, "active")));
