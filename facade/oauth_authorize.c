@@ -74,9 +74,20 @@ static void on_code_created(void *arg, p2a_err err, const char *const *v, const 
     authz_redirect(r, NULL, NULL, r->response);
 }
 
+static void ignore_reply(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
+{
+    (void)arg, (void)err, (void)v, (void)lens, (void)n;
+}
+
 static void authz_approved(struct oreq *r)
 {
     char code[OAUTH_SECRET_LEN + 1], digest[OAUTH_HEX_LEN + 1];
+    if (r->mode == AUTHZ_CONSENT) { /* remembered for next time; if the write fails, we ask */
+        const char *name = json_string_value(json_object_get(r->client, "client_name"));
+        oauth_store_grant_approve(r->o->h.store, r->user_id, r->client_id, name ? name : "",
+                                  r->scope, r->resources, clock_now(),
+                                  r->o->cfg->refresh_token_lifetime_s, ignore_reply, NULL);
+    }
     if (oauth_random_secret(code) != P2A_OK) {
         oreq_page_error(r, 500, "Something went wrong", "Try again.");
         return;
@@ -93,6 +104,25 @@ static void authz_approved(struct oreq *r)
     OPENSSL_cleanse(code, sizeof(code));
     oauth_store_code_create(r->o->h.store, digest, binding ? binding : "{}", on_code_created, r);
     free(binding);
+}
+
+static void show_consent(struct oreq *r);
+
+/* The grant the person approved before: when it covers this request, no consent page. */
+static void on_grant(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
+{
+    (void)lens;
+    struct oreq *r = oreq_resume(arg, err, n, 0);
+    if (r == NULL)
+        return;
+    if (n >= 2 && v[0][0] != '\0' && scope_covers(v[0], r->scope) &&
+        scope_covers(v[1], r->resources)) {
+        log_info("oauth.consent_remembered", "user %s approved client %s before", r->user_id,
+                 r->client_id);
+        authz_approved(r);
+        return;
+    }
+    show_consent(r);
 }
 
 static void on_session_for_page(void *arg, p2a_err err, const char *const *v, const size_t *lens,
@@ -112,6 +142,21 @@ static void on_session_for_page(void *arg, p2a_err err, const char *const *v, co
         show_login(r, 200, name, NULL, NULL);
         return;
     }
+    snprintf(r->user_id, sizeof(r->user_id), "%s", v[0]);
+    snprintf(r->username, sizeof(r->username), "%s", v[1]);
+    r->auth_time = strtoll(v[2], NULL, 10);
+    const char *prompt = oauth_form_get(&r->form, "prompt");
+    bool ask = prompt != NULL && strcmp(prompt, "consent") == 0; /* OIDC: always ask */
+    if (r->o->cfg->remember_consent && !ask) {
+        oauth_store_grant_get(r->o->h.store, r->user_id, r->client_id, on_grant, r);
+        return;
+    }
+    show_consent(r);
+}
+
+static void show_consent(struct oreq *r)
+{
+    const char *name = json_string_value(json_object_get(r->client, "client_name"));
     const char *prompt = oauth_form_get(&r->form, "prompt");
     if (prompt != NULL && strcmp(prompt, "none") == 0) {
         authz_redirect(r, "consent_required", "the user must approve this application", NULL);
@@ -132,7 +177,7 @@ static void on_session_for_page(void *arg, p2a_err err, const char *const *v, co
                              .redirect_uri = r->redirect_uri,
                              .scope = r->scope,
                              .resource = r->resources,
-                             .username = v[1]};
+                             .username = r->username};
     struct mbuf page = {0};
     page_consent(&page, &p);
     oreq_html(r, 200, &page);

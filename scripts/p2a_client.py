@@ -43,6 +43,8 @@ RESPONSES = {
     "ListTokens": pb.ListTokensResponse,
     "CreateUser": pb.CreateUserResponse,
     "RegisterClient": pb.RegisterClientResponse,
+    "ListGrants": pb.ListGrantsResponse,
+    "RevokeGrant": pb.RevokeGrantResponse,
 }
 
 
@@ -98,6 +100,13 @@ class Client:
         return self.call("RegisterClient", pb.RegisterClientRequest(
             client_name=client_name, redirect_uris=redirect_uris,
             token_endpoint_auth_method=method, scope=scope), **kw)
+
+    def list_grants(self, user_id, **kw):
+        return self.call("ListGrants", pb.ListGrantsRequest(user_id=user_id), **kw)
+
+    def revoke_grant(self, user_id, grant_id, **kw):
+        return self.call("RevokeGrant", pb.RevokeGrantRequest(user_id=user_id, grant_id=grant_id),
+                         **kw)
 
     def health(self, service="", timeout=2):
         return self.raw(HEALTH, health_pb.HealthCheckRequest(service=service).SerializeToString(),

@@ -114,6 +114,9 @@ static const struct row rows[] = {
      false, "seconds a refresh token lives (each refresh issues a new one)"},
     {"REFRESH_GRACE", K_INT, S(refresh_grace_s), "10", 0, 300, false, false,
      "seconds a just-rotated refresh token is still accepted (a lost response)"},
+    {"REMEMBER_CONSENT", K_INT, S(remember_consent), "1", 0, 1, false, false,
+     "1: an application a person approved is not asked about again until the grant is revoked "
+     "or asks for more scopes or resources; 0: ask every time"},
     {"SESSION_LIFETIME", K_INT, S(session_lifetime_s), "43200", 60, 2592000, false, false,
      "seconds a browser login lasts"},
     {"REGISTER_RATE_LIMIT", K_INT, S(register_rate_limit), "400", 1, 1000000, false, false,

@@ -89,6 +89,7 @@ struct p2a_config {
     int refresh_token_lifetime_s;    /* refresh tokens, from their issue */
     int refresh_grace_s;             /* a rotated refresh token still works this long */
     int session_lifetime_s;          /* browser login sessions */
+    int remember_consent;            /* 1: approved grants are not asked again */
     int register_rate_limit;         /* registrations per address per hour */
     int register_global_rate_limit;  /* ... from all addresses together */
     int client_unused_expiry_s;      /* a self-registered client never used */

@@ -12,6 +12,7 @@
 #include "service.h"
 #include "service_internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -21,6 +22,7 @@
 #include "arena.h"
 #include "clients.h"
 #include "clock.h"
+#include "codec.h"
 #include "digest.h"
 #include "introspect.h"
 #include "config.h"
@@ -558,6 +560,96 @@ static void do_register_client(struct service_ctx *ctx, const uint8_t *msg, size
     oauth_store_client_put(ctx->store, op->reg.client_id, op->reg.record, 0, on_client_put, op);
 }
 
+/* ---- ListGrants, RevokeGrant ---------------------------------------------------------------- */
+
+static void on_grants(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
+{
+    (void)lens;
+    struct service_call *call = arg;
+    if (err != P2A_OK || n % 7 != 0) {
+        svc_finish_err(call, RPC_UNAVAILABLE, "the token store is unavailable; nothing was read");
+        return;
+    }
+    size_t count = n / 7;
+    Pipe2__Auth__V1__Grant *g = xcalloc(count ? count : 1, sizeof(*g));
+    Pipe2__Auth__V1__Grant **ptrs = xcalloc(count ? count : 1, sizeof(*ptrs));
+    for (size_t i = 0; i < count; i++) {
+        const char *const *f = v + 7 * i;
+        pipe2__auth__v1__grant__init(&g[i]);
+        g[i].grant_id = (char *)f[0];
+        g[i].client_id = (char *)f[1];
+        g[i].client_name = (char *)f[2];
+        g[i].scope = (char *)f[3];
+        g[i].resource = (char *)f[4];
+        g[i].approved_at = strtoll(f[5], NULL, 10);
+        g[i].last_used_at = strtoll(f[6], NULL, 10);
+        ptrs[i] = &g[i];
+    }
+    Pipe2__Auth__V1__ListGrantsResponse resp = PIPE2__AUTH__V1__LIST_GRANTS_RESPONSE__INIT;
+    resp.n_grants = count;
+    resp.grants = ptrs;
+    svc_finish_msg(call, &resp.base);
+    free(ptrs);
+    free(g);
+}
+
+static void do_list_grants(struct service_ctx *ctx, const uint8_t *msg, size_t len,
+                           struct service_call *call)
+{
+    Pipe2__Auth__V1__ListGrantsRequest *req =
+        svc_unpack(call, &pipe2__auth__v1__list_grants_request__descriptor, NULL, msg, len);
+    if (req == NULL)
+        return;
+    const char *why = validate_user_id(req->user_id);
+    if (why != NULL)
+        svc_finish_err(call, RPC_INVALID_ARGUMENT, why);
+    else
+        oauth_store_grants_list(ctx->store, req->user_id, on_grants, call);
+    pipe2__auth__v1__list_grants_request__free_unpacked(req, NULL);
+}
+
+static void on_grant_revoked(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                             size_t n)
+{
+    (void)lens;
+    struct service_call *call = arg;
+    if (err != P2A_OK || n < 1) {
+        svc_finish_err(call, RPC_UNAVAILABLE,
+                       "the token store is unavailable or no replica confirmed the revocation; "
+                       "retry (revoking a grant again is harmless)");
+        return;
+    }
+    if (strcmp(v[0], "-1") == 0) {
+        svc_finish_err(call, RPC_NOT_FOUND, "no such grant for this user");
+        return;
+    }
+    log_info("oauth.grant_revoked", "a grant was revoked over the RPC");
+    Pipe2__Auth__V1__RevokeGrantResponse resp = PIPE2__AUTH__V1__REVOKE_GRANT_RESPONSE__INIT;
+    svc_finish_msg(call, &resp.base);
+}
+
+static void do_revoke_grant(struct service_ctx *ctx, const uint8_t *msg, size_t len,
+                            struct service_call *call)
+{
+    Pipe2__Auth__V1__RevokeGrantRequest *req =
+        svc_unpack(call, &pipe2__auth__v1__revoke_grant_request__descriptor, NULL, msg, len);
+    if (req == NULL)
+        return;
+    const char *why = validate_user_id(req->user_id);
+    size_t glen = strlen(req->grant_id);
+    bool hex = glen == OAUTH_HEX_LEN;
+    for (size_t i = 0; hex && i < glen; i++)
+        hex = codec_hexval((unsigned char)req->grant_id[i]) >= 0;
+    if (why != NULL)
+        svc_finish_err(call, RPC_INVALID_ARGUMENT, why);
+    else if (!hex)
+        svc_finish_err(call, RPC_INVALID_ARGUMENT, "grant_id: 64 hex digits, as ListGrants gives");
+    else
+        oauth_store_grant_revoke(ctx->store, req->user_id, req->grant_id, clock_now_ms(),
+                                 on_grant_revoked, call);
+    pipe2__auth__v1__revoke_grant_request__free_unpacked(req, NULL);
+}
+
 /* ---- grpc.health.v1 ----------------------------------------------------------------------- */
 
 static void do_health(struct service_ctx *ctx, const uint8_t *msg, size_t len,
@@ -604,6 +696,8 @@ static const struct service_method methods[] = {
     {"/grpc.health.v1.Health/Check", "Health.Check", SVC_ROLE_NONE, do_health, true},
     {SVC "CreateUser", "CreateUser", SVC_ROLE_ADMIN, do_create_user, false},
     {SVC "RegisterClient", "RegisterClient", SVC_ROLE_ADMIN, do_register_client, false},
+    {SVC "ListGrants", "ListGrants", SVC_ROLE_ADMIN, do_list_grants, false},
+    {SVC "RevokeGrant", "RevokeGrant", SVC_ROLE_ADMIN, do_revoke_grant, false},
     /* Envoy's ext_authz: the same introspect keys, the same flow as Introspect */
     {"/envoy.service.auth.v3.Authorization/Check", "ext_authz.Check", SVC_ROLE_INTROSPECT,
      ext_authz_check, true},

@@ -10,11 +10,15 @@
 #include "clients.h"
 #include "oauth.h"
 #include "store_keys.h"
+#include "validate.h"
 #include "xalloc.h"
 
-/* The longest argument eval_args() formats: a sign-in pair's key (rl:{<user>}:pair:<addr>). */
-#define ARG_MAX (sizeof(STORE_KEY_RATE "}:pair:") + OAUTH_MAX_USERNAME + NETADDR_MAX)
+/* The longest argument eval_args() formats: a grant's families (grant:<user>:<id>:fams). */
+#define ARG_MAX (sizeof(STORE_KEY_GRANT "::fams") + VALIDATE_USER_ID_MAX + OAUTH_HEX_LEN)
 #define ARGS_MAX 20
+/* members a grant script takes at once, within store_eval()'s 64 arguments */
+#define GRANT_LIST_MAX 25     /* grants listed: a key and an id each */
+#define GRANT_REVOKE_BATCH 18 /* families revoked a batch: two keys and an id each */
 
 /* One argument of a script: a string, a number, or a key: a prefix (STORE_KEY_*), an id and
  * a suffix. Ids are bounded by their callers' checks, well within ARG_MAX. */
@@ -32,6 +36,8 @@ struct arg {
 #define ACCOUNT(u) KEYX(STORE_KEY_ACCOUNT, (u), "}")
 /* a family and the sorted set of its access tokens */
 #define FAMILY(fid) KEY(STORE_KEY_FAMILY, (fid)), KEYX(STORE_KEY_FAMILY, (fid), ":at")
+/* a grant (a person's approval of a client, by grant_id()) and the set of its families */
+#define GRANT(gid) KEY(STORE_KEY_GRANT, (gid)), KEYX(STORE_KEY_GRANT, (gid), ":fams")
 /* the three keys STORE_LUA_REVOKE uses, last in KEYS */
 #define REVOCATION KEY(STORE_KEY_REVOKED, ""), KEY(STORE_KEY_REVSEQ, ""), KEY(STORE_KEY_REVLOG, "")
 /* clang-format on */
@@ -64,6 +70,15 @@ static void eval_args(struct store *st, const char *lua, int nkeys, const struct
     eval_args(st, lua, nkeys, ARGS(__VA_ARGS__), false, cb, arg)
 #define REVOKING(st, lua, nkeys, cb, arg, ...)                                                     \
     eval_args(st, lua, nkeys, ARGS(__VA_ARGS__), true, cb, arg)
+
+/* "<user_id>:<digest of client_id>": a grant's key after STORE_KEY_GRANT (a client id may be
+ * a 1 KiB URL; the digest is also the grant_id the RPCs show). */
+static void grant_id(const char *user_id, const char *client_id, char out[ARG_MAX])
+{
+    char digest[OAUTH_HEX_LEN + 1];
+    oauth_digest_hex(client_id, strlen(client_id), digest);
+    snprintf(out, ARG_MAX, "%s:%s", user_id, digest);
+}
 
 /* Revokes the family at key fk (its access tokens at fat) and its unexpired access tokens;
  * returns {jti, exp, ...} revoked now. */
@@ -228,10 +243,19 @@ void oauth_store_family_create(struct store *st, const char *fid, const char *cl
         " 'resource', ARGV[4], 'cur', ARGV[5], 'prev', '', 'prev_at', '0', 'revoked', '0')\n"
         "redis.call('EXPIRE', KEYS[1], ARGV[9])\n"
         "redis.call('SET', KEYS[3], ARGV[6], 'EX', ARGV[9])\n"
+        "redis.call('SADD', KEYS[5], ARGV[6])\n"
+        "if redis.call('TTL', KEYS[5]) < tonumber(ARGV[9]) then\n"
+        "  redis.call('EXPIRE', KEYS[5], ARGV[9])\n"
+        "end\n"
+        "if redis.call('EXISTS', KEYS[4]) == 1 then\n"
+        "  redis.call('HSET', KEYS[4], 'last_used_at', math.floor(tonumber(ARGV[10]) / 1000))\n"
+        "end\n"
         "return 1\n";
-    EVAL(st, lua, 6, cb, arg, FAMILY(fid), KEY(STORE_KEY_REFRESH, rt_digest), REVOCATION,
-         STR(client_id), STR(user_id), STR(scope), STR(resource), STR(rt_digest), STR(fid),
-         STR(at_jti), NUM(at_exp), NUM(ttl_s), NUM(now_ms));
+    char gid[ARG_MAX];
+    grant_id(user_id, client_id, gid);
+    EVAL(st, lua, 8, cb, arg, FAMILY(fid), KEY(STORE_KEY_REFRESH, rt_digest), GRANT(gid),
+         REVOCATION, STR(client_id), STR(user_id), STR(scope), STR(resource), STR(rt_digest),
+         STR(fid), STR(at_jti), NUM(at_exp), NUM(ttl_s), NUM(now_ms));
 }
 
 /* ---- what a refresh token leads to: two steps ------------------------------------------- */
@@ -473,4 +497,217 @@ void oauth_store_limit_hit(struct store *st, const char *what, const char *addr,
     snprintf(all, sizeof(all), "%s}:all", what);
     EVAL(st, lua, 2, cb, arg, KEY(STORE_KEY_RATE, one), KEY(STORE_KEY_RATE, all), NUM(per_addr),
          NUM(global), NUM(window_s));
+}
+
+/* ---- grants: remembered consent --------------------------------------------------------- */
+
+void oauth_store_grant_get(struct store *st, const char *user_id, const char *client_id,
+                           store_eval_cb cb, void *arg)
+{
+    static const char lua[] = "return redis.call('HMGET', KEYS[1], 'scope', 'resource')\n";
+    char gid[ARG_MAX];
+    grant_id(user_id, client_id, gid);
+    EVAL(st, lua, 1, cb, arg, KEY(STORE_KEY_GRANT, gid));
+}
+
+void oauth_store_grant_approve(struct store *st, const char *user_id, const char *client_id,
+                               const char *client_name, const char *scope, const char *resource,
+                               int64_t now, int ttl_s, store_eval_cb cb, void *arg)
+{
+    static const char lua[] =
+        "local function union(a, b)\n" /* lists, space-separated, in order, no repeats */
+        "  local seen, out = {}, {}\n"
+        "  for s in string.gmatch((a or '') .. ' ' .. b, '%S+') do\n"
+        "    if not seen[s] then seen[s] = true; out[#out + 1] = s end\n"
+        "  end\n"
+        "  return table.concat(out, ' ')\n"
+        "end\n"
+        "local h = redis.call('HMGET', KEYS[1], 'scope', 'resource', 'approved_at')\n"
+        "redis.call('HSET', KEYS[1], 'client_id', ARGV[1], 'client_name', ARGV[2],"
+        " 'scope', union(h[1], ARGV[3]), 'resource', union(h[2], ARGV[4]),"
+        " 'approved_at', ARGV[5])\n"
+        "if not h[3] then redis.call('HSET', KEYS[1], 'last_used_at', 0) end\n"
+        "redis.call('EXPIRE', KEYS[1], ARGV[6])\n"
+        "redis.call('SADD', KEYS[2], ARGV[7])\n"
+        "if redis.call('TTL', KEYS[2]) < tonumber(ARGV[6]) then\n"
+        "  redis.call('EXPIRE', KEYS[2], ARGV[6])\n"
+        "end\n"
+        "return 1\n";
+    char gid[ARG_MAX], ukey[ARG_MAX];
+    grant_id(user_id, client_id, gid);
+    snprintf(ukey, sizeof(ukey), "%s:grants", user_id);
+    EVAL(st, lua, 2, cb, arg, KEY(STORE_KEY_GRANT, gid), KEY(STORE_KEY_USER, ukey), STR(client_id),
+         STR(client_name), STR(scope), STR(resource), NUM(now), NUM(ttl_s),
+         STR(strrchr(gid, ':') + 1));
+}
+
+/* A script over keys only Redis can list (a user's grants, a grant's families): some of the
+ * set's members first, then the script with a key per member declared. */
+struct set_job {
+    struct store *st;
+    store_eval_cb cb;
+    void *arg;
+    char *user_id, *gid;
+    int64_t now_ms;
+    /* the next step: false when it has taken j over (it will read the set again) */
+    bool (*run)(struct set_job *j, const char *const *v, size_t n);
+};
+
+static void set_job_free(struct set_job *j)
+{
+    free(j->user_id);
+    free(j->gid);
+    free(j);
+}
+
+static void set_members(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
+{
+    (void)lens;
+    struct set_job *j = arg;
+    if (err != P2A_OK)
+        j->cb(j->arg, err, NULL, NULL, 0);
+    else if (!j->run(j, v, n))
+        return;
+    set_job_free(j);
+}
+
+static void set_read(struct set_job *j, const char *key, int count)
+{
+    static const char lua[] = "return redis.call('SRANDMEMBER', KEYS[1], ARGV[1])\n";
+    EVAL(j->st, lua, 1, set_members, j, KEY(key, ""), NUM(count));
+}
+
+/* Flat reply: 7 fields a grant (grant_id client_id client_name scope resource approved_at
+ * last_used_at); members whose grant has gone are dropped from the user's set. */
+static bool grants_list_run(struct set_job *j, const char *const *v, size_t n)
+{
+    static const char lua[] = "local out = {}\n"
+                              "for i = 2, #KEYS do\n"
+                              "  local h = redis.call('HMGET', KEYS[i], 'client_id', 'client_name',"
+                              " 'scope', 'resource', 'approved_at', 'last_used_at')\n"
+                              "  if not h[1] then\n"
+                              "    redis.call('SREM', KEYS[1], ARGV[i - 1])\n"
+                              "  else\n"
+                              "    out[#out + 1] = ARGV[i - 1]\n"
+                              "    for k = 1, 6 do out[#out + 1] = h[k] or '' end\n"
+                              "  end\n"
+                              "end\n"
+                              "return out\n";
+    size_t m = n < GRANT_LIST_MAX ? n : GRANT_LIST_MAX;
+    const char **args = xcalloc(1 + 2 * m, sizeof(*args));
+    char **keys = xcalloc(m + 1, sizeof(*keys));
+    keys[m] = xmalloc(ARG_MAX);
+    snprintf(keys[m], ARG_MAX, STORE_KEY_USER "%s:grants", j->user_id);
+    args[0] = keys[m];
+    for (size_t i = 0; i < m; i++) {
+        keys[i] = xmalloc(ARG_MAX);
+        snprintf(keys[i], ARG_MAX, STORE_KEY_GRANT "%s:%s", j->user_id, v[i]);
+        args[1 + i] = keys[i];
+        args[1 + m + i] = v[i];
+    }
+    store_eval(j->st, lua, (int)(1 + m), args, 1 + 2 * m, j->cb, j->arg);
+    for (size_t i = 0; i <= m; i++)
+        free(keys[i]);
+    free(keys);
+    free(args);
+    return true;
+}
+
+void oauth_store_grants_list(struct store *st, const char *user_id, store_eval_cb cb, void *arg)
+{
+    struct set_job *j = xcalloc(1, sizeof(*j));
+    *j = (struct set_job){
+        .st = st, .cb = cb, .arg = arg, .user_id = xstrdup(user_id), .run = grants_list_run};
+    char key[ARG_MAX];
+    snprintf(key, sizeof(key), STORE_KEY_USER "%s:grants", user_id);
+    set_read(j, key, GRANT_LIST_MAX);
+}
+
+static void grant_fams_key(const struct set_job *j, char out[ARG_MAX])
+{
+    snprintf(out, ARG_MAX, STORE_KEY_GRANT "%s:%s:fams", j->user_id, j->gid);
+}
+
+static void grant_batch_done(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                             size_t n)
+{
+    (void)lens;
+    struct set_job *j = arg;
+    if (err == P2A_OK && n >= 1 && strtol(v[0], NULL, 10) > 0) { /* more may be left */
+        char key[ARG_MAX];
+        grant_fams_key(j, key);
+        set_read(j, key, GRANT_REVOKE_BATCH);
+        return;
+    }
+    const char *done = err != P2A_OK || n < 1 ? NULL : v[0];
+    size_t len = done ? strlen(done) : 0;
+    j->cb(j->arg, err, done ? &done : NULL, &len, done ? 1 : 0);
+    set_job_free(j);
+}
+
+/* Revokes up to GRANT_REVOKE_BATCH of the grant's families (each with its access tokens)
+ * and takes them out of its set; a batch with none left removes the grant. Reply: {families
+ * revoked in this batch}, or {0} when the grant is gone now, {-1} when there was none. */
+static bool grant_revoke_run(struct set_job *j, const char *const *v, size_t n)
+{
+    static const char lua[] = LUA_REVOKE_FAMILY
+        "local fams = (#KEYS - 6) / 2\n" /* grant, fams, user's grants, families, 3 */
+        "if fams == 0 then\n"
+        "  if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end\n"
+        "  redis.call('DEL', KEYS[1], KEYS[2])\n"
+        "  redis.call('SREM', KEYS[3], ARGV[2])\n"
+        "  return {0}\n"
+        "end\n"
+        "for f = 1, fams do\n"
+        "  local fk, fat = KEYS[2 + 2 * f], KEYS[3 + 2 * f]\n"
+        "  if redis.call('EXISTS', fk) == 1 then revoke_family(fk, fat, ARGV[1]) end\n"
+        "  redis.call('SREM', KEYS[2], ARGV[2 + f])\n"
+        "end\n"
+        "return {fams}\n";
+    size_t m = n < GRANT_REVOKE_BATCH ? n : GRANT_REVOKE_BATCH;
+    size_t nkeys = 3 + 2 * m + 3, nargs = nkeys + 2 + m;
+    const char **args = xcalloc(nargs, sizeof(*args));
+    char **owned = xcalloc(nkeys, sizeof(*owned));
+    for (size_t i = 0; i < nkeys; i++)
+        owned[i] = xmalloc(ARG_MAX);
+    snprintf(owned[0], ARG_MAX, STORE_KEY_GRANT "%s:%s", j->user_id, j->gid);
+    grant_fams_key(j, owned[1]);
+    snprintf(owned[2], ARG_MAX, STORE_KEY_USER "%s:grants", j->user_id);
+    for (size_t i = 0; i < m; i++) {
+        snprintf(owned[3 + 2 * i], ARG_MAX, STORE_KEY_FAMILY "%s", v[i]);
+        snprintf(owned[4 + 2 * i], ARG_MAX, STORE_KEY_FAMILY "%s:at", v[i]);
+    }
+    snprintf(owned[nkeys - 3], ARG_MAX, "%s", STORE_KEY_REVOKED);
+    snprintf(owned[nkeys - 2], ARG_MAX, "%s", STORE_KEY_REVSEQ);
+    snprintf(owned[nkeys - 1], ARG_MAX, "%s", STORE_KEY_REVLOG);
+    for (size_t i = 0; i < nkeys; i++)
+        args[i] = owned[i];
+    char now[24];
+    snprintf(now, sizeof(now), "%lld", (long long)j->now_ms);
+    args[nkeys] = now;
+    args[nkeys + 1] = j->gid;
+    for (size_t i = 0; i < m; i++)
+        args[nkeys + 2 + i] = v[i];
+    store_eval_durable(j->st, lua, (int)nkeys, args, nargs, grant_batch_done, j);
+    for (size_t i = 0; i < nkeys; i++)
+        free(owned[i]);
+    free(owned);
+    free(args);
+    return false; /* grant_batch_done has j now */
+}
+
+void oauth_store_grant_revoke(struct store *st, const char *user_id, const char *grant_id,
+                              int64_t now_ms, store_eval_cb cb, void *arg)
+{
+    struct set_job *j = xcalloc(1, sizeof(*j));
+    *j = (struct set_job){.st = st,
+                          .cb = cb,
+                          .arg = arg,
+                          .user_id = xstrdup(user_id),
+                          .gid = xstrdup(grant_id),
+                          .now_ms = now_ms,
+                          .run = grant_revoke_run};
+    char key[ARG_MAX];
+    grant_fams_key(j, key);
+    set_read(j, key, GRANT_REVOKE_BATCH);
 }

@@ -125,4 +125,27 @@ void oauth_store_assertion_once(struct store *st, const char *client_id, const c
 void oauth_store_limit_hit(struct store *st, const char *what, const char *addr, int per_addr,
                            int global, int window_s, store_eval_cb cb, void *arg);
 
+/* ---- grants: a person's approval of a client (remembered consent) ---------------------------
+ *   {t}:grant:<user_id>:<grant_id>   hash: client_id client_name scope resource approved_at
+ *                                    last_used_at (the grant_id: SHA-256 hex of client_id)
+ *   {t}:grant:<...>:fams             set: the families (authorizations) issued under it
+ *   {t}:user:<user_id>:grants        set: the user's grant ids
+ * A family joins its grant's set when it is created (oauth_store_family_create). */
+
+/* {scope, resource} approved so far ("" for none). */
+void oauth_store_grant_get(struct store *st, const char *user_id, const char *client_id,
+                           store_eval_cb cb, void *arg);
+/* Adds scope and resource to what the user approved for the client (kept ttl_s). {1}. */
+void oauth_store_grant_approve(struct store *st, const char *user_id, const char *client_id,
+                               const char *client_name, const char *scope, const char *resource,
+                               int64_t now, int ttl_s, store_eval_cb cb, void *arg);
+/* A user's grants (at most 25): 7 fields each (grant_id client_id client_name scope resource
+ * approved_at last_used_at). */
+void oauth_store_grants_list(struct store *st, const char *user_id, store_eval_cb cb, void *arg);
+/* Revokes every family of the grant (refresh tokens, and access tokens on every replica
+ * through the revocation log) and removes it: {0}; {-1} when there is no such grant.
+ * Acknowledged once the replicas have it (store_eval_durable). */
+void oauth_store_grant_revoke(struct store *st, const char *user_id, const char *grant_id,
+                              int64_t now_ms, store_eval_cb cb, void *arg);
+
 #endif

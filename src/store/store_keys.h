@@ -4,7 +4,8 @@
  * touches in KEYS, never one built inside it, and the keys of one script share a slot:
  *   - {t}: everything a revocation touches in one script, hence everything about tokens:
  *     the revoked set, its sequence number and log, PAT records and each user's index of
- *     them, refresh families with their access tokens, refresh token digests. One slot, by
+ *     them, refresh families with their access tokens, refresh token digests, grants (a
+ *     person's approval of a client) with their families. One slot, by
  *     design: a revocation must be atomic with the log the replicas follow.
  *   - {<username>}: an account and its sign-in counters (the username is the tag).
  *   - {<what>}: a rate limit's per-address and global counters (register, assertion).
@@ -32,6 +33,7 @@
 #define STORE_KEY_USER "p2a:{t}:user:"    /* <user_id>:pats */
 #define STORE_KEY_FAMILY "p2a:{t}:fam:"   /* <fid>, and <fid>:at */
 #define STORE_KEY_REFRESH "p2a:{t}:rt:"   /* <digest> */
+#define STORE_KEY_GRANT "p2a:{t}:grant:"  /* <user_id>:<grant id>, and ...:fams */
 #define STORE_KEY_CLIENT "p2a:client:"    /* <client_id> */
 #define STORE_KEY_ACCOUNT "p2a:account:{" /* <username>} */
 #define STORE_KEY_SESSION "p2a:session:"  /* <digest> */
