@@ -85,7 +85,9 @@ class Documents(unittest.TestCase):
     def setUpClass(cls):
         cls.env = Env()
         cls.docs, cls.base, ca, cls.client_key = start_docserver(cls.env)
-        cls.authd = oauth_authd(cls.env, {"PIPE2_AUTH_FETCH_CA_FILE": ca,
+        # each flow looks at the consent page: remembered consent is test_grants.py's
+        cls.authd = oauth_authd(cls.env, {"PIPE2_AUTH_REMEMBER_CONSENT": "0",
+                                          "PIPE2_AUTH_FETCH_CA_FILE": ca,
                                           "PIPE2_AUTH_FETCH_ALLOW_LOOPBACK": "1",
                                           "PIPE2_AUTH_FETCH_TIMEOUT_MS": "1500",
                                           "PIPE2_AUTH_LOGIN_RATE_LIMIT": "1000"})
