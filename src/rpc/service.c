@@ -572,7 +572,8 @@ static void on_grants(void *arg, p2a_err err, const char *const *v, const size_t
     }
     size_t count = n / 7;
     Pipe2__Auth__V1__Grant *g = xcalloc(count ? count : 1, sizeof(*g));
-    Pipe2__Auth__V1__Grant **ptrs = xcalloc(count ? count : 1, sizeof(*ptrs));
+    Pipe2__Auth__V1__Grant **ptrs =
+        xcalloc(count ? count : 1, sizeof(*ptrs)); // NOLINT(bugprone-sizeof-expression): pointers
     for (size_t i = 0; i < count; i++) {
         const char *const *f = v + 7 * i;
         pipe2__auth__v1__grant__init(&g[i]);
