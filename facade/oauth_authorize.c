@@ -579,3 +579,82 @@ void oauth_do_consent(struct oreq *r)
     oauth_digest_hex(r->sid, strlen(r->sid), digest);
     oauth_store_session_get(r->o->h.store, digest, on_session_for_consent, r);
 }
+
+/* ---- /logout: ends the browser's session ----------------------------------------------------- */
+
+/* The sign-out form's CSRF token: bound to the session (a page on another site cannot sign a
+ * person out, nor keep them signed in). */
+#define LOGOUT_CSRF_PURPOSE "logout"
+
+static void show_signed_out(struct oreq *r)
+{
+    oreq_set_cookie(r, r->o->session_cookie, "", 0);
+    struct mbuf page = {0};
+    page_logout(&page, NULL, NULL);
+    oreq_html(r, 200, &page);
+}
+
+static void on_session_for_logout(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                                  size_t n)
+{
+    (void)lens;
+    struct oreq *r = oreq_resume(arg, err, n, 0);
+    if (r == NULL)
+        return;
+    if (n < 3) { /* no session, or an expired one: nothing to end */
+        show_signed_out(r);
+        return;
+    }
+    char csrf[OAUTH_HEX_LEN + 1];
+    csrf_for_consent(r->sid, LOGOUT_CSRF_PURPOSE, csrf);
+    struct mbuf page = {0};
+    page_logout(&page, csrf, v[1]);
+    oreq_html(r, 200, &page);
+}
+
+static void on_session_deleted(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                               size_t n)
+{
+    (void)v, (void)lens;
+    struct oreq *r = oreq_resume(arg, err, n, 0);
+    if (r == NULL)
+        return;
+    log_info("oauth.signed_out", "a session ended from %s", r->addr);
+    show_signed_out(r);
+}
+
+void oauth_do_logout(struct oreq *r)
+{
+    char digest[OAUTH_HEX_LEN + 1];
+    bool have_session = cookie(r, r->o->session_cookie, r->sid, sizeof(r->sid));
+    if (evhttp_request_get_command(r->http) != EVHTTP_REQ_POST) {
+        if (!have_session) {
+            show_signed_out(r);
+            return;
+        }
+        oauth_digest_hex(r->sid, strlen(r->sid), digest);
+        oauth_store_session_get(r->o->h.store, digest, on_session_for_logout, r);
+        return;
+    }
+    if (!oh_content_type_is(r->http, "application/x-www-form-urlencoded") ||
+        !oreq_parse_body_form(r, &r->post)) {
+        oreq_page_error(r, 400, "Invalid request", "The form could not be read.");
+        return;
+    }
+    if (!have_session) {
+        show_signed_out(r);
+        return;
+    }
+    const char *csrf = oauth_form_get(&r->post, "csrf");
+    char want[OAUTH_HEX_LEN + 1];
+    csrf_for_consent(r->sid, LOGOUT_CSRF_PURPOSE, want);
+    if (csrf == NULL || !oauth_secret_eq(csrf, want)) {
+        log_warn("oauth.csrf_refused", "sign-out form with a missing or wrong CSRF token from %s",
+                 r->addr);
+        oreq_page_error(r, 403, "This form has expired",
+                        "The sign-out was not sent from this page. Open /logout and try again.");
+        return;
+    }
+    oauth_digest_hex(r->sid, strlen(r->sid), digest);
+    oauth_store_session_delete(r->o->h.store, digest, on_session_deleted, r);
+}

@@ -53,6 +53,7 @@ bool oauth_http_handle(struct oauth_http *o, struct evhttp_request *http, const 
         {"/authorize", EP_AUTHORIZE, true, oauth_do_authorize},
         {"/login", EP_LOGIN, false, oauth_do_login},
         {"/consent", EP_CONSENT, false, oauth_do_consent},
+        {"/logout", EP_LOGOUT, true, oauth_do_logout},
         {"/token", EP_TOKEN, false, oauth_do_token},
         {"/revoke", EP_REVOKE, false, oauth_do_revoke},
         {"/introspect", EP_INTROSPECT, false, oauth_do_introspect},
@@ -151,7 +152,8 @@ void oauth_http_free(struct oauth_http *o)
     if (o == NULL)
         return;
     struct oreq *r;
-    LIST_FOREACH(r, &o->pending, link) {
+    LIST_FOREACH(r, &o->pending, link)
+    {
         r->http = NULL; /* its store or document callback frees it */
         r->o = NULL;
     }
@@ -166,6 +168,5 @@ void oauth_http_metrics(const struct oauth_http *o, struct mbuf *out)
     mbuf_printf(out, "# HELP p2a_oauth_requests_total OAuth endpoint answers, by endpoint and "
                      "status.\n# TYPE p2a_oauth_requests_total counter\n");
     for (int e = 0; e < EP_COUNT; e++)
-        http_counts_render(out, "p2a_oauth_requests_total", "endpoint", ep_names[e],
-                           o->counts[e]);
+        http_counts_render(out, "p2a_oauth_requests_total", "endpoint", ep_names[e], o->counts[e]);
 }

@@ -52,6 +52,7 @@ enum ep {
     EP_AUTHORIZE,
     EP_LOGIN,
     EP_CONSENT,
+    EP_LOGOUT,
     EP_TOKEN,
     EP_REVOKE,
     EP_INTROSPECT,
@@ -103,7 +104,7 @@ struct oreq {
     json_t *client;         /* the client's record, once looked up */
     char client_why[192];   /* a metadata document that could not be used: why */
     void (*after_lookup)(struct oreq *r);
-    const char *assertion; /* a client assertion (private_key_jwt), into form */
+    const char *assertion;            /* a client assertion (private_key_jwt), into form */
     struct oauth_assertion signed_by; /* its jti and exp, once verified */
     /* authorization request */
     enum authz_mode mode;
@@ -162,6 +163,7 @@ void oauth_do_register(struct oreq *r);
 void oauth_do_authorize(struct oreq *r);
 void oauth_do_login(struct oreq *r);
 void oauth_do_consent(struct oreq *r);
+void oauth_do_logout(struct oreq *r);
 void oauth_revoke_locally(struct oreq *r, const char *const *v, size_t from, size_t n);
 void oauth_do_token(struct oreq *r);
 void oauth_do_revoke(struct oreq *r);

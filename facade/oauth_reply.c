@@ -1,17 +1,12 @@
 /* oauth_reply.c -- requests in flight and every way of answering them (see oauth_internal.h). */
 #include "oauth_internal.h"
 
-const char *const ep_names[EP_COUNT] = {"as_metadata",
-                                        "protected_resource_metadata",
-                                        "jwks",
-                                        "register",
-                                        "authorize",
-                                        "login",
-                                        "consent",
-                                        "token",
-                                        "revoke",
-                                        "introspect",
-                                        "well_known_other"};
+const char *const ep_names[EP_COUNT] = {"as_metadata", "protected_resource_metadata",
+                                        "jwks",        "register",
+                                        "authorize",   "login",
+                                        "consent",     "logout",
+                                        "token",       "revoke",
+                                        "introspect",  "well_known_other"};
 const bool ep_cors[EP_COUNT] = {[EP_AS_META] = true,         [EP_PRM] = true,   [EP_JWKS] = true,
                                 [EP_REGISTER] = true,        [EP_TOKEN] = true, [EP_REVOKE] = true,
                                 [EP_WELL_KNOWN_OTHER] = true};
@@ -134,7 +129,7 @@ void oreq_error(struct oreq *r, int status, const char *error, const char *desc)
 static void finish_unavailable(struct oreq *r)
 {
     oh_add_header(r->http, "Retry-After", "1");
-    if (r->ep == EP_AUTHORIZE || r->ep == EP_LOGIN || r->ep == EP_CONSENT)
+    if (r->ep == EP_AUTHORIZE || r->ep == EP_LOGIN || r->ep == EP_CONSENT || r->ep == EP_LOGOUT)
         oreq_page_error(r, 503, "Service unavailable", "Try again in a moment.");
     else
         oreq_error(r, 503, "temporarily_unavailable",

@@ -152,6 +152,25 @@ void page_consent(struct mbuf *out, const struct page_consent *p)
                 tail);
 }
 
+void page_logout(struct mbuf *out, const char *csrf, const char *username)
+{
+    start(out, "Sign out");
+    if (csrf == NULL) {
+        mbuf_printf(out,
+                    "<h1>You are signed out</h1>\n<p class=\"muted\">The next application "
+                    "that asks for your Pipe2.ai account will ask you to sign in again. "
+                    "Applications you connected keep their access until you disconnect "
+                    "them.</p>\n%s",
+                    tail);
+        return;
+    }
+    mbuf_printf(out, "<h1>Sign out of Pipe2.ai?</h1>\n<p class=\"muted\">Signed in as <strong>");
+    html_escape(out, username);
+    mbuf_printf(out, "</strong></p>\n<form method=\"post\" action=\"/logout\">\n");
+    hidden(out, "csrf", csrf);
+    mbuf_printf(out, "<button type=\"submit\">Sign out</button>\n</form>\n%s", tail);
+}
+
 void page_error(struct mbuf *out, const char *title, const char *text)
 {
     start(out, "Error");

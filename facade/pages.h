@@ -11,7 +11,7 @@
 struct mbuf;
 
 struct page_login {
-    const char *query;    /* the authorization request, carried to the form */
+    const char *query; /* the authorization request, carried to the form */
     const char *csrf;
     const char *client_name;
     const char *username; /* to fill in again after a failed attempt, may be NULL */
@@ -21,8 +21,8 @@ struct page_login {
 struct page_consent {
     const char *query;
     const char *csrf;
-    const char *client_name;  /* NULL when the client gave none */
-    const char *client_host;  /* a metadata document's host, NULL for a registered client */
+    const char *client_name; /* NULL when the client gave none */
+    const char *client_host; /* a metadata document's host, NULL for a registered client */
     const char *client_id;
     const char *redirect_uri;
     const char *scope;
@@ -32,6 +32,8 @@ struct page_consent {
 
 void page_login(struct mbuf *out, const struct page_login *p);
 void page_consent(struct mbuf *out, const struct page_consent *p);
+/* Sign-out: with a CSRF token, the button (signed in as username); without, "signed out". */
+void page_logout(struct mbuf *out, const char *csrf, const char *username);
 /* title and text are constants or escaped here. */
 void page_error(struct mbuf *out, const char *title, const char *text);
 

@@ -197,6 +197,13 @@ void oauth_store_session_create(struct store *st, const char *sid_digest, const 
     EVAL(st, release, 2, ignore_reply, NULL, KEY(STORE_KEY_RATE, pair), KEY(STORE_KEY_RATE, acct));
 }
 
+void oauth_store_session_delete(struct store *st, const char *sid_digest, store_eval_cb cb,
+                                void *arg)
+{
+    static const char lua[] = "redis.call('DEL', KEYS[1])\nreturn 1\n";
+    EVAL(st, lua, 1, cb, arg, KEY(STORE_KEY_SESSION, sid_digest));
+}
+
 void oauth_store_session_get(struct store *st, const char *sid_digest, store_eval_cb cb, void *arg)
 {
     static const char lua[] =

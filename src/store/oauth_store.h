@@ -72,6 +72,9 @@ void oauth_store_login_reserve(struct store *st, const char *username, const cha
 void oauth_store_session_create(struct store *st, const char *sid_digest, const char *user_id,
                                 const char *username, const char *addr, int64_t auth_time,
                                 int ttl_s, store_eval_cb cb, void *arg);
+/* Ends a session (sign-out): {1}. */
+void oauth_store_session_delete(struct store *st, const char *sid_digest, store_eval_cb cb,
+                                void *arg);
 /* {user_id, username, auth_time} or {} when unknown or expired. */
 void oauth_store_session_get(struct store *st, const char *sid_digest, store_eval_cb cb, void *arg);
 /* {1}. */

@@ -102,6 +102,34 @@ class Grants(unittest.TestCase):
         self.assertIn('action="/consent"', page)
         admin.close()
 
+    def test_sign_out_ends_the_session(self):
+        a = oauth_authd(self.env)
+        admin = a.client(self.env.admin_key)
+        admin.create_user("ana", PASSWORD)
+        cid = register(a)
+        f = Flow(a)
+        self.sign_in_and_approve(a, f, cid)
+        st, h, page = f.req("/logout")
+        self.assertEqual(st, 200)
+        self.assertEqual(h["X-Frame-Options"], "DENY")
+        self.assertIn("Signed in as <strong>ana</strong>", page)
+        csrf = Flow.field(page, "csrf")
+        # a page elsewhere cannot sign a person out: no token, or another session's
+        for bad in ("", "0" * 64):
+            st, _, page = f.req("/logout", "POST", urllib.parse.urlencode({"csrf": bad}), FORM)
+            self.assertEqual(st, 403)
+        self.assertEqual(authorize(f, cid)[1], 302)  # still signed in (and remembered)
+        st, h, page = f.req("/logout", "POST", urllib.parse.urlencode({"csrf": csrf}), FORM)
+        self.assertEqual(st, 200)
+        self.assertIn("You are signed out", page)
+        self.assertIn("Max-Age=0", h["Set-Cookie"])
+        _, st, _, page = authorize(f, cid)  # sign in again, whatever was remembered
+        self.assertEqual(st, 200)
+        self.assertIn('action="/login"', page)
+        st, _, page = Flow(a).req("/logout")  # nobody signed in: nothing to do
+        self.assertIn("You are signed out", page)
+        admin.close()
+
     def test_revoke_grant_ends_its_tokens_on_every_replica(self):
         a = oauth_authd(self.env)
         b = self.env.authd({"PIPE2_AUTH_ISSUER": a.issuer})  # a second replica
