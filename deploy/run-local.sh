@@ -93,16 +93,16 @@ if [ ! -f "$var/service-keys" ]; then
     admin key      (dashboards: issue, list, revoke):  $admin
     introspect key (MCP servers: introspect):          $introspect
 
-    Try it from another terminal once pipe2-authd says "ready":
+    Try it from another terminal once pipe2-authd says "ready" (alice's user id is
+    printed below, once her account is made; it is the sub of her PATs and OAuth tokens):
       export P2A_ADMIN_KEY=$admin
       export P2A_INTROSPECT_KEY=$introspect
-      scripts/p2a issue --user alice --name "my laptop"     # prints the token once
+      scripts/p2a issue --user <alice's user id> --name "my laptop"   # the token, once
       scripts/p2a introspect <token>
-      scripts/p2a list --user alice
+      scripts/p2a list --user <alice's user id>
       scripts/p2a revoke <jti>
       scripts/p2a introspect <token>                         # now: REVOKED
-
-    The PAT examples use the user id "alice"; any user id works.
+    A dashboard with users of its own registers each first: scripts/p2a put-user <its id>.
 
     Connect an MCP client to the example MCP server, sign in through the browser as
       username: alice
@@ -138,8 +138,9 @@ if [ -n "$first_user_password" ]; then
     P2A_ADMIN_KEY=$admin "$root/scripts/p2a" health 2>/dev/null | grep -q '^SERVING' && break
     sleep 0.1
   done
-  P2A_ADMIN_KEY=$admin P2A_PASSWORD=$first_user_password "$root/scripts/p2a" create-user alice \
-    >/dev/null && echo "==> created the first user \"alice\" (password printed above)"
+  alice_id=$(P2A_ADMIN_KEY=$admin P2A_PASSWORD=$first_user_password "$root/scripts/p2a" \
+    create-user alice | sed -n 's/^user_id //p')
+  [ -n "$alice_id" ] && echo "==> created the first user \"alice\" (password printed above), user id $alice_id"
 fi
 wait "$authd_pid"
 status=$?

@@ -362,6 +362,9 @@ static void on_session_created(void *arg, p2a_err err, const char *const *v, con
     if (r == NULL)
         return;
     oreq_set_cookie(r, r->o->session_cookie, r->sid, r->o->cfg->session_lifetime_s);
+    /* the person's record: made at the first sign-in if CreateUser could not, kept fresh */
+    oauth_store_user_put(r->o->h.store, r->user_id, r->username, "local", clock_now(), true,
+                         ignore_reply, NULL);
     char loc[MAX_QUERY + 16];
     snprintf(loc, sizeof(loc), "/authorize?%s", r->query);
     oh_add_header(r->http, "Location", loc);

@@ -43,6 +43,7 @@ RESPONSES = {
     "ListTokens": pb.ListTokensResponse,
     "CreateUser": pb.CreateUserResponse,
     "RegisterClient": pb.RegisterClientResponse,
+    "PutUser": pb.PutUserResponse,
     "ListGrants": pb.ListGrantsResponse,
     "RevokeGrant": pb.RevokeGrantResponse,
 }
@@ -100,6 +101,10 @@ class Client:
         return self.call("RegisterClient", pb.RegisterClientRequest(
             client_name=client_name, redirect_uris=redirect_uris,
             token_endpoint_auth_method=method, scope=scope), **kw)
+
+    def put_user(self, user_id, display_name="", **kw):
+        return self.call("PutUser", pb.PutUserRequest(user_id=user_id, display_name=display_name),
+                         **kw)
 
     def list_grants(self, user_id, **kw):
         return self.call("ListGrants", pb.ListGrantsRequest(user_id=user_id), **kw)

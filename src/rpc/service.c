@@ -239,10 +239,17 @@ static void fill_info(Pipe2__Auth__V1__TokenInfo *info, const struct pat_record 
     info->revoked_at = r->revoked_at;
 }
 
+/* A user id nobody made: how users come to exist (issue 14: one subject per person). */
+#define NO_SUCH_USER                                                                               \
+    "no such user: a user exists once they sign in, once CreateUser makes their account, or "      \
+    "once a dashboard registers its own user id with PutUser"
+
 static void on_issued(void *arg, p2a_err err)
 {
     struct issue_op *op = arg;
-    if (err != P2A_OK) {
+    if (err == P2A_ERR_NOT_FOUND) {
+        svc_finish_err(op->call, RPC_NOT_FOUND, NO_SUCH_USER);
+    } else if (err != P2A_OK) {
         svc_finish_err(op->call, RPC_UNAVAILABLE, "token store unavailable; no token was issued");
     } else {
         struct pat_record r = {.jti = op->jti,
@@ -392,6 +399,10 @@ static void do_revoke(struct service_ctx *ctx, const uint8_t *msg, size_t len,
 static void on_listed(void *arg, p2a_err err, const struct pat_record *recs, size_t n)
 {
     struct service_call *call = arg;
+    if (err == P2A_ERR_NOT_FOUND) {
+        svc_finish_err(call, RPC_NOT_FOUND, NO_SUCH_USER);
+        return;
+    }
     if (err != P2A_OK) {
         svc_finish_err(call, RPC_UNAVAILABLE, "token store unavailable; try again");
         return;
@@ -431,9 +442,28 @@ static void do_list(struct service_ctx *ctx, const uint8_t *msg, size_t len,
 
 struct user_op {
     struct service_call *call;
+    struct store *store;
     char user_id[32];
     char username[OAUTH_MAX_USERNAME + 1];
 };
+
+static void on_user_recorded(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                             size_t n)
+{
+    (void)v, (void)lens;
+    struct user_op *op = arg;
+    if (err != P2A_OK || n < 1) { /* the account stands: a sign-in makes the record */
+        svc_finish_err(op->call, RPC_UNAVAILABLE,
+                       "user store unavailable; the account was created, its user record not "
+                       "yet (it will be at the first sign-in)");
+    } else {
+        Pipe2__Auth__V1__CreateUserResponse resp = PIPE2__AUTH__V1__CREATE_USER_RESPONSE__INIT;
+        resp.user_id = op->user_id;
+        svc_finish_msg(op->call, &resp.base);
+        log_info("user.created", "created user %s (%s)", op->user_id, op->username);
+    }
+    free(op);
+}
 
 static void on_user_created(void *arg, p2a_err err, const char *const *v, const size_t *lens,
                             size_t n)
@@ -444,11 +474,10 @@ static void on_user_created(void *arg, p2a_err err, const char *const *v, const 
         svc_finish_err(op->call, RPC_UNAVAILABLE, "user store unavailable; no user was created");
     } else if (strcmp(v[0], "1") != 0) {
         svc_finish_err(op->call, RPC_ALREADY_EXISTS, "username is taken");
-    } else {
-        Pipe2__Auth__V1__CreateUserResponse resp = PIPE2__AUTH__V1__CREATE_USER_RESPONSE__INIT;
-        resp.user_id = op->user_id;
-        svc_finish_msg(op->call, &resp.base);
-        log_info("user.created", "created user %s (%s)", op->user_id, op->username);
+    } else { /* the account is made; its user record next (a PAT needs it) */
+        oauth_store_user_put(op->store, op->user_id, op->username, "local", clock_now(), false,
+                             on_user_recorded, op);
+        return;
     }
     free(op);
 }
@@ -472,6 +501,7 @@ static void do_create_user(struct service_ctx *ctx, const uint8_t *msg, size_t l
     } else {
         struct user_op *op = xcalloc(1, sizeof(*op));
         op->call = call;
+        op->store = ctx->store;
         snprintf(op->user_id, sizeof(op->user_id), "u_%.22s", rnd);
         snprintf(op->username, sizeof(op->username), "%s", req->username);
         oauth_store_user_create(ctx->store, op->username, op->user_id, hash, clock_now(),
@@ -558,6 +588,44 @@ static void do_register_client(struct service_ctx *ctx, const uint8_t *msg, size
         return;
     }
     oauth_store_client_put(ctx->store, op->reg.client_id, op->reg.record, 0, on_client_put, op);
+}
+
+/* ---- PutUser ------------------------------------------------------------------------------ */
+
+static void on_user_put(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
+{
+    (void)lens;
+    struct service_call *call = arg;
+    if (err != P2A_OK || n < 1) {
+        svc_finish_err(call, RPC_UNAVAILABLE, "user store unavailable; nothing was written");
+        return;
+    }
+    Pipe2__Auth__V1__PutUserResponse resp = PIPE2__AUTH__V1__PUT_USER_RESPONSE__INIT;
+    resp.created = strcmp(v[0], "1") == 0;
+    svc_finish_msg(call, &resp.base);
+}
+
+static void do_put_user(struct service_ctx *ctx, const uint8_t *msg, size_t len,
+                        struct service_call *call)
+{
+    Pipe2__Auth__V1__PutUserRequest *req =
+        svc_unpack(call, &pipe2__auth__v1__put_user_request__descriptor, NULL, msg, len);
+    if (req == NULL)
+        return;
+    const char *why = validate_user_id(req->user_id);
+    const char *name_why = req->display_name[0] ? validate_name(req->display_name) : NULL;
+    char bad[160];
+    if (why != NULL) {
+        svc_finish_err(call, RPC_INVALID_ARGUMENT, why);
+    } else if (name_why != NULL) {
+        snprintf(bad, sizeof(bad), "display_name: %s", name_why);
+        svc_finish_err(call, RPC_INVALID_ARGUMENT, bad);
+    } else {
+        oauth_store_user_put(ctx->store, req->user_id,
+                             req->display_name[0] ? req->display_name : req->user_id, "dashboard",
+                             clock_now(), false, on_user_put, call);
+    }
+    pipe2__auth__v1__put_user_request__free_unpacked(req, NULL);
 }
 
 /* ---- ListGrants, RevokeGrant ---------------------------------------------------------------- */
@@ -697,6 +765,7 @@ static const struct service_method methods[] = {
     {"/grpc.health.v1.Health/Check", "Health.Check", SVC_ROLE_NONE, do_health, true},
     {SVC "CreateUser", "CreateUser", SVC_ROLE_ADMIN, do_create_user, false},
     {SVC "RegisterClient", "RegisterClient", SVC_ROLE_ADMIN, do_register_client, false},
+    {SVC "PutUser", "PutUser", SVC_ROLE_ADMIN, do_put_user, false},
     {SVC "ListGrants", "ListGrants", SVC_ROLE_ADMIN, do_list_grants, false},
     {SVC "RevokeGrant", "RevokeGrant", SVC_ROLE_ADMIN, do_revoke_grant, false},
     /* Envoy's ext_authz: the same introspect keys, the same flow as Introspect */

@@ -506,6 +506,22 @@ void oauth_store_limit_hit(struct store *st, const char *what, const char *addr,
          NUM(global), NUM(window_s));
 }
 
+void oauth_store_user_put(struct store *st, const char *user_id, const char *display_name,
+                          const char *source, int64_t now, bool signed_in, store_eval_cb cb,
+                          void *arg)
+{
+    static const char lua[] =
+        "local created = redis.call('HSETNX', KEYS[1], 'created_at', ARGV[3])\n"
+        "if created == 1 then\n"
+        "  redis.call('HSET', KEYS[1], 'source', ARGV[2], 'last_sign_in_at', 0)\n"
+        "end\n"
+        "redis.call('HSET', KEYS[1], 'display_name', ARGV[1])\n"
+        "if ARGV[4] == '1' then redis.call('HSET', KEYS[1], 'last_sign_in_at', ARGV[3]) end\n"
+        "return created\n";
+    EVAL(st, lua, 1, cb, arg, KEY(STORE_KEY_USER, user_id), STR(display_name), STR(source),
+         NUM(now), STR(signed_in ? "1" : "0"));
+}
+
 /* ---- grants: remembered consent --------------------------------------------------------- */
 
 void oauth_store_grant_get(struct store *st, const char *user_id, const char *client_id,

@@ -128,6 +128,13 @@ void oauth_store_assertion_once(struct store *st, const char *client_id, const c
 void oauth_store_limit_hit(struct store *st, const char *what, const char *addr, int per_addr,
                            int global, int window_s, store_eval_cb cb, void *arg);
 
+/* The user's record, created if missing (source then says who made it: "local" for an
+ * account that signs in here, "dashboard" for PutUser); display_name is updated, and with
+ * signed_in the time of the sign-in kept. {1} created, {0} updated. */
+void oauth_store_user_put(struct store *st, const char *user_id, const char *display_name,
+                          const char *source, int64_t now, bool signed_in, store_eval_cb cb,
+                          void *arg);
+
 /* ---- grants: a person's approval of a client (remembered consent) ---------------------------
  *   {t}:grant:<user_id>:<grant_id>   hash: client_id client_name scope resource approved_at
  *                                    last_used_at (the grant_id: SHA-256 hex of client_id)

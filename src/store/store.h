@@ -10,6 +10,9 @@
  * Keys (prefix p2a:, all in the {t} slot with every token key: store_keys.h):
  *   {t}:pat:<jti>        hash: jti user_id name scope created_at expires_at last_used_at
  *                        revoked_at; expires 30 days after the token does
+ *   {t}:user:<user>      hash: display_name source (local, dashboard) created_at
+ *                        last_sign_in_at: a PAT is issued, and listed, only for a user
+ *                        with a record (oauth_store_user_put); one subject per person
  *   {t}:user:<user>:pats sorted set of jti by creation time (ms): the per-user index
  *   {t}:revoked          sorted set of revoked jti scored by the token's exp
  *   {t}:revseq, revlog   revocation sequence number, and jti by sequence number

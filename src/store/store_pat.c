@@ -19,6 +19,7 @@
 /* ARGV[9]: the latest Redis time (ms) at which the record may still be written; past it the
  * caller has given up (and told its client so), and nothing is written: {0}. */
 static const char create_lua[] =
+    "if redis.call('EXISTS', KEYS[3]) == 0 then return -1 end\n" /* users first: one subject */
     "local t = redis.call('TIME')\n"
     "if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[9]) then\n"
     "  return 0\n"
@@ -35,11 +36,11 @@ static void done_reply(struct op *op, redisReply *r)
     op->cb.done(op->arg, store_reply_ok(r) ? P2A_OK : P2A_ERR_UNAVAILABLE);
 }
 
-/* A script that answers 0 when it wrote nothing. */
+/* A script that answers 0 when it wrote nothing, -1 for an unknown user. */
 static void written_reply(struct op *op, redisReply *r)
 {
-    op->cb.done(op->arg,
-                store_reply_ok(r) && store_reply_int(r) == 1 ? P2A_OK : P2A_ERR_UNAVAILABLE);
+    int64_t v = store_reply_ok(r) ? store_reply_int(r) : 0;
+    op->cb.done(op->arg, v == 1 ? P2A_OK : v == -1 ? P2A_ERR_NOT_FOUND : P2A_ERR_UNAVAILABLE);
 }
 
 static char *pat_key(const char *jti)
@@ -47,6 +48,15 @@ static char *pat_key(const char *jti)
     size_t n = strlen(jti) + sizeof(STORE_KEY_PAT);
     char *k = xmalloc(n);
     snprintf(k, n, STORE_KEY_PAT "%s", jti);
+    return k;
+}
+
+/* The user's record (store.h): a PAT or a listing needs it. */
+static char *user_record_key(const char *user)
+{
+    size_t n = strlen(user) + sizeof(STORE_KEY_USER);
+    char *k = xmalloc(n);
+    snprintf(k, n, STORE_KEY_USER "%s", user);
     return k;
 }
 
@@ -67,14 +77,16 @@ void store_pat_create(struct store *st, const struct pat_record *r, store_done_c
     snprintf(expires, sizeof(expires), "%lld", (long long)r->expires_at);
     snprintf(created_ms, sizeof(created_ms), "%lld", (long long)r->created_ms);
     snprintf(drop_at, sizeof(drop_at), "%lld", (long long)(r->expires_at + RECORD_GRACE_S));
-    char *k1 = pat_key(r->jti), *k2 = user_key(r->user_id);
-    const char *argv[] = {"EVAL",  create_lua, "2",     k1,      k2,         r->jti,  r->user_id,
-                          r->name, r->scope,   created, expires, created_ms, drop_at, deadline};
+    char *k1 = pat_key(r->jti), *k2 = user_key(r->user_id), *k3 = user_record_key(r->user_id);
+    const char *argv[] = {"EVAL",  create_lua, "3",        k1,      k2,
+                          k3,      r->jti,     r->user_id, r->name, r->scope,
+                          created, expires,    created_ms, drop_at, deadline};
     struct op *op = store_op_new(written_reply, arg);
     op->cb.done = cb;
     store_send_op(st, op, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
     free(k1);
     free(k2);
+    free(k3);
 }
 
 /* Returns {-1} when absent (or another user's), {1, revoked_at, 0, exp} when already revoked,
@@ -182,6 +194,10 @@ static void list_index_reply(struct op *op, redisReply *r)
         op->cb.list(op->arg, P2A_ERR_UNAVAILABLE, NULL, 0);
         return;
     }
+    if (r->elements == 1 && strcmp(reply_str(r->element[0]), "-1") == 0) {
+        op->cb.list(op->arg, P2A_ERR_NOT_FOUND, NULL, 0); /* no such user */
+        return;
+    }
     const char *index_key = op->ctx;
     size_t n = r->elements, argc = 4 + n + 3;
     const char **argv = xcalloc(argc, sizeof(*argv));
@@ -213,14 +229,18 @@ static void list_index_reply(struct op *op, redisReply *r)
 void store_pat_list(struct store *st, const char *user_id, bool include_revoked, store_list_cb cb,
                     void *arg)
 {
-    char *k = user_key(user_id), upto[16];
+    static const char index_lua[] =
+        "if redis.call('EXISTS', KEYS[1]) == 0 then return {'-1'} end\n" /* a jti never is */
+        "return redis.call('ZREVRANGE', KEYS[2], 0, ARGV[1])\n";
+    char *k = user_key(user_id), *rec = user_record_key(user_id), upto[16];
     snprintf(upto, sizeof(upto), "%d", LIST_INDEX_MAX - 1);
-    const char *argv[] = {"ZREVRANGE", k, "0", upto};
+    const char *argv[] = {"EVAL", index_lua, "2", rec, k, upto};
     struct op *op = store_op_new(list_index_reply, arg);
     op->cb.list = cb;
     op->flag = include_revoked;
     op->ctx = k; /* freed with op */
     store_send_op(st, op, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
+    free(rec);
 }
 
 /* ---- revocations -------------------------------------------------------------------------- */

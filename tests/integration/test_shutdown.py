@@ -23,6 +23,7 @@ class Shutdown(unittest.TestCase):
         authd = self.env.authd({"PIPE2_AUTH_SHUTDOWN_GRACE": "20",
                                 "PIPE2_AUTH_REDIS_TIMEOUT_MS": "10000"})
         admin = authd.client(self.env.admin_key)
+        admin.put_user("uma")  # the raw calls below name her
         # IssueToken waits on Redis: stop Redis so 50 calls are accepted and still in flight
         self.env.redis.signal(signal.SIGSTOP)
         stub = admin.channel.unary_unary(SVC + "IssueToken", request_serializer=lambda b: b,

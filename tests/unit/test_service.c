@@ -60,16 +60,16 @@ static int setup(void **state)
     f->dir = th_tmpdir();
     EVP_PKEY_free(th_write_key(f->dir, "k1"));
     /* sha256("admin-key"): service keys are not this test's subject, but the file needs one */
-    char *svc = th_write_file(f->dir, "service-keys",
-                              "admin 1d2b33d7f74c70b28d12f7b2d9c4df0ae4d0b3a5acd8c9e0c0d9b5aa0f1e2d3c t\n");
+    char *svc =
+        th_write_file(f->dir, "service-keys",
+                      "admin 1d2b33d7f74c70b28d12f7b2d9c4df0ae4d0b3a5acd8c9e0c0d9b5aa0f1e2d3c t\n");
     setenv("PIPE2_AUTH_KEYS_DIR", f->dir, 1);
     setenv("PIPE2_AUTH_SERVICE_KEYS_FILE", svc, 1);
     free(svc);
     char err[512], *argv[] = {"test"};
     assert_int_equal(config_load(&f->cfg, 1, argv, err, sizeof(err)), P2A_OK);
     assert_int_equal(keys_load(f->cfg.keys_dir, &f->keys, err, sizeof(err)), P2A_OK);
-    assert_int_equal(svckeys_load(f->cfg.service_keys_file, &f->svckeys, err, sizeof(err)),
-                     P2A_OK);
+    assert_int_equal(svckeys_load(f->cfg.service_keys_file, &f->svckeys, err, sizeof(err)), P2A_OK);
     f->shared.cfg = &f->cfg;
     f->shared.keys = f->keys;
     f->shared.svckeys = f->svckeys;
@@ -119,7 +119,8 @@ static void call(struct fx *f, const char *method, const ProtobufCMessage *m, st
     free(buf);
 }
 
-/* The answer's message, unpacked with d (the caller frees it with protobuf_c_message_free_unpacked). */
+/* The answer's message, unpacked with d (the caller frees it with
+ * protobuf_c_message_free_unpacked). */
 static ProtobufCMessage *reply_of(struct answer *a, const ProtobufCMessageDescriptor *d)
 {
     assert_true(a->done);
@@ -246,8 +247,14 @@ static void service__register_client_and_create_user(void **state)
     fake_store_run();
     assert_int_equal(a.status, RPC_ALREADY_EXISTS);
     fake_store_reply((struct fake_reply){.err = P2A_OK, .items = {"1"}, .n = 1});
+    fake_store_reply((struct fake_reply){.err = P2A_OK, .items = {"1"}, .n = 1}); /* its record */
     call(f, SVC "CreateUser", &cu.base, &a);
     fake_store_run();
+    const char *first = NULL, *k; /* the last call: the user record, where a PAT looks */
+    for (size_t i = 0; fake_store_call(i, &k) != NULL; i++)
+        first = k;
+    assert_non_null(first);
+    assert_non_null(strstr(first, "p2a:{t}:user:u_"));
     Pipe2__Auth__V1__CreateUserResponse *cr = (Pipe2__Auth__V1__CreateUserResponse *)reply_of(
         &a, &pipe2__auth__v1__create_user_response__descriptor);
     protobuf_c_message_free_unpacked(&cr->base, NULL);
@@ -258,8 +265,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(service__issue_token, setup, teardown),
         cmocka_unit_test_setup_teardown(service__revoke_token, setup, teardown),
-        cmocka_unit_test_setup_teardown(service__register_client_and_create_user, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(service__register_client_and_create_user, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -59,6 +59,11 @@ for (const [label, addr, ca] of [['h2c', env.P2A_ADDR, null], ['TLS', env.P2A_TL
     assert.equal(h.status, 'SERVING');
 
     const user = `node-${label}`;
+    // a dashboard registers its user first: a PAT is only for a user who exists
+    await assert.rejects(call(svc, 'IssueToken', { user_id: user, name: 'too early' }, ADMIN),
+      (e) => e.code === grpc.status.NOT_FOUND);
+    const put = await call(svc, 'PutUser', { user_id: user, display_name: `Node ${label}` }, ADMIN);
+    assert.equal(put.created, true);
     const issued = await call(svc, 'IssueToken', { user_id: user, name: 'from grpc-js', scope: 'mcp:read' }, ADMIN);
     assert.ok(issued.token.split('.').length === 3);
     assert.equal(issued.info.user_id, user);
@@ -114,6 +119,7 @@ test('status codes', async () => {
   gz.close();
 
   // Redis stopped: a short deadline expires; without one, UNAVAILABLE after the Redis timeout
+  await call(svc, 'PutUser', { user_id: 'node-stop' }, ADMIN);
   const issued = await call(svc, 'IssueToken', { user_id: 'node-stop', name: 'before' }, ADMIN);
   process.kill(REDIS_PID, 'SIGSTOP');
   try {

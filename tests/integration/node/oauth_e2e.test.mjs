@@ -192,6 +192,9 @@ test('a PAT issued over the RPC works with the same MCP server as a plain header
   const svc = new TokenService(env.P2A_RPC, grpc.credentials.createInsecure());
   const md = new grpc.Metadata();
   md.set('authorization', `Bearer ${env.P2A_ADMIN_KEY}`);
+  await new Promise((resolve, reject) => svc.PutUser(
+    { user_id: 'dashboard-user-7', display_name: 'Dashboard user' }, md,
+    (e, r) => (e ? reject(e) : resolve(r))));
   const issued = await new Promise((resolve, reject) => svc.IssueToken(
     { user_id: 'dashboard-user-7', name: 'laptop' }, md, (e, r) => (e ? reject(e) : resolve(r))));
   svc.close();
