@@ -7,9 +7,10 @@ import urllib.parse
 
 import grpc
 
-import p2a_client
 from harness import Env, oauth_authd
 from test_oauth import FORM, JSONCT, PASSWORD, Flow, pkce
+
+import p2a_client  # noqa: E402 -- on the path harness sets
 
 
 class Users(unittest.TestCase):
