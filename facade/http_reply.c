@@ -8,9 +8,9 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
-#include <jansson.h>
 
 #include "mbuf.h"
+#include "oauth.h"
 #include "xalloc.h"
 
 static const int statuses[HTTP_STATUS_SLOTS] = {200, 201, 204, 302, 303, 400, 401,
@@ -58,10 +58,9 @@ void http_send(struct evhttp_request *req, int status, const char *ctype, const 
 
 char *http_error_json(const char *error, const char *desc)
 {
-    json_t *j = json_pack("{s:s, s:s}", "error", error, "error_description", desc);
-    char *s = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
-    json_decref(j);
-    return s != NULL ? s : xstrdup("{\"error\":\"server_error\"}");
+    char out[OAUTH_ERROR_JSON_MAX];
+    oauth_error_json(error, desc, out);
+    return xstrdup(out);
 }
 
 void http_send_error(struct evhttp_request *req, int status, const char *error, const char *desc)

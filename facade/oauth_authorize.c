@@ -74,11 +74,6 @@ static void on_code_created(void *arg, p2a_err err, const char *const *v, const 
     authz_redirect(r, NULL, NULL, r->response);
 }
 
-static void ignore_reply(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
-{
-    (void)arg, (void)err, (void)v, (void)lens, (void)n;
-}
-
 static void authz_approved(struct oreq *r)
 {
     char code[OAUTH_SECRET_LEN + 1], digest[OAUTH_HEX_LEN + 1];
@@ -86,7 +81,7 @@ static void authz_approved(struct oreq *r)
         const char *name = json_string_value(json_object_get(r->client, "client_name"));
         oauth_store_grant_approve(r->o->h.store, r->user_id, r->client_id, name ? name : "",
                                   r->scope, r->resources, clock_now(),
-                                  r->o->cfg->refresh_token_lifetime_s, ignore_reply, NULL);
+                                  r->o->cfg->refresh_token_lifetime_s, oauth_store_ignore, NULL);
     }
     if (oauth_random_secret(code) != P2A_OK) {
         oreq_page_error(r, 500, "Something went wrong", "Try again.");
@@ -364,7 +359,7 @@ static void on_session_created(void *arg, p2a_err err, const char *const *v, con
     oreq_set_cookie(r, r->o->session_cookie, r->sid, r->o->cfg->session_lifetime_s);
     /* the person's record: made at the first sign-in if CreateUser could not, kept fresh */
     oauth_store_user_put(r->o->h.store, r->user_id, r->username, "local", clock_now(), true,
-                         ignore_reply, NULL);
+                         oauth_store_ignore, NULL);
     char loc[MAX_QUERY + 16];
     snprintf(loc, sizeof(loc), "/authorize?%s", r->query);
     oh_add_header(r->http, "Location", loc);

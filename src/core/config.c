@@ -55,7 +55,7 @@ static const struct row rows[] = {
      "gateways (nginx auth_request, Traefik, Caddy, Envoy HTTP ext_authz) and RFC 7662 "
      "/introspect (unset: none)"},
     {"FORWARD_AUTH_MAX_CONNECTIONS", K_INT, S(fwd_max_conns), "1024", 1, 1000000, false, false,
-     "open connections on the forward-auth listener (about 50 KiB each)"},
+     "open connections on the forward-auth listener (about 60 KiB each)"},
     {"FORWARD_AUTH_RESOURCES", K_STR, S(forward_auth_resources), NULL, 0, 0, false, true,
      "which resource a gateway's request is for: host/path-prefix=resource pairs, "
      "comma-separated (default: the resource whose host and path match, or the only one)"},
@@ -242,11 +242,35 @@ p2a_err config_parse_hostport(const char *s, char **host, int *port, const char 
 }
 
 /* redis://[[user]:password@]host[:port][/db] */
+/* Without PIPE2_AUTH_FORWARD_AUTH_RESOURCES, each resource is its own route: its host and
+ * its path (trailing slashes trimmed). Derived once here, not on every gateway request. */
+static void routes_of_resources(struct p2a_config *cfg)
+{
+    for (size_t i = 0; i < cfg->nresources && cfg->nroutes < CONFIG_MAX_ROUTES; i++) {
+        const char *r = cfg->resources[i], *authority = strstr(r, "://");
+        size_t end = url_authority_end(r);
+        if (authority == NULL || end == 0)
+            continue;
+        authority += 3;
+        const char *path = url_path(r);
+        size_t plen = strlen(path);
+        while (plen > 0 && path[plen - 1] == '/')
+            plen--;
+        struct config_route *route = &cfg->routes[cfg->nroutes++];
+        route->host = xstrndup(authority, (size_t)(r + end - authority));
+        route->prefix = xstrndup(path, plen);
+        route->resource = r;
+    }
+}
+
 /* "host/path-prefix=resource, ..." into cfg->routes; each resource one that is configured. */
 static p2a_err parse_routes(struct p2a_config *cfg, const char **why)
 {
-    if (cfg->forward_auth_resources == NULL || cfg->forward_auth_resources[0] == '\0')
+    if (cfg->forward_auth_resources == NULL || cfg->forward_auth_resources[0] == '\0') {
+        routes_of_resources(cfg);
         return P2A_OK;
+    }
+    cfg->routes_given = true;
     char *copy = xstrdup(cfg->forward_auth_resources), *save = NULL;
     p2a_err rc = P2A_OK;
     for (char *t = strtok_r(copy, ",", &save); t != NULL && rc == P2A_OK;
@@ -602,26 +626,9 @@ const char *config_resource_at(const struct p2a_config *cfg, const char *host, c
             (best == NULL || plen > best_len))
             best = r->resource, best_len = plen;
     }
-    if (best != NULL || cfg->nroutes > 0)
+    if (best != NULL || cfg->routes_given)
         return best;
-    for (size_t i = 0; host != NULL && path != NULL && i < cfg->nresources; i++) {
-        const char *r = cfg->resources[i];
-        size_t auth_end = url_authority_end(r);
-        const char *authority = strstr(r, "://");
-        const char *rpath = url_path(r);
-        size_t plen = strlen(rpath);
-        while (plen > 0 && rpath[plen - 1] == '/')
-            plen--;
-        if (authority == NULL || auth_end == 0)
-            continue;
-        authority += 3;
-        size_t alen = (size_t)(r + auth_end - authority);
-        bool host_ok = strlen(host) == alen && strncasecmp(host, authority, alen) == 0;
-        bool path_ok = under(path, rpath, plen);
-        if (host_ok && path_ok && (best == NULL || plen > best_len))
-            best = r, best_len = plen;
-    }
-    return best != NULL ? best : (cfg->nresources == 1 ? cfg->resources[0] : NULL);
+    return cfg->nresources == 1 ? cfg->resources[0] : NULL;
 }
 
 void config_deinit(struct p2a_config *cfg)

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "err.h"
@@ -58,6 +59,7 @@ struct p2a_config {
     char *forward_auth_resources; /* as given: host/path-prefix=resource,... */
     struct config_route routes[CONFIG_MAX_ROUTES];
     size_t nroutes;
+    bool routes_given;         /* from the setting; else one per resource */
     char *redis_sentinel_list; /* as given; NULL: one Redis at redis_url */
     struct config_hostport sentinels[CONFIG_MAX_SENTINELS];
     size_t nsentinels;           /* 0: not Sentinel mode */

@@ -13,6 +13,7 @@
 #include <openssl/rand.h>
 
 #include "codec.h"
+#include "jsonw.h"
 #include "scope.h"
 #include "url.h"
 #include "config.h"
@@ -183,6 +184,19 @@ bool oauth_basic_parse(const char *header, char *id, size_t idlen, char *secret,
         copy_decoded(colon + 1, (size_t)len - (size_t)(colon + 1 - (char *)raw), secret, secretlen);
     OPENSSL_cleanse(raw, sizeof(raw));
     return ok;
+}
+
+void oauth_error_json(const char *error, const char *desc, char out[OAUTH_ERROR_JSON_MAX])
+{
+    struct jsonw w;
+    jsonw_begin(&w, out, OAUTH_ERROR_JSON_MAX);
+    jsonw_str(&w, "error", error);
+    jsonw_str(&w, "error_description", desc);
+    if (jsonw_end(&w) < 0) {
+        jsonw_begin(&w, out, OAUTH_ERROR_JSON_MAX);
+        jsonw_str(&w, "error", error);
+        jsonw_end(&w);
+    }
 }
 
 const char *oauth_bearer(const char *header, size_t *len)

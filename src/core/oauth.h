@@ -57,6 +57,14 @@ p2a_err oauth_form_parse(const char *s, size_t len, struct oauth_form *f);
 const char *oauth_form_get(const struct oauth_form *f, const char *name);
 void oauth_form_free(struct oauth_form *f);
 
+/* ---- errors ------------------------------------------------------------------------------- */
+
+/* The RFC 6749 5.2 error body, {"error", "error_description"} (desc escaped: it may quote a
+ * client), into out; a desc too long for it is left out. Every HTTP endpoint writes its
+ * JSON errors with this. */
+#define OAUTH_ERROR_JSON_MAX 1024
+void oauth_error_json(const char *error, const char *desc, char out[OAUTH_ERROR_JSON_MAX]);
+
 /* ---- headers ------------------------------------------------------------------------------ */
 
 /* "Basic base64(id:secret)": both parts are percent-decoded when they hold valid escapes

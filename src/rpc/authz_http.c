@@ -24,7 +24,6 @@
 #include "connguard.h"
 #include "h1scan.h"
 #include "introspect.h"
-#include "jsonw.h"
 #include "oauth.h"
 #include "service_internal.h"
 #include "svckeys.h"
@@ -64,14 +63,17 @@ struct authz_conn {
     size_t in_len, scanned, head_end;
     size_t out_len, out_off;
     /* the last Authorization that named a known service key (RFC 7662 callers): the next
-     * request with the same bytes does not hash it again */
-    char known_auth[AUTH_MAX];
+     * request with the same bytes does not hash it again (longer ones are no key) */
+    char known_auth[SVCKEYS_MAX_KEY_LEN + 16];
     const struct svc_key *known_key;
     struct h1scan scan;
     struct authz_req req;
     unsigned char in[AUTHZ_IN_MAX];
     char out[OUT_MAX];
 };
+
+/* PIPE2_AUTH_FORWARD_AUTH_MAX_CONNECTIONS's help says "about 60 KiB each" */
+_Static_assert(sizeof(struct authz_conn) < 64 * 1024, "a forward-auth connection grew");
 
 static void conn_free(struct authz_conn *c)
 {
@@ -239,28 +241,13 @@ static void put(struct authz_conn *c, const struct answer *a)
 /* An RFC 6749-shaped error: {"error", "error_description"} (desc may quote the client). */
 static void put_error(struct authz_conn *c, int status, const char *error, const char *desc)
 {
-    char body[512];
-    struct jsonw w;
-    jsonw_begin(&w, body, sizeof(body));
-    jsonw_str(&w, "error", error);
-    jsonw_str(&w, "error_description", desc);
-    if (jsonw_end(&w) < 0)
-        snprintf(body, sizeof(body), "{\"error\":\"%s\"}", error);
+    char body[OAUTH_ERROR_JSON_MAX];
+    oauth_error_json(error, desc, body);
     struct answer a = {.status = status, .type = "application/json", .body = body};
     put(c, &a);
 }
 
 /* ---- the endpoints --------------------------------------------------------------------- */
-
-static struct introspector introspector_of(struct service_ctx *ctx)
-{
-    const struct service_shared *sh = ctx->shared;
-    return (struct introspector){.cfg = sh->cfg,
-                                 .keys = ctx->keys,
-                                 .revoked = sh->revoked,
-                                 .cache = ctx->cache,
-                                 .mx = ctx->mx};
-}
 
 static void forward_auth(struct authz_conn *c, const char *rest)
 {
@@ -286,7 +273,7 @@ static void forward_auth(struct authz_conn *c, const char *rest)
     }
     size_t tlen = 0;
     const char *token = oauth_bearer(q->authz[0] ? q->authz : NULL, &tlen);
-    struct introspector x = introspector_of(c->env->svc);
+    struct introspector x = svc_introspector(c->env->svc);
     struct introspect_query iq = {
         .token = token ? token : "", .len = token ? tlen : 0, .resource = resource};
     struct introspection r;
@@ -333,8 +320,11 @@ static const struct svc_key *service_caller(struct authz_conn *c)
                               : "unknown service key");
         return NULL;
     }
-    snprintf(c->known_auth, sizeof(c->known_auth), "%s", q->authz);
-    c->known_key = k;
+    size_t alen = strlen(q->authz);
+    if (alen < sizeof(c->known_auth)) {
+        memcpy(c->known_auth, q->authz, alen + 1);
+        c->known_key = k;
+    }
     return k;
 }
 
@@ -366,7 +356,7 @@ static void rfc7662(struct authz_conn *c, const char *body, size_t len)
         oauth_form_free(&f);
         return;
     }
-    struct introspector x = introspector_of(c->env->svc);
+    struct introspector x = svc_introspector(c->env->svc);
     struct introspect_query iq = {.token = tok,
                                   .len = strlen(tok),
                                   .resource = oauth_form_get(&f, "resource"),
@@ -556,8 +546,7 @@ void authz_http_accept(struct authz_env *env, evutil_socket_t fd, const char *ad
         return;
     }
     int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    evutil_make_socket_nonblocking(fd);
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* nonblocking: the listener's */
     struct authz_conn *c = xmalloc(sizeof(*c));
     c->env = env;
     c->fd = fd;

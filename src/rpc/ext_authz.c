@@ -233,11 +233,7 @@ void ext_authz_check(struct service_ctx *ctx, const uint8_t *msg, size_t len,
         return;
     }
     const struct svc_key *caller = call->caller;
-    struct introspector x = {.cfg = sh->cfg,
-                             .keys = ctx->keys,
-                             .revoked = sh->revoked,
-                             .cache = ctx->cache,
-                             .mx = ctx->mx};
+    struct introspector x = svc_introspector(ctx);
     struct introspect_query q = {.token = v.token ? v.token : "",
                                  .len = v.token ? v.token_len : 0,
                                  .resource = resource,

@@ -107,6 +107,16 @@ void svc_www_authenticate(enum token_verdict v, const char *resource, const char
 
 /* ---- Introspect ------------------------------------------------------------------------ */
 
+struct introspector svc_introspector(const struct service_ctx *ctx)
+{
+    const struct service_shared *sh = ctx->shared;
+    return (struct introspector){.cfg = sh->cfg,
+                                 .keys = ctx->keys,
+                                 .revoked = sh->revoked,
+                                 .cache = ctx->cache,
+                                 .mx = ctx->mx};
+}
+
 static void *pb_alloc(void *data, size_t size)
 {
     return arena_alloc(data, size);
@@ -149,11 +159,7 @@ static void do_introspect(struct service_ctx *ctx, const uint8_t *msg, size_t le
         return;
     }
     int64_t now = clock_now();
-    struct introspector x = {.cfg = sh->cfg,
-                             .keys = ctx->keys,
-                             .revoked = sh->revoked,
-                             .cache = ctx->cache,
-                             .mx = ctx->mx};
+    struct introspector x = svc_introspector(ctx);
     const struct svc_key *caller = call->caller;
     struct introspect_query q = {.token = req->token,
                                  .len = strlen(req->token),

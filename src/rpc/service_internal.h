@@ -6,6 +6,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "arena.h"
+#include "introspect.h"
 #include "rpc_status.h"
 #include "scope.h"
 #include "service.h"
@@ -39,6 +40,9 @@ void *svc_unpack(struct service_call *call, const ProtobufCMessageDescriptor *de
  * 9728 5.1): a 401 challenge, or for TV_INSUFFICIENT_SCOPE the 403 of step-up. */
 void svc_www_authenticate(enum token_verdict v, const char *resource, const char *scope, char *out,
                           size_t outlen);
+
+/* What a worker introspects with: its keyring, cache and counters, the shared view. */
+struct introspector svc_introspector(const struct service_ctx *ctx);
 
 /* envoy.service.auth.v3.Authorization/Check (ext_authz.c). */
 void ext_authz_check(struct service_ctx *ctx, const uint8_t *msg, size_t len,

@@ -98,7 +98,7 @@ static void grant_id(const char *user_id, const char *client_id, char out[ARG_MA
     "  return out\n"                                                                               \
     "end\n"
 
-static void ignore_reply(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
+void oauth_store_ignore(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
 {
     (void)arg, (void)err, (void)v, (void)lens, (void)n;
 }
@@ -194,7 +194,8 @@ void oauth_store_session_create(struct store *st, const char *sid_digest, const 
     login_keys(username, addr, pair, acct);
     EVAL(st, lua, 1, cb, arg, KEY(STORE_KEY_SESSION, sid_digest), STR(user_id), STR(username),
          NUM(auth_time), NUM(ttl_s));
-    EVAL(st, release, 2, ignore_reply, NULL, KEY(STORE_KEY_RATE, pair), KEY(STORE_KEY_RATE, acct));
+    EVAL(st, release, 2, oauth_store_ignore, NULL, KEY(STORE_KEY_RATE, pair),
+         KEY(STORE_KEY_RATE, acct));
 }
 
 void oauth_store_session_delete(struct store *st, const char *sid_digest, store_eval_cb cb,

@@ -37,6 +37,10 @@
 
 #include "store.h"
 
+/* A store_eval_cb for a write whose outcome nobody waits for (a failure is no worse than
+ * the write not being tried). */
+void oauth_store_ignore(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n);
+
 #define OAUTH_CODE_TTL_S 600
 #define OAUTH_LOGIN_WINDOW_S 900
 #define OAUTH_LOGIN_MAX_DELAY_S 60

@@ -43,30 +43,19 @@ static void written_reply(struct op *op, redisReply *r)
     op->cb.done(op->arg, v == 1 ? P2A_OK : v == -1 ? P2A_ERR_NOT_FOUND : P2A_ERR_UNAVAILABLE);
 }
 
-static char *pat_key(const char *jti)
+/* prefix, id and suffix as one fresh string: a key (store_keys.h). */
+static char *key_of(const char *prefix, const char *id, const char *suffix)
 {
-    size_t n = strlen(jti) + sizeof(STORE_KEY_PAT);
+    size_t n = strlen(prefix) + strlen(id) + strlen(suffix) + 1;
     char *k = xmalloc(n);
-    snprintf(k, n, STORE_KEY_PAT "%s", jti);
+    snprintf(k, n, "%s%s%s", prefix, id, suffix);
     return k;
 }
 
-/* The user's record (store.h): a PAT or a listing needs it. */
-static char *user_record_key(const char *user)
-{
-    size_t n = strlen(user) + sizeof(STORE_KEY_USER);
-    char *k = xmalloc(n);
-    snprintf(k, n, STORE_KEY_USER "%s", user);
-    return k;
-}
-
-static char *user_key(const char *user)
-{
-    size_t n = strlen(user) + sizeof(STORE_KEY_USER ":pats");
-    char *k = xmalloc(n);
-    snprintf(k, n, STORE_KEY_USER "%s:pats", user);
-    return k;
-}
+#define pat_key(jti) key_of(STORE_KEY_PAT, (jti), "")
+/* the user's record (store.h): a PAT or a listing needs it */
+#define user_record_key(user) key_of(STORE_KEY_USER, (user), "")
+#define user_key(user) key_of(STORE_KEY_USER, (user), ":pats")
 
 void store_pat_create(struct store *st, const struct pat_record *r, store_done_cb cb, void *arg)
 {

@@ -16,7 +16,6 @@ of data accounted for), everything started stopped by PID.
   - Envoy's Check over gRPC against Introspect on the same process (target >= 0.9).
 """
 import argparse
-import base64
 import os
 import shutil
 import statistics
@@ -30,7 +29,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import harness  # noqa: E402
 from harness import pb  # noqa: E402
 from introspect_bench import (SERVER_CPU, fmt, h2load, malloc_calls, malloc_shim,  # noqa: E402
-                              taskset, wait_port)
+                              start_peer, taskset, wait_port)
 
 RESOURCE = "http://127.0.0.1:3000/mcp"
 
@@ -186,30 +185,10 @@ def main():
         harness.stop_process(ng)
 
         # ---- the peer: node-oidc-provider's introspection ---------------------------------
-        pport = harness.free_port()
-        peer = subprocess.Popen(taskset(SERVER_CPU) + ["node", "peer.mjs", str(pport)],
-                                cwd=os.path.join(HERE, "peer"), stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, text=True)
-        procs.append(peer)
-        ptoken = ""
-        while not ptoken:
-            line = peer.stdout.readline()
-            if not line:
-                raise SystemExit("FAIL: the peer exited")
-            if line.startswith("TOKEN "):
-                ptoken = line.split()[1]
-        wait_port(pport)
-        peer_body = os.path.join(tmp, "peer.txt")
-        with open(peer_body, "w") as f:
-            f.write(f"token={ptoken}")
-        secret = b"resource-server:bench-secret-bench-secret-bench-secret"
-        peer_headers = ["content-type: application/x-www-form-urlencoded",
-                        f"authorization: Basic {base64.b64encode(secret).decode()}"]
-        peer_url = f"http://127.0.0.1:{pport}/token/introspection"
-        probe = h2load(peer_url, peer_body, 1, 1, 1, peer_headers, h1=True)
+        peer, peer_url, peer_body, peer_headers, probe_len = start_peer(tmp, procs)
         for _ in range(a.runs):
             r = h2load(peer_url, peer_body, 20000, 16, 1, peer_headers, h1=True)
-            check(r, probe["data"], "peer introspection")
+            check(r, probe_len, "peer introspection")
             R["peer"].append(r["rps"])
         harness.stop_process(peer)
     finally:

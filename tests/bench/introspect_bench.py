@@ -100,6 +100,38 @@ def malloc_calls(authd):
     return int(authd.output().rsplit(mark, 1)[1].split()[0])
 
 
+def start_peer(tmp, procs):
+    """node-oidc-provider (peer/peer.mjs) on CPU 0, its access token checked active: the
+    process, its introspection URL, a body file and headers for h2load (client_secret_basic),
+    and the length of an answer."""
+    import base64
+    port = harness.free_port()
+    peer = subprocess.Popen(taskset(SERVER_CPU) + ["node", "peer.mjs", str(port)],
+                            cwd=os.path.join(HERE, "peer"), stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    procs.append(peer)
+    token = ""
+    while not token:  # the provider prints notices on stdout before our line
+        line = peer.stdout.readline()
+        if not line:
+            raise SystemExit("FAIL: the peer exited")
+        if line.startswith("TOKEN "):
+            token = line.split()[1]
+    wait_port(port)
+    body = os.path.join(tmp, "peer.txt")
+    with open(body, "w") as f:
+        f.write(f"token={token}")
+    secret = "resource-server:bench-secret-bench-secret-bench-secret"
+    headers = ["content-type: application/x-www-form-urlencoded",
+               f"authorization: Basic {base64.b64encode(secret.encode()).decode()}"]
+    url = f"http://127.0.0.1:{port}/token/introspection"
+    probe = subprocess.run(["curl", "-s", "-u", secret, "-d", f"token={token}", url],
+                           capture_output=True).stdout
+    if b'"active":true' not in probe:
+        raise SystemExit(f"FAIL: the peer does not find its token active: {probe!r}")
+    return peer, url, body, headers, len(probe)
+
+
 def mmm(xs):
     return min(xs), statistics.median(xs), max(xs)
 
@@ -254,37 +286,11 @@ def main():
         results.update(ceiling=ceiling, ceiling_p99=ceiling_p99, ceiling_c1=ceiling_c1)
 
         # ---- the peer: node-oidc-provider ------------------------------------------------
-        peer_dir = os.path.join(HERE, "peer")
-        port = harness.free_port()
-        peer = subprocess.Popen(taskset(SERVER_CPU) + ["node", "peer.mjs", str(port)],
-                                cwd=peer_dir, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                text=True)
-        procs.append(peer)
-        token = ""
-        while not token:  # the provider prints notices on stdout before our line
-            line = peer.stdout.readline()
-            if not line:
-                raise SystemExit("FAIL: the peer exited")
-            if line.startswith("TOKEN "):
-                token = line.split()[1]
-        wait_port(port)
-        peer_body = os.path.join(tmp, "peer.txt")
-        with open(peer_body, "w") as f:
-            f.write(f"token={token}")
-        import base64
-        basic = base64.b64encode(b"resource-server:bench-secret-bench-secret-bench-secret")
-        peer_headers = ["content-type: application/x-www-form-urlencoded",
-                        f"authorization: Basic {basic.decode()}"]
-        url = f"http://127.0.0.1:{port}/token/introspection"
-        probe = subprocess.run(["curl", "-s", "-u",
-                                "resource-server:bench-secret-bench-secret-bench-secret",
-                                "-d", f"token={token}", url], capture_output=True).stdout
-        if b'"active":true' not in probe:
-            raise SystemExit(f"FAIL: the peer does not find its token active: {probe!r}")
+        peer, url, peer_body, peer_headers, probe_len = start_peer(tmp, procs)
         peer_rps = []
         for _ in range(a.runs):
             r = h2load(url, peer_body, 20000, 16, 1, peer_headers, h1=True)
-            check_all_ok(r, len(probe), "peer introspection")
+            check_all_ok(r, probe_len, "peer introspection")
             peer_rps.append(r["rps"])
         harness.stop_process(peer)
         results["peer"] = peer_rps

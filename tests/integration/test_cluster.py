@@ -58,6 +58,7 @@ class Monitor:
     every line is kept, none lost in a buffer of a process stopped by a signal."""
 
     def __init__(self, port):
+        self.port = port
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
         self.sock.sendall(b"MONITOR\r\n")
         self.buf = b""
@@ -81,9 +82,16 @@ class Monitor:
                 break
             self.buf += d
 
+    def seen(self, text):
+        return text.encode() in self.buf
+
     def stop(self):
         if not self.done:
-            time.sleep(0.5)  # the last commands reach the monitor
+            # a marker sent after the flows' last reply: once it is seen, all they sent is too
+            marker = f"p2a-monitor-end-{secrets.token_hex(8)}"
+            subprocess.run(["redis-cli", "-p", str(self.port), "ECHO", marker],
+                           capture_output=True, timeout=10)
+            wait_until(lambda: self.seen(marker), 10, "the monitor to see the end marker")
             self.done = True
             self.thread.join(5)
             self.sock.close()
@@ -128,7 +136,7 @@ class ClusterKeys(unittest.TestCase):
         mon = cluster = None
         try:
             mon = Monitor(env.redis.port)
-            self.run_every_flow(env)
+            self.run_every_flow(env, mon)
             entries = parse_monitor(mon.stop())
             scripts = scripts_with_their_commands(entries)
             kinds = {ev[1] for ev, _ in scripts}
@@ -149,7 +157,7 @@ class ClusterKeys(unittest.TestCase):
 
     # ---- the flows: every script the code has ------------------------------------------------
 
-    def run_every_flow(self, env):
+    def run_every_flow(self, env, mon):
         a = oauth_authd(env, {"PIPE2_AUTH_LAST_USED_FLUSH_INTERVAL": "1",
                               "PIPE2_AUTH_REVOCATION_POLL_INTERVAL": "1",
                               "PIPE2_AUTH_SWEEP_INTERVAL": "1"})
@@ -238,7 +246,10 @@ class ClusterKeys(unittest.TestCase):
                            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
                        "client_assertion": assertion})
         self.assertEqual(st, 200, t)
-        time.sleep(1.5)  # the repair poll and the sweep (1 s each) ran meanwhile
+        # the revocation view's repair poll and sweep (every second here) have run
+        wait_until(lambda: mon.seen("'LIMIT', 0, tonumber(ARGV[2])") and
+                   mon.seen("'-inf', ARGV[1], 'LIMIT', 0, 10000"), 10,
+                   "the repair poll and the sweep")
         admin.close()
         mcp.close()
 

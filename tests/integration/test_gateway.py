@@ -412,7 +412,9 @@ class ForwardAuthConfig(unittest.TestCase):
             c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
             c.request("GET", "/forward-auth", headers={"Host": "127.0.0.1:3000",
                                                        "X-Forwarded-Uri": "/mcp"})
-            self.assertEqual(c.getresponse().read() and 401, 401)  # an idle keep-alive now
+            r = c.getresponse()
+            r.read()
+            self.assertEqual((r.status, r.getheader("Connection")), (401, None))  # kept alive
             t0 = time.monotonic()
             a.proc.send_signal(signal.SIGTERM)
             self.assertEqual(a.proc.wait(15), 0)

@@ -7,20 +7,18 @@
 // and the example MCP server.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import crypto from 'node:crypto';
-import { chromium } from 'playwright-core';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
+import { launchChromium, startCallbacks } from './browser_harness.mjs';
 
 const env = process.env;
 const ORIGIN = env.P2A_ORIGIN;
 const MCP_URL = `${ORIGIN}/mcp`;
 // the single origin of the seed; P2A_ISSUER when the facade has its own (deploy/run-local.sh)
 const ISSUER = env.P2A_ISSUER || ORIGIN;
-let browser, callbackServer, callbackPort;
-const waiters = [];
+let browser, callbacks, callbackPort;
 const fetched = [];
 
 class BrowserProvider {
@@ -40,7 +38,7 @@ class BrowserProvider {
   async redirectToAuthorization(url) {
     assert.equal(url.origin, ISSUER); // sign-in on the MCP server's own origin
     const page = await browser.newPage();
-    const landed = new Promise((resolve) => waiters.push(resolve));
+    const landed = callbacks.next().then((u) => Object.fromEntries(u.searchParams));
     await page.goto(url.toString());
     await page.waitForSelector('form[action="/login"]');
     await page.fill('#username', env.P2A_USER);
@@ -60,24 +58,14 @@ class BrowserProvider {
 const recordingFetch = (url, init) => { fetched.push(String(url)); return fetch(url, init); };
 
 before(async () => {
-  callbackServer = http.createServer((req, res) => {
-    const u = new URL(req.url, 'http://127.0.0.1');
-    res.writeHead(200, { 'Content-Type': 'text/html' }).end('<p>Done.</p>');
-    const w = waiters.shift();
-    if (w) w(Object.fromEntries(u.searchParams));
-  });
-  await new Promise((r) => callbackServer.listen(0, '127.0.0.1', r));
-  callbackPort = callbackServer.address().port;
-  browser = await chromium.launch({
-    executablePath: env.P2A_CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-dev-shm-usage'],
-  });
+  callbacks = await startCallbacks();
+  callbackPort = callbacks.port;
+  browser = await launchChromium(env);
 });
 
 after(async () => {
   await browser?.close();
-  callbackServer?.closeAllConnections();
-  await new Promise((r) => callbackServer.close(r));
+  await callbacks?.close();
 });
 
 test('a browser-based client on another origin reads the 401 challenge (CORS)', async () => {

@@ -7,18 +7,17 @@
 // Run by tests/integration/test_oauth_mcp.py, which starts redis-server and pipe2-authd.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import crypto from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import grpc from '@grpc/grpc-js';
 import protoLoader from '@grpc/proto-loader';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { startMcpServer, introspector } from './mcp_server.mjs';
+import { launchChromium, startCallbacks } from './browser_harness.mjs';
 
 const env = process.env;
 const ISSUER = env.P2A_ISSUER;
@@ -26,7 +25,7 @@ const MCP_URL = `http://127.0.0.1:${env.P2A_MCP_PORT}/mcp`;
 const SHOTS = env.P2A_SHOTS;
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-let mcp, browser, callbackServer, callbackPort, waiters = [];
+let mcp, browser, callbacks, callbackPort;
 
 function waitFor(pred, ms, what) {
   const deadline = Date.now() + ms;
@@ -70,7 +69,7 @@ class BrowserProvider {
   async redirectToAuthorization(url) {
     this.redirects++;
     const page = await browser.newPage();
-    const landed = new Promise((resolve) => waiters.push(resolve));
+    const landed = callbacks.next().then((u) => Object.fromEntries(u.searchParams));
     await page.goto(url.toString());
     await page.waitForSelector('form[action="/login"]');
     assert.match(await page.content(), /MCP SDK end-to-end test/);
@@ -98,29 +97,19 @@ function introspectRpc() {
 
 before(async () => {
   if (SHOTS) mkdirSync(SHOTS, { recursive: true });
-  callbackServer = http.createServer((req, res) => {
-    const u = new URL(req.url, 'http://127.0.0.1');
-    res.writeHead(200, { 'Content-Type': 'text/html' }).end('<p>Done. You can close this.</p>');
-    const w = waiters.shift();
-    if (w) w(Object.fromEntries(u.searchParams));
-  });
-  await new Promise((r) => callbackServer.listen(0, '127.0.0.1', r));
-  callbackPort = callbackServer.address().port;
+  callbacks = await startCallbacks();
+  callbackPort = callbacks.port;
   mcp = await startMcpServer({
     port: Number(env.P2A_MCP_PORT), resource: MCP_URL, facade: ISSUER,
     rpcAddr: env.P2A_RPC, introspectKey: env.P2A_INTROSPECT_KEY,
   });
-  browser = await chromium.launch({
-    executablePath: env.P2A_CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-dev-shm-usage'],
-  });
+  browser = await launchChromium(env);
 });
 
 after(async () => {
   await browser?.close();
   await mcp?.close();
-  callbackServer?.closeAllConnections();
-  await new Promise((r) => callbackServer.close(r));
+  await callbacks?.close();
 });
 
 async function whoami(client) {

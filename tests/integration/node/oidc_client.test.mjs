@@ -5,43 +5,32 @@
 // the library must read from the body. Run by tests/integration/test_mcp_2026.py.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import crypto from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { chromium } from 'playwright-core';
 import * as oidc from 'openid-client';
+import { launchChromium, startCallbacks } from './browser_harness.mjs';
 
 const env = process.env;
 const ISSUER = new URL(env.P2A_ISSUER);
 const RESOURCE = env.P2A_RESOURCE;
 const CLIENT_ID = env.P2A_SIGNER_DOC; // https://127.0.0.1:<port>/clients/pkjwt.json
 
-let browser, callbackServer, callbackPort;
-const waiters = [];
+let browser, callbacks, callbackPort;
 
 before(async () => {
-  callbackServer = http.createServer((req, res) => {
-    res.writeHead(200, { 'Content-Type': 'text/html' }).end('<p>Done.</p>');
-    const w = waiters.shift();
-    if (w) w(new URL(req.url, `http://127.0.0.1:${callbackPort}`));
-  });
-  await new Promise((r) => callbackServer.listen(0, '127.0.0.1', r));
-  callbackPort = callbackServer.address().port;
-  browser = await chromium.launch({
-    executablePath: env.P2A_CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-dev-shm-usage'],
-  });
+  callbacks = await startCallbacks();
+  callbackPort = callbacks.port;
+  browser = await launchChromium(env);
 });
 
 after(async () => {
   await browser?.close();
-  callbackServer?.closeAllConnections();
-  await new Promise((r) => callbackServer.close(r));
+  await callbacks?.close();
 });
 
 async function signInAt(url) {
   const page = await browser.newPage();
-  const landed = new Promise((resolve) => waiters.push(resolve));
+  const landed = callbacks.next();
   await page.goto(url.href);
   await page.fill('#username', env.P2A_USER);
   await page.fill('#password', env.P2A_PASSWORD);

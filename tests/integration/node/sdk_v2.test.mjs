@@ -7,19 +7,17 @@
 // document server and pipe2-authd.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import crypto from 'node:crypto';
-import { chromium } from 'playwright-core';
 import { Client, StreamableHTTPClientTransport, UnauthorizedError } from '@modelcontextprotocol/client';
 import { startMcpServer } from './mcp_server.mjs';
+import { launchChromium, startCallbacks } from './browser_harness.mjs';
 
 const env = process.env;
 const ISSUER = env.P2A_ISSUER;
 const MCP_URL = `http://127.0.0.1:${env.P2A_MCP_PORT}/mcp`;
 const DOC_URL = env.P2A_CLIENT_DOC;
 
-let mcp, browser, callbackServer, callbackPort;
-const waiters = [];
+let mcp, browser, callbacks, callbackPort;
 
 class BrowserProvider {
   constructor() {
@@ -45,7 +43,7 @@ class BrowserProvider {
   async redirectToAuthorization(url) {
     this.redirects.push(url);
     const page = await browser.newPage();
-    const landed = new Promise((resolve) => waiters.push(resolve));
+    const landed = callbacks.next().then((u) => u.searchParams);
     await page.goto(url.toString());
     if (await page.$('form[action="/login"]')) {
       await page.fill('#username', env.P2A_USER);
@@ -63,29 +61,19 @@ class BrowserProvider {
 }
 
 before(async () => {
-  callbackServer = http.createServer((req, res) => {
-    const u = new URL(req.url, 'http://127.0.0.1');
-    res.writeHead(200, { 'Content-Type': 'text/html' }).end('<p>Done.</p>');
-    const w = waiters.shift();
-    if (w) w(u.searchParams);
-  });
-  await new Promise((r) => callbackServer.listen(0, '127.0.0.1', r));
-  callbackPort = callbackServer.address().port;
+  callbacks = await startCallbacks();
+  callbackPort = callbacks.port;
   mcp = await startMcpServer({
     port: Number(env.P2A_MCP_PORT), resource: MCP_URL, facade: ISSUER,
     rpcAddr: env.P2A_RPC, introspectKey: env.P2A_INTROSPECT_KEY,
   });
-  browser = await chromium.launch({
-    executablePath: env.P2A_CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-dev-shm-usage'],
-  });
+  browser = await launchChromium(env);
 });
 
 after(async () => {
   await browser?.close();
   await mcp?.close();
-  callbackServer?.closeAllConnections();
-  await new Promise((r) => callbackServer.close(r));
+  await callbacks?.close();
 });
 
 async function connected(provider) {
