@@ -53,11 +53,18 @@ static void show_login(struct oreq *r, int status, const char *client_name, cons
         }
         oreq_set_cookie(r, r->o->csrf_cookie, csrf, 3600);
     }
+    const struct p2a_config *cfg = r->o->cfg;
+    char provider[256] = "";
+    struct url_parts u;
+    if (cfg->upstream_issuer != NULL && url_split(cfg->upstream_issuer, &u))
+        snprintf(provider, sizeof(provider), "%.*s", (int)u.host_len, u.host);
     struct page_login p = {.query = r->query,
                            .csrf = csrf,
                            .client_name = client_name ? client_name : "the application",
                            .username = user,
-                           .message = message};
+                           .message = message,
+                           .local = cfg->local_accounts,
+                           .provider = provider[0] ? provider : NULL};
     struct mbuf page = {0};
     page_login(&page, &p);
     oreq_html(r, status, &page);
@@ -132,6 +139,10 @@ static void on_session_for_page(void *arg, p2a_err err, const char *const *v, co
         const char *prompt = oauth_form_get(&r->form, "prompt");
         if (prompt != NULL && strcmp(prompt, "none") == 0) {
             authz_redirect(r, "login_required", "the user is not signed in", NULL);
+            return;
+        }
+        if (!r->o->cfg->local_accounts) { /* the provider is the only way in: no page here */
+            oauth_upstream_begin(r);
             return;
         }
         show_login(r, 200, name, NULL, NULL);
@@ -483,10 +494,12 @@ static bool post_form(struct oreq *r)
     return true;
 }
 
-void oauth_do_login(struct oreq *r)
+/* The login page's form, read: its request and its CSRF token (the cookie's). false after
+ * answering when either is missing or wrong. */
+static bool login_form_ok(struct oreq *r)
 {
     if (!post_form(r))
-        return;
+        return false;
     char cookie_csrf[OAUTH_SECRET_LEN + 1];
     const char *csrf = oauth_form_get(&r->post, "csrf");
     if (csrf == NULL || !cookie(r, r->o->csrf_cookie, cookie_csrf, sizeof(cookie_csrf)) ||
@@ -496,8 +509,33 @@ void oauth_do_login(struct oreq *r)
         oreq_page_error(r, 403, "This form has expired",
                         "The sign-in form was not sent from this page, or it is too old. "
                         "Go back to the application and start again.");
+        return false;
+    }
+    return true;
+}
+
+/* POST /login/upstream: the login page's "Continue with <provider>". */
+void oauth_do_login_upstream(struct oreq *r)
+{
+    const struct p2a_config *cfg = r->o->cfg;
+    if (cfg->upstream_issuer == NULL || cfg->upstream_issuer[0] == '\0') {
+        oreq_page_error(r, 404, "Not found", "This service does not sign in through another.");
         return;
     }
+    if (login_form_ok(r))
+        oauth_upstream_begin(r);
+}
+
+void oauth_do_login(struct oreq *r)
+{
+    if (!r->o->cfg->local_accounts) {
+        oreq_page_error(r, 404, "Not found",
+                        "Signing in with a password is turned off here: use your "
+                        "organization's account.");
+        return;
+    }
+    if (!login_form_ok(r))
+        return;
     const char *user = oauth_form_get(&r->post, "username");
     const char *pw = oauth_form_get(&r->post, "password");
     if (user == NULL || pw == NULL || oauth_username_check(user) != NULL ||

@@ -11,6 +11,7 @@
 #include "fetch.h"
 #include "jws.h"
 #include "log.h"
+#include "oidc.h"
 #include "xalloc.h"
 
 #define DOC_DEFAULT_TTL_S 300 /* a document that says nothing of caching */
@@ -27,6 +28,7 @@ struct entry {
     json_t *value; /* NULL: the last fetch failed, or none has ended yet */
     char why[160];
     int64_t expires_ms; /* monotonic */
+    int64_t forgot_ms;  /* monotonic: when oauth_docs_forget() last forgot it */
     bool fetching;
     struct waiter *waiters; /* while fetching */
     struct oauth_docs *d;
@@ -35,6 +37,7 @@ struct entry {
 struct oauth_docs {
     const struct p2a_config *cfg;
     struct fetcher *fetcher;
+    struct fetcher *provider; /* the operator's, for the upstream provider; NULL: none */
     struct entry *v[OAUTH_DOCS_MAX];
     size_t n;
 };
@@ -49,8 +52,16 @@ struct oauth_docs *oauth_docs_new(struct event_base *base, const struct p2a_conf
     struct oauth_docs *d = xcalloc(1, sizeof(*d));
     d->cfg = cfg;
     d->fetcher = fetcher_new(base, &lim);
-    if (d->fetcher == NULL) {
-        free(d);
+    if (cfg->upstream_issuer != NULL && cfg->upstream_issuer[0] != '\0') {
+        struct fetch_limits plim = {.connect_ms = 2000,
+                                    .total_ms = cfg->fetch_timeout_ms,
+                                    .max_bytes = OAUTH_PROVIDER_DOC_MAX_BYTES,
+                                    .operator_trusted = true};
+        d->provider = fetcher_new(base, &plim);
+    }
+    if (d->fetcher == NULL ||
+        (cfg->upstream_issuer != NULL && cfg->upstream_issuer[0] != '\0' && d->provider == NULL)) {
+        oauth_docs_free(d);
         return NULL;
     }
     return d;
@@ -68,6 +79,7 @@ void oauth_docs_free(struct oauth_docs *d)
     if (d == NULL)
         return;
     fetcher_free(d->fetcher); /* the waiters of running fetches hear "shutting down" */
+    fetcher_free(d->provider);
     for (size_t i = 0; i < d->n; i++)
         entry_free(d->v[i]);
     free(d);
@@ -103,6 +115,10 @@ static json_t *check(struct entry *e, const char *body, size_t len)
 {
     if (e->kind == DOC_CLIENT)
         return oauth_cimd_client(body, len, e->url, e->why, sizeof(e->why));
+    if (e->kind == DOC_PROVIDER)
+        return oidc_discovery(body, len, e->d->cfg, e->why, sizeof(e->why));
+    if (e->kind == DOC_PROVIDER_JWKS)
+        return oidc_jwks(body, len, e->why, sizeof(e->why));
     json_t *jwks = oauth_json_object(body, len);
     const char *bad = jwks ? jws_keys_check(jwks) : "the jwks_uri document is not a JSON object";
     if (bad != NULL) {
@@ -173,7 +189,10 @@ void oauth_docs_get(struct oauth_docs *d, enum oauth_doc_kind kind, const char *
     e->waiters = w;
     if (e->fetching)
         return;
-    p2a_err rc = fetch_get(d->fetcher, url, on_fetched, e);
+    bool provider = kind == DOC_PROVIDER || kind == DOC_PROVIDER_JWKS;
+    p2a_err rc = provider && d->provider == NULL ? P2A_ERR_INVALID
+                                                 : fetch_get(provider ? d->provider : d->fetcher,
+                                                             url, on_fetched, e);
     if (rc == P2A_OK) {
         e->fetching = true;
         return;
@@ -183,4 +202,21 @@ void oauth_docs_get(struct oauth_docs *d, enum oauth_doc_kind kind, const char *
     cb(arg, NULL,
        rc == P2A_ERR_INVALID ? "only https documents are fetched"
                              : "too many documents are being fetched; try again in a moment");
+}
+
+bool oauth_docs_forget(struct oauth_docs *d, enum oauth_doc_kind kind, const char *url,
+                       int every_s)
+{
+    struct entry *e = find(d, kind, url);
+    int64_t now = clock_mono_ms();
+    if (e == NULL || e->fetching || (e->forgot_ms != 0 && now - e->forgot_ms < (int64_t)every_s * 1000))
+        return false;
+    e->forgot_ms = now;
+    e->expires_ms = 0;
+    return true;
+}
+
+struct fetcher *oauth_docs_provider_fetcher(struct oauth_docs *d)
+{
+    return d->provider;
 }

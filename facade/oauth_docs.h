@@ -12,6 +12,8 @@
 #ifndef P2A_OAUTH_DOCS_H
 #define P2A_OAUTH_DOCS_H
 
+#include <stdbool.h>
+
 #include <jansson.h>
 
 #define OAUTH_DOCS_MAX 1024
@@ -21,8 +23,15 @@
 struct event_base;
 struct p2a_config;
 struct oauth_docs;
+struct fetcher;
 
-enum oauth_doc_kind { DOC_CLIENT, DOC_JWKS };
+/* DOC_PROVIDER and DOC_PROVIDER_JWKS are the upstream identity provider's discovery
+ * document and key set: fetched by the operator's fetcher (fetch.h, operator_trusted; at
+ * most OAUTH_PROVIDER_DOC_MAX_BYTES), checked by core/oidc.c. */
+enum oauth_doc_kind { DOC_CLIENT, DOC_JWKS, DOC_PROVIDER, DOC_PROVIDER_JWKS };
+
+#define OAUTH_PROVIDER_DOC_MAX_BYTES 65536
+#define OAUTH_PROVIDER_REFETCH_S 10 /* a key set is fetched again this soon at most */
 
 /* value: the client record or the JWK set (borrowed: json_incref() it to keep it), NULL with
  * why (a sentence for a page or an error_description) when there is none. */
@@ -35,5 +44,13 @@ void oauth_docs_free(struct oauth_docs *d);
  * (oauth_cimd_id_check for a client; https for keys). */
 void oauth_docs_get(struct oauth_docs *d, enum oauth_doc_kind kind, const char *url,
                     oauth_doc_cb cb, void *arg);
+/* Forgets the cached document, so that the next get fetches it again (a key set that lacks
+ * the key a token names: rotation), unless it was forgotten less than every_s ago (tokens
+ * naming unknown keys cost one fetch per every_s at most). Whether it was forgotten. */
+bool oauth_docs_forget(struct oauth_docs *d, enum oauth_doc_kind kind, const char *url,
+                       int every_s);
+/* The operator's fetcher (for the upstream provider's token endpoint), NULL when no upstream
+ * provider is configured. */
+struct fetcher *oauth_docs_provider_fetcher(struct oauth_docs *d);
 
 #endif

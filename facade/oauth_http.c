@@ -54,6 +54,8 @@ bool oauth_http_handle(struct oauth_http *o, struct evhttp_request *http, const 
         {"/login", EP_LOGIN, false, oauth_do_login},
         {"/consent", EP_CONSENT, false, oauth_do_consent},
         {"/logout", EP_LOGOUT, true, oauth_do_logout},
+        {"/login/upstream", EP_LOGIN_UPSTREAM, false, oauth_do_login_upstream},
+        {"/callback/upstream", EP_UPSTREAM_CALLBACK, true, oauth_do_upstream_callback},
         {"/token", EP_TOKEN, false, oauth_do_token},
         {"/revoke", EP_REVOKE, false, oauth_do_revoke},
         {"/introspect", EP_INTROSPECT, false, oauth_do_introspect},

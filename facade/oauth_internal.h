@@ -53,6 +53,8 @@ enum ep {
     EP_LOGIN,
     EP_CONSENT,
     EP_LOGOUT,
+    EP_LOGIN_UPSTREAM,
+    EP_UPSTREAM_CALLBACK,
     EP_TOKEN,
     EP_REVOKE,
     EP_INTROSPECT,
@@ -132,6 +134,10 @@ struct oreq {
     char *response;                       /* a body kept until a store step confirms */
     struct oauth_client_reg reg;          /* /register: the client being stored */
     const struct svc_key *caller;         /* /introspect with a service key: its entry */
+    /* upstream sign-in */
+    json_t *provider; /* the provider's discovery document */
+    json_t *pending;  /* the sign-in in progress, taken from Redis: q, nonce, verifier */
+    bool refetched;   /* the provider's keys were fetched again for this ID token */
 };
 
 struct oreq *oreq_new(struct oauth_http *o, struct evhttp_request *http, enum ep ep);
@@ -164,6 +170,10 @@ void oauth_do_authorize(struct oreq *r);
 void oauth_do_login(struct oreq *r);
 void oauth_do_consent(struct oreq *r);
 void oauth_do_logout(struct oreq *r);
+/* Sends the person to the upstream provider to sign in for the request in r->query. */
+void oauth_upstream_begin(struct oreq *r);
+void oauth_do_login_upstream(struct oreq *r);
+void oauth_do_upstream_callback(struct oreq *r);
 void oauth_revoke_locally(struct oreq *r, const char *const *v, size_t from, size_t n);
 void oauth_do_token(struct oreq *r);
 void oauth_do_revoke(struct oreq *r);

@@ -5,6 +5,7 @@ const char *const ep_names[EP_COUNT] = {"as_metadata", "protected_resource_metad
                                         "jwks",        "register",
                                         "authorize",   "login",
                                         "consent",     "logout",
+                                        "login_upstream", "upstream_callback",
                                         "token",       "revoke",
                                         "introspect",  "well_known_other"};
 const bool ep_cors[EP_COUNT] = {[EP_AS_META] = true,         [EP_PRM] = true,   [EP_JWKS] = true,
@@ -51,6 +52,8 @@ static void oreq_free(struct oreq *r)
     oauth_form_free(&r->form);
     oauth_form_free(&r->post);
     json_decref(r->client);
+    json_decref(r->provider);
+    json_decref(r->pending);
     free(r->query);
     if (r->access_token != NULL) {
         OPENSSL_cleanse(r->access_token, strlen(r->access_token));

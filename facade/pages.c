@@ -97,6 +97,20 @@ void page_login(struct mbuf *out, const struct page_login *p)
         html_escape(out, p->message);
         mbuf_printf(out, "</p>\n");
     }
+    if (p->provider != NULL) {
+        mbuf_printf(out, "<form method=\"post\" action=\"/login/upstream\">\n");
+        hidden(out, "csrf", p->csrf);
+        hidden(out, "q", p->query);
+        mbuf_printf(out, "<button type=\"submit\" id=\"upstream\">Continue with ");
+        html_escape(out, p->provider);
+        mbuf_printf(out, "</button>\n</form>\n");
+        if (p->local)
+            mbuf_printf(out, "<p class=\"muted\">or with a Pipe2.ai password:</p>\n");
+    }
+    if (!p->local) {
+        mbuf_printf(out, "%s", tail);
+        return;
+    }
     mbuf_printf(out, "<form method=\"post\" action=\"/login\">\n");
     hidden(out, "csrf", p->csrf);
     hidden(out, "q", p->query);

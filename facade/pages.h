@@ -16,6 +16,8 @@ struct page_login {
     const char *client_name;
     const char *username; /* to fill in again after a failed attempt, may be NULL */
     const char *message;  /* an error to show above the form, may be NULL */
+    bool local;           /* the username and password form */
+    const char *provider; /* the upstream provider's host: its button; NULL for none */
 };
 
 struct page_consent {

@@ -145,17 +145,28 @@ static const struct p2a_cidr special[] = {
     {AF_INET6, {0xff}, 8},             /* multicast */
 };
 
+static bool is_loopback(int family, const unsigned char a[16])
+{
+    static const unsigned char v6_loopback[16] = {[15] = 1};
+    return family == AF_INET ? a[0] == 127 : memcmp(a, v6_loopback, 16) == 0;
+}
+
 bool netaddr_is_public(const char *ip, bool allow_loopback)
 {
     int family;
     unsigned char a[16];
     if (!parse_ip(ip, &family, a))
         return false;
-    static const unsigned char v6_loopback[16] = {[15] = 1};
-    bool loopback = family == AF_INET ? a[0] == 127 : memcmp(a, v6_loopback, 16) == 0;
-    if (loopback)
+    if (is_loopback(family, a))
         return allow_loopback;
     return !in_set(special, sizeof(special) / sizeof(special[0]), family, a);
+}
+
+bool netaddr_is_loopback(const char *ip)
+{
+    int family;
+    unsigned char a[16];
+    return parse_ip(ip, &family, a) && is_loopback(family, a);
 }
 
 bool netaddr_canon(const char *ip, char out[NETADDR_MAX])

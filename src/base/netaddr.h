@@ -36,6 +36,8 @@ bool netaddr_in(const struct p2a_cidr *set, size_t n, const char *ip);
  * allow_loopback, multicast, documentation, benchmarking, reserved, NAT64, 6to4, ULA), and
  * for anything that is not an IP address. IPv4-mapped IPv6 is judged as IPv4. */
 bool netaddr_is_public(const char *ip, bool allow_loopback);
+/* Whether ip is 127.0.0.0/8 or ::1 (IPv4-mapped judged as IPv4). */
+bool netaddr_is_loopback(const char *ip);
 /* Canonical text of ip into out; false when it is not an IP address. */
 bool netaddr_canon(const char *ip, char out[NETADDR_MAX]);
 /* The client's address (see above). xff: every X-Forwarded-For value in order, joined with

@@ -96,6 +96,11 @@ void url_well_known(const char *url, const char *name, char *out, size_t outlen)
 void url_add_param(struct mbuf *u, const char *k, const char *v)
 {
     mbuf_printf(u, "%c%s=", strchr(u->s ? u->s : "", '?') ? '&' : '?', k);
+    url_encode(u, v);
+}
+
+void url_encode(struct mbuf *u, const char *v)
+{
     for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
         if (isalnum(*p) || strchr("-._~", *p) != NULL)
             mbuf_printf(u, "%c", *p);

@@ -39,5 +39,7 @@ const char *url_path(const char *s);
 void url_well_known(const char *url, const char *name, char *out, size_t outlen);
 /* Appends "?k=v" or "&k=v" to the URL in u, v percent-encoded (RFC 3986 unreserved kept). */
 void url_add_param(struct mbuf *u, const char *k, const char *v);
+/* Appends v percent-encoded as above (also what application/x-www-form-urlencoded takes). */
+void url_encode(struct mbuf *u, const char *v);
 
 #endif

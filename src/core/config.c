@@ -24,7 +24,7 @@
 #include "url.h"
 #include "xalloc.h"
 
-enum kind { K_STR, K_INT };
+enum kind { K_STR, K_INT, K_BOOL }; /* K_BOOL: on/off (1/0, true/false) into an int */
 
 struct row {
     const char *name; /* RESOURCE -> PIPE2_AUTH_RESOURCE, --resource */
@@ -171,6 +171,35 @@ static const struct row rows[] = {
     {"INSECURE_HTTP_ISSUER", K_INT, S(insecure_http_issuer), "0", 0, 1, false, false,
      "1: accept an http:// issuer on a host other than loopback (UNSAFE: codes, tokens and "
      "passwords would cross the network in clear; for tests behind a TLS proxy only)"},
+    {"LOCAL_ACCOUNTS", K_BOOL, S(local_accounts), "on", 0, 1, false, false,
+     "on: the login page signs in the accounts CreateUser made (username and password); off: "
+     "people sign in only through PIPE2_AUTH_UPSTREAM_ISSUER"},
+    {"ACCOUNT_PAGES", K_BOOL, S(account_pages), "off", 0, 1, false, false,
+     "on: /account/ lets a signed-in person create, see and revoke their PATs and disconnect "
+     "the MCP clients they approved (for deployments without a dashboard of their own)"},
+    {"UPSTREAM_ISSUER", K_STR, S(upstream_issuer), NULL, 0, 0, false, true,
+     "an OpenID Connect provider people sign in with (its issuer URL; https, or http on "
+     "loopback); its redirect URI for us is <PIPE2_AUTH_ISSUER>/callback/upstream"},
+    {"UPSTREAM_CLIENT_ID", K_STR, S(upstream_client_id), NULL, 0, 0, false, true,
+     "our client id at the upstream provider"},
+    {"UPSTREAM_CLIENT_SECRET", K_STR, S(upstream_client_secret), NULL, 0, 0, true, true,
+     "our client secret at the upstream provider (client_secret_basic)"},
+    {"UPSTREAM_SCOPES", K_STR, S(upstream_scopes), "openid email profile", 0, 0, false, false,
+     "scopes asked of the upstream provider (openid among them)"},
+    {"UPSTREAM_NAME_CLAIM", K_STR, S(upstream_name_claim), "name", 0, 0, false, false,
+     "the ID token claim shown as a person's name (then name, email, preferred_username, sub)"},
+    {"UPSTREAM_SUBJECT_PREFIX", K_STR, S(upstream_subject_prefix), NULL, 0, 0, false, true,
+     "put before the provider's sub to make a person's user id (the sub of their tokens)"},
+    {"UPSTREAM_ALLOWED_DOMAINS", K_STR, S(upstream_allowed_domains), NULL, 0, 0, false, true,
+     "email domains admitted, comma-separated (a verified email in one of them is required)"},
+    {"UPSTREAM_REQUIRED_CLAIM", K_STR, S(upstream_required_claim), NULL, 0, 0, false, true,
+     "name=value: the ID token must carry the claim with that value (or an array holding it), "
+     "e.g. groups=mcp-users"},
+    {"UPSTREAM_RATE_LIMIT", K_INT, S(upstream_rate_limit), "60", 1, 1000000, false, false,
+     "upstream sign-ins started per client address per 10 minutes (each is kept in Redis "
+     "until it ends or 10 minutes pass)"},
+    {"UPSTREAM_GLOBAL_RATE_LIMIT", K_INT, S(upstream_global_rate_limit), "20000", 1, 100000000,
+     false, false, "upstream sign-ins started per 10 minutes from all addresses together"},
 };
 
 #define NROWS (sizeof(rows) / sizeof(rows[0]))
@@ -429,6 +458,16 @@ static p2a_err set_value(struct p2a_config *cfg, const struct row *r, const char
         *slot = xstrdup(v);
         return P2A_OK;
     }
+    if (r->kind == K_BOOL) {
+        bool on = strcasecmp(v, "on") == 0 || strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0;
+        bool off = strcasecmp(v, "off") == 0 || strcmp(v, "0") == 0 || strcasecmp(v, "false") == 0;
+        if (!on && !off) {
+            *why = "must be on or off";
+            return P2A_ERR_INVALID;
+        }
+        *(int *)(void *)(base + r->offset) = on;
+        return P2A_OK;
+    }
     char *end;
     errno = 0;
     long n = strtol(v, &end, 10);
@@ -457,6 +496,51 @@ static bool issuer_secure(const struct p2a_config *cfg)
 {
     struct url_parts u;
     return url_split(cfg->issuer, &u) && (url_scheme_is(&u, "https") || url_host_is_loopback(&u));
+}
+
+static bool set(const char *s)
+{
+    return s != NULL && s[0] != '\0';
+}
+
+/* The upstream provider's settings, checked together: NULL when they hold (or none is set),
+ * else why, with *which the setting to blame. */
+static const char *upstream_check(struct p2a_config *cfg, const char **which)
+{
+    *which = "PIPE2_AUTH_UPSTREAM_ISSUER";
+    if (!set(cfg->upstream_issuer))
+        return cfg->local_accounts ? NULL
+                                   : "required when PIPE2_AUTH_LOCAL_ACCOUNTS is off (nobody "
+                                     "could sign in)";
+    size_t n = strlen(cfg->upstream_issuer);
+    while (n > 0 && cfg->upstream_issuer[n - 1] == '/')
+        cfg->upstream_issuer[--n] = '\0';
+    struct url_parts u;
+    if (!url_is_http(cfg->upstream_issuer) || strchr(cfg->upstream_issuer, '?') != NULL ||
+        !url_split(cfg->upstream_issuer, &u))
+        return "must be an http(s) URL with no query or fragment";
+    if (!url_scheme_is(&u, "https") && !url_host_is_loopback(&u))
+        return "an http:// provider is accepted only on a loopback host; use https";
+    *which = "PIPE2_AUTH_UPSTREAM_CLIENT_ID";
+    if (!set(cfg->upstream_client_id) || strlen(cfg->upstream_client_id) > 255)
+        return "required with PIPE2_AUTH_UPSTREAM_ISSUER (at most 255 bytes)";
+    *which = "PIPE2_AUTH_UPSTREAM_CLIENT_SECRET";
+    if (!set(cfg->upstream_client_secret) || strlen(cfg->upstream_client_secret) > 512)
+        return "required with PIPE2_AUTH_UPSTREAM_ISSUER (at most 512 bytes)";
+    *which = "PIPE2_AUTH_UPSTREAM_SCOPES";
+    if (scope_check(cfg->upstream_scopes) != NULL || !scope_has(cfg->upstream_scopes, "openid", 6))
+        return "must be scope tokens separated by single spaces, openid among them";
+    *which = "PIPE2_AUTH_UPSTREAM_REQUIRED_CLAIM";
+    const char *eq = set(cfg->upstream_required_claim) ? strchr(cfg->upstream_required_claim, '=')
+                                                       : NULL;
+    if (set(cfg->upstream_required_claim) &&
+        (eq == NULL || eq == cfg->upstream_required_claim || eq[1] == '\0' ||
+         eq - cfg->upstream_required_claim >= 128))
+        return "expected name=value, e.g. groups=mcp-users";
+    *which = "PIPE2_AUTH_UPSTREAM_SUBJECT_PREFIX";
+    if (set(cfg->upstream_subject_prefix) && strlen(cfg->upstream_subject_prefix) > 32)
+        return "at most 32 bytes";
+    return NULL;
 }
 
 /* NULL when every resource scope is one the authorization server offers and none is
@@ -600,6 +684,9 @@ p2a_err config_load(struct p2a_config *cfg, int argc, char **argv, char *err, si
                     "must not be above PIPE2_AUTH_DOC_CACHE_MAX");
     if ((why = resource_scopes_check(cfg)) != NULL)
         return fail(cfg, err, errlen, "PIPE2_AUTH_RESOURCE_SCOPES", why);
+    const char *which;
+    if ((why = upstream_check(cfg, &which)) != NULL)
+        return fail(cfg, err, errlen, which, why);
     enum log_level lvl;
     if (log_level_parse(cfg->log_level, &lvl) != P2A_OK)
         return fail(cfg, err, errlen, "PIPE2_AUTH_LOG_LEVEL",
@@ -669,7 +756,11 @@ void *config_json(const struct p2a_config *cfg)
         char env[64], redis[512];
         env_name(r, env, sizeof(env));
         const char *base = (const char *)cfg;
-        if (r->kind == K_INT) {
+        if (r->kind == K_BOOL) {
+            json_object_set_new(o, env,
+                                json_string(*(const int *)(const void *)(base + r->offset) ? "on"
+                                                                                            : "off"));
+        } else if (r->kind == K_INT) {
             json_object_set_new(o, env,
                                 json_integer(*(const int *)(const void *)(base + r->offset)));
         } else if (r->offset == S(redis_url)) {

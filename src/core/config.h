@@ -119,6 +119,19 @@ struct p2a_config {
     int doc_cache_min_s, doc_cache_max_s; /* bounds on a fetched document's max-age */
     char *fetch_ca_file;                  /* tests only: trusted instead of the system */
     int fetch_allow_loopback;             /* tests only: fetches may reach loopback */
+    /* people (sign-in) */
+    int local_accounts;             /* 1: the login page takes CreateUser's passwords */
+    int account_pages;              /* 1: /account/ serves people their tokens and clients */
+    char *upstream_issuer;          /* an OpenID Connect provider people sign in with; NULL: none */
+    char *upstream_client_id;
+    char *upstream_client_secret;   /* client_secret_basic at its token endpoint */
+    char *upstream_scopes;          /* asked of it; "openid" among them */
+    char *upstream_name_claim;      /* the claim shown as the person's name */
+    char *upstream_subject_prefix;  /* before its sub in our user ids; NULL: none */
+    char *upstream_allowed_domains; /* verified email domains admitted; NULL: any */
+    char *upstream_required_claim;  /* name=value the ID token must carry; NULL: none */
+    int upstream_rate_limit;        /* sign-ins started per address per 10 min */
+    int upstream_global_rate_limit; /* ... from all addresses together */
 };
 
 /* Fills cfg from argv and the environment. On error writes a message naming the setting to

@@ -362,11 +362,16 @@ bool oauth_pkce_s256_ok(const char *verifier, const char *challenge)
 {
     if (!oauth_pkce_verifier_valid(verifier) || !oauth_pkce_challenge_valid(challenge))
         return false;
+    char enc[OAUTH_SECRET_LEN + 1];
+    oauth_pkce_s256(verifier, enc);
+    return CRYPTO_memcmp(enc, challenge, 43) == 0;
+}
+
+void oauth_pkce_s256(const char *verifier, char out[OAUTH_SECRET_LEN + 1])
+{
     unsigned char d[DIGEST_SHA256_LEN];
     digest_sha256(verifier, strlen(verifier), d);
-    char enc[48];
-    codec_b64url_encode(d, sizeof(d), enc);
-    return CRYPTO_memcmp(enc, challenge, 43) == 0;
+    codec_b64url_encode(d, sizeof(d), out);
 }
 
 p2a_err oauth_random_secret(char out[OAUTH_SECRET_LEN + 1])

@@ -101,6 +101,8 @@ bool oauth_pkce_verifier_valid(const char *v);
 bool oauth_pkce_challenge_valid(const char *c);
 /* BASE64URL(SHA256(verifier)) == challenge, in constant time. */
 bool oauth_pkce_s256_ok(const char *verifier, const char *challenge);
+/* The S256 challenge of verifier (RFC 7636 4.2) into out. */
+void oauth_pkce_s256(const char *verifier, char out[OAUTH_SECRET_LEN + 1]);
 
 /* ---- secrets ------------------------------------------------------------------------------ */
 

@@ -25,6 +25,7 @@
 
 #include <curl/curl.h>
 #include <event2/event.h>
+#include <openssl/crypto.h>
 
 #include "log.h"
 #include "netaddr.h"
@@ -41,6 +42,8 @@ struct fetch_job {
     size_t len;
     bool too_big;
     const char *refused; /* why on_open() refused the address */
+    bool http;           /* an http:// URL (operator_trusted only): loopback or nothing */
+    bool post;
     int64_t max_age_s;
 };
 
@@ -73,7 +76,15 @@ static curl_socket_t on_open(void *clientp, curlsocktype purpose, struct curl_so
     else if (a->family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)&a->addr)->sin6_addr, ip,
                   sizeof(ip));
-    if (purpose != CURLSOCKTYPE_IPCXN || !netaddr_is_public(ip, j->f->lim.allow_loopback)) {
+    if (purpose != CURLSOCKTYPE_IPCXN) {
+        j->refused = "the document's host could not be reached";
+        return CURL_SOCKET_BAD;
+    }
+    if (j->f->lim.operator_trusted && j->http && !netaddr_is_loopback(ip)) {
+        j->refused = "an http:// URL is fetched only from a loopback address";
+        return CURL_SOCKET_BAD;
+    }
+    if (!j->f->lim.operator_trusted && !netaddr_is_public(ip, j->f->lim.allow_loopback)) {
         j->refused = "the document's host is a private, loopback, link-local or reserved "
                      "address";
         return CURL_SOCKET_BAD;
@@ -179,23 +190,25 @@ static void job_done(struct fetch_job *j, CURLcode rc)
     char *ctype = NULL;
     curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_getinfo(j->easy, CURLINFO_CONTENT_TYPE, &ctype);
+    r.status = status;
     if (rc != CURLE_OK)
         r.why = why_failed(j, rc);
     else if (status >= 300 && status < 400)
         r.why = "the document's URL redirects (redirects are not followed)";
+    else if (!json_type(ctype))
+        r.why = status != 200 ? "the document's URL did not answer 200"
+                              : "the document is not served as application/json";
     else if (status != 200)
         r.why = "the document's URL did not answer 200";
-    else if (!json_type(ctype))
-        r.why = "the document is not served as application/json";
-    else
+    if ((r.why == NULL || (rc == CURLE_OK && status != 200)) && json_type(ctype))
         r.body = j->body ? j->body : "", r.len = j->len;
     fetch_cb cb = j->cb;
     void *arg = j->arg;
     if (r.why != NULL) {
         char *url = NULL;
         curl_easy_getinfo(j->easy, CURLINFO_EFFECTIVE_URL, &url);
-        log_info("fetch.failed", "GET %s: %s (curl %d, HTTP %ld)", url ? url : "?", r.why, (int)rc,
-                 status);
+        log_info("fetch.failed", "%s %s: %s (curl %d, HTTP %ld)", j->post ? "POST" : "GET",
+                 url ? url : "?", r.why, (int)rc, status);
     }
     cb(arg, &r);
     job_free(j);
@@ -222,7 +235,9 @@ static void on_event(evutil_socket_t fd, short kind, void *arg)
     int action = (kind & EV_READ ? CURL_CSELECT_IN : 0) | (kind & EV_WRITE ? CURL_CSELECT_OUT : 0);
     curl_multi_socket_action(f->multi, fd, action, &f->running);
     check_done(f);
-    if (f->running <= 0)
+    /* no transfer left: no timer -- unless a callback in check_done() started one, whose
+     * first timer libcurl has just set */
+    if (f->running <= 0 && f->njobs == 0)
         evtimer_del(f->timer);
 }
 
@@ -314,7 +329,15 @@ void fetcher_free(struct fetcher *f)
 
 p2a_err fetch_get(struct fetcher *f, const char *url, fetch_cb cb, void *arg)
 {
-    if (strncasecmp(url, "https://", 8) != 0)
+    struct fetch_request rq = {.url = url};
+    return fetch_start(f, &rq, cb, arg);
+}
+
+p2a_err fetch_start(struct fetcher *f, const struct fetch_request *rq, fetch_cb cb, void *arg)
+{
+    const char *url = rq->url;
+    bool http = f->lim.operator_trusted && strncasecmp(url, "http://", 7) == 0;
+    if (strncasecmp(url, "https://", 8) != 0 && !http)
         return P2A_ERR_INVALID;
     if (f->njobs >= FETCH_MAX_IN_FLIGHT || f->closing)
         return P2A_ERR_UNAVAILABLE;
@@ -323,15 +346,25 @@ p2a_err fetch_get(struct fetcher *f, const char *url, fetch_cb cb, void *arg)
     j->cb = cb;
     j->arg = arg;
     j->max_age_s = -1;
+    j->http = http;
+    j->post = rq->form != NULL;
     j->easy = curl_easy_init();
     if (j->easy == NULL) {
         free(j);
         return P2A_ERR_UNAVAILABLE;
     }
     j->headers = curl_slist_append(NULL, "Accept: application/json");
+    if (rq->authorization != NULL) {
+        char h[1024];
+        snprintf(h, sizeof(h), "Authorization: %s", rq->authorization);
+        j->headers = curl_slist_append(j->headers, h);
+        OPENSSL_cleanse(h, sizeof(h));
+    }
     CURL *e = j->easy;
     curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, http ? "http" : "https");
+    if (rq->form != NULL)
+        curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, rq->form);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_PROXY, "");
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);

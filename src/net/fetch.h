@@ -12,6 +12,12 @@
  *   - at most FETCH_MAX_IN_FLIGHT transfers at once per fetcher.
  * Two settings exist for tests only, and say so when set: a CA file to trust instead of the
  * system's, and loopback addresses allowed.
+ *
+ * A fetcher can instead be the operator's (`operator_trusted`): for the upstream identity
+ * provider the configuration names, whose addresses the operator chose, private ones
+ * included. Its URLs may be http:// only when the address connected is loopback (a provider
+ * on the same host or a test's); everything else above holds. It also POSTs forms (an OAuth
+ * token request).
  */
 #ifndef P2A_FETCH_H
 #define P2A_FETCH_H
@@ -32,12 +38,20 @@ struct fetch_limits {
     size_t max_bytes;
     const char *ca_file; /* NULL: the system's trust store (tests only otherwise) */
     bool allow_loopback; /* tests only */
+    bool operator_trusted; /* any address; http:// to loopback (see above) */
+};
+
+struct fetch_request {
+    const char *url;
+    const char *form;          /* NULL: GET; else POSTed as application/x-www-form-urlencoded */
+    const char *authorization; /* an Authorization header's value, or NULL */
 };
 
 struct fetch_result {
-    const char *why; /* NULL: a 200 with a JSON body; else a constant-ish sentence */
-    const char *body;
+    const char *why;  /* NULL: a 200 with a JSON body; else a constant-ish sentence */
+    const char *body; /* with why: a JSON body of another status (an OAuth error), or NULL */
     size_t len;
+    long status; /* the HTTP status, 0 when none came */
     int64_t max_age_s; /* Cache-Control max-age, -1 when none; 0 for no-store / no-cache */
 };
 
@@ -51,8 +65,11 @@ void fetch_global_init(void);
 struct fetcher *fetcher_new(struct event_base *base, const struct fetch_limits *lim);
 /* Transfers still running end now: their callbacks are called with why "shutting down". */
 void fetcher_free(struct fetcher *f);
-/* Starts GET url. P2A_ERR_UNAVAILABLE when FETCH_MAX_IN_FLIGHT are running (cb is not
- * called), P2A_ERR_INVALID when url is not https (nor called). */
+/* Starts the request. P2A_ERR_UNAVAILABLE when FETCH_MAX_IN_FLIGHT are running (cb is not
+ * called), P2A_ERR_INVALID when the URL is not https (nor http for an operator_trusted
+ * fetcher) (nor called). */
+p2a_err fetch_start(struct fetcher *f, const struct fetch_request *rq, fetch_cb cb, void *arg);
+/* fetch_start of a GET of url. */
 p2a_err fetch_get(struct fetcher *f, const char *url, fetch_cb cb, void *arg);
 
 #endif

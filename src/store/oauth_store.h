@@ -19,6 +19,8 @@
  *                          family's keys declared (and checks the fid again)
  *   aj:<digest>            a client assertion's jti (SHA-256 of client_id and jti), until
  *                          the assertion's exp: used once
+ *   up:{upstream}:<digest> string: an upstream sign-in in progress (JSON: the authorization
+ *                          request, nonce, PKCE verifier), by the digest of its state; 10 min
  *   rl:{<what>}:...        counters of a rate limit window: rl:{<user>}:pair:<addr> and
  *                          rl:{<user>}:account (hash n next) for sign-ins, with the
  *                          account's tag; rl:{register}:<addr> and rl:{register}:all for
@@ -72,7 +74,8 @@ struct oauth_login_limits {
 void oauth_store_login_reserve(struct store *st, const char *username, const char *addr,
                                const struct oauth_login_limits *lim, int64_t now_ms,
                                store_eval_cb cb, void *arg);
-/* {1}; also releases the sign-in's reservation (both counters of username at addr). */
+/* {1}; also releases the sign-in's reservation (both counters of username at addr) unless
+ * addr is NULL (a sign-in through the upstream provider reserved nothing). */
 void oauth_store_session_create(struct store *st, const char *sid_digest, const char *user_id,
                                 const char *username, const char *addr, int64_t auth_time,
                                 int ttl_s, store_eval_cb cb, void *arg);
@@ -131,6 +134,18 @@ void oauth_store_assertion_once(struct store *st, const char *client_id, const c
  * over its limit, {2, retry_after_s} every address together is (nothing counted then). */
 void oauth_store_limit_hit(struct store *st, const char *what, const char *addr, int per_addr,
                            int global, int window_s, store_eval_cb cb, void *arg);
+
+#define OAUTH_UPSTREAM_TTL_S 600 /* an upstream sign-in must come back within this */
+
+/* Records an upstream sign-in in progress (value, under the digest of its state) if addr and
+ * everyone together are within their limits per OAUTH_UPSTREAM_TTL_S, as
+ * oauth_store_limit_hit answers: {0, 0} recorded; {1 or 2, retry_after_s} nothing was. */
+void oauth_store_upstream_begin(struct store *st, const char *state_digest, const char *value,
+                                const char *addr, int per_addr, int global, store_eval_cb cb,
+                                void *arg);
+/* Takes it (once: a second take, a replayed callback, finds nothing): {value} or {""}. */
+void oauth_store_upstream_take(struct store *st, const char *state_digest, store_eval_cb cb,
+                               void *arg);
 
 /* The user's record, created if missing (source then says who made it: "local" for an
  * account that signs in here, "dashboard" for PutUser); display_name is updated, and with

@@ -8,7 +8,8 @@
  *     person's approval of a client) with their families. One slot, by
  *     design: a revocation must be atomic with the log the replicas follow.
  *   - {<username>}: an account and its sign-in counters (the username is the tag).
- *   - {<what>}: a rate limit's per-address and global counters (register, assertion).
+ *   - {<what>}: a rate limit's per-address and global counters (register, assertion); for
+ *     upstream, the sign-ins in progress too (one script counts and records them).
  *   - one key each, anywhere: clients, sessions, codes, client assertion ids.
  * tests/integration/test_cluster.py replays every script our flows send against
  * redis-server in cluster mode and fails on a cross-slot or undeclared key.
@@ -40,6 +41,7 @@
 #define STORE_KEY_CODE "p2a:code:"        /* <digest> */
 #define STORE_KEY_RATE "p2a:rl:{"         /* <username>}:pair:<addr>, <what>}:<addr>, ... */
 #define STORE_KEY_ASSERTION "p2a:aj:"     /* <digest of client_id and jti> */
+#define STORE_KEY_UPSTREAM "p2a:up:{upstream}:" /* <digest of state>, with its rate limit */
 /* A key of the layout before hash tags: its presence means a Redis not yet migrated
  * (scripts/migrate-redis-keys.sh), whose revocations this version would not see. */
 #define STORE_KEY_LEGACY_REVSEQ "p2a:revseq"

@@ -1,0 +1,343 @@
+/* oauth_upstream.c -- signing people in through the upstream OpenID Connect provider
+ * (PIPE2_AUTH_UPSTREAM_ISSUER) instead of, or beside, local accounts.
+ *
+ * 1. oauth_upstream_begin(r), r->query the authorization request a person is signing in
+ *    for: the provider's discovery document (cached, oauth_docs.c), then a fresh state,
+ *    nonce and PKCE verifier. The state's digest keys the nonce, the verifier and the request
+ *    in Redis for 10 minutes (oauth_store_upstream_begin, counted against the address's and
+ *    everyone's rate limits: these are keys an anonymous client makes); the state itself
+ *    goes into a cookie, binding the sign-in to this browser. 302 to the provider.
+ * 2. GET /callback/upstream?code&state[&iss]: the state must be the cookie's (a state from
+ *    another browser is refused); the record is taken once (a replayed callback finds
+ *    nothing); the code is exchanged at the token endpoint (client_secret_basic, the PKCE
+ *    verifier) by the operator's fetcher (libcurl on this loop, bounded in time and size);
+ *    the ID token is checked completely (core/oidc.c) against the provider's key set,
+ *    fetched once more when it names a key the set lacks (rotation); the configured limits
+ *    (email domain, required claim); then the person's record, a session, and 303 back to
+ *    /authorize: the consent page, as after a local sign-in.
+ * Every refusal is a page that says why; nothing is issued, and no secret is logged.
+ */
+#include "oauth_internal.h"
+
+#include <openssl/evp.h>
+
+#include "fetch.h"
+#include "jws.h"
+#include "oidc.h"
+#include "validate.h"
+
+static void upstream_error(struct oreq *r, int status, const char *why)
+{
+    char text[320];
+    snprintf(text, sizeof(text), "Signing in with your organization's account did not work: %s",
+             why);
+    log_info("oauth.upstream_refused", "upstream sign-in from %s refused: %s", r->addr, why);
+    oreq_page_error(r, status, "Sign-in failed", text);
+}
+
+static const char *cookie_name(const struct oauth_http *o)
+{
+    return o->secure ? "__Host-p2a_upstream" : "p2a_upstream";
+}
+
+/* ---- 1. off to the provider ---------------------------------------------------------------- */
+
+static void on_begun(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
+{
+    (void)lens;
+    struct oreq *r = oreq_resume(arg, err, n, 2);
+    if (r == NULL)
+        return;
+    if (strcmp(v[0], "0") != 0) {
+        log_warn("oauth.upstream_rate_limited", "upstream sign-in refused: too many from %s",
+                 strcmp(v[0], "1") == 0 ? r->addr : "every address together");
+        oh_add_header(r->http, "Retry-After", v[1]);
+        oreq_page_error(r, 429, "Too many sign-ins",
+                        "Too many sign-ins were started from here. Try again in a few minutes.");
+        return;
+    }
+    oreq_set_cookie(r, cookie_name(r->o), r->sid, OAUTH_UPSTREAM_TTL_S);
+    oh_add_header(r->http, "Location", r->response);
+    oreq_finish(r, 302, NULL, "", 0);
+}
+
+static void on_discovery_for_begin(void *arg, json_t *doc, const char *why)
+{
+    struct oreq *r = arg;
+    if (oreq_orphaned(r))
+        return;
+    if (doc == NULL) {
+        log_warn("oauth.upstream_unavailable", "the upstream provider's discovery: %s", why);
+        oreq_page_error(r, 503, "Sign-in is unavailable",
+                        "Your organization's sign-in service cannot be reached right now. Try "
+                        "again in a moment.");
+        return;
+    }
+    const struct p2a_config *cfg = r->o->cfg;
+    char state[OAUTH_SECRET_LEN + 1], nonce[OAUTH_SECRET_LEN + 1], verifier[OAUTH_SECRET_LEN + 1];
+    char challenge[OAUTH_SECRET_LEN + 1], digest[OAUTH_HEX_LEN + 1], cb[MAX_QUERY];
+    if (oauth_random_secret(state) != P2A_OK || oauth_random_secret(nonce) != P2A_OK ||
+        oauth_random_secret(verifier) != P2A_OK) {
+        oreq_page_error(r, 500, "Something went wrong", "Try again.");
+        return;
+    }
+    oauth_pkce_s256(verifier, challenge);
+    snprintf(cb, sizeof(cb), "%s/callback/upstream", cfg->issuer);
+    struct mbuf u = {0};
+    mbuf_printf(&u, "%s", json_string_value(json_object_get(doc, "authorization_endpoint")));
+    url_add_param(&u, "response_type", "code");
+    url_add_param(&u, "client_id", cfg->upstream_client_id);
+    url_add_param(&u, "redirect_uri", cb);
+    url_add_param(&u, "scope", cfg->upstream_scopes);
+    url_add_param(&u, "state", state);
+    url_add_param(&u, "nonce", nonce);
+    url_add_param(&u, "code_challenge", challenge);
+    url_add_param(&u, "code_challenge_method", "S256");
+    r->response = xstrdup(u.s);
+    mbuf_free(&u);
+    snprintf(r->sid, sizeof(r->sid), "%s", state); /* the cookie's value, once recorded */
+    json_t *rec = json_pack("{s:s, s:s, s:s}", "q", r->query, "nonce", nonce, "verifier", verifier);
+    char *value = json_dumps(rec, JSON_COMPACT);
+    json_decref(rec);
+    oauth_digest_hex(state, strlen(state), digest);
+    oauth_store_upstream_begin(r->o->h.store, digest, value ? value : "{}", r->addr,
+                               cfg->upstream_rate_limit, cfg->upstream_global_rate_limit, on_begun,
+                               r);
+    OPENSSL_cleanse(verifier, sizeof(verifier));
+    OPENSSL_cleanse(nonce, sizeof(nonce));
+    if (value != NULL) {
+        OPENSSL_cleanse(value, strlen(value));
+        free(value);
+    }
+}
+
+static void discovery(struct oreq *r, oauth_doc_cb cb)
+{
+    char url[1024];
+    snprintf(url, sizeof(url), "%s/.well-known/openid-configuration", r->o->cfg->upstream_issuer);
+    oauth_docs_get(r->o->docs, DOC_PROVIDER, url, cb, r);
+}
+
+void oauth_upstream_begin(struct oreq *r)
+{
+    discovery(r, on_discovery_for_begin);
+}
+
+/* ---- 2. back from the provider ------------------------------------------------------------- */
+
+static void on_session_created(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                               size_t n)
+{
+    (void)v, (void)lens;
+    struct oreq *r = oreq_resume(arg, err, n, 0);
+    if (r == NULL)
+        return;
+    oreq_set_cookie(r, r->o->session_cookie, r->sid, r->o->cfg->session_lifetime_s);
+    oauth_store_user_put(r->o->h.store, r->user_id, r->username, "upstream", clock_now(), true,
+                         oauth_store_ignore, NULL);
+    const char *q = json_string_value(json_object_get(r->pending, "q"));
+    char loc[MAX_QUERY + 16];
+    snprintf(loc, sizeof(loc), "/authorize?%s", q ? q : "");
+    oh_add_header(r->http, "Location", loc);
+    log_info("oauth.login", "user %s signed in through the upstream provider from %s",
+             r->user_id, r->addr);
+    oreq_finish(r, 303, NULL, "", 0);
+}
+
+static void signed_in(struct oreq *r, json_t *claims)
+{
+    const struct p2a_config *cfg = r->o->cfg;
+    const char *refused = oidc_allowed(cfg, claims);
+    if (refused != NULL) {
+        log_info("oauth.upstream_refused", "upstream sign-in from %s refused by the limits",
+                 r->addr);
+        oreq_page_error(r, 403, "You cannot sign in here", refused);
+        return;
+    }
+    if (!oidc_user_id(cfg, claims, r->user_id, sizeof(r->user_id)) ||
+        validate_user_id(r->user_id) != NULL) {
+        upstream_error(r, 502, "your account's identifier at the provider is too long");
+        return;
+    }
+    oidc_display_name(cfg, claims, r->username, sizeof(r->username));
+    char digest[OAUTH_HEX_LEN + 1];
+    if (oauth_random_secret(r->sid) != P2A_OK) {
+        oreq_page_error(r, 500, "Something went wrong", "Try again.");
+        return;
+    }
+    oauth_digest_hex(r->sid, strlen(r->sid), digest);
+    oauth_store_session_create(r->o->h.store, digest, r->user_id, r->username, NULL, clock_now(),
+                               cfg->session_lifetime_s, on_session_created, r);
+}
+
+static void on_keys(void *arg, json_t *jwks, const char *why);
+
+static void check_id_token(struct oreq *r, json_t *jwks)
+{
+    const struct p2a_config *cfg = r->o->cfg;
+    struct oidc_expect x = {.issuer = cfg->upstream_issuer,
+                            .client_id = cfg->upstream_client_id,
+                            .nonce = json_string_value(json_object_get(r->pending, "nonce")),
+                            .now = clock_now(),
+                            .skew_s = cfg->clock_skew_s};
+    char why[160];
+    json_t *claims = NULL;
+    enum oidc_result rc = oidc_id_token_check(r->response, jwks, &x, &claims, why, sizeof(why));
+    if (rc == OIDC_UNKNOWN_KEY && !r->refetched) {
+        r->refetched = true;
+        const char *uri = json_string_value(json_object_get(r->provider, "jwks_uri"));
+        if (oauth_docs_forget(r->o->docs, DOC_PROVIDER_JWKS, uri, OAUTH_PROVIDER_REFETCH_S)) {
+            log_info("oauth.upstream_keys", "the ID token names a key the provider's set lacks: "
+                                            "fetching the set again");
+            oauth_docs_get(r->o->docs, DOC_PROVIDER_JWKS, uri, on_keys, r);
+            return;
+        }
+    }
+    if (rc != OIDC_OK) {
+        upstream_error(r, 400, why);
+        return;
+    }
+    signed_in(r, claims);
+    json_decref(claims);
+}
+
+static void on_keys(void *arg, json_t *jwks, const char *why)
+{
+    struct oreq *r = arg;
+    if (oreq_orphaned(r))
+        return;
+    if (jwks == NULL) {
+        log_warn("oauth.upstream_unavailable", "the upstream provider's keys: %s", why);
+        upstream_error(r, 502, "the provider's keys could not be read");
+        return;
+    }
+    check_id_token(r, jwks);
+}
+
+static void on_token(void *arg, const struct fetch_result *res)
+{
+    struct oreq *r = arg;
+    if (oreq_orphaned(r))
+        return;
+    json_t *body = res->body ? oauth_json_object(res->body, res->len) : NULL;
+    const char *err = json_string_value(json_object_get(body, "error"));
+    const char *idt = json_string_value(json_object_get(body, "id_token"));
+    if (res->why != NULL || idt == NULL || strlen(idt) > JWS_MAX_LEN) {
+        char why[160];
+        snprintf(why, sizeof(why), "the provider did not exchange the code (%.40s)",
+                 err ? err : (res->why ? res->why : "its answer has no ID token"));
+        json_decref(body);
+        upstream_error(r, 502, why);
+        return;
+    }
+    r->response = xstrdup(idt);
+    json_decref(body);
+    const char *uri = json_string_value(json_object_get(r->provider, "jwks_uri"));
+    oauth_docs_get(r->o->docs, DOC_PROVIDER_JWKS, uri, on_keys, r);
+}
+
+/* The token request: the code with the verifier, our credentials in Basic (RFC 6749 2.3.1:
+ * each form-encoded first). */
+static void exchange(struct oreq *r, const char *code)
+{
+    const struct p2a_config *cfg = r->o->cfg;
+    struct mbuf form = {0}, cred = {0};
+    char cb[MAX_QUERY];
+    snprintf(cb, sizeof(cb), "%s/callback/upstream", cfg->issuer);
+    url_add_param(&form, "grant_type", "authorization_code");
+    url_add_param(&form, "code", code);
+    url_add_param(&form, "redirect_uri", cb);
+    url_add_param(&form, "code_verifier",
+                  json_string_value(json_object_get(r->pending, "verifier")));
+    url_encode(&cred, cfg->upstream_client_id);
+    mbuf_printf(&cred, ":");
+    url_encode(&cred, cfg->upstream_client_secret);
+    char *basic = xmalloc(6 + 4 * ((cred.len + 2) / 3) + 1);
+    memcpy(basic, "Basic ", 6);
+    EVP_EncodeBlock((unsigned char *)basic + 6, (const unsigned char *)cred.s, (int)cred.len);
+    struct fetch_request rq = {.url = json_string_value(json_object_get(r->provider, "token_endpoint")),
+                               .form = form.s + 1, /* past url_add_param's '?' */
+                               .authorization = basic};
+    p2a_err rc = fetch_start(oauth_docs_provider_fetcher(r->o->docs), &rq, on_token, r);
+    OPENSSL_cleanse(form.s, form.len);
+    OPENSSL_cleanse(cred.s, cred.len);
+    OPENSSL_cleanse(basic, strlen(basic));
+    mbuf_free(&form);
+    mbuf_free(&cred);
+    free(basic);
+    if (rc != P2A_OK)
+        oreq_page_error(r, 503, "Sign-in is busy",
+                        "Too many sign-ins are in progress. Try again in a moment.");
+}
+
+static void on_discovery_for_callback(void *arg, json_t *doc, const char *why)
+{
+    struct oreq *r = arg;
+    if (oreq_orphaned(r))
+        return;
+    if (doc == NULL) {
+        log_warn("oauth.upstream_unavailable", "the upstream provider's discovery: %s", why);
+        upstream_error(r, 503, "the provider cannot be reached right now");
+        return;
+    }
+    r->provider = json_incref(doc);
+    exchange(r, oauth_form_get(&r->form, "code"));
+}
+
+static void on_taken(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
+{
+    struct oreq *r = oreq_resume(arg, err, n, 1);
+    if (r == NULL)
+        return;
+    r->pending = v[0][0] ? oauth_json_object(v[0], lens[0]) : NULL;
+    if (r->pending == NULL) {
+        upstream_error(r, 400,
+                       "this sign-in link was used already, or is more than 10 minutes old. "
+                       "Go back to the application and start again.");
+        return;
+    }
+    oreq_set_cookie(r, cookie_name(r->o), "", 0);
+    discovery(r, on_discovery_for_callback);
+}
+
+void oauth_do_upstream_callback(struct oreq *r)
+{
+    const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->http));
+    if (q == NULL || strlen(q) > MAX_QUERY ||
+        oauth_form_parse(q, strlen(q), &r->form) != P2A_OK) {
+        upstream_error(r, 400, "the provider's answer is malformed");
+        return;
+    }
+    const char *state = oauth_form_get(&r->form, "state");
+    const char *code = oauth_form_get(&r->form, "code");
+    const char *error = oauth_form_get(&r->form, "error");
+    const char *iss = oauth_form_get(&r->form, "iss");
+    char mine[OAUTH_SECRET_LEN + 1], digest[OAUTH_HEX_LEN + 1];
+    if (r->o->cfg->upstream_issuer == NULL || r->o->cfg->upstream_issuer[0] == '\0') {
+        oreq_page_error(r, 404, "Not found", "This service does not sign in through another.");
+        return;
+    }
+    if (state == NULL || !oauth_cookie_get(oh_req_header(r->http, "Cookie"), cookie_name(r->o),
+                                           mine, sizeof(mine)) ||
+        !oauth_secret_eq(state, mine)) {
+        upstream_error(r, 400,
+                       "the answer belongs to a sign-in started elsewhere (another browser, or "
+                       "another tab that finished first). Go back to the application and start "
+                       "again.");
+        return;
+    }
+    if (iss != NULL && strcmp(iss, r->o->cfg->upstream_issuer) != 0) { /* RFC 9207 */
+        upstream_error(r, 400, "the answer came from another provider (iss)");
+        return;
+    }
+    if (error != NULL || code == NULL) {
+        char why[160]; /* an RFC 6749 error code is [a-z_]; anything else is not repeated */
+        bool plain = error != NULL && strlen(error) <= 48 && strspn(error, "abcdefghijklmnopqrstuvwxyz_") == strlen(error);
+        snprintf(why, sizeof(why), "the provider answered %s",
+                 plain ? error : (error ? "with an error" : "without a code"));
+        upstream_error(r, 400, why);
+        return;
+    }
+    oauth_digest_hex(state, strlen(state), digest);
+    oauth_store_upstream_take(r->o->h.store, digest, on_taken, r);
+}
