@@ -85,7 +85,9 @@ static void on_tokens_recorded(void *arg, p2a_err err, const char *const *v, con
     bool refresh = strcmp(oauth_form_get(&r->form, "grant_type"), "refresh_token") == 0;
     if (strcmp(v[0], "1") != 0) {
         oreq_error(r, 400, "invalid_grant",
-                   refresh ? "refresh token was revoked" : "authorization code was already used");
+                   strcmp(v[0], "-1") == 0 ? "the user's account is disabled"
+                   : refresh               ? "refresh token was revoked"
+                                           : "authorization code was already used");
         return;
     }
     log_info(refresh ? "oauth.token_refreshed" : "oauth.token_issued",
@@ -210,8 +212,8 @@ static void on_refreshed(void *arg, p2a_err err, const char *const *v, const siz
         snprintf(r->granted_scope, sizeof(r->granted_scope), "%s", v[3]);
         if (!sign_access(r, v[2], v[4]))
             return;
-        oauth_store_family_add_at(r->o->h.store, r->fid, r->jti, r->at_exp, clock_now_ms(),
-                                  on_tokens_recorded, r);
+        oauth_store_family_add_at(r->o->h.store, r->fid, v[2], r->jti, r->at_exp,
+                                  clock_now_ms(), on_tokens_recorded, r);
         return;
     }
     switch (code) {

@@ -46,6 +46,8 @@ RESPONSES = {
     "PutUser": pb.PutUserResponse,
     "ListGrants": pb.ListGrantsResponse,
     "RevokeGrant": pb.RevokeGrantResponse,
+    "GetUser": pb.User,
+    "SetUserDisabled": pb.SetUserDisabledResponse,
 }
 
 
@@ -105,6 +107,13 @@ class Client:
     def put_user(self, user_id, display_name="", **kw):
         return self.call("PutUser", pb.PutUserRequest(user_id=user_id, display_name=display_name),
                          **kw)
+
+    def get_user(self, user_id, **kw):
+        return self.call("GetUser", pb.GetUserRequest(user_id=user_id), **kw)
+
+    def set_user_disabled(self, user_id, disabled, **kw):
+        return self.call("SetUserDisabled",
+                         pb.SetUserDisabledRequest(user_id=user_id, disabled=disabled), **kw)
 
     def list_grants(self, user_id, **kw):
         return self.call("ListGrants", pb.ListGrantsRequest(user_id=user_id), **kw)

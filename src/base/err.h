@@ -11,6 +11,7 @@
 typedef enum p2a_err {
     P2A_OK = 0,
     P2A_ERR_INVALID = -1,     /* input malformed or over a bound */
+    P2A_ERR_REFUSED = -3,     /* a rule refuses it (a disabled user) */
     P2A_ERR_NOT_FOUND = -4,   /* no such record (or not the caller's) */
     P2A_ERR_UNAVAILABLE = -6, /* backend down, or revocation view not trustworthy */
     P2A_ERR_INTERNAL = -9,

@@ -57,7 +57,8 @@ p2a_err introspect(const struct introspector *x, const struct introspect_query *
             }
         }
     }
-    if (v == TV_ACTIVE && revoke_contains(x->revoked, c->jti))
+    if (v == TV_ACTIVE && (revoke_contains(x->revoked, c->jti) ||
+                           revoke_subject_covers(x->revoked, c->sub_marker, c->iat)))
         v = TV_REVOKED;
     if (v == TV_ACTIVE)
         v = token_check(c, now, x->cfg->clock_skew_s, q->expected, q->resource);

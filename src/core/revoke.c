@@ -25,6 +25,8 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "codec.h"
+#include "digest.h"
 #include "xalloc.h"
 
 #define MIN_CAP 1024
@@ -33,7 +35,7 @@
 struct rslot {
     atomic_bool full;
     char jti[JTI_MAX_LEN + 1];
-    int64_t exp; /* touched by writers only, under the mutex */
+    atomic_llong exp; /* written under the mutex; read by readers too (revoke_get) */
 };
 
 struct rtable {
@@ -87,17 +89,17 @@ static struct rslot *probe(struct rtable *t, const char *jti)
     }
 }
 
-/* Readers: is jti in t? The answer is decided on the one look at each slot: a slot found
- * empty may be filled (with another jti) a moment later. */
-static bool lookup(struct rtable *t, const char *jti)
+/* Readers: jti's exp in t, 0 when it is not there. The answer is decided on the one look at
+ * each slot: a slot found empty may be filled (with another jti) a moment later. */
+static int64_t lookup(struct rtable *t, const char *jti)
 {
     size_t mask = t->cap - 1;
     for (size_t i = jtitab_hash(jti) & mask;; i = (i + 1) & mask) {
         struct rslot *sl = &t->v[i];
         if (!atomic_load_explicit(&sl->full, memory_order_acquire))
-            return false;
+            return 0;
         if (strcmp(sl->jti, jti) == 0)
-            return true;
+            return atomic_load_explicit(&sl->exp, memory_order_relaxed);
     }
 }
 
@@ -105,7 +107,7 @@ static bool lookup(struct rtable *t, const char *jti)
 static void fill(struct rslot *sl, const char *jti, size_t len, int64_t exp)
 {
     memcpy(sl->jti, jti, len + 1);
-    sl->exp = exp;
+    atomic_store_explicit(&sl->exp, exp, memory_order_relaxed);
     atomic_store_explicit(&sl->full, true, memory_order_release);
 }
 
@@ -162,23 +164,28 @@ static int reader_slot(struct revoke_set *set)
     return slot;
 }
 
-bool revoke_contains(struct revoke_set *set, const char *jti)
+int64_t revoke_get(struct revoke_set *set, const char *jti)
 {
     if (strlen(jti) > JTI_MAX_LEN)
-        return false;
+        return 0;
     int r = reader_slot(set);
     if (r < 0) {
         pthread_mutex_lock(&set->wlock);
-        bool hit = lookup(atomic_load(&set->cur), jti);
+        int64_t exp = lookup(atomic_load(&set->cur), jti);
         pthread_mutex_unlock(&set->wlock);
-        return hit;
+        return exp;
     }
     atomic_uint_least64_t *active = &set->readers[r].active;
     atomic_store(active, atomic_load(&set->epoch)); /* seq_cst: before the table load */
     struct rtable *t = atomic_load(&set->cur);
-    bool hit = lookup(t, jti);
+    int64_t exp = lookup(t, jti);
     atomic_store_explicit(active, 0, memory_order_release);
-    return hit;
+    return exp;
+}
+
+bool revoke_contains(struct revoke_set *set, const char *jti)
+{
+    return revoke_get(set, jti) != 0;
 }
 
 /* ---- writers (under wlock) ------------------------------------------------------------------- */
@@ -214,8 +221,9 @@ static struct rtable *rebuild(struct revoke_set *set, size_t cap, int64_t floor)
     struct rtable *t = table_new(cap);
     for (size_t i = 0; i < old->cap; i++) {
         struct rslot *sl = &old->v[i];
-        if (atomic_load_explicit(&sl->full, memory_order_relaxed) && sl->exp > floor) {
-            fill(probe(t, sl->jti), sl->jti, strlen(sl->jti), sl->exp);
+        int64_t exp = atomic_load_explicit(&sl->exp, memory_order_relaxed);
+        if (atomic_load_explicit(&sl->full, memory_order_relaxed) && exp > floor) {
+            fill(probe(t, sl->jti), sl->jti, strlen(sl->jti), exp);
             t->n++;
         }
     }
@@ -239,8 +247,8 @@ bool revoke_add(struct revoke_set *set, const char *jti, int64_t exp, enum revok
     struct rslot *sl = probe(t, jti);
     bool fresh = !atomic_load_explicit(&sl->full, memory_order_relaxed);
     if (!fresh) {
-        if (exp > sl->exp)
-            sl->exp = exp;
+        if (exp > atomic_load_explicit(&sl->exp, memory_order_relaxed))
+            atomic_store_explicit(&sl->exp, exp, memory_order_relaxed);
     } else {
         if ((t->n + 1) * 2 > t->cap) {
             t = rebuild(set, t->cap * 2, INT64_MIN);
@@ -261,7 +269,8 @@ size_t revoke_sweep(struct revoke_set *set, int64_t now)
     struct rtable *t = atomic_load(&set->cur);
     size_t before = t->n, live = 0;
     for (size_t i = 0; i < t->cap; i++)
-        if (atomic_load_explicit(&t->v[i].full, memory_order_relaxed) && t->v[i].exp > now)
+        if (atomic_load_explicit(&t->v[i].full, memory_order_relaxed) &&
+            atomic_load_explicit(&t->v[i].exp, memory_order_relaxed) > now)
             live++;
     size_t dropped = 0;
     if (live < before) {
@@ -331,4 +340,24 @@ void revoke_get_stats(struct revoke_set *set, int64_t now_mono_ms, struct revoke
     revoke_usable(set, now_mono_ms, &out->view_age_ms);
     out->last_lag_ms = atomic_load(&set->last_lag_ms);
     out->seq = atomic_load(&set->seq);
+}
+
+/* ---- subjects ------------------------------------------------------------------------------ */
+
+void revoke_subject_marker(const char *sub, char out[REVOKE_SUBJECT_MARKER_LEN + 1])
+{
+    unsigned char d[DIGEST_SHA256_LEN];
+    char enc[48], in[8 + 1024]; /* subs are user ids: 200 bytes at most (validate.h) */
+    int n = snprintf(in, sizeof(in), "subject:%s", sub);
+    digest_sha256(in, n < (int)sizeof(in) ? (size_t)n : sizeof(in) - 1, d);
+    codec_b64url_encode(d, sizeof(d), enc);
+    out[0] = 'S';
+    memcpy(out + 1, enc, REVOKE_SUBJECT_MARKER_LEN - 1);
+    out[REVOKE_SUBJECT_MARKER_LEN] = '\0';
+}
+
+bool revoke_subject_covers(struct revoke_set *set, const char *marker, int64_t iat)
+{
+    int64_t exp = revoke_get(set, marker);
+    return exp != 0 && iat <= exp - REVOKE_SUBJECT_HORIZON_S;
 }

@@ -51,6 +51,23 @@ void revoke_free(struct revoke_set *set);
  * refused (returns false). */
 bool revoke_add(struct revoke_set *set, const char *jti, int64_t exp, enum revoke_path path);
 bool revoke_contains(struct revoke_set *set, const char *jti);
+/* jti's exp in the set (the largest given to revoke_add), 0 when it is not there. */
+int64_t revoke_get(struct revoke_set *set, const char *jti);
+
+/* ---- subjects: every token of a person at once (a disabled user) ----------------------------
+ * A subject's entry is its marker (revoke_subject_marker) with exp = the cutoff (the moment
+ * the person was disabled) + REVOKE_SUBJECT_HORIZON_S: every token of that sub issued at or
+ * before the cutoff is revoked, and the entry is swept once all of them have expired (no
+ * token lives longer than the horizon: a PAT a year at most, an access token a day). A
+ * second disable moves the cutoff later (revoke_add keeps the larger exp). The horizon is a
+ * constant so that every replica reads the cutoff alike. */
+#define REVOKE_SUBJECT_HORIZON_S (366LL * 86400)
+#define REVOKE_SUBJECT_MARKER_LEN 31 /* never 22, the length of the jtis we mint */
+_Static_assert(REVOKE_SUBJECT_MARKER_LEN <= JTI_MAX_LEN, "a marker is kept as a jti");
+/* "S" and 30 base64url characters of SHA-256("subject:" sub). */
+void revoke_subject_marker(const char *sub, char out[REVOKE_SUBJECT_MARKER_LEN + 1]);
+/* Whether a token of marker's subject issued at iat is revoked by its subject's entry. */
+bool revoke_subject_covers(struct revoke_set *set, const char *marker, int64_t iat);
 /* Drops every entry whose exp <= now; returns how many. */
 size_t revoke_sweep(struct revoke_set *set, int64_t now);
 size_t revoke_count(struct revoke_set *set);

@@ -39,6 +39,7 @@
 #include "jws.h"
 #include "digest.h"
 #include "keys.h"
+#include "revoke.h"
 #include "url.h"
 #include "xalloc.h"
 
@@ -295,6 +296,7 @@ static enum token_verdict read_claims(json_t *p, const char *issuer, struct toke
     out->exp = exp;
     out->nbf = nbf;
     snprintf(out->jti, sizeof(out->jti), "%s", jti);
+    revoke_subject_marker(sub, out->sub_marker);
     out->naud = naud;
     out->blob = b.buf;
     out->blob_len = b.len;

@@ -51,6 +51,7 @@ struct token_claims {
     enum token_kind kind;
     int64_t iat, exp, nbf; /* nbf 0 when absent */
     char jti[JTI_MAX_LEN + 1];
+    char sub_marker[JTI_MAX_LEN + 1]; /* revoke_subject_marker(sub), made once at decode */
     const char *sub;
     const char *scope;     /* "" when absent */
     const char *name;      /* PAT name, "" when absent */

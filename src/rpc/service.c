@@ -255,6 +255,9 @@ static void on_issued(void *arg, p2a_err err)
     struct issue_op *op = arg;
     if (err == P2A_ERR_NOT_FOUND) {
         svc_finish_err(op->call, RPC_NOT_FOUND, NO_SUCH_USER);
+    } else if (err == P2A_ERR_REFUSED) {
+        svc_finish_err(op->call, RPC_FAILED_PRECONDITION,
+                       "this user is disabled (SetUserDisabled): no token was issued");
     } else if (err != P2A_OK) {
         svc_finish_err(op->call, RPC_UNAVAILABLE, "token store unavailable; no token was issued");
     } else {
@@ -634,6 +637,100 @@ static void do_put_user(struct service_ctx *ctx, const uint8_t *msg, size_t len,
     pipe2__auth__v1__put_user_request__free_unpacked(req, NULL);
 }
 
+/* ---- GetUser, SetUserDisabled --------------------------------------------------------------- */
+
+struct user_rec_op {
+    struct service_call *call;
+    char user_id[VALIDATE_USER_ID_MAX + 1];
+};
+
+static void on_user_got(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
+{
+    (void)lens;
+    struct user_rec_op *op = arg;
+    if (err != P2A_OK) {
+        svc_finish_err(op->call, RPC_UNAVAILABLE, "user store unavailable; nothing was read");
+    } else if (n < 5) {
+        svc_finish_err(op->call, RPC_NOT_FOUND, NO_SUCH_USER);
+    } else {
+        Pipe2__Auth__V1__User resp = PIPE2__AUTH__V1__USER__INIT;
+        resp.user_id = op->user_id;
+        resp.display_name = (char *)v[0];
+        resp.source = (char *)v[1];
+        resp.created_at = strtoll(v[2], NULL, 10);
+        resp.last_sign_in_at = strtoll(v[3], NULL, 10);
+        resp.disabled_at = strtoll(v[4], NULL, 10);
+        resp.disabled = v[4][0] != '\0';
+        svc_finish_msg(op->call, &resp.base);
+    }
+    free(op);
+}
+
+static void on_user_disabled(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                             size_t n)
+{
+    (void)lens;
+    struct user_rec_op *op = arg;
+    if (err != P2A_OK || n < 1) {
+        svc_finish_err(op->call, RPC_UNAVAILABLE,
+                       "the token store is unavailable or no replica confirmed; retry (it is "
+                       "harmless)");
+    } else if (strcmp(v[0], "-1") == 0) {
+        svc_finish_err(op->call, RPC_NOT_FOUND, NO_SUCH_USER);
+    } else {
+        log_info("users.disabled_changed", "a user was disabled or enabled over the RPC");
+        Pipe2__Auth__V1__SetUserDisabledResponse resp =
+            PIPE2__AUTH__V1__SET_USER_DISABLED_RESPONSE__INIT;
+        svc_finish_msg(op->call, &resp.base);
+    }
+    free(op);
+}
+
+/* The user id of a request whose first field it is, checked; NULL after answering. */
+static struct user_rec_op *user_rec_op_new(struct service_call *call, const char *user_id)
+{
+    const char *why = validate_user_id(user_id);
+    if (why != NULL) {
+        svc_finish_err(call, RPC_INVALID_ARGUMENT, why);
+        return NULL;
+    }
+    struct user_rec_op *op = xcalloc(1, sizeof(*op));
+    op->call = call;
+    snprintf(op->user_id, sizeof(op->user_id), "%s", user_id);
+    return op;
+}
+
+static void do_get_user(struct service_ctx *ctx, const uint8_t *msg, size_t len,
+                        struct service_call *call)
+{
+    Pipe2__Auth__V1__GetUserRequest *req =
+        svc_unpack(call, &pipe2__auth__v1__get_user_request__descriptor, NULL, msg, len);
+    if (req == NULL)
+        return;
+    struct user_rec_op *op = user_rec_op_new(call, req->user_id);
+    if (op != NULL)
+        oauth_store_user_get(ctx->store, op->user_id, on_user_got, op);
+    pipe2__auth__v1__get_user_request__free_unpacked(req, NULL);
+}
+
+static void do_set_user_disabled(struct service_ctx *ctx, const uint8_t *msg, size_t len,
+                                 struct service_call *call)
+{
+    Pipe2__Auth__V1__SetUserDisabledRequest *req =
+        svc_unpack(call, &pipe2__auth__v1__set_user_disabled_request__descriptor, NULL, msg, len);
+    if (req == NULL)
+        return;
+    struct user_rec_op *op = user_rec_op_new(call, req->user_id);
+    if (op != NULL) {
+        char marker[REVOKE_SUBJECT_MARKER_LEN + 1];
+        revoke_subject_marker(op->user_id, marker);
+        int64_t now_ms = clock_now_ms();
+        oauth_store_user_disable(ctx->store, op->user_id, req->disabled, marker, now_ms,
+                                 now_ms / 1000 + REVOKE_SUBJECT_HORIZON_S, on_user_disabled, op);
+    }
+    pipe2__auth__v1__set_user_disabled_request__free_unpacked(req, NULL);
+}
+
 /* ---- ListGrants, RevokeGrant ---------------------------------------------------------------- */
 
 static void on_grants(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
@@ -772,6 +869,8 @@ static const struct service_method methods[] = {
     {SVC "CreateUser", "CreateUser", SVC_ROLE_ADMIN, do_create_user, false},
     {SVC "RegisterClient", "RegisterClient", SVC_ROLE_ADMIN, do_register_client, false},
     {SVC "PutUser", "PutUser", SVC_ROLE_ADMIN, do_put_user, false},
+    {SVC "GetUser", "GetUser", SVC_ROLE_ADMIN, do_get_user, false},
+    {SVC "SetUserDisabled", "SetUserDisabled", SVC_ROLE_ADMIN, do_set_user_disabled, false},
     {SVC "ListGrants", "ListGrants", SVC_ROLE_ADMIN, do_list_grants, false},
     {SVC "RevokeGrant", "RevokeGrant", SVC_ROLE_ADMIN, do_revoke_grant, false},
     /* Envoy's ext_authz: the same introspect keys, the same flow as Introspect */

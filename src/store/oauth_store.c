@@ -245,9 +245,10 @@ void oauth_store_family_create(struct store *st, const char *fid, const char *cl
     static const char lua[] = STORE_LUA_REVOKE
         "redis.call('ZADD', KEYS[2], ARGV[8], ARGV[7])\n"
         "redis.call('EXPIRE', KEYS[2], ARGV[9])\n"
-        "if redis.call('HGET', KEYS[1], 'revoked') == '1' then\n"
+        "local off = redis.call('HEXISTS', KEYS[6], 'disabled_at') == 1\n"
+        "if off or redis.call('HGET', KEYS[1], 'revoked') == '1' then\n"
         "  revoke(ARGV[7], ARGV[8], ARGV[10])\n"
-        "  return 0\n"
+        "  return off and -1 or 0\n"
         "end\n"
         "redis.call('HSET', KEYS[1], 'client_id', ARGV[1], 'user_id', ARGV[2], 'scope', ARGV[3],"
         " 'resource', ARGV[4], 'cur', ARGV[5], 'prev', '', 'prev_at', '0', 'revoked', '0')\n"
@@ -263,8 +264,8 @@ void oauth_store_family_create(struct store *st, const char *fid, const char *cl
         "return 1\n";
     char gid[ARG_MAX];
     grant_id(user_id, client_id, gid);
-    EVAL(st, lua, 8, cb, arg, FAMILY(fid), KEY(STORE_KEY_REFRESH, rt_digest), GRANT(gid),
-         REVOCATION, STR(client_id), STR(user_id), STR(scope), STR(resource), STR(rt_digest),
+    EVAL(st, lua, 9, cb, arg, FAMILY(fid), KEY(STORE_KEY_REFRESH, rt_digest), GRANT(gid),
+         KEY(STORE_KEY_USER, user_id), REVOCATION, STR(client_id), STR(user_id), STR(scope), STR(resource), STR(rt_digest),
          STR(fid), STR(at_jti), NUM(at_exp), NUM(ttl_s), NUM(now_ms));
 }
 
@@ -425,17 +426,46 @@ void oauth_store_refresh_info(struct store *st, const char *rt_digest, store_eva
     fam_lookup(j);
 }
 
-void oauth_store_family_add_at(struct store *st, const char *fid, const char *jti, int64_t exp,
-                               int64_t now_ms, store_eval_cb cb, void *arg)
+void oauth_store_family_add_at(struct store *st, const char *fid, const char *user_id,
+                               const char *jti, int64_t exp, int64_t now_ms, store_eval_cb cb,
+                               void *arg)
 {
     static const char lua[] =
         STORE_LUA_REVOKE "redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])\n"
-                         "if redis.call('HGET', KEYS[1], 'revoked') == '1' then\n"
+                         "local off = redis.call('HEXISTS', KEYS[3], 'disabled_at') == 1\n"
+                         "if off or redis.call('HGET', KEYS[1], 'revoked') == '1' then\n"
                          "  revoke(ARGV[1], ARGV[2], ARGV[3])\n"
-                         "  return 0\n"
+                         "  return off and -1 or 0\n"
                          "end\n"
                          "return 1\n";
-    EVAL(st, lua, 5, cb, arg, FAMILY(fid), REVOCATION, STR(jti), NUM(exp), NUM(now_ms));
+    EVAL(st, lua, 6, cb, arg, FAMILY(fid), KEY(STORE_KEY_USER, user_id), REVOCATION, STR(jti),
+         NUM(exp), NUM(now_ms));
+}
+
+void oauth_store_user_disable(struct store *st, const char *user_id, bool disable,
+                              const char *marker, int64_t now_ms, int64_t marker_exp,
+                              store_eval_cb cb, void *arg)
+{
+    static const char lua[] = STORE_LUA_REVOKE
+        "if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end\n"
+        "if ARGV[1] == '0' then\n"
+        "  redis.call('HDEL', KEYS[1], 'disabled_at')\n"
+        "  return {0}\n"
+        "end\n"
+        "redis.call('HSET', KEYS[1], 'disabled_at', math.floor(tonumber(ARGV[3]) / 1000))\n"
+        "revoke(ARGV[2], ARGV[4], ARGV[3], true)\n"
+        "return {0}\n";
+    REVOKING(st, lua, 4, cb, arg, KEY(STORE_KEY_USER, user_id), REVOCATION, NUM(disable ? 1 : 0),
+             STR(marker), NUM(now_ms), NUM(marker_exp));
+}
+
+void oauth_store_user_get(struct store *st, const char *user_id, store_eval_cb cb, void *arg)
+{
+    static const char lua[] =
+        "if redis.call('EXISTS', KEYS[1]) == 0 then return {} end\n"
+        "return redis.call('HMGET', KEYS[1], 'display_name', 'source', 'created_at',"
+        " 'last_sign_in_at', 'disabled_at')\n";
+    EVAL(st, lua, 1, cb, arg, KEY(STORE_KEY_USER, user_id));
 }
 
 void oauth_store_family_revoke(struct store *st, const char *fid, int64_t now_ms, store_eval_cb cb,

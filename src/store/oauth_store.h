@@ -92,8 +92,8 @@ void oauth_store_code_create(struct store *st, const char *code_digest, const ch
 void oauth_store_code_redeem(struct store *st, const char *code_digest, const char *fid,
                              store_eval_cb cb, void *arg);
 /* Creates the family with its first refresh token and access token.
- * {1}; {0} when the family was revoked meanwhile (a reused code): the access token is then
- * revoked too. */
+ * {1}; {0} when the family was revoked meanwhile (a reused code), {-1} the user is disabled:
+ * the access token is then revoked too. */
 void oauth_store_family_create(struct store *st, const char *fid, const char *client_id,
                                const char *user_id, const char *scope, const char *resource,
                                const char *rt_digest, const char *at_jti, int64_t at_exp, int ttl_s,
@@ -112,10 +112,11 @@ void oauth_store_refresh(struct store *st, const char *rt_digest, const char *cl
  * it is its family's current one and the family stands; {} otherwise (unknown, expired,
  * rotated away, revoked). */
 void oauth_store_refresh_info(struct store *st, const char *rt_digest, store_eval_cb cb, void *arg);
-/* Records an access token of the family. {1}; {0} the family was revoked meanwhile, and
- * so is the token now. */
-void oauth_store_family_add_at(struct store *st, const char *fid, const char *jti, int64_t exp,
-                               int64_t now_ms, store_eval_cb cb, void *arg);
+/* Records an access token of the family (user_id's). {1}; {0} the family was revoked
+ * meanwhile, {-1} the user is disabled: the token is revoked now. */
+void oauth_store_family_add_at(struct store *st, const char *fid, const char *user_id,
+                               const char *jti, int64_t exp, int64_t now_ms, store_eval_cb cb,
+                               void *arg);
 /* Revokes the family and its access tokens: {jti, exp, ...} of those revoked now. */
 void oauth_store_family_revoke(struct store *st, const char *fid, int64_t now_ms, store_eval_cb cb,
                                void *arg);
@@ -153,6 +154,17 @@ void oauth_store_upstream_take(struct store *st, const char *state_digest, store
 void oauth_store_user_put(struct store *st, const char *user_id, const char *display_name,
                           const char *source, int64_t now, bool signed_in, store_eval_cb cb,
                           void *arg);
+
+/* A user's record: {display_name, source, created_at, last_sign_in_at, disabled_at ("" when
+ * enabled)}, or {} when there is none. */
+void oauth_store_user_get(struct store *st, const char *user_id, store_eval_cb cb, void *arg);
+/* Disables the user (disabled_at; the subject's entry in the revocation set, revoke.h:
+ * marker until marker_exp, published to every replica) or enables them again (their tokens
+ * of before stay revoked). {0}; {-1} no such user. Acknowledged once the replicas have it. A
+ * disabled user is issued no PAT, and no access token by a code or a refresh. */
+void oauth_store_user_disable(struct store *st, const char *user_id, bool disable,
+                              const char *marker, int64_t now_ms, int64_t marker_exp,
+                              store_eval_cb cb, void *arg);
 
 /* ---- grants: a person's approval of a client (remembered consent) ---------------------------
  *   {t}:grant:<user_id>:<grant_id>   hash: client_id client_name scope resource approved_at

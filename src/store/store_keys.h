@@ -18,8 +18,9 @@
  * reuse, refresh reuse for OAuth tokens): add the jti to the revoked set scored by the
  * token's expiry, bump the sequence number, log the jti under it, publish
  * "<seq> <jti> <exp> <revoked at, ms>" for the subscribers. STORE_LUA_REVOKE defines it as a
- * Lua function, revoke(jti, exp, ms), that answers the sequence number, or false when the jti
- * was revoked already; scripts that use it start with it and pass the three revocation keys
+ * Lua function, revoke(jti, exp, ms[, again]), that answers the sequence number, or false when
+ * the jti was revoked already (with again, it is logged and published once more with the new
+ * exp: a subject's entry, revoke.h, whose cutoff moves); scripts that use it start with it and pass the three revocation keys
  * last in KEYS (STORE_REVOCATION_KEYS, in that order).
  */
 #ifndef P2A_STORE_KEYS_H
@@ -48,8 +49,8 @@
 
 #define STORE_LUA_REVOKE                                                                           \
     "local RK = #KEYS - 2\n"                                                                       \
-    "local function revoke(jti, exp, ms)\n"                                                        \
-    "  if redis.call('ZSCORE', KEYS[RK], jti) then return false end\n"                             \
+    "local function revoke(jti, exp, ms, again)\n"                                                 \
+    "  if not again and redis.call('ZSCORE', KEYS[RK], jti) then return false end\n"               \
     "  redis.call('ZADD', KEYS[RK], exp, jti)\n"                                                   \
     "  local seq = redis.call('INCR', KEYS[RK + 1])\n"                                             \
     "  redis.call('ZADD', KEYS[RK + 2], seq, jti)\n"                                               \

@@ -20,6 +20,7 @@
  * caller has given up (and told its client so), and nothing is written: {0}. */
 static const char create_lua[] =
     "if redis.call('EXISTS', KEYS[3]) == 0 then return -1 end\n" /* users first: one subject */
+    "if redis.call('HEXISTS', KEYS[3], 'disabled_at') == 1 then return -2 end\n"
     "local t = redis.call('TIME')\n"
     "if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[9]) then\n"
     "  return 0\n"
@@ -36,11 +37,14 @@ static void done_reply(struct op *op, redisReply *r)
     op->cb.done(op->arg, store_reply_ok(r) ? P2A_OK : P2A_ERR_UNAVAILABLE);
 }
 
-/* A script that answers 0 when it wrote nothing, -1 for an unknown user. */
+/* A script that answers 0 when it wrote nothing, -1 for an unknown user, -2 a disabled one. */
 static void written_reply(struct op *op, redisReply *r)
 {
     int64_t v = store_reply_ok(r) ? store_reply_int(r) : 0;
-    op->cb.done(op->arg, v == 1 ? P2A_OK : v == -1 ? P2A_ERR_NOT_FOUND : P2A_ERR_UNAVAILABLE);
+    op->cb.done(op->arg, v == 1    ? P2A_OK
+                         : v == -1 ? P2A_ERR_NOT_FOUND
+                         : v == -2 ? P2A_ERR_REFUSED
+                                   : P2A_ERR_UNAVAILABLE);
 }
 
 /* prefix, id and suffix as one fresh string: a key (store_keys.h). */

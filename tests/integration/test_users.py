@@ -2,12 +2,13 @@
 issued (or listed) only for a user who exists: one who signed in, whose account CreateUser
 made, or whom a dashboard registered with PutUser."""
 import json
+import time
 import unittest
 import urllib.parse
 
 import grpc
 
-from harness import Env, oauth_authd
+from harness import Env, oauth_authd, wait_until
 from test_oauth import FORM, JSONCT, PASSWORD, Flow, pkce
 
 import p2a_client  # noqa: E402 -- on the path harness sets
@@ -72,6 +73,75 @@ class Users(unittest.TestCase):
         rec = dict(zip(rec[::2], rec[1::2]))
         self.assertEqual((rec["source"], rec["display_name"]), ("local", "rita"))
         self.assertGreater(int(rec["last_sign_in_at"]), 0)
+
+    def test_a_disabled_user_holds_no_active_token(self):
+        user_id = self.admin.create_user("dora", PASSWORD).user_id
+        pat = self.admin.issue(user_id, "cli")
+        other = self.admin.issue(self.admin.create_user("olga", PASSWORD).user_id, "cli")
+        st, _, b = self.a.http("/register", "POST", json.dumps(
+            {"client_name": "Two", "redirect_uris": ["http://127.0.0.1/cb"],
+             "token_endpoint_auth_method": "none"}), JSONCT)
+        cid = json.loads(b)["client_id"]
+        flow = Flow(self.a, "dora")
+
+        def oauth_tokens():
+            v, c = pkce()
+            code = flow.code(cid, "http://127.0.0.1/cb", c)
+            return self.a.http("/token", "POST", urllib.parse.urlencode(
+                {"grant_type": "authorization_code", "code": code, "code_verifier": v,
+                 "client_id": cid, "redirect_uri": "http://127.0.0.1/cb"}), FORM)
+
+        st, _, b = oauth_tokens()
+        self.assertEqual(st, 200, b)
+        tok = json.loads(b)
+        # a second replica, whose view learns of the disable through Redis
+        b_ = self.env.authd({"PIPE2_AUTH_ISSUER": self.a.issuer})
+        mcp_b = b_.client(self.env.introspect_key)
+        try:
+            for t in (pat.token, tok["access_token"]):
+                self.assertTrue(mcp_b.introspect(t).active)
+            u = self.admin.get_user(user_id)
+            self.assertEqual((u.display_name, u.source, u.disabled), ("dora", "local", False))
+            self.assertGreater(u.last_sign_in_at, 0)
+
+            self.admin.set_user_disabled(user_id, True)
+            for c in (self.mcp, mcp_b):  # every replica, within the bound
+                for t in (pat.token, tok["access_token"]):
+                    wait_until(lambda c=c, t=t: c.introspect(t).reason == p2a_client.pb.REVOKED,
+                               5, "the disabled user's token to be revoked")
+            self.assertTrue(mcp_b.introspect(other.token).active)  # nobody else's
+            u = self.admin.get_user(user_id)
+            self.assertTrue(u.disabled)
+            # nothing new: no PAT, no access token by a refresh or by a code
+            code, msg = self.code_of(self.admin.issue, user_id, "again")
+            self.assertEqual(code, grpc.StatusCode.FAILED_PRECONDITION)
+            self.assertIn("disabled", msg)
+            st, _, b = self.a.http("/token", "POST", urllib.parse.urlencode(
+                {"grant_type": "refresh_token", "refresh_token": tok["refresh_token"],
+                 "client_id": cid}), FORM)
+            self.assertEqual((st, json.loads(b)["error_description"]),
+                             (400, "the user's account is disabled"))
+            st, _, b = oauth_tokens()
+            self.assertEqual((st, json.loads(b)["error_description"]),
+                             (400, "the user's account is disabled"))
+
+            # enabled again: new tokens work, the old ones stay revoked. Tokens carry iat in
+            # seconds: one issued in the second of the disable counts as before it
+            self.admin.set_user_disabled(user_id, False)
+            wait_until(lambda: int(time.time()) > u.disabled_at, 3, "the disable's second to end")
+            fresh = self.admin.issue(user_id, "new laptop")
+            self.assertTrue(mcp_b.introspect(fresh.token).active)
+            self.assertEqual(mcp_b.introspect(pat.token).reason, p2a_client.pb.REVOKED)
+            code, _ = self.code_of(self.admin.set_user_disabled, "nobody", True)
+            self.assertEqual(code, grpc.StatusCode.NOT_FOUND)
+            code, _ = self.code_of(self.admin.get_user, "nobody")
+            self.assertEqual(code, grpc.StatusCode.NOT_FOUND)
+            # disabled again later: what was issued since is revoked too (the cutoff moves)
+            self.admin.set_user_disabled(user_id, True)
+            wait_until(lambda: mcp_b.introspect(fresh.token).reason == p2a_client.pb.REVOKED, 5,
+                       "the second disable to reach the other replica")
+        finally:
+            mcp_b.close()
 
 
 if __name__ == "__main__":
