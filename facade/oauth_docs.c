@@ -190,9 +190,9 @@ void oauth_docs_get(struct oauth_docs *d, enum oauth_doc_kind kind, const char *
     if (e->fetching)
         return;
     bool provider = kind == DOC_PROVIDER || kind == DOC_PROVIDER_JWKS;
-    p2a_err rc = provider && d->provider == NULL ? P2A_ERR_INVALID
-                                                 : fetch_get(provider ? d->provider : d->fetcher,
-                                                             url, on_fetched, e);
+    p2a_err rc = provider && d->provider == NULL
+                     ? P2A_ERR_INVALID
+                     : fetch_get(provider ? d->provider : d->fetcher, url, on_fetched, e);
     if (rc == P2A_OK) {
         e->fetching = true;
         return;
@@ -204,12 +204,12 @@ void oauth_docs_get(struct oauth_docs *d, enum oauth_doc_kind kind, const char *
                              : "too many documents are being fetched; try again in a moment");
 }
 
-bool oauth_docs_forget(struct oauth_docs *d, enum oauth_doc_kind kind, const char *url,
-                       int every_s)
+bool oauth_docs_forget(struct oauth_docs *d, enum oauth_doc_kind kind, const char *url, int every_s)
 {
     struct entry *e = find(d, kind, url);
     int64_t now = clock_mono_ms();
-    if (e == NULL || e->fetching || (e->forgot_ms != 0 && now - e->forgot_ms < (int64_t)every_s * 1000))
+    if (e == NULL || e->fetching ||
+        (e->forgot_ms != 0 && now - e->forgot_ms < (int64_t)every_s * 1000))
         return false;
     e->forgot_ms = now;
     e->expires_ms = 0;

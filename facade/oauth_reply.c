@@ -1,13 +1,13 @@
 /* oauth_reply.c -- requests in flight and every way of answering them (see oauth_internal.h). */
 #include "oauth_internal.h"
 
-const char *const ep_names[EP_COUNT] = {"as_metadata", "protected_resource_metadata",
-                                        "jwks",        "register",
-                                        "authorize",   "login",
-                                        "consent",     "logout",
+const char *const ep_names[EP_COUNT] = {"as_metadata",    "protected_resource_metadata",
+                                        "jwks",           "register",
+                                        "authorize",      "login",
+                                        "consent",        "logout",
                                         "login_upstream", "upstream_callback",
-                                        "token",       "revoke",
-                                        "introspect",  "well_known_other"};
+                                        "token",          "revoke",
+                                        "introspect",     "well_known_other"};
 const bool ep_cors[EP_COUNT] = {[EP_AS_META] = true,         [EP_PRM] = true,   [EP_JWKS] = true,
                                 [EP_REGISTER] = true,        [EP_TOKEN] = true, [EP_REVOKE] = true,
                                 [EP_WELL_KNOWN_OTHER] = true};

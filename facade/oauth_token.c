@@ -212,8 +212,8 @@ static void on_refreshed(void *arg, p2a_err err, const char *const *v, const siz
         snprintf(r->granted_scope, sizeof(r->granted_scope), "%s", v[3]);
         if (!sign_access(r, v[2], v[4]))
             return;
-        oauth_store_family_add_at(r->o->h.store, r->fid, v[2], r->jti, r->at_exp,
-                                  clock_now_ms(), on_tokens_recorded, r);
+        oauth_store_family_add_at(r->o->h.store, r->fid, v[2], r->jti, r->at_exp, clock_now_ms(),
+                                  on_tokens_recorded, r);
         return;
     }
     switch (code) {

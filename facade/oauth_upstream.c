@@ -139,8 +139,8 @@ static void on_session_created(void *arg, p2a_err err, const char *const *v, con
     char loc[MAX_QUERY + 16];
     snprintf(loc, sizeof(loc), "/authorize?%s", q ? q : "");
     oh_add_header(r->http, "Location", loc);
-    log_info("oauth.login", "user %s signed in through the upstream provider from %s",
-             r->user_id, r->addr);
+    log_info("oauth.login", "user %s signed in through the upstream provider from %s", r->user_id,
+             r->addr);
     oreq_finish(r, 303, NULL, "", 0);
 }
 
@@ -252,12 +252,16 @@ static void exchange(struct oreq *r, const char *code)
     url_encode(&cred, cfg->upstream_client_id);
     mbuf_printf(&cred, ":");
     url_encode(&cred, cfg->upstream_client_secret);
-    char *basic = xmalloc(6 + 4 * ((cred.len + 2) / 3) + 1);
-    memcpy(basic, "Basic ", 6);
-    EVP_EncodeBlock((unsigned char *)basic + 6, (const unsigned char *)cred.s, (int)cred.len);
-    struct fetch_request rq = {.url = json_string_value(json_object_get(r->provider, "token_endpoint")),
-                               .form = form.s + 1, /* past url_add_param's '?' */
-                               .authorization = basic};
+    size_t enc_len = 4 * ((cred.len + 2) / 3);
+    char *enc = xmalloc(enc_len + 1), *basic = xmalloc(enc_len + 7);
+    EVP_EncodeBlock((unsigned char *)enc, (const unsigned char *)cred.s, (int)cred.len);
+    snprintf(basic, enc_len + 7, "Basic %s", enc);
+    OPENSSL_cleanse(enc, enc_len);
+    free(enc);
+    struct fetch_request rq = {
+        .url = json_string_value(json_object_get(r->provider, "token_endpoint")),
+        .form = form.s + 1, /* past url_add_param's '?' */
+        .authorization = basic};
     p2a_err rc = fetch_start(oauth_docs_provider_fetcher(r->o->docs), &rq, on_token, r);
     OPENSSL_cleanse(form.s, form.len);
     OPENSSL_cleanse(cred.s, cred.len);
@@ -303,8 +307,7 @@ static void on_taken(void *arg, p2a_err err, const char *const *v, const size_t 
 void oauth_do_upstream_callback(struct oreq *r)
 {
     const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->http));
-    if (q == NULL || strlen(q) > MAX_QUERY ||
-        oauth_form_parse(q, strlen(q), &r->form) != P2A_OK) {
+    if (q == NULL || strlen(q) > MAX_QUERY || oauth_form_parse(q, strlen(q), &r->form) != P2A_OK) {
         upstream_error(r, 400, "the provider's answer is malformed");
         return;
     }
@@ -317,8 +320,9 @@ void oauth_do_upstream_callback(struct oreq *r)
         oreq_page_error(r, 404, "Not found", "This service does not sign in through another.");
         return;
     }
-    if (state == NULL || !oauth_cookie_get(oh_req_header(r->http, "Cookie"), cookie_name(r->o),
-                                           mine, sizeof(mine)) ||
+    if (state == NULL ||
+        !oauth_cookie_get(oh_req_header(r->http, "Cookie"), cookie_name(r->o), mine,
+                          sizeof(mine)) ||
         !oauth_secret_eq(state, mine)) {
         upstream_error(r, 400,
                        "the answer belongs to a sign-in started elsewhere (another browser, or "
@@ -332,7 +336,8 @@ void oauth_do_upstream_callback(struct oreq *r)
     }
     if (error != NULL || code == NULL) {
         char why[160]; /* an RFC 6749 error code is [a-z_]; anything else is not repeated */
-        bool plain = error != NULL && strlen(error) <= 48 && strspn(error, "abcdefghijklmnopqrstuvwxyz_") == strlen(error);
+        bool plain = error != NULL && strlen(error) <= 48 &&
+                     strspn(error, "abcdefghijklmnopqrstuvwxyz_") == strlen(error);
         snprintf(why, sizeof(why), "the provider answered %s",
                  plain ? error : (error ? "with an error" : "without a code"));
         upstream_error(r, 400, why);

@@ -120,29 +120,29 @@ bool netaddr_in(const struct p2a_cidr *set, size_t n, const char *ip)
 
 /* Never reached by a fetch (loopback is apart: a test may allow it). */
 static const struct p2a_cidr special[] = {
-    {AF_INET, {0}, 8},                 /* "this network" */
-    {AF_INET, {10}, 8},                /* private */
-    {AF_INET, {100, 64}, 10},          /* shared (carrier NAT) */
-    {AF_INET, {169, 254}, 16},         /* link-local, cloud metadata (169.254.169.254) */
-    {AF_INET, {172, 16}, 12},          /* private */
-    {AF_INET, {192, 0, 0}, 24},        /* IETF protocol assignments */
-    {AF_INET, {192, 0, 2}, 24},        /* documentation */
-    {AF_INET, {192, 88, 99}, 24},      /* 6to4 relay */
-    {AF_INET, {192, 168}, 16},         /* private */
-    {AF_INET, {198, 18}, 15},          /* benchmarking */
-    {AF_INET, {198, 51, 100}, 24},     /* documentation */
-    {AF_INET, {203, 0, 113}, 24},      /* documentation */
-    {AF_INET, {224}, 4},               /* multicast */
-    {AF_INET, {240}, 4},               /* reserved, broadcast */
-    {AF_INET6, {0}, 8},                /* ::, ::1 (apart), IPv4-compatible */
-    {AF_INET6, {0, 0x64, 0xff, 0x9b}, 32}, /* NAT64 (64:ff9b::/96, 64:ff9b:1::/48) */
-    {AF_INET6, {0x01, 0x00}, 64},      /* discard */
-    {AF_INET6, {0x20, 0x01}, 23},      /* IETF protocol assignments (Teredo...) */
+    {AF_INET, {0}, 8},                        /* "this network" */
+    {AF_INET, {10}, 8},                       /* private */
+    {AF_INET, {100, 64}, 10},                 /* shared (carrier NAT) */
+    {AF_INET, {169, 254}, 16},                /* link-local, cloud metadata (169.254.169.254) */
+    {AF_INET, {172, 16}, 12},                 /* private */
+    {AF_INET, {192, 0, 0}, 24},               /* IETF protocol assignments */
+    {AF_INET, {192, 0, 2}, 24},               /* documentation */
+    {AF_INET, {192, 88, 99}, 24},             /* 6to4 relay */
+    {AF_INET, {192, 168}, 16},                /* private */
+    {AF_INET, {198, 18}, 15},                 /* benchmarking */
+    {AF_INET, {198, 51, 100}, 24},            /* documentation */
+    {AF_INET, {203, 0, 113}, 24},             /* documentation */
+    {AF_INET, {224}, 4},                      /* multicast */
+    {AF_INET, {240}, 4},                      /* reserved, broadcast */
+    {AF_INET6, {0}, 8},                       /* ::, ::1 (apart), IPv4-compatible */
+    {AF_INET6, {0, 0x64, 0xff, 0x9b}, 32},    /* NAT64 (64:ff9b::/96, 64:ff9b:1::/48) */
+    {AF_INET6, {0x01, 0x00}, 64},             /* discard */
+    {AF_INET6, {0x20, 0x01}, 23},             /* IETF protocol assignments (Teredo...) */
     {AF_INET6, {0x20, 0x01, 0x0d, 0xb8}, 32}, /* documentation */
-    {AF_INET6, {0x20, 0x02}, 16},      /* 6to4: may embed a private IPv4 */
-    {AF_INET6, {0xfc}, 7},             /* unique local (fd00:ec2::254: cloud metadata) */
-    {AF_INET6, {0xfe, 0x80}, 10},      /* link-local */
-    {AF_INET6, {0xff}, 8},             /* multicast */
+    {AF_INET6, {0x20, 0x02}, 16},             /* 6to4: may embed a private IPv4 */
+    {AF_INET6, {0xfc}, 7},                    /* unique local (fd00:ec2::254: cloud metadata) */
+    {AF_INET6, {0xfe, 0x80}, 10},             /* link-local */
+    {AF_INET6, {0xff}, 8},                    /* multicast */
 };
 
 static bool is_loopback(int family, const unsigned char a[16])

@@ -69,8 +69,8 @@ bool url_is_http(const char *s)
         if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '\\' || *p == '#')
             return false;
     struct url_parts u;
-    return (strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0) &&
-           url_split(s, &u) && u.host_len > 0;
+    return (strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0) && url_split(s, &u) &&
+           u.host_len > 0;
 }
 
 size_t url_authority_end(const char *s)

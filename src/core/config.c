@@ -174,9 +174,6 @@ static const struct row rows[] = {
     {"LOCAL_ACCOUNTS", K_BOOL, S(local_accounts), "on", 0, 1, false, false,
      "on: the login page signs in the accounts CreateUser made (username and password); off: "
      "people sign in only through PIPE2_AUTH_UPSTREAM_ISSUER"},
-    {"ACCOUNT_PAGES", K_BOOL, S(account_pages), "off", 0, 1, false, false,
-     "on: /account/ lets a signed-in person create, see and revoke their PATs and disconnect "
-     "the MCP clients they approved (for deployments without a dashboard of their own)"},
     {"UPSTREAM_ISSUER", K_STR, S(upstream_issuer), NULL, 0, 0, false, true,
      "an OpenID Connect provider people sign in with (its issuer URL; https, or http on "
      "loopback); its redirect URI for us is <PIPE2_AUTH_ISSUER>/callback/upstream"},
@@ -531,8 +528,8 @@ static const char *upstream_check(struct p2a_config *cfg, const char **which)
     if (scope_check(cfg->upstream_scopes) != NULL || !scope_has(cfg->upstream_scopes, "openid", 6))
         return "must be scope tokens separated by single spaces, openid among them";
     *which = "PIPE2_AUTH_UPSTREAM_REQUIRED_CLAIM";
-    const char *eq = set(cfg->upstream_required_claim) ? strchr(cfg->upstream_required_claim, '=')
-                                                       : NULL;
+    const char *eq =
+        set(cfg->upstream_required_claim) ? strchr(cfg->upstream_required_claim, '=') : NULL;
     if (set(cfg->upstream_required_claim) &&
         (eq == NULL || eq == cfg->upstream_required_claim || eq[1] == '\0' ||
          eq - cfg->upstream_required_claim >= 128))
@@ -757,9 +754,8 @@ void *config_json(const struct p2a_config *cfg)
         env_name(r, env, sizeof(env));
         const char *base = (const char *)cfg;
         if (r->kind == K_BOOL) {
-            json_object_set_new(o, env,
-                                json_string(*(const int *)(const void *)(base + r->offset) ? "on"
-                                                                                            : "off"));
+            json_object_set_new(
+                o, env, json_string(*(const int *)(const void *)(base + r->offset) ? "on" : "off"));
         } else if (r->kind == K_INT) {
             json_object_set_new(o, env,
                                 json_integer(*(const int *)(const void *)(base + r->offset)));

@@ -129,7 +129,8 @@ static enum oidc_result header_check(const char *tok, json_t *jwks, char *why, s
         say(why, whylen, "the ID token is not a signed JWT");
         rc = OIDC_REFUSED;
     } else if (alg == NULL || (strcmp(alg, "RS256") != 0 && strcmp(alg, "ES256") != 0)) {
-        snprintf(why, whylen, "the ID token is signed with %.16s; only RS256 and ES256 are accepted",
+        snprintf(why, whylen,
+                 "the ID token is signed with %.16s; only RS256 and ES256 are accepted",
                  alg ? alg : "no algorithm");
         rc = OIDC_REFUSED;
     } else if (kid != NULL && !has_kid(jwks, kid)) {

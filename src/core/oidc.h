@@ -12,10 +12,10 @@
 
 #include <jansson.h>
 
-#define OIDC_MAX_KEYS 16        /* signing keys kept of a provider's set */
-#define OIDC_MAX_SUB 255        /* OpenID Connect Core 2: at most 255 ASCII characters */
-#define OIDC_MAX_IAT_AGE_S 600  /* an ID token issued longer ago than this is stale */
-#define OIDC_MAX_NAME 64        /* a display name kept, in bytes (whole UTF-8 characters) */
+#define OIDC_MAX_KEYS 16       /* signing keys kept of a provider's set */
+#define OIDC_MAX_SUB 255       /* OpenID Connect Core 2: at most 255 ASCII characters */
+#define OIDC_MAX_IAT_AGE_S 600 /* an ID token issued longer ago than this is stale */
+#define OIDC_MAX_NAME 64       /* a display name kept, in bytes (whole UTF-8 characters) */
 
 struct p2a_config;
 
@@ -23,8 +23,8 @@ struct p2a_config;
  * exactly the configured one; authorization, token and JWKS endpoints that are https (or
  * http on a loopback host, when the issuer is); "code" among response_types_supported and
  * S256 among code_challenge_methods_supported when the document lists them. */
-json_t *oidc_discovery(const char *body, size_t len, const struct p2a_config *cfg,
-                       char *why, size_t whylen);
+json_t *oidc_discovery(const char *body, size_t len, const struct p2a_config *cfg, char *why,
+                       size_t whylen);
 
 /* The provider's signing keys (new reference: {"keys":[...]}, the ones we can verify with:
  * EC P-256 or RSA, not "use":"enc", at most OIDC_MAX_KEYS), or NULL with why when none. */

@@ -3,8 +3,8 @@
  * A set of jti -> the time the token would expire anyway, shared by every thread: readers
  * take no lock (published slots, an atomic table swap, epochs before a table is freed);
  * writers (the revocation view's thread, a worker that answered RevokeToken, the facade's
- * /revoke) take one mutex. An entry is dropped by revoke_sweep() once its token has expired, so the set stays
- * as small as the revoked tokens that could still be presented.
+ * /revoke) take one mutex. An entry is dropped by revoke_sweep() once its token has expired, so the
+ * set stays as small as the revoked tokens that could still be presented.
  *
  * The set also knows how far it can be trusted. It is usable once loaded whole from Redis
  * at start (revoke_loaded) and while the last successful sync with Redis is younger than

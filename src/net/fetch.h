@@ -36,8 +36,8 @@ struct fetcher;
 struct fetch_limits {
     long connect_ms, total_ms;
     size_t max_bytes;
-    const char *ca_file; /* NULL: the system's trust store (tests only otherwise) */
-    bool allow_loopback; /* tests only */
+    const char *ca_file;   /* NULL: the system's trust store (tests only otherwise) */
+    bool allow_loopback;   /* tests only */
     bool operator_trusted; /* any address; http:// to loopback (see above) */
 };
 
@@ -51,7 +51,7 @@ struct fetch_result {
     const char *why;  /* NULL: a 200 with a JSON body; else a constant-ish sentence */
     const char *body; /* with why: a JSON body of another status (an OAuth error), or NULL */
     size_t len;
-    long status; /* the HTTP status, 0 when none came */
+    long status;       /* the HTTP status, 0 when none came */
     int64_t max_age_s; /* Cache-Control max-age, -1 when none; 0 for no-store / no-cache */
 };
 

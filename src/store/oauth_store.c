@@ -265,8 +265,9 @@ void oauth_store_family_create(struct store *st, const char *fid, const char *cl
     char gid[ARG_MAX];
     grant_id(user_id, client_id, gid);
     EVAL(st, lua, 9, cb, arg, FAMILY(fid), KEY(STORE_KEY_REFRESH, rt_digest), GRANT(gid),
-         KEY(STORE_KEY_USER, user_id), REVOCATION, STR(client_id), STR(user_id), STR(scope), STR(resource), STR(rt_digest),
-         STR(fid), STR(at_jti), NUM(at_exp), NUM(ttl_s), NUM(now_ms));
+         KEY(STORE_KEY_USER, user_id), REVOCATION, STR(client_id), STR(user_id), STR(scope),
+         STR(resource), STR(rt_digest), STR(fid), STR(at_jti), NUM(at_exp), NUM(ttl_s),
+         NUM(now_ms));
 }
 
 /* ---- what a refresh token leads to: two steps ------------------------------------------- */

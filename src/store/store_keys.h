@@ -20,8 +20,8 @@
  * "<seq> <jti> <exp> <revoked at, ms>" for the subscribers. STORE_LUA_REVOKE defines it as a
  * Lua function, revoke(jti, exp, ms[, again]), that answers the sequence number, or false when
  * the jti was revoked already (with again, it is logged and published once more with the new
- * exp: a subject's entry, revoke.h, whose cutoff moves); scripts that use it start with it and pass the three revocation keys
- * last in KEYS (STORE_REVOCATION_KEYS, in that order).
+ * exp: a subject's entry, revoke.h, whose cutoff moves); scripts that use it start with it and pass
+ * the three revocation keys last in KEYS (STORE_REVOCATION_KEYS, in that order).
  */
 #ifndef P2A_STORE_KEYS_H
 #define P2A_STORE_KEYS_H
@@ -31,17 +31,17 @@
 #define STORE_KEY_REVLOG "p2a:{t}:revlog"   /* sorted set: jti by sequence number */
 #define STORE_CHANNEL "p2a:revocations"     /* a channel, not a key */
 /* prefixes, followed by an id (store.h and oauth_store.h say what each holds) */
-#define STORE_KEY_PAT "p2a:{t}:pat:"      /* <jti> */
-#define STORE_KEY_USER "p2a:{t}:user:"    /* <user_id>:pats */
-#define STORE_KEY_FAMILY "p2a:{t}:fam:"   /* <fid>, and <fid>:at */
-#define STORE_KEY_REFRESH "p2a:{t}:rt:"   /* <digest> */
-#define STORE_KEY_GRANT "p2a:{t}:grant:"  /* <user_id>:<grant id>, and ...:fams */
-#define STORE_KEY_CLIENT "p2a:client:"    /* <client_id> */
-#define STORE_KEY_ACCOUNT "p2a:account:{" /* <username>} */
-#define STORE_KEY_SESSION "p2a:session:"  /* <digest> */
-#define STORE_KEY_CODE "p2a:code:"        /* <digest> */
-#define STORE_KEY_RATE "p2a:rl:{"         /* <username>}:pair:<addr>, <what>}:<addr>, ... */
-#define STORE_KEY_ASSERTION "p2a:aj:"     /* <digest of client_id and jti> */
+#define STORE_KEY_PAT "p2a:{t}:pat:"            /* <jti> */
+#define STORE_KEY_USER "p2a:{t}:user:"          /* <user_id>:pats */
+#define STORE_KEY_FAMILY "p2a:{t}:fam:"         /* <fid>, and <fid>:at */
+#define STORE_KEY_REFRESH "p2a:{t}:rt:"         /* <digest> */
+#define STORE_KEY_GRANT "p2a:{t}:grant:"        /* <user_id>:<grant id>, and ...:fams */
+#define STORE_KEY_CLIENT "p2a:client:"          /* <client_id> */
+#define STORE_KEY_ACCOUNT "p2a:account:{"       /* <username>} */
+#define STORE_KEY_SESSION "p2a:session:"        /* <digest> */
+#define STORE_KEY_CODE "p2a:code:"              /* <digest> */
+#define STORE_KEY_RATE "p2a:rl:{"               /* <username>}:pair:<addr>, <what>}:<addr>, ... */
+#define STORE_KEY_ASSERTION "p2a:aj:"           /* <digest of client_id and jti> */
 #define STORE_KEY_UPSTREAM "p2a:up:{upstream}:" /* <digest of state>, with its rate limit */
 /* A key of the layout before hash tags: its presence means a Redis not yet migrated
  * (scripts/migrate-redis-keys.sh), whose revocations this version would not see. */

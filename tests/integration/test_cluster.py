@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from test_cimd import es256, jwk_of
 from test_oauth import FORM, JSONCT, PASSWORD, Flow, pkce
+from test_upstream import CLIENT_ID, CLIENT_SECRET, CraftedIdP, Person
 
 ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "a": "\a", "b": "\b", '"': '"', "\\": "\\"}
 
@@ -142,8 +143,8 @@ class ClusterKeys(unittest.TestCase):
             kinds = {ev[1] for ev, _ in scripts}
             print(f"\n{len(scripts)} scripts run, {len(kinds)} different ones, "
                   f"{sum(len(c) for _, c in scripts)} commands inside them")
-            # every script of src/store (34): a new one must join a flow above
-            self.assertEqual(len(kinds), 34, "a script of src/store/ that no flow above ran?")
+            # every script of src/store (37): a new one must join a flow above
+            self.assertEqual(len(kinds), 37, "a script of src/store/ that no flow above ran?")
             self.check_declared(env, scripts)
             self.check_plain_commands(env, entries)
             cluster = Cluster(env.dir)
@@ -246,6 +247,23 @@ class ClusterKeys(unittest.TestCase):
                            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
                        "client_assertion": assertion})
         self.assertEqual(st, 200, t)
+        # a user read, disabled (a subject's revocation) and enabled
+        self.assertEqual(admin.get_user(user_id).source, "local")
+        admin.set_user_disabled(user_id, True)
+        admin.set_user_disabled(user_id, False)
+        # a sign-in through an upstream provider: its pending record, counted, then taken
+        idp = CraftedIdP()
+        try:
+            up = oauth_authd(env, {"PIPE2_AUTH_UPSTREAM_ISSUER": idp.issuer,
+                                   "PIPE2_AUTH_UPSTREAM_CLIENT_ID": CLIENT_ID,
+                                   "PIPE2_AUTH_UPSTREAM_CLIENT_SECRET": CLIENT_SECRET,
+                                   "PIPE2_AUTH_LOCAL_ACCOUNTS": "off"})
+            p = Person(up)
+            params = p.start(idp, {"client_id": cid})
+            idp.make = lambda n: idp.signed()
+            self.assertEqual(p.callback(params)[0], 303)
+        finally:
+            idp.close()
         # the revocation view's repair poll and sweep (every second here) have run
         wait_until(lambda: mon.seen("'LIMIT', 0, tonumber(ARGV[2])") and
                    mon.seen("'-inf', ARGV[1], 'LIMIT', 0, 10000"), 10,
