@@ -110,7 +110,8 @@ if [ ! -f "$var/service-keys" ]; then
     and call its tools (whoami, echo, add):
       npx @modelcontextprotocol/inspector        # Streamable HTTP, URL http://127.0.0.1:3000/mcp
       claude mcp add --transport http pipe2 http://127.0.0.1:3000/mcp
-    or with a PAT in the client's headers instead of signing in:
+    or make a PAT on the account page, http://127.0.0.1:8080/account/ (sign in as alice),
+    and put it in the client's headers instead of signing in:
       claude mcp add --transport http pipe2 http://127.0.0.1:3000/mcp \\
         --header "Authorization: Bearer <token from scripts/p2a issue>"
 MSG
@@ -122,6 +123,7 @@ export PIPE2_AUTH_KEYS_DIR="${PIPE2_AUTH_KEYS_DIR:-$var/keys}"
 export PIPE2_AUTH_SERVICE_KEYS_FILE="${PIPE2_AUTH_SERVICE_KEYS_FILE:-$var/service-keys}"
 export PIPE2_AUTH_REDIS_URL="${PIPE2_AUTH_REDIS_URL:-redis://127.0.0.1:$redis_port/0}"
 export PIPE2_AUTH_FORWARD_AUTH_LISTEN="${PIPE2_AUTH_FORWARD_AUTH_LISTEN-127.0.0.1:8081}"
+export PIPE2_AUTH_ACCOUNT_PAGES="${PIPE2_AUTH_ACCOUNT_PAGES:-on}"
 echo "==> starting pipe2-authd: gRPC on 127.0.0.1:50051, OAuth and sign-in on http://127.0.0.1:8080, forward-auth on ${PIPE2_AUTH_FORWARD_AUTH_LISTEN:-(none)}, metrics on http://127.0.0.1:9090/metrics (Ctrl-C to stop)"
 setsid "$root/build/release/pipe2-authd" &
 authd_pid=$!
@@ -141,6 +143,7 @@ if [ -n "$first_user_password" ]; then
   alice_id=$(P2A_ADMIN_KEY=$admin P2A_PASSWORD=$first_user_password "$root/scripts/p2a" \
     create-user alice | sed -n 's/^user_id //p')
   [ -n "$alice_id" ] && echo "==> created the first user \"alice\" (password printed above), user id $alice_id"
+  [ "$PIPE2_AUTH_ACCOUNT_PAGES" = on ] && echo "==> alice's tokens and connected clients: http://127.0.0.1:8080/account/"
 fi
 wait "$authd_pid"
 status=$?

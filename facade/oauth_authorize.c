@@ -28,7 +28,7 @@ static void authz_redirect(struct oreq *r, const char *error, const char *desc, 
 
 /* The consent form's CSRF token: bound to the session and to the authorization request
  * being approved, so that a token lifted from one consent page approves nothing else. */
-static void csrf_for_consent(const char *sid, const char *query, char out[OAUTH_HEX_LEN + 1])
+void oauth_session_csrf(const char *sid, const char *query, char out[OAUTH_HEX_LEN + 1])
 {
     char qd[OAUTH_HEX_LEN + 1], buf[OAUTH_SECRET_LEN + OAUTH_HEX_LEN + 16];
     oauth_digest_hex(query, strlen(query), qd);
@@ -42,8 +42,8 @@ static bool cookie(struct oreq *r, const char *name, char *out, size_t outlen)
            strlen(out) == OAUTH_SECRET_LEN;
 }
 
-static void show_login(struct oreq *r, int status, const char *client_name, const char *user,
-                       const char *message)
+void oauth_show_login(struct oreq *r, int status, const char *client_name, const char *user,
+                      const char *message)
 {
     char csrf[OAUTH_SECRET_LEN + 1];
     if (!cookie(r, r->o->csrf_cookie, csrf, sizeof(csrf))) {
@@ -145,7 +145,7 @@ static void on_session_for_page(void *arg, p2a_err err, const char *const *v, co
             oauth_upstream_begin(r);
             return;
         }
-        show_login(r, 200, name, NULL, NULL);
+        oauth_show_login(r, 200, name, NULL, NULL);
         return;
     }
     snprintf(r->user_id, sizeof(r->user_id), "%s", v[0]);
@@ -169,7 +169,7 @@ static void show_consent(struct oreq *r)
         return;
     }
     char csrf[OAUTH_HEX_LEN + 1];
-    csrf_for_consent(r->sid, r->query, csrf);
+    oauth_session_csrf(r->sid, r->query, csrf);
     /* a metadata document's host is who vouches for the client: shown beside its name */
     char host[OAUTH_MAX_CLIENT_ID + 1] = "";
     struct url_parts u;
@@ -371,10 +371,18 @@ static void on_session_created(void *arg, p2a_err err, const char *const *v, con
     /* the person's record: made at the first sign-in if CreateUser could not, kept fresh */
     oauth_store_user_put(r->o->h.store, r->user_id, r->username, "local", clock_now(), true,
                          oauth_store_ignore, NULL);
-    char loc[MAX_QUERY + 16];
-    snprintf(loc, sizeof(loc), "/authorize?%s", r->query);
-    oh_add_header(r->http, "Location", loc);
     log_info("oauth.login", "user %s signed in from %s", r->user_id, r->addr);
+    oauth_after_sign_in(r, r->query);
+}
+
+void oauth_after_sign_in(struct oreq *r, const char *q)
+{
+    char loc[MAX_QUERY + 16];
+    if (strcmp(q, OAUTH_ACCOUNT_QUERY) == 0)
+        snprintf(loc, sizeof(loc), "/account/");
+    else
+        snprintf(loc, sizeof(loc), "/authorize?%s", q);
+    oh_add_header(r->http, "Location", loc);
     oreq_finish(r, 303, NULL, "", 0);
 }
 
@@ -420,7 +428,7 @@ static void show_busy(struct oreq *r, int status, int retry_after_s, const char 
     char ra[16];
     snprintf(ra, sizeof(ra), "%d", retry_after_s > 0 ? retry_after_s : 1);
     oh_add_header(r->http, "Retry-After", ra);
-    show_login(r, status, NULL, r->username, message);
+    oauth_show_login(r, status, NULL, r->username, message);
 }
 
 static void on_hashed(void *arg, bool ok)
@@ -431,7 +439,7 @@ static void on_hashed(void *arg, bool ok)
         return;
     if (!ok || r->user_id[0] == '\0') { /* the failure was counted when it was reserved */
         log_info("oauth.login_failed", "failed sign-in from %s", r->addr);
-        show_login(r, 401, NULL, r->username, "Wrong username or password.");
+        oauth_show_login(r, 401, NULL, r->username, "Wrong username or password.");
         return;
     }
     char digest[OAUTH_HEX_LEN + 1];
@@ -543,8 +551,8 @@ void oauth_do_login(struct oreq *r)
         if (user != NULL && strlen(user) <= OAUTH_MAX_USERNAME &&
             oauth_username_check(user) == NULL)
             snprintf(r->username, sizeof(r->username), "%s", user);
-        show_login(r, 401, NULL, r->username[0] ? r->username : NULL,
-                   "Wrong username or password.");
+        oauth_show_login(r, 401, NULL, r->username[0] ? r->username : NULL,
+                         "Wrong username or password.");
         return;
     }
     snprintf(r->username, sizeof(r->username), "%s", user);
@@ -597,7 +605,7 @@ void oauth_do_consent(struct oreq *r)
     char want[OAUTH_HEX_LEN + 1], digest[OAUTH_HEX_LEN + 1];
     bool have_session = cookie(r, r->o->session_cookie, r->sid, sizeof(r->sid));
     if (have_session)
-        csrf_for_consent(r->sid, r->query, want);
+        oauth_session_csrf(r->sid, r->query, want);
     if (!have_session || csrf == NULL || !oauth_secret_eq(csrf, want)) {
         log_warn("oauth.csrf_refused", "consent form with a missing or wrong CSRF token from %s",
                  r->addr);
@@ -642,7 +650,7 @@ static void on_session_for_logout(void *arg, p2a_err err, const char *const *v, 
         return;
     }
     char csrf[OAUTH_HEX_LEN + 1];
-    csrf_for_consent(r->sid, LOGOUT_CSRF_PURPOSE, csrf);
+    oauth_session_csrf(r->sid, LOGOUT_CSRF_PURPOSE, csrf);
     struct mbuf page = {0};
     page_logout(&page, csrf, v[1]);
     oreq_html(r, 200, &page);
@@ -683,7 +691,7 @@ void oauth_do_logout(struct oreq *r)
     }
     const char *csrf = oauth_form_get(&r->post, "csrf");
     char want[OAUTH_HEX_LEN + 1];
-    csrf_for_consent(r->sid, LOGOUT_CSRF_PURPOSE, want);
+    oauth_session_csrf(r->sid, LOGOUT_CSRF_PURPOSE, want);
     if (csrf == NULL || !oauth_secret_eq(csrf, want)) {
         log_warn("oauth.csrf_refused", "sign-out form with a missing or wrong CSRF token from %s",
                  r->addr);

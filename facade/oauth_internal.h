@@ -55,6 +55,10 @@ enum ep {
     EP_LOGOUT,
     EP_LOGIN_UPSTREAM,
     EP_UPSTREAM_CALLBACK,
+    EP_ACCOUNT,
+    EP_ACCOUNT_TOKENS,
+    EP_ACCOUNT_REVOKE,
+    EP_ACCOUNT_DISCONNECT,
     EP_TOKEN,
     EP_REVOKE,
     EP_INTROSPECT,
@@ -138,6 +142,7 @@ struct oreq {
     json_t *provider; /* the provider's discovery document */
     json_t *pending;  /* the sign-in in progress, taken from Redis: q, nonce, verifier */
     bool refetched;   /* the provider's keys were fetched again for this ID token */
+    json_t *listing;  /* the account page: the person's PATs, until their grants come */
 };
 
 struct oreq *oreq_new(struct oauth_http *o, struct evhttp_request *http, enum ep ep);
@@ -150,6 +155,8 @@ void oreq_json(struct oreq *r, int status, const char *json);
 void oreq_error(struct oreq *r, int status, const char *error, const char *desc);
 struct oreq *oreq_resume(void *arg, p2a_err err, size_t n, size_t need);
 void oreq_html(struct oreq *r, int status, struct mbuf *page);
+/* A page with the one script its CSP pins by script_hash ("sha256-..."). */
+void oreq_html_script(struct oreq *r, int status, struct mbuf *page, const char *script_hash);
 void oreq_page_error(struct oreq *r, int status, const char *title, const char *text);
 void oreq_set_cookie(struct oreq *r, const char *name, const char *value, int max_age);
 const char *oh_req_header(struct evhttp_request *http, const char *name);
@@ -170,6 +177,18 @@ void oauth_do_authorize(struct oreq *r);
 void oauth_do_login(struct oreq *r);
 void oauth_do_consent(struct oreq *r);
 void oauth_do_logout(struct oreq *r);
+/* The "authorization request" of a sign-in for the account pages: it comes back to /account/. */
+#define OAUTH_ACCOUNT_QUERY "p2a_return=account"
+/* Where a person goes once signed in for the request q: /authorize?q, or /account/. 303s. */
+void oauth_after_sign_in(struct oreq *r, const char *q);
+/* The login page for r->query (client_name: what the person signs in to, NULL for "the
+ * application"; user and message after a failed attempt, else NULL). */
+void oauth_show_login(struct oreq *r, int status, const char *client_name, const char *user,
+                      const char *message);
+/* A form's CSRF token bound to the session sid and to purpose (the authorization request a
+ * consent approves, "logout", "account"): lifted from one form, it serves no other. */
+void oauth_session_csrf(const char *sid, const char *purpose, char out[OAUTH_HEX_LEN + 1]);
+void oauth_do_account(struct oreq *r);
 /* Sends the person to the upstream provider to sign in for the request in r->query. */
 void oauth_upstream_begin(struct oreq *r);
 void oauth_do_login_upstream(struct oreq *r);

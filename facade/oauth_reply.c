@@ -6,6 +6,8 @@ const char *const ep_names[EP_COUNT] = {"as_metadata",    "protected_resource_me
                                         "authorize",      "login",
                                         "consent",        "logout",
                                         "login_upstream", "upstream_callback",
+                                        "account",        "account_tokens",
+                                        "account_revoke", "account_disconnect",
                                         "token",          "revoke",
                                         "introspect",     "well_known_other"};
 const bool ep_cors[EP_COUNT] = {[EP_AS_META] = true,         [EP_PRM] = true,   [EP_JWKS] = true,
@@ -54,6 +56,7 @@ static void oreq_free(struct oreq *r)
     json_decref(r->client);
     json_decref(r->provider);
     json_decref(r->pending);
+    json_decref(r->listing);
     free(r->query);
     if (r->access_token != NULL) {
         OPENSSL_cleanse(r->access_token, strlen(r->access_token));
@@ -154,20 +157,32 @@ struct oreq *oreq_resume(void *arg, p2a_err err, size_t n, size_t need)
     return r;
 }
 
-static void html_headers(struct evhttp_request *http)
+/* Every page: no framing, nothing loaded from anywhere, no script but one pinned by its hash
+ * (script_hash, or NULL for none); http_send() adds no-store. (No form-action: browsers apply it to
+ * the redirect that follows a form, which for consent is the client's redirect URI.) */
+static void html_headers(struct evhttp_request *http, const char *script_hash)
 {
-    oh_add_header(http, "Content-Security-Policy",
-                  "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; "
-                  "base-uri 'none'");
+    char csp[256];
+    snprintf(csp, sizeof(csp),
+             "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; "
+             "base-uri 'none'%s%s%s",
+             script_hash ? "; script-src '" : "", script_hash ? script_hash : "",
+             script_hash ? "'" : "");
+    oh_add_header(http, "Content-Security-Policy", csp);
     oh_add_header(http, "X-Frame-Options", "DENY");
     oh_add_header(http, "Referrer-Policy", "no-referrer");
 }
 
-void oreq_html(struct oreq *r, int status, struct mbuf *page)
+void oreq_html_script(struct oreq *r, int status, struct mbuf *page, const char *script_hash)
 {
-    html_headers(r->http);
+    html_headers(r->http, script_hash);
     oreq_finish(r, status, "text/html; charset=utf-8", page->s ? page->s : "", page->len);
     mbuf_free(page);
+}
+
+void oreq_html(struct oreq *r, int status, struct mbuf *page)
+{
+    oreq_html_script(r, status, page, NULL);
 }
 
 void oreq_page_error(struct oreq *r, int status, const char *title, const char *text)

@@ -1,8 +1,13 @@
 /* pages.c -- the login, consent and error pages (see pages.h). */
 #include "pages.h"
 
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
+#include <openssl/evp.h>
+
+#include "digest.h"
 #include "metrics.h"
 
 static const char head[] =
@@ -33,7 +38,21 @@ static const char head2[] =
     ".host{font-size:1.05rem}\n.host strong{font-size:1.2rem}\n"
     "dl{margin:1rem 0;padding:0}\ndt{font-weight:600;margin-top:.6rem}\n"
     "dd{margin:0;word-break:break-all}\ncode{font-size:.9rem}\n"
-    "</style></head><body><main>\n<div class=\"brand\">Pipe2.ai</div>\n";
+    "main.wide{max-width:56rem}\nh2{font-size:1.1rem;margin:1.75rem 0 .5rem}\n"
+    "table{width:100%;border-collapse:collapse;font-size:.9rem}\n"
+    "th,td{text-align:left;padding:.45rem .4rem;border-bottom:1px solid #e3e6ec;"
+    "vertical-align:top}\nth{color:#5b6475;font-weight:600}\n"
+    "td form{margin:0}\nbutton.small{width:auto;margin:0;padding:.3rem .7rem;"
+    "font-size:.85rem;background:#fff;color:#8a1c1c;border-color:#e0b4b4}\n"
+    ".row{display:flex;gap:.75rem;align-items:flex-end;flex-wrap:wrap}\n"
+    ".row label{margin-top:0}\n.row button{width:auto;margin-top:0}\n"
+    "select{padding:.6rem;font-size:1rem;border:1px solid #c4c9d4;border-radius:8px}\n"
+    "pre{background:#f4f5f7;padding:.75rem;border-radius:8px;white-space:pre-wrap;"
+    "word-break:break-all;font-size:.85rem}\n.ok{background:#e9f7ef;color:#1d5e37;"
+    "border-radius:8px;padding:.6rem .8rem}\n"
+    "</style></head><body>";
+
+static const char brand[] = "\n<div class=\"brand\">Pipe2.ai</div>\n";
 
 static const char tail[] = "</main></body></html>\n";
 
@@ -72,11 +91,17 @@ void html_escape(struct mbuf *out, const char *s)
     }
 }
 
-static void start(struct mbuf *out, const char *title)
+static void start_as(struct mbuf *out, const char *title, const char *main_class)
 {
     mbuf_printf(out, "%s", head);
     html_escape(out, title);
-    mbuf_printf(out, "%s", head2);
+    mbuf_printf(out, "%s<main%s%s%s>%s", head2, main_class ? " class=\"" : "",
+                main_class ? main_class : "", main_class ? "\"" : "", brand);
+}
+
+static void start(struct mbuf *out, const char *title)
+{
+    start_as(out, title, NULL);
 }
 
 static void hidden(struct mbuf *out, const char *name, const char *value)
@@ -196,4 +221,175 @@ void page_error(struct mbuf *out, const char *title, const char *text)
                 "</p>\n<p class=\"muted\">Go back to the application and start again. "
                 "If this keeps happening, contact its developer.</p>\n%s",
                 tail);
+}
+
+/* ---- the account pages ----------------------------------------------------------------------- */
+
+/* Markup, then a value escaped. */
+static void put(struct mbuf *out, const char *html, const char *text)
+{
+    mbuf_printf(out, "%s", html);
+    html_escape(out, text);
+}
+
+/* A date for people: "2026-11-30 14:05 UTC", or "never" for 0. */
+static void when(struct mbuf *out, int64_t t)
+{
+    if (t <= 0) {
+        mbuf_printf(out, "never");
+        return;
+    }
+    time_t tt = (time_t)t;
+    struct tm tm;
+    char buf[32];
+    if (gmtime_r(&tt, &tm) == NULL || strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M UTC", &tm) == 0)
+        snprintf(buf, sizeof(buf), "%lld", (long long)t);
+    mbuf_printf(out, "%s", buf);
+}
+
+/* Markup, then a date (when()). */
+static void put_when(struct mbuf *out, const char *html, int64_t t)
+{
+    mbuf_printf(out, "%s", html);
+    when(out, t);
+}
+
+/* A small form posting one hidden value and the CSRF token to action. */
+static void button_form(struct mbuf *out, const char *action, const char *csrf, const char *name,
+                        const char *value, const char *label, const char *title)
+{
+    mbuf_printf(out, "<form method=\"post\" action=\"%s\">\n", action);
+    hidden(out, "csrf", csrf);
+    hidden(out, name, value);
+    put(out, "<button type=\"submit\" class=\"small\" title=\"", title);
+    mbuf_printf(out, "\">%s</button>\n</form>", label);
+}
+
+static void pats_table(struct mbuf *out, const struct page_account *p)
+{
+    mbuf_printf(out, "<h2>Personal access tokens</h2>\n<p class=\"muted\">For MCP clients "
+                     "configured by hand: the token goes in their <code>Authorization</code> "
+                     "header.</p>\n");
+    if (p->npats == 0) {
+        mbuf_printf(out, "<p class=\"muted\" id=\"no-tokens\">You have no tokens.</p>\n");
+    } else {
+        mbuf_printf(out, "<table id=\"tokens\">\n<tr><th>Name</th><th>Created</th><th>Expires</th>"
+                         "<th>Last used</th><th>Status</th><th></th></tr>\n");
+        for (size_t i = 0; i < p->npats; i++) {
+            const struct page_pat *t = &p->pats[i];
+            bool revoked = t->revoked_at > 0, expired = !revoked && t->expires_at <= p->now;
+            put(out, "<tr data-jti=\"", t->jti);
+            put(out, "\"><td>", t->name);
+            put_when(out, "</td><td>", t->created_at);
+            put_when(out, "</td><td>", t->expires_at);
+            put_when(out, "</td><td class=\"last-used\">", t->last_used_at);
+            mbuf_printf(out, "</td><td class=\"status\">%s</td><td>",
+                        revoked   ? "revoked"
+                        : expired ? "expired"
+                                  : "active");
+            if (!revoked && !expired)
+                button_form(out, "/account/tokens/revoke", p->csrf, "jti", t->jti, "Revoke",
+                            "Revoke this token: MCP clients using it stop within 30 seconds");
+            mbuf_printf(out, "</td></tr>\n");
+        }
+        mbuf_printf(out, "</table>\n");
+    }
+    mbuf_printf(out, "<form method=\"post\" action=\"/account/tokens\" id=\"create\">\n");
+    hidden(out, "csrf", p->csrf);
+    mbuf_printf(out, "<div class=\"row\"><div><label for=\"name\">New token's name</label>\n"
+                     "<input type=\"text\" id=\"name\" name=\"name\" required maxlength=\"100\" "
+                     "placeholder=\"laptop\"></div>\n<div><label for=\"days\">Expires in</label>\n"
+                     "<select id=\"days\" name=\"days\">");
+    for (const int *d = p->lifetimes_days; *d != 0; d++)
+        mbuf_printf(out, "<option value=\"%d\"%s>%d days</option>", *d,
+                    d[1] == 0 ? " selected" : "", *d);
+    if (p->lifetimes_days[0] == 0)
+        mbuf_printf(out, "<option value=\"0\">the longest allowed</option>");
+    mbuf_printf(out, "</select></div>\n<button type=\"submit\">Create token</button></div>\n"
+                     "</form>\n");
+}
+
+static void grants_table(struct mbuf *out, const struct page_account *p)
+{
+    mbuf_printf(out, "<h2>Connected applications</h2>\n<p class=\"muted\">MCP clients you "
+                     "approved. Disconnecting one stops its access within 30 seconds; it asks "
+                     "you again next time.</p>\n");
+    if (p->ngrants == 0) {
+        mbuf_printf(out, "<p class=\"muted\" id=\"no-clients\">No application is connected."
+                         "</p>\n");
+        return;
+    }
+    mbuf_printf(out, "<table id=\"clients\">\n<tr><th>Application</th><th>Permissions</th>"
+                     "<th>Server</th><th>Approved</th><th>Last used</th><th></th></tr>\n");
+    for (size_t i = 0; i < p->ngrants; i++) {
+        const struct page_grant *g = &p->grants[i];
+        put(out, "<tr><td><strong>", g->client_name[0] ? g->client_name : "an unnamed application");
+        mbuf_printf(out, "</strong><br><span class=\"muted\">");
+        /* a metadata document's host is who vouches for the client (as on the consent page) */
+        const char *host = strncmp(g->client_id, "https://", 8) == 0 ? g->client_id + 8 : NULL;
+        if (host != NULL)
+            mbuf_printf(out, "%.*s", (int)strcspn(host, "/:"), host);
+        else
+            html_escape(out, g->client_id);
+        put(out, "</span></td><td><code>", g->scope);
+        put(out, "</code></td><td><code>", g->resource);
+        put_when(out, "</code></td><td>", g->approved_at);
+        put_when(out, "</td><td>", g->last_used_at);
+        mbuf_printf(out, "</td><td>");
+        button_form(out, "/account/clients/disconnect", p->csrf, "grant_id", g->grant_id,
+                    "Disconnect", "Disconnect this application");
+        mbuf_printf(out, "</td></tr>\n");
+    }
+    mbuf_printf(out, "</table>\n");
+}
+
+void page_account(struct mbuf *out, const struct page_account *p)
+{
+    start_as(out, "Your account", "wide");
+    put(out, "<h1>Your account</h1>\n<p class=\"muted\">Signed in as <strong>", p->username);
+    mbuf_printf(out, "</strong> &middot; <a href=\"/logout\">Sign out</a></p>\n");
+    if (p->message != NULL) {
+        put(out, "<p class=\"ok\" role=\"status\">", p->message);
+        mbuf_printf(out, "</p>\n");
+    }
+    pats_table(out, p);
+    grants_table(out, p);
+    mbuf_printf(out, "%s", tail);
+}
+
+/* The one script of any page: copies the token. Pinned by its hash in the page's CSP. */
+static const char copy_script[] =
+    "document.getElementById('copy').addEventListener('click',function(){"
+    "navigator.clipboard.writeText(document.getElementById('token').textContent).then("
+    "function(){document.getElementById('copy').textContent='Copied';});});";
+
+const char *page_copy_script_hash(void)
+{
+    static char csp[80]; /* the facade's thread only */
+    if (csp[0] == '\0') {
+        unsigned char d[DIGEST_SHA256_LEN];
+        digest_sha256(copy_script, sizeof(copy_script) - 1, d);
+        memcpy(csp, "sha256-", 7);
+        EVP_EncodeBlock((unsigned char *)csp + 7, d, (int)sizeof(d));
+    }
+    return csp;
+}
+
+void page_token_created(struct mbuf *out, const struct page_token *p)
+{
+    start_as(out, "Your new token", "wide");
+    put_when(out,
+             "<h1>Your new token</h1>\n<p class=\"warn\" role=\"alert\">Copy it now: it is "
+             "shown only once. Whoever holds it can use your MCP servers until it expires (",
+             p->expires_at);
+    put(out, ") or you revoke it.</p>\n<p><strong>", p->name);
+    put(out, "</strong></p>\n<pre id=\"token\">", p->token);
+    mbuf_printf(out, "</pre>\n<button type=\"button\" id=\"copy\">Copy token</button>\n"
+                     "<h2>MCP client configuration</h2>\n<pre id=\"snippet\">{\"headers\": "
+                     "{\"Authorization\": \"Bearer ");
+    html_escape(out, p->token);
+    mbuf_printf(out,
+                "\"}}</pre>\n<p><a href=\"/account/\">Done: back to your account</a></p>\n"
+                "<script>%s</script>\n%s",
+                copy_script, tail);
 }

@@ -174,6 +174,9 @@ static const struct row rows[] = {
     {"LOCAL_ACCOUNTS", K_BOOL, S(local_accounts), "on", 0, 1, false, false,
      "on: the login page signs in the accounts CreateUser made (username and password); off: "
      "people sign in only through PIPE2_AUTH_UPSTREAM_ISSUER"},
+    {"ACCOUNT_PAGES", K_BOOL, S(account_pages), "off", 0, 1, false, false,
+     "on: /account/ lets a signed-in person create, see and revoke their PATs and disconnect "
+     "the MCP clients they approved (for deployments without a dashboard of their own)"},
     {"UPSTREAM_ISSUER", K_STR, S(upstream_issuer), NULL, 0, 0, false, true,
      "an OpenID Connect provider people sign in with (its issuer URL; https, or http on "
      "loopback); its redirect URI for us is <PIPE2_AUTH_ISSUER>/callback/upstream"},

@@ -31,6 +31,7 @@
 #include "lastused.h"
 #include "log.h"
 #include "metrics.h"
+#include "pat.h"
 #include "oauth.h"
 #include "oauth_store.h"
 #include "pipe2/auth/v1/token_service.pb-c.h"
@@ -294,47 +295,32 @@ static void do_issue(struct service_ctx *ctx, const uint8_t *msg, size_t len,
         svc_unpack(call, &pipe2__auth__v1__issue_token_request__descriptor, NULL, msg, len);
     if (req == NULL)
         return;
-    const char *why = validate_user_id(req->user_id);
-    if (why == NULL)
-        why = validate_name(req->name);
-    if (why == NULL)
-        why = scope_check(req->scope);
-    if (why == NULL && req->expires_in_seconds < 0)
-        why = "expires_in_seconds must not be negative";
-    if (why == NULL && req->expires_in_seconds > cfg->max_token_lifetime_s)
-        why = "expires_in_seconds is over the maximum lifetime (365 days unless configured "
-              "lower)";
+    struct pat_request rq = {.user_id = req->user_id,
+                             .name = req->name,
+                             .scope = req->scope,
+                             .expires_in_s = req->expires_in_seconds};
+    const char *why = pat_request_check(cfg, &rq);
     if (why != NULL) {
         pipe2__auth__v1__issue_token_request__free_unpacked(req, NULL);
         svc_finish_err(call, RPC_INVALID_ARGUMENT, why);
         return;
     }
     int64_t now_ms = clock_now_ms();
-    int64_t now = now_ms / 1000;
-    int64_t lifetime =
-        req->expires_in_seconds ? req->expires_in_seconds : cfg->max_token_lifetime_s;
-    struct issue_op *op = xcalloc(1, sizeof(*op));
-    op->call = call;
-    op->created_at = now;
-    op->expires_at = now + lifetime;
-    struct token_issue in = {.kind = TOKEN_KIND_PAT,
-                             .issuer = cfg->issuer,
-                             .sub = req->user_id,
-                             .aud = (const char *const *)cfg->resources,
-                             .naud = cfg->nresources,
-                             .scope = req->scope[0] ? req->scope : cfg->resource_scopes,
-                             .name = req->name,
-                             .iat = now,
-                             .exp = op->expires_at};
-    if (token_sign(ctx->keys, &in, &op->token, op->jti) != P2A_OK) {
+    struct pat_signed ps;
+    if (pat_sign(ctx->keys, cfg, &rq, now_ms / 1000, &ps) != P2A_OK) {
         pipe2__auth__v1__issue_token_request__free_unpacked(req, NULL);
-        free(op);
         svc_finish_err(call, RPC_INTERNAL, "could not sign the token");
         return;
     }
+    struct issue_op *op = xcalloc(1, sizeof(*op));
+    op->call = call;
+    op->token = ps.token;
+    memcpy(op->jti, ps.jti, sizeof(op->jti));
+    op->created_at = ps.created_at;
+    op->expires_at = ps.expires_at;
     op->user_id = xstrdup(req->user_id);
     op->name = xstrdup(req->name);
-    op->scope = xstrdup(in.scope);
+    op->scope = xstrdup(ps.scope);
     pipe2__auth__v1__issue_token_request__free_unpacked(req, NULL);
     struct pat_record r = {.jti = op->jti,
                            .user_id = op->user_id,

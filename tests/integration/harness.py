@@ -447,6 +447,22 @@ class ServiceTest(unittest.TestCase):
 NODE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "node")
 
 
+def chromium_for(case, *module):
+    """Chromium's path, once it and tests/integration/node/node_modules/<module> are known to
+    be there (scripts/test.sh installs both); the case fails otherwise."""
+    chromium = shutil.which("chromium")
+    if not chromium or not os.path.isdir(os.path.join(NODE_DIR, "node_modules", *module)):
+        case.fail("chromium or tests/integration/node/node_modules is missing: run "
+                  "scripts/test.sh (it installs both)")
+    return chromium
+
+
+def assert_screenshots(case, folder, *names):
+    """Each screenshot a browser suite took is there, and an image of some size."""
+    for name in names:
+        case.assertGreater(os.path.getsize(os.path.join(folder, name)), 5000, name)
+
+
 def run_node_suite(case, script, env_extra, passes, timeout=180):
     """Runs node --test on tests/integration/node/<script> with env_extra in its environment
     and asserts that exactly `passes` tests passed and none failed."""

@@ -14,7 +14,7 @@ import subprocess
 import time
 import unittest
 
-from harness import (NODE_DIR, Authd, Env, claims, free_port, jwt_es256, run_node_suite,
+from harness import (Authd, Env, chromium_for, claims, free_port, jwt_es256, run_node_suite,
                      stop_process, wait_until)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -209,10 +209,7 @@ class Gateway(unittest.TestCase):
     # ---- the official SDK client in a browser, through nginx -------------------------------
 
     def test_sdk_client_signs_in_through_nginx(self):
-        chromium = shutil.which("chromium")
-        if not chromium or not os.path.isdir(os.path.join(NODE_DIR, "node_modules", "playwright-core")):
-            self.fail("chromium or tests/integration/node/node_modules is missing: run "
-                      "scripts/test.sh")
+        chromium = chromium_for(self, "playwright-core")
         run_node_suite(self, "gateway.test.mjs", {
             "P2A_ORIGIN": self.origin, "P2A_USER": "nia", "P2A_USER_ID": self.user_id,
             "P2A_PASSWORD": PASSWORD,

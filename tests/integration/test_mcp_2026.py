@@ -7,12 +7,11 @@ for an unknown client). Runs node/sdk_v2.test.mjs and node/oidc_client.test.mjs 
 redis-server, docserver.py (the clients' documents over https from a test CA) and
 pipe2-authd started here."""
 import os
-import shutil
 import unittest
 
 from cryptography.hazmat.primitives import serialization
 
-from harness import NODE_DIR, Env, free_port, oauth_authd, run_node_suite
+from harness import Env, chromium_for, free_port, oauth_authd, run_node_suite
 from test_cimd import start_docserver, stop_docserver
 
 PASSWORD = "a long enough passphrase"
@@ -20,11 +19,7 @@ PASSWORD = "a long enough passphrase"
 
 class McpSdkV2(unittest.TestCase):
     def test_document_client_and_step_up(self):
-        chromium = shutil.which("chromium")
-        if not os.path.isdir(os.path.join(NODE_DIR, "node_modules", "@modelcontextprotocol",
-                                          "client")) or not chromium:
-            self.fail("chromium or tests/integration/node/node_modules is missing: run "
-                      "scripts/test.sh (it installs both)")
+        chromium = chromium_for(self, "@modelcontextprotocol", "client")
         env = Env()
         docs = None
         try:
@@ -55,11 +50,7 @@ class McpSdkV2(unittest.TestCase):
 
 class OpenIdClient(unittest.TestCase):
     def test_every_response_validates(self):
-        chromium = shutil.which("chromium")
-        if not os.path.isdir(os.path.join(NODE_DIR, "node_modules", "openid-client")) or \
-                not chromium:
-            self.fail("chromium or tests/integration/node/node_modules is missing: run "
-                      "scripts/test.sh (it installs both)")
+        chromium = chromium_for(self, "openid-client")
         env = Env()
         docs = None
         try:

@@ -7,10 +7,10 @@ through grpc-js) and drives the SDK client through our login and consent pages. 
 screenshots of both pages are kept in tests/integration/artifacts/.
 """
 import os
-import shutil
 import unittest
 
-from harness import NODE_DIR, Env, free_port, oauth_authd, run_node_suite
+from harness import (Env, assert_screenshots, chromium_for, free_port, oauth_authd,
+                     run_node_suite)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SHOTS = os.path.join(HERE, "artifacts")
@@ -18,10 +18,7 @@ SHOTS = os.path.join(HERE, "artifacts")
 
 class OAuthWithMcpSdk(unittest.TestCase):
     def test_sdk_client_and_browser(self):
-        chromium = shutil.which("chromium")
-        if not os.path.isdir(os.path.join(NODE_DIR, "node_modules", "playwright-core")) or not chromium:
-            self.fail("chromium or tests/integration/node/node_modules is missing: run "
-                      "scripts/test.sh (it installs both)")
+        chromium = chromium_for(self, "playwright-core")
         env = Env()
         try:
             mcp_port = free_port()
@@ -42,8 +39,7 @@ class OAuthWithMcpSdk(unittest.TestCase):
                 "P2A_CHROMIUM": chromium,
                 "P2A_SHOTS": SHOTS,
             }, passes=2)
-            for shot in ("login.png", "consent.png"):
-                self.assertGreater(os.path.getsize(os.path.join(SHOTS, shot)), 5000)
+            assert_screenshots(self, SHOTS, "login.png", "consent.png")
         finally:
             env.close()
 

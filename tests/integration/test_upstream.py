@@ -11,9 +11,7 @@ Two providers:
 import base64
 import hashlib
 import json
-import os
 import secrets
-import shutil
 import subprocess
 import threading
 import time
@@ -24,8 +22,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from harness import (NODE_DIR, RESOURCE, Env, b64url, free_port, jwt_hs256, oauth_authd,
-                     run_node_suite, stop_process)
+from harness import (NODE_DIR, RESOURCE, Env, b64url, chromium_for, free_port, jwt_hs256,
+                     oauth_authd, run_node_suite, stop_process)
 from test_oauth import FORM, Flow, pkce, query
 
 import p2a_client  # noqa: E402 (harness puts scripts/ on the path)
@@ -334,10 +332,7 @@ class CraftedProvider(unittest.TestCase):
 
 class NodeOidcProvider(unittest.TestCase):
     def test_sdk_client_signs_in_through_node_oidc_provider(self):
-        chromium = shutil.which("chromium")
-        if not os.path.isdir(os.path.join(NODE_DIR, "node_modules", "oidc-provider")) or not chromium:
-            self.fail("chromium or tests/integration/node/node_modules is missing: run "
-                      "scripts/test.sh (it installs both)")
+        chromium = chromium_for(self, "oidc-provider")
         env = Env()
         idp_port = free_port()
         idp = None

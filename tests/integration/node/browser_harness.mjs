@@ -1,5 +1,6 @@
 // What the browser-driven suites share: a loopback server for OAuth redirects, which hands
-// the URL of each request to whoever waits for the next one, and headless Chromium.
+// the URL of each request to whoever waits for the next one, headless Chromium, and waiting
+// on a condition with a deadline.
 import http from 'node:http';
 import { chromium } from 'playwright-core';
 
@@ -26,5 +27,21 @@ export function launchChromium(env) {
   return chromium.launch({
     executablePath: env.P2A_CHROMIUM || '/usr/bin/chromium',
     args: ['--no-sandbox', '--disable-dev-shm-usage'],
+  });
+}
+
+// Resolves with pred()'s first truthy value, polled every 100 ms; rejects after ms.
+export function waitFor(pred, ms, what) {
+  const deadline = Date.now() + ms;
+  return new Promise((resolve, reject) => {
+    const tick = async () => {
+      try {
+        const v = await pred();
+        if (v) return resolve(v);
+      } catch { /* not yet */ }
+      if (Date.now() > deadline) return reject(new Error(`timed out waiting for ${what}`));
+      setTimeout(tick, 100);
+    };
+    tick();
   });
 }

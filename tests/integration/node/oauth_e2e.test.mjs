@@ -17,7 +17,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { startMcpServer, introspector } from './mcp_server.mjs';
-import { launchChromium, startCallbacks } from './browser_harness.mjs';
+import { launchChromium, startCallbacks, waitFor } from './browser_harness.mjs';
 
 const env = process.env;
 const ISSUER = env.P2A_ISSUER;
@@ -26,21 +26,6 @@ const SHOTS = env.P2A_SHOTS;
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 let mcp, browser, callbacks, callbackPort;
-
-function waitFor(pred, ms, what) {
-  const deadline = Date.now() + ms;
-  return new Promise((resolve, reject) => {
-    const tick = async () => {
-      try {
-        const v = await pred();
-        if (v) return resolve(v);
-      } catch { /* not yet */ }
-      if (Date.now() > deadline) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(tick, 50);
-    };
-    tick();
-  });
-}
 
 // The browser side of the provider: sign in and approve like a person would.
 class BrowserProvider {

@@ -1,0 +1,275 @@
+/* oauth_account.c -- the account pages (PIPE2_AUTH_ACCOUNT_PAGES), for deployments without a
+ * dashboard of their own: a signed-in person's personal access tokens (create, shown once;
+ * revoke) and the MCP clients they approved (disconnect).
+ *
+ * Behind the same sign-in as /authorize (a local account or the upstream provider; the sign-in
+ * comes back here instead of to an authorization request), with the pages' protections: no
+ * framing, nothing loaded from elsewhere, no script but the copy button's (pinned by its
+ * hash), and every form carrying a CSRF token derived from the session. The rules are the
+ * ones the RPCs use: core/pat.c to issue, the store's scripts to record and revoke (a revoked
+ * PAT applied to this process's view at once, like RevokeToken), RevokeGrant's script to
+ * disconnect.
+ *   GET  /account/                   the page
+ *   POST /account/tokens             name, days: a new PAT, shown once
+ *   POST /account/tokens/revoke      jti
+ *   POST /account/clients/disconnect grant_id
+ */
+#include "oauth_internal.h"
+
+#include "pat.h"
+
+#define ACCOUNT_CSRF_PURPOSE "account"
+#define ACCOUNT_MAX_PATS 200 /* shown on the page (the newest) */
+
+static void account_error(struct oreq *r, int status, const char *text)
+{
+    oreq_page_error(r, status, "Your account", text);
+}
+
+static void back_to_account(struct oreq *r)
+{
+    oh_add_header(r->http, "Location", "/account/");
+    oreq_finish(r, 303, NULL, "", 0);
+}
+
+/* ---- the page ------------------------------------------------------------------------------ */
+
+static void on_grants(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
+{
+    (void)lens;
+    struct oreq *r = oreq_resume(arg, err, n, 0);
+    if (r == NULL)
+        return;
+    size_t npats = json_array_size(r->listing), ngrants = n / 7;
+    struct page_pat *pats = xcalloc(npats + 1, sizeof(*pats));
+    struct page_grant *grants = xcalloc(ngrants + 1, sizeof(*grants));
+    for (size_t i = 0; i < npats; i++) {
+        json_t *t = json_array_get(r->listing, i);
+        pats[i] = (struct page_pat){
+            .jti = json_string_value(json_object_get(t, "jti")),
+            .name = json_string_value(json_object_get(t, "name")),
+            .created_at = json_integer_value(json_object_get(t, "created_at")),
+            .expires_at = json_integer_value(json_object_get(t, "expires_at")),
+            .last_used_at = json_integer_value(json_object_get(t, "last_used_at")),
+            .revoked_at = json_integer_value(json_object_get(t, "revoked_at"))};
+    }
+    for (size_t i = 0; i < ngrants; i++) {
+        const char *const *f = v + 7 * i;
+        grants[i] = (struct page_grant){.grant_id = f[0],
+                                        .client_id = f[1],
+                                        .client_name = f[2],
+                                        .scope = f[3],
+                                        .resource = f[4],
+                                        .approved_at = strtoll(f[5], NULL, 10),
+                                        .last_used_at = strtoll(f[6], NULL, 10)};
+    }
+    int days[5] = {0}, nd = 0;
+    static const int offered[] = {7, 30, 90, 365};
+    for (size_t i = 0; i < sizeof(offered) / sizeof(offered[0]); i++)
+        if ((int64_t)offered[i] * 86400 <= r->o->cfg->max_token_lifetime_s)
+            days[nd++] = offered[i];
+    char csrf[OAUTH_HEX_LEN + 1];
+    oauth_session_csrf(r->sid, ACCOUNT_CSRF_PURPOSE, csrf);
+    struct page_account p = {.csrf = csrf,
+                             .username = r->username,
+                             .pats = pats,
+                             .npats = npats,
+                             .grants = grants,
+                             .ngrants = ngrants,
+                             .lifetimes_days = days,
+                             .now = clock_now()};
+    struct mbuf page = {0};
+    page_account(&page, &p);
+    free(pats);
+    free(grants);
+    oreq_html(r, 200, &page);
+}
+
+static void on_pats(void *arg, p2a_err err, const struct pat_record *recs, size_t n)
+{
+    struct oreq *r = oreq_resume(arg, err == P2A_ERR_NOT_FOUND ? P2A_OK : err, 1, 0);
+    if (r == NULL)
+        return;
+    r->listing = json_array();
+    for (size_t i = 0; err == P2A_OK && i < n && i < ACCOUNT_MAX_PATS; i++)
+        json_array_append_new(r->listing, json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "jti",
+                                                    recs[i].jti, "name", recs[i].name, "created_at",
+                                                    (json_int_t)recs[i].created_at, "expires_at",
+                                                    (json_int_t)recs[i].expires_at, "last_used_at",
+                                                    (json_int_t)recs[i].last_used_at, "revoked_at",
+                                                    (json_int_t)recs[i].revoked_at));
+    oauth_store_grants_list(r->o->h.store, r->user_id, on_grants, r);
+}
+
+/* ---- the forms ----------------------------------------------------------------------------- */
+
+static void on_pat_created(void *arg, p2a_err err)
+{
+    struct oreq *r = arg;
+    if (oreq_orphaned(r))
+        return;
+    if (err == P2A_ERR_REFUSED) {
+        account_error(r, 403, "Your account is disabled: no token was created.");
+        return;
+    }
+    if (err != P2A_OK) {
+        account_error(r, err == P2A_ERR_NOT_FOUND ? 404 : 503,
+                      "The token could not be stored, so it was not created. Try again.");
+        return;
+    }
+    log_info("pat.issued", "issued PAT jti=%s on the account page", r->jti);
+    struct page_token p = {
+        .name = oauth_form_get(&r->post, "name"), .token = r->response, .expires_at = r->at_exp};
+    struct mbuf page = {0};
+    page_token_created(&page, &p);
+    oreq_html_script(r, 200, &page, page_copy_script_hash());
+}
+
+static void create_pat(struct oreq *r)
+{
+    const struct p2a_config *cfg = r->o->cfg;
+    const char *days = oauth_form_get(&r->post, "days");
+    char *end = NULL;
+    long d = days ? strtol(days, &end, 10) : -1;
+    struct pat_request rq = {.user_id = r->user_id,
+                             .name = oauth_form_get(&r->post, "name"),
+                             .expires_in_s = d < 0 || d > 3660 || !end || *end ? -1 : d * 86400};
+    const char *why = rq.name == NULL ? "name is required" : pat_request_check(cfg, &rq);
+    if (why != NULL) {
+        char text[200];
+        snprintf(text, sizeof(text), "The token was not created: %s.", why);
+        account_error(r, 400, text);
+        return;
+    }
+    int64_t now_ms = clock_now_ms();
+    struct pat_signed ps;
+    if (pat_sign(r->o->h.keys(r->o->h.arg), cfg, &rq, now_ms / 1000, &ps) != P2A_OK) {
+        account_error(r, 500, "The token could not be signed. Try again.");
+        return;
+    }
+    r->response = ps.token; /* cleansed with the request */
+    snprintf(r->jti, sizeof(r->jti), "%s", ps.jti);
+    r->at_exp = ps.expires_at;
+    struct pat_record rec = {.jti = ps.jti,
+                             .user_id = r->user_id,
+                             .name = rq.name,
+                             .scope = ps.scope,
+                             .created_at = ps.created_at,
+                             .expires_at = ps.expires_at,
+                             .created_ms = now_ms};
+    store_pat_create(r->o->h.store, &rec, on_pat_created, r);
+}
+
+static void on_pat_revoked(void *arg, p2a_err err, bool already, int64_t revoked_at, int64_t exp)
+{
+    (void)already, (void)revoked_at;
+    struct oreq *r = arg;
+    if (oreq_orphaned(r))
+        return;
+    if (err == P2A_ERR_NOT_FOUND) {
+        account_error(r, 404, "You have no such token.");
+        return;
+    }
+    if (err != P2A_OK) {
+        account_error(r, 503, "The token could not be revoked right now. Try again.");
+        return;
+    }
+    revoke_add(r->o->h.revoked, r->jti, exp, REVOKE_PATH_LOCAL); /* this replica: at once */
+    log_info("pat.revoked", "revoked PAT jti=%s on the account page", r->jti);
+    back_to_account(r);
+}
+
+static void on_disconnected(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                            size_t n)
+{
+    (void)lens;
+    struct oreq *r = oreq_resume(arg, err, n, 1);
+    if (r == NULL)
+        return;
+    if (strcmp(v[0], "-1") == 0) {
+        account_error(r, 404, "That application is not connected (any more).");
+        return;
+    }
+    log_info("oauth.grant_revoked", "a grant was revoked on the account page");
+    back_to_account(r);
+}
+
+/* ---- every request: the session first -------------------------------------------------------- */
+
+static void on_session(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
+{
+    (void)lens;
+    struct oreq *r = oreq_resume(arg, err, n, 0);
+    if (r == NULL)
+        return;
+    if (n < 3) {
+        if (r->ep != EP_ACCOUNT) {
+            account_error(r, 401, "You are signed out. Open your account page and sign in again.");
+            return;
+        }
+        r->query = xstrdup(OAUTH_ACCOUNT_QUERY); /* the sign-in comes back to /account/ */
+        if (r->o->cfg->local_accounts)
+            oauth_show_login(r, 200, "your Pipe2.ai account", NULL, NULL);
+        else
+            oauth_upstream_begin(r);
+        return;
+    }
+    snprintf(r->user_id, sizeof(r->user_id), "%s", v[0]);
+    snprintf(r->username, sizeof(r->username), "%s", v[1]);
+    if (r->ep == EP_ACCOUNT) {
+        store_pat_list(r->o->h.store, r->user_id, true, on_pats, r);
+        return;
+    }
+    char want[OAUTH_HEX_LEN + 1];
+    oauth_session_csrf(r->sid, ACCOUNT_CSRF_PURPOSE, want);
+    const char *csrf = oauth_form_get(&r->post, "csrf");
+    if (csrf == NULL || !oauth_secret_eq(csrf, want)) {
+        log_warn("oauth.csrf_refused", "account form with a missing or wrong CSRF token from %s",
+                 r->addr);
+        oreq_page_error(r, 403, "This form has expired",
+                        "The form was not sent from your account page. Open it and try again.");
+        return;
+    }
+    const char *jti = oauth_form_get(&r->post, "jti");
+    const char *gid = oauth_form_get(&r->post, "grant_id");
+    if (r->ep == EP_ACCOUNT_TOKENS) {
+        create_pat(r);
+    } else if (r->ep == EP_ACCOUNT_REVOKE && jti != NULL && strlen(jti) <= JTI_MAX_LEN) {
+        snprintf(r->jti, sizeof(r->jti), "%s", jti);
+        store_pat_revoke(r->o->h.store, r->jti, r->user_id, clock_now_ms(), on_pat_revoked, r);
+    } else if (r->ep == EP_ACCOUNT_DISCONNECT && gid != NULL && strlen(gid) == OAUTH_HEX_LEN &&
+               strspn(gid, "0123456789abcdef") == OAUTH_HEX_LEN) {
+        oauth_store_grant_revoke(r->o->h.store, r->user_id, gid, clock_now_ms(), on_disconnected,
+                                 r);
+    } else {
+        account_error(r, 400, "The form is incomplete.");
+    }
+}
+
+void oauth_do_account(struct oreq *r)
+{
+    if (!r->o->cfg->account_pages) {
+        oreq_page_error(r, 404, "Not found", "This service has no account pages.");
+        return;
+    }
+    bool post = evhttp_request_get_command(r->http) == EVHTTP_REQ_POST;
+    if (post != (r->ep != EP_ACCOUNT)) {
+        oh_add_header(r->http, "Allow", post ? "GET" : "POST");
+        oreq_page_error(r, 405, "Not allowed", "This page does not take that method.");
+        return;
+    }
+    if (post && (!oh_content_type_is(r->http, "application/x-www-form-urlencoded") ||
+                 !oreq_parse_body_form(r, &r->post))) {
+        oreq_page_error(r, 400, "Invalid request", "The form could not be read.");
+        return;
+    }
+    char digest[OAUTH_HEX_LEN + 1];
+    if (!oauth_cookie_get(oh_req_header(r->http, "Cookie"), r->o->session_cookie, r->sid,
+                          sizeof(r->sid)) ||
+        strlen(r->sid) != OAUTH_SECRET_LEN) {
+        on_session(r, P2A_OK, NULL, NULL, 0);
+        return;
+    }
+    oauth_digest_hex(r->sid, strlen(r->sid), digest);
+    oauth_store_session_get(r->o->h.store, digest, on_session, r);
+}

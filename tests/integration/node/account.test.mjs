@@ -1,0 +1,155 @@
+// The account pages in headless Chromium, as a person without a dashboard uses them: sign in
+// at /account/, create a PAT (shown once, with a copy button and the MCP client
+// configuration; gone when the page is opened again), use it against the test MCP server,
+// see "last used" appear, revoke it (the MCP server answers 401 "Token revoked"); connect an
+// MCP client through the browser, see it listed, disconnect it (its next call is 401).
+// Run by tests/integration/test_account.py (redis-server and pipe2-authd with
+// PIPE2_AUTH_ACCOUNT_PAGES=on and a last-used flush every second).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
+import { startMcpServer } from './mcp_server.mjs';
+import { launchChromium, startCallbacks, waitFor } from './browser_harness.mjs';
+
+const env = process.env;
+const ISSUER = env.P2A_ISSUER;
+const MCP_URL = `http://127.0.0.1:${env.P2A_MCP_PORT}/mcp`;
+const SHOTS = env.P2A_SHOTS;
+
+let mcp, browser, context, page, callbacks;
+
+async function mcpCall(token) {
+  return fetch(MCP_URL, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json',
+      Accept: 'application/json, text/event-stream' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+  });
+}
+
+async function whoami(token) {
+  const transport = new StreamableHTTPClientTransport(new URL(MCP_URL), {
+    requestInit: { headers: { Authorization: `Bearer ${token}` } } });
+  const client = new Client({ name: 'account-pat', version: '1.0.0' });
+  await client.connect(transport);
+  const r = await client.callTool({ name: 'whoami', arguments: {} });
+  await client.close();
+  return JSON.parse(r.content[0].text);
+}
+
+before(async () => {
+  if (SHOTS) mkdirSync(SHOTS, { recursive: true });
+  callbacks = await startCallbacks();
+  mcp = await startMcpServer({
+    port: Number(env.P2A_MCP_PORT), resource: MCP_URL, facade: ISSUER,
+    rpcAddr: env.P2A_RPC, introspectKey: env.P2A_INTROSPECT_KEY,
+  });
+  browser = await launchChromium(env);
+  context = await browser.newContext();
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: ISSUER });
+  page = await context.newPage();
+  // sign in at the account page itself: the login page brings the person back to it
+  await page.goto(`${ISSUER}/account/`);
+  await page.fill('#username', env.P2A_USER);
+  await page.fill('#password', env.P2A_PASSWORD);
+  await Promise.all([page.waitForSelector('h1:has-text("Your account")'),
+    page.click('form[action="/login"] button[type=submit]')]);
+});
+
+after(async () => {
+  await browser?.close();
+  await mcp?.close();
+  await callbacks?.close();
+});
+
+test('a PAT: created and shown once, used, "last used" appears, revoked -> 401 Token revoked', async () => {
+  await page.fill('#name', 'laptop');
+  await page.selectOption('#days', '30');
+  await Promise.all([page.waitForSelector('#token'), page.click('#create button[type=submit]')]);
+  const token = (await page.textContent('#token')).trim();
+  assert.match(token, /^eyJ/);
+  assert.equal((await page.textContent('#snippet')).trim(),
+    `{"headers": {"Authorization": "Bearer ${token}"}}`);
+  await page.click('#copy'); // the one script, allowed by its hash in the CSP
+  await page.waitForSelector('#copy:has-text("Copied")');
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), token);
+  if (SHOTS) await page.screenshot({ path: path.join(SHOTS, 'account-token.png'), fullPage: true });
+
+  // shown once: the account page, opened again, lists it but never shows it
+  await page.goto(`${ISSUER}/account/`);
+  assert.ok(!(await page.content()).includes(token));
+  const row = page.locator('#tokens tr', { hasText: 'laptop' });
+  assert.equal((await row.locator('.status').textContent()).trim(), 'active');
+  assert.equal((await row.locator('.last-used').textContent()).trim(), 'never');
+
+  const me = await whoami(token);
+  assert.equal(me.sub, env.P2A_USER_ID);
+  assert.equal(me.kind, 'PERSONAL_ACCESS_TOKEN');
+  await waitFor(async () => {
+    await page.reload();
+    return (await page.locator('#tokens tr', { hasText: 'laptop' }).locator('.last-used')
+      .textContent()).includes('UTC');
+  }, 15000, '"last used" to appear');
+
+  await Promise.all([page.waitForNavigation(),
+    page.locator('#tokens tr', { hasText: 'laptop' }).locator('button').click()]);
+  assert.equal((await page.locator('#tokens tr', { hasText: 'laptop' }).locator('.status')
+    .textContent()).trim(), 'revoked');
+  const r = await mcpCall(token);
+  assert.equal(r.status, 401);
+  assert.match(r.headers.get('www-authenticate'), /error_description="Token revoked"/);
+});
+
+test('a connected client: listed after the browser approves it, disconnected -> its next call is 401', async () => {
+  // an MCP client connects through the same browser (already signed in: consent only)
+  const provider = {
+    get redirectUrl() { return `http://127.0.0.1:${callbacks.port}/callback`; },
+    get clientMetadata() {
+      return { client_name: 'Account test client', redirect_uris: ['http://127.0.0.1/callback'],
+        grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'],
+        token_endpoint_auth_method: 'none' };
+    },
+    state() { return crypto.randomBytes(8).toString('hex'); },
+    clientInformation() { return this.client; },
+    saveClientInformation(i) { this.client = i; },
+    tokens() { return this.current; },
+    saveTokens(t) { this.current = t; },
+    saveCodeVerifier(v) { this.verifier = v; },
+    codeVerifier() { return this.verifier; },
+    async redirectToAuthorization(url) {
+      const tab = await context.newPage();
+      const landed = callbacks.next().then((u) => u.searchParams.get('code'));
+      await tab.goto(url.toString());
+      await tab.click('button[value=approve]');
+      this.code = await landed;
+      await tab.close();
+    },
+  };
+  let transport = new StreamableHTTPClientTransport(new URL(MCP_URL), { authProvider: provider });
+  let client = new Client({ name: 'account-oauth', version: '1.0.0' });
+  await assert.rejects(client.connect(transport), UnauthorizedError);
+  await transport.finishAuth(provider.code);
+  transport = new StreamableHTTPClientTransport(new URL(MCP_URL), { authProvider: provider });
+  client = new Client({ name: 'account-oauth', version: '1.0.0' });
+  await client.connect(transport);
+  await client.callTool({ name: 'whoami', arguments: {} });
+  await client.close();
+  const access = provider.tokens().access_token;
+  assert.equal((await mcpCall(access)).status, 200);
+
+  await page.goto(`${ISSUER}/account/`);
+  const row = page.locator('#clients tr', { hasText: 'Account test client' });
+  assert.match(await row.textContent(), /mcp/);
+  if (SHOTS) await page.screenshot({ path: path.join(SHOTS, 'account.png'), fullPage: true });
+  await Promise.all([page.waitForNavigation(), row.locator('button').click()]);
+  assert.equal(await page.locator('#clients tr', { hasText: 'Account test client' }).count(), 0);
+  await waitFor(async () => (await mcpCall(access)).status === 401, 5000,
+    'the disconnected client to get 401');
+  const r = await mcpCall(access);
+  assert.match(r.headers.get('www-authenticate'), /error_description="Token revoked"/);
+});
