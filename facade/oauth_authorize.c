@@ -114,10 +114,19 @@ static void show_consent(struct oreq *r);
 static void on_grant(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
 {
     (void)lens;
-    struct oreq *r = oreq_resume(arg, err, n, 0);
+    struct oreq *r = oreq_resume(arg, err, n, 3);
     if (r == NULL)
         return;
-    if (n >= 2 && v[0][0] != '\0' && scope_covers(v[0], r->scope) &&
+    if (strcmp(v[2], "1") == 0) {
+        log_info("oauth.user_disabled", "user %s is disabled: no authorization", r->user_id);
+        oreq_page_error(r, 403, "Your account is disabled",
+                        "An administrator disabled your account: no application can be "
+                        "connected to it. Ask them if this is a mistake.");
+        return;
+    }
+    const char *prompt = oauth_form_get(&r->form, "prompt");
+    bool ask = !r->o->cfg->remember_consent || (prompt != NULL && strcmp(prompt, "consent") == 0);
+    if (!ask && v[0][0] != '\0' && scope_covers(v[0], r->scope) &&
         scope_covers(v[1], r->resources)) {
         log_info("oauth.consent_remembered", "user %s approved client %s before", r->user_id,
                  r->client_id);
@@ -151,13 +160,9 @@ static void on_session_for_page(void *arg, p2a_err err, const char *const *v, co
     snprintf(r->user_id, sizeof(r->user_id), "%s", v[0]);
     snprintf(r->username, sizeof(r->username), "%s", v[1]);
     r->auth_time = strtoll(v[2], NULL, 10);
-    const char *prompt = oauth_form_get(&r->form, "prompt");
-    bool ask = prompt != NULL && strcmp(prompt, "consent") == 0; /* OIDC: always ask */
-    if (r->o->cfg->remember_consent && !ask) {
-        oauth_store_grant_get(r->o->h.store, r->user_id, r->client_id, on_grant, r);
-        return;
-    }
-    show_consent(r);
+    /* what the person approved before (remembered consent; prompt=consent, as in OIDC,
+     * always asks), and whether they may authorize anything at all */
+    oauth_store_grant_get(r->o->h.store, r->user_id, r->client_id, on_grant, r);
 }
 
 static void show_consent(struct oreq *r)

@@ -9,13 +9,13 @@
  *    goes into a cookie, binding the sign-in to this browser. 302 to the provider.
  * 2. GET /callback/upstream?code&state[&iss]: the state must be the cookie's (a state from
  *    another browser is refused); the record is taken once (a replayed callback finds
- *    nothing); the code is exchanged at the token endpoint (client_secret_basic, the PKCE
- *    verifier) by the operator's fetcher (libcurl on this loop, bounded in time and size);
- *    the ID token is checked completely (core/oidc.c) against the provider's key set,
- *    fetched once more when it names a key the set lacks (rotation); the configured limits
- *    (email domain, required claim); then the person's record, a session, and 303 back to
- *    /authorize: the consent page, as after a local sign-in.
- * Every refusal is a page that says why; nothing is issued, and no secret is logged.
+ *    nothing); the code is exchanged at the token endpoint (client_secret_basic, or
+ *    private_key_jwt with our signing key when no secret is set; the PKCE verifier) by the
+ * operator's fetcher (libcurl on this loop, bounded in time and size); the ID token is checked
+ * completely (core/oidc.c) against the provider's key set, fetched once more when it names a key
+ * the set lacks (rotation); the configured limits (email domain, required claim); then the person's
+ * record, a session, and 303 back to /authorize: the consent page, as after a local sign-in. Every
+ * refusal is a page that says why; nothing is issued, and no secret is logged.
  */
 #include "oauth_internal.h"
 
@@ -236,40 +236,80 @@ static void on_token(void *arg, const struct fetch_result *res)
     oauth_docs_get(r->o->docs, DOC_PROVIDER_JWKS, uri, on_keys, r);
 }
 
-/* The token request: the code with the verifier, our credentials in Basic (RFC 6749 2.3.1:
- * each form-encoded first). */
+/* Our client authentication at the provider: client_secret_basic (RFC 6749 2.3.1: id and
+ * secret each form-encoded first) into *authorization, or without a secret private_key_jwt
+ * (RFC 7523 2.2: an assertion signed with our signing key, whose public half the provider
+ * reads at <issuer>/jwks.json) added to form. false when the assertion cannot be signed. */
+static bool client_auth(struct oreq *r, const char *token_endpoint, struct mbuf *form,
+                        char **authorization)
+{
+    const struct p2a_config *cfg = r->o->cfg;
+    *authorization = NULL;
+    if (cfg->upstream_client_secret == NULL || cfg->upstream_client_secret[0] == '\0') {
+        char jti[OAUTH_SECRET_LEN + 1];
+        if (oauth_random_secret(jti) != P2A_OK)
+            return false;
+        int64_t now = clock_now();
+        json_t *c = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "iss", cfg->upstream_client_id,
+                              "sub", cfg->upstream_client_id, "aud", token_endpoint, "jti", jti,
+                              "iat", (json_int_t)now, "exp", (json_int_t)now + 60);
+        char *claims = json_dumps(c, JSON_COMPACT);
+        json_decref(c);
+        char *jws = claims ? token_sign_jws(r->o->h.keys(r->o->h.arg), "JWT", claims) : NULL;
+        free(claims);
+        if (jws == NULL)
+            return false;
+        url_add_param(form, "client_assertion_type",
+                      "urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
+        url_add_param(form, "client_assertion", jws);
+        free(jws);
+        return true;
+    }
+    struct mbuf cred = {0};
+    url_encode(&cred, cfg->upstream_client_id);
+    mbuf_printf(&cred, ":");
+    url_encode(&cred, cfg->upstream_client_secret);
+    size_t enc_len = 4 * ((cred.len + 2) / 3);
+    char *enc = xmalloc(enc_len + 1);
+    *authorization = xmalloc(enc_len + 7);
+    EVP_EncodeBlock((unsigned char *)enc, (const unsigned char *)cred.s, (int)cred.len);
+    snprintf(*authorization, enc_len + 7, "Basic %s", enc);
+    OPENSSL_cleanse(enc, enc_len);
+    OPENSSL_cleanse(cred.s, cred.len);
+    free(enc);
+    mbuf_free(&cred);
+    return true;
+}
+
+/* The token request: the code with the verifier, and our client authentication. */
 static void exchange(struct oreq *r, const char *code)
 {
     const struct p2a_config *cfg = r->o->cfg;
-    struct mbuf form = {0}, cred = {0};
-    char cb[MAX_QUERY];
+    const char *endpoint = json_string_value(json_object_get(r->provider, "token_endpoint"));
+    struct mbuf form = {0};
+    char cb[MAX_QUERY], *authorization = NULL;
     snprintf(cb, sizeof(cb), "%s/callback/upstream", cfg->issuer);
     url_add_param(&form, "grant_type", "authorization_code");
     url_add_param(&form, "code", code);
     url_add_param(&form, "redirect_uri", cb);
     url_add_param(&form, "code_verifier",
                   json_string_value(json_object_get(r->pending, "verifier")));
-    url_encode(&cred, cfg->upstream_client_id);
-    mbuf_printf(&cred, ":");
-    url_encode(&cred, cfg->upstream_client_secret);
-    size_t enc_len = 4 * ((cred.len + 2) / 3);
-    char *enc = xmalloc(enc_len + 1), *basic = xmalloc(enc_len + 7);
-    EVP_EncodeBlock((unsigned char *)enc, (const unsigned char *)cred.s, (int)cred.len);
-    snprintf(basic, enc_len + 7, "Basic %s", enc);
-    OPENSSL_cleanse(enc, enc_len);
-    free(enc);
-    struct fetch_request rq = {
-        .url = json_string_value(json_object_get(r->provider, "token_endpoint")),
-        .form = form.s + 1, /* past url_add_param's '?' */
-        .authorization = basic};
-    p2a_err rc = fetch_start(oauth_docs_provider_fetcher(r->o->docs), &rq, on_token, r);
+    p2a_err rc = P2A_ERR_INTERNAL;
+    if (client_auth(r, endpoint, &form, &authorization)) {
+        struct fetch_request rq = {.url = endpoint,
+                                   .form = form.s + 1, /* past url_add_param's '?' */
+                                   .authorization = authorization};
+        rc = fetch_start(oauth_docs_provider_fetcher(r->o->docs), &rq, on_token, r);
+    }
     OPENSSL_cleanse(form.s, form.len);
-    OPENSSL_cleanse(cred.s, cred.len);
-    OPENSSL_cleanse(basic, strlen(basic));
     mbuf_free(&form);
-    mbuf_free(&cred);
-    free(basic);
-    if (rc != P2A_OK)
+    if (authorization != NULL) {
+        OPENSSL_cleanse(authorization, strlen(authorization));
+        free(authorization);
+    }
+    if (rc == P2A_ERR_INTERNAL)
+        oreq_page_error(r, 500, "Something went wrong", "Try again.");
+    else if (rc != P2A_OK)
         oreq_page_error(r, 503, "Sign-in is busy",
                         "Too many sign-ins are in progress. Try again in a moment.");
 }

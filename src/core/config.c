@@ -183,7 +183,8 @@ static const struct row rows[] = {
     {"UPSTREAM_CLIENT_ID", K_STR, S(upstream_client_id), NULL, 0, 0, false, true,
      "our client id at the upstream provider"},
     {"UPSTREAM_CLIENT_SECRET", K_STR, S(upstream_client_secret), NULL, 0, 0, true, true,
-     "our client secret at the upstream provider (client_secret_basic)"},
+     "our client secret at the upstream provider (client_secret_basic); unset: private_key_jwt "
+     "with our signing keys, published at <PIPE2_AUTH_ISSUER>/jwks.json for the provider"},
     {"UPSTREAM_SCOPES", K_STR, S(upstream_scopes), "openid email profile", 0, 0, false, false,
      "scopes asked of the upstream provider (openid among them)"},
     {"UPSTREAM_NAME_CLAIM", K_STR, S(upstream_name_claim), "name", 0, 0, false, false,
@@ -525,8 +526,8 @@ static const char *upstream_check(struct p2a_config *cfg, const char **which)
     if (!set(cfg->upstream_client_id) || strlen(cfg->upstream_client_id) > 255)
         return "required with PIPE2_AUTH_UPSTREAM_ISSUER (at most 255 bytes)";
     *which = "PIPE2_AUTH_UPSTREAM_CLIENT_SECRET";
-    if (!set(cfg->upstream_client_secret) || strlen(cfg->upstream_client_secret) > 512)
-        return "required with PIPE2_AUTH_UPSTREAM_ISSUER (at most 512 bytes)";
+    if (set(cfg->upstream_client_secret) && strlen(cfg->upstream_client_secret) > 512)
+        return "at most 512 bytes";
     *which = "PIPE2_AUTH_UPSTREAM_SCOPES";
     if (scope_check(cfg->upstream_scopes) != NULL || !scope_has(cfg->upstream_scopes, "openid", 6))
         return "must be scope tokens separated by single spaces, openid among them";

@@ -536,12 +536,13 @@ bool token_has_aud(const struct token_claims *c, const char *resource)
 /* ---- sign ---------------------------------------------------------------------------------- */
 
 /* OAuth access tokens carry typ "at+jwt" (RFC 9068 2.1), which libjwt 1.10 overwrites with
- * "JWT": they are signed here, with the same key, as header.payload.r||s (RFC 7518 3.4). */
-static char *sign_at_jwt(const struct signing_key *k, const char *claims)
+ * "JWT": they are signed here, with the same key, as header.payload.r||s (RFC 7518 3.4); so
+ * are the assertions we make (token_sign_jws). */
+static char *sign_es256(const struct signing_key *k, const char *typ, const char *claims)
 {
     char header[KEYS_MAX_KID + 64];
-    snprintf(header, sizeof(header), "{\"alg\":\"ES256\",\"kid\":\"%s\",\"typ\":\"at+jwt\"}",
-             k->kid);
+    snprintf(header, sizeof(header), "{\"alg\":\"ES256\",\"kid\":\"%s\",\"typ\":\"%s\"}", k->kid,
+             typ);
     size_t hl = strlen(header), cl = strlen(claims);
     size_t cap = (hl + cl) * 4 / 3 + 128;
     char *tok = xmalloc(cap);
@@ -609,7 +610,7 @@ p2a_err token_sign(const struct keyring *ring, const struct token_issue *in, cha
 
     const struct signing_key *k = keys_signer(ring);
     if (in->kind == TOKEN_KIND_OAUTH) {
-        char *t = sign_at_jwt(k, claims);
+        char *t = sign_es256(k, "at+jwt", claims);
         free(claims);
         if (t == NULL)
             return P2A_ERR_INTERNAL;
@@ -636,4 +637,9 @@ p2a_err token_sign(const struct keyring *ring, const struct token_issue *in, cha
     codec_b64url_encode(raw, 64, sig + 1);
     *out = tok;
     return P2A_OK;
+}
+
+char *token_sign_jws(const struct keyring *ring, const char *typ, const char *claims)
+{
+    return sign_es256(keys_signer(ring), typ, claims);
 }

@@ -96,6 +96,11 @@ enum token_verdict token_decode(const struct keyring *ring, const char *issuer, 
 enum token_verdict token_check(const struct token_claims *c, int64_t now, int skew_s,
                                enum token_kind expected, const char *resource);
 
+/* A compact ES256 JWS of the JSON object claims, typ in its header, signed with the
+ * keyring's signer (its kid named): an assertion of ours, such as the client assertion
+ * (RFC 7523) we present to an upstream provider. NULL on failure. */
+char *token_sign_jws(const struct keyring *ring, const char *typ, const char *claims);
+
 /* Frees what token_decode() keeps per thread (verify contexts). Call before a thread that
  * verified tokens exits. */
 void token_thread_cleanup(void);

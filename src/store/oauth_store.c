@@ -592,10 +592,12 @@ void oauth_store_user_put(struct store *st, const char *user_id, const char *dis
 void oauth_store_grant_get(struct store *st, const char *user_id, const char *client_id,
                            store_eval_cb cb, void *arg)
 {
-    static const char lua[] = "return redis.call('HMGET', KEYS[1], 'scope', 'resource')\n";
+    static const char lua[] = "local g = redis.call('HMGET', KEYS[1], 'scope', 'resource')\n"
+                              "return {g[1] or '', g[2] or '',"
+                              " redis.call('HEXISTS', KEYS[2], 'disabled_at')}\n";
     char gid[ARG_MAX];
     grant_id(user_id, client_id, gid);
-    EVAL(st, lua, 1, cb, arg, KEY(STORE_KEY_GRANT, gid));
+    EVAL(st, lua, 2, cb, arg, KEY(STORE_KEY_GRANT, gid), KEY(STORE_KEY_USER, user_id));
 }
 
 void oauth_store_grant_approve(struct store *st, const char *user_id, const char *client_id,

@@ -173,7 +173,8 @@ void oauth_store_user_disable(struct store *st, const char *user_id, bool disabl
  *   {t}:user:<user_id>:grants        set: the user's grant ids
  * A family joins its grant's set when it is created (oauth_store_family_create). */
 
-/* {scope, resource} approved so far ("" for none). */
+/* {scope, resource, disabled}: what the user approved for the client so far ("" for none),
+ * and 1 when the user is disabled (else 0). */
 void oauth_store_grant_get(struct store *st, const char *user_id, const char *client_id,
                            store_eval_cb cb, void *arg);
 /* Adds scope and resource to what the user approved for the client (kept ttl_s). {1}. */

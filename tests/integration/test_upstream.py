@@ -20,7 +20,8 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 
 from harness import (NODE_DIR, RESOURCE, Env, b64url, chromium_for, free_port, jwt_hs256,
                      oauth_authd, run_node_suite, stop_process)
@@ -55,6 +56,8 @@ class CraftedIdP:
     def __init__(self):
         self.keys = [rsa_key("k1")]
         self.make = None
+        self.assertion_key = None  # our signing key's public half: private_key_jwt accepted
+        self.auth_seen = []  # how each token request authenticated: "basic" or "assertion"
         self.challenges = {}  # code -> the code_challenge of its authorization request
         self.nonces = {}  # code -> the nonce of its authorization request
         self.hits = {}
@@ -92,8 +95,7 @@ class CraftedIdP:
                     idp.hits["/token"] = idp.hits.get("/token", 0) + 1
                 n = int(self.headers.get("Content-Length", "0"))
                 form = dict(urllib.parse.parse_qsl(self.rfile.read(n).decode()))
-                want = "Basic " + base64.b64encode(f"{CLIENT_ID}:{urllib.parse.quote(CLIENT_SECRET, safe='')}".encode()).decode()
-                if self.headers.get("Authorization") != want:
+                if not idp.client_authenticated(self.headers.get("Authorization"), form):
                     return self.send(401, {"error": "invalid_client"})
                 challenge = idp.challenges.get(form.get("code"))
                 v = form.get("code_verifier", "")
@@ -107,6 +109,29 @@ class CraftedIdP:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
         self.issuer = f"http://127.0.0.1:{self.server.server_port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def client_authenticated(self, authorization, form):
+        """client_secret_basic, or an RFC 7523 assertion signed with assertion_key."""
+        if "client_assertion" not in form:
+            want = "Basic " + base64.b64encode(
+                f"{CLIENT_ID}:{urllib.parse.quote(CLIENT_SECRET, safe='')}".encode()).decode()
+            self.auth_seen.append("basic")
+            return authorization == want
+        self.auth_seen.append("assertion")
+        if self.assertion_key is None or form.get("client_assertion_type") != \
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer":
+            return False
+        h, p, sig = form["client_assertion"].split(".")
+        raw = base64.urlsafe_b64decode(sig + "==")
+        der = utils.encode_dss_signature(int.from_bytes(raw[:32], "big"),
+                                         int.from_bytes(raw[32:], "big"))
+        try:
+            self.assertion_key.verify(der, f"{h}.{p}".encode(), ec.ECDSA(hashes.SHA256()))
+        except InvalidSignature:
+            return False
+        c = json.loads(base64.urlsafe_b64decode(p + "=="))
+        return (c["iss"] == c["sub"] == CLIENT_ID and c["aud"] == self.issuer + "/token" and
+                c["exp"] > time.time() and len(c["jti"]) >= 16)
 
     def claims(self, **over):
         now = int(time.time())
@@ -310,6 +335,29 @@ class CraftedProvider(unittest.TestCase):
         idp.make = lambda n: rs256(ghost, "ghost", idp.claims())
         self.refused(p, params, "a key the provider does not publish")
         self.assertEqual(idp.hits["/jwks"], before + 1)
+
+    def test_private_key_jwt_without_a_secret(self):
+        # no client secret: we authenticate with an assertion signed by our signing key,
+        # whose public half the provider reads at our /jwks.json
+        idp = self.idp
+        idp.assertion_key = serialization.load_pem_private_key(
+            open(self.env.key_path, "rb").read(), None).public_key()
+        b = oauth_authd(self.env, {
+            "PIPE2_AUTH_LOCAL_ACCOUNTS": "off",
+            "PIPE2_AUTH_UPSTREAM_ISSUER": idp.issuer,
+            "PIPE2_AUTH_UPSTREAM_CLIENT_ID": CLIENT_ID,
+            "PIPE2_AUTH_REMEMBER_CONSENT": "0"})
+        p = Person(b)
+        params = p.start(idp, self.client)
+        idp.make = lambda n: idp.signed()
+        st, h, page = p.callback(params)
+        self.assertEqual(st, 303, page)
+        self.assertEqual(idp.auth_seen[-1], "assertion")
+        # a provider that does not know our key refuses, and the person is told
+        idp.assertion_key = None
+        p = Person(b)
+        params = p.start(idp, self.client)
+        self.refused(p, params, "did not exchange the code (invalid_client)", status=502)
 
     def test_pending_sign_ins_are_bounded_per_address(self):
         # each start leaves a key in Redis until its callback or 10 minutes: limited (from an

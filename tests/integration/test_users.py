@@ -84,14 +84,16 @@ class Users(unittest.TestCase):
         cid = json.loads(b)["client_id"]
         flow = Flow(self.a, "dora")
 
-        def oauth_tokens():
+        def a_code():
             v, c = pkce()
-            code = flow.code(cid, "http://127.0.0.1/cb", c)
+            return v, flow.code(cid, "http://127.0.0.1/cb", c)
+
+        def oauth_tokens(v, code):
             return self.a.http("/token", "POST", urllib.parse.urlencode(
                 {"grant_type": "authorization_code", "code": code, "code_verifier": v,
                  "client_id": cid, "redirect_uri": "http://127.0.0.1/cb"}), FORM)
 
-        st, _, b = oauth_tokens()
+        st, _, b = oauth_tokens(*a_code())
         self.assertEqual(st, 200, b)
         tok = json.loads(b)
         # a second replica, whose view learns of the disable through Redis
@@ -100,6 +102,7 @@ class Users(unittest.TestCase):
         try:
             for t in (pat.token, tok["access_token"]):
                 self.assertTrue(mcp_b.introspect(t).active)
+            pending = a_code()  # a code issued before the disable, exchanged after it
             u = self.admin.get_user(user_id)
             self.assertEqual((u.display_name, u.source, u.disabled), ("dora", "local", False))
             self.assertGreater(u.last_sign_in_at, 0)
@@ -121,9 +124,14 @@ class Users(unittest.TestCase):
                  "client_id": cid}), FORM)
             self.assertEqual((st, json.loads(b)["error_description"]),
                              (400, "the user's account is disabled"))
-            st, _, b = oauth_tokens()
+            st, _, b = oauth_tokens(*pending)
             self.assertEqual((st, json.loads(b)["error_description"]),
                              (400, "the user's account is disabled"))
+            st, _, page = flow.authorize(response_type="code", client_id=cid,
+                                         redirect_uri="http://127.0.0.1/cb",
+                                         code_challenge=pkce()[1], code_challenge_method="S256")
+            self.assertEqual(st, 403, page)  # signed in still, but no new authorization
+            self.assertIn("Your account is disabled", page)
 
             # enabled again: new tokens work, the old ones stay revoked. Tokens carry iat in
             # seconds: one issued in the second of the disable counts as before it
