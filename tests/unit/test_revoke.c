@@ -140,6 +140,35 @@ static void revoke__lock_free_readers_during_growth_and_sweeps(void **state)
     revoke_free(h.set);
 }
 
+static void revoke__a_subject_entry_covers_what_was_issued_before(void **state)
+{
+    (void)state;
+    struct revoke_set *set = revoke_new(20000);
+    char m[REVOKE_SUBJECT_MARKER_LEN + 1], other[REVOKE_SUBJECT_MARKER_LEN + 1];
+    revoke_subject_marker("corp|ann", m);
+    revoke_subject_marker("corp|bob", other);
+    assert_int_equal(strlen(m), REVOKE_SUBJECT_MARKER_LEN);
+    assert_int_equal(m[0], 'S');
+    assert_string_not_equal(m, other);
+    const int64_t cutoff = 1800000000;
+    assert_false(revoke_subject_covers(set, m, cutoff - 10));
+    assert_true(revoke_add(set, m, cutoff + REVOKE_SUBJECT_HORIZON_S, REVOKE_PATH_MESSAGE));
+    assert_int_equal(revoke_get(set, m), cutoff + REVOKE_SUBJECT_HORIZON_S);
+    assert_true(revoke_subject_covers(set, m, cutoff - 10));
+    assert_true(revoke_subject_covers(set, m, cutoff)); /* the second of the disable */
+    assert_false(revoke_subject_covers(set, m, cutoff + 1));
+    assert_false(revoke_subject_covers(set, other, cutoff - 10));
+    /* disabled again later: the cutoff moves; an older message does not move it back */
+    assert_false(revoke_add(set, m, cutoff + 100 + REVOKE_SUBJECT_HORIZON_S, REVOKE_PATH_POLL));
+    assert_true(revoke_subject_covers(set, m, cutoff + 50));
+    revoke_add(set, m, cutoff + REVOKE_SUBJECT_HORIZON_S, REVOKE_PATH_POLL);
+    assert_true(revoke_subject_covers(set, m, cutoff + 50));
+    /* swept once every token it covers has expired */
+    assert_int_equal(revoke_sweep(set, cutoff + 100 + REVOKE_SUBJECT_HORIZON_S), 1);
+    assert_false(revoke_subject_covers(set, m, cutoff));
+    revoke_free(set);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -148,6 +177,7 @@ int main(void)
         cmocka_unit_test(revoke__sweep_drops_expired_and_shrinks),
         cmocka_unit_test(revoke__stale_view_fails_closed),
         cmocka_unit_test(revoke__lock_free_readers_during_growth_and_sweeps),
+        cmocka_unit_test(revoke__a_subject_entry_covers_what_was_issued_before),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
