@@ -10,7 +10,8 @@
  * PAT applied to this process's view at once, like RevokeToken), RevokeGrant's script to
  * disconnect.
  *   GET  /account/                   the page
- *   POST /account/tokens             name, days: a new PAT, shown once
+ *   POST /account/tokens             name, days: a new PAT, shown once (at most
+ *                                    ACCOUNT_MAX_ACTIVE_PATS active ones a person)
  *   POST /account/tokens/revoke      jti
  *   POST /account/clients/disconnect grant_id
  */
@@ -19,7 +20,8 @@
 #include "pat.h"
 
 #define ACCOUNT_CSRF_PURPOSE "account"
-#define ACCOUNT_MAX_PATS 200 /* shown on the page (the newest) */
+#define ACCOUNT_MAX_PATS 200       /* shown on the page (the newest) */
+#define ACCOUNT_MAX_ACTIVE_PATS 50 /* a person may hold made here; past it, revoke one first */
 
 static void account_error(struct oreq *r, int status, const char *text)
 {
@@ -160,6 +162,28 @@ static void create_pat(struct oreq *r)
     store_pat_create(r->o->h.store, &rec, on_pat_created, r);
 }
 
+/* The person's tokens before a new one: within ACCOUNT_MAX_ACTIVE_PATS active ones. */
+static void on_pats_before_create(void *arg, p2a_err err, const struct pat_record *recs, size_t n)
+{
+    struct oreq *r = oreq_resume(arg, err == P2A_ERR_NOT_FOUND ? P2A_OK : err, 1, 0);
+    if (r == NULL)
+        return;
+    size_t active = 0;
+    int64_t now = clock_now();
+    for (size_t i = 0; err == P2A_OK && i < n; i++)
+        active += recs[i].revoked_at == 0 && recs[i].expires_at > now;
+    if (active >= ACCOUNT_MAX_ACTIVE_PATS) {
+        char text[160];
+        snprintf(text, sizeof(text),
+                 "You have %d active tokens, the most this page makes. Revoke one you no "
+                 "longer use, then create the new one.",
+                 ACCOUNT_MAX_ACTIVE_PATS);
+        account_error(r, 409, text);
+        return;
+    }
+    create_pat(r);
+}
+
 static void on_pat_revoked(void *arg, p2a_err err, bool already, int64_t revoked_at, int64_t exp)
 {
     (void)already, (void)revoked_at;
@@ -233,7 +257,7 @@ static void on_session(void *arg, p2a_err err, const char *const *v, const size_
     const char *jti = oauth_form_get(&r->post, "jti");
     const char *gid = oauth_form_get(&r->post, "grant_id");
     if (r->ep == EP_ACCOUNT_TOKENS) {
-        create_pat(r);
+        store_pat_list(r->o->h.store, r->user_id, false, on_pats_before_create, r);
     } else if (r->ep == EP_ACCOUNT_REVOKE && jti != NULL && strlen(jti) <= JTI_MAX_LEN) {
         snprintf(r->jti, sizeof(r->jti), "%s", jti);
         store_pat_revoke(r->o->h.store, r->jti, r->user_id, clock_now_ms(), on_pat_revoked, r);

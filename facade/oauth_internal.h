@@ -40,6 +40,7 @@
 #include "svckeys.h"
 #include "token.h"
 #include "url.h"
+#include "validate.h"
 #include "xalloc.h"
 
 #define MAX_QUERY 8192
@@ -121,7 +122,7 @@ struct oreq {
     char scope[SCOPE_MAX_LEN + 1];
     char *query; /* the authorization request as a query string */
     /* the signed-in user */
-    char user_id[128], username[OAUTH_MAX_USERNAME + 1];
+    char user_id[VALIDATE_USER_ID_MAX + 1], username[OAUTH_MAX_USERNAME + 1];
     int64_t auth_time;
     char sid[OAUTH_SECRET_LEN + 1];
     /* token endpoint */

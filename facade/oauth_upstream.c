@@ -24,7 +24,6 @@
 #include "fetch.h"
 #include "jws.h"
 #include "oidc.h"
-#include "validate.h"
 
 static void upstream_error(struct oreq *r, int status, const char *why)
 {

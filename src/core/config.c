@@ -518,8 +518,8 @@ static const char *upstream_check(struct p2a_config *cfg, const char **which)
         cfg->upstream_issuer[--n] = '\0';
     struct url_parts u;
     if (!url_is_http(cfg->upstream_issuer) || strchr(cfg->upstream_issuer, '?') != NULL ||
-        !url_split(cfg->upstream_issuer, &u))
-        return "must be an http(s) URL with no query or fragment";
+        !url_split(cfg->upstream_issuer, &u) || n > 512)
+        return "must be an http(s) URL of at most 512 bytes, with no query or fragment";
     if (!url_scheme_is(&u, "https") && !url_host_is_loopback(&u))
         return "an http:// provider is accepted only on a loopback host; use https";
     *which = "PIPE2_AUTH_UPSTREAM_CLIENT_ID";

@@ -96,6 +96,19 @@ class AccountPages(unittest.TestCase):
             self.assertEqual(st, 400, body)
         self.assertEqual(f.req("/account/tokens")[0], 405)
 
+    def test_active_tokens_are_bounded(self):
+        admin = self.a.client(self.env.admin_key)
+        rex = admin.create_user("rex", PASSWORD).user_id
+        for i in range(49):
+            admin.issue(rex, f"t{i}")
+        admin.close()
+        f, _, page = self.signed_in("rex")
+        form = urllib.parse.urlencode({"name": "fiftieth", "days": "7", "csrf": csrf_of(page)})
+        self.assertEqual(f.req("/account/tokens", "POST", form, FORM)[0], 200)
+        st, _, body = f.req("/account/tokens", "POST", form, FORM)  # the 51st active one
+        self.assertEqual(st, 409, body)
+        self.assertIn("Revoke one", body)
+
     def test_browser(self):
         chromium = chromium_for(self, "playwright-core")
         run_node_suite(self, "account.test.mjs", {

@@ -167,6 +167,40 @@ static void config__several_resources(void **state)
     unsetenv("PIPE2_AUTH_RESOURCE");
 }
 
+static void config__sign_in_settings(void **state)
+{
+    (void)state;
+    struct p2a_config cfg;
+    char err[512] = "";
+    char *argv[] = {"pipe2-authd",
+                    "--local-accounts=off",
+                    "--account-pages=on",
+                    "--upstream-issuer=https://login.example/",
+                    "--upstream-client-id=p2a",
+                    "--upstream-required-claim=groups=mcp"};
+    assert_int_equal(load(&cfg, err, 6, argv), P2A_OK);
+    assert_int_equal(cfg.local_accounts, 0);
+    assert_int_equal(cfg.account_pages, 1);
+    assert_string_equal(cfg.upstream_issuer, "https://login.example"); /* trailing / gone */
+    assert_null(cfg.upstream_client_secret);                           /* then private_key_jwt */
+    json_t *shown = config_json(&cfg);
+    assert_string_equal(json_string_value(json_object_get(shown, "PIPE2_AUTH_LOCAL_ACCOUNTS")),
+                        "off");
+    json_decref(shown);
+    config_deinit(&cfg);
+    expect_refused(NULL, NULL, "--local-accounts=maybe", "on or off");
+    expect_refused(NULL, NULL, "--local-accounts=off", "PIPE2_AUTH_UPSTREAM_ISSUER");
+    expect_refused(NULL, NULL, "--upstream-issuer=http://login.example", "loopback");
+    expect_refused(NULL, NULL, "--upstream-issuer=https://login.example",
+                   "PIPE2_AUTH_UPSTREAM_CLIENT_ID");
+    setenv("PIPE2_AUTH_UPSTREAM_CLIENT_ID", "p2a", 1);
+    setenv("PIPE2_AUTH_UPSTREAM_ISSUER", "http://127.0.0.1:9000", 1); /* loopback: allowed */
+    expect_refused(NULL, NULL, "--upstream-scopes=email profile", "openid");
+    expect_refused(NULL, NULL, "--upstream-required-claim=groups", "name=value");
+    unsetenv("PIPE2_AUTH_UPSTREAM_CLIENT_ID");
+    unsetenv("PIPE2_AUTH_UPSTREAM_ISSUER");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -176,6 +210,7 @@ int main(void)
         cmocka_unit_test_setup(config__invalid_values_are_refused_by_name, clear_env),
         cmocka_unit_test_setup(config__several_resources, clear_env),
         cmocka_unit_test_setup(config__scopes_and_issuers_that_are_allowed, clear_env),
+        cmocka_unit_test_setup(config__sign_in_settings, clear_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
