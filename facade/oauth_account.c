@@ -36,54 +36,36 @@ static void back_to_account(struct oreq *r)
 
 /* ---- the page ------------------------------------------------------------------------------ */
 
+/* What both parts of the page show besides the lists; days: room for the offered lifetimes
+ * and their 0. */
+static struct page_account account_view(const struct oreq *r, char csrf[OAUTH_HEX_LEN + 1],
+                                        int days[5])
+{
+    static const int offered[] = {7, 30, 90, 365};
+    int nd = 0;
+    for (size_t i = 0; i < sizeof(offered) / sizeof(offered[0]); i++)
+        if ((int64_t)offered[i] * 86400 <= r->o->cfg->max_token_lifetime_s)
+            days[nd++] = offered[i];
+    days[nd] = 0;
+    oauth_session_csrf(r->sid, ACCOUNT_CSRF_PURPOSE, csrf);
+    return (struct page_account){
+        .csrf = csrf, .username = r->username, .lifetimes_days = days, .now = clock_now()};
+}
+
 static void on_grants(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
 {
     (void)lens;
     struct oreq *r = oreq_resume(arg, err, n, 0);
     if (r == NULL)
         return;
-    size_t npats = json_array_size(r->listing), ngrants = n / 7;
-    struct page_pat *pats = xcalloc(npats + 1, sizeof(*pats));
-    struct page_grant *grants = xcalloc(ngrants + 1, sizeof(*grants));
-    for (size_t i = 0; i < npats; i++) {
-        json_t *t = json_array_get(r->listing, i);
-        pats[i] = (struct page_pat){
-            .jti = json_string_value(json_object_get(t, "jti")),
-            .name = json_string_value(json_object_get(t, "name")),
-            .created_at = json_integer_value(json_object_get(t, "created_at")),
-            .expires_at = json_integer_value(json_object_get(t, "expires_at")),
-            .last_used_at = json_integer_value(json_object_get(t, "last_used_at")),
-            .revoked_at = json_integer_value(json_object_get(t, "revoked_at"))};
-    }
-    for (size_t i = 0; i < ngrants; i++) {
-        const char *const *f = v + 7 * i;
-        grants[i] = (struct page_grant){.grant_id = f[0],
-                                        .client_id = f[1],
-                                        .client_name = f[2],
-                                        .scope = f[3],
-                                        .resource = f[4],
-                                        .approved_at = strtoll(f[5], NULL, 10),
-                                        .last_used_at = strtoll(f[6], NULL, 10)};
-    }
-    int days[5] = {0}, nd = 0;
-    static const int offered[] = {7, 30, 90, 365};
-    for (size_t i = 0; i < sizeof(offered) / sizeof(offered[0]); i++)
-        if ((int64_t)offered[i] * 86400 <= r->o->cfg->max_token_lifetime_s)
-            days[nd++] = offered[i];
+    struct oauth_grant grants[OAUTH_GRANTS_MAX];
+    size_t ng = oauth_store_grants_read(v, n, grants);
     char csrf[OAUTH_HEX_LEN + 1];
-    oauth_session_csrf(r->sid, ACCOUNT_CSRF_PURPOSE, csrf);
-    struct page_account p = {.csrf = csrf,
-                             .username = r->username,
-                             .pats = pats,
-                             .npats = npats,
-                             .grants = grants,
-                             .ngrants = ngrants,
-                             .lifetimes_days = days,
-                             .now = clock_now()};
-    struct mbuf page = {0};
-    page_account(&page, &p);
-    free(pats);
-    free(grants);
+    int days[5];
+    struct page_account p = account_view(r, csrf, days);
+    struct mbuf page = r->page; /* the page outlives r, which answering frees */
+    r->page = (struct mbuf){0};
+    page_account_clients(&page, &p, grants, ng);
     oreq_html(r, 200, &page);
 }
 
@@ -92,14 +74,11 @@ static void on_pats(void *arg, p2a_err err, const struct pat_record *recs, size_
     struct oreq *r = oreq_resume(arg, err == P2A_ERR_NOT_FOUND ? P2A_OK : err, 1, 0);
     if (r == NULL)
         return;
-    r->listing = json_array();
-    for (size_t i = 0; err == P2A_OK && i < n && i < ACCOUNT_MAX_PATS; i++)
-        json_array_append_new(r->listing, json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "jti",
-                                                    recs[i].jti, "name", recs[i].name, "created_at",
-                                                    (json_int_t)recs[i].created_at, "expires_at",
-                                                    (json_int_t)recs[i].expires_at, "last_used_at",
-                                                    (json_int_t)recs[i].last_used_at, "revoked_at",
-                                                    (json_int_t)recs[i].revoked_at));
+    char csrf[OAUTH_HEX_LEN + 1];
+    int days[5];
+    struct page_account p = account_view(r, csrf, days);
+    size_t shown = err != P2A_OK ? 0 : n < ACCOUNT_MAX_PATS ? n : ACCOUNT_MAX_PATS;
+    page_account_tokens(&r->page, &p, recs, shown);
     oauth_store_grants_list(r->o->h.store, r->user_id, on_grants, r);
 }
 
@@ -261,8 +240,7 @@ static void on_session(void *arg, p2a_err err, const char *const *v, const size_
     } else if (r->ep == EP_ACCOUNT_REVOKE && jti != NULL && strlen(jti) <= JTI_MAX_LEN) {
         snprintf(r->jti, sizeof(r->jti), "%s", jti);
         store_pat_revoke(r->o->h.store, r->jti, r->user_id, clock_now_ms(), on_pat_revoked, r);
-    } else if (r->ep == EP_ACCOUNT_DISCONNECT && gid != NULL && strlen(gid) == OAUTH_HEX_LEN &&
-               strspn(gid, "0123456789abcdef") == OAUTH_HEX_LEN) {
+    } else if (r->ep == EP_ACCOUNT_DISCONNECT && gid != NULL && oauth_grant_id_valid(gid)) {
         oauth_store_grant_revoke(r->o->h.store, r->user_id, gid, clock_now_ms(), on_disconnected,
                                  r);
     } else {

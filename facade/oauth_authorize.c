@@ -177,9 +177,7 @@ static void show_consent(struct oreq *r)
     oauth_session_csrf(r->sid, r->query, csrf);
     /* a metadata document's host is who vouches for the client: shown beside its name */
     char host[OAUTH_MAX_CLIENT_ID + 1] = "";
-    struct url_parts u;
-    if (strncmp(r->client_id, "https://", 8) == 0 && url_split(r->client_id, &u))
-        snprintf(host, sizeof(host), "%.*s", (int)u.host_len, u.host);
+    oauth_cimd_host(r->client_id, host, sizeof(host));
     struct page_consent p = {.query = r->query,
                              .csrf = csrf,
                              .client_name = name,
@@ -372,23 +370,32 @@ static void on_session_created(void *arg, p2a_err err, const char *const *v, con
     struct oreq *r = oreq_resume(arg, err, n, 0);
     if (r == NULL)
         return;
+    const char *source = r->ep == EP_UPSTREAM_CALLBACK ? "upstream" : "local";
     oreq_set_cookie(r, r->o->session_cookie, r->sid, r->o->cfg->session_lifetime_s);
-    /* the person's record: made at the first sign-in if CreateUser could not, kept fresh */
-    oauth_store_user_put(r->o->h.store, r->user_id, r->username, "local", clock_now(), true,
+    /* the person's record: made at the first sign-in if nobody made it before, kept fresh */
+    oauth_store_user_put(r->o->h.store, r->user_id, r->username, source, clock_now(), true,
                          oauth_store_ignore, NULL);
-    log_info("oauth.login", "user %s signed in from %s", r->user_id, r->addr);
-    oauth_after_sign_in(r, r->query);
-}
-
-void oauth_after_sign_in(struct oreq *r, const char *q)
-{
+    log_info("oauth.login", "user %s signed in (%s) from %s", r->user_id, source, r->addr);
+    /* back to what the sign-in was for: the authorization request, or the account pages */
     char loc[MAX_QUERY + 16];
-    if (strcmp(q, OAUTH_ACCOUNT_QUERY) == 0)
+    if (strcmp(r->query, OAUTH_ACCOUNT_QUERY) == 0)
         snprintf(loc, sizeof(loc), "/account/");
     else
-        snprintf(loc, sizeof(loc), "/authorize?%s", q);
+        snprintf(loc, sizeof(loc), "/authorize?%s", r->query);
     oh_add_header(r->http, "Location", loc);
     oreq_finish(r, 303, NULL, "", 0);
+}
+
+void oauth_sign_in(struct oreq *r, const char *release_addr)
+{
+    char digest[OAUTH_HEX_LEN + 1];
+    if (oauth_random_secret(r->sid) != P2A_OK) {
+        oreq_page_error(r, 500, "Something went wrong", "Try again.");
+        return;
+    }
+    oauth_digest_hex(r->sid, strlen(r->sid), digest);
+    oauth_store_session_create(r->o->h.store, digest, r->user_id, r->username, release_addr,
+                               clock_now(), r->o->cfg->session_lifetime_s, on_session_created, r);
 }
 
 /* ---- sign-in admission: bounded in process before anything is reserved or hashed ---- */
@@ -447,14 +454,7 @@ static void on_hashed(void *arg, bool ok)
         oauth_show_login(r, 401, NULL, r->username, "Wrong username or password.");
         return;
     }
-    char digest[OAUTH_HEX_LEN + 1];
-    if (oauth_random_secret(r->sid) != P2A_OK) {
-        oreq_page_error(r, 500, "Something went wrong", "Try again.");
-        return;
-    }
-    oauth_digest_hex(r->sid, strlen(r->sid), digest);
-    oauth_store_session_create(r->o->h.store, digest, r->user_id, r->username, r->addr, clock_now(),
-                               r->o->cfg->session_lifetime_s, on_session_created, r);
+    oauth_sign_in(r, r->addr);
 }
 
 static void on_login_reserved(void *arg, p2a_err err, const char *const *v, const size_t *lens,
@@ -531,7 +531,7 @@ static bool login_form_ok(struct oreq *r)
 void oauth_do_login_upstream(struct oreq *r)
 {
     const struct p2a_config *cfg = r->o->cfg;
-    if (cfg->upstream_issuer == NULL || cfg->upstream_issuer[0] == '\0') {
+    if (cfg->upstream_issuer == NULL) {
         oreq_page_error(r, 404, "Not found", "This service does not sign in through another.");
         return;
     }

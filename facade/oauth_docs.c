@@ -52,15 +52,14 @@ struct oauth_docs *oauth_docs_new(struct event_base *base, const struct p2a_conf
     struct oauth_docs *d = xcalloc(1, sizeof(*d));
     d->cfg = cfg;
     d->fetcher = fetcher_new(base, &lim);
-    if (cfg->upstream_issuer != NULL && cfg->upstream_issuer[0] != '\0') {
+    if (cfg->upstream_issuer != NULL) {
         struct fetch_limits plim = {.connect_ms = 2000,
                                     .total_ms = cfg->fetch_timeout_ms,
                                     .max_bytes = OAUTH_PROVIDER_DOC_MAX_BYTES,
                                     .operator_trusted = true};
         d->provider = fetcher_new(base, &plim);
     }
-    if (d->fetcher == NULL ||
-        (cfg->upstream_issuer != NULL && cfg->upstream_issuer[0] != '\0' && d->provider == NULL)) {
+    if (d->fetcher == NULL || (cfg->upstream_issuer != NULL && d->provider == NULL)) {
         oauth_docs_free(d);
         return NULL;
     }
@@ -93,15 +92,22 @@ static struct entry *find(struct oauth_docs *d, enum oauth_doc_kind kind, const 
     return NULL;
 }
 
-/* A slot for a new entry: a free one, else the one that expires first among those not
- * being fetched; NULL when every entry is being fetched. */
+/* The provider's two documents are the operator's: never pushed out by documents anonymous
+ * requests name. */
+static bool evictable(const struct entry *e)
+{
+    return !e->fetching && (e->kind == DOC_CLIENT || e->kind == DOC_JWKS);
+}
+
+/* A slot for a new entry: a free one, else the one that expires first among the evictable;
+ * NULL when none is. */
 static struct entry **slot(struct oauth_docs *d)
 {
     if (d->n < OAUTH_DOCS_MAX)
         return &d->v[d->n++];
     struct entry **old = NULL;
     for (size_t i = 0; i < d->n; i++)
-        if (!d->v[i]->fetching && (old == NULL || d->v[i]->expires_ms < (*old)->expires_ms))
+        if (evictable(d->v[i]) && (old == NULL || d->v[i]->expires_ms < (*old)->expires_ms))
             old = &d->v[i];
     if (old != NULL) {
         entry_free(*old);

@@ -1,7 +1,8 @@
 /* oauth_docs.h -- documents a client names and we fetch: Client ID Metadata Documents (the
  * client's record) and jwks_uri documents (its keys), checked and cached.
  *
- * The cache is per replica, in memory, bounded (OAUTH_DOCS_MAX entries, the documents
+ * The cache is per replica, in memory, bounded (OAUTH_DOCS_MAX entries, of which the
+ * upstream provider's two are never evicted for the others; the documents
  * themselves at most OAUTH_DOC_MAX_BYTES each): a client_id URL is anyone's to choose, so
  * a shared cache in Redis would let anonymous requests create keys there; per replica the
  * cost of a miss is one guarded fetch per replica per URL per max-age. A good document is

@@ -141,6 +141,11 @@ struct oauth_http *oauth_http_new(struct event_base *base, const struct p2a_conf
     o->session_cookie = o->secure ? "__Host-p2a_session" : "p2a_session";
     o->csrf_cookie = o->secure ? "__Host-p2a_csrf" : "p2a_csrf";
     o->docs = oauth_docs_new(base, cfg);
+    if (cfg->upstream_issuer != NULL) {
+        struct mbuf u = {0};
+        mbuf_printf(&u, "%s/.well-known/openid-configuration", cfg->upstream_issuer);
+        o->provider_meta_url = u.s;
+    }
     if (cfg->fetch_ca_file != NULL || cfg->fetch_allow_loopback)
         log_warn("config.unsafe",
                  "fetches of client documents trust %s and %s loopback addresses: settings "
@@ -166,6 +171,7 @@ void oauth_http_free(struct oauth_http *o)
     }
     oauth_docs_free(o->docs); /* the requests waiting on a fetch are freed now */
     free(o->as_meta);
+    free(o->provider_meta_url);
     free(o->slots);
     free(o);
 }

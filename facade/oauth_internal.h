@@ -85,6 +85,7 @@ struct oauth_http {
         *slots; /* sign-ins between reservation and hash; as many as the pool holds */
     size_t nslots;
     struct oauth_docs *docs; /* client metadata documents and keys, fetched and cached */
+    char *provider_meta_url; /* the upstream provider's discovery document; NULL: none */
 };
 
 enum authz_mode { AUTHZ_SHOW, AUTHZ_CONSENT };
@@ -143,7 +144,7 @@ struct oreq {
     json_t *provider; /* the provider's discovery document */
     json_t *pending;  /* the sign-in in progress, taken from Redis: q, nonce, verifier */
     bool refetched;   /* the provider's keys were fetched again for this ID token */
-    json_t *listing;  /* the account page: the person's PATs, until their grants come */
+    struct mbuf page; /* the account page, written part by part as its replies come */
 };
 
 struct oreq *oreq_new(struct oauth_http *o, struct evhttp_request *http, enum ep ep);
@@ -180,8 +181,11 @@ void oauth_do_consent(struct oreq *r);
 void oauth_do_logout(struct oreq *r);
 /* The "authorization request" of a sign-in for the account pages: it comes back to /account/. */
 #define OAUTH_ACCOUNT_QUERY "p2a_return=account"
-/* Where a person goes once signed in for the request q: /authorize?q, or /account/. 303s. */
-void oauth_after_sign_in(struct oreq *r, const char *q);
+/* Signs r->user_id in (r->username the name shown): a session and its cookie, the person's
+ * record kept fresh (source local, or upstream for /callback/upstream), then 303 to what
+ * r->query was for: /authorize?<query>, or /account/. release_addr: a local sign-in's
+ * reservation to release (oauth_store_session_create), NULL for none. */
+void oauth_sign_in(struct oreq *r, const char *release_addr);
 /* The login page for r->query (client_name: what the person signs in to, NULL for "the
  * application"; user and message after a failed attempt, else NULL). */
 void oauth_show_login(struct oreq *r, int status, const char *client_name, const char *user,

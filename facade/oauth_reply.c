@@ -56,7 +56,7 @@ static void oreq_free(struct oreq *r)
     json_decref(r->client);
     json_decref(r->provider);
     json_decref(r->pending);
-    json_decref(r->listing);
+    mbuf_free(&r->page);
     free(r->query);
     if (r->access_token != NULL) {
         OPENSSL_cleanse(r->access_token, strlen(r->access_token));

@@ -112,9 +112,7 @@ static void on_discovery_for_begin(void *arg, json_t *doc, const char *why)
 
 static void discovery(struct oreq *r, oauth_doc_cb cb)
 {
-    char url[1024];
-    snprintf(url, sizeof(url), "%s/.well-known/openid-configuration", r->o->cfg->upstream_issuer);
-    oauth_docs_get(r->o->docs, DOC_PROVIDER, url, cb, r);
+    oauth_docs_get(r->o->docs, DOC_PROVIDER, r->o->provider_meta_url, cb, r);
 }
 
 void oauth_upstream_begin(struct oreq *r)
@@ -123,25 +121,6 @@ void oauth_upstream_begin(struct oreq *r)
 }
 
 /* ---- 2. back from the provider ------------------------------------------------------------- */
-
-static void on_session_created(void *arg, p2a_err err, const char *const *v, const size_t *lens,
-                               size_t n)
-{
-    (void)v, (void)lens;
-    struct oreq *r = oreq_resume(arg, err, n, 0);
-    if (r == NULL)
-        return;
-    oreq_set_cookie(r, r->o->session_cookie, r->sid, r->o->cfg->session_lifetime_s);
-    oauth_store_user_put(r->o->h.store, r->user_id, r->username, "upstream", clock_now(), true,
-                         oauth_store_ignore, NULL);
-    const char *q = json_string_value(json_object_get(r->pending, "q"));
-    char loc[MAX_QUERY + 16];
-    snprintf(loc, sizeof(loc), "/authorize?%s", q ? q : "");
-    oh_add_header(r->http, "Location", loc);
-    log_info("oauth.login", "user %s signed in through the upstream provider from %s", r->user_id,
-             r->addr);
-    oreq_finish(r, 303, NULL, "", 0);
-}
 
 static void signed_in(struct oreq *r, json_t *claims)
 {
@@ -159,14 +138,9 @@ static void signed_in(struct oreq *r, json_t *claims)
         return;
     }
     oidc_display_name(cfg, claims, r->username, sizeof(r->username));
-    char digest[OAUTH_HEX_LEN + 1];
-    if (oauth_random_secret(r->sid) != P2A_OK) {
-        oreq_page_error(r, 500, "Something went wrong", "Try again.");
-        return;
-    }
-    oauth_digest_hex(r->sid, strlen(r->sid), digest);
-    oauth_store_session_create(r->o->h.store, digest, r->user_id, r->username, NULL, clock_now(),
-                               cfg->session_lifetime_s, on_session_created, r);
+    const char *q = json_string_value(json_object_get(r->pending, "q"));
+    r->query = xstrdup(q ? q : ""); /* what the sign-in was for */
+    oauth_sign_in(r, NULL);
 }
 
 static void on_keys(void *arg, json_t *jwks, const char *why);
@@ -355,7 +329,7 @@ void oauth_do_upstream_callback(struct oreq *r)
     const char *error = oauth_form_get(&r->form, "error");
     const char *iss = oauth_form_get(&r->form, "iss");
     char mine[OAUTH_SECRET_LEN + 1], digest[OAUTH_HEX_LEN + 1];
-    if (r->o->cfg->upstream_issuer == NULL || r->o->cfg->upstream_issuer[0] == '\0') {
+    if (r->o->cfg->upstream_issuer == NULL) {
         oreq_page_error(r, 404, "Not found", "This service does not sign in through another.");
         return;
     }

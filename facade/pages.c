@@ -7,7 +7,10 @@
 
 #include <openssl/evp.h>
 
+#include "clients.h"
 #include "digest.h"
+#include "oauth.h"
+#include "oauth_store.h"
 #include "metrics.h"
 
 static const char head[] =
@@ -265,18 +268,22 @@ static void button_form(struct mbuf *out, const char *action, const char *csrf, 
     mbuf_printf(out, "\">%s</button>\n</form>", label);
 }
 
-static void pats_table(struct mbuf *out, const struct page_account *p)
+void page_account_tokens(struct mbuf *out, const struct page_account *p,
+                         const struct pat_record *pats, size_t n)
 {
-    mbuf_printf(out, "<h2>Personal access tokens</h2>\n<p class=\"muted\">For MCP clients "
+    start_as(out, "Your account", "wide");
+    put(out, "<h1>Your account</h1>\n<p class=\"muted\">Signed in as <strong>", p->username);
+    mbuf_printf(out, "</strong> &middot; <a href=\"/logout\">Sign out</a></p>\n"
+                     "<h2>Personal access tokens</h2>\n<p class=\"muted\">For MCP clients "
                      "configured by hand: the token goes in their <code>Authorization</code> "
                      "header.</p>\n");
-    if (p->npats == 0) {
+    if (n == 0) {
         mbuf_printf(out, "<p class=\"muted\" id=\"no-tokens\">You have no tokens.</p>\n");
     } else {
         mbuf_printf(out, "<table id=\"tokens\">\n<tr><th>Name</th><th>Created</th><th>Expires</th>"
                          "<th>Last used</th><th>Status</th><th></th></tr>\n");
-        for (size_t i = 0; i < p->npats; i++) {
-            const struct page_pat *t = &p->pats[i];
+        for (size_t i = 0; i < n; i++) {
+            const struct pat_record *t = &pats[i];
             bool revoked = t->revoked_at > 0, expired = !revoked && t->expires_at <= p->now;
             put(out, "<tr data-jti=\"", t->jti);
             put(out, "\"><td>", t->name);
@@ -309,28 +316,25 @@ static void pats_table(struct mbuf *out, const struct page_account *p)
                      "</form>\n");
 }
 
-static void grants_table(struct mbuf *out, const struct page_account *p)
+void page_account_clients(struct mbuf *out, const struct page_account *p,
+                          const struct oauth_grant *grants, size_t n)
 {
     mbuf_printf(out, "<h2>Connected applications</h2>\n<p class=\"muted\">MCP clients you "
                      "approved. Disconnecting one stops its access within 30 seconds; it asks "
                      "you again next time.</p>\n");
-    if (p->ngrants == 0) {
+    if (n == 0)
         mbuf_printf(out, "<p class=\"muted\" id=\"no-clients\">No application is connected."
                          "</p>\n");
-        return;
-    }
-    mbuf_printf(out, "<table id=\"clients\">\n<tr><th>Application</th><th>Permissions</th>"
-                     "<th>Server</th><th>Approved</th><th>Last used</th><th></th></tr>\n");
-    for (size_t i = 0; i < p->ngrants; i++) {
-        const struct page_grant *g = &p->grants[i];
+    else
+        mbuf_printf(out, "<table id=\"clients\">\n<tr><th>Application</th><th>Permissions</th>"
+                         "<th>Server</th><th>Approved</th><th>Last used</th><th></th></tr>\n");
+    for (size_t i = 0; i < n; i++) {
+        const struct oauth_grant *g = &grants[i];
+        char host[OAUTH_MAX_CLIENT_ID + 1];
         put(out, "<tr><td><strong>", g->client_name[0] ? g->client_name : "an unnamed application");
-        mbuf_printf(out, "</strong><br><span class=\"muted\">");
-        /* a metadata document's host is who vouches for the client (as on the consent page) */
-        const char *host = strncmp(g->client_id, "https://", 8) == 0 ? g->client_id + 8 : NULL;
-        if (host != NULL)
-            mbuf_printf(out, "%.*s", (int)strcspn(host, "/:"), host);
-        else
-            html_escape(out, g->client_id);
+        /* a metadata document's host is who vouches for the client, as on the consent page */
+        put(out, "</strong><br><span class=\"muted\">",
+            oauth_cimd_host(g->client_id, host, sizeof(host)) ? host : g->client_id);
         put(out, "</span></td><td><code>", g->scope);
         put(out, "</code></td><td><code>", g->resource);
         put_when(out, "</code></td><td>", g->approved_at);
@@ -340,21 +344,7 @@ static void grants_table(struct mbuf *out, const struct page_account *p)
                     "Disconnect", "Disconnect this application");
         mbuf_printf(out, "</td></tr>\n");
     }
-    mbuf_printf(out, "</table>\n");
-}
-
-void page_account(struct mbuf *out, const struct page_account *p)
-{
-    start_as(out, "Your account", "wide");
-    put(out, "<h1>Your account</h1>\n<p class=\"muted\">Signed in as <strong>", p->username);
-    mbuf_printf(out, "</strong> &middot; <a href=\"/logout\">Sign out</a></p>\n");
-    if (p->message != NULL) {
-        put(out, "<p class=\"ok\" role=\"status\">", p->message);
-        mbuf_printf(out, "</p>\n");
-    }
-    pats_table(out, p);
-    grants_table(out, p);
-    mbuf_printf(out, "%s", tail);
+    mbuf_printf(out, "%s%s", n > 0 ? "</table>\n" : "", tail);
 }
 
 /* The one script of any page: copies the token. Pinned by its hash in the page's CSP. */

@@ -13,6 +13,8 @@
 #include <stdint.h>
 
 struct mbuf;
+struct oauth_grant;
+struct pat_record;
 
 struct page_login {
     const char *query; /* the authorization request, carried to the form */
@@ -36,25 +38,13 @@ struct page_consent {
     const char *username;
 };
 
-/* The account pages (/account/): a person's PATs and connected clients. */
-struct page_pat {
-    const char *jti, *name;
-    int64_t created_at, expires_at, last_used_at, revoked_at;
-};
-struct page_grant {
-    const char *grant_id, *client_id, *client_name, *scope, *resource;
-    int64_t approved_at, last_used_at;
-};
+/* The account page (/account/), in two parts, each written while its store reply lives: the
+ * person's PATs (store_pat_list) and their connected clients (oauth_store_grants_list). */
 struct page_account {
     const char *csrf;
     const char *username;
-    const struct page_pat *pats;
-    size_t npats;
-    const struct page_grant *grants;
-    size_t ngrants;
     const int *lifetimes_days; /* the choices offered for a new token, 0-terminated */
     int64_t now;
-    const char *message; /* a note above the lists (what was just done), may be NULL */
 };
 /* A new token, shown once: its value, the MCP client configuration, a copy button (the one
  * script, pinned by page_copy_script_hash()). */
@@ -64,7 +54,11 @@ struct page_token {
 };
 
 void page_login(struct mbuf *out, const struct page_login *p);
-void page_account(struct mbuf *out, const struct page_account *p);
+void page_account_tokens(struct mbuf *out, const struct page_account *p,
+                         const struct pat_record *pats, size_t n);
+/* The rest of the page, after page_account_tokens(). */
+void page_account_clients(struct mbuf *out, const struct page_account *p,
+                          const struct oauth_grant *grants, size_t n);
 void page_token_created(struct mbuf *out, const struct page_token *p);
 /* "sha256-<base64>" of the copy button's script, for the page's Content-Security-Policy. */
 const char *page_copy_script_hash(void);

@@ -315,6 +315,15 @@ bool oauth_client_id_usable(const char *s)
 
 /* ---- metadata documents ------------------------------------------------------------------- */
 
+bool oauth_cimd_host(const char *client_id, char *out, size_t n)
+{
+    struct url_parts u;
+    if (strncmp(client_id, "https://", 8) != 0 || !url_split(client_id, &u) || u.host_len == 0)
+        return false;
+    snprintf(out, n, "%.*s", (int)u.host_len, u.host);
+    return true;
+}
+
 const char *oauth_cimd_id_check(const char *s)
 {
     struct url_parts u;

@@ -22,7 +22,7 @@
 
 #include "err.h"
 
-#define OAUTH_MAX_CLIENT_ID 1024 /* a metadata document's URL; ours are 24 bytes */
+#define OAUTH_MAX_CLIENT_ID 1024         /* a metadata document's URL; ours are 24 bytes */
 #define OAUTH_MAX_ASSERTION_LIFETIME 300 /* seconds an assertion may live, iat or now to exp */
 
 enum oauth_auth_method {
@@ -72,12 +72,14 @@ bool oauth_client_id_usable(const char *s);
  * userinfo, fragment or dot segments, at most OAUTH_MAX_CLIENT_ID bytes of visible ASCII;
  * else why not. */
 const char *oauth_cimd_id_check(const char *s);
+/* The host of a client_id that names a metadata document (https://<host>/...): who vouches
+ * for the client, shown beside its self-declared name. false for any other client_id. */
+bool oauth_cimd_host(const char *client_id, char *out, size_t n);
 /* The client record a fetched document makes (new reference), or NULL with why: a JSON
  * object whose client_id is url exactly, with client_name and redirect_uris, no
  * client_secret or client_secret_expires_at, token_endpoint_auth_method none (the default
  * here) or private_key_jwt, and the registration rule's checks for the rest. */
-json_t *oauth_cimd_client(const char *body, size_t len, const char *url, char *why,
-                          size_t whylen);
+json_t *oauth_cimd_client(const char *body, size_t len, const char *url, char *why, size_t whylen);
 
 /* ---- client assertions (private_key_jwt) -------------------------------------------------- */
 

@@ -504,12 +504,16 @@ static bool set(const char *s)
     return s != NULL && s[0] != '\0';
 }
 
-/* The upstream provider's settings, checked together: NULL when they hold (or none is set),
- * else why, with *which the setting to blame. */
+/* The upstream provider's settings, checked together: NULL when they hold (or none is set:
+ * the issuer is then NULL, never ""), else why, with *which the setting to blame. */
 static const char *upstream_check(struct p2a_config *cfg, const char **which)
 {
     *which = "PIPE2_AUTH_UPSTREAM_ISSUER";
-    if (!set(cfg->upstream_issuer))
+    if (!set(cfg->upstream_issuer)) {
+        free(cfg->upstream_issuer);
+        cfg->upstream_issuer = NULL;
+    }
+    if (cfg->upstream_issuer == NULL)
         return cfg->local_accounts ? NULL
                                    : "required when PIPE2_AUTH_LOCAL_ACCOUNTS is off (nobody "
                                      "could sign in)";

@@ -22,7 +22,6 @@
 #include "arena.h"
 #include "clients.h"
 #include "clock.h"
-#include "codec.h"
 #include "digest.h"
 #include "introspect.h"
 #include "config.h"
@@ -251,6 +250,15 @@ static void fill_info(Pipe2__Auth__V1__TokenInfo *info, const struct pat_record 
     "no such user: a user exists once they sign in, once CreateUser makes their account, or "      \
     "once a dashboard registers its own user id with PutUser"
 
+/* Whether user_id may name a user; false after answering INVALID_ARGUMENT. */
+static bool user_id_ok(struct service_call *call, const char *user_id)
+{
+    const char *why = validate_user_id(user_id);
+    if (why != NULL)
+        svc_finish_err(call, RPC_INVALID_ARGUMENT, why);
+    return why == NULL;
+}
+
 static void on_issued(void *arg, p2a_err err)
 {
     struct issue_op *op = arg;
@@ -425,10 +433,7 @@ static void do_list(struct service_ctx *ctx, const uint8_t *msg, size_t len,
         svc_unpack(call, &pipe2__auth__v1__list_tokens_request__descriptor, NULL, msg, len);
     if (req == NULL)
         return;
-    const char *why = validate_user_id(req->user_id);
-    if (why != NULL)
-        svc_finish_err(call, RPC_INVALID_ARGUMENT, why);
-    else
+    if (user_id_ok(call, req->user_id))
         store_pat_list(ctx->store, req->user_id, req->include_revoked, on_listed, call);
     pipe2__auth__v1__list_tokens_request__free_unpacked(req, NULL);
 }
@@ -607,11 +612,10 @@ static void do_put_user(struct service_ctx *ctx, const uint8_t *msg, size_t len,
         svc_unpack(call, &pipe2__auth__v1__put_user_request__descriptor, NULL, msg, len);
     if (req == NULL)
         return;
-    const char *why = validate_user_id(req->user_id);
     const char *name_why = req->display_name[0] ? validate_name(req->display_name) : NULL;
     char bad[160];
-    if (why != NULL) {
-        svc_finish_err(call, RPC_INVALID_ARGUMENT, why);
+    if (!user_id_ok(call, req->user_id)) {
+        ; /* answered */
     } else if (name_why != NULL) {
         snprintf(bad, sizeof(bad), "display_name: %s", name_why);
         svc_finish_err(call, RPC_INVALID_ARGUMENT, bad);
@@ -675,11 +679,8 @@ static void on_user_disabled(void *arg, p2a_err err, const char *const *v, const
 /* The user id of a request whose first field it is, checked; NULL after answering. */
 static struct user_rec_op *user_rec_op_new(struct service_call *call, const char *user_id)
 {
-    const char *why = validate_user_id(user_id);
-    if (why != NULL) {
-        svc_finish_err(call, RPC_INVALID_ARGUMENT, why);
+    if (!user_id_ok(call, user_id))
         return NULL;
-    }
     struct user_rec_op *op = xcalloc(1, sizeof(*op));
     op->call = call;
     snprintf(op->user_id, sizeof(op->user_id), "%s", user_id);
@@ -723,32 +724,28 @@ static void on_grants(void *arg, p2a_err err, const char *const *v, const size_t
 {
     (void)lens;
     struct service_call *call = arg;
-    if (err != P2A_OK || n % 7 != 0) {
+    struct oauth_grant gr[OAUTH_GRANTS_MAX];
+    size_t count = err == P2A_OK ? oauth_store_grants_read(v, n, gr) : 0;
+    if (err != P2A_OK || (n > 0 && count == 0)) {
         svc_finish_err(call, RPC_UNAVAILABLE, "the token store is unavailable; nothing was read");
         return;
     }
-    size_t count = n / 7;
-    Pipe2__Auth__V1__Grant *g = xcalloc(count ? count : 1, sizeof(*g));
-    Pipe2__Auth__V1__Grant **ptrs =
-        xcalloc(count ? count : 1, sizeof(*ptrs)); // NOLINT(bugprone-sizeof-expression): pointers
+    Pipe2__Auth__V1__Grant g[OAUTH_GRANTS_MAX], *ptrs[OAUTH_GRANTS_MAX];
     for (size_t i = 0; i < count; i++) {
-        const char *const *f = v + 7 * i;
         pipe2__auth__v1__grant__init(&g[i]);
-        g[i].grant_id = (char *)f[0];
-        g[i].client_id = (char *)f[1];
-        g[i].client_name = (char *)f[2];
-        g[i].scope = (char *)f[3];
-        g[i].resource = (char *)f[4];
-        g[i].approved_at = strtoll(f[5], NULL, 10);
-        g[i].last_used_at = strtoll(f[6], NULL, 10);
+        g[i].grant_id = (char *)gr[i].grant_id;
+        g[i].client_id = (char *)gr[i].client_id;
+        g[i].client_name = (char *)gr[i].client_name;
+        g[i].scope = (char *)gr[i].scope;
+        g[i].resource = (char *)gr[i].resource;
+        g[i].approved_at = gr[i].approved_at;
+        g[i].last_used_at = gr[i].last_used_at;
         ptrs[i] = &g[i];
     }
     Pipe2__Auth__V1__ListGrantsResponse resp = PIPE2__AUTH__V1__LIST_GRANTS_RESPONSE__INIT;
     resp.n_grants = count;
     resp.grants = ptrs;
     svc_finish_msg(call, &resp.base);
-    free(ptrs);
-    free(g);
 }
 
 static void do_list_grants(struct service_ctx *ctx, const uint8_t *msg, size_t len,
@@ -758,10 +755,7 @@ static void do_list_grants(struct service_ctx *ctx, const uint8_t *msg, size_t l
         svc_unpack(call, &pipe2__auth__v1__list_grants_request__descriptor, NULL, msg, len);
     if (req == NULL)
         return;
-    const char *why = validate_user_id(req->user_id);
-    if (why != NULL)
-        svc_finish_err(call, RPC_INVALID_ARGUMENT, why);
-    else
+    if (user_id_ok(call, req->user_id))
         oauth_store_grants_list(ctx->store, req->user_id, on_grants, call);
     pipe2__auth__v1__list_grants_request__free_unpacked(req, NULL);
 }
@@ -793,14 +787,9 @@ static void do_revoke_grant(struct service_ctx *ctx, const uint8_t *msg, size_t 
         svc_unpack(call, &pipe2__auth__v1__revoke_grant_request__descriptor, NULL, msg, len);
     if (req == NULL)
         return;
-    const char *why = validate_user_id(req->user_id);
-    size_t glen = strlen(req->grant_id);
-    bool hex = glen == OAUTH_HEX_LEN;
-    for (size_t i = 0; hex && i < glen; i++)
-        hex = codec_hexval((unsigned char)req->grant_id[i]) >= 0;
-    if (why != NULL)
-        svc_finish_err(call, RPC_INVALID_ARGUMENT, why);
-    else if (!hex)
+    if (!user_id_ok(call, req->user_id))
+        ; /* answered */
+    else if (!oauth_grant_id_valid(req->grant_id))
         svc_finish_err(call, RPC_INVALID_ARGUMENT, "grant_id: 64 hex digits, as ListGrants gives");
     else
         oauth_store_grant_revoke(ctx->store, req->user_id, req->grant_id, clock_now_ms(),

@@ -16,8 +16,9 @@
 /* The longest argument eval_args() formats: a grant's families (grant:<user>:<id>:fams). */
 #define ARG_MAX (sizeof(STORE_KEY_GRANT "::fams") + VALIDATE_USER_ID_MAX + OAUTH_HEX_LEN)
 #define ARGS_MAX 20
-/* members a grant script takes at once, within store_eval()'s 64 arguments */
-#define GRANT_LIST_MAX 25     /* grants listed: a key and an id each */
+#define GRANT_FIELDS 7 /* of each grant in a listing: its id and six fields */
+/* members a grant script takes at once, within store_eval()'s 64 arguments (and
+ * OAUTH_GRANTS_MAX for a listing: a key and an id each) */
 #define GRANT_REVOKE_BATCH 18 /* families revoked a batch: two keys and an id each */
 
 /* One argument of a script: a string, a number, or a key: a prefix (STORE_KEY_*), an id and
@@ -245,23 +246,27 @@ void oauth_store_family_create(struct store *st, const char *fid, const char *cl
     static const char lua[] = STORE_LUA_REVOKE
         "redis.call('ZADD', KEYS[2], ARGV[8], ARGV[7])\n"
         "redis.call('EXPIRE', KEYS[2], ARGV[9])\n"
-        "local off = redis.call('HEXISTS', KEYS[6], 'disabled_at') == 1\n"
-        "if off or redis.call('HGET', KEYS[1], 'revoked') == '1' then\n"
-        "  revoke(ARGV[7], ARGV[8], ARGV[10])\n"
-        "  return off and -1 or 0\n"
-        "end\n"
-        "redis.call('HSET', KEYS[1], 'client_id', ARGV[1], 'user_id', ARGV[2], 'scope', ARGV[3],"
-        " 'resource', ARGV[4], 'cur', ARGV[5], 'prev', '', 'prev_at', '0', 'revoked', '0')\n"
-        "redis.call('EXPIRE', KEYS[1], ARGV[9])\n"
-        "redis.call('SET', KEYS[3], ARGV[6], 'EX', ARGV[9])\n"
-        "redis.call('SADD', KEYS[5], ARGV[6])\n"
-        "if redis.call('TTL', KEYS[5]) < tonumber(ARGV[9]) then\n"
-        "  redis.call('EXPIRE', KEYS[5], ARGV[9])\n"
-        "end\n"
-        "if redis.call('EXISTS', KEYS[4]) == 1 then\n"
-        "  redis.call('HSET', KEYS[4], 'last_used_at', math.floor(tonumber(ARGV[10]) / 1000))\n"
-        "end\n"
-        "return 1\n";
+        "local off = " STORE_LUA_USER_DISABLED(
+            "KEYS[6]") "\n"
+                       "if off or redis.call('HGET', KEYS[1], 'revoked') == '1' then\n"
+                       "  revoke(ARGV[7], ARGV[8], ARGV[10])\n"
+                       "  return off and -1 or 0\n"
+                       "end\n"
+                       "redis.call('HSET', KEYS[1], 'client_id', ARGV[1], 'user_id', ARGV[2], "
+                       "'scope', ARGV[3],"
+                       " 'resource', ARGV[4], 'cur', ARGV[5], 'prev', '', 'prev_at', '0', "
+                       "'revoked', '0')\n"
+                       "redis.call('EXPIRE', KEYS[1], ARGV[9])\n"
+                       "redis.call('SET', KEYS[3], ARGV[6], 'EX', ARGV[9])\n"
+                       "redis.call('SADD', KEYS[5], ARGV[6])\n"
+                       "if redis.call('TTL', KEYS[5]) < tonumber(ARGV[9]) then\n"
+                       "  redis.call('EXPIRE', KEYS[5], ARGV[9])\n"
+                       "end\n"
+                       "if redis.call('EXISTS', KEYS[4]) == 1 then\n"
+                       "  redis.call('HSET', KEYS[4], 'last_used_at', "
+                       "math.floor(tonumber(ARGV[10]) / 1000))\n"
+                       "end\n"
+                       "return 1\n";
     char gid[ARG_MAX];
     grant_id(user_id, client_id, gid);
     EVAL(st, lua, 9, cb, arg, FAMILY(fid), KEY(STORE_KEY_REFRESH, rt_digest), GRANT(gid),
@@ -431,14 +436,15 @@ void oauth_store_family_add_at(struct store *st, const char *fid, const char *us
                                const char *jti, int64_t exp, int64_t now_ms, store_eval_cb cb,
                                void *arg)
 {
-    static const char lua[] =
-        STORE_LUA_REVOKE "redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])\n"
-                         "local off = redis.call('HEXISTS', KEYS[3], 'disabled_at') == 1\n"
-                         "if off or redis.call('HGET', KEYS[1], 'revoked') == '1' then\n"
-                         "  revoke(ARGV[1], ARGV[2], ARGV[3])\n"
-                         "  return off and -1 or 0\n"
-                         "end\n"
-                         "return 1\n";
+    static const char lua[] = STORE_LUA_REVOKE
+        "redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])\n"
+        "local off = " STORE_LUA_USER_DISABLED(
+            "KEYS[3]") "\n"
+                       "if off or redis.call('HGET', KEYS[1], 'revoked') == '1' then\n"
+                       "  revoke(ARGV[1], ARGV[2], ARGV[3])\n"
+                       "  return off and -1 or 0\n"
+                       "end\n"
+                       "return 1\n";
     EVAL(st, lua, 6, cb, arg, FAMILY(fid), KEY(STORE_KEY_USER, user_id), REVOCATION, STR(jti),
          NUM(exp), NUM(now_ms));
 }
@@ -594,7 +600,7 @@ void oauth_store_grant_get(struct store *st, const char *user_id, const char *cl
 {
     static const char lua[] = "local g = redis.call('HMGET', KEYS[1], 'scope', 'resource')\n"
                               "return {g[1] or '', g[2] or '',"
-                              " redis.call('HEXISTS', KEYS[2], 'disabled_at')}\n";
+                              " " STORE_LUA_USER_DISABLED("KEYS[2]") " and 1 or 0}\n";
     char gid[ARG_MAX];
     grant_id(user_id, client_id, gid);
     EVAL(st, lua, 2, cb, arg, KEY(STORE_KEY_GRANT, gid), KEY(STORE_KEY_USER, user_id));
@@ -683,7 +689,7 @@ static bool grants_list_run(struct set_job *j, const char *const *v, size_t n)
                               "  end\n"
                               "end\n"
                               "return out\n";
-    size_t m = n < GRANT_LIST_MAX ? n : GRANT_LIST_MAX;
+    size_t m = n < OAUTH_GRANTS_MAX ? n : OAUTH_GRANTS_MAX;
     const char **args = xcalloc(1 + 2 * m, sizeof(*args));
     char **keys = xcalloc(m + 1, sizeof(*keys));
     keys[m] = xmalloc(ARG_MAX);
@@ -710,7 +716,30 @@ void oauth_store_grants_list(struct store *st, const char *user_id, store_eval_c
         .st = st, .cb = cb, .arg = arg, .user_id = xstrdup(user_id), .run = grants_list_run};
     char key[ARG_MAX];
     snprintf(key, sizeof(key), STORE_KEY_USER "%s:grants", user_id);
-    set_read(j, key, GRANT_LIST_MAX);
+    set_read(j, key, OAUTH_GRANTS_MAX);
+}
+
+bool oauth_grant_id_valid(const char *gid)
+{
+    return strlen(gid) == OAUTH_HEX_LEN && strspn(gid, "0123456789abcdef") == OAUTH_HEX_LEN;
+}
+
+size_t oauth_store_grants_read(const char *const *v, size_t n,
+                               struct oauth_grant out[OAUTH_GRANTS_MAX])
+{
+    size_t count = n % GRANT_FIELDS == 0 ? n / GRANT_FIELDS : 0;
+    count = count < OAUTH_GRANTS_MAX ? count : OAUTH_GRANTS_MAX;
+    for (size_t i = 0; i < count; i++) {
+        const char *const *f = v + GRANT_FIELDS * i;
+        out[i] = (struct oauth_grant){.grant_id = f[0],
+                                      .client_id = f[1],
+                                      .client_name = f[2],
+                                      .scope = f[3],
+                                      .resource = f[4],
+                                      .approved_at = strtoll(f[5], NULL, 10),
+                                      .last_used_at = strtoll(f[6], NULL, 10)};
+    }
+    return count;
 }
 
 static void grant_fams_key(const struct set_job *j, char out[ARG_MAX])

@@ -173,6 +173,10 @@ void oauth_store_user_disable(struct store *st, const char *user_id, bool disabl
  *   {t}:user:<user_id>:grants        set: the user's grant ids
  * A family joins its grant's set when it is created (oauth_store_family_create). */
 
+/* Whether gid has a grant id's shape: 64 lowercase hex digits (the SHA-256 of the client_id,
+ * as listings give it). */
+bool oauth_grant_id_valid(const char *gid);
+
 /* {scope, resource, disabled}: what the user approved for the client so far ("" for none),
  * and 1 when the user is disabled (else 0). */
 void oauth_store_grant_get(struct store *st, const char *user_id, const char *client_id,
@@ -181,9 +185,20 @@ void oauth_store_grant_get(struct store *st, const char *user_id, const char *cl
 void oauth_store_grant_approve(struct store *st, const char *user_id, const char *client_id,
                                const char *client_name, const char *scope, const char *resource,
                                int64_t now, int ttl_s, store_eval_cb cb, void *arg);
-/* A user's grants (at most 25): 7 fields each (grant_id client_id client_name scope resource
- * approved_at last_used_at). */
+#define OAUTH_GRANTS_MAX 25 /* grants listed */
+
+/* A user's grants (at most OAUTH_GRANTS_MAX), for oauth_store_grants_read(). */
 void oauth_store_grants_list(struct store *st, const char *user_id, store_eval_cb cb, void *arg);
+
+/* One grant of a listing; the strings point into the reply it was read from. */
+struct oauth_grant {
+    const char *grant_id, *client_id, *client_name, *scope, *resource;
+    int64_t approved_at, last_used_at;
+};
+/* The grants of oauth_store_grants_list()'s reply v[0..n) into out; how many (a reply of
+ * another shape reads as none). */
+size_t oauth_store_grants_read(const char *const *v, size_t n,
+                               struct oauth_grant out[OAUTH_GRANTS_MAX]);
 /* Revokes every family of the grant (refresh tokens, and access tokens on every replica
  * through the revocation log) and removes it: {0}; {-1} when there is no such grant.
  * Acknowledged once the replicas have it (store_eval_durable). */

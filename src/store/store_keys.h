@@ -47,6 +47,9 @@
  * (scripts/migrate-redis-keys.sh), whose revocations this version would not see. */
 #define STORE_KEY_LEGACY_REVSEQ "p2a:revseq"
 
+/* A Lua expression: whether the user whose record is the key (Lua) k is disabled. */
+#define STORE_LUA_USER_DISABLED(k) "(redis.call('HEXISTS', " k ", 'disabled_at') == 1)"
+
 #define STORE_LUA_REVOKE                                                                           \
     "local RK = #KEYS - 2\n"                                                                       \
     "local function revoke(jti, exp, ms, again)\n"                                                 \

@@ -20,17 +20,20 @@
  * caller has given up (and told its client so), and nothing is written: {0}. */
 static const char create_lua[] =
     "if redis.call('EXISTS', KEYS[3]) == 0 then return -1 end\n" /* users first: one subject */
-    "if redis.call('HEXISTS', KEYS[3], 'disabled_at') == 1 then return -2 end\n"
-    "local t = redis.call('TIME')\n"
-    "if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[9]) then\n"
-    "  return 0\n"
-    "end\n"
-    "redis.call('HSET', KEYS[1], 'jti', ARGV[1], 'user_id', ARGV[2], 'name', ARGV[3],"
-    " 'scope', ARGV[4], 'created_at', ARGV[5], 'expires_at', ARGV[6], 'last_used_at', 0,"
-    " 'revoked_at', 0)\n"
-    "redis.call('EXPIREAT', KEYS[1], ARGV[8])\n"
-    "redis.call('ZADD', KEYS[2], ARGV[7], ARGV[1])\n"
-    "return 1\n";
+    "if " STORE_LUA_USER_DISABLED("KEYS[3]") " then return -2 end\n"
+                                             "local t = redis.call('TIME')\n"
+                                             "if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) "
+                                             "/ 1000) > tonumber(ARGV[9]) then\n"
+                                             "  return 0\n"
+                                             "end\n"
+                                             "redis.call('HSET', KEYS[1], 'jti', ARGV[1], "
+                                             "'user_id', ARGV[2], 'name', ARGV[3],"
+                                             " 'scope', ARGV[4], 'created_at', ARGV[5], "
+                                             "'expires_at', ARGV[6], 'last_used_at', 0,"
+                                             " 'revoked_at', 0)\n"
+                                             "redis.call('EXPIREAT', KEYS[1], ARGV[8])\n"
+                                             "redis.call('ZADD', KEYS[2], ARGV[7], ARGV[1])\n"
+                                             "return 1\n";
 
 static void done_reply(struct op *op, redisReply *r)
 {

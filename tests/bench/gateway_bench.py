@@ -21,15 +21,14 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import harness  # noqa: E402
 from harness import pb  # noqa: E402
-from introspect_bench import (SERVER_CPU, fmt, h2load, malloc_calls, malloc_shim,  # noqa: E402
-                              start_peer, taskset, wait_port)
+from introspect_bench import (SERVER_CPU, bench_start, fmt, h2load,  # noqa: E402
+                              malloc_calls, malloc_shim, start_peer, taskset, wait_port)
 
 RESOURCE = "http://127.0.0.1:3000/mcp"
 
@@ -64,18 +63,24 @@ def check_request(token):
     return pb_field(1, pb_field(4, pb_field(2, http)))
 
 
+def keepalive_runs(url, headers, n, log, label, rps, p50):
+    """One HTTP/1.1 keep-alive throughput run (-c 16) into rps, one latency run (-c 1, its
+    per-request log at log) into p50; every answer must be an empty 200."""
+    r = h2load(url, None, n, 16, 1, headers, h1=True)
+    check(r, 0, label)
+    rps.append(r["rps"])
+    r = h2load(url, None, 20000, 1, 1, headers, h1=True, log=log)
+    check(r, 0, f"{label} -c1")
+    p50.append(r["p50_us"])
+
+
 def nginx_return_200(tmp, port):
     ngdir = os.path.join(tmp, "nginx")
     os.makedirs(ngdir, exist_ok=True)
-    conf = os.path.join(ngdir, "nginx.conf")
-    temps = "".join(f"  {k}_temp_path {ngdir}/{k};\n"
-                    for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-    with open(conf, "w") as f:
-        f.write(f"daemon off;\nworker_processes 1;\npid {ngdir}/nginx.pid;\n"
-                f"error_log {ngdir}/error.log error;\nevents {{ worker_connections 1024; }}\n"
-                f"http {{\n  access_log off;\n{temps}  keepalive_requests 1000000;\n"
-                f"  server {{\n    listen 127.0.0.1:{port};\n"
-                f"    location / {{ return 200; }}\n  }}\n}}\n")
+    conf = harness.nginx_conf(ngdir, f"    keepalive_requests 1000000;\n"
+                                     f"    server {{\n        listen 127.0.0.1:{port};\n"
+                                     f"        location / {{ return 200; }}\n    }}\n",
+                              worker_connections=1024, error_level="error")
     return subprocess.Popen(taskset(SERVER_CPU) + [shutil.which("nginx") or "/usr/sbin/nginx",
                                                    "-c", conf, "-p", ngdir],
                             stderr=subprocess.DEVNULL)
@@ -83,15 +88,8 @@ def nginx_return_200(tmp, port):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--authd", default=os.environ.get("P2A_AUTHD"))
     ap.add_argument("-n", type=int, default=200000)
-    a = ap.parse_args()
-    if a.authd:
-        harness.AUTHD = a.authd
-    tmp = tempfile.mkdtemp(prefix="p2a-bench-")
-    procs = []
-    env = harness.Env()
+    a, tmp, procs, env = bench_start(ap)
     R = {k: [] for k in ("fa", "fa_p50", "ng", "ng_p50", "rfc", "peer", "check", "intro")}
     try:
         fport = harness.free_port()
@@ -132,13 +130,8 @@ def main():
                 raise SystemExit(f"FAIL: {name} probe: {r}")
         check(h2load(fa_url, None, 2000, 4, 1, fa_headers, h1=True), 0, "forward-auth warm-up")
         for i in range(a.runs):
-            r = h2load(fa_url, None, a.n, 16, 1, fa_headers, h1=True)
-            check(r, 0, "forward-auth")
-            R["fa"].append(r["rps"])
-            r = h2load(fa_url, None, 20000, 1, 1, fa_headers, h1=True,
-                       log=os.path.join(tmp, f"fa{i}.log"))
-            check(r, 0, "forward-auth -c1")
-            R["fa_p50"].append(r["p50_us"])
+            keepalive_runs(fa_url, fa_headers, a.n, os.path.join(tmp, f"fa{i}.log"),
+                           "forward-auth", R["fa"], R["fa_p50"])
             r = h2load(rfc_url, rfc_body, a.n // 2, 16, 1, rfc_headers, h1=True)
             check(r, rfc_len, "RFC 7662 on the workers")
             R["rfc"].append(r["rps"])
@@ -175,13 +168,8 @@ def main():
         wait_port(nport)
         ng_url = f"http://127.0.0.1:{nport}/forward-auth"
         for i in range(a.runs):
-            r = h2load(ng_url, None, a.n, 16, 1, fa_headers, h1=True)
-            check(r, 0, "nginx return 200")
-            R["ng"].append(r["rps"])
-            r = h2load(ng_url, None, 20000, 1, 1, fa_headers, h1=True,
-                       log=os.path.join(tmp, f"ng{i}.log"))
-            check(r, 0, "nginx -c1")
-            R["ng_p50"].append(r["p50_us"])
+            keepalive_runs(ng_url, fa_headers, a.n, os.path.join(tmp, f"ng{i}.log"),
+                           "nginx return 200", R["ng"], R["ng_p50"])
         harness.stop_process(ng)
 
         # ---- the peer: node-oidc-provider's introspection ---------------------------------

@@ -24,7 +24,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
@@ -142,19 +141,24 @@ def fmt(xs, unit=""):
     return f"{f(med)}{unit} ({f(lo)}..{f(hi)})"
 
 
-def main():
-    ap = argparse.ArgumentParser()
+def bench_start(ap):
+    """What every bench starts with: ap's arguments with --runs and --authd (the binary
+    measured), a temporary folder, the list of processes to stop, a harness Env (its
+    redis-server and keys)."""
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--authd", default=os.environ.get("P2A_AUTHD"))
-    ap.add_argument("--cached-n", type=int, default=300000)
-    ap.add_argument("--uncached-n", type=int, default=30000)
-    ap.add_argument("--tokens", type=int, default=100000, help="for the memory figure")
     a = ap.parse_args()
     if a.authd:
         harness.AUTHD = a.authd
-    tmp = tempfile.mkdtemp(prefix="p2a-bench-")
-    procs = []
-    env = harness.Env()
+    return a, tempfile.mkdtemp(prefix="p2a-bench-"), [], harness.Env()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cached-n", type=int, default=300000)
+    ap.add_argument("--uncached-n", type=int, default=30000)
+    ap.add_argument("--tokens", type=int, default=100000, help="for the memory figure")
+    a, tmp, procs, env = bench_start(ap)
     results = {}
     try:
         # ---- references that need no server of ours -------------------------------------

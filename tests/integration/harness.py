@@ -447,6 +447,20 @@ class ServiceTest(unittest.TestCase):
 NODE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "node")
 
 
+def nginx_conf(ngdir, http_body, worker_connections=256, error_level="warn"):
+    """Writes <ngdir>/nginx.conf for one worker in the foreground, its pid, log and temporary
+    files in ngdir, http_body inside http {} (access log off); returns its path."""
+    temps = "".join(f"    {k}_temp_path {ngdir}/{k};\n"
+                    for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    path = os.path.join(ngdir, "nginx.conf")
+    with open(path, "w") as f:
+        f.write(f"daemon off;\nworker_processes 1;\npid {ngdir}/nginx.pid;\n"
+                f"error_log {ngdir}/error.log {error_level};\n"
+                f"events {{ worker_connections {worker_connections}; }}\n"
+                f"http {{\n    access_log off;\n{temps}{http_body}}}\n")
+    return path
+
+
 def chromium_for(case, *module):
     """Chromium's path, once it and tests/integration/node/node_modules/<module> are known to
     be there (scripts/test.sh installs both); the case fails otherwise."""

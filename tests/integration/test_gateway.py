@@ -14,8 +14,8 @@ import subprocess
 import time
 import unittest
 
-from harness import (Authd, Env, chromium_for, claims, free_port, jwt_es256, run_node_suite,
-                     stop_process, wait_until)
+from harness import (Authd, Env, chromium_for, claims, free_port, jwt_es256, nginx_conf,
+                     run_node_suite, stop_process, wait_until)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 EXAMPLE = os.path.join(ROOT, "examples", "mcp-server")
@@ -96,13 +96,7 @@ class Gateway(unittest.TestCase):
                     .replace("127.0.0.1:3001", f"127.0.0.1:{cls.mcp_port}"))
         with open(os.path.join(ngdir, "site.conf"), "w") as f:
             f.write(site)
-        main = os.path.join(ngdir, "nginx.conf")
-        temps = "".join(f"    {k}_temp_path {ngdir}/{k};\n"
-                        for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-        with open(main, "w") as f:
-            f.write(f"daemon off;\nworker_processes 1;\npid {ngdir}/nginx.pid;\n"
-                    f"error_log {ngdir}/error.log warn;\nevents {{ worker_connections 256; }}\n"
-                    f"http {{\n    access_log off;\n{temps}    include {ngdir}/site.conf;\n}}\n")
+        main = nginx_conf(ngdir, f"    include {ngdir}/site.conf;\n")
         cls.nginx_dir = ngdir
         cls.nginx = subprocess.Popen([nginx, "-c", main, "-p", ngdir], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE)

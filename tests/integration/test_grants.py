@@ -45,6 +45,15 @@ class Grants(unittest.TestCase):
     def tearDown(self):
         self.env.close()
 
+    def person(self, extra=None, name="Remembered"):
+        """pipe2-authd (with extra settings), its admin client, ana's user id, a registered
+        client's id and ana's browser."""
+        a = oauth_authd(self.env, extra)
+        admin = a.client(self.env.admin_key)
+        self.addCleanup(admin.close)
+        user_id = admin.create_user("ana", PASSWORD).user_id
+        return a, admin, user_id, register(a, name), Flow(a)
+
     def sign_in_and_approve(self, a, f, cid, scope="mcp"):
         v, st, h, page = authorize(f, cid, scope)
         self.assertEqual(st, 200)
@@ -59,11 +68,7 @@ class Grants(unittest.TestCase):
         return v, query(h["Location"])["code"]
 
     def test_consent_is_remembered_until_more_is_asked(self):
-        a = oauth_authd(self.env)
-        admin = a.client(self.env.admin_key)
-        admin.create_user("ana", PASSWORD)
-        cid = register(a)
-        f = Flow(a)
+        a, _, _, cid, f = self.person()
         v, code = self.sign_in_and_approve(a, f, cid)
         self.assertEqual(exchange(a, cid, code, v)[0], 200)
         # the same request again: straight back to the client with a code, no page
@@ -88,26 +93,16 @@ class Grants(unittest.TestCase):
         st, h, _ = g.req(h["Location"])
         self.assertEqual(st, 302)
         self.assertIn("code", query(h["Location"]))
-        admin.close()
 
     def test_always_ask_when_configured(self):
-        a = oauth_authd(self.env, {"PIPE2_AUTH_REMEMBER_CONSENT": "0"})
-        admin = a.client(self.env.admin_key)
-        admin.create_user("ana", PASSWORD)
-        cid = register(a)
-        f = Flow(a)
+        a, _, _, cid, f = self.person({"PIPE2_AUTH_REMEMBER_CONSENT": "0"})
         self.sign_in_and_approve(a, f, cid)
         _, st, _, page = authorize(f, cid)
         self.assertEqual(st, 200)
         self.assertIn('action="/consent"', page)
-        admin.close()
 
     def test_sign_out_ends_the_session(self):
-        a = oauth_authd(self.env)
-        admin = a.client(self.env.admin_key)
-        admin.create_user("ana", PASSWORD)
-        cid = register(a)
-        f = Flow(a)
+        a, _, _, cid, f = self.person()
         self.sign_in_and_approve(a, f, cid)
         st, h, page = f.req("/logout")
         self.assertEqual(st, 200)
@@ -128,16 +123,11 @@ class Grants(unittest.TestCase):
         self.assertIn('action="/login"', page)
         st, _, page = Flow(a).req("/logout")  # nobody signed in: nothing to do
         self.assertIn("You are signed out", page)
-        admin.close()
 
     def test_revoke_grant_ends_its_tokens_on_every_replica(self):
-        a = oauth_authd(self.env)
+        a, admin, user_id, cid, f = self.person(name="Disconnect me")
         b = self.env.authd({"PIPE2_AUTH_ISSUER": a.issuer})  # a second replica
-        admin = a.client(self.env.admin_key)
-        user_id = admin.create_user("ana", PASSWORD).user_id
-        cid = register(a, "Disconnect me")
         other = register(a, "Keep me")
-        f = Flow(a)
         tokens = []
         for client in (cid, cid, other):  # two authorizations of one client, one of another
             v, code = (self.sign_in_and_approve(a, f, client) if not tokens or client == other
@@ -181,7 +171,6 @@ class Grants(unittest.TestCase):
             admin.revoke_grant(user_id, "not-hex")
         self.assertEqual(e.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
         mcp_b.close()
-        admin.close()
 
 
 if __name__ == "__main__":

@@ -359,6 +359,28 @@ class CraftedProvider(unittest.TestCase):
         params = p.start(idp, self.client)
         self.refused(p, params, "did not exchange the code (invalid_client)", status=502)
 
+    def test_account_pages_sign_in_through_the_provider(self):
+        idp = self.idp
+        b = oauth_authd(self.env, {
+            "PIPE2_AUTH_LOCAL_ACCOUNTS": "off",
+            "PIPE2_AUTH_ACCOUNT_PAGES": "on",
+            "PIPE2_AUTH_UPSTREAM_ISSUER": idp.issuer,
+            "PIPE2_AUTH_UPSTREAM_CLIENT_ID": CLIENT_ID,
+            "PIPE2_AUTH_UPSTREAM_CLIENT_SECRET": CLIENT_SECRET})
+        p = Person(b)
+        st, h, page = p.req("/account/")
+        self.assertEqual(st, 302, page)  # no password form: straight to the provider
+        up = query(h["Location"])
+        code = secrets.token_urlsafe(12)
+        idp.challenges[code], idp.nonces[code] = up["code_challenge"], up["nonce"]
+        idp.make = lambda n: idp.signed()
+        st, h, page = p.callback({"code": code, "state": up["state"]})
+        self.assertEqual((st, h.get("Location")), (303, "/account/"), page)
+        st, _, page = p.req("/account/")
+        self.assertEqual(st, 200, page)
+        self.assertIn("Your account", page)
+        self.assertIn("Dana Example", page)
+
     def test_pending_sign_ins_are_bounded_per_address(self):
         # each start leaves a key in Redis until its callback or 10 minutes: limited (from an
         # address of its own, behind the trusted proxy, so that the other tests keep theirs)

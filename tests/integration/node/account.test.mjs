@@ -7,50 +7,26 @@
 // PIPE2_AUTH_ACCOUNT_PAGES=on and a last-used flush every second).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import crypto from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
-import { startMcpServer } from './mcp_server.mjs';
-import { launchChromium, startCallbacks, waitFor } from './browser_harness.mjs';
+import { whoami } from './mcp_server.mjs';
+import {
+  MemoryProvider, connectSignedIn, connectWithToken, mcpPost, startBrowserSuite, waitFor,
+} from './browser_harness.mjs';
 
 const env = process.env;
 const ISSUER = env.P2A_ISSUER;
 const MCP_URL = `http://127.0.0.1:${env.P2A_MCP_PORT}/mcp`;
 const SHOTS = env.P2A_SHOTS;
 
-let mcp, browser, context, page, callbacks;
+let suite, context, page;
 
-async function mcpCall(token) {
-  return fetch(MCP_URL, {
-    method: 'POST',
-    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json',
-      Accept: 'application/json, text/event-stream' },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
-  });
-}
-
-async function whoami(token) {
-  const transport = new StreamableHTTPClientTransport(new URL(MCP_URL), {
-    requestInit: { headers: { Authorization: `Bearer ${token}` } } });
-  const client = new Client({ name: 'account-pat', version: '1.0.0' });
-  await client.connect(transport);
-  const r = await client.callTool({ name: 'whoami', arguments: {} });
-  await client.close();
-  return JSON.parse(r.content[0].text);
-}
+const mcpCall = (token) => mcpPost(MCP_URL, token);
 
 before(async () => {
   if (SHOTS) mkdirSync(SHOTS, { recursive: true });
-  callbacks = await startCallbacks();
-  mcp = await startMcpServer({
-    port: Number(env.P2A_MCP_PORT), resource: MCP_URL, facade: ISSUER,
-    rpcAddr: env.P2A_RPC, introspectKey: env.P2A_INTROSPECT_KEY,
-  });
-  browser = await launchChromium(env);
-  context = await browser.newContext();
+  suite = await startBrowserSuite(env, { mcp: true });
+  context = await suite.browser.newContext();
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: ISSUER });
   page = await context.newPage();
   // sign in at the account page itself: the login page brings the person back to it
@@ -62,9 +38,7 @@ before(async () => {
 });
 
 after(async () => {
-  await browser?.close();
-  await mcp?.close();
-  await callbacks?.close();
+  await suite?.close();
 });
 
 test('a PAT: created and shown once, used, "last used" appears, revoked -> 401 Token revoked', async () => {
@@ -87,7 +61,9 @@ test('a PAT: created and shown once, used, "last used" appears, revoked -> 401 T
   assert.equal((await row.locator('.status').textContent()).trim(), 'active');
   assert.equal((await row.locator('.last-used').textContent()).trim(), 'never');
 
-  const me = await whoami(token);
+  const patClient = await connectWithToken(MCP_URL, token, 'account-pat');
+  const me = await whoami(patClient);
+  await patClient.close();
   assert.equal(me.sub, env.P2A_USER_ID);
   assert.equal(me.kind, 'PERSONAL_ACCESS_TOKEN');
   await waitFor(async () => {
@@ -107,38 +83,19 @@ test('a PAT: created and shown once, used, "last used" appears, revoked -> 401 T
 
 test('a connected client: listed after the browser approves it, disconnected -> its next call is 401', async () => {
   // an MCP client connects through the same browser (already signed in: consent only)
-  const provider = {
-    get redirectUrl() { return `http://127.0.0.1:${callbacks.port}/callback`; },
-    get clientMetadata() {
-      return { client_name: 'Account test client', redirect_uris: ['http://127.0.0.1/callback'],
-        grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'],
-        token_endpoint_auth_method: 'none' };
-    },
-    state() { return crypto.randomBytes(8).toString('hex'); },
-    clientInformation() { return this.client; },
-    saveClientInformation(i) { this.client = i; },
-    tokens() { return this.current; },
-    saveTokens(t) { this.current = t; },
-    saveCodeVerifier(v) { this.verifier = v; },
-    codeVerifier() { return this.verifier; },
+  const provider = new (class extends MemoryProvider {
     async redirectToAuthorization(url) {
       const tab = await context.newPage();
-      const landed = callbacks.next().then((u) => u.searchParams.get('code'));
+      const landed = this.callbacks.next().then((u) => u.searchParams.get('code'));
       await tab.goto(url.toString());
       await tab.click('button[value=approve]');
       this.code = await landed;
-      // the tab stays open (browser.close() ends it): closing a tab that has just navigated
+      // the tab stays open (suite.close() ends it): closing a tab that has just navigated
       // was seen to hang under load, and with it the SDK's request
-    },
-  };
-  let transport = new StreamableHTTPClientTransport(new URL(MCP_URL), { authProvider: provider });
-  let client = new Client({ name: 'account-oauth', version: '1.0.0' });
-  await assert.rejects(client.connect(transport), UnauthorizedError);
-  await transport.finishAuth(provider.code);
-  transport = new StreamableHTTPClientTransport(new URL(MCP_URL), { authProvider: provider });
-  client = new Client({ name: 'account-oauth', version: '1.0.0' });
-  await client.connect(transport);
-  await client.callTool({ name: 'whoami', arguments: {} });
+    }
+  })(suite.callbacks, 'Account test client');
+  const client = await connectSignedIn(MCP_URL, provider, 'account-oauth');
+  await whoami(client);
   await client.close();
   const access = provider.tokens().access_token;
   assert.equal((await mcpCall(access)).status, 200);

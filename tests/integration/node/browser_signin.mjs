@@ -4,14 +4,11 @@
 //   node browser_signin.mjs <authorization URL> <redirect URI prefix>
 // with P2A_USER, P2A_PASSWORD and P2A_CHROMIUM in the environment. Prints the URL the
 // browser landed on; exits 1 (with the page's text) when a step does not come.
-import { chromium } from 'playwright-core';
+import { launchChromium } from './browser_harness.mjs';
 
 const [url, redirectPrefix] = process.argv.slice(2);
 const env = process.env;
-const browser = await chromium.launch({
-  executablePath: env.P2A_CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-dev-shm-usage'],
-});
+const browser = await launchChromium(env);
 const page = await browser.newPage();
 try {
   const landed = page.waitForRequest((r) => r.url().startsWith(redirectPrefix), { timeout: 30000 });

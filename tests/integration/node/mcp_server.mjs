@@ -30,6 +30,23 @@ export function introspector(rpcAddr, key) {
   return { introspect, close: () => svc.close() };
 }
 
+// The admin side of pipe2-authd's TokenService for a test: call(method, request) with the
+// admin key, a promise of the answer; close().
+export function adminRpc(rpcAddr, key) {
+  const svc = new TokenService(rpcAddr, grpc.credentials.createInsecure());
+  const md = new grpc.Metadata();
+  md.set('authorization', `Bearer ${key}`);
+  const call = (method, req) => new Promise((resolve, reject) => svc[method](req, md,
+    { deadline: Date.now() + 5000 }, (e, r) => (e ? reject(e) : resolve(r))));
+  return { call, close: () => svc.close() };
+}
+
+// What the test MCP server's whoami tool says of the caller's token.
+export async function whoami(client) {
+  const r = await client.callTool({ name: 'whoami', arguments: {} });
+  return JSON.parse(r.content[0].text);
+}
+
 export async function startMcpServer({ port, resource, facade, rpcAddr, introspectKey }) {
   const rpc = introspector(rpcAddr, introspectKey);
   const app = express();

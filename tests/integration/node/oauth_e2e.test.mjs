@@ -7,54 +7,30 @@
 // Run by tests/integration/test_oauth_mcp.py, which starts redis-server and pipe2-authd.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import crypto from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import grpc from '@grpc/grpc-js';
-import protoLoader from '@grpc/proto-loader';
-import { fileURLToPath } from 'node:url';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
-import { startMcpServer, introspector } from './mcp_server.mjs';
-import { launchChromium, startCallbacks, waitFor } from './browser_harness.mjs';
+import { adminRpc, introspector, whoami } from './mcp_server.mjs';
+import {
+  MemoryProvider, connectSignedIn, connectWithToken, mcpPost, startBrowserSuite, waitFor,
+} from './browser_harness.mjs';
 
 const env = process.env;
 const ISSUER = env.P2A_ISSUER;
 const MCP_URL = `http://127.0.0.1:${env.P2A_MCP_PORT}/mcp`;
 const SHOTS = env.P2A_SHOTS;
-const here = path.dirname(fileURLToPath(import.meta.url));
 
-let mcp, browser, callbacks, callbackPort;
+let suite;
 
 // The browser side of the provider: sign in and approve like a person would.
-class BrowserProvider {
+class BrowserProvider extends MemoryProvider {
   constructor() {
-    this.saved = [];
+    super(suite.callbacks, 'MCP SDK end-to-end test');
     this.redirects = 0;
   }
-  get redirectUrl() { return `http://127.0.0.1:${callbackPort}/callback`; }
-  get clientMetadata() {
-    // registered without the port: loopback redirect URIs match on any port (RFC 8252 7.3)
-    return {
-      client_name: 'MCP SDK end-to-end test',
-      redirect_uris: ['http://127.0.0.1/callback'],
-      grant_types: ['authorization_code', 'refresh_token'],
-      response_types: ['code'],
-      token_endpoint_auth_method: 'none',
-    };
-  }
-  state() { this.lastState = crypto.randomBytes(16).toString('hex'); return this.lastState; }
-  clientInformation() { return this.client; }
-  saveClientInformation(info) { this.client = info; }
-  tokens() { return this.current; }
-  saveTokens(t) { this.current = t; this.saved.push(t); }
-  saveCodeVerifier(v) { this.verifier = v; }
-  codeVerifier() { return this.verifier; }
   async redirectToAuthorization(url) {
     this.redirects++;
-    const page = await browser.newPage();
-    const landed = callbacks.next().then((u) => Object.fromEntries(u.searchParams));
+    const page = await suite.browser.newPage();
+    const landed = this.callbacks.next().then((u) => Object.fromEntries(u.searchParams));
     await page.goto(url.toString());
     await page.waitForSelector('form[action="/login"]');
     assert.match(await page.content(), /MCP SDK end-to-end test/);
@@ -76,44 +52,21 @@ class BrowserProvider {
   }
 }
 
-function introspectRpc() {
-  return introspector(env.P2A_RPC, env.P2A_INTROSPECT_KEY);
-}
-
 before(async () => {
   if (SHOTS) mkdirSync(SHOTS, { recursive: true });
-  callbacks = await startCallbacks();
-  callbackPort = callbacks.port;
-  mcp = await startMcpServer({
-    port: Number(env.P2A_MCP_PORT), resource: MCP_URL, facade: ISSUER,
-    rpcAddr: env.P2A_RPC, introspectKey: env.P2A_INTROSPECT_KEY,
-  });
-  browser = await launchChromium(env);
+  suite = await startBrowserSuite(env, { mcp: true });
 });
 
 after(async () => {
-  await browser?.close();
-  await mcp?.close();
-  await callbacks?.close();
+  await suite?.close();
 });
-
-async function whoami(client) {
-  const r = await client.callTool({ name: 'whoami', arguments: {} });
-  return JSON.parse(r.content[0].text);
-}
 
 test('SDK client: 401 -> discovery -> registration -> browser login and consent -> tool; refresh on expiry; revoked token gets 401', async () => {
   const provider = new BrowserProvider();
-  let transport = new StreamableHTTPClientTransport(new URL(MCP_URL), { authProvider: provider });
-  let client = new Client({ name: 'pipe2-e2e', version: '1.0.0' });
-  await assert.rejects(client.connect(transport), UnauthorizedError);
+  const client = await connectSignedIn(MCP_URL, provider, 'pipe2-e2e');
   assert.equal(provider.redirects, 1);
   assert.match(provider.client.client_id, /^c_/);
   assert.equal(provider.client.token_endpoint_auth_method, 'none');
-  await transport.finishAuth(provider.code);
-  transport = new StreamableHTTPClientTransport(new URL(MCP_URL), { authProvider: provider });
-  client = new Client({ name: 'pipe2-e2e', version: '1.0.0' });
-  await client.connect(transport);
   const me = await whoami(client);
   assert.equal(me.sub, env.P2A_USER_ID);
   assert.equal(me.kind, 'OAUTH_ACCESS_TOKEN');
@@ -123,7 +76,7 @@ test('SDK client: 401 -> discovery -> registration -> browser login and consent 
   // the access token expires (a few seconds in this test); the next call refreshes
   const first = provider.tokens();
   assert.ok(first.refresh_token);
-  const rpc = introspectRpc();
+  const rpc = introspector(env.P2A_RPC, env.P2A_INTROSPECT_KEY);
   try {
     await waitFor(async () => (await rpc.introspect(first.access_token, MCP_URL)).reason === 'EXPIRED',
       30000, 'the access token to expire');
@@ -144,12 +97,7 @@ test('SDK client: 401 -> discovery -> registration -> browser login and consent 
     body: new URLSearchParams({ token: second.access_token, client_id: provider.client.client_id }),
   });
   assert.equal(rv.status, 200);
-  const r = await fetch(MCP_URL, {
-    method: 'POST',
-    headers: { Authorization: `Bearer ${second.access_token}`, 'Content-Type': 'application/json',
-      Accept: 'application/json, text/event-stream' },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/list' }),
-  });
+  const r = await mcpPost(MCP_URL, second.access_token);
   assert.equal(r.status, 401);
   const www = r.headers.get('www-authenticate');
   assert.match(www, /^Bearer error="invalid_token", error_description="Token revoked"/);
@@ -159,24 +107,12 @@ test('SDK client: 401 -> discovery -> registration -> browser login and consent 
 });
 
 test('a PAT issued over the RPC works with the same MCP server as a plain header', async () => {
-  const def = protoLoader.loadSync(['pipe2/auth/v1/token_service.proto'], {
-    includeDirs: [path.resolve(here, '../../../proto')], keepCase: true, longs: Number,
-    enums: String, defaults: true });
-  const { TokenService } = grpc.loadPackageDefinition(def).pipe2.auth.v1;
-  const svc = new TokenService(env.P2A_RPC, grpc.credentials.createInsecure());
-  const md = new grpc.Metadata();
-  md.set('authorization', `Bearer ${env.P2A_ADMIN_KEY}`);
-  await new Promise((resolve, reject) => svc.PutUser(
-    { user_id: 'dashboard-user-7', display_name: 'Dashboard user' }, md,
-    (e, r) => (e ? reject(e) : resolve(r))));
-  const issued = await new Promise((resolve, reject) => svc.IssueToken(
-    { user_id: 'dashboard-user-7', name: 'laptop' }, md, (e, r) => (e ? reject(e) : resolve(r))));
-  svc.close();
+  const admin = adminRpc(env.P2A_RPC, env.P2A_ADMIN_KEY);
+  await admin.call('PutUser', { user_id: 'dashboard-user-7', display_name: 'Dashboard user' });
+  const issued = await admin.call('IssueToken', { user_id: 'dashboard-user-7', name: 'laptop' });
+  admin.close();
   // the product documentation's client configuration: {"headers": {"Authorization": "Bearer ..."}}
-  const transport = new StreamableHTTPClientTransport(new URL(MCP_URL), {
-    requestInit: { headers: { Authorization: `Bearer ${issued.token}` } } });
-  const client = new Client({ name: 'pat-client', version: '1.0.0' });
-  await client.connect(transport);
+  const client = await connectWithToken(MCP_URL, issued.token, 'pat-client');
   const me = await whoami(client);
   assert.equal(me.sub, 'dashboard-user-7');
   assert.equal(me.kind, 'PERSONAL_ACCESS_TOKEN');

@@ -8,29 +8,25 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as oidc from 'openid-client';
-import { launchChromium, startCallbacks } from './browser_harness.mjs';
+import { startBrowserSuite } from './browser_harness.mjs';
 
 const env = process.env;
 const ISSUER = new URL(env.P2A_ISSUER);
 const RESOURCE = env.P2A_RESOURCE;
 const CLIENT_ID = env.P2A_SIGNER_DOC; // https://127.0.0.1:<port>/clients/pkjwt.json
 
-let browser, callbacks, callbackPort;
+let suite;
 
 before(async () => {
-  callbacks = await startCallbacks();
-  callbackPort = callbacks.port;
-  browser = await launchChromium(env);
+  suite = await startBrowserSuite(env);
 });
 
 after(async () => {
-  await browser?.close();
-  await callbacks?.close();
+  await suite?.close();
 });
-
 async function signInAt(url) {
-  const page = await browser.newPage();
-  const landed = callbacks.next();
+  const page = await suite.browser.newPage();
+  const landed = suite.callbacks.next();
   await page.goto(url.href);
   await page.fill('#username', env.P2A_USER);
   await page.fill('#password', env.P2A_PASSWORD);
@@ -61,7 +57,7 @@ test('openid-client: discovery, private_key_jwt, code + PKCE, refresh, introspec
 
   const verifier = oidc.randomPKCECodeVerifier();
   const state = oidc.randomState();
-  const redirect_uri = `http://127.0.0.1:${callbackPort}/callback`;
+  const redirect_uri = `http://127.0.0.1:${suite.callbacks.port}/callback`;
   const url = oidc.buildAuthorizationUrl(config, {
     redirect_uri, scope: 'mcp offline_access', state, resource: RESOURCE,
     code_challenge: await oidc.calculatePKCECodeChallenge(verifier),

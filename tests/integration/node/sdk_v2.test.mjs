@@ -7,43 +7,29 @@
 // document server and pipe2-authd.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import crypto from 'node:crypto';
 import { Client, StreamableHTTPClientTransport, UnauthorizedError } from '@modelcontextprotocol/client';
-import { startMcpServer } from './mcp_server.mjs';
-import { launchChromium, startCallbacks } from './browser_harness.mjs';
+import { MemoryProvider, startBrowserSuite } from './browser_harness.mjs';
 
 const env = process.env;
 const ISSUER = env.P2A_ISSUER;
 const MCP_URL = `http://127.0.0.1:${env.P2A_MCP_PORT}/mcp`;
 const DOC_URL = env.P2A_CLIENT_DOC;
 
-let mcp, browser, callbacks, callbackPort;
+let suite;
 
-class BrowserProvider {
+class BrowserProvider extends MemoryProvider {
   constructor() {
+    super(suite.callbacks, 'MCP SDK v2 test');
     this.redirects = [];
   }
-  get redirectUrl() { return `http://127.0.0.1:${callbackPort}/callback`; }
   get clientMetadataUrl() { return DOC_URL; }
-  get clientMetadata() {
-    return { client_name: 'MCP SDK v2 test', redirect_uris: ['http://127.0.0.1/callback'],
-      grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'],
-      token_endpoint_auth_method: 'none' };
-  }
-  state() { this.lastState = crypto.randomBytes(16).toString('hex'); return this.lastState; }
-  clientInformation() { return this.client; }
-  saveClientInformation(info) { this.client = info; }
-  tokens() { return this.current; }
-  saveTokens(t) { this.current = t; }
-  saveCodeVerifier(v) { this.verifier = v; }
-  codeVerifier() { return this.verifier; }
   // SEP-2352: the authorization server a code was asked of, checked on the callback leg
   saveDiscoveryState(s) { this.discovery = s; }
   discoveryState() { return this.discovery; }
   async redirectToAuthorization(url) {
     this.redirects.push(url);
-    const page = await browser.newPage();
-    const landed = callbacks.next().then((u) => u.searchParams);
+    const page = await suite.browser.newPage();
+    const landed = this.callbacks.next().then((u) => u.searchParams);
     await page.goto(url.toString());
     if (await page.$('form[action="/login"]')) {
       await page.fill('#username', env.P2A_USER);
@@ -61,19 +47,11 @@ class BrowserProvider {
 }
 
 before(async () => {
-  callbacks = await startCallbacks();
-  callbackPort = callbacks.port;
-  mcp = await startMcpServer({
-    port: Number(env.P2A_MCP_PORT), resource: MCP_URL, facade: ISSUER,
-    rpcAddr: env.P2A_RPC, introspectKey: env.P2A_INTROSPECT_KEY,
-  });
-  browser = await launchChromium(env);
+  suite = await startBrowserSuite(env, { mcp: true });
 });
 
 after(async () => {
-  await browser?.close();
-  await mcp?.close();
-  await callbacks?.close();
+  await suite?.close();
 });
 
 async function connected(provider) {
