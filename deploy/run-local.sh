@@ -10,17 +10,29 @@
 # would, so that any MCP client pointed at that URL signs in and calls its tools.
 #
 # Environment: P2A_REDIS_PORT (default 6390), P2A_MCP_LISTEN (default 127.0.0.1:3000; empty:
-# no example server) and every PIPE2_AUTH_* setting of pipe2-authd.
+# no example server), P2A_VAR_DIR (default var/) and every PIPE2_AUTH_* setting of
+# pipe2-authd. Every address it prints and uses is the one in force: move a port through
+# its setting and the printed commands follow.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-var="$root/var"
+var="${P2A_VAR_DIR:-$root/var}"
 redis_port="${P2A_REDIS_PORT:-6390}"
 mcp_listen="${P2A_MCP_LISTEN-127.0.0.1:3000}"
+rpc_listen="${PIPE2_AUTH_RPC_LISTEN:-127.0.0.1:50051}"
+http_listen="${PIPE2_AUTH_HTTP_LISTEN:-127.0.0.1:8080}"
+metrics_listen="${PIPE2_AUTH_METRICS_LISTEN:-127.0.0.1:9090}"
+forward_auth_listen="${PIPE2_AUTH_FORWARD_AUTH_LISTEN-127.0.0.1:8081}"
+issuer="${PIPE2_AUTH_ISSUER:-http://$http_listen}"
+mcp_url="${PIPE2_AUTH_RESOURCE:-http://${mcp_listen:-127.0.0.1:3000}/mcp}"
+export P2A_ADDR="$rpc_listen" # for scripts/p2a, here and in what is printed
 
 "$root/scripts/install-deps.sh" --cli
 
-if [ -n "$mcp_listen" ]; then
+# npm ci only when the installed modules are older than the lock file: a second run (or the
+# test suite beside it) keeps the ones in use
+if [ -n "$mcp_listen" ] && ! [ "$root/examples/mcp-server/node_modules/.package-lock.json" -nt \
+  "$root/examples/mcp-server/package-lock.json" ]; then
   echo "==> npm ci (examples/mcp-server)"
   (cd "$root/examples/mcp-server" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
@@ -95,6 +107,7 @@ if [ ! -f "$var/service-keys" ]; then
 
     Try it from another terminal once pipe2-authd says "ready" (alice's user id is
     printed below, once her account is made; it is the sub of her PATs and OAuth tokens):
+      export P2A_ADDR=$rpc_listen
       export P2A_ADMIN_KEY=$admin
       export P2A_INTROSPECT_KEY=$introspect
       scripts/p2a issue --user <alice's user id> --name "my laptop"   # the token, once
@@ -108,11 +121,11 @@ if [ ! -f "$var/service-keys" ]; then
       username: alice
       password: $first_user_password
     and call its tools (whoami, echo, add):
-      npx @modelcontextprotocol/inspector        # Streamable HTTP, URL http://127.0.0.1:3000/mcp
-      claude mcp add --transport http pipe2 http://127.0.0.1:3000/mcp
-    or make a PAT on the account page, http://127.0.0.1:8080/account/ (sign in as alice),
+      npx @modelcontextprotocol/inspector        # Streamable HTTP, URL $mcp_url
+      claude mcp add --transport http pipe2 $mcp_url
+    or make a PAT on the account page, $issuer/account/ (sign in as alice),
     and put it in the client's headers instead of signing in:
-      claude mcp add --transport http pipe2 http://127.0.0.1:3000/mcp \\
+      claude mcp add --transport http pipe2 $mcp_url \\
         --header "Authorization: Bearer <token from scripts/p2a issue>"
 MSG
 else
@@ -122,15 +135,18 @@ fi
 export PIPE2_AUTH_KEYS_DIR="${PIPE2_AUTH_KEYS_DIR:-$var/keys}"
 export PIPE2_AUTH_SERVICE_KEYS_FILE="${PIPE2_AUTH_SERVICE_KEYS_FILE:-$var/service-keys}"
 export PIPE2_AUTH_REDIS_URL="${PIPE2_AUTH_REDIS_URL:-redis://127.0.0.1:$redis_port/0}"
-export PIPE2_AUTH_FORWARD_AUTH_LISTEN="${PIPE2_AUTH_FORWARD_AUTH_LISTEN-127.0.0.1:8081}"
+export PIPE2_AUTH_RPC_LISTEN="$rpc_listen" PIPE2_AUTH_HTTP_LISTEN="$http_listen"
+export PIPE2_AUTH_METRICS_LISTEN="$metrics_listen" PIPE2_AUTH_ISSUER="$issuer"
+export PIPE2_AUTH_RESOURCE="$mcp_url"
+export PIPE2_AUTH_FORWARD_AUTH_LISTEN="$forward_auth_listen"
 export PIPE2_AUTH_ACCOUNT_PAGES="${PIPE2_AUTH_ACCOUNT_PAGES:-on}"
-echo "==> starting pipe2-authd: gRPC on 127.0.0.1:50051, OAuth and sign-in on http://127.0.0.1:8080, forward-auth on ${PIPE2_AUTH_FORWARD_AUTH_LISTEN:-(none)}, metrics on http://127.0.0.1:9090/metrics (Ctrl-C to stop)"
+echo "==> starting pipe2-authd: gRPC on $rpc_listen, OAuth and sign-in on $issuer, forward-auth on ${forward_auth_listen:-(none)}, metrics on http://$metrics_listen/metrics (Ctrl-C to stop)"
 setsid "$root/build/release/pipe2-authd" &
 authd_pid=$!
-if [ -n "$mcp_listen" ] && [ -n "$PIPE2_AUTH_FORWARD_AUTH_LISTEN" ]; then
+if [ -n "$mcp_listen" ] && [ -n "$forward_auth_listen" ]; then
   echo "==> starting the example MCP server on http://$mcp_listen/mcp (no auth code: it asks forward-auth)"
-  MCP_LISTEN="$mcp_listen" P2A_FORWARD_AUTH="http://$PIPE2_AUTH_FORWARD_AUTH_LISTEN/forward-auth" \
-    P2A_FACADE="http://${PIPE2_AUTH_HTTP_LISTEN:-127.0.0.1:8080}" \
+  MCP_LISTEN="$mcp_listen" P2A_FORWARD_AUTH="http://$forward_auth_listen/forward-auth" \
+    P2A_FACADE="http://$http_listen" \
     setsid node "$root/examples/mcp-server/server.mjs" &
   mcp_pid=$!
 fi
@@ -143,7 +159,7 @@ if [ -n "$first_user_password" ]; then
   alice_id=$(P2A_ADMIN_KEY=$admin P2A_PASSWORD=$first_user_password "$root/scripts/p2a" \
     create-user alice | sed -n 's/^user_id //p')
   [ -n "$alice_id" ] && echo "==> created the first user \"alice\" (password printed above), user id $alice_id"
-  [ "$PIPE2_AUTH_ACCOUNT_PAGES" = on ] && echo "==> alice's tokens and connected clients: http://127.0.0.1:8080/account/"
+  [ "$PIPE2_AUTH_ACCOUNT_PAGES" = on ] && echo "==> alice's tokens and connected clients: $issuer/account/"
 fi
 wait "$authd_pid"
 status=$?

@@ -227,11 +227,11 @@ static void authz_checks(struct oreq *r)
         authz_redirect(r, "invalid_scope", "scope is malformed", NULL);
         return;
     }
-    const char *allowed = json_string_value(json_object_get(r->client, "scope"));
-    if (!scope_grant(cfg->scopes, cfg->resource_scopes, allowed, scope, r->scope,
+    const char *registered = json_string_value(json_object_get(r->client, "scope"));
+    if (!scope_grant(cfg->scopes, cfg->resource_scopes, registered, scope, r->scope,
                      sizeof(r->scope))) {
         authz_redirect(r, "invalid_scope",
-                       "none of the requested scopes may be granted to this application", NULL);
+                       "none of the requested scopes is offered here", NULL);
         return;
     }
     if (r->mode == AUTHZ_CONSENT) {
@@ -259,10 +259,12 @@ static void client_for_authz(struct oreq *r)
                  "This application's metadata document could not be used: %s. Nothing was "
                  "sent to the application.",
                  r->client_why);
+        oreq_log_refusal(r, 400, "invalid_client", r->client_why);
         oreq_page_error(r, 400, "Unknown application", text);
         return;
     }
     if (r->client == NULL) {
+        oreq_log_refusal(r, 400, "invalid_client", "unknown client");
         oreq_page_error(r, 400, "Unknown application",
                         "This application is not registered with Pipe2.ai (any more). "
                         "Remove it from your MCP client and add the server again.");
@@ -288,8 +290,7 @@ static void client_for_authz(struct oreq *r)
                 r->redirect_uri = given;
         }
         if (r->redirect_uri == NULL) {
-            log_info("oauth.redirect_uri_mismatch", "client %s sent an unregistered redirect_uri",
-                     r->client_id);
+            oreq_log_refusal(r, 400, "invalid_request", "an unregistered redirect_uri");
             oreq_page_error(r, 400, "Invalid request",
                             "The address this application asked to send your approval to "
                             "is not one it registered. Nothing was sent.");

@@ -154,7 +154,10 @@ void oh_send_raw(struct oauth_http *o, struct evhttp_request *http, enum ep ep, 
                  const char *ctype, const char *body, size_t len);
 void oreq_finish(struct oreq *r, int status, const char *ctype, const char *body, size_t len);
 void oreq_json(struct oreq *r, int status, const char *json);
+/* An RFC 6749 5.2 error; a /token one is logged (oreq_log_refusal). */
 void oreq_error(struct oreq *r, int status, const char *error, const char *desc);
+/* Logs why r's client was refused: at most a line a second per client, whatever is sent. */
+void oreq_log_refusal(const struct oreq *r, int status, const char *error, const char *desc);
 struct oreq *oreq_resume(void *arg, p2a_err err, size_t n, size_t need);
 void oreq_html(struct oreq *r, int status, struct mbuf *page);
 /* A page with the one script its CSP pins by script_hash ("sha256-..."). */

@@ -112,6 +112,25 @@ void oreq_json(struct oreq *r, int status, const char *json)
     oreq_finish(r, status, "application/json", json, strlen(json));
 }
 
+/* Refusals are logged at most once a second per client: a limiter per hash of the client id
+ * (two clients may share one; what matters is the bound, REFUSAL_SLOTS lines a second
+ * whatever anonymous clients send). Any facade thread: the limiters are atomic. */
+#define REFUSAL_SLOTS 64
+static struct log_limit refusal_limits[REFUSAL_SLOTS];
+
+void oreq_log_refusal(const struct oreq *r, int status, const char *error, const char *desc)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const char *p = r->client_id; *p != '\0'; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    unsigned long long passed = 0;
+    if (!log_every_second(&refusal_limits[h % REFUSAL_SLOTS], &passed))
+        return;
+    log_warn("oauth.refused", "%s refused client %.200s from %s: %d %s: %s (%llu passed over)",
+             ep_names[r->ep], r->client_id[0] ? r->client_id : "(none)", r->addr, status, error,
+             desc, passed);
+}
+
 /* An RFC 6749 5.2 error; description is a constant or made of checked values. A 401
  * challenges only with the scheme the client used (RFC 6749 5.2: Basic after Basic; a
  * service key's Bearer at /introspect), and not at all after credentials in the form:
@@ -120,12 +139,15 @@ void oreq_json(struct oreq *r, int status, const char *json)
 void oreq_error(struct oreq *r, int status, const char *error, const char *desc)
 {
     char *s = http_error_json(error, desc);
+    if (r->ep == EP_TOKEN) /* what operators see of a client that cannot get its token */
+        oreq_log_refusal(r, status, error, desc);
     const char *authz = oh_req_header(r->http, "Authorization");
     if (status == 401 && authz != NULL) {
         if (strncasecmp(authz, "Basic ", 6) == 0)
             oh_add_header(r->http, "WWW-Authenticate", "Basic realm=\"pipe2-auth\"");
-        else if (strncasecmp(authz, "Bearer ", 7) == 0)
-            oh_add_header(r->http, "WWW-Authenticate", "Bearer realm=\"pipe2-auth\"");
+        else if (strncasecmp(authz, "Bearer ", 7) == 0) /* RFC 6750 3.1: a key we refuse */
+            oh_add_header(r->http, "WWW-Authenticate",
+                          "Bearer realm=\"pipe2-auth\", error=\"invalid_token\"");
     }
     oreq_json(r, status, s);
     free(s);

@@ -170,6 +170,8 @@ void oauth_do_introspect(struct oreq *r)
     bool in_form = oauth_form_get(&r->form, "client_secret") != NULL ||
                    oauth_form_get(&r->form, "client_assertion") != NULL;
     if (authz != NULL ? !basic : !in_form) {
+        if (authz == NULL) /* RFC 6750 3.1: no credentials, so no error code */
+            oh_add_header(r->http, "WWW-Authenticate", "Bearer realm=\"pipe2-auth\"");
         oreq_error(r, 401, "invalid_client",
                    "authenticate with a service key (Bearer) or a confidential client's "
                    "credentials");

@@ -49,7 +49,7 @@ cmake --build build/tsan -j"$jobs" >/dev/null
 
 echo "==> ctest under ThreadSanitizer (a report makes pipe2-authd exit 66: the test fails)"
 (cd build/tsan && TSAN_OPTIONS="halt_on_error=0:exitcode=66" \
-  ctest --output-on-failure -j"$jobs" -E 'node_grpc_js|oauth_mcp|container|manifests|rehearsal')
+  ctest --output-on-failure -j"$jobs" -E 'node_grpc_js|oauth_mcp|container|manifests|rehearsal|run_local')
 
 echo "==> ctest (unit and integration, under ASan + UBSan)"
 cd build/asan

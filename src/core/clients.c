@@ -45,28 +45,47 @@ static p2a_err meta_fail(const char **error, const char *code, char *desc, size_
     return P2A_ERR_INVALID;
 }
 
-/* A member that must be an array of allowed strings; fills *out (new reference). */
+/* Whether the array a holds the string s. */
+static bool array_has(json_t *a, const char *s)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(a, i, e)
+    {
+        if (json_is_string(e) && strcmp(json_string_value(e), s) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* A member that must be an array of strings; fills *out (new reference) with those that are
+ * allowed, in order. Values we do not serve are left out, not refused (RFC 7591 3.2.1 lets a
+ * server replace requested values): Claude's document lists the jwt-bearer grant beside the
+ * code grant. NULL, or why the member cannot be used (nothing allowed left among them). */
 static const char *string_list(json_t *v, const char *const *allowed, size_t nallowed, json_t **out)
 {
     if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > 8)
-        return "must be a non-empty array of strings";
+        return "must be a non-empty array of at most 8 strings";
     *out = json_array();
     size_t i;
     json_t *e;
     json_array_foreach(v, i, e)
     {
         const char *s = json_string_value(e);
-        bool ok = false;
-        for (size_t k = 0; s != NULL && k < nallowed; k++)
-            ok = ok || strcmp(s, allowed[k]) == 0;
-        if (!ok) {
+        if (s == NULL) {
             json_decref(*out);
             *out = NULL;
-            return "holds an unsupported value";
+            return "must be a non-empty array of at most 8 strings";
         }
-        json_array_append_new(*out, json_string(s));
+        for (size_t k = 0; k < nallowed; k++)
+            if (strcmp(s, allowed[k]) == 0 && !array_has(*out, s))
+                json_array_append_new(*out, json_string(s));
     }
-    return NULL;
+    if (json_array_size(*out) > 0)
+        return NULL;
+    json_decref(*out);
+    *out = NULL;
+    return "names none that this server serves";
 }
 
 json_t *oauth_json_object(const char *body, size_t len)
@@ -367,6 +386,31 @@ static const char *cimd_why(json_t *doc, const char *url)
     return NULL;
 }
 
+/* The method of a document without the singular token_endpoint_auth_method: the plural
+ * token_endpoint_auth_methods_supported decides (ChatGPT's documents give only that one and
+ * then sign their token requests): private_key_jwt when it is listed and the document
+ * carries keys, else none when listed; none when the member is absent (no secret can be
+ * shared with a document, so not RFC 7591's client_secret_basic). NULL with *why when the
+ * list offers neither. */
+static const char *cimd_method(json_t *doc, const char **why)
+{
+    json_t *list = json_object_get(doc, "token_endpoint_auth_methods_supported");
+    bool keys = json_object_get(doc, "jwks") != NULL || json_object_get(doc, "jwks_uri") != NULL;
+    if (list == NULL)
+        return "none";
+    if (!json_is_array(list)) {
+        *why = "token_endpoint_auth_methods_supported must be an array of strings";
+        return NULL;
+    }
+    if (keys && array_has(list, "private_key_jwt"))
+        return "private_key_jwt";
+    if (array_has(list, "none"))
+        return "none";
+    *why = "a metadata document must list none, or private_key_jwt with jwks or jwks_uri, in "
+           "token_endpoint_auth_methods_supported";
+    return NULL;
+}
+
 json_t *oauth_cimd_client(const char *body, size_t len, const char *url, char *why, size_t whylen)
 {
     json_t *doc = oauth_json_object(body, len);
@@ -376,9 +420,15 @@ json_t *oauth_cimd_client(const char *body, size_t len, const char *url, char *w
         json_decref(doc);
         return NULL;
     }
-    /* no secret can be shared with a document: none by default, not RFC 7591's basic */
-    if (json_object_get(doc, "token_endpoint_auth_method") == NULL)
-        json_object_set_new(doc, "token_endpoint_auth_method", json_string("none"));
+    if (json_object_get(doc, "token_endpoint_auth_method") == NULL) {
+        const char *m = cimd_method(doc, &bad);
+        if (m == NULL) {
+            snprintf(why, whylen, "%s", bad);
+            json_decref(doc);
+            return NULL;
+        }
+        json_object_set_new(doc, "token_endpoint_auth_method", json_string(m));
+    }
     json_t *meta = NULL;
     const char *code;
     p2a_err e = client_metadata(doc, &meta, &code, why, whylen);

@@ -53,7 +53,8 @@ struct oauth_client_reg {
  * fields as an object): an RFC 7591 body (borrowed) checked and normalised -- client_name
  * (when given), redirect_uris, grant_types, response_types, token_endpoint_auth_method
  * (none, client_secret_post, client_secret_basic, or private_key_jwt with jwks or jwks_uri),
- * scope and application_type (when given; web means https redirect URIs only); unknown
+ * scope and application_type (when given; web means https redirect URIs only); grant and
+ * response types we do not serve left out (an error only when none is left); unknown
  * members ignored -- and a new client made, with a secret for a client_secret_* one. On
  * failure *error is "invalid_redirect_uri", "invalid_client_metadata" (P2A_ERR_INVALID) or
  * "server_error" (P2A_ERR_INTERNAL), and desc says what. Release out with
@@ -77,8 +78,11 @@ const char *oauth_cimd_id_check(const char *s);
 bool oauth_cimd_host(const char *client_id, char *out, size_t n);
 /* The client record a fetched document makes (new reference), or NULL with why: a JSON
  * object whose client_id is url exactly, with client_name and redirect_uris, no
- * client_secret or client_secret_expires_at, token_endpoint_auth_method none (the default
- * here) or private_key_jwt, and the registration rule's checks for the rest. */
+ * client_secret or client_secret_expires_at, token_endpoint_auth_method none or
+ * private_key_jwt (when absent, the plural token_endpoint_auth_methods_supported decides:
+ * private_key_jwt when listed and the document has jwks or jwks_uri, else none), and the
+ * registration rule's checks for the rest (grant and response types we do not serve are
+ * left out, not refused). */
 json_t *oauth_cimd_client(const char *body, size_t len, const char *url, char *why, size_t whylen);
 
 /* ---- client assertions (private_key_jwt) -------------------------------------------------- */

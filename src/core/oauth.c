@@ -277,6 +277,15 @@ const char *oauth_redirect_uri_check(const char *uri)
     return NULL;
 }
 
+/* Whether a and b, split, name the same path and query: an empty path is "/" (RFC 3986
+ * 6.2.3), so "http://127.0.0.1:33418" (VS Code's) and the "http://127.0.0.1:33418/" a
+ * browser lands on are one URI. */
+static bool same_rest(const struct url_parts *a, const struct url_parts *b)
+{
+    const char *ar = a->rest[0] ? a->rest : "/", *br = b->rest[0] ? b->rest : "/";
+    return strcmp(ar, br) == 0;
+}
+
 bool oauth_redirect_uri_match(const char *registered, const char *given)
 {
     if (strcmp(registered, given) == 0)
@@ -289,9 +298,17 @@ bool oauth_redirect_uri_match(const char *registered, const char *given)
         return false;
     if (r.host_len != g.host_len || strncasecmp(r.host, g.host, r.host_len) != 0)
         return false; /* localhost and 127.0.0.1 are not the same */
-    /* "http://127.0.0.1" and "http://127.0.0.1/" name the same root */
-    const char *rr = r.rest[0] ? r.rest : "/", *gr = g.rest[0] ? g.rest : "/";
-    return strcmp(rr, gr) == 0;
+    return same_rest(&r, &g);
+}
+
+bool oauth_redirect_uri_same(const char *asked, const char *given)
+{
+    if (strcmp(asked, given) == 0)
+        return true;
+    struct url_parts a, g;
+    /* the same scheme, host and port, written alike, up to the path */
+    return url_split(asked, &a) && url_split(given, &g) && a.rest - asked == g.rest - given &&
+           strncmp(asked, given, (size_t)(a.rest - asked)) == 0 && same_rest(&a, &g);
 }
 
 const char *oauth_resource_find(const struct p2a_config *cfg, const char *s)

@@ -85,6 +85,10 @@ const char *oauth_redirect_uri_check(const char *uri);
 /* Does the request's URI match this registered one? Exact string equality, except that
  * for http on a loopback host the port is ignored (clients bind ephemeral ports). */
 bool oauth_redirect_uri_match(const char *registered, const char *given);
+/* Is the redirect_uri of a code exchange the one its authorization request used (RFC 6749
+ * 4.1.3)? Identical, or differing only in an empty path written "/" (strict clients such as
+ * openid-client send the URI the browser landed on). */
+bool oauth_redirect_uri_same(const char *asked, const char *given);
 /* The configured resource that s names (case of scheme and host and one trailing slash
  * aside), or NULL. */
 const char *oauth_resource_find(const struct p2a_config *cfg, const char *s);

@@ -63,44 +63,42 @@ static void append(char *out, size_t outlen, size_t *o, const char *tok, size_t 
     out[*o] = '\0';
 }
 
-static bool may_have(const char *allowed, const char *t, size_t n)
-{
-    return allowed == NULL || allowed[0] == '\0' || scope_has(allowed, t, n);
-}
-
 static bool is_offline(const char *t, size_t n)
 {
     return n == sizeof(SCOPE_OFFLINE_ACCESS) - 1 && strncmp(t, SCOPE_OFFLINE_ACCESS, n) == 0;
 }
 
-bool scope_grant(const char *offered, const char *defaults, const char *allowed,
+/* Appends to out[0..*o) each offered scope in list (offline_access left out): false when
+ * none was. */
+static bool append_offered(char *out, size_t outlen, size_t *o, const char *offered,
+                           const char *list)
+{
+    size_t before = *o;
+    const char *t;
+    size_t m;
+    for (const char *p = offered; list != NULL && scope_next(&p, &t, &m);)
+        if (scope_has(list, t, m) && !is_offline(t, m) && !scope_has(out, t, m))
+            append(out, outlen, o, t, m);
+    return *o > before;
+}
+
+bool scope_grant(const char *offered, const char *defaults, const char *registered,
                  const char *requested, char *out, size_t outlen)
 {
     size_t o = 0;
     bool useful = false; /* a scope other than offline_access granted */
-    bool known = false;  /* one asked for that we offer, other than offline_access */
     out[0] = '\0';
     const char *t;
     size_t m;
-    for (const char *p = offered; scope_next(&p, &t, &m);) {
-        if (requested == NULL || !scope_has(requested, t, m))
+    for (const char *p = offered; requested != NULL && scope_next(&p, &t, &m);) {
+        if (!scope_has(requested, t, m))
             continue;
-        known = known || !is_offline(t, m);
-        if (may_have(allowed, t, m)) {
-            append(out, outlen, &o, t, m);
-            useful = useful || !is_offline(t, m);
-        }
+        append(out, outlen, &o, t, m);
+        useful = useful || !is_offline(t, m);
     }
-    if (!useful && !known) { /* the defaults the client may have, else all it registered */
-        size_t before = o;
-        for (const char *p = offered; scope_next(&p, &t, &m);)
-            if (scope_has(defaults, t, m) && may_have(allowed, t, m) && !scope_has(out, t, m))
-                append(out, outlen, &o, t, m);
-        bool none = o == before;
-        for (const char *p = offered; none && allowed != NULL && scope_next(&p, &t, &m);)
-            if (scope_has(allowed, t, m) && !is_offline(t, m) && !scope_has(out, t, m))
-                append(out, outlen, &o, t, m);
-    }
+    /* nothing we offer asked for: what the client registered, else the defaults */
+    if (!useful && !append_offered(out, outlen, &o, offered, registered))
+        append_offered(out, outlen, &o, offered, defaults);
     if (o == 0 || (o == sizeof(SCOPE_OFFLINE_ACCESS) - 1 && is_offline(out, o))) {
         out[0] = '\0';
         return false;

@@ -23,13 +23,15 @@ bool scope_next(const char **p, const char **tok, size_t *len);
 /* Whether the list holds the token tok[0..n). */
 bool scope_has(const char *list, const char *tok, size_t n);
 /* The scope to grant an authorization request (RFC 6749 3.3), into out: the requested
- * scopes the authorization server offers and the client may have (allowed: its registered
- * scope; NULL or "" for any), in the offered order. When nothing but offline_access was
- * asked for that we offer (no scope, or only ones we do not know: clients send made-up
- * scopes), the defaults (the resources' scopes) the client may have are added, or when it
- * may have none of them, the offered scopes it registered. False, with out empty, when
- * nothing is left to grant: invalid_scope. */
-bool scope_grant(const char *offered, const char *defaults, const char *allowed,
+ * scopes the authorization server offers, in the offered order. The client's registered
+ * scope is no ceiling (RFC 7591 3.2.1 lets a server grant other values): a client that
+ * registered with the scope of a first challenge must still step up (SEP-2350); what the
+ * deployment offers is the only bound. When nothing but offline_access was asked for that
+ * we offer (no scope, or only ones we do not know: clients send made-up scopes), the offered
+ * scopes the client registered are added, or when it registered none of them, the defaults
+ * (the resources' scopes). False, with out empty, when nothing is left to grant:
+ * invalid_scope. */
+bool scope_grant(const char *offered, const char *defaults, const char *registered,
                  const char *requested, char *out, size_t outlen);
 /* Appends to the list out the tokens of add it does not hold yet (truncated at outlen). */
 void scope_union(char *out, size_t outlen, const char *add);

@@ -51,10 +51,59 @@ static void clients__cimd_documents(void **state)
     assert_null(json_object_get(c, "extra"));
     json_decref(c);
 
+    /* Claude's shape: a grant we do not serve is left out, not refused */
+    c = doc("{\"client_id\":\"" URL "\",\"client_name\":\"Claude\","
+            "\"redirect_uris\":[\"https://claude.ai/api/mcp/auth_callback\"],"
+            "\"grant_types\":[\"authorization_code\",\"refresh_token\","
+            "\"urn:ietf:params:oauth:grant-type:jwt-bearer\"],\"response_types\":[\"code\"],"
+            "\"token_endpoint_auth_method\":\"none\"}",
+            why, sizeof(why));
+    assert_non_null(c);
+    json_t *grants = json_object_get(c, "grant_types");
+    assert_int_equal(json_array_size(grants), 2);
+    assert_string_equal(json_string_value(json_array_get(grants, 1)), "refresh_token");
+    json_decref(c);
+    /* ChatGPT's shape: only the plural member; with keys it is private_key_jwt */
+    c = doc("{\"client_id\":\"" URL "\",\"client_name\":\"ChatGPT\","
+            "\"redirect_uris\":[\"https://chatgpt.com/connector_platform_oauth_redirect\"],"
+            "\"token_endpoint_auth_methods_supported\":[\"none\",\"private_key_jwt\"],"
+            "\"jwks_uri\":\"https://chatgpt.com/oauth/connector/jwks.json\"}",
+            why, sizeof(why));
+    assert_non_null(c);
+    assert_string_equal(json_string_value(json_object_get(c, "token_endpoint_auth_method")),
+                        "private_key_jwt");
+    assert_string_equal(json_string_value(json_object_get(c, "jwks_uri")),
+                        "https://chatgpt.com/oauth/connector/jwks.json");
+    json_decref(c);
+    /* the same list without keys: none */
+    c = doc("{\"client_id\":\"" URL "\",\"client_name\":\"A\","
+            "\"redirect_uris\":[\"https://a.example/cb\"],"
+            "\"token_endpoint_auth_methods_supported\":[\"private_key_jwt\",\"none\"]}",
+            why, sizeof(why));
+    assert_non_null(c);
+    assert_string_equal(json_string_value(json_object_get(c, "token_endpoint_auth_method")),
+                        "none");
+    json_decref(c);
+
     static const struct {
         const char *json, *why;
     } bad[] = {
         {"[1]", "JSON object"},
+        {"{\"client_id\":\"" URL "\",\"client_name\":\"A\","
+         "\"grant_types\":[\"urn:ietf:params:oauth:grant-type:jwt-bearer\"],"
+         "\"redirect_uris\":[\"https://a.example/cb\"]}",
+         "grant_types names none that this server serves"},
+        {"{\"client_id\":\"" URL "\",\"client_name\":\"A\",\"grant_types\":[1],"
+         "\"redirect_uris\":[\"https://a.example/cb\"]}",
+         "array of at most 8 strings"},
+        {"{\"client_id\":\"" URL "\",\"client_name\":\"A\","
+         "\"token_endpoint_auth_methods_supported\":[\"private_key_jwt\"],"
+         "\"redirect_uris\":[\"https://a.example/cb\"]}",
+         "token_endpoint_auth_methods_supported"},
+        {"{\"client_id\":\"" URL "\",\"client_name\":\"A\","
+         "\"token_endpoint_auth_methods_supported\":\"none\","
+         "\"redirect_uris\":[\"https://a.example/cb\"]}",
+         "must be an array"},
         {"{\"client_id\":\"https://app.example.com/oauth/client.json/\",\"client_name\":\"A\","
          "\"redirect_uris\":[\"https://a.example/cb\"]}",
          "client_id is not its URL"},

@@ -98,6 +98,15 @@ static void oauth__redirect_uris(void **state)
     assert_false(oauth_redirect_uri_match("http://127.0.0.1/cb", "http://127.0.0.1/cb?x=1"));
     assert_false(oauth_redirect_uri_match("https://a.example/cb", "https://a.example:444/cb"));
     assert_false(oauth_redirect_uri_match("https://a.example/cb", "https://A.example/cb"));
+    /* a code exchange names the URI its authorization request used, up to an empty path */
+    assert_true(oauth_redirect_uri_same("http://127.0.0.1:33418", "http://127.0.0.1:33418/"));
+    assert_true(oauth_redirect_uri_same("https://a.example/", "https://a.example"));
+    assert_true(oauth_redirect_uri_same("https://a.example/cb", "https://a.example/cb"));
+    assert_false(oauth_redirect_uri_same("http://127.0.0.1:1/cb", "http://127.0.0.1:2/cb"));
+    assert_false(oauth_redirect_uri_same("https://a.example/cb", "https://a.example/cb/"));
+    assert_false(oauth_redirect_uri_same("https://a.example", "https://a.example.org/"));
+    assert_false(oauth_redirect_uri_same("https://a.example", "https://b.example/"));
+    assert_false(oauth_redirect_uri_same("https://a.example", "http://a.example/"));
 }
 
 static void oauth__resources_pkce(void **state)

@@ -64,19 +64,23 @@ static void scope__grant(void **state)
     assert_string_equal(out, "offline_access mcp");
     assert_true(scope_grant(offered, defaults, NULL, "mcp offline_access", out, sizeof(out)));
     assert_string_equal(out, "mcp offline_access");
-    /* the client's registered scope is enforced */
+    /* the client's registered scope is no ceiling: step-up widens it */
     assert_true(scope_grant(offered, defaults, "files", "mcp files", out, sizeof(out)));
-    assert_string_equal(out, "files");
-    /* asking for nothing, a client that may not have the defaults gets what it registered */
+    assert_string_equal(out, "mcp files");
+    assert_true(scope_grant(offered, defaults, "mcp", "admin", out, sizeof(out)));
+    assert_string_equal(out, "admin");
+    /* asking for nothing, a client gets what it registered, else the defaults */
     assert_true(scope_grant(offered, defaults, "files admin", NULL, out, sizeof(out)));
     assert_string_equal(out, "files admin");
-    /* a scope we offer but the client may not have is refused, not swapped for another */
-    assert_false(scope_grant(offered, defaults, "files", "admin", out, sizeof(out)));
+    assert_true(scope_grant(offered, defaults, "unknown", NULL, out, sizeof(out)));
+    assert_string_equal(out, "mcp");
+    assert_true(scope_grant(offered, defaults, "offline_access", "offline_access", out,
+                            sizeof(out)));
+    assert_string_equal(out, "offline_access mcp");
+    /* nothing offered left to grant */
+    assert_false(scope_grant("offline_access", "", NULL, "offline_access", out, sizeof(out)));
     assert_string_equal(out, "");
-    assert_false(scope_grant(offered, defaults, "unknown", NULL, out, sizeof(out)));
-    assert_string_equal(out, "");
-    assert_false(
-        scope_grant(offered, defaults, "offline_access", "mcp offline_access", out, sizeof(out)));
+    assert_false(scope_grant(offered, "", "", "claudeai", out, sizeof(out)));
     assert_string_equal(out, "");
 }
 

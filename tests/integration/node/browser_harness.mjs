@@ -16,7 +16,8 @@ export async function startCallbacks() {
   const server = http.createServer((req, res) => {
     res.writeHead(200, { 'Content-Type': 'text/html' }).end('<p>Done. You can close this.</p>');
     const w = waiters.shift();
-    if (w) w(new URL(req.url, `http://127.0.0.1:${server.address().port}`));
+    // the host the browser asked for: localhost and 127.0.0.1 are two redirect URIs
+    if (w) w(new URL(req.url, `http://${req.headers.host}`));
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   return {
