@@ -48,6 +48,34 @@ class McpSdkV2(unittest.TestCase):
             env.close()
 
 
+class StepUpRegistered(unittest.TestCase):
+    """SDK v2 and v1 clients that registered at /register (with the first challenge's scope)
+    step up to a tool that needs another scope: the registered scope is no ceiling, and
+    remembered consent (on, the default) asks again for the wider scope."""
+
+    def test_registered_clients_step_up(self):
+        chromium = chromium_for(self, "@modelcontextprotocol", "client")
+        env = Env()
+        try:
+            mcp_port = free_port()
+            a = oauth_authd(env, {"PIPE2_AUTH_RESOURCE": f"http://127.0.0.1:{mcp_port}/mcp",
+                                  "PIPE2_AUTH_SCOPES": "mcp files offline_access"})
+            admin = a.client(env.admin_key)
+            admin.create_user("uma", PASSWORD)
+            admin.close()
+            run_node_suite(self, "step_up.test.mjs", {
+                "P2A_ISSUER": a.issuer,
+                "P2A_RPC": f"127.0.0.1:{a.port}",
+                "P2A_MCP_PORT": str(mcp_port),
+                "P2A_INTROSPECT_KEY": env.introspect_key,
+                "P2A_USER": "uma",
+                "P2A_PASSWORD": PASSWORD,
+                "P2A_CHROMIUM": chromium,
+            }, passes=2)
+        finally:
+            env.close()
+
+
 class OpenIdClient(unittest.TestCase):
     def test_every_response_validates(self):
         chromium = chromium_for(self, "openid-client")
