@@ -49,9 +49,10 @@ class McpSdkV2(unittest.TestCase):
 
 
 class StepUpRegistered(unittest.TestCase):
-    """SDK v2 and v1 clients that registered at /register (with the first challenge's scope)
-    step up to a tool that needs another scope: the registered scope is no ceiling, and
-    remembered consent (on, the default) asks again for the wider scope."""
+    """SDK v2 and v1 clients registered at /register (with the first challenge's scope) step
+    up to a tool that needs another scope: the registered scope is no ceiling, and
+    remembered consent (on, the default) asks again for the wider scope. The Inspector CLI
+    registers, signs in and calls a tool."""
 
     def test_registered_clients_step_up(self):
         chromium = chromium_for(self, "@modelcontextprotocol", "client")
@@ -61,17 +62,20 @@ class StepUpRegistered(unittest.TestCase):
             a = oauth_authd(env, {"PIPE2_AUTH_RESOURCE": f"http://127.0.0.1:{mcp_port}/mcp",
                                   "PIPE2_AUTH_SCOPES": "mcp files offline_access"})
             admin = a.client(env.admin_key)
-            admin.create_user("uma", PASSWORD)
+            user_id = admin.create_user("uma", PASSWORD).user_id
             admin.close()
-            run_node_suite(self, "step_up.test.mjs", {
+            suite_env = {
                 "P2A_ISSUER": a.issuer,
                 "P2A_RPC": f"127.0.0.1:{a.port}",
                 "P2A_MCP_PORT": str(mcp_port),
                 "P2A_INTROSPECT_KEY": env.introspect_key,
                 "P2A_USER": "uma",
+                "P2A_USER_ID": user_id,
                 "P2A_PASSWORD": PASSWORD,
                 "P2A_CHROMIUM": chromium,
-            }, passes=2)
+            }
+            run_node_suite(self, "step_up.test.mjs", suite_env, passes=2)
+            run_node_suite(self, "inspector_cli.test.mjs", suite_env, passes=1)
         finally:
             env.close()
 
