@@ -14,10 +14,11 @@
  *    private_key_jwt with our signing key when no secret is set; the PKCE verifier) by the
  * operator's fetcher (libcurl on this loop, bounded in time and size); the ID token is checked
  * completely (core/oidc.c) against the provider's key set, fetched once more when it names a key
- * the set lacks (rotation); the configured limits (email domain, required claim); the sign-in marked as
- * finished in Redis (a replayed callback finds the mark: written only once the provider's ID
- * token was good, never by an anonymous client); then the person's record, a session, and 303 back to /authorize: the consent page, as after a local sign-in. Every
- * refusal is a page that says why; nothing is issued, and no secret is logged.
+ * the set lacks (rotation); the configured limits (email domain, required claim); the sign-in
+ * marked as finished in Redis (a replayed callback finds the mark: written only once the provider's
+ * ID token was good, never by an anonymous client); then the person's record, a session, and 303
+ * back to /authorize: the consent page, as after a local sign-in. Every refusal is a page that says
+ * why; nothing is issued, and no secret is logged.
  */
 #include "oauth_internal.h"
 
@@ -112,8 +113,8 @@ static json_t *unseal(const struct keyring *ring, const char *value)
         return NULL;
     size_t klen = (size_t)(dot - value);
     unsigned char *raw = xmalloc(SEAL_IV + SEAL_TEXT_MAX + SEAL_TAG + 3);
-    long total = codec_b64url_decode(dot + 1, strlen(dot + 1), raw,
-                                     SEAL_IV + SEAL_TEXT_MAX + SEAL_TAG + 3);
+    long total =
+        codec_b64url_decode(dot + 1, strlen(dot + 1), raw, SEAL_IV + SEAL_TEXT_MAX + SEAL_TAG + 3);
     json_t *obj = NULL;
     if (total >= SEAL_IV + SEAL_TAG + 2 && total <= SEAL_IV + SEAL_TEXT_MAX + SEAL_TAG) {
         size_t n = (size_t)total - SEAL_IV - SEAL_TAG;
@@ -173,9 +174,9 @@ static void on_discovery_for_begin(void *arg, json_t *doc, const char *why)
     url_add_param(&u, "code_challenge_method", "S256");
     r->response = xstrdup(u.s);
     mbuf_free(&u);
-    json_t *rec = json_pack("{s:s, s:s, s:s, s:s, s:I}", "state", state, "q", r->query, "nonce",
-                            nonce, "verifier", verifier, "exp",
-                            (json_int_t)(clock_now() + OAUTH_UPSTREAM_TTL_S));
+    json_t *rec =
+        json_pack("{s:s, s:s, s:s, s:s, s:I}", "state", state, "q", r->query, "nonce", nonce,
+                  "verifier", verifier, "exp", (json_int_t)clock_now() + OAUTH_UPSTREAM_TTL_S);
     char *value = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
     json_decref(rec);
     char *sealed = value ? seal(r->o->h.keys(r->o->h.arg), value) : NULL;

@@ -73,7 +73,7 @@ struct p2a_config {
     int workers;                /* worker threads */
     int last_used_flush_s;      /* how often last-used marks reach Redis */
     int redis_timeout_ms;       /* a Redis command slower than this fails */
-    int redis_reserve_mb;     /* maxmemory kept free of anonymous writes (MiB) */
+    int redis_reserve_mb;       /* maxmemory kept free of anonymous writes (MiB) */
     int idle_timeout_s;         /* a connection with nothing in flight */
     int clock_skew_s;           /* allowance for iat/nbf in the future */
     int max_token_lifetime_s;   /* PAT lifetime cap, and the default */

@@ -790,7 +790,8 @@ static int64_t info_field(const char *text, size_t len, const char *field)
         const char *next = eol != NULL ? eol + 1 : end;
         if ((size_t)(next - p) > n + 1 && memcmp(p, field, n) == 0 && p[n] == ':') {
             int64_t v = -1;
-            for (const char *d = p + n + 1; d < next && *d >= '0' && *d <= '9' && v < INT64_MAX / 10; d++)
+            for (const char *d = p + n + 1;
+                 d < next && *d >= '0' && *d <= '9' && v < INT64_MAX / 10; d++)
                 v = (v < 0 ? 0 : v) * 10 + (*d - '0');
             return v;
         }
