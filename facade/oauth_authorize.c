@@ -414,7 +414,7 @@ static int signin_admit(struct oreq *r)
                 free_slot = (int)i;
             continue;
         }
-        per_addr += strcmp(o->slots[i].addr, r->addr) == 0;
+        per_addr += strcmp(o->slots[i].addr, r->limit) == 0;
         per_user += strcmp(o->slots[i].user, r->username) == 0;
     }
     if (free_slot < 0)
@@ -423,7 +423,7 @@ static int signin_admit(struct oreq *r)
         return -1;
     struct signin_slot *sl = &o->slots[free_slot];
     sl->used = true;
-    snprintf(sl->addr, sizeof(sl->addr), "%s", r->addr);
+    snprintf(sl->addr, sizeof(sl->addr), "%s", r->limit);
     snprintf(sl->user, sizeof(sl->user), "%s", r->username);
     r->slot = free_slot;
     return free_slot;
@@ -455,7 +455,7 @@ static void on_hashed(void *arg, bool ok)
         oauth_show_login(r, 401, NULL, r->username, "Wrong username or password.");
         return;
     }
-    oauth_sign_in(r, r->addr);
+    oauth_sign_in(r, r->limit);
 }
 
 static void on_login_reserved(void *arg, p2a_err err, const char *const *v, const size_t *lens,
@@ -562,6 +562,12 @@ void oauth_do_login(struct oreq *r)
         return;
     }
     snprintf(r->username, sizeof(r->username), "%s", user);
+    /* the attempt's counters are written before the password is known (unknown usernames
+     * too): an anonymous write */
+    if (!oauth_budget_allows(r->o, OAUTH_LOGIN_RECORD_BYTES)) {
+        oauth_budget_refuse(r, true);
+        return;
+    }
     int slot = signin_admit(r);
     if (slot == -2) {
         log_warn("oauth.login_busy", "sign-in refused: every hashing slot is taken");
@@ -574,7 +580,7 @@ void oauth_do_login(struct oreq *r)
     }
     struct oauth_login_limits lim = {.per_pair = r->o->cfg->login_rate_limit,
                                      .throttle_after = r->o->cfg->login_throttle_after};
-    oauth_store_login_reserve(r->o->h.store, r->username, r->addr, &lim, clock_now_ms(),
+    oauth_store_login_reserve(r->o->h.store, r->username, r->limit, &lim, clock_now_ms(),
                               on_login_reserved, r);
 }
 

@@ -149,6 +149,10 @@ static void on_assertion_rate(void *arg, p2a_err err, const char *const *v, cons
     struct oreq *r = oreq_resume(arg, err, n, 2);
     if (r == NULL || !within_limits(r, v, "client assertions"))
         return;
+    if (!oauth_budget_allows(r->o, OAUTH_ASSERTION_BYTES)) {
+        oauth_budget_refuse(r, false);
+        return;
+    }
     oauth_store_assertion_once(r->o->h.store, r->client_id, r->signed_by.jti, r->signed_by.exp,
                                on_assertion_recorded, r);
 }
@@ -168,8 +172,12 @@ static void check_assertion(struct oreq *r, json_t *jwks)
         return;
     }
     /* anyone may publish a document and sign for it: the jti records an address (and all
-     * together) may leave in Redis are bounded */
-    oauth_store_limit_hit(r->o->h.store, "assertion", r->addr, cfg->assertion_rate_limit,
+     * together) may leave in Redis are bounded, and stop short of the reserve */
+    if (!oauth_budget_allows(r->o, OAUTH_COUNTERS_BYTES)) {
+        oauth_budget_refuse(r, false);
+        return;
+    }
+    oauth_store_limit_hit(r->o->h.store, "assertion", r->limit, cfg->assertion_rate_limit,
                           cfg->assertion_global_rate_limit, OAUTH_ASSERTION_WINDOW_S,
                           on_assertion_rate, r);
 }
@@ -272,6 +280,18 @@ static void on_register_rate(void *arg, p2a_err err, const char *const *v, const
         oreq_error(r, e == P2A_ERR_INVALID ? 400 : 500, code, desc);
         return;
     }
+    size_t bytes = strlen(r->reg.record);
+    if (bytes > OAUTH_CLIENT_RECORD_MAX) { /* an anonymous record stays small */
+        snprintf(desc, sizeof(desc),
+                 "the client metadata is too large: %zu bytes to keep, at most %d", bytes,
+                 OAUTH_CLIENT_RECORD_MAX);
+        oreq_error(r, 400, "invalid_client_metadata", desc);
+        return;
+    }
+    if (!oauth_budget_allows(r->o, bytes)) {
+        oauth_budget_refuse(r, false);
+        return;
+    }
     oauth_store_client_put(r->o->h.store, r->reg.client_id, r->reg.record,
                            r->o->cfg->client_unused_expiry_s, on_registered, r);
 }
@@ -283,7 +303,11 @@ void oauth_do_register(struct oreq *r)
         return;
     }
     const struct p2a_config *cfg = r->o->cfg;
-    oauth_store_limit_hit(r->o->h.store, "register", r->addr, cfg->register_rate_limit,
+    if (!oauth_budget_allows(r->o, OAUTH_COUNTERS_BYTES)) {
+        oauth_budget_refuse(r, false);
+        return;
+    }
+    oauth_store_limit_hit(r->o->h.store, "register", r->limit, cfg->register_rate_limit,
                           cfg->register_global_rate_limit, OAUTH_REGISTER_WINDOW_S,
                           on_register_rate, r);
 }

@@ -156,6 +156,7 @@ struct oauth_http *oauth_http_new(struct event_base *base, const struct p2a_conf
         oauth_http_free(o);
         return NULL;
     }
+    oauth_budget_start(o);
     return o;
 }
 
@@ -163,6 +164,7 @@ void oauth_http_free(struct oauth_http *o)
 {
     if (o == NULL)
         return;
+    oauth_budget_stop(o);
     struct oreq *r;
     LIST_FOREACH(r, &o->pending, link)
     {
@@ -182,4 +184,5 @@ void oauth_http_metrics(const struct oauth_http *o, struct mbuf *out)
                      "status.\n# TYPE p2a_oauth_requests_total counter\n");
     for (int e = 0; e < EP_COUNT; e++)
         http_counts_render(out, "p2a_oauth_requests_total", "endpoint", ep_names[e], o->counts[e]);
+    oauth_budget_metrics(o, out);
 }

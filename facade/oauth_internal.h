@@ -86,6 +86,7 @@ struct oauth_http {
     size_t nslots;
     struct oauth_docs *docs; /* client metadata documents and keys, fetched and cached */
     char *provider_meta_url; /* the upstream provider's discovery document; NULL: none */
+    struct oauth_budget *budget; /* Redis's memory, read on a timer (oauth_budget.c) */
 };
 
 enum authz_mode { AUTHZ_SHOW, AUTHZ_CONSENT };
@@ -106,7 +107,8 @@ struct oreq {
     struct evhttp_request *http; /* NULL once orphaned */
     LIST_ENTRY(oreq) link;
     enum ep ep;
-    char addr[NETADDR_MAX]; /* the client's (netaddr.h) */
+    char addr[NETADDR_MAX];  /* the client's (netaddr.h) */
+    char limit[NETADDR_MAX]; /* what limits per address count it as: its /64 for IPv6 */
     struct oauth_form form; /* the request's parameters (authorization ones for consent) */
     struct oauth_form post; /* a form posted to /login or /consent */
     json_t *client;         /* the client's record, once looked up */
@@ -126,6 +128,7 @@ struct oreq {
     char user_id[VALIDATE_USER_ID_MAX + 1], username[OAUTH_MAX_USERNAME + 1];
     int64_t auth_time;
     char sid[OAUTH_SECRET_LEN + 1];
+    char up_digest[OAUTH_HEX_LEN + 1]; /* an upstream sign-in's state, digested */
     /* token endpoint */
     char client_id[OAUTH_MAX_CLIENT_ID + 1];
     char secret[OAUTH_SECRET_LEN * 2 + 1];
@@ -163,6 +166,26 @@ void oreq_html(struct oreq *r, int status, struct mbuf *page);
 /* A page with the one script its CSP pins by script_hash ("sha256-..."). */
 void oreq_html_script(struct oreq *r, int status, struct mbuf *page, const char *script_hash);
 void oreq_page_error(struct oreq *r, int status, const char *title, const char *text);
+
+/* ---- the reserve of Redis memory (oauth_budget.c) ------------------------------------------ */
+
+/* About what an anonymous request leaves in Redis, for oauth_budget_allows: a rate limit's
+ * two counters; a sign-in attempt's (the account's and the address's); a registered client
+ * (its record is refused past OAUTH_CLIENT_RECORD_MAX); a client assertion's jti. */
+#define OAUTH_COUNTERS_BYTES 256
+#define OAUTH_LOGIN_RECORD_BYTES 512
+#define OAUTH_CLIENT_RECORD_MAX 3072
+#define OAUTH_ASSERTION_BYTES 128
+
+/* Reads Redis's memory now and then on o->base; stop before the store goes. */
+void oauth_budget_start(struct oauth_http *o);
+void oauth_budget_stop(struct oauth_http *o);
+/* Whether an anonymous request may write about bytes to Redis: false when that would eat into
+ * PIPE2_AUTH_REDIS_RESERVE_MB (then answer with oauth_budget_refuse). */
+bool oauth_budget_allows(struct oauth_http *o, size_t bytes);
+/* 503 with Retry-After: an HTML page (page) or RFC 6749 JSON temporarily_unavailable. */
+void oauth_budget_refuse(struct oreq *r, bool page);
+void oauth_budget_metrics(const struct oauth_http *o, struct mbuf *out);
 void oreq_set_cookie(struct oreq *r, const char *name, const char *value, int max_age);
 const char *oh_req_header(struct evhttp_request *http, const char *name);
 bool oh_content_type_is(struct evhttp_request *http, const char *want);

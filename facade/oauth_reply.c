@@ -41,6 +41,7 @@ struct oreq *oreq_new(struct oauth_http *o, struct evhttp_request *http, enum ep
     char *xff = joined_header(http, "X-Forwarded-For");
     char *fwd = joined_header(http, "Forwarded");
     netaddr_client(o->cfg->proxies, o->cfg->nproxies, host ? host : "unknown", xff, fwd, r->addr);
+    netaddr_limit_key(r->addr, r->limit);
     free(xff);
     free(fwd);
     return r;
@@ -216,10 +217,12 @@ void oreq_page_error(struct oreq *r, int status, const char *title, const char *
 
 void oreq_set_cookie(struct oreq *r, const char *name, const char *value, int max_age)
 {
-    char c[256];
-    snprintf(c, sizeof(c), "%s=%s; Path=/; Max-Age=%d; HttpOnly; SameSite=Lax%s", name, value,
-             max_age, r->o->secure ? "; Secure" : "");
-    oh_add_header(r->http, "Set-Cookie", c);
+    struct mbuf c = {0};
+    mbuf_printf(&c, "%s=%s; Path=/; Max-Age=%d; HttpOnly; SameSite=Lax%s", name, value, max_age,
+                r->o->secure ? "; Secure" : "");
+    oh_add_header(r->http, "Set-Cookie", c.s);
+    OPENSSL_cleanse(c.s, c.len);
+    mbuf_free(&c);
 }
 
 const char *oh_req_header(struct evhttp_request *http, const char *name)

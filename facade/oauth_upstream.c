@@ -2,24 +2,31 @@
  * (PIPE2_AUTH_UPSTREAM_ISSUER) instead of, or beside, local accounts.
  *
  * 1. oauth_upstream_begin(r), r->query the authorization request a person is signing in
- *    for: the provider's discovery document (cached, oauth_docs.c), then a fresh state,
- *    nonce and PKCE verifier. The state's digest keys the nonce, the verifier and the request
- *    in Redis for 10 minutes (oauth_store_upstream_begin, counted against the address's and
- *    everyone's rate limits: these are keys an anonymous client makes); the state itself
- *    goes into a cookie, binding the sign-in to this browser. 302 to the provider.
- * 2. GET /callback/upstream?code&state[&iss]: the state must be the cookie's (a state from
- *    another browser is refused); the record is taken once (a replayed callback finds
- *    nothing); the code is exchanged at the token endpoint (client_secret_basic, or
+ *    for (at most UPSTREAM_QUERY_MAX bytes): the provider's discovery document (cached,
+ *    oauth_docs.c), then a fresh state, nonce and PKCE verifier. They and the request go into
+ *    a sealed cookie (AES-256-GCM under a key derived with HKDF from the signing key that
+ *    signs now, named by its kid; it expires in 10 minutes): starting a sign-in writes nothing
+ *    to Redis, so anonymous starts can neither fill it nor be rate limited into locking others
+ *    out. 302 to the provider.
+ * 2. GET /callback/upstream?code&state[&iss]: the cookie must open and be within its 10
+ *    minutes, and the state must be the cookie's (a state from another browser is refused);
+ *    the code is exchanged at the token endpoint (client_secret_basic, or
  *    private_key_jwt with our signing key when no secret is set; the PKCE verifier) by the
  * operator's fetcher (libcurl on this loop, bounded in time and size); the ID token is checked
  * completely (core/oidc.c) against the provider's key set, fetched once more when it names a key
- * the set lacks (rotation); the configured limits (email domain, required claim); then the person's
- * record, a session, and 303 back to /authorize: the consent page, as after a local sign-in. Every
- * refusal is a page that says why; nothing is issued, and no secret is logged.
+ * the set lacks (rotation); the configured limits (email domain, required claim); the sign-in
+ * marked as finished in Redis (a replayed callback finds the mark: written only once the provider's
+ * ID token was good, never by an anonymous client); then the person's record, a session, and 303
+ * back to /authorize: the consent page, as after a local sign-in. Every refusal is a page that says
+ * why; nothing is issued, and no secret is logged.
  */
 #include "oauth_internal.h"
 
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/rand.h>
+
+#include "codec.h"
 
 #include "fetch.h"
 #include "jws.h"
@@ -39,26 +46,99 @@ static const char *cookie_name(const struct oauth_http *o)
     return o->secure ? "__Host-p2a_upstream" : "p2a_upstream";
 }
 
-/* ---- 1. off to the provider ---------------------------------------------------------------- */
+/* ---- the sealed cookie ------------------------------------------------------------------- */
 
-static void on_begun(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
+#define UPSTREAM_QUERY_MAX 2560 /* the authorization request a sign-in carries */
+#define SEAL_IV 12
+#define SEAL_TAG 16
+#define SEAL_TEXT_MAX (UPSTREAM_QUERY_MAX + 512) /* the JSON sealed */
+/* kid, '.', base64url of IV, text and tag: within the 4096 bytes a browser keeps of a cookie
+ * for any query up to UPSTREAM_QUERY_MAX */
+#define SEAL_COOKIE_MAX (KEYS_MAX_KID + 1 + CODEC_B64URL_LEN(SEAL_IV + SEAL_TEXT_MAX + SEAL_TAG))
+static const char seal_info[] = "pipe2-auth upstream sign-in cookie v1";
+
+/* The cookie key of signing key k: HKDF-SHA256 of its private key (every replica has it). */
+static bool seal_key(const struct signing_key *k, unsigned char key[32])
 {
-    (void)lens;
-    struct oreq *r = oreq_resume(arg, err, n, 2);
-    if (r == NULL)
-        return;
-    if (strcmp(v[0], "0") != 0) {
-        log_warn("oauth.upstream_rate_limited", "upstream sign-in refused: too many from %s",
-                 strcmp(v[0], "1") == 0 ? r->addr : "every address together");
-        oh_add_header(r->http, "Retry-After", v[1]);
-        oreq_page_error(r, 429, "Too many sign-ins",
-                        "Too many sign-ins were started from here. Try again in a few minutes.");
-        return;
-    }
-    oreq_set_cookie(r, cookie_name(r->o), r->sid, OAUTH_UPSTREAM_TTL_S);
-    oh_add_header(r->http, "Location", r->response);
-    oreq_finish(r, 302, NULL, "", 0);
+    EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
+    size_t len = 32;
+    bool ok =
+        c != NULL && EVP_PKEY_derive_init(c) > 0 && EVP_PKEY_CTX_set_hkdf_md(c, EVP_sha256()) > 0 &&
+        EVP_PKEY_CTX_set1_hkdf_key(c, (const unsigned char *)k->priv_pem, (int)k->priv_pem_len) >
+            0 &&
+        EVP_PKEY_CTX_add1_hkdf_info(c, (const unsigned char *)seal_info, sizeof(seal_info) - 1) >
+            0 &&
+        EVP_PKEY_derive(c, key, &len) > 0 && len == 32;
+    EVP_PKEY_CTX_free(c);
+    return ok;
 }
+
+/* The cookie's value for text: "<kid>.<base64url(iv, ciphertext, tag)>", the kid as AAD;
+ * NULL when it cannot be made. */
+static char *seal(const struct keyring *ring, const char *text)
+{
+    const struct signing_key *k = keys_signer(ring);
+    size_t n = strlen(text), klen = strlen(k->kid), total = SEAL_IV + n + SEAL_TAG;
+    if (n > SEAL_TEXT_MAX)
+        return NULL;
+    unsigned char key[32], *buf = xmalloc(total);
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    int len = 0, fin = 0;
+    bool ok = c != NULL && seal_key(k, key) && RAND_bytes(buf, SEAL_IV) == 1 &&
+              EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, buf) == 1 &&
+              EVP_EncryptUpdate(c, NULL, &len, (const unsigned char *)k->kid, (int)klen) == 1 &&
+              EVP_EncryptUpdate(c, buf + SEAL_IV, &len, (const unsigned char *)text, (int)n) == 1 &&
+              EVP_EncryptFinal_ex(c, buf + SEAL_IV + len, &fin) == 1 &&
+              EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, SEAL_TAG, buf + SEAL_IV + n) == 1;
+    EVP_CIPHER_CTX_free(c);
+    OPENSSL_cleanse(key, sizeof(key));
+    char *out = NULL;
+    if (ok) {
+        out = xmalloc(klen + 2 + CODEC_B64URL_LEN(total));
+        memcpy(out, k->kid, klen);
+        out[klen] = '.';
+        codec_b64url_encode(buf, total, out + klen + 1);
+    }
+    free(buf);
+    return out;
+}
+
+/* The JSON object a cookie's value seals (new reference), or NULL: malformed, another key's,
+ * tampered with. */
+static json_t *unseal(const struct keyring *ring, const char *value)
+{
+    const char *dot = strrchr(value, '.');
+    const struct signing_key *k = dot ? keys_find(ring, value, (size_t)(dot - value)) : NULL;
+    if (k == NULL)
+        return NULL;
+    size_t klen = (size_t)(dot - value);
+    unsigned char *raw = xmalloc(SEAL_IV + SEAL_TEXT_MAX + SEAL_TAG + 3);
+    long total =
+        codec_b64url_decode(dot + 1, strlen(dot + 1), raw, SEAL_IV + SEAL_TEXT_MAX + SEAL_TAG + 3);
+    json_t *obj = NULL;
+    if (total >= SEAL_IV + SEAL_TAG + 2 && total <= SEAL_IV + SEAL_TEXT_MAX + SEAL_TAG) {
+        size_t n = (size_t)total - SEAL_IV - SEAL_TAG;
+        unsigned char key[32], *text = xmalloc(n + 1);
+        EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+        int len = 0, fin = 0;
+        bool ok = c != NULL && seal_key(k, key) &&
+                  EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, raw) == 1 &&
+                  EVP_DecryptUpdate(c, NULL, &len, (const unsigned char *)value, (int)klen) == 1 &&
+                  EVP_DecryptUpdate(c, text, &len, raw + SEAL_IV, (int)n) == 1 &&
+                  EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, SEAL_TAG, raw + SEAL_IV + n) == 1 &&
+                  EVP_DecryptFinal_ex(c, text + len, &fin) == 1;
+        EVP_CIPHER_CTX_free(c);
+        OPENSSL_cleanse(key, sizeof(key));
+        obj = ok ? oauth_json_object((const char *)text, n) : NULL;
+        OPENSSL_cleanse(text, n);
+        free(text);
+    }
+    OPENSSL_cleanse(raw, SEAL_IV + SEAL_TEXT_MAX + SEAL_TAG + 3);
+    free(raw);
+    return obj;
+}
+
+/* ---- 1. off to the provider ---------------------------------------------------------------- */
 
 static void on_discovery_for_begin(void *arg, json_t *doc, const char *why)
 {
@@ -74,7 +154,7 @@ static void on_discovery_for_begin(void *arg, json_t *doc, const char *why)
     }
     const struct p2a_config *cfg = r->o->cfg;
     char state[OAUTH_SECRET_LEN + 1], nonce[OAUTH_SECRET_LEN + 1], verifier[OAUTH_SECRET_LEN + 1];
-    char challenge[OAUTH_SECRET_LEN + 1], digest[OAUTH_HEX_LEN + 1], cb[MAX_QUERY];
+    char challenge[OAUTH_SECRET_LEN + 1], cb[MAX_QUERY];
     if (oauth_random_secret(state) != P2A_OK || oauth_random_secret(nonce) != P2A_OK ||
         oauth_random_secret(verifier) != P2A_OK) {
         oreq_page_error(r, 500, "Something went wrong", "Try again.");
@@ -94,20 +174,26 @@ static void on_discovery_for_begin(void *arg, json_t *doc, const char *why)
     url_add_param(&u, "code_challenge_method", "S256");
     r->response = xstrdup(u.s);
     mbuf_free(&u);
-    snprintf(r->sid, sizeof(r->sid), "%s", state); /* the cookie's value, once recorded */
-    json_t *rec = json_pack("{s:s, s:s, s:s}", "q", r->query, "nonce", nonce, "verifier", verifier);
-    char *value = json_dumps(rec, JSON_COMPACT);
+    json_t *rec =
+        json_pack("{s:s, s:s, s:s, s:s, s:I}", "state", state, "q", r->query, "nonce", nonce,
+                  "verifier", verifier, "exp", (json_int_t)clock_now() + OAUTH_UPSTREAM_TTL_S);
+    char *value = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
     json_decref(rec);
-    oauth_digest_hex(state, strlen(state), digest);
-    oauth_store_upstream_begin(r->o->h.store, digest, value ? value : "{}", r->addr,
-                               cfg->upstream_rate_limit, cfg->upstream_global_rate_limit, on_begun,
-                               r);
+    char *sealed = value ? seal(r->o->h.keys(r->o->h.arg), value) : NULL;
     OPENSSL_cleanse(verifier, sizeof(verifier));
     OPENSSL_cleanse(nonce, sizeof(nonce));
     if (value != NULL) {
         OPENSSL_cleanse(value, strlen(value));
         free(value);
     }
+    if (sealed == NULL) {
+        oreq_page_error(r, 500, "Something went wrong", "Try again.");
+        return;
+    }
+    oreq_set_cookie(r, cookie_name(r->o), sealed, OAUTH_UPSTREAM_TTL_S);
+    free(sealed);
+    oh_add_header(r->http, "Location", r->response);
+    oreq_finish(r, 302, NULL, "", 0);
 }
 
 static void discovery(struct oreq *r, oauth_doc_cb cb)
@@ -117,10 +203,31 @@ static void discovery(struct oreq *r, oauth_doc_cb cb)
 
 void oauth_upstream_begin(struct oreq *r)
 {
+    if (strlen(r->query) > UPSTREAM_QUERY_MAX) {
+        oreq_page_error(r, 400, "Invalid request",
+                        "The application's request is too long to sign in with your "
+                        "organization's account. Go back to the application and start again.");
+        return;
+    }
     discovery(r, on_discovery_for_begin);
 }
 
 /* ---- 2. back from the provider ------------------------------------------------------------- */
+
+static void on_marked(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
+{
+    (void)lens;
+    struct oreq *r = oreq_resume(arg, err, n, 1);
+    if (r == NULL)
+        return;
+    if (strcmp(v[0], "1") != 0) {
+        upstream_error(r, 400,
+                       "this sign-in link was used already. Go back to the application and "
+                       "start again.");
+        return;
+    }
+    oauth_sign_in(r, NULL);
+}
 
 static void signed_in(struct oreq *r, json_t *claims)
 {
@@ -140,7 +247,7 @@ static void signed_in(struct oreq *r, json_t *claims)
     oidc_display_name(cfg, claims, r->username, sizeof(r->username));
     const char *q = json_string_value(json_object_get(r->pending, "q"));
     r->query = xstrdup(q ? q : ""); /* what the sign-in was for */
-    oauth_sign_in(r, NULL);
+    oauth_store_upstream_once(r->o->h.store, r->up_digest, OAUTH_UPSTREAM_TTL_S, on_marked, r);
 }
 
 static void on_keys(void *arg, json_t *jwks, const char *why);
@@ -301,22 +408,6 @@ static void on_discovery_for_callback(void *arg, json_t *doc, const char *why)
     exchange(r, oauth_form_get(&r->form, "code"));
 }
 
-static void on_taken(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
-{
-    struct oreq *r = oreq_resume(arg, err, n, 1);
-    if (r == NULL)
-        return;
-    r->pending = v[0][0] ? oauth_json_object(v[0], lens[0]) : NULL;
-    if (r->pending == NULL) {
-        upstream_error(r, 400,
-                       "this sign-in link was used already, or is more than 10 minutes old. "
-                       "Go back to the application and start again.");
-        return;
-    }
-    oreq_set_cookie(r, cookie_name(r->o), "", 0);
-    discovery(r, on_discovery_for_callback);
-}
-
 void oauth_do_upstream_callback(struct oreq *r)
 {
     const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->http));
@@ -328,14 +419,17 @@ void oauth_do_upstream_callback(struct oreq *r)
     const char *code = oauth_form_get(&r->form, "code");
     const char *error = oauth_form_get(&r->form, "error");
     const char *iss = oauth_form_get(&r->form, "iss");
-    char mine[OAUTH_SECRET_LEN + 1], digest[OAUTH_HEX_LEN + 1];
     if (r->o->cfg->upstream_issuer == NULL) {
         oreq_page_error(r, 404, "Not found", "This service does not sign in through another.");
         return;
     }
-    if (state == NULL ||
-        !oauth_cookie_get(oh_req_header(r->http, "Cookie"), cookie_name(r->o), mine,
-                          sizeof(mine)) ||
+    char *sealed = xmalloc(SEAL_COOKIE_MAX + 1);
+    if (oauth_cookie_get(oh_req_header(r->http, "Cookie"), cookie_name(r->o), sealed,
+                         SEAL_COOKIE_MAX + 1))
+        r->pending = unseal(r->o->h.keys(r->o->h.arg), sealed);
+    free(sealed);
+    const char *mine = json_string_value(json_object_get(r->pending, "state"));
+    if (state == NULL || mine == NULL || strlen(mine) != OAUTH_SECRET_LEN ||
         !oauth_secret_eq(state, mine)) {
         upstream_error(r, 400,
                        "the answer belongs to a sign-in started elsewhere (another browser, or "
@@ -356,6 +450,13 @@ void oauth_do_upstream_callback(struct oreq *r)
         upstream_error(r, 400, why);
         return;
     }
-    oauth_digest_hex(state, strlen(state), digest);
-    oauth_store_upstream_take(r->o->h.store, digest, on_taken, r);
+    if (json_integer_value(json_object_get(r->pending, "exp")) < clock_now()) {
+        upstream_error(r, 400,
+                       "this sign-in link is more than 10 minutes old. Go back to the "
+                       "application and start again.");
+        return;
+    }
+    oreq_set_cookie(r, cookie_name(r->o), "", 0);
+    oauth_digest_hex(state, strlen(state), r->up_digest);
+    discovery(r, on_discovery_for_callback);
 }

@@ -178,6 +178,25 @@ bool netaddr_canon(const char *ip, char out[NETADDR_MAX])
     return inet_ntop(family, a, out, NETADDR_MAX) != NULL;
 }
 
+void netaddr_limit_key(const char *ip, char out[NETADDR_MAX])
+{
+    int family;
+    unsigned char a[16];
+    char text[NETADDR_MAX];
+    if (!parse_ip(ip, &family, a) || inet_ntop(family, a, text, sizeof(text)) == NULL) {
+        snprintf(out, NETADDR_MAX, "%s", ip);
+        return;
+    }
+    if (family == AF_INET) {
+        memcpy(out, text, NETADDR_MAX);
+        return;
+    }
+    memset(a + 8, 0, 8); /* one subnet, the least a host is given (RFC 6177) */
+    if (inet_ntop(AF_INET6, a, text, sizeof(text)) == NULL)
+        text[0] = '\0';
+    snprintf(out, NETADDR_MAX, "%.*s/64", NETADDR_MAX - 4, text);
+}
+
 /* One hop of a forwarded chain as an address: "1.2.3.4", "1.2.3.4:80", "[::1]:80",
  * "\"[::1]:80\"" (Forwarded's quoting). false when it is not one (unknown, _hidden). */
 static bool hop_addr(const char *s, size_t len, char out[NETADDR_MAX])

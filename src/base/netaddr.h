@@ -40,6 +40,10 @@ bool netaddr_is_public(const char *ip, bool allow_loopback);
 bool netaddr_is_loopback(const char *ip);
 /* Canonical text of ip into out; false when it is not an IP address. */
 bool netaddr_canon(const char *ip, char out[NETADDR_MAX]);
+/* What a limit per address counts ip as: an IPv4 address itself (IPv4-mapped IPv6 too), an
+ * IPv6 address its /64 ("2001:db8:1:2::/64"), since anyone given one address is given the
+ * whole subnet. Anything else (a peer that is no address, "unknown") is copied as it is. */
+void netaddr_limit_key(const char *ip, char out[NETADDR_MAX]);
 /* The client's address (see above). xff: every X-Forwarded-For value in order, joined with
  * ','; fwd: every Forwarded value likewise; either may be NULL. */
 void netaddr_client(const struct p2a_cidr *set, size_t n, const char *peer, const char *xff,

@@ -82,6 +82,9 @@ static const struct row rows[] = {
      "seconds between batched writes of last-used marks"},
     {"REDIS_TIMEOUT_MS", K_INT, S(redis_timeout_ms), "2000", 50, 60000, false, false,
      "a Redis command unanswered this long fails with UNAVAILABLE"},
+    {"REDIS_RESERVE_MB", K_INT, S(redis_reserve_mb), "64", 0, 1048576, false, false,
+     "MiB of Redis's maxmemory kept for what must never fail (revocations, issuance, refresh): "
+     "anonymous requests that would write are refused once less is free; 0: none kept"},
     {"IDLE_TIMEOUT", K_INT, S(idle_timeout_s), "60", 1, 86400, false, false,
      "seconds before a connection with no call in flight is closed"},
     {"CLOCK_SKEW", K_INT, S(clock_skew_s), "60", 0, 300, false, false,
@@ -129,8 +132,9 @@ static const struct row rows[] = {
      "jti in Redis until it expires"},
     {"ASSERTION_GLOBAL_RATE_LIMIT", K_INT, S(assertion_global_rate_limit), "60000", 1, 100000000,
      false, false, "client assertions per 5 minutes from all addresses together"},
-    {"CLIENT_UNUSED_EXPIRY", K_INT, S(client_unused_expiry_s), "86400", 60, 31536000, false, false,
-     "seconds a self-registered client lasts before its first use"},
+    {"CLIENT_UNUSED_EXPIRY", K_INT, S(client_unused_expiry_s), "600", 60, 31536000, false, false,
+     "seconds a self-registered client lasts before its first use (an anonymous registration "
+     "is kept this long)"},
     {"CLIENT_IDLE_EXPIRY", K_INT, S(client_idle_expiry_s), "7776000", 60, 315360000, false, false,
      "seconds a self-registered client lasts after its last use (90 days)"},
     {"LOGIN_RATE_LIMIT", K_INT, S(login_rate_limit), "5", 1, 1000000, false, false,
@@ -196,11 +200,6 @@ static const struct row rows[] = {
     {"UPSTREAM_REQUIRED_CLAIM", K_STR, S(upstream_required_claim), NULL, 0, 0, false, true,
      "name=value: the ID token must carry the claim with that value (or an array holding it), "
      "e.g. groups=mcp-users"},
-    {"UPSTREAM_RATE_LIMIT", K_INT, S(upstream_rate_limit), "60", 1, 1000000, false, false,
-     "upstream sign-ins started per client address per 10 minutes (each is kept in Redis "
-     "until it ends or 10 minutes pass)"},
-    {"UPSTREAM_GLOBAL_RATE_LIMIT", K_INT, S(upstream_global_rate_limit), "20000", 1, 100000000,
-     false, false, "upstream sign-ins started per 10 minutes from all addresses together"},
 };
 
 #define NROWS (sizeof(rows) / sizeof(rows[0]))

@@ -73,6 +73,7 @@ struct p2a_config {
     int workers;                /* worker threads */
     int last_used_flush_s;      /* how often last-used marks reach Redis */
     int redis_timeout_ms;       /* a Redis command slower than this fails */
+    int redis_reserve_mb;       /* maxmemory kept free of anonymous writes (MiB) */
     int idle_timeout_s;         /* a connection with nothing in flight */
     int clock_skew_s;           /* allowance for iat/nbf in the future */
     int max_token_lifetime_s;   /* PAT lifetime cap, and the default */
@@ -131,8 +132,6 @@ struct p2a_config {
     char *upstream_subject_prefix;  /* before its sub in our user ids; NULL: none */
     char *upstream_allowed_domains; /* verified email domains admitted; NULL: any */
     char *upstream_required_claim;  /* name=value the ID token must carry; NULL: none */
-    int upstream_rate_limit;        /* sign-ins started per address per 10 min */
-    int upstream_global_rate_limit; /* ... from all addresses together */
 };
 
 /* Fills cfg from argv and the environment. On error writes a message naming the setting to

@@ -525,19 +525,19 @@ void oauth_store_assertion_once(struct store *st, const char *client_id, const c
     EVAL(st, lua, 1, cb, arg, KEY(STORE_KEY_ASSERTION, digest), NUM(exp));
 }
 
-/* The rate limit script: KEYS[1] the address's counter, KEYS[2] everyone's, and with a
- * KEYS[3] a record kept as long as the window (ARGV[4]) when the limits let it in. */
+/* The rate limit script: KEYS[1] the address's counter, KEYS[2] everyone's; ARGV the two
+ * limits, the window and OAUTH_LIMIT_FRESH. */
 static const char limit_lua[] =
-    "for i = 1, 2 do\n"
-    "  if tonumber(redis.call('GET', KEYS[i]) or '0') >= tonumber(ARGV[i]) then\n"
-    "    return {i, math.max(redis.call('TTL', KEYS[i]), 1)}\n"
-    "  end\n"
+    "local one = tonumber(redis.call('GET', KEYS[1]) or '0')\n"
+    "if one >= tonumber(ARGV[1]) then return {1, math.max(redis.call('TTL', KEYS[1]), 1)} end\n"
+    "if tonumber(redis.call('GET', KEYS[2]) or '0') >= tonumber(ARGV[2]) and\n"
+    "   one >= tonumber(ARGV[4]) then\n"
+    "  return {2, math.max(redis.call('TTL', KEYS[2]), 1)}\n"
     "end\n"
     "for i = 1, 2 do\n"
     "  redis.call('INCR', KEYS[i])\n"
     "  if redis.call('TTL', KEYS[i]) < 0 then redis.call('EXPIRE', KEYS[i], ARGV[3]) end\n"
     "end\n"
-    "if KEYS[3] then redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[3]) end\n"
     "return {0, 0}\n";
 
 /* "<what>}:<addr>" and "<what>}:all": the counters' ids after STORE_KEY_RATE, tagged by what */
@@ -553,28 +553,16 @@ void oauth_store_limit_hit(struct store *st, const char *what, const char *addr,
     char one[ARG_MAX], all[ARG_MAX];
     limit_ids(what, addr, one, all);
     EVAL(st, limit_lua, 2, cb, arg, KEY(STORE_KEY_RATE, one), KEY(STORE_KEY_RATE, all),
-         NUM(per_addr), NUM(global), NUM(window_s));
+         NUM(per_addr), NUM(global), NUM(window_s), NUM(OAUTH_LIMIT_FRESH));
 }
 
-void oauth_store_upstream_begin(struct store *st, const char *state_digest, const char *value,
-                                const char *addr, int per_addr, int global, store_eval_cb cb,
-                                void *arg)
+void oauth_store_upstream_once(struct store *st, const char *state_digest, int ttl_s,
+                               store_eval_cb cb, void *arg)
 {
-    char one[ARG_MAX], all[ARG_MAX];
-    limit_ids("upstream", addr, one, all);
-    EVAL(st, limit_lua, 3, cb, arg, KEY(STORE_KEY_RATE, one), KEY(STORE_KEY_RATE, all),
-         KEY(STORE_KEY_UPSTREAM, state_digest), NUM(per_addr), NUM(global),
-         NUM(OAUTH_UPSTREAM_TTL_S), STR(value));
-}
-
-void oauth_store_upstream_take(struct store *st, const char *state_digest, store_eval_cb cb,
-                               void *arg)
-{
-    static const char lua[] = "local v = redis.call('GET', KEYS[1])\n"
-                              "if not v then return {''} end\n"
-                              "redis.call('DEL', KEYS[1])\n"
-                              "return {v}\n";
-    EVAL(st, lua, 1, cb, arg, KEY(STORE_KEY_UPSTREAM, state_digest));
+    static const char lua[] =
+        "if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 1 end\n"
+        "return 0\n";
+    EVAL(st, lua, 1, cb, arg, KEY(STORE_KEY_UPSTREAM, state_digest), NUM(ttl_s));
 }
 
 void oauth_store_user_put(struct store *st, const char *user_id, const char *display_name,

@@ -19,8 +19,9 @@
  *                          family's keys declared (and checks the fid again)
  *   aj:<digest>            a client assertion's jti (SHA-256 of client_id and jti), until
  *                          the assertion's exp: used once
- *   up:{upstream}:<digest> string: an upstream sign-in in progress (JSON: the authorization
- *                          request, nonce, PKCE verifier), by the digest of its state; 10 min
+ *   up:{upstream}:<digest> string "1": an upstream sign-in that came back with a good ID
+ *                          token, by the digest of its state, 10 min (a replay finds it);
+ *                          the sign-in in progress itself is a sealed cookie, not a key
  *   rl:{<what>}:...        counters of a rate limit window: rl:{<user>}:pair:<addr> and
  *                          rl:{<user>}:account (hash n next) for sign-ins, with the
  *                          account's tag; rl:{register}:<addr> and rl:{register}:all for
@@ -130,23 +131,24 @@ void oauth_store_jti_revoke(struct store *st, const char *jti, int64_t exp, int6
  * {0} a replay. */
 void oauth_store_assertion_once(struct store *st, const char *client_id, const char *jti,
                                 int64_t exp, store_eval_cb cb, void *arg);
+/* An address not seen in the window still gets this many when everyone together is over the
+ * global limit: the global limit never locks out a newcomer (the reserve, oauth_budget.c,
+ * guards Redis's bytes). */
+#define OAUTH_LIMIT_FRESH 3
 /* One more of what (registrations, client assertions) from addr, within per_addr per window
  * from one address and global from all: {0, 0} counted; {1, retry_after_s} the address is
- * over its limit, {2, retry_after_s} every address together is (nothing counted then). */
+ * over its limit, {2, retry_after_s} every address together is and this one has made
+ * OAUTH_LIMIT_FRESH already (nothing counted then). addr: the limit key (netaddr_limit_key). */
 void oauth_store_limit_hit(struct store *st, const char *what, const char *addr, int per_addr,
                            int global, int window_s, store_eval_cb cb, void *arg);
 
 #define OAUTH_UPSTREAM_TTL_S 600 /* an upstream sign-in must come back within this */
 
-/* Records an upstream sign-in in progress (value, under the digest of its state) if addr and
- * everyone together are within their limits per OAUTH_UPSTREAM_TTL_S, as
- * oauth_store_limit_hit answers: {0, 0} recorded; {1 or 2, retry_after_s} nothing was. */
-void oauth_store_upstream_begin(struct store *st, const char *state_digest, const char *value,
-                                const char *addr, int per_addr, int global, store_eval_cb cb,
-                                void *arg);
-/* Takes it (once: a second take, a replayed callback, finds nothing): {value} or {""}. */
-void oauth_store_upstream_take(struct store *st, const char *state_digest, store_eval_cb cb,
-                               void *arg);
+/* Marks an upstream sign-in (the digest of its state) as finished, for ttl_s: {1} the first
+ * time, {0} it was already (a replayed callback). Written only once the provider's ID token
+ * has been checked: nothing an anonymous client sends reaches it. */
+void oauth_store_upstream_once(struct store *st, const char *state_digest, int ttl_s,
+                               store_eval_cb cb, void *arg);
 
 /* The user's record, created if missing (source then says who made it: "local" for an
  * account that signs in here, "dashboard" for PutUser); display_name is updated, and with

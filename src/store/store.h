@@ -115,4 +115,9 @@ void store_eval(struct store *st, const char *script, int nkeys, const char *con
 void store_eval_durable(struct store *st, const char *script, int nkeys, const char *const *args,
                         size_t nargs, store_eval_cb cb, void *arg);
 
+/* Redis's memory (INFO memory): used is used_memory, max is maxmemory (0: none set), in bytes.
+ * No keys; a reading, for the reserve kept for revocations (facade/oauth_budget.c). */
+typedef void (*store_memory_cb)(void *arg, p2a_err err, int64_t used, int64_t max);
+void store_memory(struct store *st, store_memory_cb cb, void *arg);
+
 #endif

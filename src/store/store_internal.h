@@ -24,6 +24,7 @@ struct op {
         store_list_cb list;
         store_revocations_cb revocations;
         store_eval_cb eval;
+        store_memory_cb memory;
     } cb;
     void *arg;
     void *ctx;   /* a step's own data (freed with the op): a script in two steps */

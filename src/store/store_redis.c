@@ -777,3 +777,46 @@ void store_eval_durable(struct store *st, const char *script, int nkeys, const c
 {
     eval_send(st, script, nkeys, args, nargs, true, cb, arg);
 }
+
+/* ---- memory ------------------------------------------------------------------------------ */
+
+/* The number after "<field>:" at the start of a line of an INFO text, or -1. */
+static int64_t info_field(const char *text, size_t len, const char *field)
+{
+    size_t n = strlen(field);
+    const char *end = text + len;
+    for (const char *p = text; p < end;) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        const char *next = eol != NULL ? eol + 1 : end;
+        if ((size_t)(next - p) > n + 1 && memcmp(p, field, n) == 0 && p[n] == ':') {
+            int64_t v = -1;
+            for (const char *d = p + n + 1;
+                 d < next && *d >= '0' && *d <= '9' && v < INT64_MAX / 10; d++)
+                v = (v < 0 ? 0 : v) * 10 + (*d - '0');
+            return v;
+        }
+        p = next;
+    }
+    return -1;
+}
+
+static void memory_reply(struct op *op, redisReply *r)
+{
+    int64_t used = -1, max = -1;
+    if (store_reply_ok(r) && r->type == REDIS_REPLY_STRING) {
+        used = info_field(r->str, r->len, "used_memory");
+        max = info_field(r->str, r->len, "maxmemory");
+    }
+    if (used < 0 || max < 0)
+        op->cb.memory(op->arg, P2A_ERR_UNAVAILABLE, 0, 0);
+    else
+        op->cb.memory(op->arg, P2A_OK, used, max);
+}
+
+void store_memory(struct store *st, store_memory_cb cb, void *arg)
+{
+    const char *argv[] = {"INFO", "memory"};
+    struct op *op = store_op_new(memory_reply, arg);
+    op->cb.memory = cb;
+    store_send_op(st, op, 2, argv, NULL);
+}

@@ -29,6 +29,27 @@ static size_t ncalls, nanswered;
 static struct fake_reply replies[MAX_CALLS];
 static size_t nreplies, nused;
 static struct store the_store;
+/* store_memory: one reading asked at a time, answered P2A_ERR_UNAVAILABLE (no reading) by
+ * fake_store_run() or store_free(), outside the scripted calls */
+static store_memory_cb memory_cb;
+static void *memory_arg;
+
+static void memory_answer(void)
+{
+    store_memory_cb cb = memory_cb;
+    memory_cb = NULL;
+    if (cb != NULL)
+        cb(memory_arg, P2A_ERR_UNAVAILABLE, 0, 0);
+}
+
+void store_memory(struct store *st, store_memory_cb cb, void *arg)
+{
+    (void)st;
+    if (memory_cb != NULL)
+        abort();
+    memory_cb = cb;
+    memory_arg = arg;
+}
 
 enum { K_DONE, K_REVOKE, K_LIST, K_REVOCATIONS, K_EVAL };
 
@@ -55,6 +76,7 @@ void fake_store_reply(struct fake_reply r)
 size_t fake_store_run(void)
 {
     size_t done = 0;
+    memory_answer();
     while (nanswered < ncalls) {
         struct call *c = &calls[nanswered++];
         struct fake_reply r = {.err = P2A_ERR_UNAVAILABLE};
@@ -119,6 +141,7 @@ struct store *store_new_subscriber(struct event_base *base, const struct p2a_con
 void store_free(struct store *st)
 {
     (void)st;
+    memory_answer();
 }
 
 bool store_connected(const struct store *st)

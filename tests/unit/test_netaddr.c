@@ -77,6 +77,29 @@ static void netaddr__client_behind_proxies(void **state)
 }
 
 /* Where a fetch may go: the public Internet only; loopback when a test allows it. */
+/* Limits count an IPv6 client by its /64: its other addresses are the same client. */
+static void netaddr__limit_key_is_the_ipv6_slash_64(void **state)
+{
+    (void)state;
+    char k[NETADDR_MAX], k2[NETADDR_MAX];
+    netaddr_limit_key("203.0.113.9", k);
+    assert_string_equal(k, "203.0.113.9");
+    netaddr_limit_key("::ffff:203.0.113.9", k);
+    assert_string_equal(k, "203.0.113.9");
+    netaddr_limit_key("2001:db8:1:2:aaaa:bbbb:cccc:dddd", k);
+    assert_string_equal(k, "2001:db8:1:2::/64");
+    netaddr_limit_key("2001:0db8:0001:0002:0000:0000:0000:0001", k2);
+    assert_string_equal(k, k2);
+    netaddr_limit_key("2001:db8:1:3::1", k2); /* the next subnet is another client */
+    assert_string_equal(k2, "2001:db8:1:3::/64");
+    netaddr_limit_key("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", k);
+    assert_string_equal(k, "ffff:ffff:ffff:ffff::/64");
+    netaddr_limit_key("::1", k);
+    assert_string_equal(k, "::/64");
+    netaddr_limit_key("unknown", k);
+    assert_string_equal(k, "unknown");
+}
+
 static void netaddr__public_addresses(void **state)
 {
     (void)state;
@@ -109,6 +132,7 @@ int main(void)
         cmocka_unit_test(netaddr__cidrs),
         cmocka_unit_test(netaddr__client_behind_proxies),
         cmocka_unit_test(netaddr__public_addresses),
+        cmocka_unit_test(netaddr__limit_key_is_the_ipv6_slash_64),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -120,6 +120,7 @@ static int teardown(void **state)
     struct fx *f = *state;
     evhttp_free(f->http);
     oauth_http_free(f->o);
+    fake_store_run(); /* the budget's reading in flight, orphaned */
     event_base_free(f->base);
     hashpool_free(f->pool);
     revoke_free(f->revoked);
