@@ -31,8 +31,7 @@ void oreq_client_lookup(struct oreq *r, void (*next)(struct oreq *r))
     if (strncmp(r->client_id, "https://", 8) == 0)
         oauth_docs_get(r->o->docs, DOC_CLIENT, r->client_id, on_client_document, r);
     else
-        oauth_store_client_get(r->o->h.store, r->client_id, r->o->cfg->client_idle_expiry_s,
-                               on_client_record, r);
+        oauth_store_client_get(r->o->h.store, r->client_id, on_client_record, r);
 }
 
 /* ---- limits --------------------------------------------------------------------------------- */

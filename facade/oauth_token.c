@@ -39,6 +39,11 @@ static void finish_tokens(struct oreq *r)
         oreq_error(r, 500, "server_error", "could not encode the tokens");
         return;
     }
+    /* only a client that got tokens is "used": an anonymous /authorize or a refused /token
+     * request keeps no registration alive past its unused expiry */
+    if (oauth_client_id_valid(r->client_id))
+        oauth_store_client_touch(r->o->h.store, r->client_id, r->o->cfg->client_idle_expiry_s,
+                                 oauth_store_ignore, NULL);
     oreq_json(r, 200, s);
     OPENSSL_cleanse(s, strlen(s));
     free(s);

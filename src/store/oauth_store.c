@@ -115,14 +115,18 @@ void oauth_store_client_put(struct store *st, const char *client_id, const char 
     EVAL(st, lua, 1, cb, arg, KEY(STORE_KEY_CLIENT, client_id), STR(record), NUM(ttl_s));
 }
 
-void oauth_store_client_get(struct store *st, const char *client_id, int idle_s, store_eval_cb cb,
-                            void *arg)
+void oauth_store_client_get(struct store *st, const char *client_id, store_eval_cb cb, void *arg)
+{
+    static const char lua[] = "return redis.call('GET', KEYS[1]) or ''\n";
+    EVAL(st, lua, 1, cb, arg, KEY(STORE_KEY_CLIENT, client_id));
+}
+
+void oauth_store_client_touch(struct store *st, const char *client_id, int idle_s,
+                              store_eval_cb cb, void *arg)
 {
     static const char lua[] =
-        "local rec = redis.call('GET', KEYS[1])\n"
-        "if not rec then return '' end\n"
         "if redis.call('TTL', KEYS[1]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end\n"
-        "return rec\n";
+        "return 1\n";
     EVAL(st, lua, 1, cb, arg, KEY(STORE_KEY_CLIENT, client_id), NUM(idle_s));
 }
 

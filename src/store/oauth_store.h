@@ -54,9 +54,12 @@ void oauth_store_ignore(void *arg, p2a_err err, const char *const *v, const size
  * never). */
 void oauth_store_client_put(struct store *st, const char *client_id, const char *record, int ttl_s,
                             store_eval_cb cb, void *arg);
-/* {record} or {""} when unknown. A client that expires now expires idle_s from now. */
-void oauth_store_client_get(struct store *st, const char *client_id, int idle_s, store_eval_cb cb,
-                            void *arg);
+/* {record} or {""} when unknown. */
+void oauth_store_client_get(struct store *st, const char *client_id, store_eval_cb cb, void *arg);
+/* {1}. A client got tokens: one that expires unless used now expires idle_s from now (an
+ * anonymous /authorize or a refused /token request keeps nothing alive). */
+void oauth_store_client_touch(struct store *st, const char *client_id, int idle_s,
+                              store_eval_cb cb, void *arg);
 /* {1} created, {0} the username is taken. */
 void oauth_store_user_create(struct store *st, const char *username, const char *user_id,
                              const char *hash, int64_t now, store_eval_cb cb, void *arg);

@@ -592,6 +592,19 @@ class Registration(unittest.TestCase):
                                code_challenge=pkce()[1], code_challenge_method="S256")
         self.assertEqual(st, 200)
         ttl = int(self.env.redis.cli("TTL", f"p2a:client:{cid}"))
+        self.assertTrue(ttl <= 600, ttl)  # an anonymous /authorize keeps nothing alive
+        admin = a.client(self.env.admin_key)
+        try:
+            admin.create_user("ana", PASSWORD)
+        finally:
+            admin.close()
+        v, c = pkce()
+        code = Flow(a).code(cid, "https://host.example/cb", c)
+        st, _, b = a.http("/token", "POST", urllib.parse.urlencode({
+            "grant_type": "authorization_code", "code": code, "code_verifier": v,
+            "redirect_uri": "https://host.example/cb", "client_id": cid}), FORM)
+        self.assertEqual(st, 200, b)  # tokens issued: the client is used
+        ttl = int(self.env.redis.cli("TTL", f"p2a:client:{cid}"))
         self.assertTrue(7776000 - 100 < ttl <= 7776000, ttl)  # used: 90 days from now
         admin = a.client(self.env.admin_key)
         try:
