@@ -121,6 +121,7 @@ struct rpc_conn {
     struct bufferevent *bev;
     nghttp2_session *session;
     LIST_HEAD(, rpc_stream) streams;
+    size_t nstreams;                /* in streams: counted in env->nstreams too */
     size_t buffered;                /* request bytes held by this connection's streams */
     size_t in_flight;               /* calls dispatched and not answered */
     int64_t accepted_ms, active_ms; /* accept; last call dispatched or answered */
@@ -286,6 +287,8 @@ static void stream_free(struct rpc_stream *s)
         event_free(s->deadline_ev);
     c->buffered -= s->len;
     c->env->buffered -= s->len;
+    c->nstreams--;
+    c->env->nstreams--;
     if (s->request_done && s->method != NULL && !s->answered)
         c->in_flight--;
     if (s->buf != s->inline_buf)
@@ -294,11 +297,61 @@ static void stream_free(struct rpc_stream *s)
     slab_free(s);
 }
 
+/* The worker is at its bound on streams and c opens one more: ends the oldest unfinished
+ * stream of the connection with the most, when that one has more than c would (see
+ * rpc_conn.h). Only under attack or overload: a walk over the worker's connections. True
+ * when room was made. */
+static bool make_room(struct rpc_conn *c)
+{
+    struct rpc_conn *v = NULL, *x;
+    LIST_FOREACH(x, &c->env->conns, link)
+    {
+        if (!x->closing && (v == NULL || x->nstreams > v->nstreams))
+            v = x;
+    }
+    if (v == NULL || v == c || v->nstreams <= c->nstreams + 1)
+        return false;
+    struct rpc_stream *oldest = NULL, *s;
+    LIST_FOREACH(s, &v->streams, link) /* newest first */
+    {
+        if (!s->request_done)
+            oldest = s;
+    }
+    if (oldest == NULL)
+        return false; /* every stream of it is a call being answered: those are not dropped */
+    nghttp2_session_set_stream_user_data(v->session, oldest->id, NULL);
+    if (!oldest->reset)
+        nghttp2_submit_rst_stream(v->session, NGHTTP2_FLAG_NONE, oldest->id,
+                                  oldest->answered ? NGHTTP2_CANCEL : NGHTTP2_REFUSED_STREAM);
+    stream_free(oldest); /* its state goes now, whether or not v's peer reads the reset */
+    if (!conn_send(v)) { /* v is not the connection being read: it may be ended here */
+        v->closing = true;
+        bufferevent_disable(v->bev, EV_READ);
+    }
+    return true;
+}
+
 static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame, void *ud)
 {
     struct rpc_conn *c = ud;
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0;
+    struct rpc_env *env = c->env;
+    if (env->nstreams >= env->max_streams && !make_room(c)) {
+        /* no state of ours: its headers and data are read and dropped, nghttp2 closes it
+         * once the reset is out */
+        nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+                                  NGHTTP2_REFUSED_STREAM);
+        unsigned long long passed;
+        if (log_every_second(&env->streams_log, &passed))
+            log_warn("rpc.stream_refused",
+                     "rpc: refused a stream from %s: the worker holds %zu streams, its bound "
+                     "(%llu more refused since the last line)",
+                     c->addr, env->nstreams, passed);
+        return 0;
+    }
+    c->nstreams++;
+    env->nstreams++;
     struct rpc_stream *s = slab_calloc(1, sizeof(*s));
     s->conn = c;
     s->id = frame->hd.stream_id;
@@ -821,8 +874,10 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
     int64_t now = clock_mono_ms();
     for (struct rpc_conn *c = LIST_FIRST(&env->conns), *next; c != NULL; c = next) {
         next = LIST_NEXT(c, link);
-        if (c->closing)
+        if (c->closing) {
+            conn_check(c); /* one ended outside its own callbacks (make_room) */
             continue;
+        }
         if (!c->got_frame) {
             int limit = env->header_timeout_s < env->idle_timeout_s ? env->header_timeout_s
                                                                     : env->idle_timeout_s;
