@@ -197,10 +197,9 @@ void oauth_docs_get(struct oauth_docs *d, enum oauth_doc_kind kind, const char *
         return;
     bool provider = kind == DOC_PROVIDER || kind == DOC_PROVIDER_JWKS;
     const char *why = "too many documents are being fetched; try again in a moment";
-    p2a_err rc = provider && d->provider == NULL
-                     ? P2A_ERR_INVALID
-                     : fetch_get(provider ? d->provider : d->fetcher, url, requester,
-                                 on_fetched, e, &why);
+    p2a_err rc = provider && d->provider == NULL ? P2A_ERR_INVALID
+                                                 : fetch_get(provider ? d->provider : d->fetcher,
+                                                             url, requester, on_fetched, e, &why);
     if (rc == P2A_OK) {
         e->fetching = true;
         return;

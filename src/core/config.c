@@ -58,7 +58,8 @@ static const struct row rows[] = {
      "open connections on the forward-auth listener, about 60 KiB each (0: a quarter of the "
      "descriptor limit, at most 1024)"},
     {"FORWARD_AUTH_MAX_CONNECTIONS_PER_ADDRESS", K_INT, S(fwd_max_conns_per_addr), "0", 0,
-     1000000, false, false, "open forward-auth connections from one address (0: half of the total)"},
+     1000000, false, false,
+     "open forward-auth connections from one address (0: half of the total)"},
     {"FORWARD_AUTH_RESOURCES", K_STR, S(forward_auth_resources), NULL, 0, 0, false, true,
      "which resource a gateway's request is for: host/path-prefix=resource pairs, "
      "comma-separated (default: the resource whose host and path match, or the only one)"},

@@ -462,16 +462,16 @@ static void connection_bounds(const struct p2a_config *cfg, size_t *rpc_max, siz
 {
     size_t share = connguard_default_max(4);
     *rpc_max = cfg->rpc_max_conns > 0 ? (size_t)cfg->rpc_max_conns : share;
-    *rpc_per_addr = cfg->rpc_max_conns_per_addr > 0 ? (size_t)cfg->rpc_max_conns_per_addr
-                                                    : (*rpc_max + 3) / 4;
-    *fwd_max = cfg->fwd_max_conns > 0                ? (size_t)cfg->fwd_max_conns
+    *rpc_per_addr =
+        cfg->rpc_max_conns_per_addr > 0 ? (size_t)cfg->rpc_max_conns_per_addr : (*rpc_max + 3) / 4;
+    *fwd_max = cfg->fwd_max_conns > 0          ? (size_t)cfg->fwd_max_conns
                : share < FWD_DEFAULT_MAX_CONNS ? share
-                                                     : FWD_DEFAULT_MAX_CONNS;
-    *fwd_per_addr = cfg->fwd_max_conns_per_addr > 0 ? (size_t)cfg->fwd_max_conns_per_addr
-                                                    : (*fwd_max + 1) / 2;
+                                               : FWD_DEFAULT_MAX_CONNS;
+    *fwd_per_addr =
+        cfg->fwd_max_conns_per_addr > 0 ? (size_t)cfg->fwd_max_conns_per_addr : (*fwd_max + 1) / 2;
     log_info("startup.bounds",
-             "connections: RPC %zu (%zu per address), forward-auth %zu (%zu per address)",
-             *rpc_max, *rpc_per_addr, *fwd_max, *fwd_per_addr);
+             "connections: RPC %zu (%zu per address), forward-auth %zu (%zu per address)", *rpc_max,
+             *rpc_per_addr, *fwd_max, *fwd_per_addr);
 }
 
 /* The revocation view's thread: its own loop, Redis connections and nothing else. */

@@ -48,8 +48,8 @@ struct fetch_job {
     bool http;           /* an http:// URL (operator_trusted only): loopback or nothing */
     bool post;
     int64_t max_age_s;
-    char host[HOST_MAX];               /* the URL's host, lower case: FETCH_MAX_PER_HOST */
-    char requester[NETADDR_MAX];       /* "" for none: FETCH_MAX_PER_REQUESTER */
+    char host[HOST_MAX];         /* the URL's host, lower case: FETCH_MAX_PER_HOST */
+    char requester[NETADDR_MAX]; /* "" for none: FETCH_MAX_PER_REQUESTER */
 };
 
 struct fetcher {
@@ -332,8 +332,8 @@ void fetcher_free(struct fetcher *f)
     free(f);
 }
 
-p2a_err fetch_get(struct fetcher *f, const char *url, const char *requester, fetch_cb cb,
-                  void *arg, const char **why)
+p2a_err fetch_get(struct fetcher *f, const char *url, const char *requester, fetch_cb cb, void *arg,
+                  const char **why)
 {
     struct fetch_request rq = {.url = url, .requester = requester};
     return fetch_start(f, &rq, cb, arg, why);

@@ -79,7 +79,7 @@ void fetcher_free(struct fetcher *f);
 p2a_err fetch_start(struct fetcher *f, const struct fetch_request *rq, fetch_cb cb, void *arg,
                     const char **why);
 /* fetch_start of a GET of url for requester (NULL: none). */
-p2a_err fetch_get(struct fetcher *f, const char *url, const char *requester, fetch_cb cb,
-                  void *arg, const char **why);
+p2a_err fetch_get(struct fetcher *f, const char *url, const char *requester, fetch_cb cb, void *arg,
+                  const char **why);
 
 #endif

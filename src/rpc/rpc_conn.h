@@ -41,7 +41,7 @@ struct rpc_env {
     int request_timeout_s; /* each request's message, once its headers have come */
     struct connguard *guard; /* the port's connection bounds, shared by the workers */
     size_t buffered, max_buffered; /* request bytes held by this worker's streams */
-    size_t nstreams, max_streams;  /* open streams of this worker's connections */
+    size_t nstreams, max_streams;  /* open streams of this worker's connections (rpc_conn.h) */
     struct log_limit streams_log;
     struct event *sweep_ev;        /* once a second: deadlines (rpc_conn_start) */
     LIST_HEAD(, rpc_conn) conns; /* every open connection, for shutdown */
