@@ -55,7 +55,7 @@ static const struct row rows[] = {
      "gateways (nginx auth_request, Traefik, Caddy, Envoy HTTP ext_authz) and RFC 7662 "
      "/introspect (unset: none)"},
     {"FORWARD_AUTH_MAX_CONNECTIONS", K_INT, S(fwd_max_conns), "0", 0, 1000000, false, false,
-     "open connections on the forward-auth listener, about 60 KiB each (0: a quarter of the "
+     "open connections on the forward-auth listener, about 60 KiB each (0: an eighth of the "
      "descriptor limit, at most 1024)"},
     {"FORWARD_AUTH_MAX_CONNECTIONS_PER_ADDRESS", K_INT, S(fwd_max_conns_per_addr), "0", 0,
      1000000, false, false,
@@ -153,7 +153,7 @@ static const struct row rows[] = {
     {"HTTP_MAX_CONNECTIONS", K_INT, S(http_max_conns), "0", 0, 1000000, false, false,
      "open connections on the facade (0: a quarter of the descriptor limit)"},
     {"RPC_MAX_CONNECTIONS", K_INT, S(rpc_max_conns), "0", 0, 1000000, false, false,
-     "open connections on the RPC port (0: a quarter of the descriptor limit)"},
+     "open connections on the RPC port (0: 3/8 of the descriptor limit)"},
     {"HTTP_MAX_CONNECTIONS_PER_ADDRESS", K_INT, S(http_max_conns_per_addr), "64", 1, 1000000, false,
      false, "open facade connections from one client address (trusted proxies exempt)"},
     {"RPC_MAX_CONNECTIONS_PER_ADDRESS", K_INT, S(rpc_max_conns_per_addr), "0", 0, 1000000, false,

@@ -450,23 +450,23 @@ static void raise_fd_limit(void)
 }
 
 /* The connection bounds of the RPC and forward-auth ports; the facade's are http_gate.c's.
- * Left at 0, each port's total is a quarter of the descriptor limit (the facade's too), and
- * a quarter stays for everything else: Redis connections, fetches, listeners and their
- * reserve descriptors, key files. No port's clients can then take the descriptors another
- * port, Redis or a key reload needs. Forward-auth's total is also at most
- * FWD_DEFAULT_MAX_CONNS (about 60 KiB each). Per address: a quarter of the RPC port's total,
- * half of forward-auth's (a gateway is one address with a pool of connections), so that no
- * one address takes a whole port, and health checks and other gateways still get in. */
+ * Left at 0, they share the descriptor limit: 3/8 for the RPC port, 1/4 for the facade,
+ * 1/8 for forward-auth (at most FWD_DEFAULT_MAX_CONNS: about 60 KiB each), and a quarter
+ * stays for everything else: Redis connections, fetches, listeners and their reserve
+ * descriptors, key files. No port's clients can then take the descriptors another port,
+ * Redis or a key reload needs. Per address: a quarter of the RPC port's total, half of
+ * forward-auth's (a gateway is one address with a pool of connections), so that no one
+ * address takes a whole port, and health checks and other gateways still get in. */
 static void connection_bounds(const struct p2a_config *cfg, size_t *rpc_max, size_t *rpc_per_addr,
                               size_t *fwd_max, size_t *fwd_per_addr)
 {
-    size_t share = connguard_default_max(4);
-    *rpc_max = cfg->rpc_max_conns > 0 ? (size_t)cfg->rpc_max_conns : share;
+    size_t eighth = connguard_default_max(8);
+    *rpc_max = cfg->rpc_max_conns > 0 ? (size_t)cfg->rpc_max_conns : 3 * eighth;
     *rpc_per_addr =
         cfg->rpc_max_conns_per_addr > 0 ? (size_t)cfg->rpc_max_conns_per_addr : (*rpc_max + 3) / 4;
-    *fwd_max = cfg->fwd_max_conns > 0          ? (size_t)cfg->fwd_max_conns
-               : share < FWD_DEFAULT_MAX_CONNS ? share
-                                               : FWD_DEFAULT_MAX_CONNS;
+    *fwd_max = cfg->fwd_max_conns > 0           ? (size_t)cfg->fwd_max_conns
+               : eighth < FWD_DEFAULT_MAX_CONNS ? eighth
+                                                : FWD_DEFAULT_MAX_CONNS;
     *fwd_per_addr =
         cfg->fwd_max_conns_per_addr > 0 ? (size_t)cfg->fwd_max_conns_per_addr : (*fwd_max + 1) / 2;
     log_info("startup.bounds",

@@ -297,37 +297,43 @@ static void stream_free(struct rpc_stream *s)
     slab_free(s);
 }
 
-/* The worker is at its bound on streams and c opens one more: ends the oldest unfinished
- * stream of the connection with the most, when that one has more than c would (see
- * rpc_conn.h). Only under attack or overload: a walk over the worker's connections. True
- * when room was made. */
+/* The worker is at its bound on streams and c opens one more: ends the oldest stream that
+ * is no call being worked on (a request still coming, or an answer its peer has not taken)
+ * of the connection with the most such streams, when that connection has more streams than
+ * c would (see rpc_conn.h). Only under attack or overload: a walk over the worker's
+ * connections. True when room was made. */
 static bool make_room(struct rpc_conn *c)
 {
     struct rpc_conn *v = NULL, *x;
     LIST_FOREACH(x, &c->env->conns, link)
     {
-        if (!x->closing && (v == NULL || x->nstreams > v->nstreams))
+        if (!x->closing && (v == NULL || x->nstreams - x->in_flight > v->nstreams - v->in_flight))
             v = x;
     }
-    if (v == NULL || v == c || v->nstreams <= c->nstreams + 1)
+    if (v == NULL || v == c || v->nstreams <= c->nstreams + 1 || v->nstreams == v->in_flight)
         return false;
     struct rpc_stream *oldest = NULL, *s;
     LIST_FOREACH(s, &v->streams, link) /* newest first */
     {
-        if (!s->request_done)
+        if (!s->request_done || s->answered)
             oldest = s;
     }
     if (oldest == NULL)
-        return false; /* every stream of it is a call being answered: those are not dropped */
-    nghttp2_session_set_stream_user_data(v->session, oldest->id, NULL);
+        return false;
+    int32_t id = oldest->id;
+    bool body = oldest->resp != NULL; /* nghttp2 reads it (read_body) until the stream closes */
     if (!oldest->reset)
-        nghttp2_submit_rst_stream(v->session, NGHTTP2_FLAG_NONE, oldest->id,
+        nghttp2_submit_rst_stream(v->session, NGHTTP2_FLAG_NONE, id,
                                   oldest->answered ? NGHTTP2_CANCEL : NGHTTP2_REFUSED_STREAM);
-    stream_free(oldest); /* its state goes now, whether or not v's peer reads the reset */
-    if (!conn_send(v)) { /* v is not the connection being read: it may be ended here */
-        v->closing = true;
-        bufferevent_disable(v->bev, EV_READ);
+    oldest->reset = oldest->answered = true;
+    if (!body) { /* its state goes now, whether or not v's peer reads the reset */
+        nghttp2_session_set_stream_user_data(v->session, id, NULL);
+        stream_free(oldest);
     }
+    /* v is not the connection being read: it may be freed here. One whose peer takes none of
+     * our frames (the reset cannot go out, so an answer's stream stays) goes whole. */
+    if (!conn_send(v) || (body && nghttp2_session_get_stream_user_data(v->session, id) != NULL))
+        conn_free(v);
     return true;
 }
 
@@ -874,10 +880,8 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
     int64_t now = clock_mono_ms();
     for (struct rpc_conn *c = LIST_FIRST(&env->conns), *next; c != NULL; c = next) {
         next = LIST_NEXT(c, link);
-        if (c->closing) {
-            conn_check(c); /* one ended outside its own callbacks (make_room) */
+        if (c->closing)
             continue;
-        }
         if (!c->got_frame) {
             int limit = env->header_timeout_s < env->idle_timeout_s ? env->header_timeout_s
                                                                     : env->idle_timeout_s;

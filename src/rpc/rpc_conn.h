@@ -7,10 +7,12 @@
  * A worker's streams, across all its connections, are bounded (max_streams): each holds its
  * request's state until the request has come whole (or its deadline resets it), and 256 per
  * connection times many connections is memory no pod has. At the bound a new stream takes
- * the place of the oldest unfinished one of the connection with the most streams, when that
- * connection has more than the new stream's own; else the new stream is refused with
- * RST_STREAM REFUSED_STREAM (nothing of it was processed: a gRPC client retries it). So one
- * client's streams cannot keep another's health check or Introspect out.
+ * the place of the oldest stream that is no call being worked on (a request still coming,
+ * or an answer its peer does not take) of the connection with the most such streams, when
+ * that connection has more streams than the new stream's own (a connection whose peer takes
+ * none of our frames is ended whole); else the new stream is refused with RST_STREAM
+ * REFUSED_STREAM (nothing of it was processed: a gRPC client retries it). So one client's
+ * streams cannot keep another's health check or Introspect out.
  */
 #ifndef P2A_RPC_CONN_H
 #define P2A_RPC_CONN_H
