@@ -170,7 +170,7 @@ static void on_fetched(void *arg, const struct fetch_result *r)
 }
 
 void oauth_docs_get(struct oauth_docs *d, enum oauth_doc_kind kind, const char *url,
-                    oauth_doc_cb cb, void *arg)
+                    const char *requester, oauth_doc_cb cb, void *arg)
 {
     struct entry *e = find(d, kind, url);
     if (e != NULL && !e->fetching && clock_mono_ms() < e->expires_ms) {
@@ -196,18 +196,17 @@ void oauth_docs_get(struct oauth_docs *d, enum oauth_doc_kind kind, const char *
     if (e->fetching)
         return;
     bool provider = kind == DOC_PROVIDER || kind == DOC_PROVIDER_JWKS;
-    p2a_err rc = provider && d->provider == NULL
-                     ? P2A_ERR_INVALID
-                     : fetch_get(provider ? d->provider : d->fetcher, url, on_fetched, e);
+    const char *why = "too many documents are being fetched; try again in a moment";
+    p2a_err rc = provider && d->provider == NULL ? P2A_ERR_INVALID
+                                                 : fetch_get(provider ? d->provider : d->fetcher,
+                                                             url, requester, on_fetched, e, &why);
     if (rc == P2A_OK) {
         e->fetching = true;
         return;
     }
     e->waiters = w->next;
     free(w);
-    cb(arg, NULL,
-       rc == P2A_ERR_INVALID ? "only https documents are fetched"
-                             : "too many documents are being fetched; try again in a moment");
+    cb(arg, NULL, rc == P2A_ERR_INVALID ? "only https documents are fetched" : why);
 }
 
 bool oauth_docs_forget(struct oauth_docs *d, enum oauth_doc_kind kind, const char *url, int every_s)

@@ -42,9 +42,12 @@ struct oauth_docs *oauth_docs_new(struct event_base *base, const struct p2a_conf
 /* Fetches still running end: their waiters are called with why "shutting down". */
 void oauth_docs_free(struct oauth_docs *d);
 /* Calls cb once: now, from the cache, or when the fetch ends. url is checked by the caller
- * (oauth_cimd_id_check for a client; https for keys). */
+ * (oauth_cimd_id_check for a client; https for keys). requester is the client address the
+ * document is fetched for (NULL for the provider's documents): a fetch counts against its
+ * host and its requester (fetch.h); past either bound cb hears why at once. Requests that
+ * find the document already being fetched wait for that fetch and count for nothing. */
 void oauth_docs_get(struct oauth_docs *d, enum oauth_doc_kind kind, const char *url,
-                    oauth_doc_cb cb, void *arg);
+                    const char *requester, oauth_doc_cb cb, void *arg);
 /* Forgets the cached document, so that the next get fetches it again (a key set that lacks
  * the key a token names: rotation), unless it was forgotten less than every_s ago (tokens
  * naming unknown keys cost one fetch per every_s at most). Whether it was forgotten. */

@@ -198,7 +198,7 @@ static void on_discovery_for_begin(void *arg, json_t *doc, const char *why)
 
 static void discovery(struct oreq *r, oauth_doc_cb cb)
 {
-    oauth_docs_get(r->o->docs, DOC_PROVIDER, r->o->provider_meta_url, cb, r);
+    oauth_docs_get(r->o->docs, DOC_PROVIDER, r->o->provider_meta_url, NULL, cb, r);
 }
 
 void oauth_upstream_begin(struct oreq *r)
@@ -269,7 +269,7 @@ static void check_id_token(struct oreq *r, json_t *jwks)
         if (oauth_docs_forget(r->o->docs, DOC_PROVIDER_JWKS, uri, OAUTH_PROVIDER_REFETCH_S)) {
             log_info("oauth.upstream_keys", "the ID token names a key the provider's set lacks: "
                                             "fetching the set again");
-            oauth_docs_get(r->o->docs, DOC_PROVIDER_JWKS, uri, on_keys, r);
+            oauth_docs_get(r->o->docs, DOC_PROVIDER_JWKS, uri, NULL, on_keys, r);
             return;
         }
     }
@@ -313,7 +313,7 @@ static void on_token(void *arg, const struct fetch_result *res)
     r->response = xstrdup(idt);
     json_decref(body);
     const char *uri = json_string_value(json_object_get(r->provider, "jwks_uri"));
-    oauth_docs_get(r->o->docs, DOC_PROVIDER_JWKS, uri, on_keys, r);
+    oauth_docs_get(r->o->docs, DOC_PROVIDER_JWKS, uri, NULL, on_keys, r);
 }
 
 /* Our client authentication at the provider: client_secret_basic (RFC 6749 2.3.1: id and
@@ -379,7 +379,7 @@ static void exchange(struct oreq *r, const char *code)
         struct fetch_request rq = {.url = endpoint,
                                    .form = form.s + 1, /* past url_add_param's '?' */
                                    .authorization = authorization};
-        rc = fetch_start(oauth_docs_provider_fetcher(r->o->docs), &rq, on_token, r);
+        rc = fetch_start(oauth_docs_provider_fetcher(r->o->docs), &rq, on_token, r, NULL);
     }
     OPENSSL_cleanse(form.s, form.len);
     mbuf_free(&form);

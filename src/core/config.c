@@ -54,8 +54,12 @@ static const struct row rows[] = {
      "host:port of the internal HTTP/1.1 listener the workers serve: /forward-auth for "
      "gateways (nginx auth_request, Traefik, Caddy, Envoy HTTP ext_authz) and RFC 7662 "
      "/introspect (unset: none)"},
-    {"FORWARD_AUTH_MAX_CONNECTIONS", K_INT, S(fwd_max_conns), "1024", 1, 1000000, false, false,
-     "open connections on the forward-auth listener (about 60 KiB each)"},
+    {"FORWARD_AUTH_MAX_CONNECTIONS", K_INT, S(fwd_max_conns), "0", 0, 1000000, false, false,
+     "open connections on the forward-auth listener, about 60 KiB each (0: an eighth of the "
+     "descriptor limit, at most 1024)"},
+    {"FORWARD_AUTH_MAX_CONNECTIONS_PER_ADDRESS", K_INT, S(fwd_max_conns_per_addr), "0", 0,
+     1000000, false, false,
+     "open forward-auth connections from one address (0: half of the total)"},
     {"FORWARD_AUTH_RESOURCES", K_STR, S(forward_auth_resources), NULL, 0, 0, false, true,
      "which resource a gateway's request is for: host/path-prefix=resource pairs, "
      "comma-separated (default: the resource whose host and path match, or the only one)"},
@@ -153,11 +157,11 @@ static const struct row rows[] = {
     {"HTTP_MAX_CONNECTIONS", K_INT, S(http_max_conns), "0", 0, 1000000, false, false,
      "open connections on the facade (0: a quarter of the descriptor limit)"},
     {"RPC_MAX_CONNECTIONS", K_INT, S(rpc_max_conns), "0", 0, 1000000, false, false,
-     "open connections on the RPC port (0: half of the descriptor limit)"},
+     "open connections on the RPC port (0: 3/8 of the descriptor limit)"},
     {"HTTP_MAX_CONNECTIONS_PER_ADDRESS", K_INT, S(http_max_conns_per_addr), "64", 1, 1000000, false,
      false, "open facade connections from one client address (trusted proxies exempt)"},
-    {"RPC_MAX_CONNECTIONS_PER_ADDRESS", K_INT, S(rpc_max_conns_per_addr), "4096", 1, 1000000, false,
-     false, "open RPC connections from one client address"},
+    {"RPC_MAX_CONNECTIONS_PER_ADDRESS", K_INT, S(rpc_max_conns_per_addr), "0", 0, 1000000, false,
+     false, "open RPC connections from one client address (0: a quarter of the total)"},
     {"HEADER_TIMEOUT", K_INT, S(header_timeout_s), "10", 1, 3600, false, false,
      "seconds a client has to send a request's headers (and an HTTP/2 preface)"},
     {"REQUEST_TIMEOUT", K_INT, S(request_timeout_s), "20", 1, 3600, false, false,

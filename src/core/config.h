@@ -55,7 +55,8 @@ struct p2a_config {
     char *forward_auth_listen; /* host:port; NULL or "": no such listener */
     char *fwd_host;            /* split forward_auth_listen */
     int fwd_port;
-    int fwd_max_conns;
+    int fwd_max_conns;            /* 0: from RLIMIT_NOFILE */
+    int fwd_max_conns_per_addr;   /* 0: half of the total */
     char *forward_auth_resources; /* as given: host/path-prefix=resource,... */
     struct config_route routes[CONFIG_MAX_ROUTES];
     size_t nroutes;
@@ -112,7 +113,7 @@ struct p2a_config {
     int http_max_conns; /* 0: from RLIMIT_NOFILE */
     int rpc_max_conns;
     int http_max_conns_per_addr;
-    int rpc_max_conns_per_addr;
+    int rpc_max_conns_per_addr; /* 0: a quarter of the total */
     int header_timeout_s;
     int request_timeout_s;
     int insecure_http_issuer;             /* 1: http:// issuer off loopback (tests) */

@@ -62,6 +62,7 @@
  * at nice 19 the facade's own answers (/healthz) waited 200 ms behind ordinary processes
  * on a busy machine. Password hashing yields to everything (hashpool.c, nice 19). */
 #define FACADE_NICE 10
+#define FWD_DEFAULT_MAX_CONNS 1024 /* forward-auth connections when not configured: at most */
 
 struct server {
     const struct p2a_config *cfg;
@@ -448,6 +449,31 @@ static void raise_fd_limit(void)
     }
 }
 
+/* The connection bounds of the RPC and forward-auth ports; the facade's are http_gate.c's.
+ * Left at 0, they share the descriptor limit: 3/8 for the RPC port, 1/4 for the facade,
+ * 1/8 for forward-auth (at most FWD_DEFAULT_MAX_CONNS: about 60 KiB each), and a quarter
+ * stays for everything else: Redis connections, fetches, listeners and their reserve
+ * descriptors, key files. No port's clients can then take the descriptors another port,
+ * Redis or a key reload needs. Per address: a quarter of the RPC port's total, half of
+ * forward-auth's (a gateway is one address with a pool of connections), so that no one
+ * address takes a whole port, and health checks and other gateways still get in. */
+static void connection_bounds(const struct p2a_config *cfg, size_t *rpc_max, size_t *rpc_per_addr,
+                              size_t *fwd_max, size_t *fwd_per_addr)
+{
+    size_t eighth = connguard_default_max(8);
+    *rpc_max = cfg->rpc_max_conns > 0 ? (size_t)cfg->rpc_max_conns : 3 * eighth;
+    *rpc_per_addr =
+        cfg->rpc_max_conns_per_addr > 0 ? (size_t)cfg->rpc_max_conns_per_addr : (*rpc_max + 3) / 4;
+    *fwd_max = cfg->fwd_max_conns > 0           ? (size_t)cfg->fwd_max_conns
+               : eighth < FWD_DEFAULT_MAX_CONNS ? eighth
+                                                : FWD_DEFAULT_MAX_CONNS;
+    *fwd_per_addr =
+        cfg->fwd_max_conns_per_addr > 0 ? (size_t)cfg->fwd_max_conns_per_addr : (*fwd_max + 1) / 2;
+    log_info("startup.bounds",
+             "connections: RPC %zu (%zu per address), forward-auth %zu (%zu per address)", *rpc_max,
+             *rpc_per_addr, *fwd_max, *fwd_per_addr);
+}
+
 /* The revocation view's thread: its own loop, Redis connections and nothing else. */
 static p2a_err start_revocation_view(struct server *s)
 {
@@ -536,12 +562,10 @@ p2a_err server_run(const struct p2a_config *cfg, struct keyring *keys,
     s.base = event_base_new();
     P2A_ASSERT(s.base != NULL);
     s.store = store_new(s.base, cfg, "main");
-    s.rpc_guard = connguard_new(
-        "rpc", cfg->rpc_max_conns > 0 ? (size_t)cfg->rpc_max_conns : connguard_default_max(2),
-        (size_t)cfg->rpc_max_conns_per_addr, cfg->proxies, cfg->nproxies);
-    /* a gateway is one address with a pool of connections: the total is the bound */
-    s.fwd_guard = connguard_new("forward-auth", (size_t)cfg->fwd_max_conns,
-                                (size_t)cfg->fwd_max_conns, NULL, 0);
+    size_t rpc_max, rpc_per_addr, fwd_max, fwd_per_addr;
+    connection_bounds(cfg, &rpc_max, &rpc_per_addr, &fwd_max, &fwd_per_addr);
+    s.rpc_guard = connguard_new("rpc", rpc_max, rpc_per_addr, cfg->proxies, cfg->nproxies);
+    s.fwd_guard = connguard_new("forward-auth", fwd_max, fwd_per_addr, NULL, 0);
 
     s.workers = xcalloc((size_t)cfg->workers, sizeof(struct worker));
     s.keys = keys;

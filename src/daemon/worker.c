@@ -227,6 +227,7 @@ p2a_err worker_init(struct worker *w, int index, const struct service_shared *sh
     w->env.request_timeout_s = cfg->request_timeout_s;
     w->env.guard = guard;
     w->env.max_buffered = WORKER_MAX_BUFFERED;
+    w->env.max_streams = WORKER_MAX_STREAMS;
     rpc_conn_start(&w->env);
     w->env.on_drained = on_rpc_drained;
     w->env.drained_arg = w;

@@ -21,6 +21,7 @@ struct evconnlistener;
 /* Request bytes all the streams of one worker may hold (besides each connection's 1 MiB):
  * what half-sent requests can pin is bounded by workers x this. */
 #define WORKER_MAX_BUFFERED (32u << 20)
+#define WORKER_MAX_STREAMS 2048 /* open HTTP/2 streams across a worker's RPC connections */
 
 struct worker {
     int index;

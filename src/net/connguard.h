@@ -1,8 +1,8 @@
 /* connguard.h -- bounds on the connections of one listening port, and a listener that
  * survives a full descriptor table.
  *
- * A connguard counts the open connections of one port (the RPC port, or the facade) in
- * total and per client address, across the threads that accept on it. A connection over
+ * A connguard counts the open connections of one port (the RPC port, the facade,
+ * forward-auth) in total and per client address, across the threads that accept on it. A connection over
  * either bound is closed as soon as it is accepted. Trusted proxies (PIPE2_AUTH_TRUSTED_
  * PROXIES) are exempt from the per-address bound: every client behind them shares their
  * address. Refusals are counted and logged at most once a second.

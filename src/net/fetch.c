@@ -29,7 +29,10 @@
 
 #include "log.h"
 #include "netaddr.h"
+#include "url.h"
 #include "xalloc.h"
+
+#define HOST_MAX 256
 
 struct fetch_job {
     LIST_ENTRY(fetch_job) link;
@@ -45,6 +48,8 @@ struct fetch_job {
     bool http;           /* an http:// URL (operator_trusted only): loopback or nothing */
     bool post;
     int64_t max_age_s;
+    char host[HOST_MAX];         /* the URL's host, lower case: FETCH_MAX_PER_HOST */
+    char requester[NETADDR_MAX]; /* "" for none: FETCH_MAX_PER_REQUESTER */
 };
 
 struct fetcher {
@@ -327,21 +332,60 @@ void fetcher_free(struct fetcher *f)
     free(f);
 }
 
-p2a_err fetch_get(struct fetcher *f, const char *url, fetch_cb cb, void *arg)
+p2a_err fetch_get(struct fetcher *f, const char *url, const char *requester, fetch_cb cb, void *arg,
+                  const char **why)
 {
-    struct fetch_request rq = {.url = url};
-    return fetch_start(f, &rq, cb, arg);
+    struct fetch_request rq = {.url = url, .requester = requester};
+    return fetch_start(f, &rq, cb, arg, why);
 }
 
-p2a_err fetch_start(struct fetcher *f, const struct fetch_request *rq, fetch_cb cb, void *arg)
+/* Why a fetch of host for requester may not start now, or NULL: the bounds on transfers in
+ * flight. At most FETCH_MAX_IN_FLIGHT jobs to look through. */
+static const char *busy(const struct fetcher *f, const char *host, const char *requester)
+{
+    if (f->njobs >= FETCH_MAX_IN_FLIGHT || f->closing)
+        return "too many documents are being fetched; try again in a moment";
+    if (f->lim.operator_trusted)
+        return NULL;
+    size_t same_host = 0, same_requester = 0;
+    const struct fetch_job *j;
+    LIST_FOREACH(j, &f->jobs, link)
+    {
+        same_host += strcmp(j->host, host) == 0;
+        same_requester += requester[0] != '\0' && strcmp(j->requester, requester) == 0;
+    }
+    if (same_host >= FETCH_MAX_PER_HOST)
+        return "too many documents are being fetched from this host; try again in a moment";
+    if (same_requester >= FETCH_MAX_PER_REQUESTER)
+        return "too many documents are being fetched for this address; try again in a moment";
+    return NULL;
+}
+
+p2a_err fetch_start(struct fetcher *f, const struct fetch_request *rq, fetch_cb cb, void *arg,
+                    const char **why)
 {
     const char *url = rq->url;
     bool http = f->lim.operator_trusted && strncasecmp(url, "http://", 7) == 0;
     if (strncasecmp(url, "https://", 8) != 0 && !http)
         return P2A_ERR_INVALID;
-    if (f->njobs >= FETCH_MAX_IN_FLIGHT || f->closing)
+    struct url_parts u;
+    if (!url_split(url, &u) || !u.has_authority || u.host_len == 0 || u.host_len >= HOST_MAX)
+        return P2A_ERR_INVALID;
+    char host[HOST_MAX], requester[NETADDR_MAX] = "";
+    for (size_t i = 0; i < u.host_len; i++)
+        host[i] = (char)(u.host[i] >= 'A' && u.host[i] <= 'Z' ? u.host[i] + 32 : u.host[i]);
+    host[u.host_len] = '\0';
+    if (rq->requester != NULL)
+        snprintf(requester, sizeof(requester), "%s", rq->requester);
+    const char *no = busy(f, host, requester);
+    if (no != NULL) {
+        if (why != NULL)
+            *why = no;
         return P2A_ERR_UNAVAILABLE;
+    }
     struct fetch_job *j = xcalloc(1, sizeof(*j));
+    memcpy(j->host, host, sizeof(host));
+    memcpy(j->requester, requester, sizeof(requester));
     j->f = f;
     j->cb = cb;
     j->arg = arg;
@@ -351,6 +395,8 @@ p2a_err fetch_start(struct fetcher *f, const struct fetch_request *rq, fetch_cb 
     j->easy = curl_easy_init();
     if (j->easy == NULL) {
         free(j);
+        if (why != NULL)
+            *why = "the document could not be fetched; try again in a moment";
         return P2A_ERR_UNAVAILABLE;
     }
     j->headers = curl_slist_append(NULL, "Accept: application/json");
@@ -386,6 +432,8 @@ p2a_err fetch_start(struct fetcher *f, const struct fetch_request *rq, fetch_cb 
     f->njobs++;
     if (curl_multi_add_handle(f->multi, e) != CURLM_OK) {
         job_free(j);
+        if (why != NULL)
+            *why = "the document could not be fetched; try again in a moment";
         return P2A_ERR_UNAVAILABLE;
     }
     return P2A_OK;

@@ -9,7 +9,11 @@
  *     private, loopback, link-local, cloud metadata, multicast and reserved addresses are
  *     refused, so that a name that resolves (or rebinds) there reaches nothing;
  *   - at most max_bytes of body; connect and total timeouts; 200 only; a JSON media type;
- *   - at most FETCH_MAX_IN_FLIGHT transfers at once per fetcher.
+ *   - at most FETCH_MAX_IN_FLIGHT transfers at once per fetcher, and of them at most
+ *     FETCH_MAX_PER_HOST to one host and FETCH_MAX_PER_REQUESTER for one requesting address
+ *     (fetch_request.requester): a host that never answers, or one address naming slow
+ *     documents, holds a few slots and never all of them. Hosts are compared by name
+ *     (case-insensitive), as the URL gives them. The operator's fetcher has the total only.
  * Two settings exist for tests only, and say so when set: a CA file to trust instead of the
  * system's, and loopback addresses allowed.
  *
@@ -29,6 +33,8 @@
 #include "err.h"
 
 #define FETCH_MAX_IN_FLIGHT 32
+#define FETCH_MAX_PER_HOST 4
+#define FETCH_MAX_PER_REQUESTER 4
 
 struct event_base;
 struct fetcher;
@@ -45,6 +51,7 @@ struct fetch_request {
     const char *url;
     const char *form;          /* NULL: GET; else POSTed as application/x-www-form-urlencoded */
     const char *authorization; /* an Authorization header's value, or NULL */
+    const char *requester;     /* the address the fetch is for (netaddr.h), or NULL: none */
 };
 
 struct fetch_result {
@@ -65,11 +72,14 @@ void fetch_global_init(void);
 struct fetcher *fetcher_new(struct event_base *base, const struct fetch_limits *lim);
 /* Transfers still running end now: their callbacks are called with why "shutting down". */
 void fetcher_free(struct fetcher *f);
-/* Starts the request. P2A_ERR_UNAVAILABLE when FETCH_MAX_IN_FLIGHT are running (cb is not
- * called), P2A_ERR_INVALID when the URL is not https (nor http for an operator_trusted
- * fetcher) (nor called). */
-p2a_err fetch_start(struct fetcher *f, const struct fetch_request *rq, fetch_cb cb, void *arg);
-/* fetch_start of a GET of url. */
-p2a_err fetch_get(struct fetcher *f, const char *url, fetch_cb cb, void *arg);
+/* Starts the request. P2A_ERR_UNAVAILABLE when a bound on transfers in flight (in all, to
+ * the URL's host, for the requester) is reached, with *why (when why is not NULL) a sentence
+ * that says which (cb is not called); P2A_ERR_INVALID when the URL is not https (nor http
+ * for an operator_trusted fetcher) or has no host (nor called). */
+p2a_err fetch_start(struct fetcher *f, const struct fetch_request *rq, fetch_cb cb, void *arg,
+                    const char **why);
+/* fetch_start of a GET of url for requester (NULL: none). */
+p2a_err fetch_get(struct fetcher *f, const char *url, const char *requester, fetch_cb cb, void *arg,
+                  const char **why);
 
 #endif

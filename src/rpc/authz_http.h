@@ -19,7 +19,8 @@
  * 7662 for resource servers, with an introspect service key as Bearer; the form and the answer are
  * the public /introspect's.
  *
- * Bounds: PIPE2_AUTH_FORWARD_AUTH_MAX_CONNECTIONS connections (a connguard; each holds one
+ * Bounds: PIPE2_AUTH_FORWARD_AUTH_MAX_CONNECTIONS connections, _PER_ADDRESS of them from one
+ * address (a connguard, its bounds from the descriptor limit: server.c; each holds one
  * fixed buffer set), a request of at most AUTHZ_IN_MAX bytes, the header timeout for a
  * request once it has begun, the idle timeout between requests. Responses are written in
  * order; a connection whose peer stops reading stops being read.

@@ -121,6 +121,7 @@ struct rpc_conn {
     struct bufferevent *bev;
     nghttp2_session *session;
     LIST_HEAD(, rpc_stream) streams;
+    size_t nstreams;                /* in streams: counted in env->nstreams too */
     size_t buffered;                /* request bytes held by this connection's streams */
     size_t in_flight;               /* calls dispatched and not answered */
     int64_t accepted_ms, active_ms; /* accept; last call dispatched or answered */
@@ -286,6 +287,8 @@ static void stream_free(struct rpc_stream *s)
         event_free(s->deadline_ev);
     c->buffered -= s->len;
     c->env->buffered -= s->len;
+    c->nstreams--;
+    c->env->nstreams--;
     if (s->request_done && s->method != NULL && !s->answered)
         c->in_flight--;
     if (s->buf != s->inline_buf)
@@ -294,11 +297,67 @@ static void stream_free(struct rpc_stream *s)
     slab_free(s);
 }
 
+/* The worker is at its bound on streams and c opens one more: ends the oldest stream that
+ * is no call being worked on (a request still coming, or an answer its peer has not taken)
+ * of the connection with the most such streams, when that connection has more streams than
+ * c would (see rpc_conn.h). Only under attack or overload: a walk over the worker's
+ * connections. True when room was made. */
+static bool make_room(struct rpc_conn *c)
+{
+    struct rpc_conn *v = NULL, *x;
+    LIST_FOREACH(x, &c->env->conns, link)
+    {
+        if (!x->closing && (v == NULL || x->nstreams - x->in_flight > v->nstreams - v->in_flight))
+            v = x;
+    }
+    if (v == NULL || v == c || v->nstreams <= c->nstreams + 1 || v->nstreams == v->in_flight)
+        return false;
+    struct rpc_stream *oldest = NULL, *s;
+    LIST_FOREACH(s, &v->streams, link) /* newest first */
+    {
+        if (!s->request_done || s->answered)
+            oldest = s;
+    }
+    if (oldest == NULL)
+        return false;
+    int32_t id = oldest->id;
+    bool body = oldest->resp != NULL; /* nghttp2 reads it (read_body) until the stream closes */
+    if (!oldest->reset)
+        nghttp2_submit_rst_stream(v->session, NGHTTP2_FLAG_NONE, id,
+                                  oldest->answered ? NGHTTP2_CANCEL : NGHTTP2_REFUSED_STREAM);
+    oldest->reset = oldest->answered = true;
+    if (!body) { /* its state goes now, whether or not v's peer reads the reset */
+        nghttp2_session_set_stream_user_data(v->session, id, NULL);
+        stream_free(oldest);
+    }
+    /* v is not the connection being read: it may be freed here. One whose peer takes none of
+     * our frames (the reset cannot go out, so an answer's stream stays) goes whole. */
+    if (!conn_send(v) || (body && nghttp2_session_get_stream_user_data(v->session, id) != NULL))
+        conn_free(v);
+    return true;
+}
+
 static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame, void *ud)
 {
     struct rpc_conn *c = ud;
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0;
+    struct rpc_env *env = c->env;
+    if (env->nstreams >= env->max_streams && !make_room(c)) {
+        /* no state of ours: its headers and data are read and dropped, nghttp2 closes it
+         * once the reset is out */
+        nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+                                  NGHTTP2_REFUSED_STREAM);
+        unsigned long long passed;
+        if (log_every_second(&env->streams_log, &passed))
+            log_warn("rpc.stream_refused",
+                     "rpc: refused a stream from %s: the worker holds %zu streams, its bound "
+                     "(%llu more refused since the last line)",
+                     c->addr, env->nstreams, passed);
+        return 0;
+    }
+    c->nstreams++;
+    env->nstreams++;
     struct rpc_stream *s = slab_calloc(1, sizeof(*s));
     s->conn = c;
     s->id = frame->hd.stream_id;

@@ -3,6 +3,16 @@
  * A worker accepts a socket and hands it to rpc_conn_accept(); from then on the connection
  * lives on the worker's loop until the peer leaves, a protocol error ends it, it stays idle
  * past the idle timeout, or rpc_conn_close_all() runs at shutdown.
+ *
+ * A worker's streams, across all its connections, are bounded (max_streams): each holds its
+ * request's state until the request has come whole (or its deadline resets it), and 256 per
+ * connection times many connections is memory no pod has. At the bound a new stream takes
+ * the place of the oldest stream that is no call being worked on (a request still coming,
+ * or an answer its peer does not take) of the connection with the most such streams, when
+ * that connection has more streams than the new stream's own (a connection whose peer takes
+ * none of our frames is ended whole); else the new stream is refused with RST_STREAM
+ * REFUSED_STREAM (nothing of it was processed: a gRPC client retries it). So one client's
+ * streams cannot keep another's health check or Introspect out.
  */
 #ifndef P2A_RPC_CONN_H
 #define P2A_RPC_CONN_H
@@ -13,6 +23,7 @@
 
 #include <event2/util.h>
 
+#include "log.h"
 #include "netaddr.h"
 
 struct event;
@@ -32,6 +43,8 @@ struct rpc_env {
     int request_timeout_s; /* each request's message, once its headers have come */
     struct connguard *guard; /* the port's connection bounds, shared by the workers */
     size_t buffered, max_buffered; /* request bytes held by this worker's streams */
+    size_t nstreams, max_streams;  /* open streams of this worker's connections (rpc_conn.h) */
+    struct log_limit streams_log;
     struct event *sweep_ev;        /* once a second: deadlines (rpc_conn_start) */
     LIST_HEAD(, rpc_conn) conns; /* every open connection, for shutdown */
     size_t nconns;

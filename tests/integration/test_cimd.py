@@ -3,6 +3,7 @@ fetching from a local https server (docserver.py, its certificate from a test CA
 127.0.0.1, through every guard of the fetch."""
 import base64
 import hashlib
+import http.client
 import json
 import os
 import secrets
@@ -241,8 +242,9 @@ class Documents(unittest.TestCase):
         self.assertLess(done["at"] - start, 5)  # the fetch timeout (1.5 s), not the server's 6 s
 
     def test_fetches_in_flight_are_bounded(self):
-        """Anyone may name a slow document: at most FETCH_MAX_IN_FLIGHT (32) fetches run at
-        once; past them a request is told at once to try again, and holds nothing."""
+        """Anyone may name a slow document: at most FETCH_MAX_PER_HOST (4) fetches run at
+        once to one host (and FETCH_MAX_IN_FLIGHT, 32, in all); past them a request is told
+        at once to try again, and holds nothing."""
         answers, lock = [], threading.Lock()
 
         def ask(i):
@@ -268,6 +270,64 @@ class Documents(unittest.TestCase):
         fetched = sum(n for path, n in self.hits().items() if "?bound=" in path)
         self.assertLessEqual(fetched, 40 - len(busy))
         self.assertLessEqual(fetched, 32)
+
+    def authorize_from(self, src, client_id):
+        """GET /authorize for client_id from the source address src: (status, page)."""
+        q = urllib.parse.urlencode({"response_type": "code", "client_id": client_id,
+                                    "redirect_uri": "http://127.0.0.1:4567/callback",
+                                    "code_challenge": pkce()[1], "code_challenge_method": "S256",
+                                    "state": "s"})
+        c = http.client.HTTPConnection("127.0.0.1", self.authd.http_port, timeout=20,
+                                       source_address=(src, 0))
+        try:
+            c.request("GET", "/authorize?" + q)
+            r = c.getresponse()
+            return r.status, r.read().decode()
+        finally:
+            c.close()
+
+    def test_a_slow_host_holds_up_no_other_host(self):
+        """40 requests from 40 addresses naming never-answering documents on one host hold
+        that host's few slots; a client whose document is on another host (localhost, not
+        127.0.0.1) still gets its sign-in page. And one address naming slow documents on two
+        hosts holds FETCH_MAX_PER_REQUESTER (4) slots, no more."""
+        port = urllib.parse.urlsplit(self.base).port
+        answers, lock = [], threading.Lock()
+
+        def ask(src, cid):
+            st, page = self.authorize_from(src, cid)
+            with lock:
+                answers.append((src, st, page))
+
+        slow = [threading.Thread(target=ask, args=(f"127.0.0.{10 + i}",
+                                                   f"{self.base}/clients/slow.json?host={i}"))
+                for i in range(40)]
+        for t in slow:
+            t.start()
+        wait_until(lambda: len(answers) >= 36, 10, "the requests past the host's bound")
+        self.assertTrue(all("too many documents are being fetched from this host" in a[2]
+                            for a in answers), [a[2][-300:] for a in answers[:1]])
+        # the four fetches are still running (1.5 s): another host is fetched meanwhile
+        st, page = self.authorize_from("127.0.0.1", f"https://localhost:{port}/clients/localhost.json")
+        self.assertEqual(st, 200, page[-500:])
+        self.assertIn("Sign in", page)
+        for t in slow:
+            t.join(20)
+        self.assertEqual(len(answers), 40)
+        self.assertEqual(sum("did not answer in time" in a[2] for a in answers), 4)
+        # one address, slow documents on two hosts (3 each): 4 fetched, 2 refused at once
+        answers.clear()
+        mine = [threading.Thread(target=ask, args=("127.0.0.2", f"https://{h}:{port}/clients/"
+                                                                f"slow.json?mine={i}"))
+                for i in range(3) for h in ("127.0.0.1", "localhost")]
+        for t in mine:
+            t.start()
+        for t in mine:
+            t.join(20)
+        self.assertEqual(len(answers), 6)
+        self.assertEqual(sum("being fetched for this address" in a[2] for a in answers), 2,
+                         [a[2][-200:] for a in answers])
+        self.assertEqual(sum("did not answer in time" in a[2] for a in answers), 4)
 
     # ---- private_key_jwt ----
 

@@ -244,6 +244,7 @@ class ForwardAuth(unittest.TestCase):
                 "gw.example.test/files=https://files.example.test/mcp,"
                 "127.0.0.1:3000/mcp=http://127.0.0.1:3000/mcp",
             "PIPE2_AUTH_FORWARD_AUTH_MAX_CONNECTIONS": "8",
+            "PIPE2_AUTH_FORWARD_AUTH_MAX_CONNECTIONS_PER_ADDRESS": "8",
             "PIPE2_AUTH_HEADER_TIMEOUT": "1"})
         cls.admin = cls.authd.client(cls.env.admin_key)
         cls.pat = cls.admin.issue("ola", "gateway", scope="mcp")

@@ -15,6 +15,12 @@ loopback, asserting the promises while it runs.
   slow connections are closed by their deadline.
 - Half-sent gRPC requests (with and without a key) and half-sent facade bodies: RSS stays
   under 200 MB and the connections are closed by their deadline.
+- Under a descriptor limit of 1024: 1,100 idle forward-auth connections and 600 idle HTTP/2
+  ones from one address each; the server keeps only the per-address share of each port, and
+  forward-auth, gRPC health and /healthz answer everyone else.
+- 1,000 HTTP/2 connections x 256 half-open Health/Check streams with no key: RSS under
+  200 MB, and gRPC health from another address SERVING meanwhile; 20 x 256 health checks
+  whose answers the peer never takes (stream windows 0) keep no one else out either.
 
 Every load is bounded in count and time; everything is stopped by PID (harness.Env).
 """
@@ -23,13 +29,15 @@ import http.client
 import os
 import resource
 import secrets
+import select
 import socket
+import struct
 import threading
 import time
 import unittest
 import urllib.parse
 
-from harness import Authd, Env, H2, oauth_authd, wait_until
+from harness import Authd, Env, H2, free_port, oauth_authd, wait_until
 from p2a_client import pb
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -406,6 +414,200 @@ class HalfSent(unittest.TestCase):
             for c in open_conns:
                 c.close()
             for s in facade:
+                s.close()
+        finally:
+            env.close()
+
+
+def connect_from(src, port, data):
+    """A socket from the source address src to port on 127.0.0.1 that has sent data; a
+    connection refused or reset on the way is returned all the same (the server's choice)."""
+    s = socket.socket()
+    s.bind((src, 0))
+    s.settimeout(5)
+    try:
+        s.connect(("127.0.0.1", port))
+        s.sendall(data)
+    except OSError:
+        pass
+    return s
+
+
+def still_open(socks):
+    """Drops from socks those the server has closed (EOF or reset); how many are left."""
+    p = select.poll()
+    by_fd = {s.fileno(): s for s in socks if s.fileno() >= 0}
+    for fd in by_fd:
+        p.register(fd, select.POLLIN)
+    for fd, _ in p.poll(0):
+        s = by_fd[fd]
+        try:
+            s.setblocking(False)
+            while s.recv(65536):
+                pass
+        except BlockingIOError:
+            continue
+        except OSError:
+            pass
+        s.close()
+        socks.remove(s)
+    return len(socks)
+
+
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes(9)[:3] + b"\x04\x00" + bytes(4)
+
+
+def h2_frame(ftype, flags, sid, payload):
+    return len(payload).to_bytes(3, "big") + bytes([ftype, flags]) + sid.to_bytes(4, "big") + payload
+
+
+def h2_health_headers():
+    """A HEADERS block for Health/Check with no key, in HPACK that needs no table (indexed
+    static entries and literals without indexing), so one block serves every stream."""
+    def lit(index, value):
+        return bytes([index, len(value)]) + value
+    return (b"\x83\x86" + lit(0x04, HEALTH.encode()) + lit(0x01, b"127.0.0.1")
+            + b"\x0f\x10" + bytes([16]) + b"application/grpc"
+            + b"\x00\x02te\x08trailers")
+
+
+def h2_read_until_ping_ack(sock, deadline):
+    """Reads frames until the server's PING ACK (it has processed everything sent before our
+    PING); the number of RST_STREAM frames seen on the way."""
+    buf, resets = b"", 0
+    while True:
+        while len(buf) >= 9:
+            n = int.from_bytes(buf[:3], "big")
+            if len(buf) < 9 + n:
+                break
+            ftype, flags = buf[3], buf[4]
+            buf = buf[9 + n:]
+            if ftype == 3:
+                resets += 1
+            if ftype == 6 and flags & 1:
+                return resets
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError("no PING ACK in time: the streams were not all read")
+        sock.settimeout(left)
+        data = sock.recv(65536)
+        if not data:
+            raise AssertionError("the server closed an attacking connection")
+        buf += data
+
+
+class PortBounds(unittest.TestCase):
+    def test_one_address_takes_no_port_under_1024_descriptors(self):
+        raise_nofile(8192)
+        env = Env()
+        try:
+            fwd_port = free_port()
+            a = env.authd({"PIPE2_AUTH_FORWARD_AUTH_LISTEN": f"127.0.0.1:{fwd_port}",
+                           "PIPE2_AUTH_HEADER_TIMEOUT": "30", "PIPE2_AUTH_WORKERS": "2"},
+                          wrap=["prlimit", "--nofile=1024:1024"] + os.environ.get("P2A_WRAP", "").split())
+            # the derived bounds: 3/8 of 1,024 for the RPC port, 1/8 for forward-auth, per
+            # address a quarter of the RPC port's and half of forward-auth's
+            self.assertIn("connections: RPC 384 (96 per address), forward-auth 128 (64 per "
+                          "address)", a.output())
+            fwd = [connect_from("127.0.0.2", fwd_port, b"") for _ in range(1100)]
+            rpc = [connect_from("127.0.0.3", a.port, H2_PREFACE) for _ in range(600)]
+            wait_until(lambda: still_open(fwd) <= 64 and still_open(rpc) <= 96, 20,
+                       "the connections past one address's share to be closed")
+            held_fwd, held_rpc = len(fwd), len(rpc)
+            answered, serving = 0, 0
+            for i in range(10):
+                s = connect_from(f"127.0.0.{100 + i}", fwd_port,
+                                 b"GET /forward-auth HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                try:
+                    answered += s.recv(100).startswith(b"HTTP/1.1 4")
+                except OSError:
+                    pass
+                s.close()
+                serving += a.health() == 1
+            st, _, _ = a.ops("/healthz")
+            print(f"ports: one address holds {held_fwd}/1100 forward-auth and {held_rpc}/600 "
+                  f"RPC connections; {answered}/10 forward-auth answers and {serving}/10 "
+                  f"health checks SERVING from other addresses")
+            self.assertEqual(answered, 10)
+            self.assertEqual(serving, 10)
+            self.assertEqual(st, 200)
+            self.assertGreaterEqual(held_fwd, 50)  # the share is kept, not everything refused
+            for s in fwd + rpc:
+                s.close()
+        finally:
+            env.close()
+
+    def test_half_open_streams_are_bounded_per_worker(self):
+        if not os.access(RELEASE_AUTHD, os.X_OK):
+            self.fail(f"no release build at {RELEASE_AUTHD}: scripts/test.sh builds it")
+        raise_nofile(8192)
+        env = Env()
+        try:
+            a = Authd(env, {"PIPE2_AUTH_HEADER_TIMEOUT": "60", "PIPE2_AUTH_REQUEST_TIMEOUT": "60",
+                            "PIPE2_AUTH_RPC_MAX_CONNECTIONS": "2000",
+                            "PIPE2_AUTH_RPC_MAX_CONNECTIONS_PER_ADDRESS": "100"})
+            a.binary = RELEASE_AUTHD
+            env.authds.append(a)
+            a.start()
+            pid = a.proc.pid
+            base = rss_mb(pid)
+            block = h2_health_headers()
+            conns, peak, started = [], base, time.monotonic()
+            for i in range(1000):
+                frames = [h2_frame(1, 0x4, 1 + 2 * k, block) for k in range(256)]  # END_HEADERS
+                frames.append(h2_frame(6, 0, 0, b"p2a-ping"))
+                s = connect_from(f"127.0.0.{10 + i % 20}", a.port, H2_PREFACE + b"".join(frames))
+                conns.append(s)
+                if i % 100 == 99:
+                    peak = max(peak, rss_mb(pid))
+            deadline = time.monotonic() + 120
+            resets = 0
+            for n, s in enumerate(conns):
+                resets += h2_read_until_ping_ack(s, deadline)
+                if n % 100 == 99:
+                    peak = max(peak, rss_mb(pid))
+            took = time.monotonic() - started
+            peak = max(peak, rss_mb(pid))
+            # every stream is read and held or refused: another address is still answered
+            serving = sum(a.health() == 1 for _ in range(5))
+            peak = max(peak, rss_mb(pid))
+            print(f"streams: RSS {base:.0f} MB before, {peak:.0f} MB at the peak with 1,000 x "
+                  f"256 half-open streams sent in {took:.1f} s; {resets} of 256,000 refused or "
+                  f"trimmed; {serving}/5 health checks SERVING meanwhile")
+            self.assertLess(peak, 200)
+            self.assertEqual(serving, 5)
+            self.assertGreater(resets, 0)
+            for s in conns:
+                s.close()
+        finally:
+            env.close()
+
+    def test_answers_a_peer_does_not_take_hold_no_stream_from_others(self):
+        """Health checks whose answers the peer never takes (its stream windows are 0): 20
+        connections x 256 streams, more than the workers' bound; another address's health
+        check is still SERVING, the stuck streams making room."""
+        env = Env()
+        try:
+            a = env.authd()
+            block = h2_health_headers()
+            preface = (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+                       + h2_frame(4, 0, 0, b"\x00\x04" + bytes(4)))  # INITIAL_WINDOW_SIZE 0
+            conns = []
+            for i in range(20):
+                frames = []
+                for k in range(256):
+                    frames.append(h2_frame(1, 0x4, 1 + 2 * k, block))  # END_HEADERS
+                    frames.append(h2_frame(0, 0x1, 1 + 2 * k, bytes(5)))  # END_STREAM
+                frames.append(h2_frame(6, 0, 0, b"p2a-ping"))
+                conns.append(connect_from("127.0.0.2", a.port, preface + b"".join(frames)))
+            deadline = time.monotonic() + 60
+            for s in conns:
+                h2_read_until_ping_ack(s, deadline)
+            serving = sum(a.health() == 1 for _ in range(5))
+            print(f"stuck answers: 20 x 256 health checks never read; {serving}/5 health checks "
+                  f"SERVING from another address")
+            self.assertEqual(serving, 5)
+            for s in conns:
                 s.close()
         finally:
             env.close()
