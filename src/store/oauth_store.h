@@ -109,11 +109,14 @@ void oauth_store_refresh(struct store *st, const char *rt_digest, const char *cl
                          const char *new_rt_digest, const char *scope, const char *resource,
                          int64_t now_ms, int grace_s, int ttl_s, store_eval_cb cb, void *arg);
 /* What RFC 7662 says of a refresh token: {client_id, user_id, scope, resource, ttl_s} while
- * it is its family's current one and the family stands; {} otherwise (unknown, expired,
- * rotated away, revoked). */
+ * it is its family's current one, the family stands and its user has not been disabled
+ * since it was created; {} otherwise (unknown, expired, rotated away, revoked, the user
+ * disabled, now or since). Three steps: the family, its user, then the answer. */
 void oauth_store_refresh_info(struct store *st, const char *rt_digest, store_eval_cb cb, void *arg);
 /* Records an access token of the family (user_id's). {1}; {0} the family was revoked
- * meanwhile, {-1} the user is disabled: the token is revoked now. */
+ * meanwhile: the token is revoked now; {-1} the user is disabled, or was disabled after the
+ * family was created (a refresh token from before a disable): the family and its tokens,
+ * this one too, are revoked now. */
 void oauth_store_family_add_at(struct store *st, const char *fid, const char *user_id,
                                const char *jti, int64_t exp, int64_t now_ms, store_eval_cb cb,
                                void *arg);
