@@ -177,6 +177,9 @@ static const struct row rows[] = {
     {"ACCOUNT_PAGES", K_BOOL, S(account_pages), "off", 0, 1, false, false,
      "on: /account/ lets a signed-in person create, see and revoke their PATs and disconnect "
      "the MCP clients they approved (for deployments without a dashboard of their own)"},
+    {"ACCOUNT_PAT_RATE_LIMIT", K_INT, S(account_pat_rate_limit), "20", 1, 10000, false, false,
+     "PATs a person may make on the account page per hour (each revoked one is kept in every "
+     "replica's revocation set until it expires)"},
     {"UPSTREAM_ISSUER", K_STR, S(upstream_issuer), NULL, 0, 0, false, true,
      "an OpenID Connect provider people sign in with (its issuer URL; https, or http on "
      "loopback); its redirect URI for us is <PIPE2_AUTH_ISSUER>/callback/upstream"},

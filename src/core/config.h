@@ -120,8 +120,9 @@ struct p2a_config {
     char *fetch_ca_file;                  /* tests only: trusted instead of the system */
     int fetch_allow_loopback;             /* tests only: fetches may reach loopback */
     /* people (sign-in) */
-    int local_accounts; /* 1: the login page takes CreateUser's passwords */
-    int account_pages;  /* 1: /account/ serves people their tokens and clients */
+    int local_accounts;         /* 1: the login page takes CreateUser's passwords */
+    int account_pages;          /* 1: /account/ serves people their tokens and clients */
+    int account_pat_rate_limit; /* PATs a person may make there per hour */
     char
         *upstream_issuer; /* an OpenID Connect provider people sign in with; NULL: none, never "" */
     char *upstream_client_id;

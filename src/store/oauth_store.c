@@ -516,10 +516,12 @@ void oauth_store_user_disable(struct store *st, const char *user_id, bool disabl
         "end\n"
         "redis.call('HSET', KEYS[1], 'disabled_at', math.floor(tonumber(ARGV[3]) / 1000))\n"
         "redis.call('HINCRBY', KEYS[1], 'gen', 1)\n"
+        "redis.call('DEL', KEYS[2])\n"
         "revoke(ARGV[2], ARGV[4], ARGV[3], true)\n"
         "return {0}\n";
-    REVOKING(st, lua, 4, cb, arg, KEY(STORE_KEY_USER, user_id), REVOCATION, NUM(disable ? 1 : 0),
-             STR(marker), NUM(now_ms), NUM(marker_exp));
+    REVOKING(st, lua, 5, cb, arg, KEY(STORE_KEY_USER, user_id),
+             KEYX(STORE_KEY_USER, user_id, ":live"), REVOCATION, NUM(disable ? 1 : 0), STR(marker),
+             NUM(now_ms), NUM(marker_exp));
 }
 
 void oauth_store_user_get(struct store *st, const char *user_id, store_eval_cb cb, void *arg)
