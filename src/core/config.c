@@ -138,6 +138,10 @@ static const struct row rows[] = {
     {"LOGIN_THROTTLE_AFTER", K_INT, S(login_throttle_after), "20", 1, 1000000, false, false,
      "failed sign-ins at one account (any address) per 15 min before attempts are spaced "
      "out (1 s, doubling, at most 60 s); the right password is never refused for good"},
+    {"LOGIN_DEVICE_FAILURES", K_INT, S(login_device_failures), "10", 1, 1000, false, false,
+     "failed sign-ins a browser that signed in to the account before (its device cookie) may "
+     "make without the account's throttle; past them it is throttled like any other until it "
+     "signs in"},
     {"HASH_THREADS", K_INT, S(hash_threads), "2", 1, 64, false, false,
      "threads that check passwords (scrypt), off every event loop"},
     {"HASH_QUEUE", K_INT, S(hash_queue), "32", 1, 100000, false, false,

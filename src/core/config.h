@@ -100,6 +100,7 @@ struct p2a_config {
     int client_idle_expiry_s;        /* ... after its last use */
     int login_rate_limit;            /* attempts per account and address per 15 min */
     int login_throttle_after;        /* failures per account before spacing out */
+    int login_device_failures;       /* ... from a browser it signed in from before */
     int hash_threads;                /* password hashing pool */
     int hash_queue;
     char *trusted_proxies;    /* CIDRs, comma-separated; NULL: none */

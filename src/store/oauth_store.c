@@ -162,22 +162,43 @@ static void login_keys(const char *username, const char *addr, char pair[ARG_MAX
     snprintf(acct, ARG_MAX, "%s}:account", username);
 }
 
-void oauth_store_login_reserve(struct store *st, const char *username, const char *addr,
-                               const struct oauth_login_limits *lim, int64_t now_ms,
-                               store_eval_cb cb, void *arg)
+/* "<username>}:dev:<digest of the device cookie>", or ":dev:-" for none (no such key) */
+static void device_key(const char *username, const char *device, char out[ARG_MAX])
 {
+    snprintf(out, ARG_MAX, "%s}:dev:%s", username, device != NULL && device[0] ? device : "-");
+}
+
+void oauth_store_login_reserve(struct store *st, const char *username, const char *addr,
+                               const char *device, const struct oauth_login_limits *lim,
+                               int64_t now_ms, store_eval_cb cb, void *arg)
+{
+    /* A browser this account signed in from (KEYS[4]) has its own failures and is spared
+     * the account's spacing; any other attempt counts at the address (KEYS[2]) even when
+     * refused, and a failure at the account (KEYS[3]). */
     static const char lua[] =
         "local now = tonumber(ARGV[3])\n"
+        "if redis.call('EXISTS', KEYS[4]) == 1 and"
+        " tonumber(redis.call('HGET', KEYS[4], 'n') or '0') < tonumber(ARGV[6]) then\n"
+        "  redis.call('HINCRBY', KEYS[4], 'n', 1)\n"
+        "  local h = redis.call('HMGET', KEYS[1], 'user_id', 'hash')\n"
+        "  return {0, h[1] or '', h[2] or '', 0, 1}\n"
+        "end\n"
+        "local function count_at_address()\n"
+        "  redis.call('INCR', KEYS[2])\n"
+        "  if redis.call('TTL', KEYS[2]) < 0 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end\n"
+        "end\n"
         "local pair = tonumber(redis.call('GET', KEYS[2]) or '0')\n"
         "if pair >= tonumber(ARGV[1]) then\n"
-        "  return {1, '', '', math.max(redis.call('TTL', KEYS[2]), 1)}\n"
+        "  return {1, '', '', math.max(redis.call('TTL', KEYS[2]), 1), 0}\n"
         "end\n"
         "local a = redis.call('HMGET', KEYS[3], 'n', 'next')\n"
         "local n = tonumber(a[1] or '0')\n"
         "local nxt = tonumber(a[2] or '0')\n"
-        "if now < nxt then return {2, '', '', math.ceil((nxt - now) / 1000)} end\n"
-        "redis.call('INCR', KEYS[2])\n"
-        "if redis.call('TTL', KEYS[2]) < 0 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end\n"
+        "if now < nxt then\n"
+        "  count_at_address()\n" /* a refused attempt costs its address */
+        "  return {2, '', '', math.ceil((nxt - now) / 1000), 0}\n"
+        "end\n"
+        "count_at_address()\n"
         "n = n + 1\n"
         "local free = tonumber(ARGV[4])\n"
         "if n > free then\n"
@@ -187,17 +208,19 @@ void oauth_store_login_reserve(struct store *st, const char *username, const cha
         "redis.call('HSET', KEYS[3], 'n', n, 'next', nxt)\n"
         "redis.call('EXPIRE', KEYS[3], ARGV[2])\n"
         "local h = redis.call('HMGET', KEYS[1], 'user_id', 'hash')\n"
-        "return {0, h[1] or '', h[2] or '', 0}\n";
-    char pair[ARG_MAX], acct[ARG_MAX];
+        "return {0, h[1] or '', h[2] or '', 0, 0}\n";
+    char pair[ARG_MAX], acct[ARG_MAX], dev[ARG_MAX];
     login_keys(username, addr, pair, acct);
-    EVAL(st, lua, 3, cb, arg, ACCOUNT(username), KEY(STORE_KEY_RATE, pair),
-         KEY(STORE_KEY_RATE, acct), NUM(lim->per_pair), NUM(OAUTH_LOGIN_WINDOW_S), NUM(now_ms),
-         NUM(lim->throttle_after), NUM(OAUTH_LOGIN_MAX_DELAY_S));
+    device_key(username, device, dev);
+    EVAL(st, lua, 4, cb, arg, ACCOUNT(username), KEY(STORE_KEY_RATE, pair),
+         KEY(STORE_KEY_RATE, acct), KEY(STORE_KEY_RATE, dev), NUM(lim->per_pair),
+         NUM(OAUTH_LOGIN_WINDOW_S), NUM(now_ms), NUM(lim->throttle_after),
+         NUM(OAUTH_LOGIN_MAX_DELAY_S), NUM(lim->device_failures));
 }
 
 void oauth_store_session_create(struct store *st, const char *sid_digest, const char *user_id,
-                                const char *username, const char *addr, int64_t auth_time,
-                                int ttl_s, store_eval_cb cb, void *arg)
+                                const char *username, const char *addr, const char *device,
+                                int64_t auth_time, int ttl_s, store_eval_cb cb, void *arg)
 {
     static const char lua[] =
         "redis.call('HSET', KEYS[1], 'user_id', ARGV[1], 'username', ARGV[2], 'auth_time',"
@@ -205,16 +228,25 @@ void oauth_store_session_create(struct store *st, const char *sid_digest, const 
         "redis.call('EXPIRE', KEYS[1], ARGV[4])\n"
         "return 1\n";
     /* the session and the account's counters live in different slots: two scripts, sent
-     * together; a release that fails leaves counters that expire with their window */
-    static const char release[] = "return redis.call('DEL', KEYS[1], KEYS[2])\n";
-    char pair[ARG_MAX], acct[ARG_MAX];
+     * together; a release that fails leaves counters that expire with their window. The
+     * browser is remembered for the account (its failures start again). */
+    static const char release[] = "if ARGV[2] == '1' then redis.call('DEL', KEYS[1], KEYS[2]) end\n"
+                                  "if ARGV[1] ~= '0' then\n"
+                                  "  redis.call('HSET', KEYS[3], 'n', 0)\n"
+                                  "  redis.call('EXPIRE', KEYS[3], ARGV[1])\n"
+                                  "end\n"
+                                  "return 1\n";
+    char pair[ARG_MAX], acct[ARG_MAX], dev[ARG_MAX];
     EVAL(st, lua, 1, cb, arg, KEY(STORE_KEY_SESSION, sid_digest), STR(user_id), STR(username),
          NUM(auth_time), NUM(ttl_s));
-    if (addr == NULL)
+    bool remember = device != NULL && device[0] != '\0';
+    if (addr == NULL && !remember)
         return;
-    login_keys(username, addr, pair, acct);
-    EVAL(st, release, 2, oauth_store_ignore, NULL, KEY(STORE_KEY_RATE, pair),
-         KEY(STORE_KEY_RATE, acct));
+    login_keys(username, addr != NULL ? addr : "-", pair, acct);
+    device_key(username, device, dev);
+    EVAL(st, release, 3, oauth_store_ignore, NULL, KEY(STORE_KEY_RATE, pair),
+         KEY(STORE_KEY_RATE, acct), KEY(STORE_KEY_RATE, dev),
+         NUM(remember ? OAUTH_DEVICE_TTL_S : 0), STR(addr != NULL ? "1" : "0"));
 }
 
 void oauth_store_session_delete(struct store *st, const char *sid_digest, store_eval_cb cb,

@@ -136,7 +136,7 @@ static void create_args_free(struct create_args *a)
 
 void store_pat_create(struct store *st, const struct pat_record *r, store_done_cb cb, void *arg)
 {
-    struct create_args a;
+    struct create_args a = {0};
     create_args_fill(&a, st, r, 0, 0);
     const char *argv[3 + CREATE_ARGS] = {"EVAL", create_lua, "6"};
     memcpy(argv + 3, a.argv, CREATE_ARGS * sizeof(argv[0]));
@@ -149,7 +149,7 @@ void store_pat_create(struct store *st, const struct pat_record *r, store_done_c
 void store_pat_create_capped(struct store *st, const struct pat_record *r, int max_active,
                              int per_hour, store_eval_cb cb, void *arg)
 {
-    struct create_args a;
+    struct create_args a = {0};
     create_args_fill(&a, st, r, max_active, per_hour);
     store_eval(st, create_lua, 6, a.argv, CREATE_ARGS, cb, arg);
     create_args_free(&a);
