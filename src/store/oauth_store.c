@@ -162,10 +162,16 @@ static void login_keys(const char *username, const char *addr, char pair[ARG_MAX
     snprintf(acct, ARG_MAX, "%s}:account", username);
 }
 
-/* "<username>}:dev:<digest of the device cookie>", or ":dev:-" for none (no such key) */
-static void device_key(const char *username, const char *device, char out[ARG_MAX])
+/* "<username>}:devices": the browsers the account signed in from (hash: digest of the
+ * device cookie -> failures since), at most OAUTH_DEVICES_MAX */
+static void device_key(const char *username, char out[ARG_MAX])
 {
-    snprintf(out, ARG_MAX, "%s}:dev:%s", username, device != NULL && device[0] ? device : "-");
+    snprintf(out, ARG_MAX, "%s}:devices", username);
+}
+
+static const char *device_or_none(const char *device)
+{
+    return device != NULL && device[0] ? device : "-";
 }
 
 void oauth_store_login_reserve(struct store *st, const char *username, const char *addr,
@@ -177,9 +183,9 @@ void oauth_store_login_reserve(struct store *st, const char *username, const cha
      * refused, and a failure at the account (KEYS[3]). */
     static const char lua[] =
         "local now = tonumber(ARGV[3])\n"
-        "if redis.call('EXISTS', KEYS[4]) == 1 and"
-        " tonumber(redis.call('HGET', KEYS[4], 'n') or '0') < tonumber(ARGV[6]) then\n"
-        "  redis.call('HINCRBY', KEYS[4], 'n', 1)\n"
+        "local dn = redis.call('HGET', KEYS[4], ARGV[7])\n"
+        "if dn and tonumber(dn) < tonumber(ARGV[6]) then\n"
+        "  redis.call('HINCRBY', KEYS[4], ARGV[7], 1)\n"
         "  local h = redis.call('HMGET', KEYS[1], 'user_id', 'hash')\n"
         "  return {0, h[1] or '', h[2] or '', 0, 1}\n"
         "end\n"
@@ -211,11 +217,11 @@ void oauth_store_login_reserve(struct store *st, const char *username, const cha
         "return {0, h[1] or '', h[2] or '', 0, 0}\n";
     char pair[ARG_MAX], acct[ARG_MAX], dev[ARG_MAX];
     login_keys(username, addr, pair, acct);
-    device_key(username, device, dev);
+    device_key(username, dev);
     EVAL(st, lua, 4, cb, arg, ACCOUNT(username), KEY(STORE_KEY_RATE, pair),
          KEY(STORE_KEY_RATE, acct), KEY(STORE_KEY_RATE, dev), NUM(lim->per_pair),
          NUM(OAUTH_LOGIN_WINDOW_S), NUM(now_ms), NUM(lim->throttle_after),
-         NUM(OAUTH_LOGIN_MAX_DELAY_S), NUM(lim->device_failures));
+         NUM(OAUTH_LOGIN_MAX_DELAY_S), NUM(lim->device_failures), STR(device_or_none(device)));
 }
 
 void oauth_store_session_create(struct store *st, const char *sid_digest, const char *user_id,
@@ -230,12 +236,17 @@ void oauth_store_session_create(struct store *st, const char *sid_digest, const 
     /* the session and the account's counters live in different slots: two scripts, sent
      * together; a release that fails leaves counters that expire with their window. The
      * browser is remembered for the account (its failures start again). */
-    static const char release[] = "if ARGV[2] == '1' then redis.call('DEL', KEYS[1], KEYS[2]) end\n"
-                                  "if ARGV[1] ~= '0' then\n"
-                                  "  redis.call('HSET', KEYS[3], 'n', 0)\n"
-                                  "  redis.call('EXPIRE', KEYS[3], ARGV[1])\n"
-                                  "end\n"
-                                  "return 1\n";
+    static const char release[] =
+        "if ARGV[2] == '1' then redis.call('DEL', KEYS[1], KEYS[2]) end\n"
+        "if ARGV[1] ~= '0' then\n"
+        "  if redis.call('HEXISTS', KEYS[3], ARGV[3]) == 0 and"
+        " redis.call('HLEN', KEYS[3]) >= tonumber(ARGV[4]) then\n"
+        "    redis.call('HDEL', KEYS[3], redis.call('HRANDFIELD', KEYS[3]))\n"
+        "  end\n"
+        "  redis.call('HSET', KEYS[3], ARGV[3], 0)\n"
+        "  redis.call('EXPIRE', KEYS[3], ARGV[1])\n"
+        "end\n"
+        "return 1\n";
     char pair[ARG_MAX], acct[ARG_MAX], dev[ARG_MAX];
     EVAL(st, lua, 1, cb, arg, KEY(STORE_KEY_SESSION, sid_digest), STR(user_id), STR(username),
          NUM(auth_time), NUM(ttl_s));
@@ -243,10 +254,11 @@ void oauth_store_session_create(struct store *st, const char *sid_digest, const 
     if (addr == NULL && !remember)
         return;
     login_keys(username, addr != NULL ? addr : "-", pair, acct);
-    device_key(username, device, dev);
+    device_key(username, dev);
     EVAL(st, release, 3, oauth_store_ignore, NULL, KEY(STORE_KEY_RATE, pair),
          KEY(STORE_KEY_RATE, acct), KEY(STORE_KEY_RATE, dev),
-         NUM(remember ? OAUTH_DEVICE_TTL_S : 0), STR(addr != NULL ? "1" : "0"));
+         NUM(remember ? OAUTH_DEVICE_TTL_S : 0), STR(addr != NULL ? "1" : "0"),
+         STR(device_or_none(device)), NUM(OAUTH_DEVICES_MAX));
 }
 
 void oauth_store_session_delete(struct store *st, const char *sid_digest, store_eval_cb cb,

@@ -23,8 +23,9 @@
  *                          request, nonce, PKCE verifier), by the digest of its state; 10 min
  *   rl:{<what>}:...        counters of a rate limit window: rl:{<user>}:pair:<addr> and
  *                          rl:{<user>}:account (hash n next) for sign-ins, with the
- *                          account's tag; rl:{<user>}:dev:<digest> (hash n) a browser the
- *                          account signed in from (its device cookie), and its failures;
+ *                          account's tag; rl:{<user>}:devices (hash: digest of a device
+ *                          cookie -> failures) the browsers the account signed in from, at
+ *                          most OAUTH_DEVICES_MAX, 30 days after the last sign-in;
  * rl:{register}:<addr> and rl:{register}:all for registrations, rl:{assertion}:<addr> and
  * rl:{assertion}:all for client assertions Revoking an access token is the revocation mechanism of
  * PATs: the revoked set, the sequence, the log and a message on the channel, in the same script.
@@ -66,6 +67,8 @@ struct oauth_login_limits {
 };
 
 #define OAUTH_DEVICE_TTL_S (30 * 86400) /* a browser is remembered this long after a sign-in */
+#define OAUTH_DEVICES_MAX 16 /* browsers remembered an account; a new one replaces one at random   \
+                              */
 
 /* Reserves one sign-in attempt before the password is hashed, atomically, counted as a
  * failure until a session is created (which releases it). Unknown usernames are counted
@@ -84,7 +87,8 @@ void oauth_store_login_reserve(struct store *st, const char *username, const cha
 /* {1}; also releases the sign-in's reservation (both counters of username at addr) unless
  * addr is NULL (a sign-in through the upstream provider, or one the browser's own failures
  * counted, reserved nothing there), and remembers the browser whose device cookie's digest is
- * device (NULL: none) for OAUTH_DEVICE_TTL_S, its failures at 0. */
+ * device (NULL: none) for OAUTH_DEVICE_TTL_S, its failures at 0 (at most
+ * OAUTH_DEVICES_MAX an account: a new one replaces one at random). */
 void oauth_store_session_create(struct store *st, const char *sid_digest, const char *user_id,
                                 const char *username, const char *addr, const char *device,
                                 int64_t auth_time, int ttl_s, store_eval_cb cb, void *arg);

@@ -614,12 +614,12 @@ class DeviceCookies(unittest.TestCase):
             # a device cookie has its own failure limit (3 here): past it the browser is
             # counted like any other (at its address and the account), until it signs in
             digest = hashlib.sha256(laptop["p2a_device"].encode()).hexdigest()
-            dev = f"p2a:rl:{{alice}}:dev:{digest}"
+            devices = "p2a:rl:{alice}:devices"
             for _ in range(3):
                 self.assertEqual(self.login("alice", "nope", "203.0.113.200", laptop)[0], 401)
-            self.assertEqual(env.redis.cli("HGET", dev, "n"), "3")
+            self.assertEqual(env.redis.cli("HGET", devices, digest), "3")
             self.login("alice", "nope", "203.0.113.200", laptop)
-            self.assertEqual(env.redis.cli("HGET", dev, "n"), "3")
+            self.assertEqual(env.redis.cli("HGET", devices, digest), "3")
             self.assertEqual(env.redis.cli("GET", "p2a:rl:{alice}:pair:203.0.113.200"), "1")
             # alice's cookie is nothing at another account: counted as any browser's
             before = int(env.redis.cli("HGET", "p2a:rl:{bruno}:account", "n") or 0)
@@ -629,9 +629,13 @@ class DeviceCookies(unittest.TestCase):
             # alice's own browser still signs in, and its failures are back at 0
             self.assertEqual(self.login("alice", PASSWORD, "198.51.100.7", browser)[0], 303)
             digest = hashlib.sha256(browser["p2a_device"].encode()).hexdigest()
-            self.assertEqual(env.redis.cli("HGET", f"p2a:rl:{{alice}}:dev:{digest}", "n"), "0")
-            ttl = int(env.redis.cli("TTL", f"p2a:rl:{{alice}}:dev:{digest}"))
-            self.assertGreater(ttl, 29 * 86400)
+            self.assertEqual(env.redis.cli("HGET", devices, digest), "0")
+            self.assertGreater(int(env.redis.cli("TTL", devices)), 29 * 86400)
+            # a person signing in again and again without keeping cookies: 16 browsers at most
+            for i in range(20):
+                self.assertEqual(self.login("alice", PASSWORD, f"198.51.100.{100 + i}", {})[0],
+                                 303)
+            self.assertEqual(env.redis.cli("HLEN", devices), "16")
         finally:
             env.close()
 
