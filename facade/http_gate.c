@@ -174,7 +174,8 @@ static enum bufferevent_filter_result in_filter(struct evbuffer *src, struct evb
 }
 
 /* Response bytes: the owed response has started; the next head has HEADER_TIMEOUT from now
- * (an idle keep-alive connection is closed after that). */
+ * (an idle keep-alive connection is closed after that), a pipelined one begun meanwhile
+ * too. */
 
 static enum bufferevent_filter_result out_filter(struct evbuffer *src, struct evbuffer *dst,
                                                  ev_ssize_t limit,
@@ -184,8 +185,11 @@ static enum bufferevent_filter_result out_filter(struct evbuffer *src, struct ev
     struct gconn *c = ctx;
     if (c->waiting && !c->dead) {
         c->waiting = false;
-        if (c->scan.state == H1_IDLE)
-            arm(c, c->g->cfg->header_timeout_s);
+        /* the next request's clock starts now: its head (begun or not while this answer
+         * was owed: a pipelined one) within HEADER_TIMEOUT, a body it began within
+         * REQUEST_TIMEOUT; never evhttp's longer read timeout */
+        arm(c, c->scan.state == H1_BODY ? c->g->cfg->request_timeout_s
+                                        : c->g->cfg->header_timeout_s);
     }
     /* Straight to the socket when nothing waits before it: evhttp takes the filter's empty
      * buffer as "sent", and for a response that closes the connection it shuts the socket

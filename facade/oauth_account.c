@@ -11,7 +11,8 @@
  * disconnect.
  *   GET  /account/                   the page
  *   POST /account/tokens             name, days: a new PAT, shown once (at most
- *                                    ACCOUNT_MAX_ACTIVE_PATS active ones a person)
+ *                                    ACCOUNT_MAX_ACTIVE_PATS active ones a person, and
+ *                                    PIPE2_AUTH_ACCOUNT_PAT_RATE_LIMIT made an hour)
  *   POST /account/tokens/revoke      jti
  *   POST /account/clients/disconnect grant_id
  */
@@ -84,18 +85,43 @@ static void on_pats(void *arg, p2a_err err, const struct pat_record *recs, size_
 
 /* ---- the forms ----------------------------------------------------------------------------- */
 
-static void on_pat_created(void *arg, p2a_err err)
+static void on_pat_created(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                           size_t n)
 {
-    struct oreq *r = arg;
-    if (oreq_orphaned(r))
+    (void)lens;
+    struct oreq *r = oreq_resume(arg, err, n, 1);
+    if (r == NULL)
         return;
-    if (err == P2A_ERR_REFUSED) {
+    long code = strtol(v[0], NULL, 10);
+    long long more = n >= 2 ? strtoll(v[1], NULL, 10) : 0;
+    char text[200];
+    switch (code) {
+    case 1:
+        break;
+    case -1:
+        account_error(r, 404, "The token could not be stored, so it was not created. Try again.");
+        return;
+    case -2:
         account_error(r, 403, "Your account is disabled: no token was created.");
         return;
-    }
-    if (err != P2A_OK) {
-        account_error(r, err == P2A_ERR_NOT_FOUND ? 404 : 503,
-                      "The token could not be stored, so it was not created. Try again.");
+    case -3:
+        snprintf(text, sizeof(text),
+                 "You have %lld active tokens, the most this page makes. Revoke one you no "
+                 "longer use, then create the new one.",
+                 more);
+        account_error(r, 409, text);
+        return;
+    case -4:
+        snprintf(text, sizeof(text), "%lld", more > 0 ? more : 1);
+        oh_add_header(r->http, "Retry-After", text);
+        snprintf(text, sizeof(text),
+                 "You have made %d tokens in the last hour, the most this page makes. Try again "
+                 "in %lld minutes.",
+                 r->o->cfg->account_pat_rate_limit, (more + 59) / 60);
+        account_error(r, 429, text);
+        return;
+    default:
+        account_error(r, 503, "The token could not be stored, so it was not created. Try again.");
         return;
     }
     log_info("pat.issued", "issued PAT jti=%s on the account page", r->jti);
@@ -138,29 +164,9 @@ static void create_pat(struct oreq *r)
                              .created_at = ps.created_at,
                              .expires_at = ps.expires_at,
                              .created_ms = now_ms};
-    store_pat_create(r->o->h.store, &rec, on_pat_created, r);
-}
-
-/* The person's tokens before a new one: within ACCOUNT_MAX_ACTIVE_PATS active ones. */
-static void on_pats_before_create(void *arg, p2a_err err, const struct pat_record *recs, size_t n)
-{
-    struct oreq *r = oreq_resume(arg, err == P2A_ERR_NOT_FOUND ? P2A_OK : err, 1, 0);
-    if (r == NULL)
-        return;
-    size_t active = 0;
-    int64_t now = clock_now();
-    for (size_t i = 0; err == P2A_OK && i < n; i++)
-        active += recs[i].revoked_at == 0 && recs[i].expires_at > now;
-    if (active >= ACCOUNT_MAX_ACTIVE_PATS) {
-        char text[160];
-        snprintf(text, sizeof(text),
-                 "You have %d active tokens, the most this page makes. Revoke one you no "
-                 "longer use, then create the new one.",
-                 ACCOUNT_MAX_ACTIVE_PATS);
-        account_error(r, 409, text);
-        return;
-    }
-    create_pat(r);
+    /* the cap and the hour's count are checked by the script that writes the record */
+    store_pat_create_capped(r->o->h.store, &rec, ACCOUNT_MAX_ACTIVE_PATS,
+                            cfg->account_pat_rate_limit, on_pat_created, r);
 }
 
 static void on_pat_revoked(void *arg, p2a_err err, bool already, int64_t revoked_at, int64_t exp)
@@ -236,7 +242,7 @@ static void on_session(void *arg, p2a_err err, const char *const *v, const size_
     const char *jti = oauth_form_get(&r->post, "jti");
     const char *gid = oauth_form_get(&r->post, "grant_id");
     if (r->ep == EP_ACCOUNT_TOKENS) {
-        store_pat_list(r->o->h.store, r->user_id, false, on_pats_before_create, r);
+        create_pat(r);
     } else if (r->ep == EP_ACCOUNT_REVOKE && jti != NULL && strlen(jti) <= JTI_MAX_LEN) {
         snprintf(r->jti, sizeof(r->jti), "%s", jti);
         store_pat_revoke(r->o->h.store, r->jti, r->user_id, clock_now_ms(), on_pat_revoked, r);

@@ -373,6 +373,8 @@ static void on_session_created(void *arg, p2a_err err, const char *const *v, con
         return;
     const char *source = r->ep == EP_UPSTREAM_CALLBACK ? "upstream" : "local";
     oreq_set_cookie(r, r->o->session_cookie, r->sid, r->o->cfg->session_lifetime_s);
+    if (r->remember_device)
+        oreq_set_cookie(r, r->o->device_cookie, r->device, OAUTH_DEVICE_TTL_S);
     /* the person's record: made at the first sign-in if nobody made it before, kept fresh */
     oauth_store_user_put(r->o->h.store, r->user_id, r->username, source, clock_now(), true,
                          oauth_store_ignore, NULL);
@@ -395,7 +397,15 @@ void oauth_sign_in(struct oreq *r, const char *release_addr)
         return;
     }
     oauth_digest_hex(r->sid, strlen(r->sid), digest);
-    oauth_store_session_create(r->o->h.store, digest, r->user_id, r->username, release_addr,
+    char device[OAUTH_HEX_LEN + 1] = "";
+    if (r->remember_device) {
+        if (r->device[0] == '\0' && oauth_random_secret(r->device) != P2A_OK) {
+            oreq_page_error(r, 500, "Something went wrong", "Try again.");
+            return;
+        }
+        oauth_digest_hex(r->device, strlen(r->device), device);
+    }
+    oauth_store_session_create(r->o->h.store, digest, r->user_id, r->username, release_addr, device,
                                clock_now(), r->o->cfg->session_lifetime_s, on_session_created, r);
 }
 
@@ -455,7 +465,9 @@ static void on_hashed(void *arg, bool ok)
         oauth_show_login(r, 401, NULL, r->username, "Wrong username or password.");
         return;
     }
-    oauth_sign_in(r, r->limit);
+    r->remember_device = true;
+    /* a browser's own failures reserved nothing at its address or the account */
+    oauth_sign_in(r, r->device_counted ? NULL : r->limit);
 }
 
 static void on_login_reserved(void *arg, p2a_err err, const char *const *v, const size_t *lens,
@@ -468,12 +480,15 @@ static void on_login_reserved(void *arg, p2a_err err, const char *const *v, cons
     if ((r = oreq_resume(arg, err, n, 4)) == NULL)
         return;
     long long status = strtoll(v[0], NULL, 10), retry = strtoll(v[3], NULL, 10);
+    r->device_counted = n >= 5 && strcmp(v[4], "1") == 0;
     if (status != 0) {
         signin_release(r);
-        log_warn("oauth.login_rate_limited",
-                 "sign-in refused: too many attempts at one account "
-                 "(%s, from %s)",
-                 status == 1 ? "this address" : "any address", r->addr);
+        unsigned long long passed;
+        if (log_every_second(&r->o->limited_log, &passed))
+            log_warn("oauth.login_rate_limited",
+                     "sign-in refused: too many attempts at one account "
+                     "(%s, from %s; %llu more since the last line)",
+                     status == 1 ? "this address" : "any address", r->addr, passed);
         char msg[160];
         snprintf(msg, sizeof(msg), "Too many failed sign-in attempts. Try again in %lld seconds.",
                  retry);
@@ -570,7 +585,12 @@ void oauth_do_login(struct oreq *r)
     }
     int slot = signin_admit(r);
     if (slot == -2) {
-        log_warn("oauth.login_busy", "sign-in refused: every hashing slot is taken");
+        unsigned long long passed;
+        if (log_every_second(&r->o->busy_log, &passed))
+            log_warn("oauth.login_busy",
+                     "sign-in refused: every hashing slot is taken (%llu more since the last "
+                     "line)",
+                     passed);
         show_busy(r, 503, 1, "Sign-in is busy right now. Try again in a moment.");
         return;
     }
@@ -579,8 +599,16 @@ void oauth_do_login(struct oreq *r)
         return;
     }
     struct oauth_login_limits lim = {.per_pair = r->o->cfg->login_rate_limit,
-                                     .throttle_after = r->o->cfg->login_throttle_after};
-    oauth_store_login_reserve(r->o->h.store, r->username, r->limit, &lim, clock_now_ms(),
+                                     .throttle_after = r->o->cfg->login_throttle_after,
+                                     .device_failures = r->o->cfg->login_device_failures};
+    /* a browser that signed in to this account before is known by its device cookie: only
+     * the digest goes to Redis, under the username (another account's cookie is unknown) */
+    char device[OAUTH_HEX_LEN + 1] = "";
+    if (cookie(r, r->o->device_cookie, r->device, sizeof(r->device)))
+        oauth_digest_hex(r->device, strlen(r->device), device);
+    else
+        r->device[0] = '\0';
+    oauth_store_login_reserve(r->o->h.store, r->username, r->limit, device, &lim, clock_now_ms(),
                               on_login_reserved, r);
 }
 

@@ -140,6 +140,7 @@ struct oauth_http *oauth_http_new(struct event_base *base, const struct p2a_conf
     o->secure = strncmp(cfg->issuer, "https://", 8) == 0;
     o->session_cookie = o->secure ? "__Host-p2a_session" : "p2a_session";
     o->csrf_cookie = o->secure ? "__Host-p2a_csrf" : "p2a_csrf";
+    o->device_cookie = o->secure ? "__Host-p2a_device" : "p2a_device";
     o->docs = oauth_docs_new(base, cfg);
     if (cfg->upstream_issuer != NULL) {
         struct mbuf u = {0};

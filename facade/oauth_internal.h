@@ -78,12 +78,14 @@ struct oauth_http {
     const char *issuer_path; /* the issuer's path ("" for none), stripped from request paths */
     bool secure;             /* https issuer: Secure, __Host- cookies */
     const char *session_cookie, *csrf_cookie;
+    const char *device_cookie; /* a browser the account signed in from (OWASP device cookie) */
     LIST_HEAD(, oreq) pending; /* every request in flight, to orphan at the end */
     uint64_t counts[EP_COUNT][HTTP_STATUS_SLOTS];
     struct event_base *base;
     struct signin_slot
         *slots; /* sign-ins between reservation and hash; as many as the pool holds */
     size_t nslots;
+    struct log_limit busy_log, limited_log; /* refused sign-ins: a line a second at most */
     struct oauth_docs *docs; /* client metadata documents and keys, fetched and cached */
     char *provider_meta_url; /* the upstream provider's discovery document; NULL: none */
     struct oauth_budget *budget; /* Redis's memory, read on a timer (oauth_budget.c) */
@@ -129,6 +131,9 @@ struct oreq {
     int64_t auth_time;
     char sid[OAUTH_SECRET_LEN + 1];
     char up_digest[OAUTH_HEX_LEN + 1]; /* an upstream sign-in's state, digested */
+    char device[OAUTH_SECRET_LEN + 1]; /* /login: the browser's device cookie, or a new one */
+    bool device_counted;               /* its own failures counted this attempt */
+    bool remember_device;              /* a local sign-in: the cookie is set with the session */
     /* token endpoint */
     char client_id[OAUTH_MAX_CLIENT_ID + 1];
     char secret[OAUTH_SECRET_LEN * 2 + 1];
@@ -210,7 +215,9 @@ void oauth_do_logout(struct oreq *r);
 /* Signs r->user_id in (r->username the name shown): a session and its cookie, the person's
  * record kept fresh (source local, or upstream for /callback/upstream), then 303 to what
  * r->query was for: /authorize?<query>, or /account/. release_addr: a local sign-in's
- * reservation to release (oauth_store_session_create), NULL for none. */
+ * reservation to release (oauth_store_session_create), NULL for none. With
+ * r->remember_device, the browser's device cookie (r->device) is remembered for the account
+ * and set. */
 void oauth_sign_in(struct oreq *r, const char *release_addr);
 /* The login page for r->query (client_name: what the person signs in to, NULL for "the
  * application"; user and message after a failed attempt, else NULL). */

@@ -146,6 +146,10 @@ static const struct row rows[] = {
     {"LOGIN_THROTTLE_AFTER", K_INT, S(login_throttle_after), "20", 1, 1000000, false, false,
      "failed sign-ins at one account (any address) per 15 min before attempts are spaced "
      "out (1 s, doubling, at most 60 s); the right password is never refused for good"},
+    {"LOGIN_DEVICE_FAILURES", K_INT, S(login_device_failures), "10", 1, 1000, false, false,
+     "failed sign-ins a browser that signed in to the account before (its device cookie) may "
+     "make without the account's throttle; past them it is throttled like any other until it "
+     "signs in"},
     {"HASH_THREADS", K_INT, S(hash_threads), "2", 1, 64, false, false,
      "threads that check passwords (scrypt), off every event loop"},
     {"HASH_QUEUE", K_INT, S(hash_queue), "32", 1, 100000, false, false,
@@ -185,6 +189,9 @@ static const struct row rows[] = {
     {"ACCOUNT_PAGES", K_BOOL, S(account_pages), "off", 0, 1, false, false,
      "on: /account/ lets a signed-in person create, see and revoke their PATs and disconnect "
      "the MCP clients they approved (for deployments without a dashboard of their own)"},
+    {"ACCOUNT_PAT_RATE_LIMIT", K_INT, S(account_pat_rate_limit), "20", 1, 10000, false, false,
+     "PATs a person may make on the account page per hour (each revoked one is kept in every "
+     "replica's revocation set until it expires)"},
     {"UPSTREAM_ISSUER", K_STR, S(upstream_issuer), NULL, 0, 0, false, true,
      "an OpenID Connect provider people sign in with (its issuer URL; https, or http on "
      "loopback); its redirect URI for us is <PIPE2_AUTH_ISSUER>/callback/upstream"},

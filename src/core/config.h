@@ -102,6 +102,7 @@ struct p2a_config {
     int client_idle_expiry_s;        /* ... after its last use */
     int login_rate_limit;            /* attempts per account and address per 15 min */
     int login_throttle_after;        /* failures per account before spacing out */
+    int login_device_failures;       /* ... from a browser it signed in from before */
     int hash_threads;                /* password hashing pool */
     int hash_queue;
     char *trusted_proxies;    /* CIDRs, comma-separated; NULL: none */
@@ -122,8 +123,9 @@ struct p2a_config {
     char *fetch_ca_file;                  /* tests only: trusted instead of the system */
     int fetch_allow_loopback;             /* tests only: fetches may reach loopback */
     /* people (sign-in) */
-    int local_accounts; /* 1: the login page takes CreateUser's passwords */
-    int account_pages;  /* 1: /account/ serves people their tokens and clients */
+    int local_accounts;         /* 1: the login page takes CreateUser's passwords */
+    int account_pages;          /* 1: /account/ serves people their tokens and clients */
+    int account_pat_rate_limit; /* PATs a person may make there per hour */
     char
         *upstream_issuer; /* an OpenID Connect provider people sign in with; NULL: none, never "" */
     char *upstream_client_id;

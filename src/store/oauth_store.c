@@ -81,6 +81,22 @@ static void grant_id(const char *user_id, const char *client_id, char out[ARG_MA
     snprintf(out, ARG_MAX, "%s:%s", user_id, digest);
 }
 
+/* A user's generation (Lua, the user's record at key uk): disabling a user moves it on, and
+ * a family records the one it was created in, so that a family from before a disable is over
+ * even once the user is enabled again (README: tokens of before stay revoked). A family or
+ * user without one (written before generations) is in generation 0; a user disabled before
+ * them is moved to 1 when enabled. */
+#define LUA_USER_GEN "local function user_gen(uk) return redis.call('HGET', uk, 'gen') or '0' end\n"
+/* Whether the family at key fk may no longer be refreshed for its user (at key uk): the user
+ * is disabled, or was disabled after the family was created. */
+#define LUA_FAMILY_STALE                                                                           \
+    LUA_USER_GEN                                                                                   \
+    "local function family_stale(fk, uk)\n"                                                        \
+    "  if " STORE_LUA_USER_DISABLED(                                                               \
+        "uk") " then return true end\n"                                                            \
+              "  return (redis.call('HGET', fk, 'gen') or '0') ~= user_gen(uk)\n"                  \
+              "end\n"
+
 /* Revokes the family at key fk (its access tokens at fat) and its unexpired access tokens;
  * returns {jti, exp, ...} revoked now. */
 #define LUA_REVOKE_FAMILY                                                                          \
@@ -150,22 +166,49 @@ static void login_keys(const char *username, const char *addr, char pair[ARG_MAX
     snprintf(acct, ARG_MAX, "%s}:account", username);
 }
 
-void oauth_store_login_reserve(struct store *st, const char *username, const char *addr,
-                               const struct oauth_login_limits *lim, int64_t now_ms,
-                               store_eval_cb cb, void *arg)
+/* "<username>}:devices": the browsers the account signed in from (hash: digest of the
+ * device cookie -> failures since), at most OAUTH_DEVICES_MAX */
+static void device_key(const char *username, char out[ARG_MAX])
 {
+    snprintf(out, ARG_MAX, "%s}:devices", username);
+}
+
+static const char *device_or_none(const char *device)
+{
+    return device != NULL && device[0] ? device : "-";
+}
+
+void oauth_store_login_reserve(struct store *st, const char *username, const char *addr,
+                               const char *device, const struct oauth_login_limits *lim,
+                               int64_t now_ms, store_eval_cb cb, void *arg)
+{
+    /* A browser this account signed in from (KEYS[4]) has its own failures and is spared
+     * the account's spacing; any other attempt counts at the address (KEYS[2]) even when
+     * refused, and a failure at the account (KEYS[3]). */
     static const char lua[] =
         "local now = tonumber(ARGV[3])\n"
+        "local dn = redis.call('HGET', KEYS[4], ARGV[7])\n"
+        "if dn and tonumber(dn) < tonumber(ARGV[6]) then\n"
+        "  redis.call('HINCRBY', KEYS[4], ARGV[7], 1)\n"
+        "  local h = redis.call('HMGET', KEYS[1], 'user_id', 'hash')\n"
+        "  return {0, h[1] or '', h[2] or '', 0, 1}\n"
+        "end\n"
+        "local function count_at_address()\n"
+        "  redis.call('INCR', KEYS[2])\n"
+        "  if redis.call('TTL', KEYS[2]) < 0 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end\n"
+        "end\n"
         "local pair = tonumber(redis.call('GET', KEYS[2]) or '0')\n"
         "if pair >= tonumber(ARGV[1]) then\n"
-        "  return {1, '', '', math.max(redis.call('TTL', KEYS[2]), 1)}\n"
+        "  return {1, '', '', math.max(redis.call('TTL', KEYS[2]), 1), 0}\n"
         "end\n"
         "local a = redis.call('HMGET', KEYS[3], 'n', 'next')\n"
         "local n = tonumber(a[1] or '0')\n"
         "local nxt = tonumber(a[2] or '0')\n"
-        "if now < nxt then return {2, '', '', math.ceil((nxt - now) / 1000)} end\n"
-        "redis.call('INCR', KEYS[2])\n"
-        "if redis.call('TTL', KEYS[2]) < 0 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end\n"
+        "if now < nxt then\n"
+        "  count_at_address()\n" /* a refused attempt costs its address */
+        "  return {2, '', '', math.ceil((nxt - now) / 1000), 0}\n"
+        "end\n"
+        "count_at_address()\n"
         "n = n + 1\n"
         "local free = tonumber(ARGV[4])\n"
         "if n > free then\n"
@@ -175,17 +218,19 @@ void oauth_store_login_reserve(struct store *st, const char *username, const cha
         "redis.call('HSET', KEYS[3], 'n', n, 'next', nxt)\n"
         "redis.call('EXPIRE', KEYS[3], ARGV[2])\n"
         "local h = redis.call('HMGET', KEYS[1], 'user_id', 'hash')\n"
-        "return {0, h[1] or '', h[2] or '', 0}\n";
-    char pair[ARG_MAX], acct[ARG_MAX];
+        "return {0, h[1] or '', h[2] or '', 0, 0}\n";
+    char pair[ARG_MAX], acct[ARG_MAX], dev[ARG_MAX];
     login_keys(username, addr, pair, acct);
-    EVAL(st, lua, 3, cb, arg, ACCOUNT(username), KEY(STORE_KEY_RATE, pair),
-         KEY(STORE_KEY_RATE, acct), NUM(lim->per_pair), NUM(OAUTH_LOGIN_WINDOW_S), NUM(now_ms),
-         NUM(lim->throttle_after), NUM(OAUTH_LOGIN_MAX_DELAY_S));
+    device_key(username, dev);
+    EVAL(st, lua, 4, cb, arg, ACCOUNT(username), KEY(STORE_KEY_RATE, pair),
+         KEY(STORE_KEY_RATE, acct), KEY(STORE_KEY_RATE, dev), NUM(lim->per_pair),
+         NUM(OAUTH_LOGIN_WINDOW_S), NUM(now_ms), NUM(lim->throttle_after),
+         NUM(OAUTH_LOGIN_MAX_DELAY_S), NUM(lim->device_failures), STR(device_or_none(device)));
 }
 
 void oauth_store_session_create(struct store *st, const char *sid_digest, const char *user_id,
-                                const char *username, const char *addr, int64_t auth_time,
-                                int ttl_s, store_eval_cb cb, void *arg)
+                                const char *username, const char *addr, const char *device,
+                                int64_t auth_time, int ttl_s, store_eval_cb cb, void *arg)
 {
     static const char lua[] =
         "redis.call('HSET', KEYS[1], 'user_id', ARGV[1], 'username', ARGV[2], 'auth_time',"
@@ -193,16 +238,31 @@ void oauth_store_session_create(struct store *st, const char *sid_digest, const 
         "redis.call('EXPIRE', KEYS[1], ARGV[4])\n"
         "return 1\n";
     /* the session and the account's counters live in different slots: two scripts, sent
-     * together; a release that fails leaves counters that expire with their window */
-    static const char release[] = "return redis.call('DEL', KEYS[1], KEYS[2])\n";
-    char pair[ARG_MAX], acct[ARG_MAX];
+     * together; a release that fails leaves counters that expire with their window. The
+     * browser is remembered for the account (its failures start again). */
+    static const char release[] =
+        "if ARGV[2] == '1' then redis.call('DEL', KEYS[1], KEYS[2]) end\n"
+        "if ARGV[1] ~= '0' then\n"
+        "  if redis.call('HEXISTS', KEYS[3], ARGV[3]) == 0 and"
+        " redis.call('HLEN', KEYS[3]) >= tonumber(ARGV[4]) then\n"
+        "    redis.call('HDEL', KEYS[3], redis.call('HRANDFIELD', KEYS[3]))\n"
+        "  end\n"
+        "  redis.call('HSET', KEYS[3], ARGV[3], 0)\n"
+        "  redis.call('EXPIRE', KEYS[3], ARGV[1])\n"
+        "end\n"
+        "return 1\n";
+    char pair[ARG_MAX], acct[ARG_MAX], dev[ARG_MAX];
     EVAL(st, lua, 1, cb, arg, KEY(STORE_KEY_SESSION, sid_digest), STR(user_id), STR(username),
          NUM(auth_time), NUM(ttl_s));
-    if (addr == NULL)
+    bool remember = device != NULL && device[0] != '\0';
+    if (addr == NULL && !remember)
         return;
-    login_keys(username, addr, pair, acct);
-    EVAL(st, release, 2, oauth_store_ignore, NULL, KEY(STORE_KEY_RATE, pair),
-         KEY(STORE_KEY_RATE, acct));
+    login_keys(username, addr != NULL ? addr : "-", pair, acct);
+    device_key(username, dev);
+    EVAL(st, release, 3, oauth_store_ignore, NULL, KEY(STORE_KEY_RATE, pair),
+         KEY(STORE_KEY_RATE, acct), KEY(STORE_KEY_RATE, dev),
+         NUM(remember ? OAUTH_DEVICE_TTL_S : 0), STR(addr != NULL ? "1" : "0"),
+         STR(device_or_none(device)), NUM(OAUTH_DEVICES_MAX));
 }
 
 void oauth_store_session_delete(struct store *st, const char *sid_digest, store_eval_cb cb,
@@ -247,7 +307,7 @@ void oauth_store_family_create(struct store *st, const char *fid, const char *cl
                                const char *rt_digest, const char *at_jti, int64_t at_exp, int ttl_s,
                                int64_t now_ms, store_eval_cb cb, void *arg)
 {
-    static const char lua[] = STORE_LUA_REVOKE
+    static const char lua[] = STORE_LUA_REVOKE LUA_USER_GEN
         "redis.call('ZADD', KEYS[2], ARGV[8], ARGV[7])\n"
         "redis.call('EXPIRE', KEYS[2], ARGV[9])\n"
         "local off = " STORE_LUA_USER_DISABLED(
@@ -259,7 +319,7 @@ void oauth_store_family_create(struct store *st, const char *fid, const char *cl
                        "redis.call('HSET', KEYS[1], 'client_id', ARGV[1], 'user_id', ARGV[2], "
                        "'scope', ARGV[3],"
                        " 'resource', ARGV[4], 'cur', ARGV[5], 'prev', '', 'prev_at', '0', "
-                       "'revoked', '0')\n"
+                       "'revoked', '0', 'gen', user_gen(KEYS[6]))\n"
                        "redis.call('EXPIRE', KEYS[1], ARGV[9])\n"
                        "redis.call('SET', KEYS[3], ARGV[6], 'EX', ARGV[9])\n"
                        "redis.call('SADD', KEYS[5], ARGV[6])\n"
@@ -291,8 +351,10 @@ struct fam_job {
     void *arg;
     void (*run)(struct fam_job *j, const char *fid);
     const char *unknown; /* the reply for a token Redis does not know ("-1"), NULL: {} */
-    char *client_id, *new_digest, *scope, *resource;
+    bool with_user;      /* run needs the family's user (a step between: user_id) */
+    char *client_id, *new_digest, *scope, *resource, *user_id;
     char rt_digest[OAUTH_HEX_LEN + 1];
+    char fid[OAUTH_HEX_LEN + 1];
     int64_t now_ms;
     int grace_s, ttl_s;
 };
@@ -308,7 +370,29 @@ static void fam_job_free(struct fam_job *j)
     free(j->new_digest);
     free(j->scope);
     free(j->resource);
+    free(j->user_id);
     free(j);
+}
+
+static void fam_found(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n);
+
+/* The step between for a script that names the family's user's record: the family's user_id
+ * (the script checks the family names that user, so a family that changed in between is
+ * unknown there). */
+static void fam_user_found(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                           size_t n)
+{
+    (void)lens;
+    struct fam_job *j = arg;
+    if (err == P2A_OK && n >= 1 && v[0][0] != '\0' && strlen(v[0]) <= VALIDATE_USER_ID_MAX) {
+        j->user_id = xstrdup(v[0]);
+        j->run(j, j->fid);
+        fam_job_free(j);
+        return;
+    }
+    j->with_user = false;
+    j->run = NULL;
+    fam_found(j, err, NULL, NULL, 0); /* unknown, or the error */
 }
 
 static void fam_found(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
@@ -321,6 +405,11 @@ static void fam_found(void *arg, p2a_err err, const char *const *v, const size_t
         size_t len = j->unknown != NULL ? strlen(j->unknown) : 0;
         j->cb(j->arg, P2A_OK, j->unknown != NULL ? &j->unknown : NULL, &len,
               j->unknown != NULL ? 1 : 0);
+    } else if (j->with_user) {
+        static const char lua[] = "return redis.call('HGET', KEYS[1], 'user_id') or ''\n";
+        snprintf(j->fid, sizeof(j->fid), "%s", v[0]);
+        EVAL(j->st, lua, 1, fam_user_found, j, KEY(STORE_KEY_FAMILY, j->fid));
+        return;
     } else {
         j->run(j, v[0]);
     }
@@ -420,19 +509,24 @@ void oauth_store_refresh(struct store *st, const char *rt_digest, const char *cl
 
 static void refresh_info_run(struct fam_job *j, const char *fid)
 {
-    static const char lua[] = LUA_SAME_FAMILY(
+    static const char lua[] = LUA_FAMILY_STALE LUA_SAME_FAMILY(
         "{}") "local f = redis.call('HMGET', KEYS[2], 'client_id', 'user_id', 'scope', 'resource',"
               " 'cur', 'revoked')\n"
-              "if not f[1] or f[6] == '1' or f[5] ~= ARGV[2] then return {} end\n"
+              "if not f[1] or f[6] == '1' or f[5] ~= ARGV[2] or f[2] ~= ARGV[3] then\n"
+              "  return {}\n"
+              "end\n"
+              "if family_stale(KEYS[2], KEYS[3]) then return {} end\n"
               "return {f[1], f[2], f[3], f[4], redis.call('TTL', KEYS[1])}\n";
-    EVAL(j->st, lua, 2, j->cb, j->arg, KEY(STORE_KEY_REFRESH, j->rt_digest),
-         KEY(STORE_KEY_FAMILY, fid), STR(fid), STR(j->rt_digest));
+    EVAL(j->st, lua, 3, j->cb, j->arg, KEY(STORE_KEY_REFRESH, j->rt_digest),
+         KEY(STORE_KEY_FAMILY, fid), KEY(STORE_KEY_USER, j->user_id), STR(fid), STR(j->rt_digest),
+         STR(j->user_id));
 }
 
 void oauth_store_refresh_info(struct store *st, const char *rt_digest, store_eval_cb cb, void *arg)
 {
     struct fam_job *j = fam_job_new(st, rt_digest, cb, arg);
     j->run = refresh_info_run;
+    j->with_user = true;
     fam_lookup(j);
 }
 
@@ -440,15 +534,18 @@ void oauth_store_family_add_at(struct store *st, const char *fid, const char *us
                                const char *jti, int64_t exp, int64_t now_ms, store_eval_cb cb,
                                void *arg)
 {
-    static const char lua[] = STORE_LUA_REVOKE
-        "redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])\n"
-        "local off = " STORE_LUA_USER_DISABLED(
-            "KEYS[3]") "\n"
-                       "if off or redis.call('HGET', KEYS[1], 'revoked') == '1' then\n"
-                       "  revoke(ARGV[1], ARGV[2], ARGV[3])\n"
-                       "  return off and -1 or 0\n"
-                       "end\n"
-                       "return 1\n";
+    /* a family of a user disabled since it was created ends here, with the token just made */
+    static const char lua[] =
+        LUA_REVOKE_FAMILY LUA_FAMILY_STALE "redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])\n"
+                                           "if redis.call('HGET', KEYS[1], 'revoked') == '1' then\n"
+                                           "  revoke(ARGV[1], ARGV[2], ARGV[3])\n"
+                                           "  return 0\n"
+                                           "end\n"
+                                           "if family_stale(KEYS[1], KEYS[3]) then\n"
+                                           "  revoke_family(KEYS[1], KEYS[2], ARGV[3])\n"
+                                           "  return -1\n"
+                                           "end\n"
+                                           "return 1\n";
     EVAL(st, lua, 6, cb, arg, FAMILY(fid), KEY(STORE_KEY_USER, user_id), REVOCATION, STR(jti),
          NUM(exp), NUM(now_ms));
 }
@@ -460,14 +557,19 @@ void oauth_store_user_disable(struct store *st, const char *user_id, bool disabl
     static const char lua[] = STORE_LUA_REVOKE
         "if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end\n"
         "if ARGV[1] == '0' then\n"
-        "  redis.call('HDEL', KEYS[1], 'disabled_at')\n"
+        "  if redis.call('HDEL', KEYS[1], 'disabled_at') == 1 then\n"
+        "    redis.call('HSETNX', KEYS[1], 'gen', 1)\n" /* disabled before generations */
+        "  end\n"
         "  return {0}\n"
         "end\n"
         "redis.call('HSET', KEYS[1], 'disabled_at', math.floor(tonumber(ARGV[3]) / 1000))\n"
+        "redis.call('HINCRBY', KEYS[1], 'gen', 1)\n"
+        "redis.call('DEL', KEYS[2])\n"
         "revoke(ARGV[2], ARGV[4], ARGV[3], true)\n"
         "return {0}\n";
-    REVOKING(st, lua, 4, cb, arg, KEY(STORE_KEY_USER, user_id), REVOCATION, NUM(disable ? 1 : 0),
-             STR(marker), NUM(now_ms), NUM(marker_exp));
+    REVOKING(st, lua, 5, cb, arg, KEY(STORE_KEY_USER, user_id),
+             KEYX(STORE_KEY_USER, user_id, ":live"), REVOCATION, NUM(disable ? 1 : 0), STR(marker),
+             NUM(now_ms), NUM(marker_exp));
 }
 
 void oauth_store_user_get(struct store *st, const char *user_id, store_eval_cb cb, void *arg)

@@ -24,11 +24,12 @@
  *                          the sign-in in progress itself is a sealed cookie, not a key
  *   rl:{<what>}:...        counters of a rate limit window: rl:{<user>}:pair:<addr> and
  *                          rl:{<user>}:account (hash n next) for sign-ins, with the
- *                          account's tag; rl:{register}:<addr> and rl:{register}:all for
- *                          registrations, rl:{assertion}:<addr> and rl:{assertion}:all for
- *                          client assertions
- * Revoking an access token is the revocation mechanism of PATs: the revoked set, the
- * sequence, the log and a message on the channel, in the same script.
+ *                          account's tag; rl:{<user>}:devices (hash: digest of a device
+ *                          cookie -> failures) the browsers the account signed in from, at
+ *                          most OAUTH_DEVICES_MAX, 30 days after the last sign-in;
+ * rl:{register}:<addr> and rl:{register}:all for registrations, rl:{assertion}:<addr> and
+ * rl:{assertion}:all for client assertions Revoking an access token is the revocation mechanism of
+ * PATs: the revoked set, the sequence, the log and a message on the channel, in the same script.
  *
  * Every function completes through cb (store.h's store_eval_cb) with the reply described
  * at the function; P2A_ERR_UNAVAILABLE when Redis is not there.
@@ -64,25 +65,37 @@ void oauth_store_client_touch(struct store *st, const char *client_id, int idle_
 void oauth_store_user_create(struct store *st, const char *username, const char *user_id,
                              const char *hash, int64_t now, store_eval_cb cb, void *arg);
 struct oauth_login_limits {
-    int per_pair;       /* attempts at one account from one address per window */
-    int throttle_after; /* failures at one account before attempts are spaced out */
+    int per_pair;        /* attempts at one account from one address per window */
+    int throttle_after;  /* failures at one account before attempts are spaced out */
+    int device_failures; /* failures from a browser the account signed in from before */
 };
+
+#define OAUTH_DEVICE_TTL_S (30 * 86400) /* a browser is remembered this long after a sign-in */
+#define OAUTH_DEVICES_MAX 16 /* browsers remembered an account; a new one replaces one at random   \
+                              */
 
 /* Reserves one sign-in attempt before the password is hashed, atomically, counted as a
  * failure until a session is created (which releases it). Unknown usernames are counted
- * the same way, so that the answers do not tell which accounts exist.
- * {0, user_id, hash, 0} go on (user_id "" when unknown); {1, "", "", retry_after_s} this
- * address has used its attempts at this account; {2, "", "", retry_after_s} the account
- * is being guessed at: attempts are spaced out (1 s, doubling, at most
- * OAUTH_LOGIN_MAX_DELAY_S). */
+ * the same way, so that the answers do not tell which accounts exist. device: the digest of
+ * the browser's device cookie ("" or NULL: none): a browser this account signed in from
+ * before (OWASP's device cookies) has its own lim->device_failures and is neither spaced out
+ * nor limited by its address; past them it is like any other browser until it signs in.
+ * Any other attempt counts against its address, refused ones too.
+ * {0, user_id, hash, 0, device} go on (user_id "" when unknown; device 1 when the browser's
+ * own failures were counted); {1, "", "", retry_after_s, 0} this address has used its
+ * attempts at this account; {2, "", "", retry_after_s, 0} the account is being guessed at:
+ * attempts are spaced out (1 s, doubling, at most OAUTH_LOGIN_MAX_DELAY_S). */
 void oauth_store_login_reserve(struct store *st, const char *username, const char *addr,
-                               const struct oauth_login_limits *lim, int64_t now_ms,
-                               store_eval_cb cb, void *arg);
+                               const char *device, const struct oauth_login_limits *lim,
+                               int64_t now_ms, store_eval_cb cb, void *arg);
 /* {1}; also releases the sign-in's reservation (both counters of username at addr) unless
- * addr is NULL (a sign-in through the upstream provider reserved nothing). */
+ * addr is NULL (a sign-in through the upstream provider, or one the browser's own failures
+ * counted, reserved nothing there), and remembers the browser whose device cookie's digest is
+ * device (NULL: none) for OAUTH_DEVICE_TTL_S, its failures at 0 (at most
+ * OAUTH_DEVICES_MAX an account: a new one replaces one at random). */
 void oauth_store_session_create(struct store *st, const char *sid_digest, const char *user_id,
-                                const char *username, const char *addr, int64_t auth_time,
-                                int ttl_s, store_eval_cb cb, void *arg);
+                                const char *username, const char *addr, const char *device,
+                                int64_t auth_time, int ttl_s, store_eval_cb cb, void *arg);
 /* Ends a session (sign-out): {1}. */
 void oauth_store_session_delete(struct store *st, const char *sid_digest, store_eval_cb cb,
                                 void *arg);
@@ -113,11 +126,14 @@ void oauth_store_refresh(struct store *st, const char *rt_digest, const char *cl
                          const char *new_rt_digest, const char *scope, const char *resource,
                          int64_t now_ms, int grace_s, int ttl_s, store_eval_cb cb, void *arg);
 /* What RFC 7662 says of a refresh token: {client_id, user_id, scope, resource, ttl_s} while
- * it is its family's current one and the family stands; {} otherwise (unknown, expired,
- * rotated away, revoked). */
+ * it is its family's current one, the family stands and its user has not been disabled
+ * since it was created; {} otherwise (unknown, expired, rotated away, revoked, the user
+ * disabled, now or since). Three steps: the family, its user, then the answer. */
 void oauth_store_refresh_info(struct store *st, const char *rt_digest, store_eval_cb cb, void *arg);
 /* Records an access token of the family (user_id's). {1}; {0} the family was revoked
- * meanwhile, {-1} the user is disabled: the token is revoked now. */
+ * meanwhile: the token is revoked now; {-1} the user is disabled, or was disabled after the
+ * family was created (a refresh token from before a disable): the family and its tokens,
+ * this one too, are revoked now. */
 void oauth_store_family_add_at(struct store *st, const char *fid, const char *user_id,
                                const char *jti, int64_t exp, int64_t now_ms, store_eval_cb cb,
                                void *arg);

@@ -14,6 +14,9 @@
  *                        last_sign_in_at: a PAT is issued, and listed, only for a user
  *                        with a record (oauth_store_user_put); one subject per person
  *   {t}:user:<user>:pats sorted set of jti by creation time (ms): the per-user index
+ *   {t}:user:<user>:live sorted set of jti by exp: the user's PATs not known to be revoked
+ *                        or expired (pruned by each capped creation; emptied by a disable)
+ *   {t}:user:<user>:made PATs made on the account page this hour (a counter)
  *   {t}:revoked          sorted set of revoked jti scored by the token's exp
  *   {t}:revseq, revlog   revocation sequence number, and jti by sequence number
  *   channel revocations: "<seq> <jti> <exp> <revoked at, ms>" published after each
@@ -114,6 +117,13 @@ void store_eval(struct store *st, const char *script, int nkeys, const char *con
  * caller retries: revoking is idempotent). Plain store_eval() when no replica is awaited. */
 void store_eval_durable(struct store *st, const char *script, int nkeys, const char *const *args,
                         size_t nargs, store_eval_cb cb, void *arg);
+/* store_pat_create() within limits, checked in the script that writes the record (so that
+ * concurrent creations cannot pass them together): at most max_active of the user's PATs
+ * unrevoked and unexpired, at most per_hour made this way in an hour. Reply: {1} stored;
+ * {-1} unknown user, {-2} disabled, {0} not written (the caller gave up), {-3, max_active}
+ * the user holds that many, {-4, retry_after_s} the hour's PATs are made. */
+void store_pat_create_capped(struct store *st, const struct pat_record *r, int max_active,
+                             int per_hour, store_eval_cb cb, void *arg);
 
 /* Redis's memory (INFO memory): used is used_memory, max is maxmemory (0: none set), in bytes.
  * No keys; a reading, for the reserve kept for revocations (facade/oauth_budget.c). */

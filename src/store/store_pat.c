@@ -17,7 +17,10 @@
 /* ---- PAT records --------------------------------------------------------------------------- */
 
 /* ARGV[9]: the latest Redis time (ms) at which the record may still be written; past it the
- * caller has given up (and told its client so), and nothing is written: {0}. */
+ * caller has given up (and told its client so), and nothing is written: {0}. ARGV[10] and
+ * ARGV[11]: at most that many live PATs of the user, at most that many made an hour (0: no
+ * limit). KEYS[4], the user's live PATs, is pruned first of those expired or in the revoked
+ * set (KEYS[6]): it holds at most the cap, give or take the PATs issued uncapped. */
 static const char create_lua[] =
     "if redis.call('EXISTS', KEYS[3]) == 0 then return -1 end\n" /* users first: one subject */
     "if " STORE_LUA_USER_DISABLED("KEYS[3]") " then return -2 end\n"
@@ -26,6 +29,29 @@ static const char create_lua[] =
                                              "/ 1000) > tonumber(ARGV[9]) then\n"
                                              "  return 0\n"
                                              "end\n"
+                                             "local cap, per_hour = tonumber(ARGV[10]), "
+                                             "tonumber(ARGV[11])\n"
+                                             "if cap > 0 then\n"
+                                             "  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', "
+                                             "t[1])\n"
+                                             "  for _, j in ipairs(redis.call('ZRANGE', KEYS[4], "
+                                             "0, -1)) do\n"
+                                             "    if redis.call('ZSCORE', KEYS[6], j) then "
+                                             "redis.call('ZREM', KEYS[4], j) end\n"
+                                             "  end\n"
+                                             "  if redis.call('ZCARD', KEYS[4]) >= cap then "
+                                             "return {-3, cap} end\n"
+                                             "end\n"
+                                             "if per_hour > 0 then\n"
+                                             "  if tonumber(redis.call('GET', KEYS[5]) or '0') >= "
+                                             "per_hour then\n"
+                                             "    return {-4, math.max(redis.call('TTL', "
+                                             "KEYS[5]), 1)}\n"
+                                             "  end\n"
+                                             "  redis.call('INCR', KEYS[5])\n"
+                                             "  if redis.call('TTL', KEYS[5]) < 0 then "
+                                             "redis.call('EXPIRE', KEYS[5], 3600) end\n"
+                                             "end\n"
                                              "redis.call('HSET', KEYS[1], 'jti', ARGV[1], "
                                              "'user_id', ARGV[2], 'name', ARGV[3],"
                                              " 'scope', ARGV[4], 'created_at', ARGV[5], "
@@ -33,6 +59,11 @@ static const char create_lua[] =
                                              " 'revoked_at', 0)\n"
                                              "redis.call('EXPIREAT', KEYS[1], ARGV[8])\n"
                                              "redis.call('ZADD', KEYS[2], ARGV[7], ARGV[1])\n"
+                                             "redis.call('ZADD', KEYS[4], ARGV[6], ARGV[1])\n"
+                                             "if redis.call('TTL', KEYS[4]) < tonumber(ARGV[6]) - "
+                                             "tonumber(t[1]) then\n"
+                                             "  redis.call('EXPIREAT', KEYS[4], ARGV[6])\n"
+                                             "end\n"
                                              "return 1\n";
 
 static void done_reply(struct op *op, redisReply *r)
@@ -64,25 +95,64 @@ static char *key_of(const char *prefix, const char *id, const char *suffix)
 #define user_record_key(user) key_of(STORE_KEY_USER, (user), "")
 #define user_key(user) key_of(STORE_KEY_USER, (user), ":pats")
 
+#define CREATE_ARGS 17 /* 6 keys, 11 arguments */
+
+/* The arguments of create_lua for r within the limits given (0: none); free with
+ * create_args_free(). */
+struct create_args {
+    char created[24], expires[24], created_ms[24], drop_at[24], deadline[24], cap[24], hourly[24];
+    char *keys[6];
+    const char *argv[CREATE_ARGS];
+};
+
+static void create_args_fill(struct create_args *a, struct store *st, const struct pat_record *r,
+                             int max_active, int per_hour)
+{
+    snprintf(a->deadline, sizeof(a->deadline), "%lld", store_write_deadline_ms(st));
+    snprintf(a->created, sizeof(a->created), "%lld", (long long)r->created_at);
+    snprintf(a->expires, sizeof(a->expires), "%lld", (long long)r->expires_at);
+    snprintf(a->created_ms, sizeof(a->created_ms), "%lld", (long long)r->created_ms);
+    snprintf(a->drop_at, sizeof(a->drop_at), "%lld", (long long)(r->expires_at + RECORD_GRACE_S));
+    snprintf(a->cap, sizeof(a->cap), "%d", max_active);
+    snprintf(a->hourly, sizeof(a->hourly), "%d", per_hour);
+    a->keys[0] = pat_key(r->jti);
+    a->keys[1] = user_key(r->user_id);
+    a->keys[2] = user_record_key(r->user_id);
+    a->keys[3] = key_of(STORE_KEY_USER, r->user_id, ":live");
+    a->keys[4] = key_of(STORE_KEY_USER, r->user_id, ":made");
+    a->keys[5] = key_of(STORE_KEY_REVOKED, "", "");
+    const char *argv[] = {a->keys[0], a->keys[1], a->keys[2],    a->keys[3], a->keys[4],
+                          a->keys[5], r->jti,     r->user_id,    r->name,    r->scope,
+                          a->created, a->expires, a->created_ms, a->drop_at, a->deadline,
+                          a->cap,     a->hourly};
+    memcpy(a->argv, argv, sizeof(argv));
+}
+
+static void create_args_free(struct create_args *a)
+{
+    for (size_t i = 0; i < 6; i++)
+        free(a->keys[i]);
+}
+
 void store_pat_create(struct store *st, const struct pat_record *r, store_done_cb cb, void *arg)
 {
-    char created[24], expires[24], created_ms[24], drop_at[24], deadline[24];
-    long long until = store_write_deadline_ms(st);
-    snprintf(deadline, sizeof(deadline), "%lld", until);
-    snprintf(created, sizeof(created), "%lld", (long long)r->created_at);
-    snprintf(expires, sizeof(expires), "%lld", (long long)r->expires_at);
-    snprintf(created_ms, sizeof(created_ms), "%lld", (long long)r->created_ms);
-    snprintf(drop_at, sizeof(drop_at), "%lld", (long long)(r->expires_at + RECORD_GRACE_S));
-    char *k1 = pat_key(r->jti), *k2 = user_key(r->user_id), *k3 = user_record_key(r->user_id);
-    const char *argv[] = {"EVAL",  create_lua, "3",        k1,      k2,
-                          k3,      r->jti,     r->user_id, r->name, r->scope,
-                          created, expires,    created_ms, drop_at, deadline};
+    struct create_args a = {0};
+    create_args_fill(&a, st, r, 0, 0);
+    const char *argv[3 + CREATE_ARGS] = {"EVAL", create_lua, "6"};
+    memcpy(argv + 3, a.argv, CREATE_ARGS * sizeof(argv[0]));
     struct op *op = store_op_new(written_reply, arg);
     op->cb.done = cb;
     store_send_op(st, op, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
-    free(k1);
-    free(k2);
-    free(k3);
+    create_args_free(&a);
+}
+
+void store_pat_create_capped(struct store *st, const struct pat_record *r, int max_active,
+                             int per_hour, store_eval_cb cb, void *arg)
+{
+    struct create_args a = {0};
+    create_args_fill(&a, st, r, max_active, per_hour);
+    store_eval(st, create_lua, 6, a.argv, CREATE_ARGS, cb, arg);
+    create_args_free(&a);
 }
 
 /* Returns {-1} when absent (or another user's), {1, revoked_at, 0, exp} when already revoked,

@@ -109,6 +109,84 @@ class AccountPages(unittest.TestCase):
         self.assertEqual(st, 409, body)
         self.assertIn("Revoke one", body)
 
+    def concurrent_creations(self, f, csrf, n):
+        """n PAT creations on the account page at once (one connection each, the session's
+        cookie); their statuses."""
+        import http.client
+        import threading
+        cookie = "; ".join(f"{k}={v}" for k, v in f.cookies.items())
+        statuses, go = [], threading.Barrier(n)
+
+        def one(i):
+            c = http.client.HTTPConnection("127.0.0.1", self.a.http_port, timeout=30)
+            try:
+                c.connect()
+                go.wait(10)
+                c.request("POST", "/account/tokens", urllib.parse.urlencode(
+                    {"name": f"race{i}", "days": "7", "csrf": csrf}),
+                    {**FORM, "Cookie": cookie})
+                r = c.getresponse()
+                r.read()
+                statuses.append(r.status)
+            finally:
+                c.close()
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        self.assertEqual(len(statuses), n)
+        return statuses
+
+    def active_of(self, user_id):
+        admin = self.a.client(self.env.admin_key)
+        try:
+            return [t for t in admin.list(user_id).tokens if t.revoked_at == 0]
+        finally:
+            admin.close()
+
+    def test_the_cap_holds_against_concurrent_creations(self):
+        """64 creations at once by a person who holds 40: exactly 10 more, never past the cap
+        (the count is the script's that writes the record); a revoked token frees its place."""
+        admin = self.a.client(self.env.admin_key)
+        sid = admin.create_user("sid", PASSWORD).user_id
+        first = [admin.issue(sid, f"t{i}") for i in range(40)]
+        f, _, page = self.signed_in("sid")
+        statuses = self.concurrent_creations(f, csrf_of(page), 64)
+        self.assertEqual((statuses.count(200), statuses.count(409)), (10, 54), statuses)
+        self.assertEqual(len(self.active_of(sid)), 50)
+        admin.revoke(first[0].info.jti)
+        admin.close()
+        form = urllib.parse.urlencode({"name": "after", "days": "7", "csrf": csrf_of(page)})
+        self.assertEqual(f.req("/account/tokens", "POST", form, FORM)[0], 200)
+        st, _, body = f.req("/account/tokens", "POST", form, FORM)
+        self.assertEqual(st, 409, body)
+
+    def test_creations_are_rate_limited_per_person(self):
+        """PIPE2_AUTH_ACCOUNT_PAT_RATE_LIMIT (20 an hour): a create-then-revoke loop cannot
+        grow the revocation set past it; 64 at once make 20, the rest get 429 and Retry-After,
+        and revoking does not give the hour's count back. Another person is not affected."""
+        admin = self.a.client(self.env.admin_key)
+        admin.create_user("tia", PASSWORD)
+        admin.close()
+        f, _, page = self.signed_in("tia")
+        csrf = csrf_of(page)
+        statuses = self.concurrent_creations(f, csrf, 64)
+        self.assertEqual((statuses.count(200), statuses.count(429)), (20, 44), statuses)
+        for jti in re.findall(r'data-jti="([^"]+)"', f.req("/account/")[2]):
+            st, _, body = f.req("/account/tokens/revoke", "POST",
+                                urllib.parse.urlencode({"jti": jti, "csrf": csrf}), FORM)
+            self.assertEqual(st, 303, body)
+        form = urllib.parse.urlencode({"name": "one more", "days": "7", "csrf": csrf})
+        st, h, body = f.req("/account/tokens", "POST", form, FORM)
+        self.assertEqual(st, 429, body)
+        self.assertGreater(int(h["Retry-After"]), 3000)
+        self.assertIn("in the last hour", body)
+        g, _, other = self.signed_in("quinn")
+        st, _, body = g.req("/account/tokens", "POST", urllib.parse.urlencode(
+            {"name": "mine", "days": "7", "csrf": csrf_of(other)}), FORM)
+        self.assertEqual(st, 200, body)
+
     def test_browser(self):
         chromium = chromium_for(self, "playwright-core")
         run_node_suite(self, "account.test.mjs", {

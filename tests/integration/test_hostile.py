@@ -54,7 +54,8 @@ def raise_nofile(n):
 
 
 def login(port, username, password, src="127.0.0.1", headers=None, timeout=30):
-    """POST /login as a browser would (double-submit CSRF); (status, headers, body)."""
+    """POST /login as a browser would (double-submit CSRF); (status, headers, body), the
+    Set-Cookie headers (session, device) joined by newlines."""
     body = urllib.parse.urlencode({"csrf": CSRF, "q": "response_type=code&client_id=c_x",
                                    "username": username, "password": password})
     h = {**FORM, "Cookie": f"p2a_csrf={CSRF}", **(headers or {})}
@@ -62,7 +63,10 @@ def login(port, username, password, src="127.0.0.1", headers=None, timeout=30):
     try:
         c.request("POST", "/login", body, h)
         r = c.getresponse()
-        return r.status, dict(r.getheaders()), r.read().decode()
+        got = {}
+        for k, v in r.getheaders():
+            got[k] = got[k] + "\n" + v if k in got else v
+        return r.status, got, r.read().decode()
     finally:
         c.close()
 

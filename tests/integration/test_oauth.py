@@ -543,6 +543,192 @@ class RateLimits(unittest.TestCase):
             env.close()
 
 
+class DeviceCookies(unittest.TestCase):
+    """No lock-out by guessing (OWASP's device cookies): a browser that signed in to an account
+    before is not throttled by failures from elsewhere, and has its own failure limit; an
+    attempt refused because the account is throttled counts against the address that sent
+    it, not the account. 40 addresses speak through a trusted proxy (X-Forwarded-For)."""
+
+    CSRF = "c" * 43
+
+    def login(self, username, password, addr, cookies=None):
+        """POST /login as the browser at addr would (its cookies: a dict, updated from
+        Set-Cookie); (status, headers)."""
+        cookies = cookies if cookies is not None else {}
+        jar = {"p2a_csrf": self.CSRF, **cookies}
+        body = urllib.parse.urlencode({"csrf": self.CSRF, "q": "response_type=code&client_id=c_x",
+                                       "username": username, "password": password})
+        c = http.client.HTTPConnection("127.0.0.1", self.a.http_port, timeout=30)
+        try:
+            c.request("POST", "/login", body, {
+                **FORM, "X-Forwarded-For": addr,
+                "Cookie": "; ".join(f"{k}={v}" for k, v in jar.items())})
+            r = c.getresponse()
+            r.read()
+            for k, v in r.getheaders():
+                if k.lower() == "set-cookie":
+                    name, val = v.split(";")[0].split("=", 1)
+                    cookies[name] = val
+            return r.status, dict(r.getheaders())
+        finally:
+            c.close()
+
+    def test_a_browser_that_signed_in_before_is_not_locked_out(self):
+        env = Env()
+        try:
+            self.a = oauth_authd(env, {"PIPE2_AUTH_TRUSTED_PROXIES": "127.0.0.1/32",
+                                       "PIPE2_AUTH_HTTP_MAX_CONNECTIONS_PER_ADDRESS": "1000",
+                                       "PIPE2_AUTH_LOGIN_DEVICE_FAILURES": "3"})
+            admin = self.a.client(env.admin_key)
+            admin.create_user("alice", PASSWORD)
+            admin.create_user("bruno", PASSWORD)
+            admin.close()
+            # alice signs in from two browsers, which keep their device cookies
+            browser, laptop = {}, {}
+            for jar, addr in ((browser, "198.51.100.7"), (laptop, "198.51.100.8")):
+                st, h = self.login("alice", PASSWORD, addr, jar)
+                self.assertEqual(st, 303)
+                self.assertRegex(h["Set-Cookie"], r"p2a_device=[A-Za-z0-9_-]{43}; .*HttpOnly")
+            self.assertNotEqual(browser["p2a_device"], laptop["p2a_device"])
+            # 40 addresses guess at alice, polling all the while; between rounds alice, in
+            # the browser that signed in before, signs in, and so does someone in a new one
+            guesses, alice, fresh = collections.Counter(), collections.Counter(), collections.Counter()
+            for rnd in range(20):
+                for i in range(40):
+                    guesses[self.login("alice", f"guess {rnd} {i}", f"203.0.113.{i}")[0]] += 1
+                alice[self.login("alice", PASSWORD, "198.51.100.7", browser)[0]] += 1
+                fresh[self.login("alice", PASSWORD, f"192.0.2.{rnd}")[0]] += 1
+            print(f"\nguesses {dict(guesses)}; alice's browser {dict(alice)}; "
+                  f"a new browser with the right password {dict(fresh)}")
+            self.assertEqual(alice, {303: 20})  # 20 of 20
+            self.assertEqual(set(guesses), {401, 429})
+            self.assertGreater(fresh[429], 0)  # the account was throttled meanwhile
+            # refused attempts cost their address: each has used its 5 and is refused now
+            for i in (0, 17, 39):
+                pair = int(env.redis.cli("GET", f"p2a:rl:{{alice}}:pair:203.0.113.{i}"))
+                self.assertGreaterEqual(pair, 5)
+            # ...not the account: it counts evaluated failures only (since the last sign-in
+            # of a browser that was counted there), never the 429s
+            acct = int(env.redis.cli("HGET", "p2a:rl:{alice}:account", "n") or 0)
+            self.assertLessEqual(acct, guesses[401] + fresh[401])
+            # a device cookie has its own failure limit (3 here): past it the browser is
+            # counted like any other (at its address and the account), until it signs in
+            digest = hashlib.sha256(laptop["p2a_device"].encode()).hexdigest()
+            devices = "p2a:rl:{alice}:devices"
+            for _ in range(3):
+                self.assertEqual(self.login("alice", "nope", "203.0.113.200", laptop)[0], 401)
+            self.assertEqual(env.redis.cli("HGET", devices, digest), "3")
+            self.login("alice", "nope", "203.0.113.200", laptop)
+            self.assertEqual(env.redis.cli("HGET", devices, digest), "3")
+            self.assertEqual(env.redis.cli("GET", "p2a:rl:{alice}:pair:203.0.113.200"), "1")
+            # alice's cookie is nothing at another account: counted as any browser's
+            before = int(env.redis.cli("HGET", "p2a:rl:{bruno}:account", "n") or 0)
+            self.assertEqual(self.login("bruno", "nope", "198.51.100.7", dict(browser))[0], 401)
+            self.assertEqual(int(env.redis.cli("HGET", "p2a:rl:{bruno}:account", "n")),
+                             before + 1)
+            # alice's own browser still signs in, and its failures are back at 0
+            self.assertEqual(self.login("alice", PASSWORD, "198.51.100.7", browser)[0], 303)
+            digest = hashlib.sha256(browser["p2a_device"].encode()).hexdigest()
+            self.assertEqual(env.redis.cli("HGET", devices, digest), "0")
+            self.assertGreater(int(env.redis.cli("TTL", devices)), 29 * 86400)
+            # a person signing in again and again without keeping cookies: 16 browsers at most
+            for i in range(20):
+                self.assertEqual(self.login("alice", PASSWORD, f"198.51.100.{100 + i}", {})[0],
+                                 303)
+            self.assertEqual(env.redis.cli("HLEN", devices), "16")
+        finally:
+            env.close()
+
+
+class FacadeEdges(unittest.TestCase):
+    """A pipelined request is held to the header deadline, not evhttp's longer read timeout;
+    refused sign-ins are logged a line a second at most, however many there are."""
+
+    def test_a_pipelined_request_is_cut_at_the_header_deadline(self):
+        import socket
+        import time
+        env = Env()
+        try:
+            # evhttp's own timeout is HEADER_TIMEOUT + REQUEST_TIMEOUT: 8 s here
+            a = oauth_authd(env, {"PIPE2_AUTH_HEADER_TIMEOUT": "2",
+                                  "PIPE2_AUTH_REQUEST_TIMEOUT": "6"})
+            s = socket.create_connection(("127.0.0.1", a.http_port), timeout=15)
+            try:
+                t0 = time.monotonic()
+                # a whole request, and the start of a second one's head that never ends
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                          b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                got = b""
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    got += chunk
+                took = time.monotonic() - t0
+            except ConnectionResetError:
+                took = time.monotonic() - t0
+            finally:
+                s.close()
+            print(f"\npipelined head cut after {took:.2f} s")
+            self.assertTrue(got.startswith(b"HTTP/1.1 200"), got[:80])
+            self.assertEqual(got.count(b"HTTP/1.1 "), 1)  # the unfinished one got nothing
+            self.assertGreaterEqual(took, 1.5)
+            self.assertLess(took, 4)
+        finally:
+            env.close()
+
+    def test_a_flood_of_busy_sign_ins_logs_a_line_a_second(self):
+        import threading
+        import time
+        env = Env()
+        try:
+            # two hashing slots: nearly every one of a flood of sign-ins is refused as busy
+            a = oauth_authd(env, {"PIPE2_AUTH_HASH_THREADS": "1", "PIPE2_AUTH_HASH_QUEUE": "1",
+                                  "PIPE2_AUTH_TRUSTED_PROXIES": "127.0.0.1/32",
+                                  "PIPE2_AUTH_HTTP_MAX_CONNECTIONS_PER_ADDRESS": "1000"})
+            csrf = "c" * 43
+            statuses, lock, stop = collections.Counter(), threading.Lock(), time.monotonic() + 3
+
+            def flood(k):
+                n = 0
+                while time.monotonic() < stop:
+                    body = urllib.parse.urlencode({
+                        "csrf": csrf, "q": "response_type=code&client_id=c_x",
+                        "username": f"nobody{k}x{n}", "password": "wrong password"})
+                    c = http.client.HTTPConnection("127.0.0.1", a.http_port, timeout=30)
+                    try:
+                        c.request("POST", "/login", body, {
+                            **FORM, "Cookie": f"p2a_csrf={csrf}",
+                            "X-Forwarded-For": f"203.0.113.{k}"})
+                        r = c.getresponse()
+                        r.read()
+                        with lock:
+                            statuses[r.status] += 1
+                    finally:
+                        c.close()
+                    n += 1
+            t0 = time.monotonic()
+            threads = [threading.Thread(target=flood, args=(k,)) for k in range(24)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(60)
+            seconds = time.monotonic() - t0
+            with open(a.logpath, "rb") as f:
+                lines = [ln for ln in f.read().decode(errors="replace").splitlines()
+                         if "oauth.login_busy" in ln]
+            print(f"\n{dict(statuses)} in {seconds:.1f} s; {len(lines)} login_busy lines")
+            self.assertGreater(statuses[503], 100)
+            self.assertLessEqual(len(lines), int(seconds) + 2)
+            self.assertRegex(lines[-1], r"\(\d+ more since the last line\)")
+            passed = sum(int(re.search(r"\((\d+) more", ln).group(1)) for ln in lines)
+            # the ones passed over are counted (those since the last line, in the next one)
+            self.assertGreater(passed, 100)
+            self.assertLessEqual(passed + len(lines), statuses[503])
+        finally:
+            env.close()
+
+
 class Registration(unittest.TestCase):
     """Dynamic registration as hosted clients use it: a client per user, from a few shared
     addresses, behind our proxy; every limit keyed on the real client address."""

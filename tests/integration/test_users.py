@@ -151,6 +151,64 @@ class Users(unittest.TestCase):
         finally:
             mcp_b.close()
 
+    def test_a_disable_ends_refresh_tokens_for_good(self):
+        """A refresh token from before a disable, never used while disabled: RFC 7662 calls it
+        inactive while the user is disabled, and after the user is enabled again it gets
+        invalid_grant (the family is over; the README: tokens of before stay revoked)."""
+        user_id = self.admin.create_user("erin", PASSWORD).user_id
+        st, _, b = self.a.http("/register", "POST", json.dumps(
+            {"client_name": "Three", "redirect_uris": ["http://127.0.0.1/cb"],
+             "token_endpoint_auth_method": "none"}), JSONCT)
+        cid = json.loads(b)["client_id"]
+        flow = Flow(self.a, "erin")
+
+        def tokens():
+            v, c = pkce()
+            code = flow.code(cid, "http://127.0.0.1/cb", c)
+            st, _, b = self.a.http("/token", "POST", urllib.parse.urlencode(
+                {"grant_type": "authorization_code", "code": code, "code_verifier": v,
+                 "client_id": cid, "redirect_uri": "http://127.0.0.1/cb"}), FORM)
+            self.assertEqual(st, 200, b)
+            return json.loads(b)
+
+        def introspect(t):
+            st, _, b = self.a.http("/introspect", "POST", urllib.parse.urlencode({"token": t}),
+                                   {"Content-Type": FORM["Content-Type"],
+                                    "Authorization": "Bearer " + self.env.introspect_key})
+            self.assertEqual(st, 200, b)
+            return json.loads(b)
+
+        def refresh(t):
+            st, _, b = self.a.http("/token", "POST", urllib.parse.urlencode(
+                {"grant_type": "refresh_token", "refresh_token": t, "client_id": cid}), FORM)
+            return st, json.loads(b)
+
+        old, kept = tokens(), tokens()
+        self.assertTrue(introspect(old["refresh_token"])["active"])
+        self.admin.set_user_disabled(user_id, True)
+        for t in (old, kept):  # RFC 7662 while disabled
+            self.assertEqual(introspect(t["refresh_token"]), {"active": False})
+        self.admin.set_user_disabled(user_id, False)
+        self.assertEqual(introspect(old["refresh_token"]), {"active": False})
+        st, j = refresh(old["refresh_token"])
+        self.assertEqual((st, j["error"]), (400, "invalid_grant"), j)
+        st, j = refresh(old["refresh_token"])  # and stays so (the family is revoked)
+        self.assertEqual((st, j["error"]), (400, "invalid_grant"), j)
+        # the other family of before too, and its access token was revoked by the disable
+        st, j = refresh(kept["refresh_token"])
+        self.assertEqual((st, j["error"]), (400, "invalid_grant"), j)
+        self.assertFalse(introspect(kept["access_token"])["active"])
+        # a family made after the enable works, and a later disable ends it too
+        new = tokens()
+        self.assertTrue(introspect(new["refresh_token"])["active"])
+        st, j = refresh(new["refresh_token"])
+        self.assertEqual(st, 200, j)
+        self.admin.set_user_disabled(user_id, True)
+        self.admin.set_user_disabled(user_id, False)
+        self.assertEqual(introspect(j["refresh_token"]), {"active": False})
+        st, j = refresh(j["refresh_token"])
+        self.assertEqual((st, j["error"]), (400, "invalid_grant"), j)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -156,6 +156,13 @@ void store_pat_create(struct store *st, const struct pat_record *r, store_done_c
     record("pat_create", r->jti, K_DONE, arg)->cb.done = cb;
 }
 
+void store_pat_create_capped(struct store *st, const struct pat_record *r, int max_active,
+                             int per_hour, store_eval_cb cb, void *arg)
+{
+    (void)st, (void)max_active, (void)per_hour;
+    record("pat_create_capped", r->jti, K_EVAL, arg)->cb.eval = cb;
+}
+
 void store_pat_revoke(struct store *st, const char *jti, const char *user_id, int64_t now_ms,
                       store_revoke_cb cb, void *arg)
 {
@@ -163,8 +170,8 @@ void store_pat_revoke(struct store *st, const char *jti, const char *user_id, in
     record("pat_revoke", jti, K_REVOKE, arg)->cb.revoke = cb;
 }
 
-void store_pat_list(struct store *st, const char *user_id, bool include_revoked,
-                    store_list_cb cb, void *arg)
+void store_pat_list(struct store *st, const char *user_id, bool include_revoked, store_list_cb cb,
+                    void *arg)
 {
     (void)st, (void)include_revoked;
     record("pat_list", user_id, K_LIST, arg)->cb.list = cb;
@@ -203,8 +210,8 @@ void store_eval(struct store *st, const char *script, int nkeys, const char *con
     record("eval", nargs > 0 ? args[0] : NULL, K_EVAL, arg)->cb.eval = cb;
 }
 
-void store_eval_durable(struct store *st, const char *script, int nkeys,
-                        const char *const *args, size_t nargs, store_eval_cb cb, void *arg)
+void store_eval_durable(struct store *st, const char *script, int nkeys, const char *const *args,
+                        size_t nargs, store_eval_cb cb, void *arg)
 {
     (void)st, (void)script, (void)nkeys;
     record("eval_durable", nargs > 0 ? args[0] : NULL, K_EVAL, arg)->cb.eval = cb;

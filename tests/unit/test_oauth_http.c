@@ -617,7 +617,8 @@ static void token__no_refresh_token_without_its_grant_type(void **state)
 static void introspect__refresh_tokens(void **state)
 {
     struct fx *f = *state;
-    fake_store_reply(items1("fam")); /* the token's family, then what it says */
+    fake_store_reply(items1("fam")); /* the token's family, its user, then what it says */
+    fake_store_reply(items1("u_unit"));
     fake_store_reply((struct fake_reply){
         .items = {CLIENT_ID, "u_unit", "mcp offline_access", "http://127.0.0.1:3000/mcp", "600"},
         .n = 5});
@@ -643,6 +644,18 @@ static void introspect__refresh_tokens(void **state)
     assert_int_equal(a.status, 200);
     assert_false(json_is_true(json_object_get(a.json, "active")));
     assert_int_equal(json_object_size(a.json), 1);
+    resp_deinit(&a);
+
+    fake_store_reset();
+    fake_store_reply(items1("fam"));
+    fake_store_reply(items1("")); /* the family went in between: unknown */
+    post_form(f, "/introspect", "token=a-refresh-token", "Bearer " SVC_KEY, &a);
+    assert_int_equal(a.status, 200);
+    assert_int_equal(json_object_size(a.json), 1);
+    const char *key;
+    fake_store_call(1, &key);
+    assert_string_equal(key, "p2a:{t}:fam:fam"); /* the step between: the family's user */
+    assert_null(fake_store_call(2, &key));       /* and no third step */
     resp_deinit(&a);
 }
 
