@@ -56,6 +56,10 @@ static const struct row rows[] = {
      "/introspect (unset: none)"},
     {"FORWARD_AUTH_MAX_CONNECTIONS", K_INT, S(fwd_max_conns), "1024", 1, 1000000, false, false,
      "open connections on the forward-auth listener (about 60 KiB each)"},
+    {"FORWARD_AUTH_ALLOW_OPTIONS", K_BOOL, S(fwd_allow_options), "off", 0, 1, false, false,
+     "let a gateway's original OPTIONS request (a CORS preflight, which carries no token) "
+     "through forward-auth and Envoy Check without a token, for MCP servers that answer "
+     "browsers' preflights themselves (off: it needs a token like any other)"},
     {"FORWARD_AUTH_RESOURCES", K_STR, S(forward_auth_resources), NULL, 0, 0, false, true,
      "which resource a gateway's request is for: host/path-prefix=resource pairs, "
      "comma-separated (default: the resource whose host and path match, or the only one)"},

@@ -56,6 +56,7 @@ struct p2a_config {
     char *fwd_host;            /* split forward_auth_listen */
     int fwd_port;
     int fwd_max_conns;
+    int fwd_allow_options; /* 1: an original OPTIONS passes forward-auth and Check unjudged */
     char *forward_auth_resources; /* as given: host/path-prefix=resource,... */
     struct config_route routes[CONFIG_MAX_ROUTES];
     size_t nroutes;
