@@ -58,13 +58,12 @@ bool gateway_header(struct gateway_attrs *a, const char *name, size_t nlen, cons
                           : at == A_HOST_HDR ? &a->seen_host_hdr
                                              : &a->seen_uri;
     if (*seen > 0)
-        refuse(a, at == A_METHOD ? "the method is named twice (X-Forwarded-Method, "
-                                   "X-Original-Method: send one, once)"
-                  : at == A_HOST ? "X-Forwarded-Host is sent twice"
-                  : at == A_HOST_HDR
-                      ? "Host is sent twice"
-                      : "the URI is named twice (X-Forwarded-Uri, X-Original-URI, "
-                        "X-Original-URL: send one, once)");
+        refuse(a, at == A_METHOD     ? "the method is named twice (X-Forwarded-Method, "
+                                       "X-Original-Method: send one, once)"
+                  : at == A_HOST     ? "X-Forwarded-Host is sent twice"
+                  : at == A_HOST_HDR ? "Host is sent twice"
+                                     : "the URI is named twice (X-Forwarded-Uri, X-Original-URI, "
+                                       "X-Original-URL: send one, once)");
     *seen = 1;
     if (vlen == 0 && at != A_HOST_HDR)
         refuse(a, "a forwarded method, host or URI header is empty");
@@ -120,8 +119,8 @@ enum gateway_verdict gateway_judge(const struct p2a_config *cfg, const char *met
     if (strcmp(method, "OPTIONS") == 0 && cfg->fwd_allow_options)
         return GW_PREFLIGHT;
     char path[GATEWAY_URI_MAX];
-    if (!url_path_normalize(target != NULL && target[0] != '\0' ? target : "/", path,
-                            sizeof(path), why))
+    if (!url_path_normalize(target != NULL && target[0] != '\0' ? target : "/", path, sizeof(path),
+                            why))
         return GW_REFUSE;
     *resource = config_resource_at(cfg, host != NULL && host[0] != '\0' ? host : NULL, path);
     return GW_JUDGE;

@@ -40,9 +40,9 @@
  * NUL-terminated, "" when absent. */
 struct gateway_attrs {
     char method[GATEWAY_METHOD_MAX];
-    char host[GATEWAY_HOST_MAX];      /* X-Forwarded-Host */
-    char host_hdr[GATEWAY_HOST_MAX];  /* Host */
-    char uri[GATEWAY_URI_MAX];        /* the path and query (of X-Original-URL: its path) */
+    char host[GATEWAY_HOST_MAX];     /* X-Forwarded-Host */
+    char host_hdr[GATEWAY_HOST_MAX]; /* Host */
+    char uri[GATEWAY_URI_MAX];       /* the path and query (of X-Original-URL: its path) */
     unsigned char seen_method, seen_host, seen_host_hdr, seen_uri; /* lines that named each */
     const char *why; /* the first refusal (400), a constant sentence; NULL: none */
     bool too_long;   /* a value did not fit its buffer (431) */

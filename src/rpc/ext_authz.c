@@ -41,8 +41,8 @@ typedef Envoy__Config__Core__V3__HeaderValue HeaderValue;
  * headers (3, map entries: key 1, value 2), path (4), host (5). Read in place (pbwire.h):
  * a method, host or path given twice is malformed (the rule of core/gateway.h).
  * Envoy sends every header of the request, and unpacking them all cost more than the rest
- * of the call. Strings are copied out NUL-terminated; a method, host or path too long for its buffer
- * makes the request malformed, but a long authorization value is kept by reference (the
+ * of the call. Strings are copied out NUL-terminated; a method, host or path too long for its
+ * buffer makes the request malformed, but a long authorization value is kept by reference (the
  * token is then refused as too long). */
 struct check_view {
     char method[GATEWAY_METHOD_MAX];
@@ -124,7 +124,8 @@ static bool check_read(const uint8_t *msg, size_t len, struct check_view *v)
             return false;
         if (f.num == 2 || f.num == 4 || f.num == 5) { /* once each, and whole */
             if (seen[f.num] || f.len >= sizeof(v->path) ||
-                (f.num != 4 && f.len >= sizeof(v->host)) || (f.num == 2 && f.len >= sizeof(v->method)))
+                (f.num != 4 && f.len >= sizeof(v->host)) ||
+                (f.num == 2 && f.len >= sizeof(v->method)))
                 return false;
             seen[f.num] = true;
         }
@@ -259,8 +260,8 @@ void ext_authz_check(struct service_ctx *ctx, const uint8_t *msg, size_t len,
     }
     const char *resource = NULL, *why = NULL;
     /* a CheckRequest without the http part has no method: judged as a GET of "/" */
-    enum gateway_verdict gv = gateway_judge(sh->cfg, v.method[0] ? v.method : "GET", v.host,
-                                            v.path, &resource, &why);
+    enum gateway_verdict gv =
+        gateway_judge(sh->cfg, v.method[0] ? v.method : "GET", v.host, v.path, &resource, &why);
     if (gv == GW_REFUSE) {
         deny(call, sh->cfg, TV_WRONG_AUDIENCE, NULL, why);
         return;

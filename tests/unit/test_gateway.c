@@ -51,15 +51,15 @@ static void gateway__one_name_per_attribute(void **state)
     assert_string_equal(res, MCP);
     /* each second name, second line or second value a client could add: refused */
     static const char *const added[][2] = {
-        {"X-Forwarded-Method", "OPTIONS"}, {"x-forwarded-method", "POST"},
-        {"X-ORIGINAL-METHOD", "POST"},     {"X-Forwarded-Uri", "/mcp"},
-        {"x-original-uri", "/mcp"},        {"X-Original-URL", "https://gw.example/mcp"},
+        {"X-Forwarded-Method", "OPTIONS"},  {"x-forwarded-method", "POST"},
+        {"X-ORIGINAL-METHOD", "POST"},      {"X-Forwarded-Uri", "/mcp"},
+        {"x-original-uri", "/mcp"},         {"X-Original-URL", "https://gw.example/mcp"},
         {"X-Forwarded-Host", "gw.example"}, {"host", "gw.example"},
     };
     for (size_t i = 0; i < sizeof(added) / sizeof(added[0]); i++) {
         struct gateway_attrs b = a;
-        assert_true(gateway_header(&b, added[i][0], strlen(added[i][0]), added[i][1],
-                                   strlen(added[i][1])));
+        assert_true(
+            gateway_header(&b, added[i][0], strlen(added[i][0]), added[i][1], strlen(added[i][1])));
         why = NULL;
         assert_int_equal(judge(&cfg, &b, &res, &why), GW_REFUSE);
         assert_non_null(why);
@@ -67,9 +67,12 @@ static void gateway__one_name_per_attribute(void **state)
     }
     /* two values in one line, an empty one, a method that is no token */
     static const char *const bad[][2] = {
-        {"X-Forwarded-Host", "gw.example, evil.example"}, {"X-Forwarded-Host", "gw.example evil"},
-        {"X-Forwarded-Method", "GET, OPTIONS"},           {"X-Forwarded-Method", ""},
-        {"X-Forwarded-Uri", ""},                          {"X-Original-URL", "/mcp"},
+        {"X-Forwarded-Host", "gw.example, evil.example"},
+        {"X-Forwarded-Host", "gw.example evil"},
+        {"X-Forwarded-Method", "GET, OPTIONS"},
+        {"X-Forwarded-Method", ""},
+        {"X-Forwarded-Uri", ""},
+        {"X-Original-URL", "/mcp"},
         {"X-Forwarded-Host", "gw.example/other"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -106,8 +109,8 @@ static void gateway__paths_and_hosts(void **state)
                          GW_JUDGE);
         assert_string_equal(res, OTHER);
     }
-    static const char *const refused[] = {"/mcp/%2e%2e/other", "/mcp/..%2fother",
-                                          "/mcp//../other", "/mcp/..\\other", "mcp"};
+    static const char *const refused[] = {"/mcp/%2e%2e/other", "/mcp/..%2fother", "/mcp//../other",
+                                          "/mcp/..\\other", "mcp"};
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
         assert_int_equal(gateway_judge(&cfg, "POST", "gw.example", refused[i], &res, &why),
                          GW_REFUSE);
@@ -119,8 +122,7 @@ static void gateway__paths_and_hosts(void **state)
     assert_string_equal(res, MCP);
     assert_int_equal(gateway_judge(&cfg, "POST", "evil.example", "/mcp", &res, &why), GW_JUDGE);
     assert_null(res);
-    assert_int_equal(gateway_judge(&cfg, "GET, POST", "gw.example", "/mcp", &res, &why),
-                     GW_REFUSE);
+    assert_int_equal(gateway_judge(&cfg, "GET, POST", "gw.example", "/mcp", &res, &why), GW_REFUSE);
     assert_int_equal(gateway_judge(&cfg, "", "gw.example", "/mcp", &res, &why), GW_REFUSE);
 }
 

@@ -23,9 +23,9 @@ static void url__split(void **state)
     assert_true(url_split("com.example.app:/callback", &u));
     assert_false(u.has_authority);
     assert_string_equal(u.rest, "/callback");
-    assert_false(url_split("https://user@host/", &u));  /* userinfo */
-    assert_false(url_split("https://[::1/", &u));       /* unclosed bracket */
-    assert_false(url_split("https://host:80a/", &u));   /* port not digits */
+    assert_false(url_split("https://user@host/", &u)); /* userinfo */
+    assert_false(url_split("https://[::1/", &u));      /* unclosed bracket */
+    assert_false(url_split("https://host:80a/", &u));  /* port not digits */
     assert_false(url_split("https://host:/", &u));
     assert_false(url_split("no scheme", &u));
     assert_false(url_split("1http://x", &u));
@@ -98,10 +98,26 @@ static void url__path_normalize(void **state)
         assert_string_equal(out, same[i][1]);
     }
     static const char *const refused[] = {
-        "mcp",         "",           "http://h/mcp", "/mcp/%2e%2e/other", "/mcp/%2E%2E/other",
-        "/mcp/..%2fother", "/mcp/..%2Fother", "/mcp%5c..%5cother", "/mcp\\..\\other",
-        "//mcp",       "/mcp//../other", "/..", "/mcp/../../other", "/mcp#x", "/mcp/%",
-        "/mcp/%4",     "/mcp/%zz",   "/mcp\r\nX: y", "/mcp\x7f", "/mcp?a=\n",
+        "mcp",
+        "",
+        "http://h/mcp",
+        "/mcp/%2e%2e/other",
+        "/mcp/%2E%2E/other",
+        "/mcp/..%2fother",
+        "/mcp/..%2Fother",
+        "/mcp%5c..%5cother",
+        "/mcp\\..\\other",
+        "//mcp",
+        "/mcp//../other",
+        "/..",
+        "/mcp/../../other",
+        "/mcp#x",
+        "/mcp/%",
+        "/mcp/%4",
+        "/mcp/%zz",
+        "/mcp\r\nX: y",
+        "/mcp\x7f",
+        "/mcp?a=\n",
     };
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
         why = NULL;
