@@ -246,8 +246,13 @@ static void forward_auth(struct authz_conn *c, const char *rest)
     const struct p2a_config *cfg = c->env->svc->shared->cfg;
     const char *resource = NULL, *why = NULL;
     enum gateway_verdict gv = gateway_judge_headers(cfg, &q->gw, q->method, rest, &resource, &why);
-    if (gv == GW_REFUSE) {
-        put_error(c, 400, "invalid_request", why);
+    if (gv == GW_REFUSE) { /* X-Auth-Denial: the body, for gateways that keep only headers */
+        char err[OAUTH_ERROR_JSON_MAX];
+        oauth_error_json("invalid_request", why, err);
+        struct id_header h[1] = {{"X-Auth-Denial", err}};
+        struct answer a = {
+            .status = 400, .headers = h, .nheaders = 1, .type = "application/json", .body = err};
+        put(c, &a);
         return;
     }
     if (gv == GW_PREFLIGHT) { /* PIPE2_AUTH_FORWARD_AUTH_ALLOW_OPTIONS: the MCP server answers */

@@ -91,6 +91,14 @@ static void gateway__one_name_per_attribute(void **state)
     line(&a, "X-Original-URL", "https://elsewhere.example/other/x?y");
     assert_int_equal(judge(&cfg, &a, &res, &why), GW_JUDGE);
     assert_string_equal(res, OTHER);
+    /* Envoy's shape (the path after /forward-auth) with a URI header beside it: refused */
+    gateway_attrs_reset(&a);
+    line(&a, "Host", "gw.example");
+    assert_int_equal(gateway_judge_headers(&cfg, &a, "GET", "/other", &res, &why), GW_JUDGE);
+    assert_string_equal(res, OTHER);
+    line(&a, "X-Forwarded-Uri", "/mcp");
+    assert_int_equal(gateway_judge_headers(&cfg, &a, "GET", "/other", &res, &why), GW_REFUSE);
+    assert_int_equal(gateway_judge_headers(&cfg, &a, "GET", "/", &res, &why), GW_REFUSE);
     /* a value longer than its buffer */
     gateway_attrs_reset(&a);
     line(&a, "X-Forwarded-Method", "AVERYLONGMETHODNAME");
