@@ -134,9 +134,11 @@ enum gateway_verdict gateway_judge_headers(const struct p2a_config *cfg,
     *resource = NULL;
     if (a->why != NULL)
         return *why = a->why, GW_REFUSE;
-    if (a->seen_uri && line_path != NULL && line_path[0] != '\0')
-        return *why = "the URI is named twice (a path after /forward-auth and a header): ask "
-                      "/forward-auth itself with the header, or /forward-auth/<path> alone",
+    if ((a->seen_method || a->seen_host || a->seen_uri) && line_path != NULL &&
+        line_path[0] != '\0')
+        return *why = "a path after /forward-auth (Envoy's shape) names the request itself: "
+                      "X-Forwarded-* and X-Original-* are refused beside it (gateways that "
+                      "send them ask /forward-auth itself)",
                GW_REFUSE;
     return gateway_judge(cfg, a->seen_method ? a->method : line_method,
                          a->seen_host ? a->host : a->host_hdr, a->seen_uri ? a->uri : line_path,

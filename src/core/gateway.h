@@ -70,8 +70,9 @@ enum gateway_verdict gateway_judge(const struct p2a_config *cfg, const char *met
 
 /* gateway_judge on what a forward-auth request's headers named (a), with what its own request
  * line said as the fallbacks: line_method, and line_path (the path after /forward-auth, ""
- * when none). A path after the prefix is itself a name for the URI (Envoy's HTTP ext_authz):
- * with a URI header beside it, the request is refused. */
+ * when none). A path after the prefix is Envoy's HTTP ext_authz, which names the request by
+ * its own method, Host and path and never sends the other names: any of them beside it came
+ * from the client, and the request is refused. */
 enum gateway_verdict gateway_judge_headers(const struct p2a_config *cfg,
                                            const struct gateway_attrs *a, const char *line_method,
                                            const char *line_path, const char **resource,

@@ -393,11 +393,14 @@ class ForwardAuth(unittest.TestCase):
         # Envoy's HTTP ext_authz: the request's own method, Host and path after the prefix
         st, _, _ = self.ask("/forward-auth/mcp", "POST", {**bearer, "Host": "127.0.0.1:3000"})
         self.assertEqual(st, 200)
-        # ... and a client's URI header beside that path (were Envoy to pass it): two names
-        st, h, body = self.ask("/forward-auth/files/x", "POST",
-                               {**bearer, "Host": "gw.example.test", "X-Forwarded-Uri": "/mcp"})
-        self.assertEqual((st, json.loads(body)["error"]), (400, "invalid_request"))
-        self.assertEqual(json.loads(h["x-auth-denial"]), json.loads(body))
+        # ... and a client's header beside that path (were Envoy to pass it): refused
+        for extra in ({"X-Forwarded-Uri": "/mcp"}, {"X-Forwarded-Method": "OPTIONS"},
+                      {"X-Original-Method": "GET"}, {"X-Forwarded-Host": "127.0.0.1:3000"}):
+            with self.subTest(envoy_and=extra):
+                st, h, body = self.ask("/forward-auth/files/x", "POST",
+                                       {**bearer, "Host": "gw.example.test", **extra})
+                self.assertEqual((st, json.loads(body)["error"]), (400, "invalid_request"))
+                self.assertEqual(json.loads(h["x-auth-denial"]), json.loads(body))
         for path in ("/forward-auth/mcp/../files/x", "/forward-auth/mcp/%2e%2e/x",
                      "/forward-auth/mcp/..%2Fx", "/forward-auth/..", "/forward-auth/mcp//x",
                      "/forward-auth/mcp/..\\x", "/forward-auth/mcp%5c"):

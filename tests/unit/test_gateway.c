@@ -96,9 +96,14 @@ static void gateway__one_name_per_attribute(void **state)
     line(&a, "Host", "gw.example");
     assert_int_equal(gateway_judge_headers(&cfg, &a, "GET", "/other", &res, &why), GW_JUDGE);
     assert_string_equal(res, OTHER);
-    line(&a, "X-Forwarded-Uri", "/mcp");
-    assert_int_equal(gateway_judge_headers(&cfg, &a, "GET", "/other", &res, &why), GW_REFUSE);
-    assert_int_equal(gateway_judge_headers(&cfg, &a, "GET", "/", &res, &why), GW_REFUSE);
+    static const char *const beside[] = {"X-Forwarded-Uri", "X-Forwarded-Method",
+                                         "X-Original-Method", "X-Forwarded-Host"};
+    for (size_t i = 0; i < sizeof(beside) / sizeof(beside[0]); i++) {
+        struct gateway_attrs b = a;
+        line(&b, beside[i], beside[i][2] == 'F' && beside[i][12] == 'H' ? "gw.example" : "/mcp");
+        assert_int_equal(gateway_judge_headers(&cfg, &b, "GET", "/other", &res, &why), GW_REFUSE);
+        assert_int_equal(gateway_judge_headers(&cfg, &b, "GET", "/", &res, &why), GW_REFUSE);
+    }
     /* a value longer than its buffer */
     gateway_attrs_reset(&a);
     line(&a, "X-Forwarded-Method", "AVERYLONGMETHODNAME");
