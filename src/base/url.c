@@ -108,3 +108,70 @@ void url_encode(struct mbuf *u, const char *v)
             mbuf_printf(u, "%%%02X", *p);
     }
 }
+
+static bool hex_digit(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* The escape at p ("%xx") is one of those we refuse: '/', '.' or '\\' encoded. */
+static bool escape_refused(const char *p)
+{
+    char a = p[1], b = (char)(p[2] | 0x20);
+    return (a == '2' && (b == 'f' || b == 'e')) || (a == '5' && b == 'c');
+}
+
+bool url_path_normalize(const char *target, char *out, size_t cap, const char **why)
+{
+    size_t n = 0;
+    const char *p = target;
+    if (cap == 0 || *p != '/')
+        return *why = "the path must begin with /", false;
+    for (const char *q = p; *q != '\0'; q++) { /* every byte, query included */
+        unsigned char c = (unsigned char)*q;
+        if (c < 0x20 || c == 0x7f)
+            return *why = "a control character in the path", false;
+        if (c == '#')
+            return *why = "a fragment (#) in the request target", false;
+        if (c == '%' && (!hex_digit(q[1]) || !hex_digit(q[2])))
+            return *why = "a % in the path that is not followed by two hex digits", false;
+    }
+    while (*p == '/') { /* one segment per round: p at its '/' */
+        const char *seg = p + 1, *end = seg;
+        while (*end != '\0' && *end != '/' && *end != '?')
+            end++;
+        size_t len = (size_t)(end - seg);
+        bool last = *end != '/';
+        for (const char *q = seg; q < end; q++) {
+            if (*q == '\\')
+                return *why = "a backslash in the path", false;
+            if (*q == '%' && escape_refused(q))
+                return *why = "an encoded '/', '.' or '\\' (%2F, %2E, %5C) in the path", false;
+        }
+        if (len == 0 && !last)
+            return *why = "an empty segment (//) in the path", false;
+        if (len == 2 && seg[0] == '.' && seg[1] == '.') {
+            if (n == 0)
+                return *why = "a .. segment above the root of the path", false;
+            while (n > 0 && out[n - 1] != '/')
+                n--;
+            n--; /* the '/' before the segment removed */
+            len = 0;
+        } else if (len == 1 && seg[0] == '.') {
+            len = 0;
+        }
+        if (len > 0 || last) { /* "/seg", or the "/" a path ending in a dot segment keeps */
+            if (n + 1 + len >= cap)
+                return *why = "the path is too long", false;
+            out[n++] = '/';
+            memcpy(out + n, seg, len);
+            n += len;
+        }
+        p = end;
+    }
+    size_t qlen = strlen(p); /* "?query" or "" */
+    if (n + qlen >= cap)
+        return *why = "the path is too long", false;
+    memcpy(out + n, p, qlen + 1);
+    return true;
+}

@@ -42,4 +42,14 @@ void url_add_param(struct mbuf *u, const char *k, const char *v);
 /* Appends v percent-encoded as above (also what application/x-www-form-urlencoded takes). */
 void url_encode(struct mbuf *u, const char *v);
 
+/* A request target ("/path?query") as a route is chosen on it: the path with its dot
+ * segments removed (RFC 3986 5.2.4), the query after it as it came. Refused (false, *why a
+ * constant sentence) where a gateway and we could read the path differently: no leading '/',
+ * an empty segment ("//", which nginx merges and others keep), a '..' above the root, a
+ * backslash, a '#', a control byte, and '%2F', '%2E', '%5C' (encoded '/', '.', '\') or a
+ * '%' not followed by two hex digits. Other percent-escapes are kept as they are (a route
+ * is matched on them undecoded: the mismatch can only refuse). out has cap bytes; a result
+ * that does not fit is refused. Writes nothing but out: no allocation. */
+bool url_path_normalize(const char *target, char *out, size_t cap, const char **why);
+
 #endif

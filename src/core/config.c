@@ -60,6 +60,10 @@ static const struct row rows[] = {
     {"FORWARD_AUTH_MAX_CONNECTIONS_PER_ADDRESS", K_INT, S(fwd_max_conns_per_addr), "0", 0,
      1000000, false, false,
      "open forward-auth connections from one address (0: half of the total)"},
+    {"FORWARD_AUTH_ALLOW_OPTIONS", K_BOOL, S(fwd_allow_options), "off", 0, 1, false, false,
+     "let a gateway's original OPTIONS request (a CORS preflight, which carries no token) "
+     "through forward-auth and Envoy Check without a token, for MCP servers that answer "
+     "browsers' preflights themselves (off: it needs a token like any other)"},
     {"FORWARD_AUTH_RESOURCES", K_STR, S(forward_auth_resources), NULL, 0, 0, false, true,
      "which resource a gateway's request is for: host/path-prefix=resource pairs, "
      "comma-separated (default: the resource whose host and path match, or the only one)"},

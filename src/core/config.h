@@ -57,6 +57,7 @@ struct p2a_config {
     int fwd_port;
     int fwd_max_conns;            /* 0: from RLIMIT_NOFILE */
     int fwd_max_conns_per_addr;   /* 0: half of the total */
+    int fwd_allow_options; /* 1: an original OPTIONS passes forward-auth and Check unjudged */
     char *forward_auth_resources; /* as given: host/path-prefix=resource,... */
     struct config_route routes[CONFIG_MAX_ROUTES];
     size_t nroutes;

@@ -22,6 +22,7 @@
 #include "clock.h"
 #include "config.h"
 #include "connguard.h"
+#include "gateway.h"
 #include "h1scan.h"
 #include "introspect.h"
 #include "oauth.h"
@@ -32,8 +33,7 @@
 #define OUT_MAX (INTROSPECT_JSON_MAX + WWW_AUTH_MAX + 1024)
 #define ANSWER_MAX (OUT_MAX / 2) /* room kept free before answering the next request */
 #define AUTH_MAX (TOKEN_MAX_LEN + 16)
-#define HOST_MAX 256
-#define URI_MAX 2048
+#define URI_MAX GATEWAY_URI_MAX
 #define PREFIX "/forward-auth"
 #define LINGER_S 2
 
@@ -42,10 +42,7 @@ struct authz_req {
     char method[16];
     char target[URI_MAX];
     char authz[AUTH_MAX];
-    char host[HOST_MAX];
-    char fwd_host[HOST_MAX];
-    char fwd_uri[URI_MAX];
-    char fwd_method[16];
+    struct gateway_attrs gw; /* the original method, host and URI (core/gateway.h) */
     bool http10, conn_close, conn_keep_alive;
     bool too_long; /* a field we need did not fit: 431 */
     bool bad;      /* a request line we cannot read, a second Authorization: 400 */
@@ -133,15 +130,9 @@ static void on_line(void *arg, const char *name, size_t n, const char *v, size_t
     else if (name_is(name, n, "authorization")) {
         q->bad = q->bad || q->authz[0] != '\0';
         keep(q->authz, sizeof(q->authz), v, vlen, &q->too_long);
-    } else if (name_is(name, n, "host"))
-        keep(q->host, sizeof(q->host), v, vlen, &q->too_long);
-    else if (name_is(name, n, "x-forwarded-host"))
-        keep(q->fwd_host, sizeof(q->fwd_host), v, vlen, &q->too_long);
-    else if (name_is(name, n, "x-forwarded-uri") || name_is(name, n, "x-original-uri"))
-        keep(q->fwd_uri, sizeof(q->fwd_uri), v, vlen, &q->too_long);
-    else if (name_is(name, n, "x-forwarded-method") || name_is(name, n, "x-original-method"))
-        keep(q->fwd_method, sizeof(q->fwd_method), v, vlen, &q->too_long);
-    else if (name_is(name, n, "connection")) {
+    } else if (gateway_header(&q->gw, name, n, v, vlen)) {
+        q->too_long = q->too_long || q->gw.too_long;
+    } else if (name_is(name, n, "connection")) {
         q->conn_close = q->conn_close || (vlen == 5 && strncasecmp(v, "close", 5) == 0);
         q->conn_keep_alive =
             q->conn_keep_alive || (vlen == 10 && strncasecmp(v, "keep-alive", 10) == 0);
@@ -151,8 +142,8 @@ static void on_line(void *arg, const char *name, size_t n, const char *v, size_t
 static void request_reset(struct authz_conn *c)
 {
     struct authz_req *q = &c->req;
-    q->method[0] = q->target[0] = q->authz[0] = q->host[0] = '\0';
-    q->fwd_host[0] = q->fwd_uri[0] = q->fwd_method[0] = '\0';
+    q->method[0] = q->target[0] = q->authz[0] = '\0';
+    gateway_attrs_reset(&q->gw);
     q->http10 = q->conn_close = q->conn_keep_alive = q->too_long = q->bad = false;
 }
 
@@ -252,16 +243,23 @@ static void put_error(struct authz_conn *c, int status, const char *error, const
 static void forward_auth(struct authz_conn *c, const char *rest)
 {
     struct authz_req *q = &c->req;
-    const char *method = q->fwd_method[0] != '\0' ? q->fwd_method : q->method;
-    if (strcasecmp(method, "OPTIONS") == 0) { /* a CORS preflight: the MCP server answers it */
+    const struct p2a_config *cfg = c->env->svc->shared->cfg;
+    const char *resource = NULL, *why = NULL;
+    enum gateway_verdict gv = gateway_judge_headers(cfg, &q->gw, q->method, rest, &resource, &why);
+    if (gv == GW_REFUSE) { /* X-Auth-Denial: the body, for gateways that keep only headers */
+        char err[OAUTH_ERROR_JSON_MAX];
+        oauth_error_json("invalid_request", why, err);
+        struct id_header h[1] = {{"X-Auth-Denial", err}};
+        struct answer a = {
+            .status = 400, .headers = h, .nheaders = 1, .type = "application/json", .body = err};
+        put(c, &a);
+        return;
+    }
+    if (gv == GW_PREFLIGHT) { /* PIPE2_AUTH_FORWARD_AUTH_ALLOW_OPTIONS: the MCP server answers */
         struct answer a = {.status = 200};
         put(c, &a);
         return;
     }
-    const struct p2a_config *cfg = c->env->svc->shared->cfg;
-    const char *host = q->fwd_host[0] != '\0' ? q->fwd_host : q->host;
-    const char *uri = q->fwd_uri[0] != '\0' ? q->fwd_uri : rest[0] == '/' ? rest : "/";
-    const char *resource = config_resource_at(cfg, host[0] ? host : NULL, uri);
     char body[SVC_DENIAL_MAX];
     if (resource == NULL) {
         introspect_denial_json(TV_WRONG_AUDIENCE, false, body, sizeof(body));

@@ -8,14 +8,14 @@
  * answered from it: a cached token costs no allocation, no lock and no Redis.
  *
  *   ANY  /forward-auth[/<path>]  nginx auth_request, Traefik ForwardAuth, Caddy forward_auth,
- *        Envoy's HTTP ext_authz (the original path after the prefix). The original request
- *        is named by X-Forwarded-Host (else Host) and X-Forwarded-Uri or X-Original-URI
- *        (else the path after the prefix); its resource comes from configuration
- *        (config_resource_at), never from the client. 200 with the identity headers
+ *        Envoy's HTTP ext_authz (the original path after the prefix). The original method,
+ *        host and URI are each read from one header by the rule of core/gateway.h (two
+ *        names or values for one: 400), the path normalised; its resource comes from
+ *        configuration (config_resource_at), never from the client. 200 with the identity headers
  *        (introspect_identity), 401/403 with WWW-Authenticate and a JSON body that says
  *        what to do (repeated in X-Auth-Denial, for gateways that keep only headers), 503 when the
  * revocation view cannot be trusted (gateways fail closed). An original OPTIONS (a CORS preflight,
- * which never carries a token) is let through: the MCP server answers it. POST /introspect  RFC
+ * which never carries a token) is let through only with PIPE2_AUTH_FORWARD_AUTH_ALLOW_OPTIONS. POST /introspect  RFC
  * 7662 for resource servers, with an introspect service key as Bearer; the form and the answer are
  * the public /introspect's.
  *

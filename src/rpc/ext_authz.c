@@ -25,6 +25,7 @@
 #include "clock.h"
 #include "config.h"
 #include "envoy/service/auth/v3/external_auth.pb-c.h"
+#include "gateway.h"
 #include "introspect.h"
 #include "oauth.h"
 #include "pbwire.h"
@@ -38,13 +39,15 @@ typedef Envoy__Config__Core__V3__HeaderValue HeaderValue;
 
 /* What Check reads of a CheckRequest: attributes (1) . request (4) . http (2) . method (2),
  * headers (3, map entries: key 1, value 2), path (4), host (5). Read in place (pbwire.h):
+ * a method, host or path given twice is malformed (the rule of core/gateway.h).
  * Envoy sends every header of the request, and unpacking them all cost more than the rest
- * of the call. Strings are copied out NUL-terminated; one too long for its buffer leaves
- * that field "" (an address no route matches), but a long authorization value is kept by
- * reference (the token is then refused as too long). */
+ * of the call. Strings are copied out NUL-terminated; a method, host or path too long for its
+ * buffer makes the request malformed, but a long authorization value is kept by reference (the
+ * token is then refused as too long). */
 struct check_view {
-    char host[256];
-    char path[2048];
+    char method[GATEWAY_METHOD_MAX];
+    char host[GATEWAY_HOST_MAX];
+    char path[GATEWAY_URI_MAX];
     char auth[TOKEN_MAX_LEN + 16];
     const char *token; /* within auth, or the wire bytes of one too long */
     size_t token_len;
@@ -105,7 +108,7 @@ static void header_entry(struct check_view *v, const struct pbw_field *entry, bo
 /* false when the request is malformed. A request without the http part reads as empty. */
 static bool check_read(const uint8_t *msg, size_t len, struct check_view *v)
 {
-    v->host[0] = v->path[0] = v->auth[0] = '\0';
+    v->method[0] = v->host[0] = v->path[0] = v->auth[0] = '\0';
     v->token = NULL;
     v->token_len = 0;
     bool bad = false;
@@ -115,10 +118,20 @@ static bool check_read(const uint8_t *msg, size_t len, struct check_view *v)
         !sub(req.p, (size_t)(req.end - req.p), 2, &http, &bad))
         return !bad;
     struct pbw_field f;
+    bool seen[6] = {false};
     while (pbw_next(&http, &f)) {
         if (f.num >= 2 && f.num <= 5 && f.type != PBW_LEN)
             return false;
-        if (f.num == 3)
+        if (f.num == 2 || f.num == 4 || f.num == 5) { /* once each, and whole */
+            if (seen[f.num] || f.len >= sizeof(v->path) ||
+                (f.num != 4 && f.len >= sizeof(v->host)) ||
+                (f.num == 2 && f.len >= sizeof(v->method)))
+                return false;
+            seen[f.num] = true;
+        }
+        if (f.num == 2)
+            copy_str(v->method, sizeof(v->method), &f);
+        else if (f.num == 3)
             header_entry(v, &f, &bad);
         else if (f.num == 4)
             copy_str(v->path, sizeof(v->path), &f);
@@ -177,17 +190,32 @@ static void allow(struct service_call *call, const struct token_claims *c)
     svc_msg_finish(call, buf, n);
 }
 
+/* CheckResponse { status (1): {}, ok_response (3): {} }: let an OPTIONS through unjudged,
+ * with no identity (PIPE2_AUTH_FORWARD_AUTH_ALLOW_OPTIONS). */
+static void allow_preflight(struct service_call *call)
+{
+    size_t n = 2 * pbw_len_field_size(1, 0);
+    uint8_t *buf = svc_msg_begin(n), *p = buf + RPC_FRAME_PREFIX;
+    p = pbw_put_len_field(p, 1, NULL, 0);
+    p = pbw_put_len_field(p, 3, NULL, 0);
+    P2A_ASSERT(p == buf + RPC_FRAME_PREFIX + n);
+    svc_msg_finish(call, buf, n);
+}
+
 /* 401 (403: a missing scope, an address no resource is served at) with the challenge and
  * a body a person can act on. resource NULL: no MCP server is configured for the address. */
 static void deny(struct service_call *call, const struct p2a_config *cfg, enum token_verdict v,
-                 const char *resource)
+                 const char *resource, const char *bad)
 {
     bool served = resource != NULL;
-    int code = introspect_denial_status(v, served);
-    char www[WWW_AUTH_MAX] = "", body[SVC_DENIAL_MAX];
+    int code = bad != NULL ? 400 : introspect_denial_status(v, served);
+    char www[WWW_AUTH_MAX] = "", body[OAUTH_ERROR_JSON_MAX];
+    _Static_assert(OAUTH_ERROR_JSON_MAX >= SVC_DENIAL_MAX, "a denial fits the body");
     if (served)
         svc_www_authenticate(v, resource, cfg->resource_scopes, www, sizeof(www));
-    if (introspect_denial_json(v, served, body, sizeof(body)) < 0)
+    if (bad != NULL)
+        oauth_error_json("invalid_request", bad, body);
+    else if (introspect_denial_json(v, served, body, sizeof(body)) < 0)
         body[0] = '\0';
     HeaderOption opts[MAX_HEADERS], *ptrs[MAX_HEADERS];
     HeaderValue vals[MAX_HEADERS];
@@ -197,8 +225,9 @@ static void deny(struct service_call *call, const struct p2a_config *cfg, enum t
     add_header(opts, vals, ptrs, &n, "access-control-expose-headers", "WWW-Authenticate");
     add_header(opts, vals, ptrs, &n, "content-type", "application/json");
     Envoy__Type__V3__HttpStatus hs = ENVOY__TYPE__V3__HTTP_STATUS__INIT;
-    hs.code = code == 403 ? ENVOY__TYPE__V3__STATUS_CODE__Forbidden
-                          : ENVOY__TYPE__V3__STATUS_CODE__Unauthorized;
+    hs.code = code == 400   ? ENVOY__TYPE__V3__STATUS_CODE__BadRequest
+              : code == 403 ? ENVOY__TYPE__V3__STATUS_CODE__Forbidden
+                            : ENVOY__TYPE__V3__STATUS_CODE__Unauthorized;
     Envoy__Service__Auth__V3__DeniedHttpResponse d =
         ENVOY__SERVICE__AUTH__V3__DENIED_HTTP_RESPONSE__INIT;
     d.status = &hs;
@@ -206,9 +235,12 @@ static void deny(struct service_call *call, const struct p2a_config *cfg, enum t
     d.headers = ptrs;
     d.body = body;
     Google__Rpc__Status status = GOOGLE__RPC__STATUS__INIT;
-    status.code = code == 403 ? RPC_PERMISSION_DENIED : RPC_UNAUTHENTICATED;
-    status.message =
-        (char *)(served ? token_verdict_text(v) : "no MCP server is served at this address");
+    status.code = code == 400   ? RPC_INVALID_ARGUMENT
+                  : code == 403 ? RPC_PERMISSION_DENIED
+                                : RPC_UNAUTHENTICATED;
+    status.message = (char *)(bad != NULL ? bad
+                              : served    ? token_verdict_text(v)
+                                          : "no MCP server is served at this address");
     Envoy__Service__Auth__V3__CheckResponse resp = ENVOY__SERVICE__AUTH__V3__CHECK_RESPONSE__INIT;
     resp.status = &status;
     resp.http_response_case =
@@ -226,10 +258,20 @@ void ext_authz_check(struct service_ctx *ctx, const uint8_t *msg, size_t len,
         svc_finish_err(call, RPC_INVALID_ARGUMENT, "malformed CheckRequest");
         return;
     }
-    const char *resource =
-        config_resource_at(sh->cfg, v.host[0] ? v.host : NULL, v.path[0] ? v.path : NULL);
+    const char *resource = NULL, *why = NULL;
+    /* a CheckRequest without the http part has no method: judged as a GET of "/" */
+    enum gateway_verdict gv =
+        gateway_judge(sh->cfg, v.method[0] ? v.method : "GET", v.host, v.path, &resource, &why);
+    if (gv == GW_REFUSE) {
+        deny(call, sh->cfg, TV_WRONG_AUDIENCE, NULL, why);
+        return;
+    }
+    if (gv == GW_PREFLIGHT) {
+        allow_preflight(call);
+        return;
+    }
     if (resource == NULL) {
-        deny(call, sh->cfg, TV_WRONG_AUDIENCE, NULL);
+        deny(call, sh->cfg, TV_WRONG_AUDIENCE, NULL, NULL);
         return;
     }
     const struct svc_key *caller = call->caller;
@@ -246,6 +288,6 @@ void ext_authz_check(struct service_ctx *ctx, const uint8_t *msg, size_t len,
     else if (r.verdict == TV_ACTIVE)
         allow(call, r.claims);
     else
-        deny(call, sh->cfg, r.verdict, resource);
+        deny(call, sh->cfg, r.verdict, resource, NULL);
     introspection_deinit(&r);
 }

@@ -72,9 +72,13 @@ class Gateway(unittest.TestCase):
         cls.origin_port, cls.fwd_port, cls.mcp_port = free_port(), free_port(), free_port()
         cls.origin = f"http://127.0.0.1:{cls.origin_port}"
         a = Authd(env)
+        # two MCP servers behind one gateway (/mcp and /other), and a second host name for /mcp
+        cls.other_host = f"other.test:{cls.origin_port}"
         a.extra = {"PIPE2_AUTH_ISSUER": cls.origin,
-                   "PIPE2_AUTH_RESOURCE": cls.origin + "/mcp",
+                   "PIPE2_AUTH_RESOURCE": f"{cls.origin}/mcp,{cls.origin}/other,"
+                                          f"http://{cls.other_host}/mcp",
                    "PIPE2_AUTH_FORWARD_AUTH_LISTEN": f"127.0.0.1:{cls.fwd_port}",
+                   "PIPE2_AUTH_FORWARD_AUTH_ALLOW_OPTIONS": "1",
                    "PIPE2_AUTH_TRUSTED_PROXIES": "127.0.0.1/32"}
         env.authds.append(a)
         a.start()
@@ -94,6 +98,9 @@ class Gateway(unittest.TestCase):
                     .replace("127.0.0.1:8080", f"127.0.0.1:{a.http_port}")
                     .replace("127.0.0.1:8081", f"127.0.0.1:{cls.fwd_port}")
                     .replace("127.0.0.1:3001", f"127.0.0.1:{cls.mcp_port}"))
+        # a second MCP server's location, the shipped /mcp one under another path
+        block = re.search(r"\n    location /mcp \{.*?\n    \}\n", site, re.S).group(0)
+        site = site.replace(block, block + block.replace("location /mcp {", "location /other {"))
         with open(os.path.join(ngdir, "site.conf"), "w") as f:
             f.write(site)
         main = nginx_conf(ngdir, f"    include {ngdir}/site.conf;\n")
@@ -200,6 +207,66 @@ class Gateway(unittest.TestCase):
         self.assertIn('error_description="Token revoked"', h["www-authenticate"])
         self.assertIn("revoked", json.loads(body)["hint"])
 
+    # ---- what forward-auth judges is what nginx routed (issue 22) ---------------------------
+
+    def test_no_token_with_client_method_and_uri_headers_never_reaches_the_server(self):
+        tricks = [{"X-Forwarded-Method": "OPTIONS"}, {"x-forwarded-method": "OPTIONS"},
+                  {"X-Original-Method": "OPTIONS"}, {"X-FORWARDED-METHOD": "OPTIONS"},
+                  {"X-Forwarded-Uri": "/.well-known/x"}, {"X-Original-URI": "/"},
+                  {"X-Original-URL": "http://127.0.0.1/"}, {"X-Forwarded-Host": "evil.test"},
+                  {"X-Forwarded-Method": "OPTIONS", "X-Forwarded-Uri": "/mcp"}]
+        for extra in tricks:
+            with self.subTest(extra=extra):
+                st, _, body = mcp_call(self.origin_port, extra=extra)
+                self.assertEqual(st, 401, body)  # nginx cleared them: judged as what it is
+        # the same name twice, in one request (http.client would merge a dict: raw bytes)
+        for name in (b"X-Forwarded-Method", b"X-Original-Method", b"x-forwarded-uri"):
+            with self.subTest(repeated=name):
+                got = raw(self.origin_port,
+                          b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n" +
+                          name + b": OPTIONS\r\n" + name + b": OPTIONS\r\n"
+                          b"Connection: close\r\n\r\n{}")
+                self.assertTrue(got.startswith(b"HTTP/1.1 401 "), got[:200])
+        # a decoded CR LF in the path cannot split the subrequest's headers
+        got = raw(self.origin_port, b"POST /mcp%0D%0AX-Forwarded-Method:%20OPTIONS HTTP/1.1\r\n"
+                  b"Host: 127.0.0.1\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+        self.assertRegex(got[:20], rb"^HTTP/1\.1 (400|401) ")
+
+    def test_a_token_for_mcp_is_refused_at_other(self):
+        one = jwt_es256(self.env.key_path, {"alg": "ES256", "kid": "it-key", "typ": "JWT"},
+                        claims(sub="nia", aud=[self.origin + "/mcp"], iss=self.origin))
+        self.assertEqual(mcp_call(self.origin_port, one)[0], 200)  # it is good at /mcp
+        st, h, body = mcp_call(self.origin_port, one, path="/other")
+        self.assertEqual(st, 401, body)
+        self.assertIn("oauth-protected-resource/other", h["www-authenticate"])
+        for extra in ({"X-Forwarded-Uri": "/mcp"}, {"X-Original-URI": "/mcp"},
+                      {"X-Original-URL": f"{self.origin}/mcp"}):
+            with self.subTest(extra=extra):
+                st, h, body = mcp_call(self.origin_port, one, path="/other", extra=extra)
+                self.assertEqual(st, 401, body)
+                self.assertIn("oauth-protected-resource/other", h["www-authenticate"])
+        for path in ("/mcp/../other", "/mcp/%2e%2e/other", "/mcp/..%2fother", "/mcp/./../other",
+                     "/mcp/%2E%2E/other", "/mcp//../other"):
+            with self.subTest(path=path):
+                got = raw(self.origin_port, f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:"
+                          f"{self.origin_port}\r\nAuthorization: Bearer {one}\r\n"
+                          "Content-Type: application/json\r\nAccept: application/json, "
+                          "text/event-stream\r\nContent-Length: 2\r\nConnection: close\r\n\r\n"
+                          "{}".encode())
+                self.assertRegex(got[:20], rb"^HTTP/1\.1 (400|401) ", got[:300])
+        # a path nginx decodes into one forward-auth will not judge: 400, saying why
+        st, h, body = mcp_call(self.origin_port, one, path="/mcp/a%23b")
+        self.assertEqual((st, json.loads(body)["error"]), (400, "invalid_request"), body)
+        self.assertIn("#", json.loads(body)["error_description"])
+        # absolute form: nginx routes on the request line's host, which the token is not for
+        got = raw(self.origin_port, f"POST http://{self.other_host}/mcp HTTP/1.1\r\n"
+                  f"Host: 127.0.0.1:{self.origin_port}\r\nAuthorization: Bearer {one}\r\n"
+                  "Content-Type: application/json\r\nAccept: application/json, text/event-stream"
+                  "\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}".encode())
+        self.assertTrue(got.startswith(b"HTTP/1.1 401 "), got[:300])
+        self.assertIn(f"http://{self.other_host}/.well-known/oauth-protected-resource/mcp"
+                      .encode(), got)
+
     # ---- the official SDK client in a browser, through nginx -------------------------------
 
     def test_sdk_client_signs_in_through_nginx(self):
@@ -296,6 +363,73 @@ class ForwardAuth(unittest.TestCase):
                                      "X-Forwarded-Uri": "/mcp"})
         self.assertEqual(st, 401)
         self.assertIn('error="invalid_token"', h["www-authenticate"])
+
+    def test_each_gateway_shape_with_a_clients_additions_is_refused(self):
+        bearer = {"Authorization": f"Bearer {self.pat.token}"}
+        # what each gateway sends (Host: the forward-auth service, except Envoy's)
+        shapes = {
+            "nginx": {"X-Forwarded-Host": "127.0.0.1:3000", "X-Original-URI": "/mcp",
+                      "X-Original-Method": "POST"},
+            "ingress-nginx": {"X-Forwarded-Host": "127.0.0.1:3000",
+                              "X-Original-URL": "https://127.0.0.1:3000/mcp",
+                              "X-Original-Method": "POST"},
+            "traefik": {"X-Forwarded-Host": "127.0.0.1:3000", "X-Forwarded-Uri": "/mcp",
+                        "X-Forwarded-Method": "POST"},
+            "caddy": {"X-Forwarded-Host": "127.0.0.1:3000", "X-Forwarded-Uri": "/mcp",
+                      "X-Forwarded-Method": "POST"},
+        }
+        additions = [("X-Forwarded-Method", "OPTIONS"), ("X-Original-Method", "OPTIONS"),
+                     ("x-forwarded-method", "POST"), ("X-Forwarded-Uri", "/mcp"),
+                     ("x-original-uri", "/mcp"), ("X-Original-URL", "http://127.0.0.1:3000/mcp"),
+                     ("X-Forwarded-Host", "127.0.0.1:3000")]
+        for gw, hs in shapes.items():
+            self.assertEqual(self.ask(headers={**bearer, **hs})[0], 200, gw)
+            for name, value in additions:
+                with self.subTest(gateway=gw, added=name):
+                    head = "".join(f"{k}: {v}\r\n" for k, v in {**bearer, **hs}.items())
+                    got = raw(self.port, f"GET /forward-auth HTTP/1.1\r\nHost: fa\r\n{head}"
+                              f"{name}: {value}\r\n\r\n".encode())
+                    self.assertTrue(got.startswith(b"HTTP/1.1 400 "), got[:200])
+                    self.assertIn(b'"error":"invalid_request"', got)
+        # Envoy's HTTP ext_authz: the request's own method, Host and path after the prefix
+        st, _, _ = self.ask("/forward-auth/mcp", "POST", {**bearer, "Host": "127.0.0.1:3000"})
+        self.assertEqual(st, 200)
+        # ... and a client's header beside that path (were Envoy to pass it): refused
+        for extra in ({"X-Forwarded-Uri": "/mcp"}, {"X-Forwarded-Method": "OPTIONS"},
+                      {"X-Original-Method": "GET"}, {"X-Forwarded-Host": "127.0.0.1:3000"}):
+            with self.subTest(envoy_and=extra):
+                st, h, body = self.ask("/forward-auth/files/x", "POST",
+                                       {**bearer, "Host": "gw.example.test", **extra})
+                self.assertEqual((st, json.loads(body)["error"]), (400, "invalid_request"))
+                self.assertEqual(json.loads(h["x-auth-denial"]), json.loads(body))
+        for path in ("/forward-auth/mcp/../files/x", "/forward-auth/mcp/%2e%2e/x",
+                     "/forward-auth/mcp/..%2Fx", "/forward-auth/..", "/forward-auth/mcp//x",
+                     "/forward-auth/mcp/..\\x", "/forward-auth/mcp%5c"):
+            with self.subTest(path=path):
+                got = raw(self.port, f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:3000\r\n"
+                          f"Authorization: Bearer {self.pat.token}\r\n\r\n".encode())
+                self.assertRegex(got[:20], rb"^HTTP/1\.1 (400|403) ")
+        # empty values, two values in one, a method that is no token, segment boundaries
+        for extra, status in (({"X-Forwarded-Method": ""}, 400),
+                              ({"X-Forwarded-Host": "127.0.0.1:3000, gw.example.test"}, 400),
+                              ({"X-Forwarded-Method": "GET, OPTIONS"}, 400),
+                              ({"X-Forwarded-Uri": "/mcpx"}, 403),
+                              ({"X-Forwarded-Uri": "mcp"}, 400),
+                              ({"X-Forwarded-Uri": "/mcp#x"}, 400),
+                              ({"X-Forwarded-Uri": "/" + "a" * 3000}, 431)):
+            with self.subTest(extra=extra):
+                hs = {**bearer, "X-Forwarded-Host": "127.0.0.1:3000", "X-Forwarded-Uri": "/mcp"}
+                hs.update(extra)
+                head = "".join(f"{k}: {v}\r\n" for k, v in hs.items())
+                got = raw(self.port, f"GET /forward-auth HTTP/1.1\r\nHost: fa\r\n{head}"
+                          "\r\n".encode())
+                self.assertTrue(got.startswith(f"HTTP/1.1 {status} ".encode()), got[:200])
+        # OPTIONS is judged like any request here (PIPE2_AUTH_FORWARD_AUTH_ALLOW_OPTIONS off)
+        st, _, _ = self.ask(headers={"X-Forwarded-Host": "127.0.0.1:3000",
+                                     "X-Forwarded-Uri": "/mcp", "X-Forwarded-Method": "OPTIONS"})
+        self.assertEqual(st, 401)
+        self.assertEqual(self.ask("/forward-auth/mcp", "OPTIONS",
+                                  {"Host": "127.0.0.1:3000"})[0], 401)
 
     def test_rfc7662_on_the_workers_matches_the_facade(self):
         form = f"token={self.pat.token}"

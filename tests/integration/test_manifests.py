@@ -163,8 +163,14 @@ class Manifests(unittest.TestCase):
 
     def test_the_mcp_ingress_example_asks_forward_auth(self):
         with open(os.path.join(KDIR, "mcp-ingress.example.yaml")) as f:
-            ing = yaml.safe_load(f)
+            docs = {d["kind"]: d for d in yaml.safe_load_all(f)}
+        ing = docs["Ingress"]
         a = ing["metadata"]["annotations"]
+        # forward-auth judges the host ingress-nginx routed on, set over any the client sent
+        cm = docs["ConfigMap"]
+        self.assertEqual(a["nginx.ingress.kubernetes.io/auth-proxy-set-headers"],
+                         f"{cm['metadata']['namespace']}/{cm['metadata']['name']}")
+        self.assertEqual(cm["data"], {"X-Forwarded-Host": "$host"})
         svc = [s for s in self.by_kind["Service"] if s["metadata"]["name"] ==
                "pipe2-auth-forward-auth"][0]
         self.assertEqual(a["nginx.ingress.kubernetes.io/auth-url"],

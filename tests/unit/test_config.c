@@ -45,6 +45,7 @@ static void config__defaults(void **state)
     assert_int_equal(cfg.max_token_lifetime_s, 365 * 86400);
     assert_int_equal(cfg.revocation_poll_s, 5);
     assert_int_equal(cfg.revocation_staleness_s, 20);
+    assert_int_equal(cfg.fwd_allow_options, 0); /* an OPTIONS needs a token unless allowed */
     config_deinit(&cfg);
 }
 
@@ -189,6 +190,11 @@ static void config__sign_in_settings(void **state)
     json_decref(shown);
     config_deinit(&cfg);
     expect_refused(NULL, NULL, "--local-accounts=maybe", "on or off");
+    expect_refused(NULL, NULL, "--forward-auth-allow-options=maybe", "on or off");
+    char *opt[] = {"pipe2-authd", "--forward-auth-allow-options=on"};
+    assert_int_equal(load(&cfg, err, 2, opt), P2A_OK);
+    assert_int_equal(cfg.fwd_allow_options, 1);
+    config_deinit(&cfg);
     expect_refused(NULL, NULL, "--local-accounts=off", "PIPE2_AUTH_UPSTREAM_ISSUER");
     expect_refused(NULL, NULL, "--upstream-issuer=http://login.example", "loopback");
     expect_refused(NULL, NULL, "--upstream-issuer=https://login.example",

@@ -23,9 +23,9 @@ static void url__split(void **state)
     assert_true(url_split("com.example.app:/callback", &u));
     assert_false(u.has_authority);
     assert_string_equal(u.rest, "/callback");
-    assert_false(url_split("https://user@host/", &u));  /* userinfo */
-    assert_false(url_split("https://[::1/", &u));       /* unclosed bracket */
-    assert_false(url_split("https://host:80a/", &u));   /* port not digits */
+    assert_false(url_split("https://user@host/", &u)); /* userinfo */
+    assert_false(url_split("https://[::1/", &u));      /* unclosed bracket */
+    assert_false(url_split("https://host:80a/", &u));  /* port not digits */
     assert_false(url_split("https://host:/", &u));
     assert_false(url_split("no scheme", &u));
     assert_false(url_split("1http://x", &u));
@@ -72,6 +72,65 @@ static void url__params(void **state)
     mbuf_free(&u);
 }
 
+/* The path a route is chosen on: RFC 3986 5.2.4, and the shapes gateways read differently
+ * refused. */
+static void url__path_normalize(void **state)
+{
+    (void)state;
+    char out[64];
+    const char *why = NULL;
+    static const char *const same[][2] = {
+        {"/mcp", "/mcp"},
+        {"/mcp/../other", "/other"},
+        {"/mcp/./../other", "/other"},
+        {"/mcp/a/b/../../x?y=/../z", "/mcp/x?y=/../z"}, /* the query is not a path */
+        {"/mcp/.", "/mcp/"},
+        {"/mcp/..", "/"},
+        {"/./mcp", "/mcp"},
+        {"/", "/"},
+        {"/mcp/", "/mcp/"},
+        {"/mcp/...", "/mcp/..."},
+        {"/mcp/%41b", "/mcp/%41b"}, /* other escapes kept as they are */
+        {"/mcp?", "/mcp?"},
+    };
+    for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+        assert_true(url_path_normalize(same[i][0], out, sizeof(out), &why));
+        assert_string_equal(out, same[i][1]);
+    }
+    static const char *const refused[] = {
+        "mcp",
+        "",
+        "http://h/mcp",
+        "/mcp/%2e%2e/other",
+        "/mcp/%2E%2E/other",
+        "/mcp/..%2fother",
+        "/mcp/..%2Fother",
+        "/mcp%5c..%5cother",
+        "/mcp\\..\\other",
+        "//mcp",
+        "/mcp//../other",
+        "/..",
+        "/mcp/../../other",
+        "/mcp#x",
+        "/mcp/%",
+        "/mcp/%4",
+        "/mcp/%zz",
+        "/mcp\r\nX: y",
+        "/mcp\x7f",
+        "/mcp?a=\n",
+    };
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        why = NULL;
+        assert_false(url_path_normalize(refused[i], out, sizeof(out), &why));
+        assert_non_null(why);
+    }
+    /* what does not fit is refused, never cut */
+    assert_false(url_path_normalize("/0123456789", out, 8, &why));
+    assert_true(url_path_normalize("/012345", out, 8, &why));
+    assert_false(url_path_normalize("/0123456", out, 8, &why));
+    assert_false(url_path_normalize("/0?123456", out, 8, &why));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -79,6 +138,7 @@ int main(void)
         cmocka_unit_test(url__http_shapes),
         cmocka_unit_test(url__paths_and_well_known),
         cmocka_unit_test(url__params),
+        cmocka_unit_test(url__path_normalize),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,7 +19,8 @@ const env = process.env;
 const client = new Authorization(env.P2A_ADDR, grpc.credentials.createInsecure());
 const mcpUrl = new URL(env.P2A_RESOURCE);
 
-function check(headers, { host = mcpUrl.host, path = mcpUrl.pathname, key = env.P2A_INTROSPECT_KEY } = {}) {
+function check(headers, { host = mcpUrl.host, path = mcpUrl.pathname, key = env.P2A_INTROSPECT_KEY,
+  method = 'POST' } = {}) {
   const md = new grpc.Metadata();
   if (key) md.set('authorization', `Bearer ${key}`);
   const req = { attributes: {
@@ -27,7 +28,7 @@ function check(headers, { host = mcpUrl.host, path = mcpUrl.pathname, key = env.
     destination: { address: { socket_address: { address: '10.0.0.5', port_value: 443 } } },
     request: {
       time: { seconds: Math.floor(Date.now() / 1000), nanos: 0 },
-      http: { id: 'req-1', method: 'POST', headers: { ...headers, host }, path, host,
+      http: { id: 'req-1', method, headers: { ...headers, host }, path, host,
         scheme: 'https', protocol: 'HTTP/1.1', size: 128 },
     },
     tls_session: { sni: host },
@@ -75,6 +76,29 @@ test('Check: allowed with the identity, denied with what a client needs, on wron
   const unrouted = await check({ authorization: `Bearer ${env.P2A_PAT}` },
     { host: 'gw.example.test', path: '/filesystem' });
   assert.equal(unrouted.denied_response.status.code, 'Forbidden');
+
+  // the path is judged normalised (core/gateway.c, as forward-auth): a token good at /mcp is
+  // never let through at another path by dot segments or encoded separators
+  const bearer = { authorization: `Bearer ${env.P2A_PAT}` };
+  const inside = await check(bearer, { path: '/mcp/x/../y?z=/..' });
+  assert.equal(inside.http_response, 'ok_response');
+  for (const p of ['/mcp/../other', '/mcp/./../other', '/mcpx', '/mcp/../files/notes']) {
+    const r = await check(bearer, { path: p });
+    assert.equal(r.http_response, 'denied_response', p);
+    assert.equal(r.denied_response.status.code, 'Forbidden', p);
+  }
+  for (const p of ['/mcp/%2e%2e/other', '/mcp/%2E%2E/other', '/mcp/..%2fother', '/mcp//../other',
+    '/mcp/..\\other', '/mcp/%5c', '/../mcp', 'mcp', '/mcp#x']) {
+    const r = await check(bearer, { path: p });
+    assert.equal(r.denied_response.status.code, 'BadRequest', p);
+    assert.equal(r.status.code, 3, p); // INVALID_ARGUMENT
+    assert.equal(JSON.parse(r.denied_response.body).error, 'invalid_request', p);
+  }
+  const twoHosts = await check(bearer, { host: '127.0.0.1:3000, gw.example.test' });
+  assert.equal(twoHosts.denied_response.status.code, 'BadRequest');
+  // an OPTIONS without a token is judged like any request (ALLOW_OPTIONS is off here)
+  const preflight = await check({}, { method: 'OPTIONS' });
+  assert.equal(preflight.denied_response.status.code, 'Unauthorized');
 
   await assert.rejects(check({ authorization: `Bearer ${env.P2A_PAT}` }, { key: '' }),
     (e) => e.code === grpc.status.UNAUTHENTICATED);
