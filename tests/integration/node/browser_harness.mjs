@@ -74,6 +74,23 @@ export async function startBrowserSuite(env, { mcp = false } = {}) {
   };
 }
 
+// A person at the authorization page url in page: signs in as user when the login form shows
+// (each page is a fresh browser context), then approves on the consent page. The consent
+// page's HTML.
+export async function approveInBrowser(page, url, user, password) {
+  await page.goto(url.toString());
+  if (await page.$('form[action="/login"]')) {
+    await page.fill('#username', user);
+    await page.fill('#password', password);
+    await Promise.all([page.waitForSelector('form[action="/consent"]'),
+      page.click('button[type=submit]')]);
+  }
+  await page.waitForSelector('form[action="/consent"]');
+  const consent = await page.content();
+  await page.click('button[value=approve]');
+  return consent;
+}
+
 // The storage half of an MCP SDK OAuthClientProvider, in memory. A suite extends it with
 // redirectToAuthorization (the browser's part), which sets this.code from the callback.
 export class MemoryProvider {

@@ -15,7 +15,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as oidc from 'openid-client';
-import { startBrowserSuite, connectWithToken } from './browser_harness.mjs';
+import { approveInBrowser, connectWithToken, startBrowserSuite } from './browser_harness.mjs';
 import { whoami } from './mcp_server.mjs';
 
 const env = process.env;
@@ -83,16 +83,7 @@ after(async () => {
 async function signInAt(url) {
   const page = await suite.browser.newPage();
   const landed = suite.callbacks.next();
-  await page.goto(url.href);
-  if (await page.$('form[action="/login"]')) { // each page is a fresh browser context
-    await page.fill('#username', env.P2A_USER);
-    await page.fill('#password', env.P2A_PASSWORD);
-    await Promise.all([page.waitForSelector('form[action="/consent"]'),
-      page.click('button[type=submit]')]);
-  }
-  await page.waitForSelector('form[action="/consent"]');
-  const consent = await page.content();
-  await page.click('button[value=approve]');
+  const consent = await approveInBrowser(page, url, env.P2A_USER, env.P2A_PASSWORD);
   const back = await landed;
   await page.close();
   return { back, consent };

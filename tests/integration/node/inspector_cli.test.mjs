@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import net from 'node:net';
-import { startBrowserSuite } from './browser_harness.mjs';
+import { approveInBrowser, startBrowserSuite } from './browser_harness.mjs';
 
 const env = process.env;
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -88,17 +88,8 @@ function inspector(args) {
 async function approve(url, consents) {
   const page = await suite.browser.newPage();
   try {
-    await page.goto(url);
-    if (await page.$('form[action="/login"]')) {
-      await page.fill('#username', env.P2A_USER);
-      await page.fill('#password', env.P2A_PASSWORD);
-      await Promise.all([page.waitForSelector('form[action="/consent"]'),
-        page.click('button[type=submit]')]);
-    }
-    await page.waitForSelector('form[action="/consent"]');
-    consents.push({ url, page: await page.content() });
-    await Promise.all([page.waitForURL((u) => u.href.startsWith(callbackUrl)),
-      page.click('button[value=approve]')]);
+    consents.push({ url, page: await approveInBrowser(page, url, env.P2A_USER, env.P2A_PASSWORD) });
+    await page.waitForURL((u) => u.href.startsWith(callbackUrl));
   } finally {
     await page.close();
   }

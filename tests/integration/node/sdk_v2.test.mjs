@@ -8,7 +8,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client, StreamableHTTPClientTransport, UnauthorizedError } from '@modelcontextprotocol/client';
-import { MemoryProvider, startBrowserSuite } from './browser_harness.mjs';
+import { MemoryProvider, approveInBrowser, startBrowserSuite } from './browser_harness.mjs';
 
 const env = process.env;
 const ISSUER = env.P2A_ISSUER;
@@ -30,16 +30,7 @@ class BrowserProvider extends MemoryProvider {
     this.redirects.push(url);
     const page = await suite.browser.newPage();
     const landed = this.callbacks.next().then((u) => u.searchParams);
-    await page.goto(url.toString());
-    if (await page.$('form[action="/login"]')) {
-      await page.fill('#username', env.P2A_USER);
-      await page.fill('#password', env.P2A_PASSWORD);
-      await Promise.all([page.waitForSelector('form[action="/consent"]'),
-        page.click('button[type=submit]')]);
-    }
-    await page.waitForSelector('form[action="/consent"]');
-    this.consent = await page.content();
-    await page.click('button[value=approve]');
+    this.consent = await approveInBrowser(page, url, env.P2A_USER, env.P2A_PASSWORD);
     this.callback = await landed;
     await page.close();
     assert.equal(this.callback.get('state'), this.lastState);

@@ -12,7 +12,7 @@ import * as v2 from '@modelcontextprotocol/client';
 import { Client as V1Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as V1Transport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError as V1Unauthorized } from '@modelcontextprotocol/sdk/client/auth.js';
-import { MemoryProvider, startBrowserSuite } from './browser_harness.mjs';
+import { MemoryProvider, approveInBrowser, startBrowserSuite } from './browser_harness.mjs';
 import { whoami } from './mcp_server.mjs';
 
 const env = process.env;
@@ -44,16 +44,7 @@ class RegisteredProvider extends MemoryProvider {
     this.redirects.push(new URL(url));
     const page = await suite.browser.newPage();
     const landed = this.callbacks.next();
-    await page.goto(url.toString());
-    if (await page.$('form[action="/login"]')) {
-      await page.fill('#username', env.P2A_USER);
-      await page.fill('#password', env.P2A_PASSWORD);
-      await Promise.all([page.waitForSelector('form[action="/consent"]'),
-        page.click('button[type=submit]')]);
-    }
-    await page.waitForSelector('form[action="/consent"]');
-    this.consents.push(await page.content());
-    await page.click('button[value=approve]');
+    this.consents.push(await approveInBrowser(page, url, env.P2A_USER, env.P2A_PASSWORD));
     const back = await landed;
     this.code = back.searchParams.get('code');
     this.callback = back.searchParams;
