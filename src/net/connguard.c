@@ -95,9 +95,11 @@ bool connguard_admit(struct connguard *g, const char *addr)
     const char *why = NULL;
     size_t bound = 0;
     bool exempt = netaddr_in(g->exempt, g->nexempt, addr);
+    char key[NETADDR_MAX]; /* an IPv6 client counts by its /64, as the rate limits do */
+    netaddr_limit_key(addr, key);
     pthread_mutex_lock(&g->lock);
-    struct addr_count **slot = &g->buckets[hash(addr)], *e = *slot;
-    while (e != NULL && strcmp(e->addr, addr) != 0)
+    struct addr_count **slot = &g->buckets[hash(key)], *e = *slot;
+    while (e != NULL && strcmp(e->addr, key) != 0)
         e = e->next;
     if (g->open >= g->max_total) {
         why = "connections in total";
@@ -109,7 +111,7 @@ bool connguard_admit(struct connguard *g, const char *addr)
     if (why == NULL) {
         if (e == NULL) {
             e = xcalloc(1, sizeof(*e));
-            snprintf(e->addr, sizeof(e->addr), "%s", addr);
+            snprintf(e->addr, sizeof(e->addr), "%s", key);
             e->next = *slot;
             *slot = e;
         }
@@ -130,9 +132,11 @@ bool connguard_admit(struct connguard *g, const char *addr)
 
 void connguard_release(struct connguard *g, const char *addr)
 {
+    char key[NETADDR_MAX];
+    netaddr_limit_key(addr, key);
     pthread_mutex_lock(&g->lock);
-    struct addr_count **slot = &g->buckets[hash(addr)];
-    while (*slot != NULL && strcmp((*slot)->addr, addr) != 0)
+    struct addr_count **slot = &g->buckets[hash(key)];
+    while (*slot != NULL && strcmp((*slot)->addr, key) != 0)
         slot = &(*slot)->next;
     struct addr_count *e = *slot;
     if (e != NULL && --e->n == 0) {
