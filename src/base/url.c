@@ -114,6 +114,20 @@ static bool hex_digit(char c)
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
+static int hex_value(char c)
+{
+    return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+}
+
+/* The character an escape at p ("%xx", two hex digits) stands for when it is unreserved
+ * (RFC 3986 2.3: ALPHA, DIGIT, '-', '_', '~'; an encoded '.' is refused), else -1: a gateway
+ * routes "/%61dmin" as "/admin", so must we. */
+static int unreserved_escape(const char *p)
+{
+    int c = hex_value(p[1]) * 16 + hex_value(p[2]);
+    return isalnum(c) || c == '-' || c == '_' || c == '~' ? c : -1;
+}
+
 /* The escape at p ("%xx") is one of those we refuse: '/', '.' or '\\' encoded. */
 static bool escape_refused(const char *p)
 {
@@ -164,8 +178,11 @@ bool url_path_normalize(const char *target, char *out, size_t cap, const char **
             if (n + 1 + len >= cap)
                 return *why = "the path is too long", false;
             out[n++] = '/';
-            memcpy(out + n, seg, len);
-            n += len;
+            for (const char *q = seg; q < seg + len; q++) { /* %41 is "A" (RFC 3986 6.2.2.2) */
+                int c = *q == '%' ? unreserved_escape(q) : -1;
+                out[n++] = c >= 0 ? (char)c : *q;
+                q += c >= 0 ? 2 : 0;
+            }
         }
         p = end;
     }

@@ -47,8 +47,10 @@ void url_encode(struct mbuf *u, const char *v);
  * constant sentence) where a gateway and we could read the path differently: no leading '/',
  * an empty segment ("//", which nginx merges and others keep), a '..' above the root, a
  * backslash, a '#', a control byte, and '%2F', '%2E', '%5C' (encoded '/', '.', '\') or a
- * '%' not followed by two hex digits. Other percent-escapes are kept as they are (a route
- * is matched on them undecoded: the mismatch can only refuse). out has cap bytes; a result
+ * '%' not followed by two hex digits. An escaped unreserved character in the path is
+ * decoded (RFC 3986 6.2.2.2: "/%6Dcp/%61dmin" is "/mcp/admin", as a gateway routes it; kept
+ * escaped, it would miss the longer route and fall to a shorter or catch-all one); other
+ * percent-escapes, and the query, are kept as they are. out has cap bytes; a result
  * that does not fit is refused. Writes nothing but out: no allocation. */
 bool url_path_normalize(const char *target, char *out, size_t cap, const char **why);
 

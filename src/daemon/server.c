@@ -431,13 +431,22 @@ static void on_shutdown_deadline(evutil_socket_t fd, short what, void *arg)
     event_base_loopexit(s->base, NULL);
 }
 
+/* libevent's own lines, at most one a second per severity with the count passed over: some
+ * come once per connection (libevent 2.1 warns "BEV_OPT_CLOSE_ON_FREE set on an bufferevent
+ * with too few references" for every facade connection that a "Connection: close" request
+ * ends), so any anonymous client could write a line per request. Any thread. */
+static struct log_limit libevent_limits[4];
+
 static void on_libevent_log(int severity, const char *msg)
 {
     enum log_level level = severity == EVENT_LOG_DEBUG  ? LOG_DEBUG
                            : severity == EVENT_LOG_MSG  ? LOG_INFO
                            : severity == EVENT_LOG_WARN ? LOG_WARN
                                                         : LOG_ERROR;
-    log_msg(level, "libevent", "%s", msg);
+    unsigned long long passed = 0;
+    if (!log_enabled(level) || !log_every_second(&libevent_limits[level - LOG_DEBUG], &passed))
+        return;
+    log_msg(level, "libevent", "%s (%llu passed over)", msg, passed);
 }
 
 static void raise_fd_limit(void)

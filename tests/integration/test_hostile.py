@@ -273,6 +273,28 @@ class AccountThrottle(unittest.TestCase):
             env.close()
 
 
+class LibeventLines(unittest.TestCase):
+    def test_connection_close_requests_write_a_bounded_log(self):
+        """libevent 2.1 warns once for every facade connection a "Connection: close" request
+        ends: 300 such requests wrote 300 lines before; now a line a second at most."""
+        env = Env()
+        try:
+            a = oauth_authd(env)
+            before = len(a.output().splitlines())
+            t0 = time.monotonic()
+            for _ in range(300):
+                with socket.create_connection(("127.0.0.1", a.http_port), timeout=5) as s:
+                    s.sendall(b"GET /.well-known/oauth-authorization-server HTTP/1.1\r\n"
+                              b"Host: x\r\nConnection: close\r\n\r\n")
+                    while s.recv(65536):
+                        pass
+            seconds = time.monotonic() - t0
+            lines = [x for x in a.output().splitlines()[before:] if '"libevent"' in x]
+            self.assertLessEqual(len(lines), int(seconds) + 2, lines[:3])
+        finally:
+            env.close()
+
+
 class SlowConnections(unittest.TestCase):
     def test_slow_connections_under_1024_descriptors(self):
         raise_nofile(8192)

@@ -127,6 +127,25 @@ static void gateway__paths_and_hosts(void **state)
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
         assert_int_equal(gateway_judge(&cfg, "POST", "gw.example", refused[i], &res, &why),
                          GW_REFUSE);
+    /* an escaped unreserved character is the character: "/%6Fther" is routed as nginx
+     * routes it (to /other), and a longer route is never missed for a shorter one */
+    assert_int_equal(gateway_judge(&cfg, "POST", "gw.example", "/%6Fther", &res, &why), GW_JUDGE);
+    assert_string_equal(res, OTHER);
+    static char admin[] = "https://gw.example/mcp/admin";
+    struct p2a_config nested = two_servers();
+    nested.resources[2] = admin;
+    nested.nresources = 3;
+    nested.routes[2] =
+        (struct config_route){.host = "gw.example", .prefix = "/mcp/admin", .resource = admin};
+    nested.nroutes = 3;
+    nested.routes_given = true;
+    static const char *const at_admin[] = {"/mcp/admin", "/mcp/%61dmin",
+                                           "/m%63p/%61%64%6D%69%6E/x"};
+    for (size_t i = 0; i < sizeof(at_admin) / sizeof(at_admin[0]); i++) {
+        assert_int_equal(gateway_judge(&nested, "POST", "gw.example", at_admin[i], &res, &why),
+                         GW_JUDGE);
+        assert_string_equal(res, admin);
+    }
     /* segment boundaries: /mcpx is not /mcp */
     assert_int_equal(gateway_judge(&cfg, "POST", "gw.example", "/mcpx", &res, &why), GW_JUDGE);
     assert_null(res);

@@ -90,7 +90,9 @@ static void url__path_normalize(void **state)
         {"/", "/"},
         {"/mcp/", "/mcp/"},
         {"/mcp/...", "/mcp/..."},
-        {"/mcp/%41b", "/mcp/%41b"}, /* other escapes kept as they are */
+        {"/mcp/%41b", "/mcp/Ab"}, /* unreserved escapes decoded, as a gateway routes them */
+        {"/%6Dcp/%61dmin%7e%2d%5F", "/mcp/admin~-_"},
+        {"/mcp/%3A%25%20?q=%61", "/mcp/%3A%25%20?q=%61"}, /* others, and the query, kept */
         {"/mcp?", "/mcp?"},
     };
     for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
