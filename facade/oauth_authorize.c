@@ -230,8 +230,7 @@ static void authz_checks(struct oreq *r)
     const char *registered = json_string_value(json_object_get(r->client, "scope"));
     if (!scope_grant(cfg->scopes, cfg->resource_scopes, registered, scope, r->scope,
                      sizeof(r->scope))) {
-        authz_redirect(r, "invalid_scope",
-                       "none of the requested scopes is offered here", NULL);
+        authz_redirect(r, "invalid_scope", "none of the requested scopes is offered here", NULL);
         return;
     }
     if (r->mode == AUTHZ_CONSENT) {

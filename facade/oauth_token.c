@@ -149,7 +149,8 @@ static void on_code_redeemed(void *arg, p2a_err err, const char *const *v, const
         why = "authorization code is invalid or expired";
     else if (strcmp(cid, r->client_id) != 0)
         why = "authorization code was issued to another client";
-    else if ((rgiven && given_uri == NULL) || (given_uri != NULL && !oauth_redirect_uri_same(ruri, given_uri)))
+    else if ((rgiven && given_uri == NULL) ||
+             (given_uri != NULL && !oauth_redirect_uri_same(ruri, given_uri)))
         why = "redirect_uri does not match the authorization request";
     else if (!oauth_pkce_s256_ok(verifier, chal))
         why = "code_verifier does not match the code_challenge";

@@ -434,6 +434,9 @@ json_t *oauth_cimd_client(const char *body, size_t len, const char *url, char *w
     p2a_err e = client_metadata(doc, &meta, &code, why, whylen);
     json_decref(doc);
     bad = e == P2A_OK ? application_type_why(meta) : NULL;
+    if (e == P2A_OK && bad == NULL &&
+        !array_has(json_object_get(meta, "grant_types"), "authorization_code"))
+        bad = "a metadata document's grant_types must list authorization_code";
     if (e != P2A_OK || bad != NULL) {
         if (bad != NULL)
             snprintf(why, whylen, "%s", bad);

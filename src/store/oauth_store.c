@@ -137,8 +137,8 @@ void oauth_store_client_get(struct store *st, const char *client_id, store_eval_
     EVAL(st, lua, 1, cb, arg, KEY(STORE_KEY_CLIENT, client_id));
 }
 
-void oauth_store_client_touch(struct store *st, const char *client_id, int idle_s,
-                              store_eval_cb cb, void *arg)
+void oauth_store_client_touch(struct store *st, const char *client_id, int idle_s, store_eval_cb cb,
+                              void *arg)
 {
     static const char lua[] =
         "if redis.call('TTL', KEYS[1]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end\n"

@@ -93,6 +93,9 @@ static void clients__cimd_documents(void **state)
          "\"grant_types\":[\"urn:ietf:params:oauth:grant-type:jwt-bearer\"],"
          "\"redirect_uris\":[\"https://a.example/cb\"]}",
          "grant_types names none that this server serves"},
+        {"{\"client_id\":\"" URL "\",\"client_name\":\"A\",\"grant_types\":[\"refresh_token\"],"
+         "\"redirect_uris\":[\"https://a.example/cb\"]}",
+         "must list authorization_code"},
         {"{\"client_id\":\"" URL "\",\"client_name\":\"A\",\"grant_types\":[1],"
          "\"redirect_uris\":[\"https://a.example/cb\"]}",
          "array of at most 8 strings"},

@@ -74,8 +74,8 @@ static void scope__grant(void **state)
     assert_string_equal(out, "files admin");
     assert_true(scope_grant(offered, defaults, "unknown", NULL, out, sizeof(out)));
     assert_string_equal(out, "mcp");
-    assert_true(scope_grant(offered, defaults, "offline_access", "offline_access", out,
-                            sizeof(out)));
+    assert_true(
+        scope_grant(offered, defaults, "offline_access", "offline_access", out, sizeof(out)));
     assert_string_equal(out, "offline_access mcp");
     /* nothing offered left to grant */
     assert_false(scope_grant("offline_access", "", NULL, "offline_access", out, sizeof(out)));
