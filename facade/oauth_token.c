@@ -15,13 +15,7 @@ void oauth_revoke_locally(struct oreq *r, const char *const *v, size_t from, siz
 static bool client_has_grant(const struct oreq *r, const char *gt)
 {
     json_t *list = json_object_get(r->client, "grant_types");
-    if (list == NULL)
-        return true;
-    size_t i;
-    json_t *e;
-    json_array_foreach(list, i, e) if (json_is_string(e) &&
-                                       strcmp(json_string_value(e), gt) == 0) return true;
-    return false;
+    return list == NULL || oauth_json_names(list, gt);
 }
 
 static void finish_tokens(struct oreq *r)

@@ -45,12 +45,13 @@ static p2a_err meta_fail(const char **error, const char *code, char *desc, size_
     return P2A_ERR_INVALID;
 }
 
-/* Whether the array a holds the string s. */
-static bool array_has(json_t *a, const char *s)
+bool oauth_json_names(json_t *v, const char *s)
 {
+    if (json_is_string(v))
+        return strcmp(json_string_value(v), s) == 0;
     size_t i;
     json_t *e;
-    json_array_foreach(a, i, e)
+    json_array_foreach(v, i, e)
     {
         if (json_is_string(e) && strcmp(json_string_value(e), s) == 0)
             return true;
@@ -78,7 +79,7 @@ static const char *string_list(json_t *v, const char *const *allowed, size_t nal
             return "must be a non-empty array of at most 8 strings";
         }
         for (size_t k = 0; k < nallowed; k++)
-            if (strcmp(s, allowed[k]) == 0 && !array_has(*out, s))
+            if (strcmp(s, allowed[k]) == 0 && !oauth_json_names(*out, s))
                 json_array_append_new(*out, json_string(s));
     }
     if (json_array_size(*out) > 0)
@@ -402,9 +403,9 @@ static const char *cimd_method(json_t *doc, const char **why)
         *why = "token_endpoint_auth_methods_supported must be an array of strings";
         return NULL;
     }
-    if (keys && array_has(list, "private_key_jwt"))
+    if (keys && oauth_json_names(list, "private_key_jwt"))
         return "private_key_jwt";
-    if (array_has(list, "none"))
+    if (oauth_json_names(list, "none"))
         return "none";
     *why = "a metadata document must list none, or private_key_jwt with jwks or jwks_uri, in "
            "token_endpoint_auth_methods_supported";
@@ -435,7 +436,7 @@ json_t *oauth_cimd_client(const char *body, size_t len, const char *url, char *w
     json_decref(doc);
     bad = e == P2A_OK ? application_type_why(meta) : NULL;
     if (e == P2A_OK && bad == NULL &&
-        !array_has(json_object_get(meta, "grant_types"), "authorization_code"))
+        !oauth_json_names(json_object_get(meta, "grant_types"), "authorization_code"))
         bad = "a metadata document's grant_types must list authorization_code";
     if (e != P2A_OK || bad != NULL) {
         if (bad != NULL)
@@ -451,17 +452,9 @@ json_t *oauth_cimd_client(const char *body, size_t len, const char *url, char *w
 
 static bool aud_names(json_t *aud, const char *const *audiences, size_t naud)
 {
-    for (size_t i = 0; i < naud; i++) {
-        if (json_is_string(aud) && strcmp(json_string_value(aud), audiences[i]) == 0)
+    for (size_t i = 0; i < naud; i++)
+        if (oauth_json_names(aud, audiences[i]))
             return true;
-        size_t k;
-        json_t *a;
-        json_array_foreach(aud, k, a)
-        {
-            if (json_is_string(a) && strcmp(json_string_value(a), audiences[i]) == 0)
-                return true;
-        }
-    }
     return false;
 }
 

@@ -37,6 +37,8 @@ enum oauth_auth_method {
 
 /* A request body as a JSON object (duplicate members refused), or NULL. */
 json_t *oauth_json_object(const char *body, size_t len);
+/* Whether v is the string s, or an array holding it (an aud, a grant_types list). */
+bool oauth_json_names(json_t *v, const char *s);
 /* The method a client record names. */
 enum oauth_auth_method oauth_auth_method_parse(const char *s);
 

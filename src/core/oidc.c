@@ -141,20 +141,6 @@ static enum oidc_result header_check(const char *tok, json_t *jwks, char *why, s
     return rc;
 }
 
-static bool aud_has(json_t *aud, const char *client_id)
-{
-    if (json_is_string(aud))
-        return strcmp(json_string_value(aud), client_id) == 0;
-    size_t i;
-    json_t *v;
-    json_array_foreach(aud, i, v)
-    {
-        if (json_is_string(v) && strcmp(json_string_value(v), client_id) == 0)
-            return true;
-    }
-    return false;
-}
-
 static bool ascii_printable(const char *s)
 {
     for (; *s; s++)
@@ -174,7 +160,7 @@ static const char *claims_check(json_t *c, const struct oidc_expect *x)
     const char *sub = json_string_value(json_object_get(c, "sub"));
     if (iss == NULL || strcmp(iss, x->issuer) != 0)
         return "the ID token was issued by another issuer";
-    if (!aud_has(aud, x->client_id))
+    if (!oauth_json_names(aud, x->client_id))
         return "the ID token is not for this service (aud)";
     if (json_is_array(aud) && json_array_size(aud) > 1 && azp == NULL)
         return "the ID token has several audiences and no azp";
