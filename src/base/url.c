@@ -119,13 +119,16 @@ static int hex_value(char c)
     return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
 }
 
-/* The character an escape at p ("%xx", two hex digits) stands for when it is unreserved
- * (RFC 3986 2.3: ALPHA, DIGIT, '-', '_', '~'; an encoded '.' is refused), else -1: a gateway
- * routes "/%61dmin" as "/admin", so must we. */
-static int unreserved_escape(const char *p)
+/* The character an escape at p ("%xx", two hex digits) stands for, into *out, when it is
+ * unreserved (RFC 3986 2.3: ALPHA, DIGIT, '-', '_', '~'; an encoded '.' is refused); false
+ * otherwise: a gateway routes "/%61dmin" as "/admin", so must we. */
+static bool unreserved_escape(const char *p, char *out)
 {
     int c = hex_value(p[1]) * 16 + hex_value(p[2]);
-    return isalnum(c) || c == '-' || c == '_' || c == '~' ? c : -1;
+    if (c < 0 || c > 0x7e || !(isalnum(c) || c == '-' || c == '_' || c == '~'))
+        return false;
+    *out = (char)c;
+    return true;
 }
 
 /* The escape at p ("%xx") is one of those we refuse: '/', '.' or '\\' encoded. */
@@ -179,9 +182,10 @@ bool url_path_normalize(const char *target, char *out, size_t cap, const char **
                 return *why = "the path is too long", false;
             out[n++] = '/';
             for (const char *q = seg; q < seg + len; q++) { /* %41 is "A" (RFC 3986 6.2.2.2) */
-                int c = *q == '%' ? unreserved_escape(q) : -1;
-                out[n++] = c >= 0 ? (char)c : *q;
-                q += c >= 0 ? 2 : 0;
+                char c = *q;
+                if (*q == '%' && unreserved_escape(q, &c))
+                    q += 2;
+                out[n++] = c;
             }
         }
         p = end;
