@@ -52,7 +52,7 @@ class StepUpRegistered(unittest.TestCase):
     """SDK v2 and v1 clients registered at /register (with the first challenge's scope) step
     up to a tool that needs another scope: the registered scope is no ceiling, and
     remembered consent (on, the default) asks again for the wider scope. The Inspector CLI
-    registers, signs in and calls a tool."""
+    does too."""
 
     def test_registered_clients_step_up(self):
         chromium = chromium_for(self, "@modelcontextprotocol", "client")

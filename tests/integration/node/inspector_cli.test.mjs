@@ -2,14 +2,17 @@
 // pipe2-auth, as a person runs it: it registers at /register with the first challenge's
 // scope, prints "Please navigate to: <authorize URL>" (no terminal, so no browser of its
 // own), and waits on its loopback callback; headless Chromium signs in and approves, and the
-// tool runs. (Its step-up is not tried here: holding a refresh token, the 2.12 CLI refreshes
-// instead of asking for the wider scope, and says "auth() returned AUTHORIZED without
-// authorization code" whatever the server does; SDK v1 and v2 step up in step_up.test.mjs.)
-// Its state lives under a HOME of the test's own. Run by tests/integration/test_mcp_2026.py.
+// tool runs. A second run calls a tool that needs 'files': 403 insufficient_scope, the CLI
+// asks "Proceed with step-up authorization?", the test says y, the person approves the wider
+// scope, and the tool runs (issue 21: before, /authorize narrowed the request back to the
+// registered scope). Its server entry declines refresh tokens (the Inspector's
+// requestRefreshToken: false): holding one, the 2.12 CLI refreshes instead, whatever the
+// server does. Its state lives under a HOME of the test's own. Run by
+// tests/integration/test_mcp_2026.py.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,6 +44,11 @@ before(async () => {
   suite = await startBrowserSuite(env, { mcp: true });
   home = mkdtempSync(path.join(os.tmpdir(), 'p2a-inspector-'));
   callbackUrl = `http://127.0.0.1:${await freePort()}/oauth/callback`;
+  // the Inspector's own setting for a client that keeps no refresh token (#2068): holding
+  // one, the 2.12 CLI answers a 403 insufficient_scope by refreshing, which can only narrow
+  // (RFC 6749 6), and stops with "auth() returned AUTHORIZED without authorization code"
+  writeFileSync(path.join(home, 'servers.json'), JSON.stringify({ mcpServers: { p2a: {
+    type: 'http', url: MCP_URL, oauth: { requestRefreshToken: false } } } }));
 });
 
 after(async () => {
@@ -52,13 +60,13 @@ after(async () => {
 // Resolves with { code, stdout, stderr, consents } once it exits (killed after 90 s).
 function inspector(args) {
   return new Promise((resolve) => {
-    const child = spawn(CLI, ['--cli', MCP_URL, '--transport', 'http', '--callback-url',
-      callbackUrl, ...args], {
+    const child = spawn(CLI, ['--cli', '--config', path.join(home, 'servers.json'), '--server',
+      'p2a', '--callback-url', callbackUrl, ...args], {
       // no terminal here: MCP_AUTO_OPEN_ENABLED lets it sign in all the same, and the browser
       // it would open is /bin/true (xdg-open runs $BROWSER): Chromium here opens the URL
       env: { ...env, HOME: home, NO_COLOR: '1', MCP_AUTO_OPEN_ENABLED: 'true', BROWSER: 'true', MCP_INSPECTOR_SECRET_STORE: 'file',
         DISPLAY: '', WAYLAND_DISPLAY: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
@@ -69,6 +77,7 @@ function inspector(args) {
     child.stdout.on('data', (d) => { stdout += d; });
     child.stderr.on('data', (d) => {
       stderr += d;
+      if (/Proceed with step-up authorization\? \[y\/N\] $/.test(stderr)) child.stdin.write('y\n');
       for (const m of stderr.matchAll(/Please navigate to: (\S+)/g)) {
         if (opened.has(m[1])) continue;
         opened.add(m[1]);
@@ -95,7 +104,7 @@ async function approve(url, consents) {
   }
 }
 
-test('Inspector CLI: registers at /register, signs in through the browser, calls a tool', async () => {
+test('Inspector CLI: registers, signs in, calls a tool; steps up to a tool that needs files', async () => {
   const first = await inspector(['--method', 'tools/call', '--tool-name', 'whoami']);
   assert.equal(first.code, 0, first.stderr + first.stdout);
   assert.equal(first.consents.length, 1, first.stderr);
@@ -103,5 +112,12 @@ test('Inspector CLI: registers at /register, signs in through the browser, calls
   assert.match(asked.searchParams.get('client_id'), /^c_/); // registered at /register
   const me = JSON.parse(JSON.parse(first.stdout).content[0].text);
   assert.equal(me.sub, env.P2A_USER_ID);
-  assert.ok(me.scopes.includes('mcp'), me.scopes);
+  assert.ok(me.scopes.includes('mcp') && !me.scopes.includes('files'), me.scopes);
+
+  const second = await inspector(['--method', 'tools/call', '--tool-name', 'write_note']);
+  assert.equal(second.code, 0, second.stderr + second.stdout);
+  assert.equal(JSON.parse(second.stdout).content[0].text, 'written');
+  assert.equal(second.consents.length, 1, second.stderr); // the wider scope, approved again
+  const wider = new URL(second.consents[0].url).searchParams.get('scope').split(' ');
+  assert.ok(wider.includes('mcp') && wider.includes('files'), wider);
 });
