@@ -34,7 +34,7 @@ struct oauth_budget {
     int64_t read_at_ms;   /* when the last reading arrived; 0: none yet */
     _Atomic int64_t used; /* used_memory and maxmemory of the last reading */
     _Atomic int64_t max;
-    int64_t logged_at_ms; /* a refusal is logged at most every 10 s */
+    struct log_limit log; /* refusals: a line a second at most */
 };
 
 static void on_memory(void *arg, p2a_err err, int64_t used, int64_t max)
@@ -105,15 +105,13 @@ bool oauth_budget_allows(struct oauth_http *o, size_t bytes)
 
 void oauth_budget_refuse(struct oreq *r, bool page)
 {
-    struct oauth_budget *b = r->o->budget;
-    int64_t now = clock_now_ms();
-    if (now - b->logged_at_ms >= 10000) {
-        b->logged_at_ms = now;
+    unsigned long long passed;
+    if (log_every_second(&r->o->budget->log, &passed))
         log_warn("oauth.reserve",
                  "Redis has less than PIPE2_AUTH_REDIS_RESERVE_MB free: anonymous writes refused "
-                 "(%s from %s, and any others for 10 s); revocations, issuance and refresh go on",
-                 ep_names[r->ep], r->addr);
-    }
+                 "(%s from %s; %llu more since the last line); revocations, issuance and refresh "
+                 "go on",
+                 ep_names[r->ep], r->addr, passed);
     oh_add_header(r->http, "Retry-After", "60");
     if (page)
         oreq_page_error(r, 503, "The service is busy",

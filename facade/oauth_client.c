@@ -29,7 +29,7 @@ void oreq_client_lookup(struct oreq *r, void (*next)(struct oreq *r))
     r->after_lookup = next;
     r->client_why[0] = '\0';
     if (strncmp(r->client_id, "https://", 8) == 0)
-        oauth_docs_get(r->o->docs, DOC_CLIENT, r->client_id, r->addr, on_client_document, r);
+        oauth_docs_get(r->o->docs, DOC_CLIENT, r->client_id, r->limit, on_client_document, r);
     else
         oauth_store_client_get(r->o->h.store, r->client_id, on_client_record, r);
 }
@@ -214,7 +214,7 @@ static void client_authenticated(struct oreq *r)
         else if (jwks != NULL)
             check_assertion(r, jwks);
         else
-            oauth_docs_get(r->o->docs, DOC_JWKS, uri ? uri : "", r->addr, on_client_keys, r);
+            oauth_docs_get(r->o->docs, DOC_JWKS, uri ? uri : "", r->limit, on_client_keys, r);
         return;
     }
     if (r->assertion != NULL) {

@@ -22,6 +22,7 @@
 #include <openssl/crypto.h>
 
 #include "clients.h"
+#include "digest.h"
 #include "clock.h"
 #include "config.h"
 #include "facade_http.h"

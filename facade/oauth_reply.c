@@ -121,11 +121,8 @@ static struct log_limit refusal_limits[REFUSAL_SLOTS];
 
 void oreq_log_refusal(const struct oreq *r, int status, const char *error, const char *desc)
 {
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (const char *p = r->client_id; *p != '\0'; p++)
-        h = (h ^ (unsigned char)*p) * 16777619u;
     unsigned long long passed = 0;
-    if (!log_every_second(&refusal_limits[h % REFUSAL_SLOTS], &passed))
+    if (!log_every_second(&refusal_limits[digest_fnv1a(r->client_id) % REFUSAL_SLOTS], &passed))
         return;
     log_warn("oauth.refused", "%s refused client %.200s from %s: %d %s: %s (%llu passed over)",
              ep_names[r->ep], r->client_id[0] ? r->client_id : "(none)", r->addr, status, error,

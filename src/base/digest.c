@@ -19,3 +19,11 @@ void digest_sha256(const void *data, size_t len, unsigned char out[DIGEST_SHA256
     P2A_ASSERT(SHA256_Init(&ctx) == 1 && SHA256_Update(&ctx, data, len) == 1 &&
                SHA256_Final(out, &ctx) == 1);
 }
+
+uint32_t digest_fnv1a(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s != '\0'; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}

@@ -17,6 +17,16 @@ static bool is_tchar(unsigned char c)
            (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
 }
 
+bool h1scan_token(const char *s)
+{
+    if (*s == '\0')
+        return false;
+    for (; *s != '\0'; s++)
+        if (!is_tchar((unsigned char)*s))
+            return false;
+    return true;
+}
+
 static enum h1_event refuse(struct h1scan *s, int status, const char *why)
 {
     s->state = H1_BAD;

@@ -62,4 +62,7 @@ void h1scan_init(struct h1scan *s);
 /* Reads up to n bytes of p; *used says how many were read before the event returned. */
 enum h1_event h1scan_feed(struct h1scan *s, const unsigned char *p, size_t n, size_t *used);
 
+/* Whether s is an RFC 9110 token (a method, a field name): one or more tchar. */
+bool h1scan_token(const char *s);
+
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "codec.h"
 #include "mbuf.h"
 
 bool url_split(const char *s, struct url_parts *u)
@@ -109,22 +110,12 @@ void url_encode(struct mbuf *u, const char *v)
     }
 }
 
-static bool hex_digit(char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-static int hex_value(char c)
-{
-    return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
-}
-
 /* The character an escape at p ("%xx", two hex digits) stands for, into *out, when it is
  * unreserved (RFC 3986 2.3: ALPHA, DIGIT, '-', '_', '~'; an encoded '.' is refused); false
  * otherwise: a gateway routes "/%61dmin" as "/admin", so must we. */
 static bool unreserved_escape(const char *p, char *out)
 {
-    int c = hex_value(p[1]) * 16 + hex_value(p[2]);
+    int c = codec_hexval((unsigned char)p[1]) * 16 + codec_hexval((unsigned char)p[2]);
     if (c < 0 || c > 0x7e || !(isalnum(c) || c == '-' || c == '_' || c == '~'))
         return false;
     *out = (char)c;
@@ -150,7 +141,8 @@ bool url_path_normalize(const char *target, char *out, size_t cap, const char **
             return *why = "a control character in the path", false;
         if (c == '#')
             return *why = "a fragment (#) in the request target", false;
-        if (c == '%' && (!hex_digit(q[1]) || !hex_digit(q[2])))
+        if (c == '%' &&
+            (codec_hexval((unsigned char)q[1]) < 0 || codec_hexval((unsigned char)q[2]) < 0))
             return *why = "a % in the path that is not followed by two hex digits", false;
     }
     while (*p == '/') { /* one segment per round: p at its '/' */

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "h1scan.h"
 #include "url.h"
 
 enum attr { A_METHOD, A_HOST, A_HOST_HDR, A_URI, A_URL };
@@ -86,17 +87,6 @@ bool gateway_header(struct gateway_attrs *a, const char *name, size_t nlen, cons
     return true;
 }
 
-static bool is_token(const char *s)
-{
-    if (*s == '\0')
-        return false;
-    for (; *s != '\0'; s++)
-        if (strchr("!#$%&'*+-.^_`|~", *s) == NULL &&
-            !((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
-            return false;
-    return true;
-}
-
 /* One host: no list ("a, b" is what a proxy appending to the header makes), no whitespace,
  * no control byte. */
 static bool one_host(const char *s)
@@ -112,7 +102,7 @@ enum gateway_verdict gateway_judge(const struct p2a_config *cfg, const char *met
                                    const char **why)
 {
     *resource = NULL;
-    if (method == NULL || !is_token(method))
+    if (method == NULL || !h1scan_token(method))
         return *why = "the method is not an HTTP method", GW_REFUSE;
     if (host != NULL && host[0] != '\0' && !one_host(host))
         return *why = "the host must be one host[:port]", GW_REFUSE;

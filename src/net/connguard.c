@@ -19,6 +19,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "digest.h"
 #include "xalloc.h"
 
 #define BUCKETS 1024
@@ -45,10 +46,7 @@ struct connguard {
 
 static unsigned hash(const char *s)
 {
-    unsigned h = 2166136261u;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 16777619u;
-    return h % BUCKETS;
+    return digest_fnv1a(s) % BUCKETS;
 }
 
 struct connguard *connguard_new(const char *port, size_t max_total, size_t max_per_addr,
@@ -124,8 +122,9 @@ bool connguard_admit(struct connguard *g, const char *addr)
     atomic_fetch_add_explicit(&g->refused, 1, memory_order_relaxed);
     unsigned long long passed;
     if (log_every_second(&g->log, &passed))
-        log_warn("conn.refused", "%s: refused a connection from %s: at the bound of %zu %s "
-                                 "(%llu more refused since the last line)",
+        log_warn("conn.refused",
+                 "%s: refused a connection from %s: at the bound of %zu %s "
+                 "(%llu more refused since the last line)",
                  g->port, addr, bound, why, passed);
     return false;
 }
@@ -183,11 +182,12 @@ static void on_resume(evutil_socket_t fd, short what, void *arg)
     struct accept_guard *a = arg;
     if (a->reserve_fd < 0)
         a->reserve_fd = reserve_open();
-    evconnlistener_enable(a->listener); /* at a bound of its owner's, the next accept pauses it again */
+    evconnlistener_enable(
+        a->listener); /* at a bound of its owner's, the next accept pauses it again */
 }
 
-void accept_guard_init(struct accept_guard *a, struct event_base *base,
-                       struct evconnlistener *l, const char *name)
+void accept_guard_init(struct accept_guard *a, struct event_base *base, struct evconnlistener *l,
+                       const char *name)
 {
     memset(a, 0, sizeof(*a));
     a->name = name;
@@ -235,8 +235,9 @@ void accept_guard_on_error(struct accept_guard *a)
     evtimer_add(a->resume_ev, &tv);
     unsigned long long passed;
     if (log_every_second(&a->log, &passed))
-        log_warn("conn.accept_failed", "%s: accept failed (%s)%s; pausing %d ms (%llu more "
-                                       "since the last line)",
+        log_warn("conn.accept_failed",
+                 "%s: accept failed (%s)%s; pausing %d ms (%llu more "
+                 "since the last line)",
                  a->name, evutil_socket_error_to_string(err),
                  full ? ": descriptors exhausted, newest connection closed" : "", a->backoff_ms,
                  passed);
