@@ -23,14 +23,11 @@
 #include "oauth_internal.h"
 
 #include <openssl/evp.h>
-#include <openssl/kdf.h>
-#include <openssl/rand.h>
-
-#include "codec.h"
 
 #include "fetch.h"
 #include "jws.h"
 #include "oidc.h"
+#include "seal.h"
 
 static void upstream_error(struct oreq *r, int status, const char *why)
 {
@@ -46,95 +43,25 @@ static const char *cookie_name(const struct oauth_http *o)
     return o->secure ? "__Host-p2a_upstream" : "p2a_upstream";
 }
 
-/* ---- the sealed cookie ------------------------------------------------------------------- */
+/* ---- the sealed cookie (core/seal.h) --------------------------------------------------------- */
 
-#define UPSTREAM_QUERY_MAX 2560 /* the authorization request a sign-in carries */
-#define SEAL_IV 12
-#define SEAL_TAG 16
+#define UPSTREAM_QUERY_MAX 2560                  /* the authorization request a sign-in carries */
 #define SEAL_TEXT_MAX (UPSTREAM_QUERY_MAX + 512) /* the JSON sealed */
-/* kid, '.', base64url of IV, text and tag: within the 4096 bytes a browser keeps of a cookie
- * for any query up to UPSTREAM_QUERY_MAX */
-#define SEAL_COOKIE_MAX (KEYS_MAX_KID + 1 + CODEC_B64URL_LEN(SEAL_IV + SEAL_TEXT_MAX + SEAL_TAG))
-static const char seal_info[] = "pipe2-auth upstream sign-in cookie v1";
-
-/* The cookie key of signing key k: HKDF-SHA256 of its private key (every replica has it). */
-static bool seal_key(const struct signing_key *k, unsigned char key[32])
-{
-    EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
-    size_t len = 32;
-    bool ok =
-        c != NULL && EVP_PKEY_derive_init(c) > 0 && EVP_PKEY_CTX_set_hkdf_md(c, EVP_sha256()) > 0 &&
-        EVP_PKEY_CTX_set1_hkdf_key(c, (const unsigned char *)k->priv_pem, (int)k->priv_pem_len) >
-            0 &&
-        EVP_PKEY_CTX_add1_hkdf_info(c, (const unsigned char *)seal_info, sizeof(seal_info) - 1) >
-            0 &&
-        EVP_PKEY_derive(c, key, &len) > 0 && len == 32;
-    EVP_PKEY_CTX_free(c);
-    return ok;
-}
-
-/* The cookie's value for text: "<kid>.<base64url(iv, ciphertext, tag)>", the kid as AAD;
- * NULL when it cannot be made. */
-static char *seal(const struct keyring *ring, const char *text)
-{
-    const struct signing_key *k = keys_signer(ring);
-    size_t n = strlen(text), klen = strlen(k->kid), total = SEAL_IV + n + SEAL_TAG;
-    if (n > SEAL_TEXT_MAX)
-        return NULL;
-    unsigned char key[32], *buf = xmalloc(total);
-    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-    int len = 0, fin = 0;
-    bool ok = c != NULL && seal_key(k, key) && RAND_bytes(buf, SEAL_IV) == 1 &&
-              EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, buf) == 1 &&
-              EVP_EncryptUpdate(c, NULL, &len, (const unsigned char *)k->kid, (int)klen) == 1 &&
-              EVP_EncryptUpdate(c, buf + SEAL_IV, &len, (const unsigned char *)text, (int)n) == 1 &&
-              EVP_EncryptFinal_ex(c, buf + SEAL_IV + len, &fin) == 1 &&
-              EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, SEAL_TAG, buf + SEAL_IV + n) == 1;
-    EVP_CIPHER_CTX_free(c);
-    OPENSSL_cleanse(key, sizeof(key));
-    char *out = NULL;
-    if (ok) {
-        out = xmalloc(klen + 2 + CODEC_B64URL_LEN(total));
-        memcpy(out, k->kid, klen);
-        out[klen] = '.';
-        codec_b64url_encode(buf, total, out + klen + 1);
-    }
-    free(buf);
-    return out;
-}
+/* within the 4096 bytes a browser keeps of a cookie for any query up to UPSTREAM_QUERY_MAX */
+#define SEAL_COOKIE_MAX SEAL_LEN(SEAL_TEXT_MAX)
+static const char seal_purpose[] = "pipe2-auth upstream sign-in cookie v1";
 
 /* The JSON object a cookie's value seals (new reference), or NULL: malformed, another key's,
  * tampered with. */
 static json_t *unseal(const struct keyring *ring, const char *value)
 {
-    const char *dot = strrchr(value, '.');
-    const struct signing_key *k = dot ? keys_find(ring, value, (size_t)(dot - value)) : NULL;
-    if (k == NULL)
+    size_t n = 0;
+    char *text = seal_open(ring, seal_purpose, value, SEAL_TEXT_MAX, &n);
+    if (text == NULL)
         return NULL;
-    size_t klen = (size_t)(dot - value);
-    unsigned char *raw = xmalloc(SEAL_IV + SEAL_TEXT_MAX + SEAL_TAG + 3);
-    long total =
-        codec_b64url_decode(dot + 1, strlen(dot + 1), raw, SEAL_IV + SEAL_TEXT_MAX + SEAL_TAG + 3);
-    json_t *obj = NULL;
-    if (total >= SEAL_IV + SEAL_TAG + 2 && total <= SEAL_IV + SEAL_TEXT_MAX + SEAL_TAG) {
-        size_t n = (size_t)total - SEAL_IV - SEAL_TAG;
-        unsigned char key[32], *text = xmalloc(n + 1);
-        EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-        int len = 0, fin = 0;
-        bool ok = c != NULL && seal_key(k, key) &&
-                  EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, raw) == 1 &&
-                  EVP_DecryptUpdate(c, NULL, &len, (const unsigned char *)value, (int)klen) == 1 &&
-                  EVP_DecryptUpdate(c, text, &len, raw + SEAL_IV, (int)n) == 1 &&
-                  EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, SEAL_TAG, raw + SEAL_IV + n) == 1 &&
-                  EVP_DecryptFinal_ex(c, text + len, &fin) == 1;
-        EVP_CIPHER_CTX_free(c);
-        OPENSSL_cleanse(key, sizeof(key));
-        obj = ok ? oauth_json_object((const char *)text, n) : NULL;
-        OPENSSL_cleanse(text, n);
-        free(text);
-    }
-    OPENSSL_cleanse(raw, SEAL_IV + SEAL_TEXT_MAX + SEAL_TAG + 3);
-    free(raw);
+    json_t *obj = oauth_json_object(text, n);
+    OPENSSL_cleanse(text, n);
+    free(text);
     return obj;
 }
 
@@ -179,7 +106,8 @@ static void on_discovery_for_begin(void *arg, json_t *doc, const char *why)
                   "verifier", verifier, "exp", (json_int_t)clock_now() + OAUTH_UPSTREAM_TTL_S);
     char *value = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
     json_decref(rec);
-    char *sealed = value ? seal(r->o->h.keys(r->o->h.arg), value) : NULL;
+    char *sealed =
+        value ? seal_text(r->o->h.keys(r->o->h.arg), seal_purpose, value, SEAL_TEXT_MAX) : NULL;
     OPENSSL_cleanse(verifier, sizeof(verifier));
     OPENSSL_cleanse(nonce, sizeof(nonce));
     if (value != NULL) {
