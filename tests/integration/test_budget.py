@@ -19,7 +19,7 @@ import unittest
 import urllib.parse
 import http.client
 
-from harness import Env, oauth_authd, wait_until
+from harness import ServiceTest, wait_until
 from p2a_client import pb
 from test_oauth import JSONCT
 from test_upstream import CLIENT_ID, CLIENT_SECRET, CraftedIdP
@@ -95,26 +95,23 @@ def metadata(n_uris):
                                          for i in range(n_uris)]})
 
 
-class Budget(unittest.TestCase):
+class Budget(ServiceTest):
+    OAUTH = True
+
     @classmethod
     def setUpClass(cls):
         cls.idp = CraftedIdP()
-        cls.env = Env()
-        cls.authd = oauth_authd(cls.env, {
-            "PIPE2_AUTH_UPSTREAM_ISSUER": cls.idp.issuer,
-            "PIPE2_AUTH_UPSTREAM_CLIENT_ID": CLIENT_ID,
-            "PIPE2_AUTH_UPSTREAM_CLIENT_SECRET": CLIENT_SECRET,
-            "PIPE2_AUTH_TRUSTED_PROXIES": "127.0.0.1/32",
-            "PIPE2_AUTH_REGISTER_GLOBAL_RATE_LIMIT": "3000",
-            "PIPE2_AUTH_REDIS_RESERVE_MB": "8"})
-        cls.admin = cls.authd.client(cls.env.admin_key)
-        cls.mcp = cls.authd.client(cls.env.introspect_key)
+        cls.AUTHD_ENV = {"PIPE2_AUTH_UPSTREAM_ISSUER": cls.idp.issuer,
+                         "PIPE2_AUTH_UPSTREAM_CLIENT_ID": CLIENT_ID,
+                         "PIPE2_AUTH_UPSTREAM_CLIENT_SECRET": CLIENT_SECRET,
+                         "PIPE2_AUTH_TRUSTED_PROXIES": "127.0.0.1/32",
+                         "PIPE2_AUTH_REGISTER_GLOBAL_RATE_LIMIT": "3000",
+                         "PIPE2_AUTH_REDIS_RESERVE_MB": "8"}
+        super().setUpClass()
 
     @classmethod
     def tearDownClass(cls):
-        cls.admin.close()
-        cls.mcp.close()
-        cls.env.close()
+        super().tearDownClass()
         cls.idp.close()
 
     def largest_metadata(self):

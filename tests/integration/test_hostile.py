@@ -371,19 +371,27 @@ RELEASE_AUTHD = os.environ.get("P2A_RELEASE_AUTHD") or os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "release", "pipe2-authd")
 
 
+def release_authd(case, env, extra):
+    """A release-build pipe2-authd (memory figures under ASan mean nothing) with 8,192
+    descriptors allowed, started in env."""
+    if not os.access(RELEASE_AUTHD, os.X_OK):
+        case.fail(f"no release build at {RELEASE_AUTHD}: scripts/test.sh builds it")
+    raise_nofile(8192)
+    a = Authd(env, extra)
+    a.binary = RELEASE_AUTHD
+    env.authds.append(a)
+    a.start()
+    return a
+
+
 class HalfSent(unittest.TestCase):
     def test_half_sent_requests_hold_bounded_memory(self):
-        if not os.access(RELEASE_AUTHD, os.X_OK):
-            self.fail(f"no release build at {RELEASE_AUTHD}: scripts/test.sh builds it")
-        raise_nofile(8192)
         env = Env()
         try:
-            a = Authd(env, {"PIPE2_AUTH_HEADER_TIMEOUT": "3", "PIPE2_AUTH_REQUEST_TIMEOUT": "3",
-                            "PIPE2_AUTH_HTTP_MAX_CONNECTIONS": "1024",
-                            "PIPE2_AUTH_HTTP_MAX_CONNECTIONS_PER_ADDRESS": "1024"})
-            a.binary = RELEASE_AUTHD
-            env.authds.append(a)
-            a.start()
+            a = release_authd(self, env, {
+                "PIPE2_AUTH_HEADER_TIMEOUT": "3", "PIPE2_AUTH_REQUEST_TIMEOUT": "3",
+                "PIPE2_AUTH_HTTP_MAX_CONNECTIONS": "1024",
+                "PIPE2_AUTH_HTTP_MAX_CONNECTIONS_PER_ADDRESS": "1024"})
             pid = a.proc.pid
             base = rss_mb(pid)
             frame = bytes([0]) + (262_000).to_bytes(4, "big")
@@ -564,17 +572,12 @@ class PortBounds(unittest.TestCase):
             env.close()
 
     def test_half_open_streams_are_bounded_per_worker(self):
-        if not os.access(RELEASE_AUTHD, os.X_OK):
-            self.fail(f"no release build at {RELEASE_AUTHD}: scripts/test.sh builds it")
-        raise_nofile(8192)
         env = Env()
         try:
-            a = Authd(env, {"PIPE2_AUTH_HEADER_TIMEOUT": "60", "PIPE2_AUTH_REQUEST_TIMEOUT": "60",
-                            "PIPE2_AUTH_RPC_MAX_CONNECTIONS": "2000",
-                            "PIPE2_AUTH_RPC_MAX_CONNECTIONS_PER_ADDRESS": "100"})
-            a.binary = RELEASE_AUTHD
-            env.authds.append(a)
-            a.start()
+            a = release_authd(self, env, {
+                "PIPE2_AUTH_HEADER_TIMEOUT": "60", "PIPE2_AUTH_REQUEST_TIMEOUT": "60",
+                "PIPE2_AUTH_RPC_MAX_CONNECTIONS": "2000",
+                "PIPE2_AUTH_RPC_MAX_CONNECTIONS_PER_ADDRESS": "100"})
             pid = a.proc.pid
             base = rss_mb(pid)
             block = h2_health_headers()
