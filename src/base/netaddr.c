@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "strlist.h"
 #include "xalloc.h"
 
 static bool parse_ip(const char *s, int *family, unsigned char addr[16])
@@ -67,27 +68,20 @@ p2a_err netaddr_cidr_list_parse(const char *list, size_t max, struct p2a_cidr **
     if (list == NULL || list[0] == '\0')
         return P2A_OK;
     struct p2a_cidr *v = xcalloc(max, sizeof(*v));
-    char *copy = xstrdup(list), *save = NULL;
     p2a_err rc = P2A_OK;
-    for (char *t = strtok_r(copy, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
-        while (*t == ' ')
-            t++;
-        size_t len = strlen(t);
-        while (len > 0 && t[len - 1] == ' ')
-            t[--len] = '\0';
+    for (struct strlist it = strlist_of(list, ","); rc == P2A_OK && strlist_next(&it);) {
+        char *t = xstrndup(it.item, it.len);
         if (*n == max) {
             *why = "too many entries";
             rc = P2A_ERR_INVALID;
-            break;
-        }
-        if (netaddr_cidr_parse(t, &v[*n]) != P2A_OK) {
+        } else if (netaddr_cidr_parse(t, &v[*n]) != P2A_OK) {
             *why = "expected comma-separated addresses or CIDRs (10.0.0.0/8, fd00::/8)";
             rc = P2A_ERR_INVALID;
-            break;
+        } else {
+            (*n)++;
         }
-        (*n)++;
+        free(t);
     }
-    free(copy);
     if (rc != P2A_OK) {
         free(v);
         *n = 0;

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "netaddr.h"
 #include "scope.h"
+#include "strlist.h"
 #include "token.h"
 #include "url.h"
 #include "xalloc.h"
@@ -57,9 +58,8 @@ static const struct row rows[] = {
     {"FORWARD_AUTH_MAX_CONNECTIONS", K_INT, S(fwd_max_conns), "0", 0, 1000000, false, false,
      "open connections on the forward-auth listener, about 60 KiB each (0: an eighth of the "
      "descriptor limit, at most 1024)"},
-    {"FORWARD_AUTH_MAX_CONNECTIONS_PER_ADDRESS", K_INT, S(fwd_max_conns_per_addr), "0", 0,
-     1000000, false, false,
-     "open forward-auth connections from one address (0: half of the total)"},
+    {"FORWARD_AUTH_MAX_CONNECTIONS_PER_ADDRESS", K_INT, S(fwd_max_conns_per_addr), "0", 0, 1000000,
+     false, false, "open forward-auth connections from one address (0: half of the total)"},
     {"FORWARD_AUTH_ALLOW_OPTIONS", K_BOOL, S(fwd_allow_options), "off", 0, 1, false, false,
      "let a gateway's original OPTIONS request (a CORS preflight, which carries no token) "
      "through forward-auth and Envoy Check without a token, for MCP servers that answer "
@@ -315,12 +315,10 @@ static p2a_err parse_routes(struct p2a_config *cfg, const char **why)
         return P2A_OK;
     }
     cfg->routes_given = true;
-    char *copy = xstrdup(cfg->forward_auth_resources), *save = NULL;
     p2a_err rc = P2A_OK;
-    for (char *t = strtok_r(copy, ",", &save); t != NULL && rc == P2A_OK;
-         t = strtok_r(NULL, ",", &save)) {
-        while (*t == ' ')
-            t++;
+    for (struct strlist it = strlist_of(cfg->forward_auth_resources, ",");
+         rc == P2A_OK && strlist_next(&it);) {
+        char *t = xstrndup(it.item, it.len);
         char *eq = strchr(t, '='), *slash = strchr(t, '/');
         const char *res = NULL;
         for (size_t i = 0; eq != NULL && i < cfg->nresources && res == NULL; i++)
@@ -341,8 +339,8 @@ static p2a_err parse_routes(struct p2a_config *cfg, const char **why)
             r->prefix = xstrndup(slash, (size_t)(eq - slash));
             r->resource = res;
         }
+        free(t);
     }
-    free(copy);
     return rc;
 }
 
@@ -351,22 +349,20 @@ static p2a_err parse_sentinels(struct p2a_config *cfg, const char **why)
 {
     if (cfg->redis_sentinel_list == NULL || cfg->redis_sentinel_list[0] == '\0')
         return P2A_OK;
-    char *copy = xstrdup(cfg->redis_sentinel_list), *save = NULL;
     p2a_err rc = P2A_OK;
-    for (char *t = strtok_r(copy, ",", &save); t != NULL && rc == P2A_OK;
-         t = strtok_r(NULL, ",", &save)) {
-        while (*t == ' ')
-            t++;
+    for (struct strlist it = strlist_of(cfg->redis_sentinel_list, ",");
+         rc == P2A_OK && strlist_next(&it);) {
         if (cfg->nsentinels == CONFIG_MAX_SENTINELS) {
             *why = "at most 16 sentinels";
             rc = P2A_ERR_INVALID;
         } else {
             struct config_hostport *h = &cfg->sentinels[cfg->nsentinels];
+            char *t = xstrndup(it.item, it.len);
             rc = config_parse_hostport(t, &h->host, &h->port, why);
             cfg->nsentinels += rc == P2A_OK;
+            free(t);
         }
     }
-    free(copy);
     return rc;
 }
 
@@ -424,33 +420,26 @@ static p2a_err parse_redis_url(struct p2a_config *cfg, const char **why)
 
 static p2a_err split_resources(struct p2a_config *cfg, const char **why)
 {
-    const char *p = cfg->resource_list;
-    while (*p) {
-        const char *comma = strchr(p, ',');
-        size_t n = comma ? (size_t)(comma - p) : strlen(p);
-        while (n > 0 && *p == ' ')
-            p++, n--;
-        while (n > 0 && p[n - 1] == ' ')
-            n--;
-        if (n == 0 || n > 2048) {
-            *why = "empty or overlong entry";
+    struct strlist it = strlist_of(cfg->resource_list, ",");
+    while (strlist_next(&it)) {
+        if (it.len > 2048) {
+            *why = "overlong entry";
             return P2A_ERR_INVALID;
         }
         if (cfg->nresources == CONFIG_MAX_RESOURCES) {
             *why = "at most 16 resources";
             return P2A_ERR_INVALID;
         }
-        char *r = xstrndup(p, n);
+        char *r = xstrndup(it.item, it.len);
         cfg->resources[cfg->nresources++] = r;
         if (!url_is_http(r)) {
             *why = "each resource must be an http(s) URL without a fragment";
             return P2A_ERR_INVALID;
         }
-        p += n;
-        while (*p == ' ')
-            p++;
-        if (*p == ',')
-            p++;
+    }
+    if (it.empty > 0) {
+        *why = "an empty entry";
+        return P2A_ERR_INVALID;
     }
     if (cfg->nresources == 0) {
         *why = "at least one resource URL is required";

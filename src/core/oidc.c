@@ -10,6 +10,7 @@
 #include "config.h"
 #include "jws.h"
 #include "oauth.h"
+#include "strlist.h"
 #include "url.h"
 
 static void say(char *why, size_t n, const char *s)
@@ -208,19 +209,6 @@ enum oidc_result oidc_id_token_check(const char *tok, json_t *jwks, const struct
 
 /* ---- who may sign in, and as whom ------------------------------------------------------------ */
 
-static bool in_list(const char *list, const char *v, size_t vn)
-{
-    for (const char *p = list; *p;) {
-        while (*p == ' ' || *p == ',')
-            p++;
-        size_t n = strcspn(p, " ,");
-        if (n > 0 && n == vn && strncasecmp(p, v, n) == 0)
-            return true;
-        p += n;
-    }
-    return false;
-}
-
 const char *oidc_allowed(const struct p2a_config *cfg, json_t *claims)
 {
     const char *domains = cfg->upstream_allowed_domains;
@@ -229,7 +217,7 @@ const char *oidc_allowed(const struct p2a_config *cfg, json_t *claims)
         const char *at = email ? strrchr(email, '@') : NULL;
         if (at == NULL || !json_is_true(json_object_get(claims, "email_verified")))
             return "Your account has no verified email address, which this service requires.";
-        if (!in_list(domains, at + 1, strlen(at + 1)))
+        if (!strlist_has(domains, " ,", at + 1, strlen(at + 1), true))
             return "Your email address is not in a domain this service admits.";
     }
     const char *req = cfg->upstream_required_claim;

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "strlist.h"
+
 const char *scope_check(const char *s)
 {
     size_t n = strlen(s);
@@ -29,26 +31,18 @@ const char *scope_check(const char *s)
 
 bool scope_next(const char **p, const char **tok, size_t *len)
 {
-    const char *s = *p;
-    while (*s == ' ')
-        s++;
-    if (*s == '\0')
+    struct strlist it = strlist_of(*p, " ");
+    if (!strlist_next(&it))
         return false;
-    size_t m = strcspn(s, " ");
-    *tok = s;
-    *len = m;
-    *p = s + m;
+    *tok = it.item;
+    *len = it.len;
+    *p = it.p;
     return true;
 }
 
 bool scope_has(const char *list, const char *tok, size_t n)
 {
-    const char *t;
-    size_t m;
-    for (const char *p = list; scope_next(&p, &t, &m);)
-        if (m == n && strncmp(t, tok, n) == 0)
-            return true;
-    return false;
+    return strlist_has(list, " ", tok, n, false);
 }
 
 /* Appends tok[0..n) to the list out[0..*o) when it fits. */

@@ -12,6 +12,7 @@
 
 #include "codec.h"
 #include "digest.h"
+#include "strlist.h"
 #include "url.h"
 #include "xalloc.h"
 
@@ -29,19 +30,19 @@ struct svckeys {
 };
 
 /* "resource=<url>[,<url>]" into e's bound resources. */
-static bool parse_bound(char *list, struct svc_entry *e, const char **why)
+static bool parse_bound(const char *list, struct svc_entry *e, const char **why)
 {
-    char *save = NULL;
-    for (char *u = strtok_r(list, ",", &save); u != NULL; u = strtok_r(NULL, ",", &save)) {
+    for (struct strlist it = strlist_of(list, ","); strlist_next(&it);) {
         if (e->key.nresources == SVCKEYS_MAX_BOUND) {
             *why = "resource= names more than 16 resources";
             return false;
         }
+        char *u = xstrndup(it.item, it.len);
+        e->bound[e->key.nresources++] = u;
         if (!url_is_http(u)) {
             *why = "resource= must list http(s) URLs separated by commas";
             return false;
         }
-        e->bound[e->key.nresources++] = xstrdup(u);
     }
     if (e->key.nresources == 0) {
         *why = "resource= names no resource";
