@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 
+#include "config_values.h"
 #include "log.h"
 #include "netaddr.h"
 #include "scope.h"
@@ -247,206 +248,7 @@ void config_usage(FILE *out)
     }
 }
 
-p2a_err config_parse_hostport(const char *s, char **host, int *port, const char **why)
-{
-    const char *colon;
-    const char *h = s;
-    size_t hlen;
-    if (s[0] == '[') {
-        const char *close = strchr(s, ']');
-        if (close == NULL || close[1] != ':') {
-            *why = "expected [ipv6]:port";
-            return P2A_ERR_INVALID;
-        }
-        h = s + 1;
-        hlen = (size_t)(close - h);
-        colon = close + 1;
-    } else {
-        colon = strrchr(s, ':');
-        if (colon == NULL) {
-            *why = "expected host:port";
-            return P2A_ERR_INVALID;
-        }
-        hlen = (size_t)(colon - s);
-    }
-    if (hlen == 0 || hlen > 255) {
-        *why = "missing or overlong host";
-        return P2A_ERR_INVALID;
-    }
-    char *end;
-    errno = 0;
-    long p = strtol(colon + 1, &end, 10);
-    if (errno || end == colon + 1 || *end != '\0' || p < 0 || p > 65535) {
-        *why = "port must be a number from 0 to 65535";
-        return P2A_ERR_INVALID;
-    }
-    *host = xstrndup(h, hlen);
-    *port = (int)p;
-    return P2A_OK;
-}
-
 /* redis://[[user]:password@]host[:port][/db] */
-/* Without PIPE2_AUTH_FORWARD_AUTH_RESOURCES, each resource is its own route: its host and
- * its path (trailing slashes trimmed). Derived once here, not on every gateway request. */
-static void routes_of_resources(struct p2a_config *cfg)
-{
-    for (size_t i = 0; i < cfg->nresources && cfg->nroutes < CONFIG_MAX_ROUTES; i++) {
-        const char *r = cfg->resources[i], *authority = strstr(r, "://");
-        size_t end = url_authority_end(r);
-        if (authority == NULL || end == 0)
-            continue;
-        authority += 3;
-        const char *path = url_path(r);
-        size_t plen = strlen(path);
-        while (plen > 0 && path[plen - 1] == '/')
-            plen--;
-        struct config_route *route = &cfg->routes[cfg->nroutes++];
-        route->host = xstrndup(authority, (size_t)(r + end - authority));
-        route->prefix = xstrndup(path, plen);
-        route->resource = r;
-    }
-}
-
-/* "host/path-prefix=resource, ..." into cfg->routes; each resource one that is configured. */
-static p2a_err parse_routes(struct p2a_config *cfg, const char **why)
-{
-    if (cfg->forward_auth_resources == NULL || cfg->forward_auth_resources[0] == '\0') {
-        routes_of_resources(cfg);
-        return P2A_OK;
-    }
-    cfg->routes_given = true;
-    p2a_err rc = P2A_OK;
-    for (struct strlist it = strlist_of(cfg->forward_auth_resources, ",");
-         rc == P2A_OK && strlist_next(&it);) {
-        char *t = xstrndup(it.item, it.len);
-        char *eq = strchr(t, '='), *slash = strchr(t, '/');
-        const char *res = NULL;
-        for (size_t i = 0; eq != NULL && i < cfg->nresources && res == NULL; i++)
-            if (token_resource_eq(cfg->resources[i], eq + 1))
-                res = cfg->resources[i];
-        if (cfg->nroutes == CONFIG_MAX_ROUTES) {
-            *why = "at most 64 routes";
-            rc = P2A_ERR_INVALID;
-        } else if (eq == NULL || slash == NULL || slash > eq || slash == t) {
-            *why = "expected host/path-prefix=resource pairs, comma-separated";
-            rc = P2A_ERR_INVALID;
-        } else if (res == NULL) {
-            *why = "a route names a resource that is not one of PIPE2_AUTH_RESOURCE";
-            rc = P2A_ERR_INVALID;
-        } else {
-            struct config_route *r = &cfg->routes[cfg->nroutes++];
-            r->host = xstrndup(t, (size_t)(slash - t));
-            r->prefix = xstrndup(slash, (size_t)(eq - slash));
-            r->resource = res;
-        }
-        free(t);
-    }
-    return rc;
-}
-
-/* "host:port, host:port" into cfg->sentinels. */
-static p2a_err parse_sentinels(struct p2a_config *cfg, const char **why)
-{
-    if (cfg->redis_sentinel_list == NULL || cfg->redis_sentinel_list[0] == '\0')
-        return P2A_OK;
-    p2a_err rc = P2A_OK;
-    for (struct strlist it = strlist_of(cfg->redis_sentinel_list, ",");
-         rc == P2A_OK && strlist_next(&it);) {
-        if (cfg->nsentinels == CONFIG_MAX_SENTINELS) {
-            *why = "at most 16 sentinels";
-            rc = P2A_ERR_INVALID;
-        } else {
-            struct config_hostport *h = &cfg->sentinels[cfg->nsentinels];
-            char *t = xstrndup(it.item, it.len);
-            rc = config_parse_hostport(t, &h->host, &h->port, why);
-            cfg->nsentinels += rc == P2A_OK;
-            free(t);
-        }
-    }
-    return rc;
-}
-
-static p2a_err parse_redis_url(struct p2a_config *cfg, const char **why)
-{
-    const char *s = cfg->redis_url;
-    if (strncmp(s, "redis://", 8) != 0) {
-        *why = "must start with redis://";
-        return P2A_ERR_INVALID;
-    }
-    s += 8;
-    const char *slash = strchr(s, '/');
-    const char *at = strrchr(s, '@');
-    if (at != NULL && slash != NULL && at > slash)
-        at = NULL; /* an @ after the path is not userinfo */
-    if (at != NULL) {
-        const char *colon = memchr(s, ':', (size_t)(at - s));
-        if (colon == NULL) {
-            cfg->redis_password = xstrndup(s, (size_t)(at - s));
-        } else {
-            if (colon > s)
-                cfg->redis_user = xstrndup(s, (size_t)(colon - s));
-            cfg->redis_password = xstrndup(colon + 1, (size_t)(at - colon - 1));
-        }
-        s = at + 1;
-    }
-    size_t hplen = slash ? (size_t)(slash - s) : strlen(s);
-    char *hp = xstrndup(s, hplen);
-    if (strchr(hp, ':') == NULL) {
-        cfg->redis_host = hp;
-        cfg->redis_port = 6379;
-    } else {
-        p2a_err e = config_parse_hostport(hp, &cfg->redis_host, &cfg->redis_port, why);
-        free(hp);
-        if (e != P2A_OK)
-            return e;
-    }
-    if (cfg->redis_host[0] == '\0') {
-        *why = "missing host";
-        return P2A_ERR_INVALID;
-    }
-    cfg->redis_db = 0;
-    if (slash != NULL && slash[1] != '\0') {
-        char *end;
-        errno = 0;
-        long db = strtol(slash + 1, &end, 10);
-        if (errno || *end != '\0' || db < 0 || db > 1000) {
-            *why = "database must be a number from 0 to 1000";
-            return P2A_ERR_INVALID;
-        }
-        cfg->redis_db = (int)db;
-    }
-    return P2A_OK;
-}
-
-static p2a_err split_resources(struct p2a_config *cfg, const char **why)
-{
-    struct strlist it = strlist_of(cfg->resource_list, ",");
-    while (strlist_next(&it)) {
-        if (it.len > 2048) {
-            *why = "overlong entry";
-            return P2A_ERR_INVALID;
-        }
-        if (cfg->nresources == CONFIG_MAX_RESOURCES) {
-            *why = "at most 16 resources";
-            return P2A_ERR_INVALID;
-        }
-        char *r = xstrndup(it.item, it.len);
-        cfg->resources[cfg->nresources++] = r;
-        if (!url_is_http(r)) {
-            *why = "each resource must be an http(s) URL without a fragment";
-            return P2A_ERR_INVALID;
-        }
-    }
-    if (it.empty > 0) {
-        *why = "an empty entry";
-        return P2A_ERR_INVALID;
-    }
-    if (cfg->nresources == 0) {
-        *why = "at least one resource URL is required";
-        return P2A_ERR_INVALID;
-    }
-    return P2A_OK;
-}
 
 static p2a_err set_value(struct p2a_config *cfg, const struct row *r, const char *v,
                          const char **why)
@@ -646,7 +448,7 @@ p2a_err config_load(struct p2a_config *cfg, int argc, char **argv, char *err, si
                     "an http:// issuer is accepted only on a loopback host (localhost, "
                     "127.0.0.1, [::1]); use https, or PIPE2_AUTH_INSECURE_HTTP_ISSUER=1 for "
                     "a test");
-    if (split_resources(cfg, &why) != P2A_OK)
+    if (config_parse_resources(cfg, &why) != P2A_OK)
         return fail(cfg, err, errlen, "PIPE2_AUTH_RESOURCE", why);
     if (config_parse_hostport(cfg->rpc_listen, &cfg->rpc_host, &cfg->rpc_port, &why) != P2A_OK)
         return fail(cfg, err, errlen, "PIPE2_AUTH_RPC_LISTEN", why);
@@ -667,11 +469,11 @@ p2a_err config_load(struct p2a_config *cfg, int argc, char **argv, char *err, si
     if (netaddr_cidr_list_parse(cfg->trusted_proxies, CONFIG_MAX_PROXIES, &cfg->proxies,
                                 &cfg->nproxies, &why) != P2A_OK)
         return fail(cfg, err, errlen, "PIPE2_AUTH_TRUSTED_PROXIES", why);
-    if (parse_redis_url(cfg, &why) != P2A_OK)
+    if (config_parse_redis_url(cfg, &why) != P2A_OK)
         return fail(cfg, err, errlen, "PIPE2_AUTH_REDIS_URL", why);
-    if (parse_routes(cfg, &why) != P2A_OK)
+    if (config_parse_routes(cfg, &why) != P2A_OK)
         return fail(cfg, err, errlen, "PIPE2_AUTH_FORWARD_AUTH_RESOURCES", why);
-    if (parse_sentinels(cfg, &why) != P2A_OK)
+    if (config_parse_sentinels(cfg, &why) != P2A_OK)
         return fail(cfg, err, errlen, "PIPE2_AUTH_REDIS_SENTINELS", why);
     if (cfg->redis_wait_replicas < 0)
         cfg->redis_wait_replicas = cfg->nsentinels > 0 ? 1 : 0;
@@ -702,30 +504,6 @@ p2a_err config_load(struct p2a_config *cfg, int argc, char **argv, char *err, si
     return P2A_OK;
 }
 
-/* Whether path is prefix itself or below it ("/mcp" covers "/mcp", "/mcp/x", "/mcp?a"). */
-static bool under(const char *path, const char *prefix, size_t plen)
-{
-    return strncmp(path, prefix, plen) == 0 &&
-           (path[plen] == '\0' || path[plen] == '/' || path[plen] == '?' ||
-            (plen > 0 && prefix[plen - 1] == '/'));
-}
-
-const char *config_resource_at(const struct p2a_config *cfg, const char *host, const char *path)
-{
-    const char *best = NULL;
-    size_t best_len = 0;
-    for (size_t i = 0; host != NULL && path != NULL && i < cfg->nroutes; i++) {
-        const struct config_route *r = &cfg->routes[i];
-        size_t plen = strlen(r->prefix);
-        if (strcasecmp(r->host, host) == 0 && under(path, r->prefix, plen) &&
-            (best == NULL || plen > best_len))
-            best = r->resource, best_len = plen;
-    }
-    if (best != NULL || cfg->routes_given)
-        return best;
-    return cfg->nresources == 1 ? cfg->resources[0] : NULL;
-}
-
 void config_deinit(struct p2a_config *cfg)
 {
     for (size_t i = 0; i < NROWS; i++) {
@@ -754,6 +532,73 @@ void config_deinit(struct p2a_config *cfg)
         free(cfg->redis_password);
     }
     memset(cfg, 0, sizeof(*cfg));
+}
+
+/* Levenshtein distance of a[0..an) and b[0..bn), both at most 63 bytes. */
+static size_t distance(const char *a, size_t an, const char *b, size_t bn)
+{
+    size_t row[64];
+    for (size_t j = 0; j <= bn; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= an; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= bn; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[bn];
+}
+
+const char *config_closest(const char *name, size_t len)
+{
+    const char *best = NULL;
+    size_t best_d = SIZE_MAX;
+    for (size_t i = 0; i < NROWS && len < 64; i++) {
+        size_t rl = strlen(rows[i].name);
+        size_t d = rl < 64 ? distance(name, len, rows[i].name, rl) : SIZE_MAX;
+        if (d < best_d)
+            best = rows[i].name, best_d = d;
+    }
+    /* a guess further than a third of the name is no guess */
+    return best != NULL && best_d * 3 <= len ? best : NULL;
+}
+
+size_t config_warn_unknown(char *const *env)
+{
+    static const char prefix[] = "PIPE2_AUTH_";
+    size_t warned = 0;
+    for (size_t e = 0; env != NULL && env[e] != NULL; e++) {
+        const char *v = env[e];
+        if (strncmp(v, prefix, sizeof(prefix) - 1) != 0)
+            continue;
+        const char *name = v + sizeof(prefix) - 1;
+        size_t len = strcspn(name, "=");
+        bool known = false;
+        for (size_t i = 0; i < NROWS && !known; i++)
+            known = strlen(rows[i].name) == len && strncmp(rows[i].name, name, len) == 0;
+        if (known)
+            continue;
+        const char *near = config_closest(name, len);
+        int shown = len > 64 ? 64 : (int)len;
+        if (near != NULL)
+            log_warn("startup.unknown_setting",
+                     "PIPE2_AUTH_%.*s is not a setting and is ignored; did you mean "
+                     "PIPE2_AUTH_%s?",
+                     shown, name, near);
+        else
+            log_warn("startup.unknown_setting",
+                     "PIPE2_AUTH_%.*s is not a setting and is ignored (see --help)", shown, name);
+        warned++;
+    }
+    return warned;
 }
 
 void *config_json(const struct p2a_config *cfg)

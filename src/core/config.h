@@ -55,9 +55,9 @@ struct p2a_config {
     char *forward_auth_listen; /* host:port; NULL or "": no such listener */
     char *fwd_host;            /* split forward_auth_listen */
     int fwd_port;
-    int fwd_max_conns;            /* 0: from RLIMIT_NOFILE */
-    int fwd_max_conns_per_addr;   /* 0: half of the total */
-    int fwd_allow_options; /* 1: an original OPTIONS passes forward-auth and Check unjudged */
+    int fwd_max_conns;          /* 0: from RLIMIT_NOFILE */
+    int fwd_max_conns_per_addr; /* 0: half of the total */
+    int fwd_allow_options;      /* 1: an original OPTIONS passes forward-auth and Check unjudged */
     char *forward_auth_resources; /* as given: host/path-prefix=resource,... */
     struct config_route routes[CONFIG_MAX_ROUTES];
     size_t nroutes;
@@ -161,6 +161,13 @@ const char *config_resource_at(const struct p2a_config *cfg, const char *host, c
 
 /* Splits "host:port" or "[v6]:port". Returns P2A_ERR_INVALID with *why set when malformed.
  * host is a fresh string the caller frees. */
+/* The known setting name (without PIPE2_AUTH_) closest to name[0..len) by edit distance,
+ * NULL when none is near. */
+const char *config_closest(const char *name, size_t len);
+/* Warns (startup.unknown_setting) for every PIPE2_AUTH_* variable of env that is no
+ * setting, naming the closest known one; the number warned. Settings are read by name,
+ * so a misspelt one would otherwise be ignored in silence. */
+size_t config_warn_unknown(char *const *env);
 p2a_err config_parse_hostport(const char *s, char **host, int *port, const char **why);
 
 #endif

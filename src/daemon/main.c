@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "fetch.h"
@@ -18,6 +19,7 @@ int main(int argc, char **argv)
 {
     struct p2a_config cfg;
     char err[512];
+    config_warn_unknown(environ); /* first: a misspelt name may be why loading fails */
     p2a_err rc = config_load(&cfg, argc, argv, err, sizeof(err));
     if (rc == P2A_ERR_NOT_FOUND)
         return 0; /* --help */
@@ -39,10 +41,10 @@ int main(int argc, char **argv)
         return 2;
     }
     log_fields(LOG_INFO, "startup.config", config_json(&cfg));
-    log_info("keys.loaded", "%zu signing keys, signing with kid %s; %zu service keys", keys_count(keys),
-             keys_signer(keys)->kid, svckeys_count(svckeys));
+    log_info("keys.loaded", "%zu signing keys, signing with kid %s; %zu service keys",
+             keys_count(keys), keys_signer(keys)->kid, svckeys_count(svckeys));
 
-    fetch_global_init(); /* before any thread */
+    fetch_global_init();                  /* before any thread */
     rc = server_run(&cfg, keys, svckeys); /* takes the keyring */
     svckeys_free(svckeys);
     config_deinit(&cfg);

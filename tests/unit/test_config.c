@@ -207,6 +207,23 @@ static void config__sign_in_settings(void **state)
     unsetenv("PIPE2_AUTH_UPSTREAM_ISSUER");
 }
 
+static void config__unknown_variables_are_named(void **state)
+{
+    (void)state;
+    assert_string_equal(config_closest("REVOCATION_STALENES", 19), "REVOCATION_STALENESS");
+    assert_string_equal(config_closest("RESOUCRE", 8), "RESOURCE");
+    assert_null(config_closest("SOMETHING_ELSE_ENTIRELY", 23));
+    char *env[] = {"PATH=/bin",
+                   "PIPE2_AUTH_RESOURCE=http://127.0.0.1:3000/mcp",
+                   "PIPE2_AUTH_REVOCATION_STALENES=5",
+                   "PIPE2_AUTH_NOTHING_LIKE_IT=1",
+                   "PIPE2_AUTH_=",
+                   NULL};
+    assert_int_equal(config_warn_unknown(env), 3);
+    char *none[] = {"PIPE2_AUTH_ISSUER=http://127.0.0.1:8080", NULL};
+    assert_int_equal(config_warn_unknown(none), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -217,6 +234,7 @@ int main(void)
         cmocka_unit_test_setup(config__several_resources, clear_env),
         cmocka_unit_test_setup(config__scopes_and_issuers_that_are_allowed, clear_env),
         cmocka_unit_test_setup(config__sign_in_settings, clear_env),
+        cmocka_unit_test(config__unknown_variables_are_named),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
