@@ -3,7 +3,8 @@
 #
 #   scripts/test.sh
 #
-# Checks the layers (scripts/check_layers.py), runs clang-tidy (the checks in .clang-tidy)
+# Checks the layers (scripts/check_layers.py) and the file-top comments
+# (scripts/check_comments.py), runs clang-tidy (the checks in .clang-tidy)
 # and cppcheck over src/ and facade/, warnings being errors. Builds three times: a release
 # build (warnings are errors at -O3 too); an AddressSanitizer + UndefinedBehaviorSanitizer
 # build, which runs the whole ctest suite (cmocka unit tests, and integration tests with
@@ -38,6 +39,8 @@ rm -f "$npm_log"
 
 echo "==> layers: every include within its layer or below (scripts/check_layers.py)"
 /usr/bin/python3 scripts/check_layers.py
+echo "==> file-top comments name what exists (scripts/check_comments.py)"
+/usr/bin/python3 scripts/check_comments.py
 
 echo "==> static analysis: clang-tidy (.clang-tidy) and cppcheck, warnings are errors"
 printf '%s\n' src/*/*.c facade/*.c |
