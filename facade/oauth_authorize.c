@@ -252,7 +252,8 @@ static void authz_checks(struct oreq *r)
 
 static void client_for_authz(struct oreq *r)
 {
-    if (r->client == NULL && r->client_why[0] != '\0') {
+    if (r->client == NULL && r->client_why[0] != '\0' &&
+        strncmp(r->client_id, "https://", 8) == 0) {
         char text[320];
         snprintf(text, sizeof(text),
                  "This application's metadata document could not be used: %s. Nothing was "

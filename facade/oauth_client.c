@@ -1,6 +1,7 @@
 /* oauth_client.c -- client authentication for /token, /revoke and /introspect, and RFC 7591
  * registration (see oauth_internal.h). */
 #include "oauth_internal.h"
+#include "store_clients.h"
 
 /* ---- the client: registered, or a metadata document --------------------------------------- */
 
@@ -20,7 +21,11 @@ static void on_client_record(void *arg, p2a_err err, const char *const *v, const
     struct oreq *r = oreq_resume(arg, err, n, 1);
     if (r == NULL)
         return;
-    r->client = lens[0] > 0 ? json_loadb(v[0], lens[0], 0, NULL) : NULL;
+    r->client = NULL;
+    if (store_client_revoked(v[0], lens[0]))
+        snprintf(r->client_why, sizeof(r->client_why), "this client was revoked");
+    else if (lens[0] > 0)
+        r->client = json_loadb(v[0], lens[0], 0, NULL);
     r->after_lookup(r);
 }
 
@@ -199,7 +204,8 @@ static void client_authenticated(struct oreq *r)
 {
     if (r->client == NULL) {
         char desc[256];
-        snprintf(desc, sizeof(desc), "%s%s", r->client_why[0] ? "client metadata document: " : "",
+        bool doc = r->client_why[0] && strncmp(r->client_id, "https://", 8) == 0;
+        snprintf(desc, sizeof(desc), "%s%s", doc ? "client metadata document: " : "",
                  r->client_why[0] ? r->client_why : "unknown client; register again");
         oreq_error(r, 401, "invalid_client", desc);
         return;

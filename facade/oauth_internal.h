@@ -87,8 +87,8 @@ struct oauth_http {
         *slots; /* sign-ins between reservation and hash; as many as the pool holds */
     size_t nslots;
     struct log_limit busy_log, limited_log; /* refused sign-ins: a line a second at most */
-    struct oauth_docs *docs; /* client metadata documents and keys, fetched and cached */
-    char *provider_meta_url; /* the upstream provider's discovery document; NULL: none */
+    struct oauth_docs *docs;     /* client metadata documents and keys, fetched and cached */
+    char *provider_meta_url;     /* the upstream provider's discovery document; NULL: none */
     struct oauth_budget *budget; /* Redis's memory, read on a timer (oauth_budget.c) */
 };
 
@@ -112,10 +112,10 @@ struct oreq {
     enum ep ep;
     char addr[NETADDR_MAX];  /* the client's (netaddr.h) */
     char limit[NETADDR_MAX]; /* what limits per address count it as: its /64 for IPv6 */
-    struct oauth_form form; /* the request's parameters (authorization ones for consent) */
-    struct oauth_form post; /* a form posted to /login or /consent */
-    json_t *client;         /* the client's record, once looked up */
-    char client_why[192];   /* a metadata document that could not be used: why */
+    struct oauth_form form;  /* the request's parameters (authorization ones for consent) */
+    struct oauth_form post;  /* a form posted to /login or /consent */
+    json_t *client;          /* the client's record, once looked up */
+    char client_why[192];    /* a metadata document that could not be used: why */
     void (*after_lookup)(struct oreq *r);
     const char *assertion;            /* a client assertion (private_key_jwt), into form */
     struct oauth_assertion signed_by; /* its jti and exp, once verified */
@@ -234,6 +234,25 @@ void oauth_do_login_upstream(struct oreq *r);
 void oauth_do_upstream_callback(struct oreq *r);
 void oauth_revoke_locally(struct oreq *r, const char *const *v, size_t from, size_t n);
 void oauth_do_token(struct oreq *r);
+
+/* ---- /token's grants (oauth_token.c holds the table; a grant each in oauth_grant_*.c) ----- */
+
+/* The grant types /token serves with cfg, appended to list (grant_types_supported). */
+void oauth_token_grants_json(const struct p2a_config *cfg, json_t *list);
+/* Signs r's access token: kind, sub, r->granted_scope, r->client_id, the audiences (the
+ * resources, space-separated); sets r->access_token, r->jti, r->at_exp. false after
+ * answering an error. */
+bool oauth_token_sign(struct oreq *r, enum token_kind kind, const char *sub, const char *resources);
+/* Answers 200 with r's tokens: the access token, its scope, and r->new_rt as the refresh
+ * token when there is one and the client registered the refresh grant. */
+void oauth_token_reply(struct oreq *r);
+/* The steps of the grants, once r->client is authenticated and has registered the grant
+ * (and, for one that needs it, is confidential). Each answers r. */
+void oauth_grant_client_credentials(struct oreq *r); /* oauth_grant_cc.c */
+void oauth_grant_jwt_bearer(struct oreq *r);         /* oauth_grant_jag.c: ID-JAG */
+bool oauth_grant_jwt_bearer_enabled(const struct p2a_config *cfg);
+void oauth_grant_token_exchange(struct oreq *r); /* oauth_grant_tx.c: RFC 8693 */
+bool oauth_grant_token_exchange_enabled(const struct p2a_config *cfg);
 void oauth_do_revoke(struct oreq *r);
 void oauth_do_introspect(struct oreq *r);
 

@@ -24,20 +24,22 @@ char *oauth_meta_as(const struct p2a_config *cfg)
                                          "/revoke",    "/introspect", "/jwks.json"};
     for (int i = 0; i < 6; i++)
         snprintf(ep[i], sizeof(ep[i]), "%s%s", iss, names[i]);
+    json_t *grant_types = json_array();
+    oauth_token_grants_json(cfg, grant_types);
     json_t *m = json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:[s], s:[s], s:[ss], s:[s],"
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:[s], s:[s], s:o, s:[s],"
         " s:[ssss], s:[ssss], s:[sss], s:b, s:b}",
         "issuer", iss, "authorization_endpoint", ep[0], "token_endpoint", ep[1],
         "registration_endpoint", ep[2], "revocation_endpoint", ep[3], "introspection_endpoint",
         ep[4], "jwks_uri", ep[5], "scopes_supported", scopes, "response_types_supported", "code",
-        "response_modes_supported", "query", "grant_types_supported", "authorization_code",
-        "refresh_token", "code_challenge_methods_supported", "S256",
-        "token_endpoint_auth_methods_supported", "none", "client_secret_post",
-        "client_secret_basic", "private_key_jwt", "revocation_endpoint_auth_methods_supported",
-        "none", "client_secret_post", "client_secret_basic", "private_key_jwt",
-        "introspection_endpoint_auth_methods_supported", "client_secret_basic",
-        "client_secret_post", "private_key_jwt", "authorization_response_iss_parameter_supported",
-        1, "client_id_metadata_document_supported", 1);
+        "response_modes_supported", "query", "grant_types_supported", grant_types,
+        "code_challenge_methods_supported", "S256", "token_endpoint_auth_methods_supported", "none",
+        "client_secret_post", "client_secret_basic", "private_key_jwt",
+        "revocation_endpoint_auth_methods_supported", "none", "client_secret_post",
+        "client_secret_basic", "private_key_jwt", "introspection_endpoint_auth_methods_supported",
+        "client_secret_basic", "client_secret_post", "private_key_jwt",
+        "authorization_response_iss_parameter_supported", 1,
+        "client_id_metadata_document_supported", 1);
     /* RFC 8414 2: the algorithms a private_key_jwt assertion may use, per endpoint */
     static const char *const alg_members[] = {
         "token_endpoint_auth_signing_alg_values_supported",

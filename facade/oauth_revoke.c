@@ -34,8 +34,7 @@ static void revoke_after_client(struct oreq *r)
         enum token_verdict v =
             token_decode(r->o->h.keys(r->o->h.arg), r->o->cfg->issuer, tok, strlen(tok), &c);
         /* only a client's own access tokens; anything else is "already invalid" (RFC 7009) */
-        if (v != TV_ACTIVE || c.kind != TOKEN_KIND_OAUTH ||
-            strcmp(c.client_id, r->client_id) != 0) {
+        if (v != TV_ACTIVE || c.kind == TOKEN_KIND_PAT || strcmp(c.client_id, r->client_id) != 0) {
             token_claims_deinit(&c);
             oreq_finish(r, 200, "application/json", "{}", 2);
             return;

@@ -1,5 +1,7 @@
-/* oauth_token.c -- /token: the code grant with PKCE, refresh with rotation (see
- * oauth_internal.h). */
+/* oauth_token.c -- /token: the table of grants, the code grant with PKCE, refresh with
+ * rotation (see oauth_internal.h). The other grants live in files of their own
+ * (oauth_grant_*.c) and share this file's signing and answering (oauth_token_sign,
+ * oauth_token_reply). */
 #include "oauth_internal.h"
 
 /* ---- /token -------------------------------------------------------------------------------- */
@@ -10,22 +12,15 @@ void oauth_revoke_locally(struct oreq *r, const char *const *v, size_t from, siz
         revoke_add(r->o->h.revoked, v[i], strtoll(v[i + 1], NULL, 10), REVOKE_PATH_LOCAL);
 }
 
-/* Whether the client registered grant type gt (RFC 7591 2; a record without grant_types
- * predates them and may use both). */
-static bool client_has_grant(const struct oreq *r, const char *gt)
-{
-    json_t *list = json_object_get(r->client, "grant_types");
-    return list == NULL || oauth_json_names(list, gt);
-}
-
-static void finish_tokens(struct oreq *r)
+void oauth_token_reply(struct oreq *r)
 {
     json_t *j = json_pack("{s:s, s:s, s:I, s:s}", "access_token", r->access_token, "token_type",
                           "Bearer", "expires_in", (json_int_t)r->o->cfg->access_token_lifetime_s,
                           "scope", r->granted_scope);
     /* refresh tokens follow the client's registered grant_types (the family is kept either
-     * way: it revokes the access tokens of a reused code) */
-    if (client_has_grant(r, "refresh_token"))
+     * way: it revokes the access tokens of a reused code); grants without a family (client
+     * credentials) make none */
+    if (r->new_rt[0] != '\0' && oauth_client_has_grant(r->client, OAUTH_GRANT_REFRESH))
         json_object_set_new(j, "refresh_token", json_string(r->new_rt));
     char *s = json_dumps(j, JSON_COMPACT);
     json_decref(j);
@@ -43,9 +38,8 @@ static void finish_tokens(struct oreq *r)
     free(s);
 }
 
-/* Signs the access token for r (sub, scope, its audiences: the resources, space-separated);
- * false after answering an error. */
-static bool sign_access(struct oreq *r, const char *user_id, const char *resources)
+bool oauth_token_sign(struct oreq *r, enum token_kind kind, const char *user_id,
+                      const char *resources)
 {
     const struct p2a_config *cfg = r->o->cfg;
     int64_t now = clock_now();
@@ -57,7 +51,7 @@ static bool sign_access(struct oreq *r, const char *user_id, const char *resourc
     for (char *save = NULL, *t = strtok_r(list, " ", &save); t != NULL && naud < TOKEN_MAX_AUD;
          t = strtok_r(NULL, " ", &save))
         aud[naud++] = t;
-    struct token_issue in = {.kind = TOKEN_KIND_OAUTH,
+    struct token_issue in = {.kind = kind,
                              .issuer = cfg->issuer,
                              .sub = user_id,
                              .aud = aud,
@@ -92,7 +86,7 @@ static void on_tokens_recorded(void *arg, p2a_err err, const char *const *v, con
     log_info(refresh ? "oauth.token_refreshed" : "oauth.token_issued",
              "issued tokens to client %s (%s) jti=%s", r->client_id, refresh ? "refresh" : "code",
              r->jti);
-    finish_tokens(r);
+    oauth_token_reply(r);
 }
 
 static void on_code_reuse_revoked(void *arg, p2a_err err, const char *const *v, const size_t *lens,
@@ -160,7 +154,7 @@ static void on_code_redeemed(void *arg, p2a_err err, const char *const *v, const
     }
     snprintf(r->granted_scope, sizeof(r->granted_scope), "%s", scope);
     /* RFC 8707: a token request may narrow the audience to some of the granted resources */
-    if (!sign_access(r, user, given_res != NULL ? asked : res)) {
+    if (!oauth_token_sign(r, TOKEN_KIND_OAUTH, user, given_res != NULL ? asked : res)) {
         json_decref(b);
         return;
     }
@@ -210,7 +204,7 @@ static void on_refreshed(void *arg, p2a_err err, const char *const *v, const siz
     if (code == 0 && n >= 5) {
         snprintf(r->fid, sizeof(r->fid), "%s", v[1]);
         snprintf(r->granted_scope, sizeof(r->granted_scope), "%s", v[3]);
-        if (!sign_access(r, v[2], v[4]))
+        if (!oauth_token_sign(r, TOKEN_KIND_OAUTH, v[2], v[4]))
             return;
         oauth_store_family_add_at(r->o->h.store, r->fid, v[2], r->jti, r->at_exp, clock_now_ms(),
                                   on_tokens_recorded, r);
@@ -275,17 +269,56 @@ static void grant_refresh(struct oreq *r)
                         on_refreshed, r);
 }
 
+/* ---- the grants ----------------------------------------------------------------------------- */
+
+/* Every grant /token serves, by its standard name: the step once the client is
+ * authenticated (and has registered the grant), and whether a setting turns it on (NULL:
+ * always on). The metadata lists the same ones (oauth_token_grants_json). */
+struct token_grant {
+    const char *name;
+    void (*run)(struct oreq *r);
+    bool (*enabled)(const struct p2a_config *cfg);
+};
+static const struct token_grant grants[] = {
+    {OAUTH_GRANT_CODE, grant_code, NULL},
+    {OAUTH_GRANT_REFRESH, grant_refresh, NULL},
+    {OAUTH_GRANT_CLIENT_CREDENTIALS, oauth_grant_client_credentials, NULL},
+    {OAUTH_GRANT_JWT_BEARER, oauth_grant_jwt_bearer, oauth_grant_jwt_bearer_enabled},
+    {OAUTH_GRANT_TOKEN_EXCHANGE, oauth_grant_token_exchange, oauth_grant_token_exchange_enabled},
+};
+#define NGRANTS (sizeof(grants) / sizeof(grants[0]))
+
+static const struct token_grant *grant_find(const struct p2a_config *cfg, const char *name)
+{
+    for (size_t i = 0; i < NGRANTS; i++)
+        if (strcmp(grants[i].name, name) == 0)
+            return grants[i].enabled == NULL || grants[i].enabled(cfg) ? &grants[i] : NULL;
+    return NULL;
+}
+
+void oauth_token_grants_json(const struct p2a_config *cfg, json_t *list)
+{
+    for (size_t i = 0; i < NGRANTS; i++)
+        if (grants[i].enabled == NULL || grants[i].enabled(cfg))
+            json_array_append_new(list, json_string(grants[i].name));
+}
+
+/* The client is authenticated (oauth_client_auth): may it use this grant? */
 static void token_after_client(struct oreq *r)
 {
     const char *gt = oauth_form_get(&r->form, "grant_type");
-    if (!client_has_grant(r, gt)) {
+    const struct token_grant *g = grant_find(r->o->cfg, gt);
+    enum oauth_auth_method m = oauth_auth_method_parse(
+        json_string_value(json_object_get(r->client, "token_endpoint_auth_method")));
+    if (!oauth_client_has_grant(r->client, gt)) {
         oreq_error(r, 400, "unauthorized_client", "this client did not register this grant_type");
         return;
     }
-    if (strcmp(gt, "authorization_code") == 0)
-        grant_code(r);
-    else
-        grant_refresh(r);
+    if (oauth_grant_confidential(gt) && m == OAUTH_AUTH_NONE) {
+        oreq_error(r, 400, "unauthorized_client", "this grant_type is for confidential clients");
+        return;
+    }
+    g->run(r);
 }
 
 void oauth_do_token(struct oreq *r)
@@ -297,9 +330,10 @@ void oauth_do_token(struct oreq *r)
         oreq_error(r, 400, "invalid_request", "grant_type is required");
         return;
     }
-    if (strcmp(gt, "authorization_code") != 0 && strcmp(gt, "refresh_token") != 0) {
+    if (grant_find(r->o->cfg, gt) == NULL) {
         oreq_error(r, 400, "unsupported_grant_type",
-                   "grant_type must be authorization_code or refresh_token");
+                   "grant_type is not one this server serves (its metadata lists them: "
+                   "grant_types_supported)");
         return;
     }
     r->after_client = token_after_client;

@@ -46,6 +46,7 @@ RESPONSES = {
     "PutUser": pb.PutUserResponse,
     "ListGrants": pb.ListGrantsResponse,
     "RevokeGrant": pb.RevokeGrantResponse,
+    "RevokeClient": pb.RevokeClientResponse,
     "GetUser": pb.User,
     "SetUserDisabled": pb.SetUserDisabledResponse,
 }
@@ -99,10 +100,15 @@ class Client:
         return self.call("CreateUser", pb.CreateUserRequest(username=username, password=password),
                          **kw)
 
-    def register_client(self, redirect_uris, client_name="", method="none", scope="", **kw):
+    def register_client(self, redirect_uris, client_name="", method="none", scope="",
+                        grant_types=(), jwks_uri="", jwks="", resources=(), **kw):
         return self.call("RegisterClient", pb.RegisterClientRequest(
             client_name=client_name, redirect_uris=redirect_uris,
-            token_endpoint_auth_method=method, scope=scope), **kw)
+            token_endpoint_auth_method=method, scope=scope, grant_types=list(grant_types),
+            jwks_uri=jwks_uri, jwks=jwks, resources=list(resources)), **kw)
+
+    def revoke_client(self, client_id, **kw):
+        return self.call("RevokeClient", pb.RevokeClientRequest(client_id=client_id), **kw)
 
     def put_user(self, user_id, display_name="", **kw):
         return self.call("PutUser", pb.PutUserRequest(user_id=user_id, display_name=display_name),

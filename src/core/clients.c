@@ -127,23 +127,42 @@ static void client_keys(json_t *in, json_t *out, enum oauth_auth_method m, char 
         json_object_set_new(out, "jwks_uri", json_string(u));
 }
 
-/* RFC 7591 metadata checked and normalised into *meta (see oauth_client_register). One block
- * per member, in the order of RFC 7591 2: long, but each block stands alone. */
-static p2a_err client_metadata(json_t *in, json_t **meta, const char **error, char *desc,
-                               size_t desclen)
+/* RFC 7591 metadata checked and normalised into *meta (see oauth_client_register; admin: the
+ * configuration of oauth_client_register_admin, else NULL). One block per member, in the
+ * order of RFC 7591 2 (grant types first: redirect URIs depend on them): long, but each
+ * block stands alone. */
+static p2a_err client_metadata(json_t *in, const struct p2a_config *admin, json_t **meta,
+                               const char **error, char *desc, size_t desclen)
 {
-    static const char *const grants[] = {"authorization_code", "refresh_token"};
     static const char *const responses[] = {"code"};
     if (!json_is_object(in))
         return meta_fail(error, "invalid_client_metadata", desc, desclen,
                          "the body must be a JSON object");
     json_t *out = json_object();
-    char why[160] = "";
+    char why[200] = "";
     const char *code = "invalid_client_metadata";
 
+    json_t *list = NULL;
+    json_t *v = json_object_get(in, "grant_types");
+    if (v != NULL && admin != NULL)
+        oauth_client_grants_known(v, why, sizeof(why));
+    if (why[0] == '\0' && v != NULL) {
+        const char *bad = string_list(v, oauth_grant_names,
+                                      admin != NULL ? OAUTH_GRANTS : OAUTH_GRANTS_PUBLIC, &list);
+        if (bad != NULL)
+            snprintf(why, sizeof(why), "grant_types %s (authorization_code, refresh_token)", bad);
+    } else if (why[0] == '\0') {
+        list = json_pack("[ss]", "authorization_code", "refresh_token");
+    }
+    if (list != NULL)
+        json_object_set_new(out, "grant_types", list);
+    bool code_grant = oauth_json_names(json_object_get(out, "grant_types"), "authorization_code");
+
     json_t *uris = json_object_get(in, "redirect_uris");
-    if (!json_is_array(uris) || json_array_size(uris) == 0 ||
-        json_array_size(uris) > OAUTH_MAX_REDIRECT_URIS) {
+    if (why[0] != '\0' || (!code_grant && admin != NULL && uris == NULL)) {
+        /* a client of other grants alone redirects nowhere */
+    } else if (!json_is_array(uris) || json_array_size(uris) == 0 ||
+               json_array_size(uris) > OAUTH_MAX_REDIRECT_URIS) {
         code = "invalid_redirect_uri";
         snprintf(why, sizeof(why), "redirect_uris must be an array of 1 to %d URIs",
                  OAUTH_MAX_REDIRECT_URIS);
@@ -165,8 +184,10 @@ static p2a_err client_metadata(json_t *in, json_t **meta, const char **error, ch
         json_object_set_new(out, "redirect_uris", copy);
     }
 
-    json_t *v = json_object_get(in, "token_endpoint_auth_method");
+    v = json_object_get(in, "token_endpoint_auth_method");
     const char *method = "client_secret_basic"; /* RFC 7591 2 */
+    if (admin != NULL && v == NULL)
+        method = oauth_client_default_method(in, json_object_get(out, "grant_types"));
     if (why[0] == '\0' && v != NULL) {
         method = json_string_value(v);
         if (method == NULL ||
@@ -180,21 +201,14 @@ static p2a_err client_metadata(json_t *in, json_t **meta, const char **error, ch
         json_object_set_new(out, "token_endpoint_auth_method", json_string(method));
     if (why[0] == '\0')
         client_keys(in, out, oauth_auth_method_parse(method), why, sizeof(why));
+    if (why[0] == '\0' && admin != NULL)
+        oauth_client_admin_rules(in, out, admin, why, sizeof(why));
 
-    json_t *list = NULL;
-    v = json_object_get(in, "grant_types");
-    if (why[0] == '\0' && v != NULL) {
-        const char *bad = string_list(v, grants, 2, &list);
-        if (bad != NULL)
-            snprintf(why, sizeof(why), "grant_types %s (authorization_code, refresh_token)", bad);
-    } else if (why[0] == '\0') {
-        list = json_pack("[ss]", "authorization_code", "refresh_token");
-    }
-    if (list != NULL)
-        json_object_set_new(out, "grant_types", list);
     list = NULL;
     v = json_object_get(in, "response_types");
-    if (why[0] == '\0' && v != NULL) {
+    if (why[0] == '\0' && !code_grant && admin != NULL) {
+        /* no code grant, no response type */
+    } else if (why[0] == '\0' && v != NULL) {
         const char *bad = string_list(v, responses, 1, &list);
         if (bad != NULL)
             snprintf(why, sizeof(why), "response_types %s (code)", bad);
@@ -294,12 +308,13 @@ static p2a_err client_new(json_t *m, int64_t now, char client_id[OAUTH_MAX_CLIEN
     return *record != NULL && *response != NULL ? P2A_OK : P2A_ERR_INTERNAL;
 }
 
-p2a_err oauth_client_register(json_t *body, int64_t now, struct oauth_client_reg *out,
-                              const char **error, char *desc, size_t desclen)
+static p2a_err client_register(json_t *body, const struct p2a_config *admin, int64_t now,
+                               struct oauth_client_reg *out, const char **error, char *desc,
+                               size_t desclen)
 {
     memset(out, 0, sizeof(*out));
     json_t *meta = NULL;
-    p2a_err e = client_metadata(body, &meta, error, desc, desclen);
+    p2a_err e = client_metadata(body, admin, &meta, error, desc, desclen);
     if (e != P2A_OK)
         return e;
     const char *why = application_type_why(meta);
@@ -316,6 +331,19 @@ p2a_err oauth_client_register(json_t *body, int64_t now, struct oauth_client_reg
         return P2A_ERR_INTERNAL;
     }
     return P2A_OK;
+}
+
+p2a_err oauth_client_register(json_t *body, int64_t now, struct oauth_client_reg *out,
+                              const char **error, char *desc, size_t desclen)
+{
+    return client_register(body, NULL, now, out, error, desc, desclen);
+}
+
+p2a_err oauth_client_register_admin(json_t *body, const struct p2a_config *cfg, int64_t now,
+                                    struct oauth_client_reg *out, const char **error, char *desc,
+                                    size_t desclen)
+{
+    return client_register(body, cfg, now, out, error, desc, desclen);
 }
 
 void oauth_client_reg_deinit(struct oauth_client_reg *r)
@@ -432,7 +460,7 @@ json_t *oauth_cimd_client(const char *body, size_t len, const char *url, char *w
     }
     json_t *meta = NULL;
     const char *code;
-    p2a_err e = client_metadata(doc, &meta, &code, why, whylen);
+    p2a_err e = client_metadata(doc, NULL, &meta, &code, why, whylen);
     json_decref(doc);
     bad = e == P2A_OK ? application_type_why(meta) : NULL;
     if (e == P2A_OK && bad == NULL &&

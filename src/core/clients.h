@@ -22,6 +22,8 @@
 
 #include "err.h"
 
+struct p2a_config;
+
 #define OAUTH_MAX_CLIENT_ID 1024         /* a metadata document's URL; ours are 24 bytes */
 #define OAUTH_MAX_ASSERTION_LIFETIME 300 /* seconds an assertion may live, iat or now to exp */
 
@@ -63,7 +65,50 @@ struct oauth_client_reg {
  * oauth_client_reg_deinit(). */
 p2a_err oauth_client_register(json_t *body, int64_t now, struct oauth_client_reg *out,
                               const char **error, char *desc, size_t desclen);
+/* The same rule for an administrator (the RegisterClient RPC), who may register more:
+ *   - grant_types: any of oauth_grant_names, and an unknown one is refused, not left out;
+ *   - redirect_uris: required only with authorization_code;
+ *   - token_endpoint_auth_method, when absent: private_key_jwt with jwks or jwks_uri, else
+ *     client_secret_basic for a grant that needs a confidential client, else none;
+ *   - resources (an array of strings): the audiences the client's own tokens may have, each
+ *     one of cfg's resources (stored as the configured spelling); needed by
+ *     client_credentials and token-exchange;
+ *   - a confidential grant with method none, or keys without private_key_jwt: refused. */
+p2a_err oauth_client_register_admin(json_t *body, const struct p2a_config *cfg, int64_t now,
+                                    struct oauth_client_reg *out, const char **error, char *desc,
+                                    size_t desclen);
 void oauth_client_reg_deinit(struct oauth_client_reg *r);
+
+/* ---- grant types (client_grants.c) -------------------------------------------------------- */
+
+#define OAUTH_GRANT_CODE "authorization_code"
+#define OAUTH_GRANT_REFRESH "refresh_token"
+#define OAUTH_GRANT_CLIENT_CREDENTIALS "client_credentials"
+#define OAUTH_GRANT_JWT_BEARER "urn:ietf:params:oauth:grant-type:jwt-bearer"
+#define OAUTH_GRANT_TOKEN_EXCHANGE "urn:ietf:params:oauth:grant-type:token-exchange"
+/* Every grant type a client may register, by its standard name: the first
+ * OAUTH_GRANTS_PUBLIC anyone may (/register, metadata documents), the rest an administrator
+ * only (they need a confidential client). */
+#define OAUTH_GRANTS 5
+#define OAUTH_GRANTS_PUBLIC 2
+extern const char *const oauth_grant_names[OAUTH_GRANTS];
+#define OAUTH_CLIENT_JWKS_MAX 16384 /* a registered JWK set, as JSON text */
+
+/* Whether grant type gt needs a confidential client (one that authenticates). */
+bool oauth_grant_confidential(const char *gt);
+/* Whether a client record registered grant type gt (a record without grant_types predates
+ * them: the code and refresh grants). */
+bool oauth_client_has_grant(json_t *client, const char *gt);
+/* The client's registered resource that resource names (token_resource_eq), or NULL. */
+const char *oauth_client_resource(json_t *client, const char *resource);
+/* For the registration rule: sets why when v lists a name not in oauth_grant_names. */
+void oauth_client_grants_known(json_t *v, char *why, size_t whylen);
+/* The method of an administrator's registration that names none (see above). */
+const char *oauth_client_default_method(json_t *in, json_t *grants);
+/* An administrator's registration beyond RFC 7591 (see above): in the body, out the record
+ * being made (its method and keys already in); sets why when something does not hold. */
+void oauth_client_admin_rules(json_t *in, json_t *out, const struct p2a_config *cfg, char *why,
+                              size_t whylen);
 /* Is s shaped like one of our client ids ("c_" and base64url, at most 64 bytes)? */
 bool oauth_client_id_valid(const char *s);
 /* Either kind of client id: one of ours, or a metadata document's URL. */

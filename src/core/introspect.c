@@ -58,7 +58,9 @@ p2a_err introspect(const struct introspector *x, const struct introspect_query *
         }
     }
     if (v == TV_ACTIVE && (revoke_contains(x->revoked, c->jti) ||
-                           revoke_subject_covers(x->revoked, c->sub_marker, c->iat)))
+                           revoke_subject_covers(x->revoked, c->sub_marker, c->iat) ||
+                           (c->client_marker[0] != '\0' &&
+                            revoke_subject_covers(x->revoked, c->client_marker, c->iat))))
         v = TV_REVOKED;
     if (v == TV_ACTIVE)
         v = token_check(c, now, x->cfg->clock_skew_s, q->expected, q->resource);
@@ -79,6 +81,11 @@ void introspection_deinit(struct introspection *r)
     r->claims = NULL;
 }
 
+const char *introspect_kind_name(enum token_kind k)
+{
+    return k == TOKEN_KIND_PAT ? "pat" : k == TOKEN_KIND_CLIENT ? "client" : "oauth";
+}
+
 void introspect_identity(const struct token_claims *c, char exp[24],
                          struct id_header out[INTROSPECT_ID_HEADERS])
 {
@@ -86,7 +93,7 @@ void introspect_identity(const struct token_claims *c, char exp[24],
     out[0] = (struct id_header){"x-auth-subject", c->sub};
     out[1] = (struct id_header){"x-auth-client-id", c->client_id};
     out[2] = (struct id_header){"x-auth-scope", c->scope};
-    out[3] = (struct id_header){"x-auth-token-kind", c->kind == TOKEN_KIND_PAT ? "pat" : "oauth"};
+    out[3] = (struct id_header){"x-auth-token-kind", introspect_kind_name(c->kind)};
     out[4] = (struct id_header){"x-auth-token-id", c->jti};
     out[5] = (struct id_header){"x-auth-expires", exp};
 }
@@ -127,7 +134,10 @@ static long rfc7662_json(const struct token_claims *c, const char *issuer, char 
         jsonw_item(&w, a);
     jsonw_array_end(&w);
     jsonw_str(&w, "scope", c->scope);
-    jsonw_str(&w, "token_use", c->kind == TOKEN_KIND_PAT ? "pat" : "access");
+    jsonw_str(&w, "token_use",
+              c->kind == TOKEN_KIND_PAT      ? "pat"
+              : c->kind == TOKEN_KIND_CLIENT ? "client"
+                                             : "access");
     if (c->client_id[0] != '\0')
         jsonw_str(&w, "client_id", c->client_id);
     if (c->name[0] != '\0')

@@ -64,8 +64,10 @@ void introspection_deinit(struct introspection *r);
 
 /* ---- the answers, written once for every adapter ------------------------------------------ */
 
+/* The kind as a gateway's header says it: "pat", "oauth" or "client". */
+const char *introspect_kind_name(enum token_kind k);
 /* What a gateway passes to the upstream about an active token (Envoy Check, forward-auth):
- * x-auth-subject, x-auth-client-id, x-auth-scope, x-auth-token-kind ("pat" or "oauth"),
+ * x-auth-subject, x-auth-client-id, x-auth-scope, x-auth-token-kind (introspect_kind_name),
  * x-auth-token-id, x-auth-expires (Unix seconds, written into exp). Values point into c. */
 #define INTROSPECT_ID_HEADERS 6
 struct id_header {

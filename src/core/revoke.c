@@ -344,16 +344,28 @@ void revoke_get_stats(struct revoke_set *set, int64_t now_mono_ms, struct revoke
 
 /* ---- subjects ------------------------------------------------------------------------------ */
 
-void revoke_subject_marker(const char *sub, char out[REVOKE_SUBJECT_MARKER_LEN + 1])
+/* tag and base64url of SHA-256(label name), cut to REVOKE_SUBJECT_MARKER_LEN */
+static void marker(char tag, const char *label, const char *name,
+                   char out[REVOKE_SUBJECT_MARKER_LEN + 1])
 {
     unsigned char d[DIGEST_SHA256_LEN];
-    char enc[48], in[8 + 1024]; /* subs are user ids: 200 bytes at most (validate.h) */
-    int n = snprintf(in, sizeof(in), "subject:%s", sub);
+    char enc[48], in[16 + 1024]; /* user ids: 200 bytes at most; client ids 1 KiB */
+    int n = snprintf(in, sizeof(in), "%s%s", label, name);
     digest_sha256(in, n < (int)sizeof(in) ? (size_t)n : sizeof(in) - 1, d);
     codec_b64url_encode(d, sizeof(d), enc);
-    out[0] = 'S';
+    out[0] = tag;
     memcpy(out + 1, enc, REVOKE_SUBJECT_MARKER_LEN - 1);
     out[REVOKE_SUBJECT_MARKER_LEN] = '\0';
+}
+
+void revoke_subject_marker(const char *sub, char out[REVOKE_SUBJECT_MARKER_LEN + 1])
+{
+    marker('S', "subject:", sub, out);
+}
+
+void revoke_client_marker(const char *client_id, char out[REVOKE_SUBJECT_MARKER_LEN + 1])
+{
+    marker('C', "client:", client_id, out);
 }
 
 bool revoke_subject_covers(struct revoke_set *set, const char *marker, int64_t iat)

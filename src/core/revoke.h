@@ -66,7 +66,11 @@ int64_t revoke_get(struct revoke_set *set, const char *jti);
 _Static_assert(REVOKE_SUBJECT_MARKER_LEN <= JTI_MAX_LEN, "a marker is kept as a jti");
 /* "S" and 30 base64url characters of SHA-256("subject:" sub). */
 void revoke_subject_marker(const char *sub, char out[REVOKE_SUBJECT_MARKER_LEN + 1]);
-/* Whether a token of marker's subject issued at iat is revoked by its subject's entry. */
+/* A client's entry (RevokeClient): the same rule for every token whose client_id is the
+ * client (its own client-credentials tokens, the OAuth tokens issued to it). "C" and 30
+ * base64url characters of SHA-256("client:" client_id). */
+void revoke_client_marker(const char *client_id, char out[REVOKE_SUBJECT_MARKER_LEN + 1]);
+/* Whether a token of marker's subject (or client) issued at iat is revoked by its entry. */
 bool revoke_subject_covers(struct revoke_set *set, const char *marker, int64_t iat);
 /* Drops every entry whose exp <= now; returns how many. */
 size_t revoke_sweep(struct revoke_set *set, int64_t now);

@@ -1,8 +1,9 @@
 /* token.c -- our JWTs: ES256, kid in the header, a marker for the kind of token.
  *
  * Claims: iss, sub, aud (array), jti (128 random bits), iat, exp, scope, and token_use
- * ("pat" or "access") so a PAT can never pass for an OAuth access token or the reverse;
- * PATs carry their name in pat_name, OAuth tokens their client in client_id.
+ * ("pat", "access" or "client") so that no kind of token can pass for another; PATs carry
+ * their name in pat_name, OAuth tokens their client in client_id, and a client's own token
+ * (client credentials) its id in both sub and client_id.
  *
  * Signing: PATs through libjwt (its signature then normalised to the low s), OAuth access
  * tokens by our own ES256 code (libjwt 1.10 cannot write typ at+jwt). Verifying never goes
@@ -60,7 +61,8 @@ struct header_memo {
 static _Thread_local struct header_memo header_memo[HEADER_MEMO];
 static _Thread_local unsigned header_memo_next;
 
-static const char *const use_names[] = {[TOKEN_KIND_PAT] = "pat", [TOKEN_KIND_OAUTH] = "access"};
+static const char *const use_names[] = {
+    [TOKEN_KIND_PAT] = "pat", [TOKEN_KIND_OAUTH] = "access", [TOKEN_KIND_CLIENT] = "client"};
 
 const char *token_verdict_text(enum token_verdict v)
 {
@@ -245,10 +247,9 @@ static enum token_verdict read_claims(json_t *p, const char *issuer, struct toke
 
     const char *use = get_str(p, "token_use", 16, &bad);
     enum token_kind kind = TOKEN_KIND_NONE;
-    if (use != NULL && strcmp(use, use_names[TOKEN_KIND_PAT]) == 0)
-        kind = TOKEN_KIND_PAT;
-    else if (use != NULL && strcmp(use, use_names[TOKEN_KIND_OAUTH]) == 0)
-        kind = TOKEN_KIND_OAUTH;
+    for (int k = TOKEN_KIND_PAT; use != NULL && k <= TOKEN_KIND_LAST; k++)
+        if (strcmp(use, use_names[k]) == 0)
+            kind = (enum token_kind)k;
     const char *sub = get_str(p, "sub", 255, &bad);
     const char *jti = get_str(p, "jti", JTI_MAX_LEN, &bad);
     const char *scope = get_str(p, "scope", 1000, &bad);
@@ -261,6 +262,8 @@ static enum token_verdict read_claims(json_t *p, const char *issuer, struct toke
     if (json_object_get(p, "nbf") != NULL && !get_int(p, "nbf", &nbf))
         return TV_MALFORMED;
     if (kind == TOKEN_KIND_PAT && exp - iat > PAT_MAX_LIFETIME)
+        return TV_MALFORMED;
+    if (kind == TOKEN_KIND_CLIENT && (client_id == NULL || strcmp(client_id, sub) != 0))
         return TV_MALFORMED;
 
     struct blob_builder b = {0};
@@ -297,6 +300,9 @@ static enum token_verdict read_claims(json_t *p, const char *issuer, struct toke
     out->nbf = nbf;
     snprintf(out->jti, sizeof(out->jti), "%s", jti);
     revoke_subject_marker(sub, out->sub_marker);
+    out->client_marker[0] = '\0';
+    if (client_id != NULL && client_id[0] != '\0')
+        revoke_client_marker(client_id, out->client_marker);
     out->naud = naud;
     out->blob = b.buf;
     out->blob_len = b.len;
@@ -609,7 +615,7 @@ p2a_err token_sign(const struct keyring *ring, const struct token_issue *in, cha
         return P2A_ERR_INVALID;
 
     const struct signing_key *k = keys_signer(ring);
-    if (in->kind == TOKEN_KIND_OAUTH) {
+    if (in->kind != TOKEN_KIND_PAT) {
         char *t = sign_es256(k, "at+jwt", claims);
         free(claims);
         if (t == NULL)

@@ -27,8 +27,15 @@ struct keyring;
 #define TOKEN_MAX_AUD 16
 #define TOKEN_JTI_LEN 22 /* ours: 128 random bits, base64url */
 
-/* Numbers match pipe2.auth.v1.TokenKind. */
-enum token_kind { TOKEN_KIND_NONE = 0, TOKEN_KIND_PAT = 1, TOKEN_KIND_OAUTH = 2 };
+/* Numbers match pipe2.auth.v1.TokenKind. TOKEN_KIND_CLIENT: a client acting for itself
+ * (client credentials): its sub and client_id are both the client's id. */
+enum token_kind {
+    TOKEN_KIND_NONE = 0,
+    TOKEN_KIND_PAT = 1,
+    TOKEN_KIND_OAUTH = 2,
+    TOKEN_KIND_CLIENT = 3,
+};
+#define TOKEN_KIND_LAST TOKEN_KIND_CLIENT
 
 /* Numbers match pipe2.auth.v1.InactiveReason; TV_ACTIVE is 0. */
 enum token_verdict {
@@ -51,7 +58,8 @@ struct token_claims {
     enum token_kind kind;
     int64_t iat, exp, nbf; /* nbf 0 when absent */
     char jti[JTI_MAX_LEN + 1];
-    char sub_marker[JTI_MAX_LEN + 1]; /* revoke_subject_marker(sub), made once at decode */
+    char sub_marker[JTI_MAX_LEN + 1];    /* revoke_subject_marker(sub), made once at decode */
+    char client_marker[JTI_MAX_LEN + 1]; /* revoke_client_marker(client_id); "" for none */
     const char *sub;
     const char *scope;     /* "" when absent */
     const char *name;      /* PAT name, "" when absent */

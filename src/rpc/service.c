@@ -149,7 +149,7 @@ static void do_introspect(struct service_ctx *ctx, const uint8_t *msg, size_t le
         why = "resource must be at most 2048 bytes";
     else if (rlen > 0 && !url_is_http(req->resource))
         why = "resource must be an http(s) URL without spaces, quotes or a fragment";
-    else if ((int)req->expected_kind < 0 || (int)req->expected_kind > TOKEN_KIND_OAUTH)
+    else if ((int)req->expected_kind < 0 || (int)req->expected_kind > TOKEN_KIND_LAST)
         why = "expected_kind is not a TokenKind";
     else if (scope_check(req->required_scope) != NULL)
         why = "required_scope must be scope tokens separated by single spaces";
@@ -511,85 +511,6 @@ static void do_create_user(struct service_ctx *ctx, const uint8_t *msg, size_t l
     pipe2__auth__v1__create_user_request__free_unpacked(req, NULL);
 }
 
-/* ---- RegisterClient ------------------------------------------------------------------------ */
-
-struct client_op {
-    struct service_call *call;
-    struct oauth_client_reg reg;
-};
-
-static void on_client_put(void *arg, p2a_err err, const char *const *v, const size_t *lens,
-                          size_t n)
-{
-    (void)lens;
-    struct client_op *op = arg;
-    if (err != P2A_OK || n < 1 || strcmp(v[0], "1") != 0) {
-        svc_finish_err(op->call, RPC_UNAVAILABLE, "client store unavailable; nothing registered");
-    } else {
-        json_t *j = json_loads(op->reg.response, 0, NULL);
-        Pipe2__Auth__V1__RegisterClientResponse resp =
-            PIPE2__AUTH__V1__REGISTER_CLIENT_RESPONSE__INIT;
-        resp.client_id = op->reg.client_id;
-        const char *secret = json_string_value(json_object_get(j, "client_secret"));
-        resp.client_secret = (char *)(secret ? secret : "");
-        resp.registration_json = op->reg.response;
-        svc_finish_msg(op->call, &resp.base);
-        json_decref(j);
-        log_info("oauth.client_registered", "registered client %s over the RPC", op->reg.client_id);
-    }
-    oauth_client_reg_deinit(&op->reg);
-    free(op);
-}
-
-static void do_register_client(struct service_ctx *ctx, const uint8_t *msg, size_t len,
-                               struct service_call *call)
-{
-    Pipe2__Auth__V1__RegisterClientRequest *req =
-        svc_unpack(call, &pipe2__auth__v1__register_client_request__descriptor, NULL, msg, len);
-    if (req == NULL)
-        return;
-    /* the fields as the registration rule reads an RFC 7591 body (oauth.h) */
-    json_t *body = json_object(), *uris = json_array();
-    bool utf8 = true;
-    for (size_t i = 0; i < req->n_redirect_uris; i++) {
-        json_t *u = json_string(req->redirect_uris[i]);
-        utf8 = utf8 && u != NULL;
-        json_array_append_new(uris, u != NULL ? u : json_null());
-    }
-    json_object_set_new(body, "redirect_uris", uris);
-    const char *method =
-        req->token_endpoint_auth_method[0] ? req->token_endpoint_auth_method : "none";
-    const char *fields[][2] = {{"client_name", req->client_name},
-                               {"token_endpoint_auth_method", method},
-                               {"scope", req->scope}};
-    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-        if (fields[i][1][0] == '\0')
-            continue;
-        json_t *v = json_string(fields[i][1]);
-        utf8 = utf8 && v != NULL;
-        if (v != NULL)
-            json_object_set_new(body, fields[i][0], v);
-    }
-    pipe2__auth__v1__register_client_request__free_unpacked(req, NULL);
-    if (!utf8) {
-        json_decref(body);
-        svc_finish_err(call, RPC_INVALID_ARGUMENT, "a field is not valid UTF-8");
-        return;
-    }
-    struct client_op *op = xcalloc(1, sizeof(*op));
-    op->call = call;
-    const char *code;
-    char desc[200];
-    p2a_err e = oauth_client_register(body, clock_now(), &op->reg, &code, desc, sizeof(desc));
-    json_decref(body);
-    if (e != P2A_OK) {
-        free(op);
-        svc_finish_err(call, e == P2A_ERR_INVALID ? RPC_INVALID_ARGUMENT : RPC_INTERNAL, desc);
-        return;
-    }
-    oauth_store_client_put(ctx->store, op->reg.client_id, op->reg.record, 0, on_client_put, op);
-}
-
 /* ---- PutUser ------------------------------------------------------------------------------ */
 
 static void on_user_put(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
@@ -842,12 +763,13 @@ static const struct service_method methods[] = {
     {SVC "ListTokens", "ListTokens", SVC_ROLE_ADMIN, do_list, false},
     {"/grpc.health.v1.Health/Check", "Health.Check", SVC_ROLE_NONE, do_health, true},
     {SVC "CreateUser", "CreateUser", SVC_ROLE_ADMIN, do_create_user, false},
-    {SVC "RegisterClient", "RegisterClient", SVC_ROLE_ADMIN, do_register_client, false},
+    {SVC "RegisterClient", "RegisterClient", SVC_ROLE_ADMIN, svc_register_client, false},
     {SVC "PutUser", "PutUser", SVC_ROLE_ADMIN, do_put_user, false},
     {SVC "GetUser", "GetUser", SVC_ROLE_ADMIN, do_get_user, false},
     {SVC "SetUserDisabled", "SetUserDisabled", SVC_ROLE_ADMIN, do_set_user_disabled, false},
     {SVC "ListGrants", "ListGrants", SVC_ROLE_ADMIN, do_list_grants, false},
     {SVC "RevokeGrant", "RevokeGrant", SVC_ROLE_ADMIN, do_revoke_grant, false},
+    {SVC "RevokeClient", "RevokeClient", SVC_ROLE_ADMIN, svc_revoke_client, false},
     /* Envoy's ext_authz: the same introspect keys, the same flow as Introspect */
     {"/envoy.service.auth.v3.Authorization/Check", "ext_authz.Check", SVC_ROLE_INTROSPECT,
      ext_authz_check, true},

@@ -44,6 +44,12 @@ void svc_www_authenticate(enum token_verdict v, const char *resource, const char
 /* What a worker introspects with: its keyring, cache and counters, the shared view. */
 struct introspector svc_introspector(const struct service_ctx *ctx);
 
+/* RegisterClient and RevokeClient (service_clients.c). */
+void svc_register_client(struct service_ctx *ctx, const uint8_t *msg, size_t len,
+                         struct service_call *call);
+void svc_revoke_client(struct service_ctx *ctx, const uint8_t *msg, size_t len,
+                       struct service_call *call);
+
 /* envoy.service.auth.v3.Authorization/Check (ext_authz.c). */
 void ext_authz_check(struct service_ctx *ctx, const uint8_t *msg, size_t len,
                      struct service_call *call);

@@ -129,6 +129,72 @@ static void introspect__cache_hits_still_check_revocation_and_expiry(void **stat
     free(tok);
 }
 
+/* A client's token (client credentials) and an OAuth token issued to the client: both end
+ * with the client's entry (RevokeClient), cached or not; another client's tokens do not. A
+ * client token must name its client as its subject. */
+static void introspect__a_client_entry_ends_its_tokens(void **state)
+{
+    struct fx *f = *state;
+    revoke_synced(f->revoked, clock_mono_ms(), 1);
+    const char *aud[] = {AUD};
+    struct token_issue own = {.kind = TOKEN_KIND_CLIENT,
+                              .issuer = ISS,
+                              .sub = "c_agent",
+                              .aud = aud,
+                              .naud = 1,
+                              .scope = "mcp",
+                              .client_id = "c_agent",
+                              .iat = f->now - 10,
+                              .exp = f->now + 600};
+    struct token_issue issued = own, other = own;
+    issued.kind = TOKEN_KIND_OAUTH, issued.sub = "alice";
+    other.sub = other.client_id = "c_other";
+    char *t1, *t2, *t3, jti[TOKEN_JTI_LEN + 1];
+    assert_int_equal(token_sign(f->ring, &own, &t1, jti), P2A_OK);
+    assert_int_equal(token_sign(f->ring, &issued, &t2, jti), P2A_OK);
+    assert_int_equal(token_sign(f->ring, &other, &t3, jti), P2A_OK);
+    struct introspection r;
+    struct introspect_query q = {.token = t1, .len = strlen(t1), .expected = TOKEN_KIND_CLIENT};
+    assert_int_equal(introspect(&f->x, &q, f->now, &r), P2A_OK);
+    assert_int_equal(r.verdict, TV_ACTIVE);
+    assert_int_equal(r.claims->kind, TOKEN_KIND_CLIENT);
+    assert_string_equal(r.claims->sub, "c_agent");
+    assert_string_equal(introspect_kind_name(r.claims->kind), "client");
+    introspection_deinit(&r);
+    q.expected = TOKEN_KIND_OAUTH; /* a client token is no person's token */
+    assert_int_equal(introspect(&f->x, &q, f->now, &r), P2A_OK);
+    assert_int_equal(r.verdict, TV_WRONG_AUDIENCE);
+    introspection_deinit(&r);
+    char m[REVOKE_SUBJECT_MARKER_LEN + 1], s[REVOKE_SUBJECT_MARKER_LEN + 1];
+    revoke_client_marker("c_agent", m);
+    revoke_subject_marker("c_agent", s);
+    assert_int_equal(m[0], 'C');
+    assert_string_not_equal(m, s);
+    revoke_add(f->revoked, m, f->now + REVOKE_SUBJECT_HORIZON_S, REVOKE_PATH_MESSAGE);
+    assert_int_equal(run(f, t2, AUD, f->now), TV_REVOKED);
+    q = (struct introspect_query){.token = t1, .len = strlen(t1)};
+    assert_int_equal(introspect(&f->x, &q, f->now, &r), P2A_OK); /* a cache hit */
+    assert_int_equal(r.verdict, TV_REVOKED);
+    introspection_deinit(&r);
+    q = (struct introspect_query){.token = t3, .len = strlen(t3)};
+    assert_int_equal(introspect(&f->x, &q, f->now, &r), P2A_OK);
+    assert_int_equal(r.verdict, TV_ACTIVE);
+    introspection_deinit(&r);
+    free(t1), free(t2), free(t3);
+    /* token_use client with a sub that is not its client_id: malformed */
+    char p[512];
+    snprintf(p, sizeof(p),
+             "{\"iss\":\"" ISS "\",\"sub\":\"alice\",\"aud\":[\"" AUD "\"],\"jti\":\"j\","
+             "\"iat\":%lld,\"exp\":%lld,\"token_use\":\"client\",\"client_id\":\"c_x\"}",
+             (long long)f->now - 10, (long long)f->now + 60);
+    char *forged = th_jwt_es256(f->key, "{\"alg\":\"ES256\",\"kid\":\"k1\"}", p);
+    q = (struct introspect_query){.token = forged, .len = strlen(forged)};
+    assert_int_equal(introspect(&f->x, &q, f->now, &r), P2A_OK);
+    assert_int_equal(r.verdict, TV_MALFORMED);
+    introspection_deinit(&r);
+    free(forged);
+}
+
 static void introspect__bad_tokens(void **state)
 {
     struct fx *f = *state;
@@ -213,6 +279,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(introspect__cache_hits_still_check_revocation_and_expiry,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(introspect__bad_tokens, setup, teardown),
+        cmocka_unit_test_setup_teardown(introspect__a_client_entry_ends_its_tokens, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -224,12 +224,101 @@ static void oauth__client_metadata(void **state)
     }
 }
 
+/* An administrator's registration (RegisterClient): more grant types, keys, resources. */
+static p2a_err reg_admin(const char *text, struct oauth_client_reg *out, char *desc, size_t n)
+{
+    static char r0[] = "https://mcp.example.com/mcp", r1[] = "https://other.example.com/mcp";
+    struct p2a_config cfg = {0};
+    cfg.resources[0] = r0, cfg.resources[1] = r1, cfg.nresources = 2;
+    const char *err;
+    json_t *body = oauth_json_object(text, strlen(text));
+    assert_non_null(body);
+    p2a_err e = oauth_client_register_admin(body, &cfg, 1000, out, &err, desc, n);
+    json_decref(body);
+    return e;
+}
+
+static void oauth__client_admin_grants(void **state)
+{
+    (void)state;
+    struct oauth_client_reg r;
+    char desc[200];
+    /* a client-credentials client: no redirect URIs, a secret by default, its resources */
+    const char *cc = "{\"grant_types\":[\"client_credentials\"],"
+                     "\"resources\":[\"HTTPS://mcp.example.com/mcp/\"],\"scope\":\"mcp:read\"}";
+    assert_int_equal(reg_admin(cc, &r, desc, sizeof(desc)), P2A_OK);
+    json_t *m = json_loads(r.record, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(m, "token_endpoint_auth_method")),
+                        "client_secret_basic");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(m, "resources"), 0)),
+                        "https://mcp.example.com/mcp"); /* as configured */
+    assert_null(json_object_get(m, "redirect_uris"));
+    assert_null(json_object_get(m, "response_types"));
+    assert_true(oauth_client_has_grant(m, OAUTH_GRANT_CLIENT_CREDENTIALS));
+    assert_false(oauth_client_has_grant(m, OAUTH_GRANT_CODE));
+    assert_non_null(oauth_client_resource(m, "https://mcp.example.com/mcp/"));
+    assert_null(oauth_client_resource(m, "https://other.example.com/mcp"));
+    assert_non_null(strstr(r.response, "client_secret"));
+    json_decref(m);
+    oauth_client_reg_deinit(&r);
+    /* keys make private_key_jwt the default */
+    const char *pk = "{\"grant_types\":[\"client_credentials\"],\"resources\":["
+                     "\"https://other.example.com/mcp\"],\"jwks\":{\"keys\":[{\"kty\":\"EC\","
+                     "\"crv\":\"P-256\",\"x\":\"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU\","
+                     "\"y\":\"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0\"}]}}";
+    assert_int_equal(reg_admin(pk, &r, desc, sizeof(desc)), P2A_OK);
+    assert_non_null(strstr(r.record, "\"private_key_jwt\""));
+    assert_null(strstr(r.response, "client_secret"));
+    oauth_client_reg_deinit(&r);
+    struct {
+        const char *body, *why;
+    } bad[] = {
+        {"{\"grant_types\":[\"implicit\"]}", "grant_types[0] is not a grant type"},
+        {"{\"grant_types\":[\"client_credentials\"]}", "client_credentials needs resources"},
+        {"{\"grant_types\":[\"client_credentials\"],\"resources\":[\"https://evil.example/\"]}",
+         "resources[0] is not a resource"},
+        {"{\"grant_types\":[\"client_credentials\"],\"resources\":\"x\"}",
+         "resources must be an array"},
+        {"{\"grant_types\":[\"client_credentials\"],\"token_endpoint_auth_method\":\"none\","
+         "\"resources\":[\"https://mcp.example.com/mcp\"]}",
+         "client_credentials needs a confidential client"},
+        {"{\"grant_types\":[\"client_credentials\"],\"jwks\":{\"keys\":[]},"
+         "\"resources\":[\"https://mcp.example.com/mcp\"]}",
+         "jwks:"},
+        {"{\"grant_types\":[\"client_credentials\"],\"token_endpoint_auth_method\":"
+         "\"client_secret_basic\",\"jwks_uri\":\"https://k.example/jwks\","
+         "\"resources\":[\"https://mcp.example.com/mcp\"]}",
+         "jwks and jwks_uri are for"},
+        {"{\"grant_types\":[\"authorization_code\"]}", "redirect_uris must be"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(reg_admin(bad[i].body, &r, desc, sizeof(desc)), P2A_ERR_INVALID);
+        if (strstr(desc, bad[i].why) == NULL)
+            fail_msg("case %zu: %s", i, desc);
+    }
+    /* anyone else (/register) is left the code and refresh grants only */
+    const char *err;
+    const char *anon = "{\"redirect_uris\":[\"https://a.example/cb\"],\"grant_types\":["
+                       "\"client_credentials\",\"authorization_code\"],"
+                       "\"resources\":[\"https://mcp.example.com/mcp\"]}";
+    assert_int_equal(reg(anon, &r, &err), P2A_OK);
+    assert_null(strstr(r.record, "client_credentials"));
+    assert_null(strstr(r.record, "resources"));
+    oauth_client_reg_deinit(&r);
+    assert_true(oauth_grant_confidential(OAUTH_GRANT_TOKEN_EXCHANGE));
+    assert_false(oauth_grant_confidential(OAUTH_GRANT_REFRESH));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(oauth__form),          cmocka_unit_test(oauth__headers),
-        cmocka_unit_test(oauth__redirect_uris), cmocka_unit_test(oauth__resources_pkce),
-        cmocka_unit_test(oauth__passwords),     cmocka_unit_test(oauth__client_metadata),
+        cmocka_unit_test(oauth__form),
+        cmocka_unit_test(oauth__headers),
+        cmocka_unit_test(oauth__redirect_uris),
+        cmocka_unit_test(oauth__resources_pkce),
+        cmocka_unit_test(oauth__passwords),
+        cmocka_unit_test(oauth__client_metadata),
+        cmocka_unit_test(oauth__client_admin_grants),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
