@@ -100,7 +100,7 @@ class Client:
         return self.call("CreateUser", pb.CreateUserRequest(username=username, password=password),
                          **kw)
 
-    def register_client(self, redirect_uris, client_name="", method="none", scope="",
+    def register_client(self, redirect_uris, client_name="", method="", scope="",
                         grant_types=(), jwks_uri="", jwks="", resources=(), **kw):
         return self.call("RegisterClient", pb.RegisterClientRequest(
             client_name=client_name, redirect_uris=redirect_uris,

@@ -141,6 +141,10 @@ static const struct row rows[] = {
      "jti in Redis until it expires"},
     {"ASSERTION_GLOBAL_RATE_LIMIT", K_INT, S(assertion_global_rate_limit), "60000", 1, 100000000,
      false, false, "client assertions per 5 minutes from all addresses together"},
+    {"CLIENT_CREDENTIALS_RATE_LIMIT", K_INT, S(cc_rate_limit), "600", 1, 1000000, false, false,
+     "client_credentials tokens one client may get from one client address per 5 minutes"},
+    {"CLIENT_CREDENTIALS_CLIENT_RATE_LIMIT", K_INT, S(cc_client_rate_limit), "6000", 1, 100000000,
+     false, false, "client_credentials tokens one client may get per 5 minutes from all addresses"},
     {"CLIENT_UNUSED_EXPIRY", K_INT, S(client_unused_expiry_s), "600", 60, 31536000, false, false,
      "seconds a self-registered client lasts before its first use (an anonymous registration "
      "is kept this long)"},

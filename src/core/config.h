@@ -101,10 +101,12 @@ struct p2a_config {
     int assertion_rate_limit;        /* client assertions per address per 5 min */
     int assertion_global_rate_limit; /* ... from all addresses together */
     int client_idle_expiry_s;        /* ... after its last use */
-    int login_rate_limit;            /* attempts per account and address per 15 min */
-    int login_throttle_after;        /* failures per account before spacing out */
-    int login_device_failures;       /* ... from a browser it signed in from before */
-    int hash_threads;                /* password hashing pool */
+    int cc_rate_limit;         /* client_credentials tokens per client and address per 5 min */
+    int cc_client_rate_limit;  /* ... per client from all addresses */
+    int login_rate_limit;      /* attempts per account and address per 15 min */
+    int login_throttle_after;  /* failures per account before spacing out */
+    int login_device_failures; /* ... from a browser it signed in from before */
+    int hash_threads;          /* password hashing pool */
     int hash_queue;
     char *trusted_proxies;    /* CIDRs, comma-separated; NULL: none */
     struct p2a_cidr *proxies; /* parsed trusted_proxies */

@@ -22,7 +22,7 @@ import time
 import unittest
 import urllib.parse
 
-from harness import Env, Redis, free_port, oauth_authd, wait_until
+from harness import RESOURCE, Env, Redis, free_port, oauth_authd, wait_until
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from test_cimd import es256, jwk_of
@@ -143,8 +143,8 @@ class ClusterKeys(unittest.TestCase):
             kinds = {ev[1] for ev, _ in scripts}
             print(f"\n{len(scripts)} scripts run, {len(kinds)} different ones, "
                   f"{sum(len(c) for _, c in scripts)} commands inside them")
-            # every script of src/store (38): a new one must join a flow above
-            self.assertEqual(len(kinds), 38, "a script of src/store/ that no flow above ran?")
+            # every script of src/store (39): a new one must join a flow above
+            self.assertEqual(len(kinds), 39, "a script of src/store/ that no flow above ran?")
             self.check_declared(env, scripts)
             self.check_plain_commands(env, entries)
             cluster = Cluster(env.dir)
@@ -251,6 +251,13 @@ class ClusterKeys(unittest.TestCase):
         self.assertEqual(admin.get_user(user_id).source, "local")
         admin.set_user_disabled(user_id, True)
         admin.set_user_disabled(user_id, False)
+        # a client of its own (client credentials): its bounds, then its end (RevokeClient)
+        reg = admin.register_client([], "agent", grant_types=["client_credentials"],
+                                    resources=[RESOURCE])
+        st, t = token({"grant_type": "client_credentials", "client_id": reg.client_id,
+                       "client_secret": reg.client_secret})
+        self.assertEqual(st, 200, t)
+        admin.revoke_client(reg.client_id)
         # a sign-in through an upstream provider: its pending record, counted, then taken
         idp = CraftedIdP()
         try:
