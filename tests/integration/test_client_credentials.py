@@ -305,6 +305,28 @@ class ClientCredentials(unittest.TestCase):
         self.refused({"grant_type": CC}, 401, "invalid_client", "this client was revoked",
                      basic(cid, secret))
 
+    def test_p2a_registers_and_revokes_a_client(self):
+        def p2a(*args):
+            r = subprocess.run([os.path.join(HERE, "..", "..", "scripts", "p2a"), *args],
+                               capture_output=True, text=True, timeout=30,
+                               env={**os.environ, "P2A_ADDR": f"127.0.0.1:{self.authd.port}",
+                                    "P2A_ADMIN_KEY": self.env.admin_key})
+            self.assertEqual(r.returncode, 0, r.stderr)
+            return r.stdout
+        jwks = os.path.join(self.env.dir, "agent-jwks.json")
+        with open(jwks, "w") as f:
+            json.dump({"keys": [jwk_of(self.key, "k1")]}, f)
+        reg = json.loads(p2a("register-client", "--name", "cli agent", "--grant-type", CC,
+                             "--resource", self.resource, "--scope", "mcp", "--jwks-file", jwks))
+        self.assertEqual((reg["grant_types"], reg["token_endpoint_auth_method"], reg["resources"]),
+                         ([CC], "private_key_jwt", [self.resource]))
+        cid = reg["client_id"]
+        form = {"grant_type": CC, "client_assertion_type": ASSERTION_TYPE}
+        self.assertEqual(self.token({**form, "client_assertion": self.assertion(cid)})[0], 200)
+        self.assertIn("revoked", p2a("revoke-client", cid))
+        self.refused({**form, "client_assertion": self.assertion(cid)}, 401, "invalid_client",
+                     "this client was revoked")
+
     def test_revoke_client_ends_the_tokens_people_gave_it(self):
         """A confidential web client of the code grant: a person's tokens issued to it stop
         with it, refresh included."""
