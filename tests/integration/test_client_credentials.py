@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from harness import (OTHER_RESOURCE, Authd, Env, free_port, jwt_hs256, run_node_suite,
                      stop_process, wait_until)
 from test_cimd import es256, jwk_of
-from test_gateway import mcp_call, tool_text
+from test_gateway import Gateway, mcp_call, tool_text
 from test_oauth import FORM, PASSWORD, Flow, pkce
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -79,17 +79,8 @@ class ClientCredentials(unittest.TestCase):
                      "P2A_FORWARD_AUTH": f"http://127.0.0.1:{r.fwd_port}/forward-auth",
                      "P2A_FACADE": f"http://127.0.0.1:{r.http_port}"}))
         for port in cls.mcp_ports:
-            wait_until(lambda p=port: cls.port_open(p), 20, "the example MCP server")
+            wait_until(lambda p=port: Gateway.port_open(p), 20, "the example MCP server")
         cls.key = ec.generate_private_key(ec.SECP256R1())
-
-    @staticmethod
-    def port_open(port):
-        import socket
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return True
-        except OSError:
-            return False
 
     @classmethod
     def tearDownClass(cls):
