@@ -59,9 +59,8 @@ static const struct row rows[] = {
     {"FORWARD_AUTH_MAX_CONNECTIONS", K_INT, S(fwd_max_conns), "0", 0, 1000000, false, false,
      "open connections on the forward-auth listener, about 60 KiB each (0: an eighth of the "
      "descriptor limit, at most 1024)"},
-    {"FORWARD_AUTH_MAX_CONNECTIONS_PER_ADDRESS", K_INT, S(fwd_max_conns_per_addr), "0", 0,
-     1000000, false, false,
-     "open forward-auth connections from one address (0: half of the total)"},
+    {"FORWARD_AUTH_MAX_CONNECTIONS_PER_ADDRESS", K_INT, S(fwd_max_conns_per_addr), "0", 0, 1000000,
+     false, false, "open forward-auth connections from one address (0: half of the total)"},
     {"FORWARD_AUTH_ALLOW_OPTIONS", K_BOOL, S(fwd_allow_options), "off", 0, 1, false, false,
      "let a gateway's original OPTIONS request (a CORS preflight, which carries no token) "
      "through forward-auth and Envoy Check without a token, for MCP servers that answer "
