@@ -5,7 +5,6 @@ clients (RegisterClient with grant_types, keys and resources) get tokens for the
 through its forward-auth listener; node/client_credentials.test.mjs drives the SDK v2
 providers through them, and the attacks here go at /token directly."""
 import base64
-import hashlib
 import json
 import os
 import secrets
@@ -15,7 +14,7 @@ import unittest
 import urllib.parse
 
 import grpc
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from harness import (OTHER_RESOURCE, Authd, Env, free_port, jwt_hs256, run_node_suite,
