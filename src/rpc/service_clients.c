@@ -144,6 +144,11 @@ void svc_register_client(struct service_ctx *ctx, const uint8_t *msg, size_t len
 
 /* ---- RevokeClient -------------------------------------------------------------------------- */
 
+/* The client's entry covers tokens issued up to this long after the revocation: a token
+ * request that read the client's record just before the tombstone may still sign after the
+ * entry is written (no token can be issued to the client later on: it has no record). */
+#define CLIENT_CUTOFF_AHEAD_S 60
+
 static void on_client_marker(void *arg, p2a_err err, const char *const *v, const size_t *lens,
                              size_t n)
 {
@@ -185,7 +190,8 @@ static void on_client_tombstone(void *arg, p2a_err err, const char *const *v, co
         return;
     }
     int64_t now_ms = clock_now_ms();
-    oauth_store_jti_revoke(store, op->marker, now_ms / 1000 + REVOKE_SUBJECT_HORIZON_S, now_ms,
+    oauth_store_jti_revoke(store, op->marker,
+                           now_ms / 1000 + CLIENT_CUTOFF_AHEAD_S + REVOKE_SUBJECT_HORIZON_S, now_ms,
                            on_client_marker, op);
 }
 
