@@ -220,6 +220,10 @@ static const struct row rows[] = {
     {"UPSTREAM_REQUIRED_CLAIM", K_STR, S(upstream_required_claim), NULL, 0, 0, false, true,
      "name=value: the ID token must carry the claim with that value (or an array holding it), "
      "e.g. groups=mcp-users"},
+    {"ID_JAG_ISSUERS", K_STR, S(id_jag_issuer_list), NULL, 0, 0, false, true,
+     "identity providers whose Identity Assertion JWT Authorization Grants (ID-JAG, "
+     "Enterprise-Managed Authorization) /token redeems: their issuer URLs exactly as their iss "
+     "says (https, or http on loopback), comma-separated, at most 8; unset: the grant is off"},
 };
 
 #define NROWS (sizeof(rows) / sizeof(rows[0]))
@@ -354,6 +358,30 @@ static const char *upstream_check(struct p2a_config *cfg, const char **which)
     *which = "PIPE2_AUTH_UPSTREAM_SUBJECT_PREFIX";
     if (set(cfg->upstream_subject_prefix) && strlen(cfg->upstream_subject_prefix) > 32)
         return "at most 32 bytes";
+    return NULL;
+}
+
+/* PIPE2_AUTH_ID_JAG_ISSUERS split into cfg->id_jag_issuers: NULL when each is an issuer URL
+ * (https, or http on a loopback host; no query or fragment; at most 512 bytes), else why. */
+static const char *id_jag_issuers_parse(struct p2a_config *cfg)
+{
+    for (const char *p = cfg->id_jag_issuer_list; p != NULL && *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        size_t n = strcspn(p, " ,");
+        if (n == 0)
+            break;
+        if (cfg->nid_jag_issuers == CONFIG_MAX_ID_JAG_ISSUERS)
+            return "at most 8 issuers";
+        char *iss = xstrndup(p, n);
+        cfg->id_jag_issuers[cfg->nid_jag_issuers++] = iss;
+        p += n;
+        struct url_parts u;
+        if (n > 512 || !url_is_http(iss) || strpbrk(iss, "?#") != NULL || !url_split(iss, &u))
+            return "each must be an http(s) URL of at most 512 bytes, with no query or fragment";
+        if (!url_scheme_is(&u, "https") && !url_host_is_loopback(&u))
+            return "an http:// issuer is accepted only on a loopback host; use https";
+    }
     return NULL;
 }
 
@@ -501,6 +529,8 @@ p2a_err config_load(struct p2a_config *cfg, int argc, char **argv, char *err, si
     const char *which;
     if ((why = upstream_check(cfg, &which)) != NULL)
         return fail(cfg, err, errlen, which, why);
+    if ((why = id_jag_issuers_parse(cfg)) != NULL)
+        return fail(cfg, err, errlen, "PIPE2_AUTH_ID_JAG_ISSUERS", why);
     enum log_level lvl;
     if (log_level_parse(cfg->log_level, &lvl) != P2A_OK)
         return fail(cfg, err, errlen, "PIPE2_AUTH_LOG_LEVEL",
@@ -518,6 +548,8 @@ void config_deinit(struct p2a_config *cfg)
     }
     for (size_t i = 0; i < cfg->nresources; i++)
         free(cfg->resources[i]);
+    for (size_t i = 0; i < cfg->nid_jag_issuers; i++)
+        free(cfg->id_jag_issuers[i]);
     free(cfg->rpc_host);
     free(cfg->fwd_host);
     free(cfg->http_host);

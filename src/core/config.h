@@ -20,6 +20,7 @@
 #define CONFIG_MAX_PROXIES 64
 #define CONFIG_MAX_SENTINELS 16
 #define CONFIG_MAX_ROUTES 64
+#define CONFIG_MAX_ID_JAG_ISSUERS 8
 
 /* A gateway's request for host and a path under prefix is for resource (a configured one). */
 struct config_route {
@@ -138,6 +139,10 @@ struct p2a_config {
     char *upstream_subject_prefix;  /* before its sub in our user ids; NULL: none */
     char *upstream_allowed_domains; /* verified email domains admitted; NULL: any */
     char *upstream_required_claim;  /* name=value the ID token must carry; NULL: none */
+    /* Enterprise-Managed Authorization (ID-JAG, idjag.h) */
+    char *id_jag_issuer_list; /* as given: comma-separated issuer URLs; NULL: the grant is off */
+    char *id_jag_issuers[CONFIG_MAX_ID_JAG_ISSUERS]; /* split: trusted exactly as written */
+    size_t nid_jag_issuers;
 };
 
 /* Fills cfg from argv and the environment. On error writes a message naming the setting to

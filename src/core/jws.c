@@ -8,6 +8,7 @@
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/param_build.h>
+#include <openssl/rsa.h>
 
 #include "codec.h"
 #include "xalloc.h"
@@ -165,20 +166,37 @@ json_t *jws_segment_json(const char *seg, size_t n)
     return js;
 }
 
-/* Does sig (raw, as JWS carries it) verify input with key under alg? */
-static bool verify_with(EVP_PKEY *key, bool es256, const char *input, size_t inlen,
+enum alg { ALG_NONE, ALG_ES256, ALG_RS256, ALG_PS256 };
+
+static enum alg alg_of(const char *alg)
+{
+    static const char *const names[] = {"ES256", "RS256", "PS256"};
+    for (size_t i = 0; alg != NULL && i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(alg, names[i]) == 0)
+            return (enum alg)(i + 1);
+    return ALG_NONE;
+}
+
+/* Does sig (raw, as JWS carries it) verify input with key under alg? PS256: RSASSA-PSS with
+ * SHA-256, MGF1 with SHA-256 and a salt as long as the hash (RFC 7518 3.5). */
+static bool verify_with(EVP_PKEY *key, enum alg alg, const char *input, size_t inlen,
                         const unsigned char *sig, size_t siglen)
 {
     unsigned char der[72];
-    if (es256) {
+    if (alg == ALG_ES256) {
         if (siglen != 64)
             return false;
         siglen = jws_es256_der(sig, der);
         sig = der;
     }
     EVP_MD_CTX *md = EVP_MD_CTX_new();
-    bool ok = md != NULL && EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, key) == 1 &&
-              EVP_DigestVerify(md, sig, siglen, (const unsigned char *)input, inlen) == 1;
+    EVP_PKEY_CTX *pctx = NULL;
+    bool ok = md != NULL && EVP_DigestVerifyInit(md, &pctx, EVP_sha256(), NULL, key) == 1;
+    if (ok && alg == ALG_PS256)
+        ok = EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1 &&
+             EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) == 1 &&
+             EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha256()) == 1;
+    ok = ok && EVP_DigestVerify(md, sig, siglen, (const unsigned char *)input, inlen) == 1;
     EVP_MD_CTX_free(md);
     ERR_clear_error();
     return ok;
@@ -195,11 +213,10 @@ json_t *jws_verify(const char *tok, json_t *jwks, const char **why)
     json_t *h = jws_segment_json(tok, (size_t)(d1 - tok));
     const char *alg = json_string_value(json_object_get(h, "alg"));
     const char *kid = json_string_value(json_object_get(h, "kid"));
-    bool es256 = alg != NULL && strcmp(alg, "ES256") == 0;
-    bool rs256 = alg != NULL && strcmp(alg, "RS256") == 0;
-    if (h == NULL || !(es256 || rs256) || json_object_get(h, "crit") != NULL) {
+    enum alg a = alg_of(alg);
+    if (h == NULL || a == ALG_NONE || json_object_get(h, "crit") != NULL) {
         json_decref(h);
-        *why = "the assertion must be signed with ES256 or RS256";
+        *why = "the assertion must be signed with PS256, ES256 or RS256";
         return NULL;
     }
     unsigned char sig[1024];
@@ -211,13 +228,13 @@ json_t *jws_verify(const char *tok, json_t *jwks, const char **why)
     {
         const char *kty = json_string_value(json_object_get(k, "kty"));
         const char *kkid = json_string_value(json_object_get(k, "kid"));
-        if (ok || kty == NULL || strcmp(kty, es256 ? "EC" : "RSA") != 0 ||
+        if (ok || kty == NULL || strcmp(kty, a == ALG_ES256 ? "EC" : "RSA") != 0 ||
             (kid != NULL && (kkid == NULL || strcmp(kid, kkid) != 0)))
             continue;
         const char *kwhy;
         EVP_PKEY *key = jws_key_from_jwk(k, &kwhy);
         ok = key != NULL && siglen > 0 &&
-             verify_with(key, es256, tok, (size_t)(d2 - tok), sig, (size_t)siglen);
+             verify_with(key, a, tok, (size_t)(d2 - tok), sig, (size_t)siglen);
         EVP_PKEY_free(key);
     }
     json_decref(h);

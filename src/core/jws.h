@@ -1,5 +1,5 @@
 /* jws.h -- other parties' keys and signatures: JSON Web Keys (RFC 7517) and compact JWS
- * (RFC 7515) with ES256 and RS256 (RFC 7518 3.3, 3.4).
+ * (RFC 7515) with ES256, RS256 and PS256 (RFC 7518 3.3, 3.4, 3.5).
  *
  * What a client signs its RFC 7523 assertions with (private_key_jwt): its keys come from
  * its registration or metadata document (jwks) or from its jwks_uri. Our own tokens are
@@ -24,8 +24,8 @@ EVP_PKEY *jws_key_from_jwk(json_t *jwk, const char **why);
 /* NULL when jwks is a JWK set we can use: an object whose "keys" is 1 to JWS_MAX_KEYS
  * usable keys; else why not. */
 const char *jws_keys_check(json_t *jwks);
-/* Verifies the compact JWS tok against the keys of jwks: alg ES256 (an EC key) or RS256 (an
- * RSA key), the kid, when the header has one, naming the key; no "crit". The payload, a JSON
+/* Verifies the compact JWS tok against the keys of jwks: alg ES256 (an EC key), RS256 or
+ * PS256 (an RSA key), the kid, when the header has one, naming the key; no "crit". The payload, a JSON
  * object (new reference), or NULL with *why. */
 json_t *jws_verify(const char *tok, json_t *jwks, const char **why);
 /* A base64url segment of a compact JWS decoded as a JSON object (new reference; duplicate

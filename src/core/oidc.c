@@ -44,36 +44,55 @@ static bool listed(json_t *arr, const char *want)
     return false;
 }
 
-json_t *oidc_discovery(const char *body, size_t len, const struct p2a_config *cfg, char *why,
-                       size_t whylen)
+/* The document's issuer and jwks_uri (and with signin the sign-in endpoints): NULL when they
+ * hold, else why. */
+static const char *discovery_check(json_t *d, const char *issuer, bool signin)
+{
+    const char *iss = json_string_value(json_object_get(d, "issuer"));
+    bool http = strncmp(issuer, "http://", 7) == 0;
+    if (iss == NULL || strcmp(iss, issuer) != 0)
+        return "the provider's discovery document names another issuer";
+    if (!endpoint_ok(json_string_value(json_object_get(d, "jwks_uri")), http))
+        return "the provider's jwks_uri is missing or not https";
+    if (!signin)
+        return NULL;
+    if (!endpoint_ok(json_string_value(json_object_get(d, "authorization_endpoint")), http))
+        return "the provider's authorization_endpoint is missing or not https";
+    if (!endpoint_ok(json_string_value(json_object_get(d, "token_endpoint")), http))
+        return "the provider's token_endpoint is missing or not https";
+    if (!listed(json_object_get(d, "response_types_supported"), "code"))
+        return "the provider does not offer the authorization code flow";
+    if (json_object_get(d, "code_challenge_methods_supported") != NULL &&
+        !listed(json_object_get(d, "code_challenge_methods_supported"), "S256"))
+        return "the provider does not offer PKCE with S256";
+    return NULL;
+}
+
+static json_t *discovery(const char *body, size_t len, const char *issuer, bool signin, char *why,
+                         size_t whylen)
 {
     json_t *d = oauth_json_object(body, len);
-    if (d == NULL) {
-        say(why, whylen, "the provider's discovery document is not a JSON object");
-        return NULL;
-    }
-    const char *iss = json_string_value(json_object_get(d, "issuer"));
-    bool http = strncmp(cfg->upstream_issuer, "http://", 7) == 0;
-    const char *bad = NULL;
-    if (iss == NULL || strcmp(iss, cfg->upstream_issuer) != 0)
-        bad = "the provider's discovery document names another issuer";
-    else if (!endpoint_ok(json_string_value(json_object_get(d, "authorization_endpoint")), http))
-        bad = "the provider's authorization_endpoint is missing or not https";
-    else if (!endpoint_ok(json_string_value(json_object_get(d, "token_endpoint")), http))
-        bad = "the provider's token_endpoint is missing or not https";
-    else if (!endpoint_ok(json_string_value(json_object_get(d, "jwks_uri")), http))
-        bad = "the provider's jwks_uri is missing or not https";
-    else if (!listed(json_object_get(d, "response_types_supported"), "code"))
-        bad = "the provider does not offer the authorization code flow";
-    else if (json_object_get(d, "code_challenge_methods_supported") != NULL &&
-             !listed(json_object_get(d, "code_challenge_methods_supported"), "S256"))
-        bad = "the provider does not offer PKCE with S256";
+    const char *bad =
+        d == NULL ? "the provider's discovery document is not a JSON object"
+                  : discovery_check(d, issuer, signin);
     if (bad != NULL) {
         say(why, whylen, bad);
         json_decref(d);
         return NULL;
     }
     return d;
+}
+
+json_t *oidc_discovery(const char *body, size_t len, const struct p2a_config *cfg, char *why,
+                       size_t whylen)
+{
+    return discovery(body, len, cfg->upstream_issuer, true, why, whylen);
+}
+
+json_t *oidc_keys_discovery(const char *body, size_t len, const char *issuer, char *why,
+                            size_t whylen)
+{
+    return discovery(body, len, issuer, false, why, whylen);
 }
 
 json_t *oidc_jwks(const char *body, size_t len, char *why, size_t whylen)
@@ -105,7 +124,7 @@ json_t *oidc_jwks(const char *body, size_t len, char *why, size_t whylen)
 
 /* ---- the ID token ------------------------------------------------------------------------ */
 
-static bool has_kid(json_t *jwks, const char *kid)
+bool oidc_jwks_has(json_t *jwks, const char *kid)
 {
     size_t i;
     json_t *k;
@@ -134,7 +153,7 @@ static enum oidc_result header_check(const char *tok, json_t *jwks, char *why, s
                  "the ID token is signed with %.16s; only RS256 and ES256 are accepted",
                  alg ? alg : "no algorithm");
         rc = OIDC_REFUSED;
-    } else if (kid != NULL && !has_kid(jwks, kid)) {
+    } else if (kid != NULL && !oidc_jwks_has(jwks, kid)) {
         say(why, whylen, "the ID token is signed with a key the provider does not publish");
         rc = OIDC_UNKNOWN_KEY;
     }
@@ -142,10 +161,12 @@ static enum oidc_result header_check(const char *tok, json_t *jwks, char *why, s
     return rc;
 }
 
-static bool ascii_printable(const char *s)
+bool oidc_sub_valid(const char *sub)
 {
-    for (; *s; s++)
-        if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
+    if (sub == NULL || sub[0] == '\0' || strlen(sub) > OIDC_MAX_SUB)
+        return false;
+    for (; *sub; sub++)
+        if ((unsigned char)*sub <= 0x20 || (unsigned char)*sub >= 0x7f)
             return false;
     return true;
 }
@@ -179,7 +200,7 @@ static const char *claims_check(json_t *c, const struct oidc_expect *x)
         return "the ID token was issued too long ago";
     if (nonce == NULL || !oauth_secret_eq(nonce, x->nonce))
         return "the ID token was not issued for this sign-in (nonce)";
-    if (sub == NULL || sub[0] == '\0' || strlen(sub) > OIDC_MAX_SUB || !ascii_printable(sub))
+    if (!oidc_sub_valid(sub))
         return "the ID token's subject is missing or malformed";
     return NULL;
 }

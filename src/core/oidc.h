@@ -26,9 +26,20 @@ struct p2a_config;
 json_t *oidc_discovery(const char *body, size_t len, const struct p2a_config *cfg, char *why,
                        size_t whylen);
 
+/* The discovery document of an issuer whose keys alone we need (an ID-JAG issuer, idjag.h):
+ * issuer exactly issuer, a jwks_uri that is https (or http on a loopback host, when the issuer
+ * is). New reference, or NULL with why. */
+json_t *oidc_keys_discovery(const char *body, size_t len, const char *issuer, char *why,
+                            size_t whylen);
+
 /* The provider's signing keys (new reference: {"keys":[...]}, the ones we can verify with:
  * EC P-256 or RSA, not "use":"enc", at most OIDC_MAX_KEYS), or NULL with why when none. */
 json_t *oidc_jwks(const char *body, size_t len, char *why, size_t whylen);
+
+/* Whether the key set holds a key named kid. */
+bool oidc_jwks_has(json_t *jwks, const char *kid);
+/* Whether sub is a subject we take: present, printable ASCII, at most OIDC_MAX_SUB. */
+bool oidc_sub_valid(const char *sub);
 
 enum oidc_result {
     OIDC_OK,

@@ -10,6 +10,7 @@
 #include <openssl/ec.h>
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 
 char *th_tmpdir(void)
 {
@@ -127,17 +128,30 @@ char *th_jwt_hs256(const void *secret, size_t len, const char *h, const char *p)
     return join(input, mac, maclen);
 }
 
-char *th_jwt_rs256(EVP_PKEY *key, const char *h, const char *p)
+static char *jwt_rsa(EVP_PKEY *key, const char *h, const char *p, bool pss)
 {
     char *input = signing_input(h, p);
     EVP_MD_CTX *md = EVP_MD_CTX_new();
+    EVP_PKEY_CTX *pctx = NULL;
     unsigned char sig[1024];
     size_t siglen = sizeof(sig);
-    if (!EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) ||
+    if (!EVP_DigestSignInit(md, &pctx, EVP_sha256(), NULL, key) ||
+        (pss && (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
+                 EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) != 1)) ||
         !EVP_DigestSign(md, sig, &siglen, (unsigned char *)input, strlen(input)))
         abort();
     EVP_MD_CTX_free(md);
     return join(input, sig, siglen);
+}
+
+char *th_jwt_rs256(EVP_PKEY *key, const char *h, const char *p)
+{
+    return jwt_rsa(key, h, p, false);
+}
+
+char *th_jwt_ps256(EVP_PKEY *key, const char *h, const char *p)
+{
+    return jwt_rsa(key, h, p, true);
 }
 
 static char *bn_b64url(EVP_PKEY *key, const char *param)

@@ -25,6 +25,7 @@ char *th_jwt_hs256(const void *secret, size_t len, const char *header_json,
                    const char *payload_json);
 char *th_jwt_unsigned(const char *header_json, const char *payload_json);
 char *th_jwt_rs256(EVP_PKEY *key, const char *header_json, const char *payload_json);
+char *th_jwt_ps256(EVP_PKEY *key, const char *header_json, const char *payload_json);
 /* A key's public half as a JWK (EC P-256 or RSA) with kid: JSON text, caller frees. */
 char *th_jwk_public(EVP_PKEY *key, const char *kid);
 
