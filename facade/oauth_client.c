@@ -41,15 +41,13 @@ void oreq_client_lookup(struct oreq *r, void (*next)(struct oreq *r))
 
 /* ---- limits --------------------------------------------------------------------------------- */
 
-/* The reply of oauth_store_limit_hit(): true to go on; else 429 answered, Retry-After the rest
- * of the window. */
-static bool within_limits(struct oreq *r, const char *const *v, const char *what)
+bool oreq_within_limits(struct oreq *r, const char *const *v, const char *what, const char *whose)
 {
     if (strcmp(v[0], "0") == 0)
         return true;
-    char desc[128];
-    snprintf(desc, sizeof(desc), "too many %s%s; try again later", what,
-             strcmp(v[0], "1") == 0 ? " from this address" : "");
+    char desc[160];
+    snprintf(desc, sizeof(desc), "too many %s%s%s; try again later", what,
+             strcmp(v[0], "1") == 0 ? " from " : "", strcmp(v[0], "1") == 0 ? whose : "");
     oh_add_header(r->http, "Retry-After", v[1]);
     oreq_error(r, 429, "too_many_requests", desc);
     return false;
@@ -151,7 +149,7 @@ static void on_assertion_rate(void *arg, p2a_err err, const char *const *v, cons
 {
     (void)lens;
     struct oreq *r = oreq_resume(arg, err, n, 2);
-    if (r == NULL || !within_limits(r, v, "client assertions"))
+    if (r == NULL || !oreq_within_limits(r, v, "client assertions", "this address"))
         return;
     if (!oauth_budget_allows(r->o, OAUTH_ASSERTION_BYTES)) {
         oauth_budget_refuse(r, false);
@@ -267,7 +265,7 @@ static void on_register_rate(void *arg, p2a_err err, const char *const *v, const
 {
     (void)lens;
     struct oreq *r = oreq_resume(arg, err, n, 2);
-    if (r == NULL || !within_limits(r, v, "registrations"))
+    if (r == NULL || !oreq_within_limits(r, v, "registrations", "this address"))
         return;
     size_t len;
     char *text = oh_body(r->http, &len);

@@ -9,6 +9,7 @@
 #include "clock.h"
 #include "config.h"
 #include "fetch.h"
+#include "idjag.h"
 #include "jws.h"
 #include "log.h"
 #include "oidc.h"
@@ -52,14 +53,15 @@ struct oauth_docs *oauth_docs_new(struct event_base *base, const struct p2a_conf
     struct oauth_docs *d = xcalloc(1, sizeof(*d));
     d->cfg = cfg;
     d->fetcher = fetcher_new(base, &lim);
-    if (cfg->upstream_issuer != NULL) {
+    bool operator_docs = cfg->upstream_issuer != NULL || idjag_enabled(cfg);
+    if (operator_docs) {
         struct fetch_limits plim = {.connect_ms = 2000,
                                     .total_ms = cfg->fetch_timeout_ms,
                                     .max_bytes = OAUTH_PROVIDER_DOC_MAX_BYTES,
                                     .operator_trusted = true};
         d->provider = fetcher_new(base, &plim);
     }
-    if (d->fetcher == NULL || (cfg->upstream_issuer != NULL && d->provider == NULL)) {
+    if (d->fetcher == NULL || (operator_docs && d->provider == NULL)) {
         oauth_docs_free(d);
         return NULL;
     }
@@ -92,8 +94,8 @@ static struct entry *find(struct oauth_docs *d, enum oauth_doc_kind kind, const 
     return NULL;
 }
 
-/* The provider's two documents are the operator's: never pushed out by documents anonymous
- * requests name. */
+/* The identity providers' documents are the operator's: never pushed out by documents
+ * anonymous requests name. */
 static bool evictable(const struct entry *e)
 {
     return !e->fetching && (e->kind == DOC_CLIENT || e->kind == DOC_JWKS);
@@ -125,6 +127,13 @@ static json_t *check(struct entry *e, const char *body, size_t len)
         return oidc_discovery(body, len, e->d->cfg, e->why, sizeof(e->why));
     if (e->kind == DOC_PROVIDER_JWKS)
         return oidc_jwks(body, len, e->why, sizeof(e->why));
+    if (e->kind == DOC_IDJAG_ISSUER) {
+        const char *iss = idjag_issuer_of_discovery(e->d->cfg, e->url);
+        if (iss != NULL)
+            return oidc_keys_discovery(body, len, iss, e->why, sizeof(e->why));
+        snprintf(e->why, sizeof(e->why), "not the discovery document of a trusted issuer");
+        return NULL;
+    }
     json_t *jwks = oauth_json_object(body, len);
     const char *bad = jwks ? jws_keys_check(jwks) : "the jwks_uri document is not a JSON object";
     if (bad != NULL) {
@@ -195,7 +204,7 @@ void oauth_docs_get(struct oauth_docs *d, enum oauth_doc_kind kind, const char *
     e->waiters = w;
     if (e->fetching)
         return;
-    bool provider = kind == DOC_PROVIDER || kind == DOC_PROVIDER_JWKS;
+    bool provider = kind == DOC_PROVIDER || kind == DOC_PROVIDER_JWKS || kind == DOC_IDJAG_ISSUER;
     const char *why = "too many documents are being fetched; try again in a moment";
     p2a_err rc = provider && d->provider == NULL ? P2A_ERR_INVALID
                                                  : fetch_get(provider ? d->provider : d->fetcher,
@@ -218,6 +227,16 @@ bool oauth_docs_forget(struct oauth_docs *d, enum oauth_doc_kind kind, const cha
         return false;
     e->forgot_ms = now;
     e->expires_ms = 0;
+    return true;
+}
+
+bool oauth_docs_keys_again(struct oauth_docs *d, const char *uri, oauth_doc_cb cb, void *arg)
+{
+    if (!oauth_docs_forget(d, DOC_PROVIDER_JWKS, uri, OAUTH_PROVIDER_REFETCH_S))
+        return false;
+    log_info("oauth.provider_keys", "a token names a key the set at %s lacks: fetching it again",
+             uri);
+    oauth_docs_get(d, DOC_PROVIDER_JWKS, uri, NULL, cb, arg);
     return true;
 }
 

@@ -27,9 +27,11 @@ struct oauth_docs;
 struct fetcher;
 
 /* DOC_PROVIDER and DOC_PROVIDER_JWKS are the upstream identity provider's discovery
- * document and key set: fetched by the operator's fetcher (fetch.h, operator_trusted; at
- * most OAUTH_PROVIDER_DOC_MAX_BYTES), checked by core/oidc.c. */
-enum oauth_doc_kind { DOC_CLIENT, DOC_JWKS, DOC_PROVIDER, DOC_PROVIDER_JWKS };
+ * document and key set, DOC_IDJAG_ISSUER the discovery document of an issuer of
+ * PIPE2_AUTH_ID_JAG_ISSUERS (its keys are a DOC_PROVIDER_JWKS too): fetched by the operator's
+ * fetcher (fetch.h, operator_trusted; at most OAUTH_PROVIDER_DOC_MAX_BYTES), checked by
+ * core/oidc.c, never evicted (there are at most 2 + 2 x CONFIG_MAX_ID_JAG_ISSUERS). */
+enum oauth_doc_kind { DOC_CLIENT, DOC_JWKS, DOC_PROVIDER, DOC_PROVIDER_JWKS, DOC_IDJAG_ISSUER };
 
 #define OAUTH_PROVIDER_DOC_MAX_BYTES 65536
 #define OAUTH_PROVIDER_REFETCH_S 10 /* a key set is fetched again this soon at most */
@@ -53,6 +55,11 @@ void oauth_docs_get(struct oauth_docs *d, enum oauth_doc_kind kind, const char *
  * naming unknown keys cost one fetch per every_s at most). Whether it was forgotten. */
 bool oauth_docs_forget(struct oauth_docs *d, enum oauth_doc_kind kind, const char *url,
                        int every_s);
+/* An identity provider's key set at uri (DOC_PROVIDER_JWKS) lacks the key a token names: the
+ * provider may have rotated its keys. Fetches the set again and calls cb with it, unless it
+ * was fetched again less than OAUTH_PROVIDER_REFETCH_S ago (then false, and cb is not called:
+ * tokens naming unknown keys cost one fetch per that time at most). */
+bool oauth_docs_keys_again(struct oauth_docs *d, const char *uri, oauth_doc_cb cb, void *arg);
 /* The operator's fetcher (for the upstream provider's token endpoint), NULL when no upstream
  * provider is configured. */
 struct fetcher *oauth_docs_provider_fetcher(struct oauth_docs *d);

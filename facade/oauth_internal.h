@@ -150,8 +150,8 @@ struct oreq {
     struct oauth_client_reg reg;          /* /register: the client being stored */
     const struct svc_key *caller;         /* /introspect with a service key: its entry */
     /* upstream sign-in */
-    json_t *provider; /* the provider's discovery document */
-    json_t *pending;  /* the sign-in in progress, taken from Redis: q, nonce, verifier */
+    json_t *provider; /* the provider's (or an ID-JAG issuer's) discovery document */
+    json_t *pending;  /* the sign-in in progress (q, nonce, verifier), or an ID-JAG's claims */
     bool refetched;   /* the provider's keys were fetched again for this ID token */
     struct mbuf page; /* the account page, written part by part as its replies come */
 };
@@ -199,6 +199,10 @@ char *oh_body(struct evhttp_request *http, size_t *len);
 bool oreq_parse_body_form(struct oreq *r, struct oauth_form *f);
 /* The body as a form into r->form; false after answering 400 when it is none. */
 bool oreq_read_form(struct oreq *r);
+/* The reply of oauth_store_limit_hit(): true to go on; else 429 answered ("too many <what>
+ * from <whose>" when the one counted is over, "too many <what>" when everyone is),
+ * Retry-After the rest of the window. */
+bool oreq_within_limits(struct oreq *r, const char *const *v, const char *what, const char *whose);
 /* Looks r->client_id up -- a registered client in Redis, or a metadata document -- then
  * next(r) with r->client set, or NULL when there is none (r->client_why says why for a
  * document). Answers 503 itself when Redis is down. */

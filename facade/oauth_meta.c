@@ -2,6 +2,8 @@
  * metadata, the JWKS (see oauth_internal.h). */
 #include "oauth_internal.h"
 
+#include "idjag.h"
+
 /* ---- metadata ------------------------------------------------------------------------------ */
 
 /* A scope list as a JSON array (scopes_supported). */
@@ -47,6 +49,10 @@ char *oauth_meta_as(const struct p2a_config *cfg)
         "introspection_endpoint_auth_signing_alg_values_supported"};
     for (size_t i = 0; m != NULL && i < sizeof(alg_members) / sizeof(alg_members[0]); i++)
         json_object_set_new(m, alg_members[i], json_pack("[ss]", "ES256", "RS256"));
+    /* Enterprise-Managed Authorization: the jwt-bearer grant redeems ID-JAGs (idjag.h) */
+    if (m != NULL && idjag_enabled(cfg))
+        json_object_set_new(m, "authorization_grant_profiles_supported",
+                            json_pack("[s]", IDJAG_PROFILE));
     char *s = json_dumps(m, JSON_COMPACT);
     json_decref(m);
     return s;

@@ -194,12 +194,8 @@ static void check_id_token(struct oreq *r, json_t *jwks)
     if (rc == OIDC_UNKNOWN_KEY && !r->refetched) {
         r->refetched = true;
         const char *uri = json_string_value(json_object_get(r->provider, "jwks_uri"));
-        if (oauth_docs_forget(r->o->docs, DOC_PROVIDER_JWKS, uri, OAUTH_PROVIDER_REFETCH_S)) {
-            log_info("oauth.upstream_keys", "the ID token names a key the provider's set lacks: "
-                                            "fetching the set again");
-            oauth_docs_get(r->o->docs, DOC_PROVIDER_JWKS, uri, NULL, on_keys, r);
+        if (oauth_docs_keys_again(r->o->docs, uri, on_keys, r))
             return;
-        }
     }
     if (rc != OIDC_OK) {
         upstream_error(r, 400, why);

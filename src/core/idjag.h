@@ -21,7 +21,6 @@
 
 #include "oidc.h"
 
-#define IDJAG_GRANT_TYPE "urn:ietf:params:oauth:grant-type:jwt-bearer"
 #define IDJAG_PROFILE "urn:ietf:params:oauth:grant-profile:id-jag"
 #define IDJAG_TYP "oauth-id-jag+jwt"
 #define IDJAG_MAX_LIFETIME_S 600 /* from iat to exp; an ID-JAG is minutes long */
