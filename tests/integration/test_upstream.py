@@ -31,6 +31,7 @@ import p2a_client  # noqa: E402 (harness puts scripts/ on the path)
 
 CLIENT_ID, CLIENT_SECRET = "pipe2-auth", "upstream-secret-" + secrets.token_urlsafe(16)
 PREFIX = "corp|"
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # test_idjag.py's provider
 
 
 def rsa_key(kid):
@@ -95,6 +96,8 @@ class CraftedIdP:
                     idp.hits["/token"] = idp.hits.get("/token", 0) + 1
                 n = int(self.headers.get("Content-Length", "0"))
                 form = dict(urllib.parse.parse_qsl(self.rfile.read(n).decode()))
+                if form.get("grant_type") == TOKEN_EXCHANGE and hasattr(idp, "exchange"):
+                    return self.send(*idp.exchange(self.headers.get("Authorization"), form))
                 if not idp.client_authenticated(self.headers.get("Authorization"), form):
                     return self.send(401, {"error": "invalid_client"})
                 challenge = idp.challenges.get(form.get("code"))
@@ -175,6 +178,8 @@ class Person(Flow):
 
 
 class CraftedProvider(unittest.TestCase):
+    resource = RESOURCE  # the one sign_in asks a token for (test_idjag.py serves another)
+
     @classmethod
     def setUpClass(cls):
         cls.idp = CraftedIdP()
@@ -215,7 +220,8 @@ class CraftedProvider(unittest.TestCase):
         return page
 
     def sign_in(self, person, **over):
-        """The whole flow to a token: (introspection of the access token)."""
+        """The whole flow to a token: (introspection of the access token). Also called with
+        another test case as self (test_idjag.py), one with idp, client, authd, mcp, resource."""
         params = person.start(self.idp, self.client)
         self.idp.make = lambda nonce: self.idp.signed(**over)
         st, h, page = person.callback(params)
@@ -231,9 +237,9 @@ class CraftedProvider(unittest.TestCase):
         st, _, b = self.authd.http("/token", "POST", urllib.parse.urlencode({
             "grant_type": "authorization_code", "code": code, "code_verifier": person.verifier,
             "redirect_uri": "http://127.0.0.1:4567/cb", "client_id": self.client["client_id"],
-            "resource": RESOURCE}), FORM)
+            "resource": self.resource}), FORM)
         self.assertEqual(st, 200, b)
-        return self.mcp.introspect(json.loads(b)["access_token"], RESOURCE)
+        return self.mcp.introspect(json.loads(b)["access_token"], self.resource)
 
     def test_sign_in_gives_one_subject_with_pats(self):
         r = self.sign_in(Person(self.authd))
