@@ -133,6 +133,11 @@ static void grant(struct oreq *r, json_t *claims)
         oreq_error(r, 400, "invalid_target", "resource differs from the assertion's resource");
         return;
     }
+    if (json_object_get(r->client, "resources") != NULL &&
+        oauth_client_resource(r->client, res) == NULL) {
+        refuse(r, "the assertion is for a resource this client was not registered for");
+        return;
+    }
     bool invalid_scope;
     const char *why = idjag_scope(cfg, claims, oauth_form_get(&r->form, "scope"),
                                   r->granted_scope, sizeof(r->granted_scope), &invalid_scope);

@@ -30,7 +30,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, utils
 from harness import (Authd, Env, b64url, free_port, jwt_hs256, run_node_suite, stop_process,
                      wait_until)
 from test_oauth import FORM
-from test_upstream import CLIENT_ID, CLIENT_SECRET, PREFIX, CraftedIdP, CraftedProvider, Person
+import test_upstream  # its CraftedProvider (a TestCase) is not imported here: it would run here
+from test_upstream import CLIENT_ID, CLIENT_SECRET, PREFIX, CraftedIdP, Person, rsa_key
 
 import p2a_client  # noqa: E402 (harness puts scripts/ on the path)
 
@@ -95,11 +96,11 @@ class JagIdP(CraftedIdP):
         if (form.get("requested_token_type") != ID_JAG or
                 form.get("subject_token_type") != "urn:ietf:params:oauth:token-type:id_token"):
             return 400, {"error": "invalid_request"}
-        h, p, _ = form.get("subject_token", "..").split(".")
+        h, p, sig = form.get("subject_token", "..").split(".")
         claims = json.loads(base64.urlsafe_b64decode(p + "=="))
-        k, _ = self.keys[0]
+        k = self.keys[0][0]
         try:
-            k.public_key().verify(base64.urlsafe_b64decode(_ + "=="), f"{h}.{p}".encode(),
+            k.public_key().verify(base64.urlsafe_b64decode(sig + "=="), f"{h}.{p}".encode(),
                                   padding.PKCS1v15(), hashes.SHA256())
         except Exception:  # noqa: BLE001 (any failure: not our ID token)
             return 400, {"error": "invalid_grant"}
@@ -221,7 +222,7 @@ class IdJag(unittest.TestCase):
         self.assertTrue(r.active)
         self.assertEqual(r.sub, PREFIX + "u-1001")  # as upstream sign-in maps the provider's sub
         self.assertEqual(r.client_id, self.cid)
-        # no scope asked: the assertion's (that we offer); PS256 and ES256 keys are taken too
+        # no scope asked: the assertion's, those we offer
         st, body = self.redeem(self.idp.jag(scope="mcp other"))
         self.assertEqual((st, body.get("scope")), (200, "mcp"), body)
 
@@ -287,18 +288,21 @@ class IdJag(unittest.TestCase):
         self.refused(self.idp.jag(sub="u-2002"), "the user's account is disabled", authd=self.b)
 
     def test_rotated_keys_are_fetched_again(self):
-        before = self.idp.hits.get("/jwks", 0)
-        st, body = self.redeem(self.idp.jag())
+        st, body = self.redeem(self.idp.jag())  # the issuer's key set is cached now
         self.assertEqual(st, 200, body)
-        from test_upstream import rsa_key
-        self.idp.keys.append(rsa_key("k-new"))
+        before = self.idp.hits.get("/jwks", 0)
+        self.idp.keys.append(rsa_key("k-new"))  # the provider rotates; k-new signs, with PS256
         st, body = self.redeem(self.idp.jag(key=len(self.idp.keys) - 1, alg="PS256"))
         self.assertEqual(st, 200, body)
-        self.assertLessEqual(self.idp.hits.get("/jwks", 0), before + 2)
+        self.assertEqual(self.idp.hits["/jwks"], before + 1, "the new key was fetched once")
+        # a kid nobody publishes, right after: refused without fetching the set again (bounded)
+        ghost, _ = rsa_key("ghost")
+        self.refused(self.idp.jag(signer=ghost, header={"kid": "ghost"}), "does not publish")
+        self.assertEqual(self.idp.hits["/jwks"], before + 1)
 
     def test_sdk_cross_app_access_gives_the_person_their_one_subject(self):
         # the person's subject as their upstream sign-in makes it (a browser, the consent page)
-        signed_in = CraftedProvider.sign_in(self, Person(self.a))
+        signed_in = test_upstream.CraftedProvider.sign_in(self, Person(self.a))
         self.assertTrue(signed_in.active)
         run_node_suite(self, "id_jag.test.mjs", {
             "P2A_ISSUER": self.issuer, "P2A_MCP_URL": self.resource, "P2A_IDP": self.idp.issuer,

@@ -86,6 +86,8 @@ class CraftedIdP:
                         "issuer": idp.issuer, "authorization_endpoint": idp.issuer + "/auth",
                         "token_endpoint": idp.issuer + "/token", "jwks_uri": idp.issuer + "/jwks",
                         "response_types_supported": ["code"],
+                        "subject_types_supported": ["public"],
+                        "id_token_signing_alg_values_supported": ["RS256"],
                         "code_challenge_methods_supported": ["S256"]})
                 if path == "/jwks":
                     return self.send(200, {"keys": [j for _, j in idp.keys]})
