@@ -56,8 +56,7 @@ static void issued(struct oreq *r)
     oauth_token_reply(r);
 }
 
-static void on_user_put(void *arg, p2a_err err, const char *const *v, const size_t *lens,
-                        size_t n)
+static void on_user_put(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
 {
     (void)v;
     (void)lens;
@@ -77,8 +76,8 @@ static void on_user(void *arg, p2a_err err, const char *const *v, const size_t *
         return;
     }
     if (n == 0) {
-        oauth_store_user_put(r->o->h.store, r->user_id, r->username, "upstream", clock_now(),
-                             false, on_user_put, r);
+        oauth_store_user_put(r->o->h.store, r->user_id, r->username, "upstream", clock_now(), false,
+                             on_user_put, r);
         return;
     }
     issued(r);
@@ -139,8 +138,8 @@ static void grant(struct oreq *r, json_t *claims)
         return;
     }
     bool invalid_scope;
-    const char *why = idjag_scope(cfg, claims, oauth_form_get(&r->form, "scope"),
-                                  r->granted_scope, sizeof(r->granted_scope), &invalid_scope);
+    const char *why = idjag_scope(cfg, claims, oauth_form_get(&r->form, "scope"), r->granted_scope,
+                                  sizeof(r->granted_scope), &invalid_scope);
     if (why != NULL) {
         oreq_error(r, 400, invalid_scope ? "invalid_scope" : "invalid_grant", why);
         return;

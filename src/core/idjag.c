@@ -158,9 +158,9 @@ static const char *claims_check(const struct p2a_config *cfg, json_t *c,
         return "the assertion has no jti, or a malformed one";
     if (!oidc_sub_valid(json_string_value(json_object_get(c, "sub"))))
         return "the assertion's subject is missing or malformed";
-    if (scope != NULL && (!json_is_string(scope) || strlen(json_string_value(scope)) >
-                                                        SCOPE_MAX_LEN ||
-                          scope_check(json_string_value(scope)) != NULL))
+    if (scope != NULL &&
+        (!json_is_string(scope) || strlen(json_string_value(scope)) > SCOPE_MAX_LEN ||
+         scope_check(json_string_value(scope)) != NULL))
         return "the assertion's scope is malformed";
     return NULL;
 }
@@ -221,7 +221,8 @@ const char *idjag_scope(const struct p2a_config *cfg, json_t *claims, const char
     const char *t;
     size_t m;
     for (const char *p = cfg->scopes; scope_next(&p, &t, &m);) {
-        bool offline = m == strlen(SCOPE_OFFLINE_ACCESS) && strncmp(t, SCOPE_OFFLINE_ACCESS, m) == 0;
+        bool offline =
+            m == strlen(SCOPE_OFFLINE_ACCESS) && strncmp(t, SCOPE_OFFLINE_ACCESS, m) == 0;
         if (offline || !scope_has(want, t, m) || o + m + 2 > outlen)
             continue;
         o += (size_t)snprintf(out + o, outlen - o, "%s%.*s", o ? " " : "", (int)m, t);

@@ -57,7 +57,8 @@ struct idjag_expect {
  * authenticated client), resource (one of ours), exp, iat (not in the future; exp at most
  * IDJAG_MAX_LIFETIME_S after it), nbf when present, jti (1 to IDJAG_MAX_JTI printable ASCII),
  * sub (oidc_sub_valid), scope (a scope list, when present). OIDC_OK with *claims (new
- * reference); else a sentence in why for error_description (never a byte of the token). */
+ * reference); else a sentence in why for error_description (of the assertion at most its alg
+ * name, cut to 16 bytes; never the token). */
 enum oidc_result idjag_check(const struct p2a_config *cfg, const char *tok, json_t *jwks,
                              const struct idjag_expect *x, json_t **claims, char *why,
                              size_t whylen);

@@ -25,8 +25,8 @@ EVP_PKEY *jws_key_from_jwk(json_t *jwk, const char **why);
  * usable keys; else why not. */
 const char *jws_keys_check(json_t *jwks);
 /* Verifies the compact JWS tok against the keys of jwks: alg ES256 (an EC key), RS256 or
- * PS256 (an RSA key), the kid, when the header has one, naming the key; no "crit". The payload, a JSON
- * object (new reference), or NULL with *why. */
+ * PS256 (an RSA key), the kid, when the header has one, naming the key; no "crit". The payload, a
+ * JSON object (new reference), or NULL with *why. */
 json_t *jws_verify(const char *tok, json_t *jwks, const char **why);
 /* A base64url segment of a compact JWS decoded as a JSON object (new reference; duplicate
  * members refused), or NULL. The one way a token's header or claims are read. */

@@ -72,9 +72,8 @@ static json_t *discovery(const char *body, size_t len, const char *issuer, bool 
                          size_t whylen)
 {
     json_t *d = oauth_json_object(body, len);
-    const char *bad =
-        d == NULL ? "the provider's discovery document is not a JSON object"
-                  : discovery_check(d, issuer, signin);
+    const char *bad = d == NULL ? "the provider's discovery document is not a JSON object"
+                                : discovery_check(d, issuer, signin);
     if (bad != NULL) {
         say(why, whylen, bad);
         json_decref(d);

@@ -19,8 +19,7 @@ char *th_write_file(const char *dir, const char *name, const char *text);
 char *th_b64url(const void *data, size_t len);
 char *th_jwt_es256(EVP_PKEY *key, const char *header_json, const char *payload_json);
 /* The same with the high s (n - s) when high_s: the twin that must be refused. */
-char *th_jwt_es256_s(EVP_PKEY *key, const char *header_json, const char *payload_json,
-                     bool high_s);
+char *th_jwt_es256_s(EVP_PKEY *key, const char *header_json, const char *payload_json, bool high_s);
 char *th_jwt_hs256(const void *secret, size_t len, const char *header_json,
                    const char *payload_json);
 char *th_jwt_unsigned(const char *header_json, const char *payload_json);

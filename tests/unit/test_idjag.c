@@ -65,10 +65,10 @@ static int teardown(void **state)
 /* The claims of a good ID-JAG, with "over" (JSON members) replacing or adding some. */
 static char *claims(const char *over)
 {
-    json_t *c = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s}", "iss", IDP, "sub",
-                          "u-1001", "aud", AS "/", "resource", RES, "client_id", "c_agent", "jti",
-                          "j-1", "iat", (json_int_t)NOW - 10, "exp", (json_int_t)NOW + 290,
-                          "scope", "mcp files");
+    json_t *c =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s}", "iss", IDP, "sub", "u-1001",
+                  "aud", AS "/", "resource", RES, "client_id", "c_agent", "jti", "j-1", "iat",
+                  (json_int_t)NOW - 10, "exp", (json_int_t)NOW + 290, "scope", "mcp files");
     json_t *o = json_loads(over ? over : "{}", 0, NULL);
     assert_non_null(o);
     json_object_update(c, o);
@@ -106,11 +106,10 @@ static void idjag__good_assertions_with_each_algorithm(void **state)
 {
     struct fx *f = *state;
     char *p = claims(NULL), why[200];
-    char *toks[] = {th_jwt_es256(f->ec, HDR_EC, p), th_jwt_rs256(f->rsa, HDR_RS, p),
-                    th_jwt_ps256(f->rsa, HDR_PS, p),
-                    th_jwt_es256(f->ec,
-                                 "{\"alg\":\"ES256\",\"typ\":\"application/OAUTH-ID-JAG+JWT\"}",
-                                 p)};
+    char *toks[] = {
+        th_jwt_es256(f->ec, HDR_EC, p), th_jwt_rs256(f->rsa, HDR_RS, p),
+        th_jwt_ps256(f->rsa, HDR_PS, p),
+        th_jwt_es256(f->ec, "{\"alg\":\"ES256\",\"typ\":\"application/OAUTH-ID-JAG+JWT\"}", p)};
     for (size_t i = 0; i < sizeof(toks) / sizeof(toks[0]); i++) {
         const char *w;
         assert_string_equal(idjag_issuer(&f->cfg, toks[i], &w), IDP);
@@ -197,8 +196,7 @@ static void idjag__claims_are_checked(void **state)
         char *tok = th_jwt_es256(f->ec, HDR_EC, p);
         enum oidc_result rc = check(f, tok, why, NULL);
         if (rc != OIDC_REFUSED || strstr(why, cases[i].why) == NULL)
-            fail_msg("case %zu (%s): %d '%s' lacks '%s'", i, cases[i].over, rc, why,
-                     cases[i].why);
+            fail_msg("case %zu (%s): %d '%s' lacks '%s'", i, cases[i].over, rc, why, cases[i].why);
         free(tok);
         free(p);
     }
