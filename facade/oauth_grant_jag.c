@@ -166,12 +166,8 @@ static void check(struct oreq *r, json_t *jwks)
     char why[160];
     json_t *claims = NULL;
     enum oidc_result rc = idjag_check(cfg, assertion_of(r), jwks, &x, &claims, why, sizeof(why));
-    if (rc == OIDC_UNKNOWN_KEY && !r->refetched) {
-        r->refetched = true;
-        const char *uri = json_string_value(json_object_get(r->provider, "jwks_uri"));
-        if (oauth_docs_keys_again(r->o->docs, uri, on_keys, r))
-            return;
-    }
+    if (oreq_provider_keys_again(r, rc == OIDC_UNKNOWN_KEY, on_keys))
+        return;
     if (rc != OIDC_OK) {
         refuse(r, why);
         return;

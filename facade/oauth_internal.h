@@ -232,6 +232,11 @@ void oauth_show_login(struct oreq *r, int status, const char *client_name, const
  * consent approves, "logout", "account"): lifted from one form, it serves no other. */
 void oauth_session_csrf(const char *sid, const char *purpose, char out[OAUTH_HEX_LEN + 1]);
 void oauth_do_account(struct oreq *r);
+/* A token r checks names a key its identity provider's set lacks (unknown_key; the set at
+ * r->provider's jwks_uri): fetches the set again, once a request (r->refetched) and at most
+ * every OAUTH_PROVIDER_REFETCH_S (oauth_docs_keys_again), and calls cb with it. false when it
+ * is not fetched again: the token is then refused. */
+bool oreq_provider_keys_again(struct oreq *r, bool unknown_key, oauth_doc_cb cb);
 /* Sends the person to the upstream provider to sign in for the request in r->query. */
 void oauth_upstream_begin(struct oreq *r);
 void oauth_do_login_upstream(struct oreq *r);

@@ -178,6 +178,15 @@ static void signed_in(struct oreq *r, json_t *claims)
     oauth_store_upstream_once(r->o->h.store, r->up_digest, OAUTH_UPSTREAM_TTL_S, on_marked, r);
 }
 
+bool oreq_provider_keys_again(struct oreq *r, bool unknown_key, oauth_doc_cb cb)
+{
+    if (!unknown_key || r->refetched)
+        return false;
+    r->refetched = true;
+    const char *uri = json_string_value(json_object_get(r->provider, "jwks_uri"));
+    return oauth_docs_keys_again(r->o->docs, uri, cb, r);
+}
+
 static void on_keys(void *arg, json_t *jwks, const char *why);
 
 static void check_id_token(struct oreq *r, json_t *jwks)
@@ -191,12 +200,8 @@ static void check_id_token(struct oreq *r, json_t *jwks)
     char why[160];
     json_t *claims = NULL;
     enum oidc_result rc = oidc_id_token_check(r->response, jwks, &x, &claims, why, sizeof(why));
-    if (rc == OIDC_UNKNOWN_KEY && !r->refetched) {
-        r->refetched = true;
-        const char *uri = json_string_value(json_object_get(r->provider, "jwks_uri"));
-        if (oauth_docs_keys_again(r->o->docs, uri, on_keys, r))
-            return;
-    }
+    if (oreq_provider_keys_again(r, rc == OIDC_UNKNOWN_KEY, on_keys))
+        return;
     if (rc != OIDC_OK) {
         upstream_error(r, 400, why);
         return;

@@ -137,8 +137,8 @@ static const struct row rows[] = {
     {"REGISTER_GLOBAL_RATE_LIMIT", K_INT, S(register_global_rate_limit), "5000", 1, 10000000, false,
      false, "client registrations per hour from all addresses together"},
     {"ASSERTION_RATE_LIMIT", K_INT, S(assertion_rate_limit), "600", 1, 1000000, false, false,
-     "client assertions (private_key_jwt) per client address per 5 minutes: each leaves its "
-     "jti in Redis until it expires"},
+     "client assertions (private_key_jwt) per client address per 5 minutes, and as many ID-JAGs "
+     "per address and per client: each leaves its jti in Redis until it expires"},
     {"ASSERTION_GLOBAL_RATE_LIMIT", K_INT, S(assertion_global_rate_limit), "60000", 1, 100000000,
      false, false, "client assertions per 5 minutes from all addresses together"},
     {"CLIENT_CREDENTIALS_RATE_LIMIT", K_INT, S(cc_rate_limit), "600", 1, 1000000, false, false,
