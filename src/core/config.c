@@ -333,12 +333,9 @@ static const char *upstream_check(struct p2a_config *cfg, const char **which)
     size_t n = strlen(cfg->upstream_issuer);
     while (n > 0 && cfg->upstream_issuer[n - 1] == '/')
         cfg->upstream_issuer[--n] = '\0';
-    struct url_parts u;
-    if (!url_is_http(cfg->upstream_issuer) || strchr(cfg->upstream_issuer, '?') != NULL ||
-        !url_split(cfg->upstream_issuer, &u) || n > 512)
-        return "must be an http(s) URL of at most 512 bytes, with no query or fragment";
-    if (!url_scheme_is(&u, "https") && !url_host_is_loopback(&u))
-        return "an http:// provider is accepted only on a loopback host; use https";
+    const char *bad = config_issuer_url_check(cfg->upstream_issuer);
+    if (bad != NULL)
+        return bad;
     *which = "PIPE2_AUTH_UPSTREAM_CLIENT_ID";
     if (!set(cfg->upstream_client_id) || strlen(cfg->upstream_client_id) > 255)
         return "required with PIPE2_AUTH_UPSTREAM_ISSUER (at most 255 bytes)";
@@ -358,30 +355,6 @@ static const char *upstream_check(struct p2a_config *cfg, const char **which)
     *which = "PIPE2_AUTH_UPSTREAM_SUBJECT_PREFIX";
     if (set(cfg->upstream_subject_prefix) && strlen(cfg->upstream_subject_prefix) > 32)
         return "at most 32 bytes";
-    return NULL;
-}
-
-/* PIPE2_AUTH_ID_JAG_ISSUERS split into cfg->id_jag_issuers: NULL when each is an issuer URL
- * (https, or http on a loopback host; no query or fragment; at most 512 bytes), else why. */
-static const char *id_jag_issuers_parse(struct p2a_config *cfg)
-{
-    for (const char *p = cfg->id_jag_issuer_list; p != NULL && *p;) {
-        while (*p == ' ' || *p == ',')
-            p++;
-        size_t n = strcspn(p, " ,");
-        if (n == 0)
-            break;
-        if (cfg->nid_jag_issuers == CONFIG_MAX_ID_JAG_ISSUERS)
-            return "at most 8 issuers";
-        char *iss = xstrndup(p, n);
-        cfg->id_jag_issuers[cfg->nid_jag_issuers++] = iss;
-        p += n;
-        struct url_parts u;
-        if (n > 512 || !url_is_http(iss) || strpbrk(iss, "?#") != NULL || !url_split(iss, &u))
-            return "each must be an http(s) URL of at most 512 bytes, with no query or fragment";
-        if (!url_scheme_is(&u, "https") && !url_host_is_loopback(&u))
-            return "an http:// issuer is accepted only on a loopback host; use https";
-    }
     return NULL;
 }
 
@@ -529,7 +502,7 @@ p2a_err config_load(struct p2a_config *cfg, int argc, char **argv, char *err, si
     const char *which;
     if ((why = upstream_check(cfg, &which)) != NULL)
         return fail(cfg, err, errlen, which, why);
-    if ((why = id_jag_issuers_parse(cfg)) != NULL)
+    if (config_parse_id_jag_issuers(cfg, &why) != P2A_OK)
         return fail(cfg, err, errlen, "PIPE2_AUTH_ID_JAG_ISSUERS", why);
     enum log_level lvl;
     if (log_level_parse(cfg->log_level, &lvl) != P2A_OK)

@@ -136,6 +136,32 @@ p2a_err config_parse_resources(struct p2a_config *cfg, const char **why)
     return P2A_OK;
 }
 
+const char *config_issuer_url_check(const char *url)
+{
+    struct url_parts u;
+    if (strlen(url) > 512 || !url_is_http(url) || strpbrk(url, "?#") != NULL || !url_split(url, &u))
+        return "must be an http(s) URL of at most 512 bytes, with no query or fragment";
+    if (!url_scheme_is(&u, "https") && !url_host_is_loopback(&u))
+        return "an http:// identity provider is accepted only on a loopback host; use https";
+    return NULL;
+}
+
+p2a_err config_parse_id_jag_issuers(struct p2a_config *cfg, const char **why)
+{
+    struct strlist it = strlist_of(cfg->id_jag_issuer_list, ",");
+    while (strlist_next(&it)) {
+        if (cfg->nid_jag_issuers == CONFIG_MAX_ID_JAG_ISSUERS) {
+            *why = "at most 8 issuers";
+            return P2A_ERR_INVALID;
+        }
+        char *iss = xstrndup(it.item, it.len);
+        cfg->id_jag_issuers[cfg->nid_jag_issuers++] = iss;
+        if ((*why = config_issuer_url_check(iss)) != NULL)
+            return P2A_ERR_INVALID;
+    }
+    return P2A_OK;
+}
+
 /* Without PIPE2_AUTH_FORWARD_AUTH_RESOURCES, each resource is its own route: its host and
  * its path (trailing slashes trimmed). Derived once here, not on every gateway request. */
 static void routes_of_resources(struct p2a_config *cfg)

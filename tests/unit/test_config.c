@@ -168,6 +168,29 @@ static void config__several_resources(void **state)
     unsetenv("PIPE2_AUTH_RESOURCE");
 }
 
+static void config__id_jag_issuers(void **state)
+{
+    (void)state;
+    struct p2a_config cfg;
+    char err[512];
+    char *argv[] = {"pipe2-authd"};
+    assert_int_equal(load(&cfg, err, 1, argv), P2A_OK);
+    assert_int_equal(cfg.nid_jag_issuers, 0); /* unset: the grant is off */
+    config_deinit(&cfg);
+    setenv("PIPE2_AUTH_ID_JAG_ISSUERS", "https://acme.okta.com, http://127.0.0.1:9000/,", 1);
+    assert_int_equal(load(&cfg, err, 1, argv), P2A_OK);
+    assert_int_equal(cfg.nid_jag_issuers, 2);
+    assert_string_equal(cfg.id_jag_issuers[1], "http://127.0.0.1:9000/"); /* as written */
+    config_deinit(&cfg);
+    unsetenv("PIPE2_AUTH_ID_JAG_ISSUERS");
+    expect_refused(NULL, NULL, "--id-jag-issuers=http://idp.example", "loopback");
+    expect_refused(NULL, NULL, "--id-jag-issuers=https://idp.example/?t=1", "no query");
+    expect_refused(NULL, NULL,
+                   "--id-jag-issuers=https://a,https://b,https://c,https://d,https://e,https://f,"
+                   "https://g,https://h,https://i",
+                   "at most 8");
+}
+
 static void config__sign_in_settings(void **state)
 {
     (void)state;
@@ -234,6 +257,7 @@ int main(void)
         cmocka_unit_test_setup(config__several_resources, clear_env),
         cmocka_unit_test_setup(config__scopes_and_issuers_that_are_allowed, clear_env),
         cmocka_unit_test_setup(config__sign_in_settings, clear_env),
+        cmocka_unit_test_setup(config__id_jag_issuers, clear_env),
         cmocka_unit_test(config__unknown_variables_are_named),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
