@@ -265,6 +265,13 @@ class IdJag(unittest.TestCase):
                 extra = {"scope": "mcp files"} if name.startswith("scopes") else {}
                 self.refused(assertion, why, **extra)
         self.assertEqual(self.evil.hits, {}, "the unknown issuer was asked for something")
+        # refusals are logged with their reason, never with the assertion
+        logged = self.a.output()
+        self.assertIn("oauth.refused", logged)
+        for name, assertion, _ in cases:
+            for part in assertion.split(".")[1:2]:
+                if len(part) > 16:
+                    self.assertNotIn(part, logged, name)
         # the other client presenting our client's ID-JAG: the same refusal
         self.refused(idp.jag(), "another client (client_id)", client=self.other)
         # a resource asked for that the assertion does not name
