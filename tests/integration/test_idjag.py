@@ -39,6 +39,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 EXAMPLE = os.path.join(ROOT, "examples", "mcp-server")
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 ID_JAG = "urn:ietf:params:oauth:token-type:id-jag"
+LIMIT = 40  # ID-JAGs an address, and a client, may present per 5 minutes here
 IDP_APP, IDP_APP_SECRET = "mcp-agent-at-idp", "agent-secret-" + secrets.token_urlsafe(8)
 
 
@@ -141,6 +142,8 @@ class IdJag(unittest.TestCase):
                   "PIPE2_AUTH_UPSTREAM_CLIENT_SECRET": CLIENT_SECRET,
                   "PIPE2_AUTH_UPSTREAM_SUBJECT_PREFIX": PREFIX,
                   "PIPE2_AUTH_REMEMBER_CONSENT": "0",
+                  "PIPE2_AUTH_TRUSTED_PROXIES": "127.0.0.1/32",
+                  "PIPE2_AUTH_ASSERTION_RATE_LIMIT": str(LIMIT),
                   "PIPE2_AUTH_ID_JAG_ISSUERS": f"https://idp.unused.example,{cls.idp.issuer}"}
         a.extra = dict(common, PIPE2_AUTH_FORWARD_AUTH_LISTEN=f"127.0.0.1:{fwd}")
         b.extra = dict(common)
@@ -198,13 +201,15 @@ class IdJag(unittest.TestCase):
         cls.idp.close()
         cls.evil.close()
 
-    def redeem(self, assertion, authd=None, client=None, **extra):
+    def redeem(self, assertion, authd=None, client=None, addr=None, **extra):
         cid, secret = client or (self.cid, self.secret)
         basic = base64.b64encode(f"{cid}:{secret}".encode()).decode()
         form = {"grant_type": JWT_BEARER, "assertion": assertion}
         form.update(extra)
-        st, _, body = (authd or self.a).http("/token", "POST", urllib.parse.urlencode(form),
-                                             {**FORM, "Authorization": "Basic " + basic})
+        h = {**FORM, "Authorization": "Basic " + basic}
+        if addr:
+            h["X-Forwarded-For"] = addr
+        st, _, body = (authd or self.a).http("/token", "POST", urllib.parse.urlencode(form), h)
         return st, json.loads(body)
 
     def refused(self, assertion, why, error="invalid_grant", **kw):
@@ -277,6 +282,35 @@ class IdJag(unittest.TestCase):
         # a resource asked for that the assertion does not name
         self.refused(idp.jag(), "differs from the assertion's", error="invalid_target",
                      resource="https://elsewhere.example/mcp")
+
+    def agent(self, name):
+        reg = self.admin.call("RegisterClient", p2a_client.pb.RegisterClientRequest(
+            client_name=name, token_endpoint_auth_method="client_secret_basic",
+            grant_types=[JWT_BEARER]))
+        return reg.client_id, reg.client_secret
+
+    def test_limits_per_address_and_per_client(self):
+        # each client here presents another client's ID-JAG: refused, but counted first
+        bad = self.idp.jag()
+        # an address past its ID-JAGs, whichever client it authenticates as
+        one, two = self.agent("Agent one"), self.agent("Agent two")
+        for i in range(LIMIT):
+            st, body = self.redeem(bad, client=(one, two)[i % 2], addr="198.51.100.7")
+            self.assertEqual(st, 400, body)
+        st, body = self.redeem(bad, client=one, addr="198.51.100.7")
+        self.assertEqual((st, body["error"]), (429, "too_many_requests"), body)
+        self.assertIn("from this address", body["error_description"])
+        self.assertEqual(self.redeem(bad, client=two, addr="198.51.100.8")[0], 400)
+        # a client past its ID-JAGs, from as many addresses
+        busy = self.agent("Busy agent")
+        for i in range(LIMIT):
+            self.assertEqual(self.redeem(bad, client=busy, addr=f"203.0.113.{i}")[0], 400)
+        st, body = self.redeem(bad, client=busy, addr="203.0.113.200")
+        self.assertEqual(st, 429, body)
+        self.assertIn("from this client", body["error_description"])
+        # an ID-JAG of an issuer nobody trusts is refused before any limit or fetch
+        st, body = self.redeem(self.evil.jag(), client=one, addr="198.51.100.7")
+        self.assertEqual((st, body["error"]), (400, "invalid_grant"), body)
 
     def test_replay_on_the_other_replica(self):
         jag = self.idp.jag()
