@@ -505,7 +505,7 @@ static void request_done(struct rpc_stream *s)
         /* the handler answers before returning, which clears s->call (asserted below) */
         // cppcheck-suppress autoVariables
         s->call = &call;
-        s->method->handler(s->conn->env->svc, msg, mlen, &call.base);
+        service_call_method(s->conn->env->svc, s->method, msg, mlen, &call.base);
         P2A_ASSERT(s->call == NULL); /* answered before returning, as promised */
         return;
     }
@@ -515,7 +515,7 @@ static void request_done(struct rpc_stream *s)
     call->stream = s;
     call->on_heap = true;
     s->call = call;
-    s->method->handler(s->conn->env->svc, msg, mlen, &call->base);
+    service_call_method(s->conn->env->svc, s->method, msg, mlen, &call->base);
 }
 
 static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream_id,

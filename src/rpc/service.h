@@ -1,11 +1,12 @@
-/* service.h -- the RPC methods over protobuf messages: the core's only entry from the wire.
+/* service.h -- the RPC methods over protobuf messages: the one table of them, and how the
+ * transport calls one.
  *
  * The transport (rpc_conn.c) decodes the gRPC framing, finds the method with
- * service_method_find(), checks the caller's role, and calls its handler with the message
- * bytes. The handler answers exactly once through call->complete, either before it returns
- * (Introspect, Health) or later, from the worker's loop, when Redis has answered
- * (IssueToken, RevokeToken, ListTokens, RegisterClient, CreateUser). Generated protobuf-c
- * types stay in service.c.
+ * service_method_find(), checks the caller's role, and runs it with service_call_method(),
+ * which decodes the message and calls its handler. The handler answers exactly once through
+ * call->complete, either before it returns (Introspect, Health, Check) or later, from the
+ * worker's loop, when Redis has answered (the admin methods). Generated protobuf-c types stay
+ * in the service files (service_internal.h).
  */
 #ifndef P2A_SERVICE_H
 #define P2A_SERVICE_H
@@ -58,16 +59,25 @@ struct service_call {
     const struct svc_key *caller;
 };
 
-typedef void (*service_handler)(struct service_ctx *ctx, const uint8_t *msg, size_t len,
-                                struct service_call *call);
+struct ProtobufCMessageDescriptor;
 
+/* One row of the method table (service.c); the transport reads path to role. */
 struct service_method {
-    const char *path;   /* ":path", e.g. "/pipe2.auth.v1.TokenService/Introspect" */
-    const char *name;   /* its label in metrics and logs */
-    enum svc_role role; /* least role that may call it; SVC_ROLE_NONE: no key needed */
-    service_handler handler;
+    const char *path;    /* ":path", e.g. "/pipe2.auth.v1.TokenService/Introspect" */
+    const char *name;    /* its label in metrics and logs */
+    enum svc_role role;  /* least role that may call it; SVC_ROLE_NONE: no key needed */
     bool answers_inline; /* always completes before the handler returns */
+    /* how service_call_method() runs it: the request decoded with desc, given to run; or,
+     * desc NULL, the message bytes given to raw */
+    const struct ProtobufCMessageDescriptor *desc;
+    void (*run)(struct service_ctx *ctx, void *req, struct service_call *call);
+    void (*raw)(struct service_ctx *ctx, const uint8_t *msg, size_t len, struct service_call *call);
 };
+
+/* Runs m on the message of len bytes: decodes it (answering INVALID_ARGUMENT "malformed
+ * <message>" when it is not one), calls its handler and frees the message. */
+void service_call_method(struct service_ctx *ctx, const struct service_method *m,
+                         const uint8_t *msg, size_t len, struct service_call *call);
 
 /* The method for this :path, or NULL (UNIMPLEMENTED). */
 const struct service_method *service_method_find(const char *path, size_t len);

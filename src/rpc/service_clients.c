@@ -22,7 +22,6 @@
 #include "config.h"
 #include "log.h"
 #include "oauth_store.h"
-#include "pipe2/auth/v1/token_service.pb-c.h"
 #include "revoke.h"
 #include "store_clients.h"
 #include "xalloc.h"
@@ -113,16 +112,11 @@ static json_t *register_body(const Pipe2__Auth__V1__RegisterClientRequest *req, 
     return body;
 }
 
-void svc_register_client(struct service_ctx *ctx, const uint8_t *msg, size_t len,
+void svc_register_client(struct service_ctx *ctx, Pipe2__Auth__V1__RegisterClientRequest *req,
                          struct service_call *call)
 {
-    Pipe2__Auth__V1__RegisterClientRequest *req =
-        svc_unpack(call, &pipe2__auth__v1__register_client_request__descriptor, NULL, msg, len);
-    if (req == NULL)
-        return;
     const char *why;
     json_t *body = register_body(req, &why);
-    pipe2__auth__v1__register_client_request__free_unpacked(req, NULL);
     if (body == NULL) {
         svc_finish_err(call, RPC_INVALID_ARGUMENT, why);
         return;
@@ -195,13 +189,9 @@ static void on_client_tombstone(void *arg, p2a_err err, const char *const *v, co
                            on_client_marker, op);
 }
 
-void svc_revoke_client(struct service_ctx *ctx, const uint8_t *msg, size_t len,
+void svc_revoke_client(struct service_ctx *ctx, Pipe2__Auth__V1__RevokeClientRequest *req,
                        struct service_call *call)
 {
-    Pipe2__Auth__V1__RevokeClientRequest *req =
-        svc_unpack(call, &pipe2__auth__v1__revoke_client_request__descriptor, NULL, msg, len);
-    if (req == NULL)
-        return;
     if (!oauth_client_id_valid(req->client_id)) {
         svc_finish_err(call, RPC_INVALID_ARGUMENT,
                        "client_id: one of ours (c_ and base64url), as RegisterClient gives");
@@ -216,5 +206,4 @@ void svc_revoke_client(struct service_ctx *ctx, const uint8_t *msg, size_t len,
         store_client_revoke(ctx->store, op->client_id, clock_now(), REVOKE_SUBJECT_HORIZON_S,
                             on_client_tombstone, s);
     }
-    pipe2__auth__v1__revoke_client_request__free_unpacked(req, NULL);
 }

@@ -115,7 +115,7 @@ static void call(struct fx *f, const char *method, const ProtobufCMessage *m, st
     protobuf_c_message_pack(m, buf);
     const struct service_method *sm = service_method_find(method, strlen(method));
     assert_non_null(sm);
-    sm->handler(&f->ctx, buf, n, &a->base);
+    service_call_method(&f->ctx, sm, buf, n, &a->base);
     free(buf);
 }
 

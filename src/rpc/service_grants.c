@@ -1,0 +1,87 @@
+/* service_grants.c -- a user's grants to OAuth clients, for a dashboard: ListGrants and
+ * RevokeGrant. Each waits on Redis and answers from the store's callback.
+ * Threading: a worker's loop.
+ */
+#include "service_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "clients.h"
+#include "clock.h"
+#include "log.h"
+#include "oauth.h"
+#include "oauth_store.h"
+#include "xalloc.h"
+
+/* ---- ListGrants, RevokeGrant ---------------------------------------------------------------- */
+
+static void on_grants(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
+{
+    (void)lens;
+    struct service_call *call = arg;
+    struct oauth_grant gr[OAUTH_GRANTS_MAX];
+    size_t count = err == P2A_OK ? oauth_store_grants_read(v, n, gr) : 0;
+    if (err != P2A_OK || (n > 0 && count == 0)) {
+        svc_finish_err(call, RPC_UNAVAILABLE, "the token store is unavailable; nothing was read");
+        return;
+    }
+    Pipe2__Auth__V1__Grant g[OAUTH_GRANTS_MAX], *ptrs[OAUTH_GRANTS_MAX];
+    for (size_t i = 0; i < count; i++) {
+        pipe2__auth__v1__grant__init(&g[i]);
+        g[i].grant_id = (char *)gr[i].grant_id;
+        g[i].client_id = (char *)gr[i].client_id;
+        g[i].client_name = (char *)gr[i].client_name;
+        g[i].scope = (char *)gr[i].scope;
+        g[i].resource = (char *)gr[i].resource;
+        g[i].approved_at = gr[i].approved_at;
+        g[i].last_used_at = gr[i].last_used_at;
+        ptrs[i] = &g[i];
+    }
+    Pipe2__Auth__V1__ListGrantsResponse resp = PIPE2__AUTH__V1__LIST_GRANTS_RESPONSE__INIT;
+    resp.n_grants = count;
+    resp.grants = ptrs;
+    svc_finish_msg(call, &resp.base);
+}
+
+void svc_list_grants(struct service_ctx *ctx, Pipe2__Auth__V1__ListGrantsRequest *req,
+                     struct service_call *call)
+{
+    if (svc_user_id_ok(call, req->user_id))
+        oauth_store_grants_list(ctx->store, req->user_id, on_grants, call);
+}
+
+static void on_grant_revoked(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                             size_t n)
+{
+    (void)lens;
+    struct service_call *call = arg;
+    if (err != P2A_OK || n < 1) {
+        svc_finish_err(call, RPC_UNAVAILABLE,
+                       "the token store is unavailable or no replica confirmed the revocation; "
+                       "retry (revoking a grant again is harmless)");
+        return;
+    }
+    if (strcmp(v[0], "-1") == 0) {
+        svc_finish_err(call, RPC_NOT_FOUND, "no such grant for this user");
+        return;
+    }
+    log_info("oauth.grant_revoked", "a grant was revoked over the RPC");
+    Pipe2__Auth__V1__RevokeGrantResponse resp = PIPE2__AUTH__V1__REVOKE_GRANT_RESPONSE__INIT;
+    svc_finish_msg(call, &resp.base);
+}
+
+void svc_revoke_grant(struct service_ctx *ctx, Pipe2__Auth__V1__RevokeGrantRequest *req,
+                      struct service_call *call)
+{
+    if (!svc_user_id_ok(call, req->user_id))
+        ; /* answered */
+    else if (!oauth_grant_id_valid(req->grant_id))
+        svc_finish_err(call, RPC_INVALID_ARGUMENT, "grant_id: 64 hex digits, as ListGrants gives");
+    else
+        oauth_store_grant_revoke(ctx->store, req->user_id, req->grant_id, clock_now_ms(),
+                                 on_grant_revoked, call);
+}

@@ -1,0 +1,201 @@
+/* service_users.c -- the user methods: CreateUser (a local account and its user record),
+ * PutUser (a dashboard's own user), GetUser, SetUserDisabled. Each waits on Redis and
+ * answers from the store's callback.
+ * Threading: a worker's loop.
+ */
+#include "service_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "clock.h"
+#include "log.h"
+#include "oauth.h"
+#include "oauth_store.h"
+#include "revoke.h"
+#include "validate.h"
+#include "xalloc.h"
+
+/* ---- CreateUser --------------------------------------------------------------------------- */
+
+struct user_op {
+    struct service_call *call;
+    struct store *store;
+    char user_id[32];
+    char username[OAUTH_MAX_USERNAME + 1];
+};
+
+static void on_user_recorded(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                             size_t n)
+{
+    (void)v, (void)lens;
+    struct user_op *op = arg;
+    if (err != P2A_OK || n < 1) { /* the account stands: a sign-in makes the record */
+        svc_finish_err(op->call, RPC_UNAVAILABLE,
+                       "user store unavailable; the account was created, its user record not "
+                       "yet (it will be at the first sign-in)");
+    } else {
+        Pipe2__Auth__V1__CreateUserResponse resp = PIPE2__AUTH__V1__CREATE_USER_RESPONSE__INIT;
+        resp.user_id = op->user_id;
+        svc_finish_msg(op->call, &resp.base);
+        log_info("user.created", "created user %s (%s)", op->user_id, op->username);
+    }
+    free(op);
+}
+
+static void on_user_created(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                            size_t n)
+{
+    (void)lens;
+    struct user_op *op = arg;
+    if (err != P2A_OK || n < 1) {
+        svc_finish_err(op->call, RPC_UNAVAILABLE, "user store unavailable; no user was created");
+    } else if (strcmp(v[0], "1") != 0) {
+        svc_finish_err(op->call, RPC_ALREADY_EXISTS, "username is taken");
+    } else { /* the account is made; its user record next (a PAT needs it) */
+        oauth_store_user_put(op->store, op->user_id, op->username, "local", clock_now(), false,
+                             on_user_recorded, op);
+        return;
+    }
+    free(op);
+}
+
+void svc_create_user(struct service_ctx *ctx, Pipe2__Auth__V1__CreateUserRequest *req,
+                     struct service_call *call)
+{
+    const char *why = oauth_username_check(req->username);
+    if (why == NULL)
+        why = oauth_password_check(req->username, req->password);
+    char hash[OAUTH_PASSWORD_HASH_MAX], rnd[OAUTH_SECRET_LEN + 1];
+    if (why != NULL) {
+        svc_finish_err(call, RPC_INVALID_ARGUMENT, why);
+    } else if (oauth_password_hash(req->password, hash, sizeof(hash)) != P2A_OK ||
+               oauth_random_secret(rnd) != P2A_OK) {
+        svc_finish_err(call, RPC_INTERNAL, "could not hash the password");
+    } else {
+        struct user_op *op = xcalloc(1, sizeof(*op));
+        op->call = call;
+        op->store = ctx->store;
+        snprintf(op->user_id, sizeof(op->user_id), "u_%.22s", rnd);
+        snprintf(op->username, sizeof(op->username), "%s", req->username);
+        oauth_store_user_create(ctx->store, op->username, op->user_id, hash, clock_now(),
+                                on_user_created, op);
+    }
+    OPENSSL_cleanse(req->password, strlen(req->password));
+}
+
+/* ---- PutUser ------------------------------------------------------------------------------ */
+
+static void on_user_put(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
+{
+    (void)lens;
+    struct service_call *call = arg;
+    if (err != P2A_OK || n < 1) {
+        svc_finish_err(call, RPC_UNAVAILABLE, "user store unavailable; nothing was written");
+        return;
+    }
+    Pipe2__Auth__V1__PutUserResponse resp = PIPE2__AUTH__V1__PUT_USER_RESPONSE__INIT;
+    resp.created = strcmp(v[0], "1") == 0;
+    svc_finish_msg(call, &resp.base);
+}
+
+void svc_put_user(struct service_ctx *ctx, Pipe2__Auth__V1__PutUserRequest *req,
+                  struct service_call *call)
+{
+    const char *name_why = req->display_name[0] ? validate_name(req->display_name) : NULL;
+    char bad[160];
+    if (!svc_user_id_ok(call, req->user_id)) {
+        ; /* answered */
+    } else if (name_why != NULL) {
+        snprintf(bad, sizeof(bad), "display_name: %s", name_why);
+        svc_finish_err(call, RPC_INVALID_ARGUMENT, bad);
+    } else {
+        oauth_store_user_put(ctx->store, req->user_id,
+                             req->display_name[0] ? req->display_name : req->user_id, "dashboard",
+                             clock_now(), false, on_user_put, call);
+    }
+}
+
+/* ---- GetUser, SetUserDisabled --------------------------------------------------------------- */
+
+struct user_rec_op {
+    struct service_call *call;
+    char user_id[VALIDATE_USER_ID_MAX + 1];
+};
+
+static void on_user_got(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
+{
+    (void)lens;
+    struct user_rec_op *op = arg;
+    if (err != P2A_OK) {
+        svc_finish_err(op->call, RPC_UNAVAILABLE, "user store unavailable; nothing was read");
+    } else if (n < 5) {
+        svc_finish_err(op->call, RPC_NOT_FOUND, SVC_NO_SUCH_USER);
+    } else {
+        Pipe2__Auth__V1__User resp = PIPE2__AUTH__V1__USER__INIT;
+        resp.user_id = op->user_id;
+        resp.display_name = (char *)v[0];
+        resp.source = (char *)v[1];
+        resp.created_at = strtoll(v[2], NULL, 10);
+        resp.last_sign_in_at = strtoll(v[3], NULL, 10);
+        resp.disabled_at = strtoll(v[4], NULL, 10);
+        resp.disabled = v[4][0] != '\0';
+        svc_finish_msg(op->call, &resp.base);
+    }
+    free(op);
+}
+
+static void on_user_disabled(void *arg, p2a_err err, const char *const *v, const size_t *lens,
+                             size_t n)
+{
+    (void)lens;
+    struct user_rec_op *op = arg;
+    if (err != P2A_OK || n < 1) {
+        svc_finish_err(op->call, RPC_UNAVAILABLE,
+                       "the token store is unavailable or no replica confirmed; retry (it is "
+                       "harmless)");
+    } else if (strcmp(v[0], "-1") == 0) {
+        svc_finish_err(op->call, RPC_NOT_FOUND, SVC_NO_SUCH_USER);
+    } else {
+        log_info("users.disabled_changed", "a user was disabled or enabled over the RPC");
+        Pipe2__Auth__V1__SetUserDisabledResponse resp =
+            PIPE2__AUTH__V1__SET_USER_DISABLED_RESPONSE__INIT;
+        svc_finish_msg(op->call, &resp.base);
+    }
+    free(op);
+}
+
+/* The user id of a request whose first field it is, checked; NULL after answering. */
+static struct user_rec_op *user_rec_op_new(struct service_call *call, const char *user_id)
+{
+    if (!svc_user_id_ok(call, user_id))
+        return NULL;
+    struct user_rec_op *op = xcalloc(1, sizeof(*op));
+    op->call = call;
+    snprintf(op->user_id, sizeof(op->user_id), "%s", user_id);
+    return op;
+}
+
+void svc_get_user(struct service_ctx *ctx, Pipe2__Auth__V1__GetUserRequest *req,
+                  struct service_call *call)
+{
+    struct user_rec_op *op = user_rec_op_new(call, req->user_id);
+    if (op != NULL)
+        oauth_store_user_get(ctx->store, op->user_id, on_user_got, op);
+}
+
+void svc_set_user_disabled(struct service_ctx *ctx, Pipe2__Auth__V1__SetUserDisabledRequest *req,
+                           struct service_call *call)
+{
+    struct user_rec_op *op = user_rec_op_new(call, req->user_id);
+    if (op != NULL) {
+        char marker[REVOKE_SUBJECT_MARKER_LEN + 1];
+        revoke_subject_marker(op->user_id, marker);
+        int64_t now_ms = clock_now_ms();
+        oauth_store_user_disable(ctx->store, op->user_id, req->disabled, marker, now_ms,
+                                 now_ms / 1000 + REVOKE_SUBJECT_HORIZON_S, on_user_disabled, op);
+    }
+}
