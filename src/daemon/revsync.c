@@ -22,6 +22,7 @@
 #include "config.h"
 #include "log.h"
 #include "loop_thread.h"
+#include "mbuf.h"
 #include "revoke.h"
 #include "store.h"
 #include "xalloc.h"
@@ -63,7 +64,8 @@ static void on_loaded(void *arg, p2a_err err, const struct revocation *v, size_t
         revoke_add(rs->set, v[i].jti, v[i].exp, REVOKE_PATH_STARTUP);
     rs->last_seq = seq;
     size_t bytes = revoke_memory(rs->set), count = revoke_count(rs->set);
-    log_info("revocations.loaded", "ready: %zu revocations loaded in %lld ms (sequence %" PRIu64
+    log_info("revocations.loaded",
+             "ready: %zu revocations loaded in %lld ms (sequence %" PRIu64
              "); the set holds %zu bytes, %zu per entry",
              n, (long long)(clock_mono_ms() - rs->load_started_ms), seq, bytes,
              count ? bytes / count : 0);
@@ -98,7 +100,8 @@ static void on_polled(void *arg, p2a_err err, const struct revocation *v, size_t
     rs->poll_in_flight = false;
     if (err != P2A_OK) {
         if (!rs->poll_failing)
-            log_warn("revocations.poll_failed", "revocation poll failed; the view ages until Redis answers again");
+            log_warn("revocations.poll_failed",
+                     "revocation poll failed; the view ages until Redis answers again");
         rs->poll_failing = true;
         return;
     }
@@ -106,7 +109,8 @@ static void on_polled(void *arg, p2a_err err, const struct revocation *v, size_t
         log_info("revocations.poll_recovered", "revocation poll works again");
     rs->poll_failing = false;
     if (seq < rs->last_seq) {
-        log_warn("revocations.reload", "Redis revocation sequence went back from %" PRIu64 " to %" PRIu64
+        log_warn("revocations.reload",
+                 "Redis revocation sequence went back from %" PRIu64 " to %" PRIu64
                  "; reloading the whole set",
                  rs->last_seq, seq);
         start_load(rs);
@@ -156,8 +160,8 @@ static void on_message(void *arg, const char *payload, size_t len)
     const char *seq = strtok_r(buf, " ", &save), *jti = strtok_r(NULL, " ", &save);
     const char *exp_s = strtok_r(NULL, " ", &save), *at_s = strtok_r(NULL, " ", &save);
     long long exp = 0, at_ms = 0;
-    bool ok = seq != NULL && jti != NULL && exp_s != NULL && at_s != NULL &&
-              strlen(jti) <= JTI_MAX_LEN;
+    bool ok =
+        seq != NULL && jti != NULL && exp_s != NULL && at_s != NULL && strlen(jti) <= JTI_MAX_LEN;
     if (ok) {
         errno = 0;
         exp = strtoll(exp_s, &end, 10);
@@ -180,7 +184,8 @@ static void on_sub_state(void *arg, bool subscribed)
         log_info("revocations.subscribed", "subscribed to %s", STORE_CHANNEL);
         poll_now(rs); /* messages may have been lost while we were away */
     } else {
-        log_warn("revocations.subscriber_lost", "revocation subscriber lost its connection; polling covers the gap");
+        log_warn("revocations.subscriber_lost",
+                 "revocation subscriber lost its connection; polling covers the gap");
     }
 }
 
@@ -202,7 +207,8 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
     int64_t now = clock_now();
     size_t dropped = revoke_sweep(rs->set, now);
     if (dropped > 0)
-        log_info("revocations.swept", "revocations of expired tokens: %zu dropped from memory, %zu remain", dropped,
+        log_info("revocations.swept",
+                 "revocations of expired tokens: %zu dropped from memory, %zu remain", dropped,
                  revoke_count(rs->set));
     if (!rs->purge_in_flight) {
         rs->purge_in_flight = true;
@@ -218,7 +224,8 @@ static void on_stats(evutil_socket_t fd, short what, void *arg)
     revoke_get_stats(rs->set, clock_mono_ms(), &st);
     if (memcmp(st.applied, rs->logged.applied, sizeof(st.applied)) == 0)
         return;
-    log_info("revocations.stats", "revocation view: age %lld ms, %zu entries (%zu bytes), applied by message %" PRIu64
+    log_info("revocations.stats",
+             "revocation view: age %lld ms, %zu entries (%zu bytes), applied by message %" PRIu64
              ", by poll %" PRIu64 ", at start-up %" PRIu64 ", here %" PRIu64
              "; last propagation lag %lld ms",
              (long long)st.view_age_ms, st.entries, st.bytes, st.applied[REVOKE_PATH_MESSAGE],
@@ -242,8 +249,8 @@ struct revsync *revsync_new(struct event_base *base, const struct p2a_config *cf
     rs->poll_ev = loop_timer(base, cfg->revocation_poll_s, true, on_poll_timer, rs);
     rs->sweep_ev = loop_timer(base, cfg->sweep_interval_s, true, on_sweep, rs);
     rs->stats_ev = loop_timer(base, STATS_LOG_S, true, on_stats, rs);
-    rs->subscriber = store_new_subscriber(base, cfg, "subscriber", STORE_CHANNEL, on_message,
-                                          on_sub_state, rs);
+    rs->subscriber =
+        store_new_subscriber(base, cfg, "subscriber", STORE_CHANNEL, on_message, on_sub_state, rs);
     start_load(rs);
     return rs;
 }
@@ -263,4 +270,34 @@ void revsync_free(struct revsync *rs)
 bool revsync_subscriber_connected(const struct revsync *rs)
 {
     return store_connected(rs->subscriber);
+}
+
+void revsync_metrics(const struct revsync *rs, struct mbuf *out)
+{
+    struct revoke_stats st;
+    revoke_get_stats(rs->set, clock_mono_ms(), &st);
+    static const char *const paths[REVOKE_PATH_COUNT] = {"local", "message", "poll", "startup"};
+    mbuf_printf(out,
+                "# HELP p2a_revocation_view_age_seconds Time since the last successful sync of "
+                "the revocation list with Redis (-1 before the first).\n"
+                "# TYPE p2a_revocation_view_age_seconds gauge\n"
+                "p2a_revocation_view_age_seconds %.3f\n"
+                "# HELP p2a_revocation_propagation_lag_seconds From a revocation to its "
+                "application here, for the last one that came by message (-1: none yet).\n"
+                "# TYPE p2a_revocation_propagation_lag_seconds gauge\n"
+                "p2a_revocation_propagation_lag_seconds %.3f\n"
+                "# HELP p2a_revocations Revoked tokens held in memory (until they expire).\n"
+                "# TYPE p2a_revocations gauge\n"
+                "p2a_revocations %zu\n"
+                "# HELP p2a_revocation_set_bytes Memory held by the revocation set.\n"
+                "# TYPE p2a_revocation_set_bytes gauge\n"
+                "p2a_revocation_set_bytes %zu\n"
+                "# HELP p2a_revocations_applied_total Revocations new to this process, by the "
+                "path that brought them.\n"
+                "# TYPE p2a_revocations_applied_total counter\n",
+                st.view_age_ms < 0 ? -1.0 : (double)st.view_age_ms / 1000,
+                st.last_lag_ms < 0 ? -1.0 : (double)st.last_lag_ms / 1000, st.entries, st.bytes);
+    for (int p = 0; p < REVOKE_PATH_COUNT; p++)
+        mbuf_printf(out, "p2a_revocations_applied_total{path=\"%s\"} %llu\n", paths[p],
+                    (unsigned long long)st.applied[p]);
 }

@@ -1,7 +1,8 @@
 /* revsync.h -- keeping this process's revocation set in step with Redis.
  *
- * Runs on the revocation view's own thread and loop (server.c), which does nothing else. Three paths bring revocations in, and applying one twice
- * changes nothing, so none needs to know about the others:
+ * Runs on the revocation view's own thread and loop (server.c), which does nothing else.
+ * Three paths bring revocations in, and applying one twice changes nothing, so none needs to
+ * know about the others:
  *   - start-up: the whole live set is loaded before the process reports SERVING (and again
  *     if Redis's sequence number goes backwards, i.e. Redis lost its data);
  *   - fast path: a subscriber connection receives each revocation as it is published;
@@ -17,6 +18,7 @@
 #include <stdbool.h>
 
 struct event_base;
+struct mbuf;
 struct p2a_config;
 struct revoke_set;
 struct store;
@@ -28,5 +30,8 @@ struct revsync *revsync_new(struct event_base *base, const struct p2a_config *cf
 void revsync_free(struct revsync *rs);
 /* Whether the subscriber connection is up. */
 bool revsync_subscriber_connected(const struct revsync *rs);
+/* /metrics (any thread): the view's age, the last propagation lag, the set's size, the
+ * revocations applied by path. */
+void revsync_metrics(const struct revsync *rs, struct mbuf *out);
 
 #endif

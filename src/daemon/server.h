@@ -1,6 +1,6 @@
 /* server.h -- the daemon: the workers, the revocation view's and the facade's threads, and
- * the main loop that owns process-wide duties (signals, start-up and shutdown, flushing
- * last-used marks, key rotation). See server.c. */
+ * the main loop that owns process-wide duties (signals, start-up and shutdown) and the side
+ * jobs (flusher.c: last-used marks; keywatch.c: key rotation). See server.c. */
 #ifndef P2A_SERVER_H
 #define P2A_SERVER_H
 

@@ -273,3 +273,12 @@ void worker_deinit(struct worker *w)
     loop_thread_deinit(&w->lt);
     memset(w, 0, sizeof(*w));
 }
+
+void workers_metrics(const struct worker *w, int n, struct mbuf *out)
+{
+    struct metrics *mx[256];
+    size_t k = 0;
+    for (int i = 0; i < n && k < 256; i++)
+        mx[k++] = w[i].svc.mx;
+    metrics_render(out, mx, k, service_method_name);
+}

@@ -17,6 +17,7 @@
 
 struct event;
 struct evconnlistener;
+struct mbuf;
 
 /* Request bytes all the streams of one worker may hold (besides each connection's 1 MiB):
  * what half-sent requests can pin is bounded by workers x this. */
@@ -49,5 +50,8 @@ p2a_err worker_start(struct worker *w);
 void worker_drain(struct worker *w);
 /* Joins the thread (if started) and frees everything the worker owns. */
 void worker_deinit(struct worker *w);
+/* /metrics (any thread): the calls of the n workers at w, summed (each the only writer of
+ * its own counters, read relaxed). */
+void workers_metrics(const struct worker *w, int n, struct mbuf *out);
 
 #endif
