@@ -18,7 +18,7 @@
  */
 #include "oauth_internal.h"
 
-#include "pat.h"
+#include "store_pat_issue.h"
 
 #define ACCOUNT_CSRF_PURPOSE "account"
 #define ACCOUNT_MAX_PATS 200       /* shown on the page (the newest) */
@@ -141,32 +141,27 @@ static void create_pat(struct oreq *r)
     struct pat_request rq = {.user_id = r->user_id,
                              .name = oauth_form_get(&r->post, "name"),
                              .expires_in_s = d < 0 || d > 3660 || !end || *end ? -1 : d * 86400};
-    const char *why = rq.name == NULL ? "name is required" : pat_request_check(cfg, &rq);
-    if (why != NULL) {
+    const char *why = rq.name == NULL ? "name is required" : NULL;
+    struct pat_signed ps;
+    /* the cap and the hour's count are checked by the script that writes the record */
+    p2a_err e = why != NULL
+                    ? P2A_ERR_INVALID
+                    : store_pat_issue(r->o->h.store, r->o->h.keys(r->o->h.arg), cfg, &rq,
+                                      clock_now_ms(), ACCOUNT_MAX_ACTIVE_PATS,
+                                      cfg->account_pat_rate_limit, &ps, &why, on_pat_created, r);
+    if (e == P2A_ERR_INVALID) {
         char text[200];
         snprintf(text, sizeof(text), "The token was not created: %s.", why);
         account_error(r, 400, text);
         return;
     }
-    int64_t now_ms = clock_now_ms();
-    struct pat_signed ps;
-    if (pat_sign(r->o->h.keys(r->o->h.arg), cfg, &rq, now_ms / 1000, &ps) != P2A_OK) {
+    if (e != P2A_OK) {
         account_error(r, 500, "The token could not be signed. Try again.");
         return;
     }
     r->response = ps.token; /* cleansed with the request */
     snprintf(r->jti, sizeof(r->jti), "%s", ps.jti);
     r->at_exp = ps.expires_at;
-    struct pat_record rec = {.jti = ps.jti,
-                             .user_id = r->user_id,
-                             .name = rq.name,
-                             .scope = ps.scope,
-                             .created_at = ps.created_at,
-                             .expires_at = ps.expires_at,
-                             .created_ms = now_ms};
-    /* the cap and the hour's count are checked by the script that writes the record */
-    store_pat_create_capped(r->o->h.store, &rec, ACCOUNT_MAX_ACTIVE_PATS,
-                            cfg->account_pat_rate_limit, on_pat_created, r);
 }
 
 static void on_pat_revoked(void *arg, p2a_err err, bool already, int64_t revoked_at, int64_t exp)
@@ -183,7 +178,7 @@ static void on_pat_revoked(void *arg, p2a_err err, bool already, int64_t revoked
         account_error(r, 503, "The token could not be revoked right now. Try again.");
         return;
     }
-    revoke_add(r->o->h.revoked, r->jti, exp, REVOKE_PATH_LOCAL); /* this replica: at once */
+    revoke_local(r->o->h.revoked, r->jti, exp);
     log_info("pat.revoked", "revoked PAT jti=%s on the account page", r->jti);
     back_to_account(r);
 }

@@ -21,7 +21,7 @@ static void on_at_revoked(void *arg, p2a_err err, const char *const *v, const si
     struct oreq *r = oreq_resume(arg, err, n, 0);
     if (r == NULL)
         return;
-    revoke_add(r->o->h.revoked, r->jti, r->at_exp, REVOKE_PATH_LOCAL);
+    revoke_local(r->o->h.revoked, r->jti, r->at_exp);
     log_info("oauth.revoked", "client %s revoked access token jti=%s", r->client_id, r->jti);
     oreq_finish(r, 200, "application/json", "{}", 2);
 }

@@ -9,7 +9,7 @@
 void oauth_revoke_locally(struct oreq *r, const char *const *v, size_t from, size_t n)
 {
     for (size_t i = from; i + 1 < n; i += 2)
-        revoke_add(r->o->h.revoked, v[i], strtoll(v[i + 1], NULL, 10), REVOKE_PATH_LOCAL);
+        revoke_local(r->o->h.revoked, v[i], strtoll(v[i + 1], NULL, 10));
 }
 
 void oauth_token_reply(struct oreq *r)

@@ -183,6 +183,11 @@ int64_t revoke_get(struct revoke_set *set, const char *jti)
     return exp;
 }
 
+void revoke_local(struct revoke_set *set, const char *jti, int64_t exp)
+{
+    revoke_add(set, jti, exp, REVOKE_PATH_LOCAL);
+}
+
 bool revoke_contains(struct revoke_set *set, const char *jti)
 {
     return revoke_get(set, jti) != 0;

@@ -22,7 +22,7 @@
 
 /* How a revocation reached this process. */
 enum revoke_path {
-    REVOKE_PATH_LOCAL = 0,   /* RevokeToken answered by this process */
+    REVOKE_PATH_LOCAL = 0,   /* made by this process (revoke_local) */
     REVOKE_PATH_MESSAGE = 1, /* pub/sub message: the fast path */
     REVOKE_PATH_POLL = 2,    /* the repair poll */
     REVOKE_PATH_STARTUP = 3, /* the full load at start or after a reset */
@@ -50,6 +50,10 @@ void revoke_free(struct revoke_set *set);
  * counts it under path). A jti longer than JTI_MAX_LEN cannot be one of ours and is
  * refused (returns false). */
 bool revoke_add(struct revoke_set *set, const char *jti, int64_t exp, enum revoke_path path);
+/* A revocation this process made and Redis acknowledged (RevokeToken, /revoke, the account
+ * page, a refresh token's reuse, a grant's end): in this replica's view at once, before its
+ * published message comes back; the other replicas follow that message (revsync.h). */
+void revoke_local(struct revoke_set *set, const char *jti, int64_t exp);
 bool revoke_contains(struct revoke_set *set, const char *jti);
 /* jti's exp in the set (the largest given to revoke_add), 0 when it is not there. */
 int64_t revoke_get(struct revoke_set *set, const char *jti);

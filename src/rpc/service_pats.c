@@ -16,6 +16,7 @@
 #include "pat.h"
 #include "revoke.h"
 #include "store.h"
+#include "store_pat_issue.h"
 #include "validate.h"
 #include "xalloc.h"
 
@@ -23,10 +24,8 @@
 
 struct issue_op {
     struct service_call *call;
-    char *token;
-    char jti[TOKEN_JTI_LEN + 1];
-    char *user_id, *name, *scope;
-    int64_t created_at, expires_at;
+    struct pat_signed ps; /* ps.scope: a copy, owned */
+    char *user_id, *name;
 };
 
 static void fill_info(Pipe2__Auth__V1__TokenInfo *info, const struct pat_record *r)
@@ -41,78 +40,66 @@ static void fill_info(Pipe2__Auth__V1__TokenInfo *info, const struct pat_record 
     info->revoked_at = r->revoked_at;
 }
 
-static void on_issued(void *arg, p2a_err err)
+static void on_issued(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
 {
+    (void)lens;
     struct issue_op *op = arg;
-    if (err == P2A_ERR_NOT_FOUND) {
+    const char *code = err == P2A_OK && n >= 1 ? v[0] : "";
+    if (strcmp(code, "-1") == 0) {
         svc_finish_err(op->call, RPC_NOT_FOUND, SVC_NO_SUCH_USER);
-    } else if (err == P2A_ERR_REFUSED) {
+    } else if (strcmp(code, "-2") == 0) {
         svc_finish_err(op->call, RPC_FAILED_PRECONDITION,
                        "this user is disabled (SetUserDisabled): no token was issued");
-    } else if (err != P2A_OK) {
+    } else if (strcmp(code, "1") != 0) {
         svc_finish_err(op->call, RPC_UNAVAILABLE, "token store unavailable; no token was issued");
     } else {
-        struct pat_record r = {.jti = op->jti,
+        struct pat_record r = {.jti = op->ps.jti,
                                .user_id = op->user_id,
                                .name = op->name,
-                               .scope = op->scope,
-                               .created_at = op->created_at,
-                               .expires_at = op->expires_at};
+                               .scope = op->ps.scope,
+                               .created_at = op->ps.created_at,
+                               .expires_at = op->ps.expires_at};
         Pipe2__Auth__V1__TokenInfo info = PIPE2__AUTH__V1__TOKEN_INFO__INIT;
         fill_info(&info, &r);
         Pipe2__Auth__V1__IssueTokenResponse resp = PIPE2__AUTH__V1__ISSUE_TOKEN_RESPONSE__INIT;
-        resp.token = op->token;
+        resp.token = op->ps.token;
         resp.info = &info;
         svc_finish_msg(op->call, &resp.base);
         char ref[13];
-        log_token_ref(op->token, strlen(op->token), ref);
-        log_info("pat.issued", "issued PAT jti=%s ref=%s expires_at=%lld", op->jti, ref,
-                 (long long)op->expires_at);
+        log_token_ref(op->ps.token, strlen(op->ps.token), ref);
+        log_info("pat.issued", "issued PAT jti=%s ref=%s expires_at=%lld", op->ps.jti, ref,
+                 (long long)op->ps.expires_at);
     }
-    OPENSSL_cleanse(op->token, strlen(op->token));
-    free(op->token);
+    OPENSSL_cleanse(op->ps.token, strlen(op->ps.token));
+    free(op->ps.token);
+    free((char *)op->ps.scope);
     free(op->user_id);
     free(op->name);
-    free(op->scope);
     free(op);
 }
 
 void svc_issue_token(struct service_ctx *ctx, Pipe2__Auth__V1__IssueTokenRequest *req,
                      struct service_call *call)
 {
-    const struct p2a_config *cfg = ctx->shared->cfg;
     struct pat_request rq = {.user_id = req->user_id,
                              .name = req->name,
                              .scope = req->scope,
                              .expires_in_s = req->expires_in_seconds};
-    const char *why = pat_request_check(cfg, &rq);
-    if (why != NULL) {
-        svc_finish_err(call, RPC_INVALID_ARGUMENT, why);
-        return;
-    }
-    int64_t now_ms = clock_now_ms();
-    struct pat_signed ps;
-    if (pat_sign(ctx->keys, cfg, &rq, now_ms / 1000, &ps) != P2A_OK) {
-        svc_finish_err(call, RPC_INTERNAL, "could not sign the token");
-        return;
-    }
     struct issue_op *op = xcalloc(1, sizeof(*op));
     op->call = call;
-    op->token = ps.token;
-    memcpy(op->jti, ps.jti, sizeof(op->jti));
-    op->created_at = ps.created_at;
-    op->expires_at = ps.expires_at;
+    const char *why;
+    /* no limits here: a dashboard's admin key may issue as many as it needs */
+    p2a_err e = store_pat_issue(ctx->store, ctx->keys, ctx->shared->cfg, &rq, clock_now_ms(), 0, 0,
+                                &op->ps, &why, on_issued, op);
+    if (e != P2A_OK) { /* nothing was written */
+        free(op);
+        svc_finish_err(call, e == P2A_ERR_INVALID ? RPC_INVALID_ARGUMENT : RPC_INTERNAL, why);
+        return;
+    }
+    /* the store answers from the loop, never before this returns (store.h) */
+    op->ps.scope = xstrdup(op->ps.scope);
     op->user_id = xstrdup(req->user_id);
     op->name = xstrdup(req->name);
-    op->scope = xstrdup(ps.scope);
-    struct pat_record r = {.jti = op->jti,
-                           .user_id = op->user_id,
-                           .name = op->name,
-                           .scope = op->scope,
-                           .created_at = op->created_at,
-                           .expires_at = op->expires_at,
-                           .created_ms = now_ms};
-    store_pat_create(ctx->store, &r, on_issued, op);
 }
 
 /* ---- RevokeToken -------------------------------------------------------------------------- */
@@ -127,8 +114,7 @@ static void on_revoked(void *arg, p2a_err err, bool already, int64_t revoked_at,
 {
     struct revoke_op *op = arg;
     if (err == P2A_OK) {
-        /* effective in this process at once; other replicas follow the published message */
-        revoke_add(op->revoked, op->jti, exp, REVOKE_PATH_LOCAL);
+        revoke_local(op->revoked, op->jti, exp);
         Pipe2__Auth__V1__RevokeTokenResponse resp = PIPE2__AUTH__V1__REVOKE_TOKEN_RESPONSE__INIT;
         resp.already_revoked = already;
         resp.revoked_at = revoked_at;

@@ -30,11 +30,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct service_call call = {.complete = complete};
     switch (pick % 5) {
     case 0: /* Introspect answers inline: the whole handler runs */
-        service_method_find("/pipe2.auth.v1.TokenService/Introspect", 38)
-            ->handler(&w->svc, msg, mlen, &call);
+        service_call_method(&w->svc,
+                            service_method_find("/pipe2.auth.v1.TokenService/Introspect", 38),
+                            msg, mlen, &call);
         break;
     case 1:
-        service_method_find("/grpc.health.v1.Health/Check", 28)->handler(&w->svc, msg, mlen, &call);
+        service_call_method(&w->svc, service_method_find("/grpc.health.v1.Health/Check", 28), msg,
+                            mlen, &call);
         break;
     case 2: { /* IssueToken waits on Redis: its decoding and checks */
         Pipe2__Auth__V1__IssueTokenRequest *r =

@@ -143,11 +143,11 @@ static void service__issue_token(void **state)
     req.name = "laptop";
     struct answer a;
     /* Redis wrote the record: the token, which introspects active */
-    fake_store_reply((struct fake_reply){.err = P2A_OK});
+    fake_store_reply((struct fake_reply){.err = P2A_OK, .items = {"1"}, .n = 1});
     call(f, SVC "IssueToken", &req.base, &a);
     assert_false(a.done); /* answered only once Redis has */
     const char *first;
-    assert_string_equal(fake_store_call(0, &first), "pat_create");
+    assert_string_equal(fake_store_call(0, &first), "pat_create_capped");
     assert_int_equal(fake_store_run(), 1);
     Pipe2__Auth__V1__IssueTokenResponse *resp = (Pipe2__Auth__V1__IssueTokenResponse *)reply_of(
         &a, &pipe2__auth__v1__issue_token_response__descriptor);
