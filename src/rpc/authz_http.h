@@ -7,17 +7,18 @@
  * read by the strict HTTP/1.1 reader (base/h1scan.c) into a fixed buffer per connection and
  * answered from it: a cached token costs no allocation, no lock and no Redis.
  *
- *   ANY  /forward-auth[/<path>]  nginx auth_request, Traefik ForwardAuth, Caddy forward_auth,
- *        Envoy's HTTP ext_authz (the original path after the prefix). The original method,
- *        host and URI are each read from one header by the rule of core/gateway.h (two
- *        names or values for one: 400), the path normalised; its resource comes from
- *        configuration (config_resource_at), never from the client. 200 with the identity headers
- *        (introspect_identity), 401/403 with WWW-Authenticate and a JSON body that says
- *        what to do (repeated in X-Auth-Denial, for gateways that keep only headers), 503 when the
- * revocation view cannot be trusted (gateways fail closed). An original OPTIONS (a CORS preflight,
- * which never carries a token) is let through only with PIPE2_AUTH_FORWARD_AUTH_ALLOW_OPTIONS. POST /introspect  RFC
- * 7662 for resource servers, with an introspect service key as Bearer; the form and the answer are
- * the public /introspect's.
+ *   ANY  /forward-auth[/<path>]  nginx auth_request, Traefik ForwardAuth, Caddy
+ *        forward_auth, Envoy's HTTP ext_authz (the original path after the prefix). The
+ *        original method, host and URI are each read from one header by the rule of
+ *        core/gateway.h (two names or values for one: 400), the path normalised; its
+ *        resource comes from configuration (config_resource_at), never from the client. 200
+ *        with the identity headers (introspect_identity), 401/403 with WWW-Authenticate and a
+ *        JSON body that says what to do (repeated in X-Auth-Denial, for gateways that keep
+ *        only headers), 503 when the revocation view cannot be trusted (gateways fail
+ *        closed). An original OPTIONS (a CORS preflight, which never carries a token) is let
+ *        through only with PIPE2_AUTH_FORWARD_AUTH_ALLOW_OPTIONS.
+ *   POST /introspect  RFC 7662 for resource servers, with an introspect service key as
+ *        Bearer; the form and the answer are the public /introspect's.
  *
  * Bounds: PIPE2_AUTH_FORWARD_AUTH_MAX_CONNECTIONS connections, _PER_ADDRESS of them from one
  * address (a connguard, its bounds from the descriptor limit: server.c; each holds one

@@ -289,7 +289,7 @@ static void request_done(struct rpc_stream *s)
     s->request_done = true;
     if (s->answered)
         return;
-    s->conn->in_flight++; /* until answered (stream_answer) or gone (stream_free) */
+    s->conn->in_flight++; /* until answered (stream_answer) or gone (rpc_stream_free) */
     s->conn->active_ms = clock_mono_ms();
     if (s->timeout_ms == 0) {
         stream_answer(s, RPC_DEADLINE_EXCEEDED, "deadline exceeded", NULL, 0);
