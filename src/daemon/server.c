@@ -427,8 +427,8 @@ static void server_free(struct server *s)
     for (int i = 0; i < s->nworkers; i++)
         worker_deinit(&s->workers[i]);
     free(s->workers);
+    store_free(s->store); /* fails what is pending, while the flusher can still take it */
     flusher_free(s->flusher);
-    store_free(s->store);
     struct event *evs[] = {s->sigterm_ev, s->sigint_ev, s->deadline_ev,
                            s->grace_ev,   s->exit_ev,   s->trim_ev};
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
