@@ -94,3 +94,9 @@ uint8_t *pbw_put_len_field(uint8_t *p, uint32_t num, const void *data, size_t le
     }
     return p;
 }
+
+uint8_t *pbw_put_varint_field(uint8_t *p, uint32_t num, uint64_t v)
+{
+    p = put_varint(p, (uint64_t)num << 3 | PBW_VARINT);
+    return put_varint(p, v);
+}

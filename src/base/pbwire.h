@@ -49,5 +49,11 @@ static inline size_t pbw_len_field_size(uint32_t num, size_t len)
     return pbw_varint_size((uint64_t)num << 3 | PBW_LEN) + pbw_varint_size(len) + len;
 }
 uint8_t *pbw_put_len_field(uint8_t *p, uint32_t num, const void *data, size_t len);
+/* The same for a varint field (bool, enum, int64 as its two's complement). */
+static inline size_t pbw_varint_field_size(uint32_t num, uint64_t v)
+{
+    return pbw_varint_size((uint64_t)num << 3 | PBW_VARINT) + pbw_varint_size(v);
+}
+uint8_t *pbw_put_varint_field(uint8_t *p, uint32_t num, uint64_t v);
 
 #endif

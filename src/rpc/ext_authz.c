@@ -22,7 +22,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "clock.h"
 #include "config.h"
 #include "envoy/service/auth/v3/external_auth.pb-c.h"
 #include "gateway.h"
@@ -282,7 +281,7 @@ void ext_authz_check(struct service_ctx *ctx, const uint8_t *msg, size_t len,
                                  .bound = caller ? caller->resources : NULL,
                                  .nbound = caller ? caller->nresources : 0};
     struct introspection r;
-    if (introspect(&x, &q, clock_now(), &r) != P2A_OK)
+    if (introspect(&x, &q, call->now, &r) != P2A_OK)
         svc_finish_err(call, RPC_UNAVAILABLE,
                        "revocation list is not in sync with Redis; refusing to answer");
     else if (r.verdict == TV_ACTIVE)

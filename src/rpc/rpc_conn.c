@@ -205,6 +205,8 @@ static void on_read(struct bufferevent *bev, void *arg)
 {
     struct rpc_conn *c = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
+    c->env->turn_ns = clock_mono_ns(); /* the streams' clock for what this read brings */
+    c->env->turn_now = clock_now();
     c->in_recv = true;
     bool ok = true;
     while (ok && evbuffer_get_length(in) > 0) {

@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/queue.h>
 
 #include <event2/util.h>
@@ -38,17 +39,19 @@ struct rpc_env {
     struct event_base *base;
     SSL_CTX *ssl_ctx; /* NULL: h2c with prior knowledge */
     struct service_ctx *svc;
-    int idle_timeout_s;    /* no call in flight and none answered for this long: closed */
-    int header_timeout_s;  /* the preface, and each request's headers, within this */
-    int request_timeout_s; /* each request's message, once its headers have come */
-    struct connguard *guard; /* the port's connection bounds, shared by the workers */
+    int idle_timeout_s;            /* no call in flight and none answered for this long: closed */
+    int header_timeout_s;          /* the preface, and each request's headers, within this */
+    int request_timeout_s;         /* each request's message, once its headers have come */
+    struct connguard *guard;       /* the port's connection bounds, shared by the workers */
     size_t buffered, max_buffered; /* request bytes held by this worker's streams */
     size_t nstreams, max_streams;  /* open streams of this worker's connections (rpc_conn.h) */
+    /* the clock as read once for the frames of one read (on_read): monotonic ns, Unix s */
+    int64_t turn_ns, turn_now;
     struct log_limit streams_log;
-    struct event *sweep_ev;        /* once a second: deadlines (rpc_conn_start) */
+    struct event *sweep_ev;      /* once a second: deadlines (rpc_conn_start) */
     LIST_HEAD(, rpc_conn) conns; /* every open connection, for shutdown */
     size_t nconns;
-    bool draining;                /* set by rpc_conn_drain(): new connections are refused */
+    bool draining;                 /* set by rpc_conn_drain(): new connections are refused */
     void (*on_drained)(void *arg); /* called once the last connection has closed */
     void *drained_arg;
 };

@@ -11,11 +11,11 @@
 
 enum rpc_frame_result {
     RPC_FRAME_OK = 0,
-    RPC_FRAME_INCOMPLETE,  /* fewer bytes than the prefix announces */
-    RPC_FRAME_TOO_LARGE,   /* the prefix announces more than max */
-    RPC_FRAME_COMPRESSED,  /* the compressed flag is set */
-    RPC_FRAME_BAD_FLAG,    /* a flag byte other than 0 or 1 */
-    RPC_FRAME_EXTRA,       /* bytes after the one message a unary call may carry */
+    RPC_FRAME_INCOMPLETE, /* fewer bytes than the prefix announces */
+    RPC_FRAME_TOO_LARGE,  /* the prefix announces more than max */
+    RPC_FRAME_COMPRESSED, /* the compressed flag is set */
+    RPC_FRAME_BAD_FLAG,   /* a flag byte other than 0 or 1 */
+    RPC_FRAME_EXTRA,      /* bytes after the one message a unary call may carry */
 };
 
 /* Parses the single message of a unary call from buf. On RPC_FRAME_OK, *msg and *msglen

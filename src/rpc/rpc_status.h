@@ -6,7 +6,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-
 enum rpc_code {
     RPC_OK = 0,
     RPC_CANCELLED = 1,

@@ -70,11 +70,12 @@ static void stream_answer(struct rpc_stream *s, int status, const char *msg, uin
     s->answered = true;
     if (s->deadline_ev != NULL)
         event_del(s->deadline_ev);
+    int64_t now_ns = clock_mono_ns(); /* the one read of the clock an answer takes */
     if (s->request_done && s->method != NULL) {
         s->conn->in_flight--;
-        s->conn->active_ms = clock_mono_ms();
+        s->conn->active_ms = now_ns / 1000000;
     }
-    int64_t took_ns = clock_mono_ns() - s->started_ns;
+    int64_t took_ns = now_ns - s->started_ns;
     int mi = service_method_index(s->method);
     metrics_rpc(s->conn->env->svc->mx, mi, status, took_ns);
     /* an access log line for the admin methods; never per Introspect or health check (the
@@ -148,7 +149,7 @@ void rpc_stream_new(struct rpc_conn *c, int32_t id)
     s->conn = c;
     s->id = id;
     s->timeout_ms = -1;
-    s->begun_ms = clock_mono_ms();
+    s->begun_ms = c->env->turn_ns / 1000000;
     s->buf = s->inline_buf;
     s->cap = sizeof(s->inline_buf);
     LIST_INSERT_HEAD(&c->streams, s, link);
@@ -223,7 +224,7 @@ int rpc_stream_on_header(nghttp2_session *session, const nghttp2_frame *frame, c
 /* Everything we can decide from the headers alone. */
 static void headers_done(struct rpc_stream *s)
 {
-    s->started_ns = clock_mono_ns();
+    s->started_ns = s->conn->env->turn_ns;
     if (!s->post) {
         stream_answer_http(s, "405");
         return;
@@ -290,7 +291,7 @@ static void request_done(struct rpc_stream *s)
     if (s->answered)
         return;
     s->conn->in_flight++; /* until answered (stream_answer) or gone (rpc_stream_free) */
-    s->conn->active_ms = clock_mono_ms();
+    s->conn->active_ms = s->conn->env->turn_ns / 1000000;
     if (s->timeout_ms == 0) {
         stream_answer(s, RPC_DEADLINE_EXCEEDED, "deadline exceeded", NULL, 0);
         return;
@@ -306,8 +307,10 @@ static void request_done(struct rpc_stream *s)
         return;
     }
     if (s->method->answers_inline) {
-        struct rpc_call call = {
-            .base.complete = call_complete, .base.caller = s->caller, .stream = s};
+        struct rpc_call call = {.base.complete = call_complete,
+                                .base.caller = s->caller,
+                                .base.now = s->conn->env->turn_now,
+                                .stream = s};
         /* the handler answers before returning, which clears s->call (asserted below) */
         // cppcheck-suppress autoVariables
         s->call = &call;
@@ -318,6 +321,7 @@ static void request_done(struct rpc_stream *s)
     struct rpc_call *call = xcalloc(1, sizeof(*call));
     call->base.complete = call_complete;
     call->base.caller = s->caller;
+    call->base.now = s->conn->env->turn_now;
     call->stream = s;
     call->on_heap = true;
     s->call = call;

@@ -57,6 +57,7 @@ struct service_call {
     void (*complete)(struct service_call *call, int status, const char *msg, uint8_t *body,
                      size_t len);
     const struct svc_key *caller;
+    int64_t now; /* Unix seconds when the call came (the transport's clock of that loop turn) */
 };
 
 struct ProtobufCMessageDescriptor;

@@ -15,10 +15,61 @@
 #include "clock.h"
 #include "config.h"
 #include "lastused.h"
+#include "pbwire.h"
 #include "revoke.h"
+#include "rpc_frame.h"
 #include "url.h"
+#include "xalloc.h"
 
 /* ---- Introspect ------------------------------------------------------------------------ */
+
+/* IntrospectResponse written by hand, as protobuf-c packs it (fields in number order, proto3:
+ * one at its default is left out), without protobuf-c's walk to size the message and its
+ * pack: the answer of the hot path, as Check's (ext_authz.c). The field numbers are
+ * token_service.proto's; test_service decodes what this writes. */
+struct answer {
+    size_t n;
+    struct answer_field {
+        uint32_t num;
+        const char *s; /* NULL: a varint, v */
+        size_t len;
+        uint64_t v;
+    } f[12 + TOKEN_MAX_AUD];
+};
+
+static void answer_field(struct answer *a, uint32_t num, const char *s, size_t len)
+{
+    P2A_ASSERT(a->n < sizeof(a->f) / sizeof(a->f[0]));
+    a->f[a->n++] = (struct answer_field){.num = num, .s = s, .len = len};
+}
+
+static void answer_str(struct answer *a, uint32_t num, const char *s)
+{
+    size_t len = s != NULL ? strlen(s) : 0;
+    if (len > 0)
+        answer_field(a, num, s, len);
+}
+
+static void answer_int(struct answer *a, uint32_t num, uint64_t v)
+{
+    P2A_ASSERT(a->n < sizeof(a->f) / sizeof(a->f[0]));
+    if (v != 0)
+        a->f[a->n++] = (struct answer_field){.num = num, .v = v};
+}
+
+static void answer_finish(struct service_call *call, const struct answer *a)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < a->n; i++)
+        n += a->f[i].s != NULL ? pbw_len_field_size(a->f[i].num, a->f[i].len)
+                               : pbw_varint_field_size(a->f[i].num, a->f[i].v);
+    uint8_t *buf = svc_msg_begin(n), *p = buf + RPC_FRAME_PREFIX;
+    for (size_t i = 0; i < a->n; i++)
+        p = a->f[i].s != NULL ? pbw_put_len_field(p, a->f[i].num, a->f[i].s, a->f[i].len)
+                              : pbw_put_varint_field(p, a->f[i].num, a->f[i].v);
+    P2A_ASSERT(p == buf + RPC_FRAME_PREFIX + n);
+    svc_msg_finish(call, buf, n);
+}
 
 void svc_introspect(struct service_ctx *ctx, Pipe2__Auth__V1__IntrospectRequest *req,
                     struct service_call *call)
@@ -38,7 +89,7 @@ void svc_introspect(struct service_ctx *ctx, Pipe2__Auth__V1__IntrospectRequest 
         svc_finish_err(call, RPC_INVALID_ARGUMENT, why);
         return;
     }
-    int64_t now = clock_now();
+    int64_t now = call->now;
     struct introspector x = svc_introspector(ctx);
     const struct svc_key *caller = call->caller;
     struct introspect_query q = {.token = req->token,
@@ -64,28 +115,25 @@ void svc_introspect(struct service_ctx *ctx, Pipe2__Auth__V1__IntrospectRequest 
     }
     enum token_verdict v = r.verdict;
     const struct token_claims *c = r.claims;
-    Pipe2__Auth__V1__IntrospectResponse resp = PIPE2__AUTH__V1__INTROSPECT_RESPONSE__INIT;
+    struct answer ans = {0};
     char www[WWW_AUTH_MAX];
-    char *aud[TOKEN_MAX_AUD];
     if (v == TV_ACTIVE) {
-        resp.active = true;
-        resp.kind = (Pipe2__Auth__V1__TokenKind)c->kind;
-        resp.sub = (char *)c->sub;
-        resp.client_id = (char *)c->client_id;
-        resp.scope = (char *)c->scope;
-        resp.exp = c->exp;
-        resp.iat = c->iat;
-        resp.jti = (char *)c->jti;
-        resp.name = (char *)c->name;
+        answer_int(&ans, 1, 1); /* active */
+        answer_int(&ans, 3, (uint64_t)c->kind);
+        answer_str(&ans, 4, c->sub);
+        answer_str(&ans, 5, c->client_id);
+        answer_str(&ans, 6, c->scope);
+        answer_int(&ans, 7, (uint64_t)c->exp);
+        answer_int(&ans, 8, (uint64_t)c->iat);
+        answer_str(&ans, 9, c->jti);
         const char *a = c->aud;
         for (size_t i = 0; i < c->naud; i++, a = token_next_aud(a))
-            aud[i] = (char *)a;
-        resp.n_aud = c->naud;
-        resp.aud = aud;
+            answer_field(&ans, 10, a, strlen(a)); /* repeated: each, even "" */
+        answer_str(&ans, 11, c->name);
         if (c->kind == TOKEN_KIND_PAT)
             lastused_mark(ctx->marks, c->jti, now);
     } else {
-        resp.reason = (Pipe2__Auth__V1__InactiveReason)v;
+        answer_int(&ans, 2, (uint64_t)v); /* reason */
         char up[2 * SCOPE_MAX_LEN + 2];
         if (v == TV_INSUFFICIENT_SCOPE)
             scope_step_up(c->scope, req->required_scope, up, sizeof(up));
@@ -95,9 +143,9 @@ void svc_introspect(struct service_ctx *ctx, Pipe2__Auth__V1__IntrospectRequest 
                                                                  : sh->cfg->resources[0];
         svc_www_authenticate(v, res, v == TV_INSUFFICIENT_SCOPE ? up : sh->cfg->resource_scopes,
                              www, sizeof(www));
-        resp.www_authenticate = www;
+        answer_str(&ans, 12, www);
     }
-    svc_finish_msg(call, &resp.base);
+    answer_finish(call, &ans);
     introspection_deinit(&r);
 }
 

@@ -2,6 +2,7 @@
  * then the message decoded and checked by the same functions production calls. The first
  * byte picks the method. */
 #include "fuzz_common.h"
+#include "clock.h"
 #include "pipe2/auth/v1/token_service.pb-c.h"
 #include "rpc_frame.h"
 #include "slab.h"
@@ -27,12 +28,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t mlen;
     if (rpc_frame_decode(data + 1, size - 1, RPC_MAX_MSG_LEN, &msg, &mlen) != RPC_FRAME_OK)
         return 0;
-    struct service_call call = {.complete = complete};
+    struct service_call call = {.complete = complete, .now = clock_now()};
     switch (pick % 5) {
     case 0: /* Introspect answers inline: the whole handler runs */
         service_call_method(&w->svc,
-                            service_method_find("/pipe2.auth.v1.TokenService/Introspect", 38),
-                            msg, mlen, &call);
+                            service_method_find("/pipe2.auth.v1.TokenService/Introspect", 38), msg,
+                            mlen, &call);
         break;
     case 1:
         service_call_method(&w->svc, service_method_find("/grpc.health.v1.Health/Check", 28), msg,

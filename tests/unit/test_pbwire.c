@@ -94,12 +94,38 @@ static void pbwire__writes_what_it_reads(void **state)
     assert_false(pbw_next(&in, &f) || in.bad || pbw_next(&r, &f) || r.bad);
 }
 
+static void pbwire__writes_varints_it_reads(void **state)
+{
+    (void)state;
+    uint8_t buf[64];
+    const uint64_t vals[] = {1, 127, 128, 300, (uint64_t)-1}; /* -1: an int64, 10 bytes */
+    size_t n = 0;
+    for (size_t i = 0; i < 5; i++)
+        n += pbw_varint_field_size((uint32_t)(i + 1), vals[i]);
+    assert_int_equal(n, 5 + 1 + 1 + 2 + 2 + 10);
+    uint8_t *p = buf;
+    for (size_t i = 0; i < 5; i++)
+        p = pbw_put_varint_field(p, (uint32_t)(i + 1), vals[i]);
+    assert_int_equal((size_t)(p - buf), n);
+    struct pbw r;
+    struct pbw_field f;
+    pbw_init(&r, buf, n);
+    for (size_t i = 0; i < 5; i++) {
+        assert_true(pbw_next(&r, &f));
+        assert_int_equal(f.num, i + 1);
+        assert_int_equal(f.type, PBW_VARINT);
+        assert_true(f.varint == vals[i]);
+    }
+    assert_false(pbw_next(&r, &f) || r.bad);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(pbwire__reads_every_type_and_nests),
         cmocka_unit_test(pbwire__refuses_malformed),
         cmocka_unit_test(pbwire__writes_what_it_reads),
+        cmocka_unit_test(pbwire__writes_varints_it_reads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -110,6 +110,7 @@ static void call(struct fx *f, const char *method, const ProtobufCMessage *m, st
 {
     memset(a, 0, sizeof(*a));
     a->base.complete = complete;
+    a->base.now = clock_now();
     size_t n = protobuf_c_message_get_packed_size(m);
     uint8_t *buf = malloc(n + 1);
     protobuf_c_message_pack(m, buf);
@@ -130,6 +131,12 @@ static ProtobufCMessage *reply_of(struct answer *a, const ProtobufCMessageDescri
     assert_int_equal(rpc_frame_decode(a->body, a->len, 1 << 20, &msg, &mlen), RPC_FRAME_OK);
     ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, mlen, msg);
     assert_non_null(m);
+    /* the bytes protobuf-c would write, whether it wrote them or a hand (Introspect, Check) */
+    assert_int_equal(protobuf_c_message_get_packed_size(m), mlen);
+    uint8_t *again = malloc(mlen + 1);
+    protobuf_c_message_pack(m, again);
+    assert_memory_equal(again, msg, mlen);
+    free(again);
     slab_free(a->body);
     a->body = NULL;
     return m;
@@ -160,6 +167,15 @@ static void service__issue_token(void **state)
         &b, &pipe2__auth__v1__introspect_response__descriptor);
     assert_true(in->active);
     assert_string_equal(in->sub, "alice");
+    protobuf_c_message_free_unpacked(&in->base, NULL);
+    /* an inactive answer: its reason and the challenge to send (written by hand too) */
+    ir.token = "not-a-token";
+    call(f, SVC "Introspect", &ir.base, &b);
+    in = (Pipe2__Auth__V1__IntrospectResponse *)reply_of(
+        &b, &pipe2__auth__v1__introspect_response__descriptor);
+    assert_false(in->active);
+    assert_int_not_equal(in->reason, 0);
+    assert_non_null(strstr(in->www_authenticate, "Bearer error=\"invalid_token\""));
     protobuf_c_message_free_unpacked(&in->base, NULL);
     protobuf_c_message_free_unpacked(&resp->base, NULL);
     /* Redis failed: no token, and the caller is told so */
