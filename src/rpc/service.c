@@ -178,7 +178,7 @@ void service_call_method(struct service_ctx *ctx, const struct service_method *m
 METHODS(ENTRY, NO_ENTRY)
 
 #define PB_ROW(path, label, role, inl, fn, Type, desc)                                             \
-    {path, label, role, inl, &desc, fn##_entry, NULL},
+    {path, label, role, inl, &(desc), fn##_entry, NULL},
 #define RAW_ROW(path, label, role, inl, fn) {path, label, role, inl, NULL, NULL, fn},
 static const struct service_method methods[] = {METHODS(PB_ROW, RAW_ROW)};
 #define NMETHODS (sizeof(methods) / sizeof(methods[0]))

@@ -45,10 +45,8 @@ p2a_err tls_ctx_new(const char *cert, const char *key, SSL_CTX **out, char *err,
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
         SSL_CTX_check_private_key(ctx) != 1) {
-        snprintf(err, errlen,
-                 "cannot load PIPE2_AUTH_TLS_KEY %s, or it does not match the "
-                 "certificate",
-                 key);
+        snprintf(err, errlen, "cannot load PIPE2_AUTH_TLS_KEY %s, or it does not match the "
+                              "certificate", key);
         goto fail;
     }
     SSL_CTX_set_alpn_select_cb(ctx, select_alpn, NULL);
