@@ -133,8 +133,9 @@ void service_call_method(struct service_ctx *ctx, const struct service_method *m
  *   PB(path, label, least role, answers inline, handler, request type, request descriptor):
  *      the request decoded for the handler, which takes it typed (checked by the compiler);
  *   RAW(path, label, least role, answers inline, handler): the handler reads the bytes.
- * Adding an RPC: a row here, its handler in the file of its subject (service_internal.h), and
- * METRICS_METHODS one more. */
+ * Adding an RPC: a row here, its handler in the file of its subject (declared in
+ * service_internal.h; a new service_*.c file is listed in CMakeLists.txt's p2a_rpc), and
+ * METRICS_METHODS one more (checked below). */
 #define SVC "/pipe2.auth.v1.TokenService/"
 #define PB1(x) Pipe2__Auth__V1__##x
 #define METHODS(PB, RAW)                                                                           \
