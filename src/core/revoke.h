@@ -2,12 +2,12 @@
  *
  * A set of jti -> the time the token would expire anyway, shared by every thread: readers
  * take no lock (published slots, an atomic table swap, epochs before a table is freed);
- * writers (the revocation view's thread, a worker that answered RevokeToken, the facade's
- * /revoke) take one mutex. An entry is dropped by revoke_sweep() once its token has expired, so the
- * set stays as small as the revoked tokens that could still be presented.
+ * writers (the revocation view's thread; a worker or the facade applying a revocation of its
+ * own, revoke_local) take one mutex. An entry is dropped by revoke_sweep() once its token has
+ * expired, so the set stays as small as the revoked tokens that could still be presented.
  *
  * The set also knows how far it can be trusted. It is usable once loaded whole from Redis
- * at start (revoke_loaded) and while the last successful sync with Redis is younger than
+ * at start (the first revoke_synced) and while the last successful sync with Redis is younger than
  * the staleness bound given to revoke_new(); past that, revoke_usable() says STALE and
  * callers must fail closed rather than accept a token that may have been revoked elsewhere.
  */

@@ -1,8 +1,8 @@
-/* keywatch.h -- signing-key rotation, on the main thread: every PIPE2_AUTH_KEYS_RELOAD
- * seconds the keys directory's *.pem files are fingerprinted; when they change the ring is
- * reloaded and handed to every thread that signs or verifies (loop_thread_set_keys), which
- * switches between two events and acknowledges; the old ring is freed once all have. A ring
- * that does not load is reported once and the old one kept. */
+/* keywatch.h -- signing-key rotation, on the main thread: every
+ * PIPE2_AUTH_KEYS_RELOAD_INTERVAL seconds the keys directory's *.pem files are fingerprinted; when
+ * they change the ring is reloaded and handed to every thread that signs or verifies
+ * (loop_thread_set_keys), which switches between two events and acknowledges; the old ring is freed
+ * once all have. A ring that does not load is reported once and the old one kept. */
 #ifndef P2A_KEYWATCH_H
 #define P2A_KEYWATCH_H
 
