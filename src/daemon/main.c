@@ -41,10 +41,10 @@ int main(int argc, char **argv)
         return 2;
     }
     log_fields(LOG_INFO, "startup.config", config_json(&cfg));
-    log_info("keys.loaded", "%zu signing keys, signing with kid %s; %zu service keys", keys_count(keys),
-             keys_signer(keys)->kid, svckeys_count(svckeys));
+    log_info("keys.loaded", "%zu signing keys, signing with kid %s; %zu service keys",
+             keys_count(keys), keys_signer(keys)->kid, svckeys_count(svckeys));
 
-    fetch_global_init(); /* before any thread */
+    fetch_global_init();                  /* before any thread */
     rc = server_run(&cfg, keys, svckeys); /* takes the keyring */
     svckeys_free(svckeys);
     config_deinit(&cfg);
