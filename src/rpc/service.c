@@ -83,6 +83,16 @@ bool svc_user_id_ok(struct service_call *call, const char *user_id)
 
 /* ---- decoding ------------------------------------------------------------------------------ */
 
+/* A request decoded on the stack: the message and its strings come from a bump arena, with
+ * malloc only for what overflows it (a token near the 8 KiB bound or longer, a long list of
+ * redirect URIs); spilled says whether anything did (else there is nothing to free). */
+struct svc_pb_arena {
+    struct arena arena;
+    ProtobufCAllocator alloc;
+    bool spilled;
+    _Alignas(16) unsigned char buf[12 * 1024];
+};
+
 static void *pb_alloc(void *data, size_t size)
 {
     struct svc_pb_arena *a = data;
@@ -98,7 +108,7 @@ static void pb_free(void *data, void *p)
     arena_free(&a->arena, p);
 }
 
-void svc_pb_arena_init(struct svc_pb_arena *a)
+static void svc_pb_arena_init(struct svc_pb_arena *a)
 {
     arena_init(&a->arena, a->buf, sizeof(a->buf));
     a->alloc = (ProtobufCAllocator){pb_alloc, pb_free, a};

@@ -15,7 +15,6 @@
 
 #include <protobuf-c/protobuf-c.h>
 
-#include "arena.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "introspect.h"
 #include "pipe2/auth/v1/token_service.pb-c.h"
@@ -27,17 +26,6 @@
 #define RESOURCE_MAX 2048
 #define WWW_AUTH_MAX (RESOURCE_MAX * 2 + 2 * SCOPE_MAX_LEN + 400)
 #define SVC_DENIAL_MAX 512 /* introspect_denial_json()'s body */
-
-/* A request decoded on the stack: the message and its strings come from a bump arena, with
- * malloc only for what overflows it (a token near the 8 KiB bound or longer, many headers);
- * spilled says whether anything did (else there is nothing to free). */
-struct svc_pb_arena {
-    struct arena arena;
-    ProtobufCAllocator alloc;
-    bool spilled;
-    _Alignas(16) unsigned char buf[12 * 1024];
-};
-void svc_pb_arena_init(struct svc_pb_arena *a);
 
 /* A message of n bytes written by hand: svc_msg_begin() gives the slab buffer, framed, its
  * message to be written from buf + RPC_FRAME_PREFIX; svc_msg_finish() answers with it. */
