@@ -29,6 +29,7 @@ function identityOf(headers) {
     kind: get('x-auth-token-kind'),
     token_id: get('x-auth-token-id'),
     expires: Number(get('x-auth-expires')) || 0,
+    actor: get('x-auth-actor'),
   };
 }
 

@@ -95,6 +95,19 @@ void jsonw_array_end(struct jsonw *w)
     w->first = false;
 }
 
+void jsonw_object(struct jsonw *w, const char *key)
+{
+    member(w, key);
+    put(w, "{", 1);
+    w->first = true;
+}
+
+void jsonw_object_end(struct jsonw *w)
+{
+    put(w, "}", 1);
+    w->first = false;
+}
+
 long jsonw_end(struct jsonw *w)
 {
     put(w, "}", 1);

@@ -29,6 +29,9 @@ void jsonw_bool(struct jsonw *w, const char *key, bool value);
 void jsonw_array(struct jsonw *w, const char *key);
 void jsonw_item(struct jsonw *w, const char *value);
 void jsonw_array_end(struct jsonw *w);
+/* An object member; then its members, then jsonw_object_end(). */
+void jsonw_object(struct jsonw *w, const char *key);
+void jsonw_object_end(struct jsonw *w);
 /* Closes the object and NUL-terminates it: its length, or -1 when it did not fit. */
 long jsonw_end(struct jsonw *w);
 

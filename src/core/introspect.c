@@ -7,6 +7,7 @@
 #include "clock.h"
 #include "config.h"
 #include "digest.h"
+#include "exchange.h"
 #include "jsonw.h"
 #include "metrics.h"
 #include "scope.h"
@@ -57,10 +58,13 @@ p2a_err introspect(const struct introspector *x, const struct introspect_query *
             }
         }
     }
+    /* an exchanged token falls with any token of its chain and with its person's tokens
+     * from the first of the chain on (exchange.h) */
     if (v == TV_ACTIVE && (revoke_contains(x->revoked, c->jti) ||
-                           revoke_subject_covers(x->revoked, c->sub_marker, c->iat) ||
+                           revoke_subject_covers(x->revoked, c->sub_marker, c->origin_iat) ||
                            (c->client_marker[0] != '\0' &&
-                            revoke_subject_covers(x->revoked, c->client_marker, c->iat))))
+                            revoke_subject_covers(x->revoked, c->client_marker, c->iat)) ||
+                           exchange_chain_revoked(x->revoked, c)))
         v = TV_REVOKED;
     if (v == TV_ACTIVE)
         v = token_check(c, now, x->cfg->clock_skew_s, q->expected, q->resource);
@@ -96,6 +100,7 @@ void introspect_identity(const struct token_claims *c, char exp[24],
     out[3] = (struct id_header){"x-auth-token-kind", introspect_kind_name(c->kind)};
     out[4] = (struct id_header){"x-auth-token-id", c->jti};
     out[5] = (struct id_header){"x-auth-expires", exp};
+    out[6] = (struct id_header){"x-auth-actor", c->actor};
 }
 
 int introspect_denial_status(enum token_verdict v, bool served)
@@ -142,6 +147,13 @@ static long rfc7662_json(const struct token_claims *c, const char *issuer, char 
         jsonw_str(&w, "client_id", c->client_id);
     if (c->name[0] != '\0')
         jsonw_str(&w, "pat_name", c->name);
+    const char *act = c->actor; /* RFC 8693 4.1: the current actor outermost */
+    for (size_t i = 0; i < c->nchain; i++, act = token_next_aud(act)) {
+        jsonw_object(&w, "act");
+        jsonw_str(&w, "sub", act);
+    }
+    for (size_t i = 0; i < c->nchain; i++)
+        jsonw_object_end(&w);
     return jsonw_end(&w);
 }
 

@@ -68,8 +68,10 @@ void introspection_deinit(struct introspection *r);
 const char *introspect_kind_name(enum token_kind k);
 /* What a gateway passes to the upstream about an active token (Envoy Check, forward-auth):
  * x-auth-subject, x-auth-client-id, x-auth-scope, x-auth-token-kind (introspect_kind_name),
- * x-auth-token-id, x-auth-expires (Unix seconds, written into exp). Values point into c. */
-#define INTROSPECT_ID_HEADERS 6
+ * x-auth-token-id, x-auth-expires (Unix seconds, written into exp), x-auth-actor (the client
+ * that exchanged the token, RFC 8693 act.sub; empty otherwise, so that a client's own header
+ * never reaches the upstream). Values point into c. */
+#define INTROSPECT_ID_HEADERS 7
 struct id_header {
     const char *name, *value;
 };
@@ -86,7 +88,8 @@ long introspect_denial_json(enum token_verdict v, bool served, char *out, size_t
 /* RFC 7662: the flow and the answer, for every endpoint that speaks it. The JSON about q's
  * token goes to out: for an active token (and, when client_id is not NULL, one issued to
  * that client: RFC 7662 4) active, token_type, sub, iss, exp, iat, jti, aud, scope,
- * token_use ("pat" or "access"), client_id and pat_name when set; otherwise (an opaque
+ * token_use ("pat" or "access"), client_id and pat_name when set, act (nested, RFC 8693 4.1)
+ * for an exchanged token; otherwise (an opaque
  * token among them) {"active":false}. P2A_ERR_UNAVAILABLE, with out undefined, when the
  * revocation view cannot be trusted. cap: INTROSPECT_JSON_MAX. */
 p2a_err introspect_rfc7662(const struct introspector *x, const struct introspect_query *q,

@@ -182,7 +182,7 @@ static size_t blob_add(struct blob_builder *b, const char *s)
 
 /* Fill the string pointers of c from offsets once the blob no longer moves. */
 struct claim_offsets {
-    size_t sub, scope, name, client_id, aud;
+    size_t sub, scope, name, client_id, aud, actor, chain, actor_markers;
 };
 
 static void claims_bind(struct token_claims *c, const struct claim_offsets *o)
@@ -192,6 +192,9 @@ static void claims_bind(struct token_claims *c, const struct claim_offsets *o)
     c->name = c->blob + o->name;
     c->client_id = c->blob + o->client_id;
     c->aud = c->blob + o->aud;
+    c->actor = c->blob + o->actor;
+    c->chain = c->blob + o->chain;
+    c->actor_markers = c->blob + o->actor_markers;
 }
 
 /* Points dst's strings into dst->blob at the offsets src's have in src->blob. */
@@ -203,6 +206,9 @@ static void rebase(struct token_claims *dst, const struct token_claims *src)
     o.name = (size_t)(src->name - src->blob);
     o.client_id = (size_t)(src->client_id - src->blob);
     o.aud = (size_t)(src->aud - src->blob);
+    o.actor = (size_t)(src->actor - src->blob);
+    o.chain = (size_t)(src->chain - src->blob);
+    o.actor_markers = (size_t)(src->actor_markers - src->blob);
     claims_bind(dst, &o);
 }
 
@@ -236,6 +242,58 @@ static bool get_int(json_t *obj, const char *key, int64_t *out)
         return false;
     *out = (int64_t)json_integer_value(v);
     return true;
+}
+
+/* An exchanged token's act (RFC 8693 4.1: {"sub": ..., "act": {the earlier actor}}) and
+ * chain (the jtis it derives from, as many as actors) into the blob, actors first, then the
+ * chain, then the client markers of the earlier actors (the clients of the chain's tokens
+ * but the first): their count, or -1 when they are malformed. A token with neither says 0
+ * and adds "" for the actor. */
+static long read_chain(json_t *p, struct blob_builder *b, struct claim_offsets *o,
+                       int64_t *origin_iat)
+{
+    json_t *act = json_object_get(p, "act");
+    json_t *chain = json_object_get(p, "chain");
+    o->actor = b->len;
+    if (act == NULL && chain == NULL && json_object_get(p, "chain_iat") == NULL) {
+        blob_add(b, "");
+        o->chain = o->actor_markers = o->actor;
+        return 0;
+    }
+    size_t n = 0;
+    const char *earlier[TOKEN_MAX_CHAIN];
+    for (json_t *a = act; a != NULL; a = json_object_get(a, "act")) {
+        json_t *sub = json_object_get(a, "sub");
+        if (!json_is_object(a) || n == TOKEN_MAX_CHAIN || !json_is_string(sub) ||
+            json_string_length(sub) == 0 || json_string_length(sub) > 255 ||
+            strlen(json_string_value(sub)) != json_string_length(sub))
+            return -1;
+        blob_add(b, json_string_value(sub));
+        earlier[n++] = json_string_value(sub);
+    }
+    if (n == 0 || !json_is_array(chain) || json_array_size(chain) != n ||
+        !get_int(p, "chain_iat", origin_iat))
+        return -1;
+    o->chain = b->len;
+    size_t i;
+    json_t *v;
+    json_array_foreach(chain, i, v)
+    {
+        if (!json_is_string(v) || json_string_length(v) == 0 ||
+            json_string_length(v) > JTI_MAX_LEN ||
+            strlen(json_string_value(v)) != json_string_length(v))
+            return -1;
+        blob_add(b, json_string_value(v));
+    }
+    o->actor_markers = b->len;
+    for (size_t k = 1; k < n; k++) {
+        char marker[REVOKE_SUBJECT_MARKER_LEN + 1];
+        revoke_client_marker(earlier[k], marker);
+        blob_add(b, marker);
+    }
+    if (n == 1)
+        blob_add(b, "");
+    return (long)n;
 }
 
 static enum token_verdict read_claims(json_t *p, const char *issuer, struct token_claims *out)
@@ -293,6 +351,11 @@ static enum token_verdict read_claims(json_t *p, const char *issuer, struct toke
     o.scope = blob_add(&b, scope ? scope : "");
     o.name = blob_add(&b, name ? name : "");
     o.client_id = blob_add(&b, client_id ? client_id : "");
+    int64_t origin_iat = iat;
+    long nchain = read_chain(p, &b, &o, &origin_iat);
+    /* only an access token is exchanged for, and never before the token it came from */
+    if (nchain < 0 || (nchain > 0 && (kind != TOKEN_KIND_OAUTH || origin_iat > iat)))
+        goto malformed;
 
     out->kind = kind;
     out->iat = iat;
@@ -304,6 +367,8 @@ static enum token_verdict read_claims(json_t *p, const char *issuer, struct toke
     if (client_id != NULL && client_id[0] != '\0')
         revoke_client_marker(client_id, out->client_marker);
     out->naud = naud;
+    out->nchain = (size_t)nchain;
+    out->origin_iat = origin_iat;
     out->blob = b.buf;
     out->blob_len = b.len;
     claims_bind(out, &o);
@@ -609,6 +674,27 @@ p2a_err token_sign(const struct keyring *ring, const struct token_issue *in, cha
         json_object_set_new(c, "pat_name", json_string(in->name));
     if (in->client_id != NULL && in->client_id[0] != '\0')
         json_object_set_new(c, "client_id", json_string(in->client_id));
+    P2A_ASSERT(in->nchain <= TOKEN_MAX_CHAIN);
+    if (in->nchain > 0) { /* RFC 8693 4.1: the current actor outermost, the earlier nested */
+        json_t *act = NULL, *chain = json_array();
+        for (size_t i = in->nchain; i-- > 0;) {
+            json_t *a = json_pack("{s:s}", "sub", in->actors[i]);
+            if (a == NULL) { /* not UTF-8 */
+                json_decref(act);
+                json_decref(chain);
+                json_decref(c);
+                return P2A_ERR_INVALID;
+            }
+            if (act != NULL)
+                json_object_set_new(a, "act", act);
+            act = a;
+        }
+        for (size_t i = 0; i < in->nchain; i++)
+            json_array_append_new(chain, json_string(in->chain[i]));
+        json_object_set_new(c, "act", act);
+        json_object_set_new(c, "chain", chain);
+        json_object_set_new(c, "chain_iat", json_integer(in->origin_iat));
+    }
     char *claims = json_dumps(c, JSON_COMPACT);
     json_decref(c);
     if (claims == NULL) /* a string that is not valid UTF-8 */

@@ -26,6 +26,9 @@ struct keyring;
 #define TOKEN_MAX_LEN 8192 /* longest token we look at */
 #define TOKEN_MAX_AUD 16
 #define TOKEN_JTI_LEN 22 /* ours: 128 random bits, base64url */
+/* Exchanges (RFC 8693) a token may be the end of: a chain longer is never minted, and a
+ * token that claims one is malformed. */
+#define TOKEN_MAX_CHAIN 4
 
 /* Numbers match pipe2.auth.v1.TokenKind. TOKEN_KIND_CLIENT: a client acting for itself
  * (client credentials): its sub and client_id are both the client's id. */
@@ -66,6 +69,17 @@ struct token_claims {
     const char *client_id; /* OAuth client, "" when absent */
     const char *aud;       /* the first audience; the others follow it: token_next_aud() */
     size_t naud;
+    /* An exchanged token (RFC 8693): the actors, outermost (act.sub, the client that
+     * exchanged) first, the earlier ones following it (token_next_aud()); "" for none. */
+    const char *actor;
+    /* The jtis of the tokens it was exchanged from, the subject token first, one after
+     * another (token_next_aud()); nchain actors too. 0 for a token not exchanged. */
+    const char *chain;
+    size_t nchain;
+    int64_t origin_iat; /* iat of the first token of the chain (iat when there is none) */
+    /* revoke_client_marker() of each earlier actor (the clients of the chain's tokens but
+     * the first), nchain - 1 of them, made once at decode */
+    const char *actor_markers;
     char *blob; /* owns the strings above */
     size_t blob_len;
 };
@@ -86,6 +100,12 @@ struct token_issue {
     const char *name;      /* may be NULL */
     const char *client_id; /* may be NULL */
     int64_t iat, exp;
+    /* An exchanged token: nchain actors (outermost first: act, its act, ...), the jtis it
+     * derives from (the subject token's first) and the first one's iat. nchain 0: none. */
+    const char *const *actors;
+    const char *const *chain;
+    size_t nchain;
+    int64_t origin_iat;
 };
 
 /* Signs a new token with the keyring's signer. Fills jti (TOKEN_JTI_LEN + 1 bytes) with a

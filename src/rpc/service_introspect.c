@@ -130,6 +130,7 @@ void svc_introspect(struct service_ctx *ctx, Pipe2__Auth__V1__IntrospectRequest 
         for (size_t i = 0; i < c->naud; i++, a = token_next_aud(a))
             answer_field(&ans, 10, a, strlen(a)); /* repeated: each, even "" */
         answer_str(&ans, 11, c->name);
+        answer_str(&ans, 13, c->actor); /* an exchanged token's act.sub (RFC 8693) */
         if (c->kind == TOKEN_KIND_PAT)
             lastused_mark(ctx->marks, c->jti, now);
     } else {

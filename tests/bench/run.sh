@@ -7,6 +7,8 @@
 #   tests/bench/run.sh revocation propagation of revocations across replicas
 #   tests/bench/run.sh signin     sign-ins per second, and Introspect p99 during a sign-in storm
 #   tests/bench/run.sh gateway    forward-auth vs nginx, RFC 7662 vs the peer, Check vs Introspect
+#   tests/bench/run.sh exchange   Introspect of a cached exchanged token against a plain one
+#                                 (callgrind, one run)
 #   tests/bench/run.sh ab BEFORE  instructions per forward-auth and Introspect: the pipe2-authd
 #                                 at BEFORE (another build) against this one (callgrind)
 set -euo pipefail
@@ -28,6 +30,10 @@ fi
 if [ "$what" = all ] || [ "$what" = gateway ]; then
   echo "== gateways: forward-auth, RFC 7662 on the workers, Envoy Check (server on CPU 0)"
   /usr/bin/python3 "$root/tests/bench/gateway_bench.py" --runs 3
+fi
+if [ "$what" = all ] || [ "$what" = exchange ]; then
+  echo "== token exchange: a cached exchanged token's Introspect against a plain token's (callgrind)"
+  /usr/bin/python3 "$root/tests/bench/exchange_bench.py" --authd "$P2A_AUTHD"
 fi
 if [ "$what" = ab ]; then
   echo "== before/after: instructions a cached forward-auth and Introspect cost (callgrind)"

@@ -179,7 +179,7 @@ class Manifests(unittest.TestCase):
         self.assertEqual([h.strip() for h in
                           a["nginx.ingress.kubernetes.io/auth-response-headers"].split(",")],
                          ["X-Auth-Subject", "X-Auth-Client-Id", "X-Auth-Scope", "X-Auth-Token-Kind",
-                          "X-Auth-Token-Id", "X-Auth-Expires"])
+                          "X-Auth-Token-Id", "X-Auth-Expires", "X-Auth-Actor"])
         # one origin: the MCP path and the facade's Ingress on the issuer's host
         host = self.cm["PIPE2_AUTH_ISSUER"].split("://")[1]
         self.assertEqual(ing["spec"]["rules"][0]["host"], host)

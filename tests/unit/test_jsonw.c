@@ -22,11 +22,18 @@ static void jsonw__escapes_and_parses_back(void **state)
     jsonw_array_end(&w);
     jsonw_array(&w, "none");
     jsonw_array_end(&w);
+    jsonw_object(&w, "act");
+    jsonw_str(&w, "sub", "b");
+    jsonw_object(&w, "act");
+    jsonw_str(&w, "sub", "a");
+    jsonw_object_end(&w);
+    jsonw_object_end(&w);
     long n = jsonw_end(&w);
     assert_int_equal(n, (long)strlen(buf));
     assert_string_equal(buf, "{\"name\":\"a \\\"quoted\\\" \\\\ name\\u000a\\u0001 é\","
                              "\"exp\":-42,\"active\":true,"
-                             "\"aud\":[\"https://a/mcp\",\"https://b/mcp\"],\"none\":[]}");
+                             "\"aud\":[\"https://a/mcp\",\"https://b/mcp\"],\"none\":[],"
+                             "\"act\":{\"sub\":\"b\",\"act\":{\"sub\":\"a\"}}}");
     json_error_t e;
     json_t *j = json_loads(buf, 0, &e); /* a real parser reads back what was written */
     assert_non_null(j);

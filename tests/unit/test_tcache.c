@@ -16,6 +16,7 @@ static void make_claims(struct token_claims *c, int64_t exp)
     c->scope = c->blob + 6;
     c->name = c->blob + 8;
     c->client_id = c->blob + 7;
+    c->aud = c->actor = c->chain = c->actor_markers = c->blob + 7;
     c->naud = 0;
 }
 

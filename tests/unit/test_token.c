@@ -85,12 +85,28 @@ static enum token_verdict es256_verdict(struct fx *f, const char *hdr, const cha
     return v;
 }
 
+/* What token_sign is asked for: alice's token for aud, from now for ttl seconds. */
+static struct token_issue issue_of(const struct fx *f, enum token_kind kind,
+                                   const char *const *aud, const char *scope, const char *name,
+                                   const char *client_id, int64_t ttl)
+{
+    return (struct token_issue){.kind = kind,
+                                .issuer = ISS,
+                                .sub = "alice",
+                                .aud = aud,
+                                .naud = 1,
+                                .scope = scope,
+                                .name = name,
+                                .client_id = client_id,
+                                .iat = f->now,
+                                .exp = f->now + ttl};
+}
+
 static void token__sign_then_decode_roundtrip(void **state)
 {
     struct fx *f = *state;
     const char *aud[] = {AUD};
-    struct token_issue in = {TOKEN_KIND_PAT, ISS, "alice", aud, 1, "mcp:read", "laptop", NULL,
-                             f->now, f->now + 3600};
+    struct token_issue in = issue_of(f, TOKEN_KIND_PAT, aud, "mcp:read", "laptop", NULL, 3600);
     char *tok, jti[TOKEN_JTI_LEN + 1];
     assert_int_equal(token_sign(f->ring, &in, &tok, jti), P2A_OK);
     assert_int_equal(strlen(jti), TOKEN_JTI_LEN);
@@ -118,8 +134,7 @@ static void token__signature_is_standard_es256(void **state)
 {
     struct fx *f = *state;
     const char *aud[] = {AUD};
-    struct token_issue in = {TOKEN_KIND_PAT, ISS, "alice", aud, 1, NULL, "n", NULL, f->now,
-                             f->now + 60};
+    struct token_issue in = issue_of(f, TOKEN_KIND_PAT, aud, NULL, "n", NULL, 60);
     char *tok, jti[TOKEN_JTI_LEN + 1];
     assert_int_equal(token_sign(f->ring, &in, &tok, jti), P2A_OK);
     char *dot = strrchr(tok, '.');
@@ -152,8 +167,7 @@ static void token__every_signature_shape_verifies(void **state)
 {
     struct fx *f = *state;
     const char *aud[] = {AUD};
-    struct token_issue in = {TOKEN_KIND_PAT, ISS, "alice", aud, 1, NULL, "n", NULL, f->now,
-                             f->now + 60};
+    struct token_issue in = issue_of(f, TOKEN_KIND_PAT, aud, NULL, "n", NULL, 60);
     for (int i = 0; i < 400; i++) {
         char *tok, jti[TOKEN_JTI_LEN + 1];
         assert_int_equal(token_sign(f->ring, &in, &tok, jti), P2A_OK);
@@ -181,8 +195,7 @@ static void token__high_s_is_refused_and_never_signed(void **state)
     free(p);
     const char *aud[] = {AUD};
     for (int kind = TOKEN_KIND_PAT; kind <= TOKEN_KIND_OAUTH; kind++) {
-        struct token_issue in = {(enum token_kind)kind, ISS, "alice", aud, 1, NULL, "n", "c",
-                                 f->now, f->now + 60};
+        struct token_issue in = issue_of(f, (enum token_kind)kind, aud, NULL, "n", "c", 60);
         for (int i = 0; i < 100; i++) {
             char *tok, jti[TOKEN_JTI_LEN + 1];
             assert_int_equal(token_sign(f->ring, &in, &tok, jti), P2A_OK);
