@@ -231,47 +231,59 @@ static void exchange__refuses_a_chain_past_its_bound(void **state)
     free(tok);
 }
 
+/* alice's token for A, exchanged by server-a for B (t[1]), that by server-b for C (t[2]):
+ * all three active, and cached. */
+struct chain {
+    char *t[3];
+    char jti[3][TOKEN_JTI_LEN + 1];
+};
+
+static void chain_of_two(struct fx *f, struct chain *ch)
+{
+    static const char *const ra[] = {MCP_A, MCP_B}, *const rb[] = {MCP_B, MCP_C};
+    ch->t[0] = person_token(f, MCP_A, f->now - 100, ch->jti[0]);
+    ch->t[1] = exchange(f, ch->t[0], "server-a", ra, 2, MCP_B, NULL, f->now, ch->jti[1]);
+    ch->t[2] = exchange(f, ch->t[1], "server-b", rb, 2, MCP_C, NULL, f->now, ch->jti[2]);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(verdict(f, ch->t[i], f->now), TV_ACTIVE);
+}
+
+static void chain_free(struct chain *ch)
+{
+    for (int i = 0; i < 3; i++)
+        free(ch->t[i]);
+}
+
 /* Revoking any token of a chain revokes the tokens exchanged from it, cached or not. */
 static void exchange__revocation_follows_the_chain(void **state)
 {
     struct fx *f = *state;
-    char j0[TOKEN_JTI_LEN + 1], j1[TOKEN_JTI_LEN + 1], j2[TOKEN_JTI_LEN + 1];
-    char *person = person_token(f, MCP_A, f->now - 100, j0);
-    const char *ra[] = {MCP_A, MCP_B}, *rb[] = {MCP_B, MCP_C};
-    char *t1 = exchange(f, person, "server-a", ra, 2, MCP_B, NULL, f->now, j1);
-    char *t2 = exchange(f, t1, "server-b", rb, 2, MCP_C, NULL, f->now, j2);
-    assert_int_equal(verdict(f, t2, f->now), TV_ACTIVE); /* now cached */
+    struct chain ch;
+    chain_of_two(f, &ch);
     struct token_claims c;
-    decode(f, t2, &c);
+    decode(f, ch.t[2], &c);
     assert_false(exchange_chain_revoked(f->revoked, &c));
-
-    revoke_add(f->revoked, j1, f->now + 3600, REVOKE_PATH_LOCAL); /* the middle one */
+    revoke_add(f->revoked, ch.jti[1], f->now + 3600, REVOKE_PATH_LOCAL); /* the middle one */
     assert_true(exchange_chain_revoked(f->revoked, &c));
-    assert_int_equal(verdict(f, t2, f->now), TV_REVOKED);
-    assert_int_equal(verdict(f, person, f->now), TV_ACTIVE);
+    assert_int_equal(verdict(f, ch.t[2], f->now), TV_REVOKED);
+    assert_int_equal(verdict(f, ch.t[0], f->now), TV_ACTIVE);
     token_claims_deinit(&c);
 
-    /* the person's own token: both exchanged ones fall */
-    char j3[TOKEN_JTI_LEN + 1], j4[TOKEN_JTI_LEN + 1];
-    char *t3 = exchange(f, person, "server-a", ra, 2, MCP_B, NULL, f->now, j3);
-    char *t4 = exchange(f, t3, "server-b", rb, 2, MCP_C, NULL, f->now, j4);
-    assert_int_equal(verdict(f, t4, f->now), TV_ACTIVE);
-    revoke_add(f->revoked, j0, f->now + 3600, REVOKE_PATH_MESSAGE);
-    assert_int_equal(verdict(f, t3, f->now), TV_REVOKED);
-    assert_int_equal(verdict(f, t4, f->now), TV_REVOKED);
+    /* the person's own token: both exchanged ones fall (a chain of its own) */
+    struct chain other;
+    chain_of_two(f, &other);
+    revoke_add(f->revoked, other.jti[0], f->now + 3600, REVOKE_PATH_MESSAGE);
+    assert_int_equal(verdict(f, other.t[1], f->now), TV_REVOKED);
+    assert_int_equal(verdict(f, other.t[2], f->now), TV_REVOKED);
 
     /* a plain token is no chain */
-    struct token_claims p;
-    decode(f, person, &p);
-    assert_int_equal(p.nchain, 0);
-    assert_string_equal(p.actor, "");
-    assert_false(exchange_chain_revoked(f->revoked, &p));
-    token_claims_deinit(&p);
-    free(person);
-    free(t1);
-    free(t2);
-    free(t3);
-    free(t4);
+    decode(f, ch.t[0], &c);
+    assert_int_equal(c.nchain, 0);
+    assert_string_equal(c.actor, "");
+    assert_false(exchange_chain_revoked(f->revoked, &c));
+    token_claims_deinit(&c);
+    chain_free(&ch);
+    chain_free(&other);
 }
 
 /* A disabled person: tokens exchanged after the cutoff from a token of before it fall too
@@ -279,19 +291,15 @@ static void exchange__revocation_follows_the_chain(void **state)
 static void exchange__a_disabled_person_ends_the_chain_from_its_first_token(void **state)
 {
     struct fx *f = *state;
-    char j0[TOKEN_JTI_LEN + 1], j1[TOKEN_JTI_LEN + 1];
-    char *person = person_token(f, MCP_A, f->now - 100, j0);
-    const char *ra[] = {MCP_A, MCP_B};
-    char *t1 = exchange(f, person, "server-a", ra, 2, MCP_B, NULL, f->now, j1);
-    assert_int_equal(verdict(f, t1, f->now), TV_ACTIVE);
+    struct chain ch;
+    chain_of_two(f, &ch);
     char marker[REVOKE_SUBJECT_MARKER_LEN + 1];
     revoke_subject_marker("alice", marker);
-    /* disabled between the person's token and the exchange */
+    /* disabled between the person's token and the exchanges */
     revoke_add(f->revoked, marker, f->now - 50 + REVOKE_SUBJECT_HORIZON_S, REVOKE_PATH_MESSAGE);
-    assert_int_equal(verdict(f, person, f->now), TV_REVOKED);
-    assert_int_equal(verdict(f, t1, f->now), TV_REVOKED);
-    free(person);
-    free(t1);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(verdict(f, ch.t[i], f->now), TV_REVOKED);
+    chain_free(&ch);
 }
 
 /* A client revoked (RevokeClient): its own exchanged tokens, and those exchanged from them by
@@ -299,21 +307,15 @@ static void exchange__a_disabled_person_ends_the_chain_from_its_first_token(void
 static void exchange__a_revoked_client_ends_the_chain_through_it(void **state)
 {
     struct fx *f = *state;
-    char j0[TOKEN_JTI_LEN + 1], j1[TOKEN_JTI_LEN + 1], j2[TOKEN_JTI_LEN + 1];
-    char *person = person_token(f, MCP_A, f->now - 100, j0);
-    const char *ra[] = {MCP_A, MCP_B}, *rb[] = {MCP_B, MCP_C};
-    char *t1 = exchange(f, person, "server-a", ra, 2, MCP_B, NULL, f->now, j1);
-    char *t2 = exchange(f, t1, "server-b", rb, 2, MCP_C, NULL, f->now, j2);
-    assert_int_equal(verdict(f, t2, f->now), TV_ACTIVE);
+    struct chain ch;
+    chain_of_two(f, &ch);
     char marker[REVOKE_SUBJECT_MARKER_LEN + 1];
     revoke_client_marker("server-a", marker);
     revoke_add(f->revoked, marker, f->now + REVOKE_SUBJECT_HORIZON_S, REVOKE_PATH_MESSAGE);
-    assert_int_equal(verdict(f, t1, f->now), TV_REVOKED);
-    assert_int_equal(verdict(f, t2, f->now), TV_REVOKED);
-    assert_int_equal(verdict(f, person, f->now), TV_ACTIVE);
-    free(person);
-    free(t1);
-    free(t2);
+    assert_int_equal(verdict(f, ch.t[1], f->now), TV_REVOKED);
+    assert_int_equal(verdict(f, ch.t[2], f->now), TV_REVOKED);
+    assert_int_equal(verdict(f, ch.t[0], f->now), TV_ACTIVE);
+    chain_free(&ch);
 }
 
 /* Act and chain are ours: a token that claims them otherwise is malformed. */
