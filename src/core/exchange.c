@@ -59,7 +59,9 @@ const char *exchange_decide(const struct token_claims *subject, const struct exc
         out->chain[i + 1] = j;
     }
     out->nchain = subject->nchain + 1;
-    out->origin_iat = subject->origin_iat;
+    /* never after the new token's own iat (a subject token from a replica whose clock runs a
+     * little ahead, within the skew); earlier only covers more of a person's revocation */
+    out->origin_iat = subject->origin_iat < now ? subject->origin_iat : now;
     return NULL;
 }
 

@@ -215,6 +215,25 @@ static void exchange__refuses_what_the_client_may_not_get(void **state)
     free(person);
 }
 
+/* A subject token issued a little in the future (another replica's clock, within the skew):
+ * the exchanged token is still well-formed. */
+static void exchange__a_subject_from_a_clock_ahead(void **state)
+{
+    struct fx *f = *state;
+    char j0[TOKEN_JTI_LEN + 1], j1[TOKEN_JTI_LEN + 1];
+    char *person = person_token(f, MCP_A, f->now + 30, j0);
+    const char *ra[] = {MCP_A, MCP_B};
+    assert_int_equal(verdict(f, person, f->now), TV_ACTIVE);
+    char *t1 = exchange(f, person, "server-a", ra, 2, MCP_B, NULL, f->now, j1);
+    struct token_claims c;
+    decode(f, t1, &c);
+    assert_int_equal(c.origin_iat, f->now);
+    token_claims_deinit(&c);
+    assert_int_equal(verdict(f, t1, f->now), TV_ACTIVE);
+    free(person);
+    free(t1);
+}
+
 static void exchange__refuses_a_chain_past_its_bound(void **state)
 {
     struct fx *f = *state;
@@ -366,6 +385,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(exchange__refuses_what_the_client_may_not_get, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(exchange__refuses_a_chain_past_its_bound, setup, teardown),
+        cmocka_unit_test_setup_teardown(exchange__a_subject_from_a_clock_ahead, setup, teardown),
         cmocka_unit_test_setup_teardown(exchange__revocation_follows_the_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(
             exchange__a_disabled_person_ends_the_chain_from_its_first_token, setup, teardown),
