@@ -44,6 +44,11 @@ def main():
     write("token", "pat", json.dumps(HDR) + "\0" + json.dumps(CLAIMS))
     oauth = dict(CLAIMS, token_use="access", client_id="c1", aud="http://127.0.0.1:3000/mcp")
     write("token", "oauth", json.dumps(HDR) + "\0" + json.dumps(oauth))
+    exchanged = {k: v for k, v in oauth.items() if k != "pat_name"}
+    exchanged.update(iat=1795662100, client_id="c_server_b", chain_iat=1795662000,
+                     act={"sub": "c_server_b", "act": {"sub": "c_server_a"}},
+                     chain=["x2JcnYk0EoU0Fv3ZVjyL2g", "OEHSlq0KDVZji9DchqEPdg"])
+    write("token", "exchanged", json.dumps(HDR) + "\0" + json.dumps(exchanged))
     write("token", "nbf", json.dumps(HDR) + "\0" + json.dumps(dict(CLAIMS, nbf=1895662000)))
     write("token", "alg-none", json.dumps({"alg": "none", "kid": "fuzz-key"}) + "\0{}")
     write("token", "raw", TOKEN)
