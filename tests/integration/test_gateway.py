@@ -156,7 +156,8 @@ class Gateway(unittest.TestCase):
     def test_pat_reaches_the_tool_and_headers_cannot_be_forged(self):
         pat = self.admin.issue("nia", "through nginx", scope="mcp")
         st, _, body = mcp_call(self.origin_port, pat.token,
-                               extra={"X-Auth-Subject": "mallory", "X-Auth-Scope": "admin"})
+                               extra={"X-Auth-Subject": "mallory", "X-Auth-Scope": "admin",
+                                      "X-Auth-Actor": "mallory"})
         self.assertEqual(st, 200, body)
         who = json.loads(tool_text(body))
         self.assertEqual(who["subject"], "nia")  # nginx set it from pipe2-auth, not the client
@@ -164,6 +165,7 @@ class Gateway(unittest.TestCase):
         self.assertEqual(who["token_id"], pat.info.jti)
         self.assertEqual(who["scope"], "mcp")
         self.assertEqual(who["expires"], pat.info.expires_at)
+        self.assertEqual(who["actor"], "")  # a token not exchanged: no actor, whatever was sent
         st, _, body = mcp_call(self.origin_port, pat.token, tool="echo",
                                arguments={"text": "héllo"})
         self.assertEqual((st, tool_text(body)), (200, "héllo"))
