@@ -19,10 +19,12 @@
 #include "oauth_internal.h"
 
 #include "store_pat_issue.h"
+#include "store_audit.h"
 
 #define ACCOUNT_CSRF_PURPOSE "account"
 #define ACCOUNT_MAX_PATS 200       /* shown on the page (the newest) */
 #define ACCOUNT_MAX_ACTIVE_PATS 50 /* a person may hold made here; past it, revoke one first */
+#define ACCOUNT_LOG_EVENTS 50      /* the security log shows the newest this many */
 
 static void account_error(struct oreq *r, int status, const char *text)
 {
@@ -53,6 +55,19 @@ static struct page_account account_view(const struct oreq *r, char csrf[OAUTH_HE
         .csrf = csrf, .username = r->username, .lifetimes_days = days, .now = clock_now()};
 }
 
+static void on_security_log(void *arg, p2a_err err, const struct audit_event *evs, size_t n,
+                            const char *next)
+{
+    (void)next;
+    struct oreq *r = oreq_resume(arg, P2A_OK, 1, 0); /* the page shows without the log */
+    if (r == NULL)
+        return;
+    struct mbuf page = r->page; /* the page outlives r, which answering frees */
+    r->page = (struct mbuf){0};
+    page_account_security_log(&page, evs, err == P2A_OK ? n : 0);
+    oreq_html(r, 200, &page);
+}
+
 static void on_grants(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
 {
     (void)lens;
@@ -64,10 +79,13 @@ static void on_grants(void *arg, p2a_err err, const char *const *v, const size_t
     char csrf[OAUTH_HEX_LEN + 1];
     int days[5];
     struct page_account p = account_view(r, csrf, days);
-    struct mbuf page = r->page; /* the page outlives r, which answering frees */
-    r->page = (struct mbuf){0};
-    page_account_clients(&page, &p, grants, ng);
-    oreq_html(r, 200, &page);
+    page_account_clients(&r->page, &p, grants, ng);
+    if (!r->o->cfg->audit) {
+        on_security_log(r, P2A_OK, NULL, 0, "");
+        return;
+    }
+    struct audit_query q = {.user_id = r->user_id, .page_size = ACCOUNT_LOG_EVENTS};
+    store_audit_list(r->o->h.store, &q, on_security_log, r);
 }
 
 static void on_pats(void *arg, p2a_err err, const struct pat_record *recs, size_t n)
@@ -125,6 +143,10 @@ static void on_pat_created(void *arg, p2a_err err, const char *const *v, const s
         return;
     }
     log_info("pat.issued", "issued PAT jti=%s on the account page", r->jti);
+    oreq_audit(r, (struct audit_in){.type = "pat.issued",
+                                    .user_id = r->user_id,
+                                    .token_id = r->jti,
+                                    .detail = oauth_form_get(&r->post, "name")});
     struct page_token p = {
         .name = oauth_form_get(&r->post, "name"), .token = r->response, .expires_at = r->at_exp};
     struct mbuf page = {0};
@@ -164,9 +186,10 @@ static void create_pat(struct oreq *r)
     r->at_exp = ps.expires_at;
 }
 
-static void on_pat_revoked(void *arg, p2a_err err, bool already, int64_t revoked_at, int64_t exp)
+static void on_pat_revoked(void *arg, p2a_err err, bool already, int64_t revoked_at, int64_t exp,
+                           const char *owner)
 {
-    (void)already, (void)revoked_at;
+    (void)revoked_at, (void)owner;
     struct oreq *r = arg;
     if (oreq_orphaned(r))
         return;
@@ -180,6 +203,9 @@ static void on_pat_revoked(void *arg, p2a_err err, bool already, int64_t revoked
     }
     revoke_local(r->o->h.revoked, r->jti, exp);
     log_info("pat.revoked", "revoked PAT jti=%s on the account page", r->jti);
+    if (!already)
+        oreq_audit(
+            r, (struct audit_in){.type = "pat.revoked", .user_id = r->user_id, .token_id = r->jti});
     back_to_account(r);
 }
 
@@ -195,6 +221,9 @@ static void on_disconnected(void *arg, p2a_err err, const char *const *v, const 
         return;
     }
     log_info("oauth.grant_revoked", "a grant was revoked on the account page");
+    oreq_audit(r, (struct audit_in){.type = "grant.revoked",
+                                    .user_id = r->user_id,
+                                    .token_id = oauth_form_get(&r->post, "grant_id")});
     back_to_account(r);
 }
 

@@ -86,6 +86,13 @@ static void authz_approved(struct oreq *r)
     char code[OAUTH_SECRET_LEN + 1], digest[OAUTH_HEX_LEN + 1];
     if (r->mode == AUTHZ_CONSENT) { /* remembered for next time; if the write fails, we ask */
         const char *name = json_string_value(json_object_get(r->client, "client_name"));
+        char detail[AUDIT_DETAIL_LEN];
+        snprintf(detail, sizeof(detail), "%.60s: scope %.70s; resource %.100s",
+                 name && name[0] ? name : "an unnamed application", r->scope, r->resources);
+        oreq_audit(r, (struct audit_in){.type = "consent.granted",
+                                        .user_id = r->user_id,
+                                        .client_id = r->client_id,
+                                        .detail = detail});
         oauth_store_grant_approve(r->o->h.store, r->user_id, r->client_id, name ? name : "",
                                   r->scope, r->resources, clock_now(),
                                   r->o->cfg->refresh_token_lifetime_s, oauth_store_ignore, NULL);
@@ -364,6 +371,25 @@ void oauth_do_authorize(struct oreq *r)
 static const char unknown_user_hash[] =
     "$scrypt$ln=15,r=8,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 
+/* A person's record made by their first sign-in (through the provider: nobody made it
+ * before) is in the audit trail. Outlives the request. */
+struct user_made {
+    char user_id[VALIDATE_USER_ID_MAX + 1];
+    char addr[NETADDR_MAX];
+};
+
+static void on_user_made(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
+{
+    (void)lens;
+    struct user_made *um = arg;
+    if (err == P2A_OK && n >= 1 && strcmp(v[0], "1") == 0)
+        audit_emit(&(struct audit_in){.type = "user.created",
+                                      .user_id = um->user_id,
+                                      .address = um->addr,
+                                      .detail = "at their first sign-in"});
+    free(um);
+}
+
 static void on_session_created(void *arg, p2a_err err, const char *const *v, const size_t *lens,
                                size_t n)
 {
@@ -376,9 +402,17 @@ static void on_session_created(void *arg, p2a_err err, const char *const *v, con
     if (r->remember_device)
         oreq_set_cookie(r, r->o->device_cookie, r->device, OAUTH_DEVICE_TTL_S);
     /* the person's record: made at the first sign-in if nobody made it before, kept fresh */
+    struct user_made *um = xcalloc(1, sizeof(*um));
+    snprintf(um->user_id, sizeof(um->user_id), "%s", r->user_id);
+    snprintf(um->addr, sizeof(um->addr), "%s", r->addr);
     oauth_store_user_put(r->o->h.store, r->user_id, r->username, source, clock_now(), true,
-                         oauth_store_ignore, NULL);
+                         on_user_made, um);
     log_info("oauth.login", "user %s signed in (%s) from %s", r->user_id, source, r->addr);
+    oreq_audit(r, (struct audit_in){.type = "signin.succeeded",
+                                    .user_id = r->user_id,
+                                    .detail = r->ep == EP_UPSTREAM_CALLBACK
+                                                  ? "through the organization's provider"
+                                                  : "with a password"});
     /* back to what the sign-in was for: the authorization request, or the account pages */
     char loc[MAX_QUERY + 16];
     if (strcmp(r->query, OAUTH_ACCOUNT_QUERY) == 0)
@@ -454,6 +488,17 @@ static void show_busy(struct oreq *r, int status, int retry_after_s, const char 
     oauth_show_login(r, status, NULL, r->username, message);
 }
 
+/* A failed sign-in in the audit trail: the account's when the username is one, else an
+ * anonymous event (aggregated per address and minute). Never the name typed: it may be a
+ * password typed in the wrong field. */
+static void signin_failed(const struct oreq *r, const char *why)
+{
+    oreq_audit(r, (struct audit_in){.type = "signin.failed",
+                                    .user_id = r->user_id,
+                                    .outcome = "failure",
+                                    .detail = why});
+}
+
 static void on_hashed(void *arg, bool ok)
 {
     struct oreq *r = arg;
@@ -462,6 +507,7 @@ static void on_hashed(void *arg, bool ok)
         return;
     if (!ok || r->user_id[0] == '\0') { /* the failure was counted when it was reserved */
         log_info("oauth.login_failed", "failed sign-in from %s", r->addr);
+        signin_failed(r, "wrong username or password");
         oauth_show_login(r, 401, NULL, r->username, "Wrong username or password.");
         return;
     }
@@ -489,6 +535,7 @@ static void on_login_reserved(void *arg, p2a_err err, const char *const *v, cons
                      "sign-in refused: too many attempts at one account "
                      "(%s, from %s; %llu more since the last line)",
                      status == 1 ? "this address" : "any address", r->addr, passed);
+        signin_failed(r, "too many attempts");
         char msg[160];
         snprintf(msg, sizeof(msg), "Too many failed sign-in attempts. Try again in %lld seconds.",
                  retry);
@@ -501,6 +548,7 @@ static void on_login_reserved(void *arg, p2a_err err, const char *const *v, cons
     if (!hashpool_verify(r->o->h.hashpool, r->o->base, password ? password : "",
                          r->user_id[0] ? v[2] : unknown_user_hash, on_hashed, r)) {
         signin_release(r);
+        signin_failed(r, "sign-in busy");
         show_busy(r, 503, 1, "Sign-in is busy right now. Try again in a moment.");
     }
 }
@@ -591,10 +639,12 @@ void oauth_do_login(struct oreq *r)
                      "sign-in refused: every hashing slot is taken (%llu more since the last "
                      "line)",
                      passed);
+        signin_failed(r, "sign-in busy");
         show_busy(r, 503, 1, "Sign-in is busy right now. Try again in a moment.");
         return;
     }
     if (slot < 0) {
+        signin_failed(r, "too many sign-ins at once");
         show_busy(r, 429, 1, "Too many sign-ins at once. Try again in a moment.");
         return;
     }
@@ -699,11 +749,13 @@ static void on_session_for_logout(void *arg, p2a_err err, const char *const *v, 
 static void on_session_deleted(void *arg, p2a_err err, const char *const *v, const size_t *lens,
                                size_t n)
 {
-    (void)v, (void)lens;
+    (void)lens;
     struct oreq *r = oreq_resume(arg, err, n, 0);
     if (r == NULL)
         return;
     log_info("oauth.signed_out", "a session ended from %s", r->addr);
+    if (n >= 2 && v[1][0] != '\0')
+        oreq_audit(r, (struct audit_in){.type = "signout", .user_id = v[1]});
     show_signed_out(r);
 }
 

@@ -49,6 +49,10 @@ bool oreq_within_limits(struct oreq *r, const char *const *v, const char *what, 
     snprintf(desc, sizeof(desc), "too many %s%s%s; try again later", what,
              strcmp(v[0], "1") == 0 ? " from " : "", strcmp(v[0], "1") == 0 ? whose : "");
     oh_add_header(r->http, "Retry-After", v[1]);
+    if (strcmp(what, "registrations") == 0) /* aggregated per address and minute */
+        oreq_audit(r, (struct audit_in){.type = "client.refused",
+                                        .outcome = "failure",
+                                        .detail = "registration rate limit"});
     oreq_error(r, 429, "too_many_requests", desc);
     return false;
 }
@@ -256,6 +260,9 @@ static void on_registered(void *arg, p2a_err err, const char *const *v, const si
         return;
     }
     log_info("oauth.client_registered", "registered client %s from %s", r->reg.client_id, r->addr);
+    oreq_audit(r, (struct audit_in){.type = "client.registered",
+                                    .client_id = r->reg.client_id,
+                                    .detail = "dynamic registration"});
     oh_add_header(r->http, "Location", r->reg.client_id);
     oreq_json(r, 201, r->reg.response);
 }

@@ -21,6 +21,7 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 
+#include "audit.h"
 #include "clients.h"
 #include "digest.h"
 #include "clock.h"
@@ -194,6 +195,8 @@ void oauth_budget_refuse(struct oreq *r, bool page);
 void oauth_budget_metrics(const struct oauth_http *o, struct mbuf *out);
 void oreq_set_cookie(struct oreq *r, const char *name, const char *value, int max_age);
 const char *oh_req_header(struct evhttp_request *http, const char *name);
+/* An audit event from r's client: its address and user agent added (oauth_audit.c). */
+void oreq_audit(const struct oreq *r, struct audit_in in);
 bool oh_content_type_is(struct evhttp_request *http, const char *want);
 char *oh_body(struct evhttp_request *http, size_t *len);
 bool oreq_parse_body_form(struct oreq *r, struct oauth_form *f);

@@ -220,6 +220,11 @@ static void on_refreshed(void *arg, p2a_err err, const char *const *v, const siz
                  "an old refresh token of client %s was replayed; "
                  "revoked the grant",
                  r->client_id);
+        oreq_audit(r, (struct audit_in){.type = "refresh.reuse_detected",
+                                        .user_id = r->user_id,
+                                        .client_id = r->client_id,
+                                        .outcome = "failure",
+                                        .detail = "the token family was revoked"});
         oreq_error(r, 400, "invalid_grant",
                    "refresh token was already used; every token of this grant is revoked");
         break;

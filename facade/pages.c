@@ -7,6 +7,7 @@
 
 #include <openssl/evp.h>
 
+#include "audit.h"
 #include "clients.h"
 #include "digest.h"
 #include "oauth.h"
@@ -342,6 +343,70 @@ void page_account_clients(struct mbuf *out, const struct page_account *p,
         mbuf_printf(out, "</td><td>");
         button_form(out, "/account/clients/disconnect", p->csrf, "grant_id", g->grant_id,
                     "Disconnect", "Disconnect this application");
+        mbuf_printf(out, "</td></tr>\n");
+    }
+    mbuf_printf(out, "%s", n > 0 ? "</table>\n" : "");
+}
+
+/* What each event type means to the person whose log it is. */
+static const struct {
+    const char *type, *words;
+} event_words[] = {
+    {"pat.issued", "Personal access token created"},
+    {"pat.revoked", "Personal access token revoked"},
+    {"token.refused", "An expired or revoked token was presented"},
+    {"signin.succeeded", "Signed in"},
+    {"signin.failed", "Failed sign-in"},
+    {"signout", "Signed out"},
+    {"consent.granted", "Application approved"},
+    {"grant.revoked", "Application disconnected"},
+    {"client.registered", "Application registered"},
+    {"client.revoked", "Application revoked"},
+    {"refresh.reuse_detected", "A used refresh token came back: the application's tokens were "
+                               "revoked"},
+    {"user.created", "Account created"},
+    {"user.registered", "Account registered by a dashboard"},
+    {"user.disabled", "Account disabled"},
+    {"user.enabled", "Account enabled"},
+};
+
+void page_account_security_log(struct mbuf *out, const struct audit_event *evs, size_t n)
+{
+    mbuf_printf(out, "<h2>Security log</h2>\n<p class=\"muted\">What happened to your account, "
+                     "newest first: sign-ins, tokens, applications.</p>\n");
+    if (n == 0)
+        mbuf_printf(out, "<p class=\"muted\" id=\"no-events\">Nothing yet.</p>\n");
+    else
+        mbuf_printf(out, "<table id=\"security-log\">\n<tr><th>When</th><th>What</th>"
+                         "<th>From</th><th>Application</th><th>By</th></tr>\n");
+    for (size_t i = 0; i < n; i++) {
+        const struct audit_event *e = &evs[i];
+        const char *words = e->type;
+        for (size_t k = 0; k < sizeof(event_words) / sizeof(event_words[0]); k++)
+            if (strcmp(event_words[k].type, e->type) == 0)
+                words = event_words[k].words;
+        put(out, "<tr data-type=\"", e->type);
+        put(out, "\" data-id=\"", e->id);
+        put_when(out, "\"><td>", e->time_us / 1000000);
+        put(out, "</td><td>", words);
+        if (e->detail[0] != '\0')
+            put(out, "<br><span class=\"muted\">", e->detail);
+        if (e->detail[0] != '\0')
+            mbuf_printf(out, "</span>");
+        put(out, "</td><td>", e->address[0] ? e->address : "this service");
+        if (e->user_agent[0] != '\0')
+            put(out, "<br><span class=\"muted\">", e->user_agent);
+        if (e->user_agent[0] != '\0')
+            mbuf_printf(out, "</span>");
+        char host[OAUTH_MAX_CLIENT_ID + 1];
+        put(out, "</td><td>",
+            e->client_id[0] == '\0'                             ? ""
+            : oauth_cimd_host(e->client_id, host, sizeof(host)) ? host
+                                                                : e->client_id);
+        put(out, "</td><td>",
+            strncmp(e->actor, "user:", 5) == 0  ? "you"
+            : strncmp(e->actor, "key:", 4) == 0 ? "an administrator"
+                                                : e->actor);
         mbuf_printf(out, "</td></tr>\n");
     }
     mbuf_printf(out, "%s%s", n > 0 ? "</table>\n" : "", tail);

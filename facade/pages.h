@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct audit_event;
 struct mbuf;
 struct oauth_grant;
 struct pat_record;
@@ -59,6 +60,8 @@ void page_account_tokens(struct mbuf *out, const struct page_account *p,
 /* The rest of the page, after page_account_tokens(). */
 void page_account_clients(struct mbuf *out, const struct page_account *p,
                           const struct oauth_grant *grants, size_t n);
+/* The last part of the page: the person's own audit events, newest first. */
+void page_account_security_log(struct mbuf *out, const struct audit_event *evs, size_t n);
 void page_token_created(struct mbuf *out, const struct page_token *p);
 /* "sha256-<base64>" of the copy button's script, for the page's Content-Security-Policy. */
 const char *page_copy_script_hash(void);

@@ -49,6 +49,7 @@ RESPONSES = {
     "RevokeClient": pb.RevokeClientResponse,
     "GetUser": pb.User,
     "SetUserDisabled": pb.SetUserDisabledResponse,
+    "ListAuditEvents": pb.ListAuditEventsResponse,
 }
 
 
@@ -127,6 +128,12 @@ class Client:
     def revoke_grant(self, user_id, grant_id, **kw):
         return self.call("RevokeGrant", pb.RevokeGrantRequest(user_id=user_id, grant_id=grant_id),
                          **kw)
+
+    def list_audit(self, user_id="", client_id="", types=(), since=0, until=0, page_size=0,
+                   page_token="", **kw):
+        return self.call("ListAuditEvents", pb.ListAuditEventsRequest(
+            user_id=user_id, client_id=client_id, types=list(types), since=since, until=until,
+            page_size=page_size, page_token=page_token), **kw)
 
     def health(self, service="", timeout=2):
         return self.raw(HEALTH, health_pb.HealthCheckRequest(service=service).SerializeToString(),

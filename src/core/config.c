@@ -89,6 +89,14 @@ static const struct row rows[] = {
      "worker threads (default: number of cores)"},
     {"LAST_USED_FLUSH_INTERVAL", K_INT, S(last_used_flush_s), "30", 1, 3600, false, false,
      "seconds between batched writes of last-used marks"},
+    {"AUDIT", K_BOOL, S(audit), "on", 0, 1, false, false,
+     "keep the audit trail (Redis, ListAuditEvents, the account page's security log, the "
+     "CloudEvents lines on stdout)"},
+    {"AUDIT_RETENTION_DAYS", K_INT, S(audit_retention_days), "90", 1, 3650, false, false,
+     "days an audit event is kept in Redis"},
+    {"AUDIT_MAX_EVENTS", K_INT, S(audit_max_events), "1000000", 1000, 100000000, false, false,
+     "audit events kept in Redis at most (the oldest go first; anonymous ones have a tenth "
+     "of it of their own)"},
     {"REDIS_TIMEOUT_MS", K_INT, S(redis_timeout_ms), "2000", 50, 60000, false, false,
      "a Redis command unanswered this long fails with UNAVAILABLE"},
     {"REDIS_RESERVE_MB", K_INT, S(redis_reserve_mb), "64", 0, 1048576, false, false,

@@ -75,6 +75,9 @@ struct p2a_config {
     char *tls_key;
     int workers;                /* worker threads */
     int last_used_flush_s;      /* how often last-used marks reach Redis */
+    int audit;                  /* 1: the audit trail is kept (audit.h) */
+    int audit_retention_days;   /* events older than this leave Redis */
+    int audit_max_events;       /* and beyond this count */
     int redis_timeout_ms;       /* a Redis command slower than this fails */
     int redis_reserve_mb;       /* maxmemory kept free of anonymous writes (MiB) */
     int idle_timeout_s;         /* a connection with nothing in flight */

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "audit.h"
 #include "clock.h"
 #include "config.h"
 #include "digest.h"
@@ -74,6 +75,8 @@ p2a_err introspect(const struct introspector *x, const struct introspect_query *
         v = TV_INSUFFICIENT_SCOPE;
     if (x->mx != NULL)
         metrics_add(&x->mx->introspections[v], 1);
+    if (x->refused != NULL && c != NULL && (v == TV_REVOKED || v == TV_EXPIRED))
+        audit_refusal_note(x->refused, c->jti, c->sub, c->client_id, v == TV_REVOKED);
     out->verdict = v;
     out->claims = v == TV_ACTIVE || v == TV_INSUFFICIENT_SCOPE ? c : NULL;
     return P2A_OK;

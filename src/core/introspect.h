@@ -25,12 +25,15 @@ struct p2a_config;
 struct tcache;
 
 /* What one thread introspects with. cache and mx may be NULL. */
+struct audit_refusals;
+
 struct introspector {
     const struct p2a_config *cfg;
     const struct keyring *keys;
     struct revoke_set *revoked;
     struct tcache *cache;
-    struct metrics *mx; /* cache hits and misses, verdicts */
+    struct metrics *mx;             /* cache hits and misses, verdicts */
+    struct audit_refusals *refused; /* expired or revoked tokens presented (NULL: not noted) */
 };
 
 struct introspection {

@@ -14,7 +14,7 @@
 
 #include "mbuf.h"
 
-#define METRICS_METHODS 15 /* service methods, plus one for unknown paths */
+#define METRICS_METHODS 16 /* service methods, plus one for unknown paths */
 #define METRICS_CODES 17   /* gRPC status codes 0..16 */
 #define METRICS_REASONS 11 /* InactiveReason 0..10; 0 counts active tokens */
 #define METRICS_BUCKETS 14

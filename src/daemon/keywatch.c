@@ -12,6 +12,7 @@
 
 #include <event2/event.h>
 
+#include "audit.h"
 #include "digest.h"
 #include "keys.h"
 #include "log.h"
@@ -97,6 +98,10 @@ static void on_watch(evutil_socket_t fd, short what, void *arg)
         loop_thread_set_keys(kw->threads[i], ring);
     log_info("keys.reloaded", "%zu signing keys, signing with kid %s", keys_count(ring),
              keys_signer(ring)->kid);
+    char detail[128];
+    snprintf(detail, sizeof(detail), "%zu signing keys, signing with kid %s", keys_count(ring),
+             keys_signer(ring)->kid);
+    audit_emit(&(struct audit_in){.type = "key.rotated", .actor = "system", .detail = detail});
 }
 
 static void on_ack(evutil_socket_t fd, short what, void *arg)

@@ -11,12 +11,15 @@
  *     workers and the view; password hashing goes to the hash pool (hashpool.h:
  *     PIPE2_AUTH_HASH_THREADS threads at nice 19, a bounded queue).
  *   - main (this file): signals, start-up, shutdown, and the side jobs: the last-used
- *     flusher (flusher.c), key rotation (keywatch.c), giving malloc's free pages back.
+ *     flusher (flusher.c), key rotation (keywatch.c), the audit trail's writer
+ *     (store_audit.h: every second, the events the threads queued to stdout and Redis),
+ *     giving malloc's free pages back.
  * /metrics is rendered on the facade's thread: each module renders its own (the workers'
  * counters, the revocation view, the flusher, the facade); this file adds the Redis
  * connections and readiness.
  * Shutdown (SIGTERM/SIGINT): not ready at once, workers drain; then the facade, the hash
- * pool and the revocation view stop, the marks are flushed one last time, exit.
+ * pool and the revocation view stop, the audit events and the marks are written one last
+ * time, exit.
  */
 #include "server.h"
 
@@ -27,7 +30,9 @@
 
 #include <event2/event.h>
 #include <event2/thread.h>
+#include <openssl/rand.h>
 
+#include "audit.h"
 #include "clock.h"
 #include "config.h"
 #include "connguard.h"
@@ -44,12 +49,14 @@
 #include "revsync.h"
 #include "slab.h"
 #include "store.h"
+#include "store_audit.h"
 #include "tls.h"
 #include "worker.h"
 #include "xalloc.h"
 
 #define SHUTDOWN_FLUSH_WAIT_S 2
 #define TRIM_INTERVAL_S 5
+#define AUDIT_INTERVAL_S 1 /* the audit writer's tick */
 /* The public side yields the CPU to the workers (Introspect) and the revocation view when
  * they contend: a flood of requests on the facade must not slow the hot path. Not lower:
  * at nice 19 the facade's own answers (/healthz) waited 200 ms behind ordinary processes
@@ -81,6 +88,10 @@ struct server {
     struct keywatch *keywatch;
     struct event *sigterm_ev, *sigint_ev, *deadline_ev, *grace_ev, *exit_ev, *trim_ev;
     atomic_int workers_exited;
+    /* the audit trail's writer; NULL when PIPE2_AUTH_AUDIT is off */
+    struct audit_writer *audit;
+    struct event *audit_ev, *audit_deadline_ev;
+    bool audit_last; /* the shutdown's writes: the loop exits when none is in flight */
 };
 
 /* ---- side jobs ------------------------------------------------------------------------------ */
@@ -93,6 +104,31 @@ static void on_trim_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what, (void)arg;
     malloc_trim(0);
+}
+
+static void on_audit_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct server *s = arg;
+    audit_writer_tick(s->audit, false);
+}
+
+/* At shutdown: the last audit writes are done. */
+static void on_audit_idle(void *arg)
+{
+    struct server *s = arg;
+    if (s->audit_last)
+        event_base_loopexit(s->base, NULL);
+}
+
+static void on_audit_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct server *s = arg;
+    log_warn("shutdown.audit_timeout",
+             "shutdown: Redis did not take the last audit events in time (they were written "
+             "on stdout)");
+    event_base_loopexit(s->base, NULL);
 }
 
 /* Runs on a worker's or the facade's thread once it has switched keyrings. */
@@ -144,6 +180,8 @@ static void render_metrics(void *arg, struct mbuf *out)
         mbuf_printf(out, "p2a_redis_connected{connection=\"worker%d\"} %d\n", i,
                     store_connected(s->workers[i].svc.store));
     flusher_metrics(s->flusher, out);
+    if (s->audit != NULL)
+        audit_writer_metrics(s->audit, out);
     const char *why;
     mbuf_printf(out,
                 "# HELP p2a_ready Whether this replica takes traffic.\n"
@@ -343,6 +381,15 @@ static void server_init(struct server *s, const struct p2a_config *cfg, struct k
     s->base = event_base_new();
     P2A_ASSERT(s->base != NULL);
     s->store = store_new(s->base, cfg, "main");
+    if (cfg->audit) { /* before any thread that emits starts */
+        unsigned char r[3];
+        char tag[8];
+        P2A_ASSERT(RAND_bytes(r, sizeof(r)) == 1);
+        snprintf(tag, sizeof(tag), "%02x%02x%02x", r[0], r[1], r[2]);
+        audit_start(tag);
+        s->audit = audit_writer_new(s->store, cfg);
+        audit_writer_on_idle(s->audit, on_audit_idle, s);
+    }
     size_t rpc_max, rpc_per_addr, fwd_max, fwd_per_addr;
     connection_bounds(cfg, &rpc_max, &rpc_per_addr, &fwd_max, &fwd_per_addr);
     s->rpc_guard = connguard_new("rpc", rpc_max, rpc_per_addr, cfg->proxies, cfg->nproxies);
@@ -385,6 +432,8 @@ static p2a_err server_start(struct server *s, SSL_CTX *ssl_ctx)
     s->flusher = flusher_new(s->base, s->store, s->shared.marks_inbox, cfg->last_used_flush_s);
     keywatch_start(s->keywatch, cfg->keys_reload_s);
     s->trim_ev = loop_timer(s->base, TRIM_INTERVAL_S, true, on_trim_timer, s);
+    if (s->audit != NULL)
+        s->audit_ev = loop_timer(s->base, AUDIT_INTERVAL_S, true, on_audit_timer, s);
     s->sigterm_ev = evsignal_new(s->base, SIGTERM, on_signal, s);
     s->sigint_ev = evsignal_new(s->base, SIGINT, on_signal, s);
     event_add(s->sigterm_ev, NULL);
@@ -413,6 +462,15 @@ static void server_stop(struct server *s, bool flush)
     if (!flush)
         return;
     atomic_store(&s->stopping, true);
+    if (s->audit != NULL) { /* every thread that emits is gone: the last events, then the marks */
+        s->audit_last = true;
+        audit_writer_tick(s->audit, true);
+        if (audit_writer_in_flight(s->audit) > 0) {
+            s->audit_deadline_ev =
+                loop_timer(s->base, SHUTDOWN_FLUSH_WAIT_S, false, on_audit_deadline, s);
+            event_base_dispatch(s->base);
+        }
+    }
     for (int i = 0; i < s->nworkers; i++) /* their threads are gone: safe to touch */
         flusher_add(s->flusher, s->workers[i].svc.marks);
     if (flusher_last(s->flusher)) {
@@ -429,8 +487,10 @@ static void server_free(struct server *s)
     free(s->workers);
     store_free(s->store); /* fails what is pending, while the flusher can still take it */
     flusher_free(s->flusher);
-    struct event *evs[] = {s->sigterm_ev, s->sigint_ev, s->deadline_ev,
-                           s->grace_ev,   s->exit_ev,   s->trim_ev};
+    audit_writer_free(s->audit); /* the store failed its writes in flight: none is left */
+    audit_stop();
+    struct event *evs[] = {s->sigterm_ev, s->sigint_ev, s->deadline_ev, s->grace_ev,
+                           s->exit_ev,    s->trim_ev,   s->audit_ev,    s->audit_deadline_ev};
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
         if (evs[i] != NULL)
             event_free(evs[i]);

@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "connguard.h"
+#include "audit.h"
 #include "lastused.h"
 #include "metrics.h"
 #include "log.h"
@@ -70,6 +71,8 @@ static void on_marks_timer(evutil_socket_t fd, short what, void *arg)
     struct worker *w = arg;
     if (lastused_count(w->svc.marks) > 0)
         lastused_inbox_put(w->svc.shared->marks_inbox, w->svc.marks);
+    if (w->svc.refused->n > 0)
+        audit_refusals_emit(w->svc.refused); /* one event per token, off the hot path */
 }
 
 /* On the worker's thread, once it has switched keyrings: claims verified with a key that
@@ -214,6 +217,7 @@ p2a_err worker_init(struct worker *w, int index, const struct service_shared *sh
                        : NULL;
     w->svc.store = store_new(w->lt.base, cfg, w->name);
     w->svc.marks = lastused_new();
+    w->svc.refused = xcalloc(1, sizeof(*w->svc.refused));
     w->svc.mx = xcalloc(1, sizeof(struct metrics));
     w->marks_ev = event_new(w->lt.base, -1, EV_PERSIST, on_marks_timer, w);
     P2A_ASSERT(w->marks_ev != NULL);
@@ -263,6 +267,7 @@ void worker_deinit(struct worker *w)
     authz_http_close_all(&w->fenv);
     tcache_free(w->svc.cache);
     lastused_free(w->svc.marks);
+    free(w->svc.refused);
     free(w->svc.mx);
     if (w->drain_ev != NULL)
         event_free(w->drain_ev);

@@ -26,6 +26,7 @@
 #include <event2/event.h>
 #include <openssl/crypto.h>
 
+#include "audit.h"
 #include "clock.h"
 #include "log.h"
 #include "metrics.h"
@@ -60,6 +61,18 @@ static ssize_t read_body(nghttp2_session *session, int32_t stream_id, uint8_t *b
     return (ssize_t)n;
 }
 
+/* Every admin call is in the audit trail, named by its service key (the hot path's methods
+ * need the introspect role only: they are not). */
+static void audit_admin_call(const struct rpc_stream *s, int mi, int status)
+{
+    char detail[96];
+    snprintf(detail, sizeof(detail), "%s: gRPC status %d", service_method_name(mi), status);
+    service_audit(s->caller, (struct audit_in){.type = "admin.call",
+                                               .address = s->conn->addr,
+                                               .outcome = status == RPC_OK ? "success" : "failure",
+                                               .detail = detail});
+}
+
 static void stream_answer(struct rpc_stream *s, int status, const char *msg, uint8_t *body,
                           size_t len)
 {
@@ -83,6 +96,8 @@ static void stream_answer(struct rpc_stream *s, int status, const char *msg, uin
     if (s->method != NULL && !s->method->answers_inline && log_enabled(LOG_INFO))
         log_info("rpc.access", "%s answered gRPC status %d in %.3f ms (stream %d)",
                  service_method_name(mi), status, (double)took_ns / 1e6, s->id);
+    if (s->method != NULL && s->method->role == SVC_ROLE_ADMIN && s->caller != NULL)
+        audit_admin_call(s, mi, status);
     nghttp2_session *session = s->conn->session;
     int rv;
     if (body != NULL && status == RPC_OK) {

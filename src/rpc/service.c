@@ -70,7 +70,8 @@ struct introspector svc_introspector(const struct service_ctx *ctx)
                                  .keys = ctx->keys,
                                  .revoked = sh->revoked,
                                  .cache = ctx->cache,
-                                 .mx = ctx->mx};
+                                 .mx = ctx->mx,
+                                 .refused = ctx->refused};
 }
 
 bool svc_user_id_ok(struct service_call *call, const char *user_id)
@@ -175,6 +176,8 @@ void service_call_method(struct service_ctx *ctx, const struct service_method *m
        PB1(RevokeGrantRequest), pipe2__auth__v1__revoke_grant_request__descriptor)                 \
     PB(SVC "RevokeClient", "RevokeClient", SVC_ROLE_ADMIN, false, svc_revoke_client,               \
        PB1(RevokeClientRequest), pipe2__auth__v1__revoke_client_request__descriptor)               \
+    PB(SVC "ListAuditEvents", "ListAuditEvents", SVC_ROLE_ADMIN, false, svc_list_audit_events,     \
+       PB1(ListAuditEventsRequest), pipe2__auth__v1__list_audit_events_request__descriptor)        \
     /* Envoy's ext_authz: the same introspect keys, the same flow as Introspect */                 \
     RAW("/envoy.service.auth.v3.Authorization/Check", "ext_authz.Check", SVC_ROLE_INTROSPECT,      \
         true, ext_authz_check)

@@ -26,6 +26,7 @@ struct store;
 struct lastused;
 struct lastused_inbox;
 struct metrics;
+struct audit_refusals;
 
 /* What every worker shares: immutable after start, or safe across threads. */
 struct service_shared {
@@ -43,8 +44,9 @@ struct service_ctx {
     const struct keyring *keys; /* this worker's current keyring (swapped on rotation) */
     struct tcache *cache;
     struct store *store;
-    struct lastused *marks; /* this worker's, unlocked; moved to the inbox each interval */
-    struct metrics *mx;     /* this worker's counters; it is their only writer */
+    struct lastused *marks;         /* this worker's, unlocked; moved to the inbox each interval */
+    struct metrics *mx;             /* this worker's counters; it is their only writer */
+    struct audit_refusals *refused; /* tokens refused as expired or revoked, this interval */
 };
 
 /* One call in flight. The transport embeds it first in its own call object and frees it
@@ -87,6 +89,10 @@ const struct service_method *service_method_find(const char *path, size_t len);
 int service_method_index(const struct service_method *m);
 /* The label of index ("unknown" for the last). */
 const char *service_method_name(int index);
+
+/* An audit event whose actor is the service key that called (service_audit.c). */
+struct audit_in;
+void service_audit(const struct svc_key *caller, struct audit_in in);
 
 /* Is a caller with this role allowed to call m? */
 bool service_role_allows(enum svc_role have, const struct service_method *m);

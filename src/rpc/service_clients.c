@@ -50,6 +50,9 @@ static void on_client_put(void *arg, p2a_err err, const char *const *v, const si
         const char *secret = json_string_value(json_object_get(j, "client_secret"));
         resp.client_secret = (char *)(secret ? secret : "");
         resp.registration_json = op->reg.response;
+        svc_audit(op->call, (struct audit_in){.type = "client.registered",
+                                              .client_id = op->reg.client_id,
+                                              .detail = "registered by an administrator"});
         svc_finish_msg(op->call, &resp.base);
         json_decref(j);
         log_info("oauth.client_registered", "registered client %s over the RPC", op->reg.client_id);
@@ -154,6 +157,9 @@ static void on_client_marker(void *arg, p2a_err err, const char *const *v, const
                        "not confirmed; retry (revoking a client again is harmless)");
     } else {
         log_info("oauth.client_revoked", "client %s was revoked over the RPC", op->client_id);
+        svc_audit(op->call, (struct audit_in){.type = "client.revoked",
+                                              .client_id = op->client_id,
+                                              .detail = "its tokens stop on every replica"});
         Pipe2__Auth__V1__RevokeClientResponse resp = PIPE2__AUTH__V1__REVOKE_CLIENT_RESPONSE__INIT;
         svc_finish_msg(op->call, &resp.base);
     }

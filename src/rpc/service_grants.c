@@ -15,6 +15,7 @@
 #include "log.h"
 #include "oauth.h"
 #include "oauth_store.h"
+#include "validate.h"
 #include "xalloc.h"
 
 /* ---- ListGrants, RevokeGrant ---------------------------------------------------------------- */
@@ -54,34 +55,48 @@ void svc_list_grants(struct service_ctx *ctx, Pipe2__Auth__V1__ListGrantsRequest
         oauth_store_grants_list(ctx->store, req->user_id, on_grants, call);
 }
 
+/* A RevokeGrant in flight, with what its audit event names. */
+struct grant_op {
+    struct service_call *call;
+    char user_id[VALIDATE_USER_ID_MAX + 1];
+    char grant_id[OAUTH_HEX_LEN + 1];
+};
+
 static void on_grant_revoked(void *arg, p2a_err err, const char *const *v, const size_t *lens,
                              size_t n)
 {
     (void)lens;
-    struct service_call *call = arg;
+    struct grant_op *op = arg;
     if (err != P2A_OK || n < 1) {
-        svc_finish_err(call, RPC_UNAVAILABLE,
+        svc_finish_err(op->call, RPC_UNAVAILABLE,
                        "the token store is unavailable or no replica confirmed the revocation; "
                        "retry (revoking a grant again is harmless)");
-        return;
+    } else if (strcmp(v[0], "-1") == 0) {
+        svc_finish_err(op->call, RPC_NOT_FOUND, "no such grant for this user");
+    } else {
+        log_info("oauth.grant_revoked", "a grant was revoked over the RPC");
+        svc_audit(op->call, (struct audit_in){.type = "grant.revoked",
+                                              .user_id = op->user_id,
+                                              .token_id = op->grant_id});
+        Pipe2__Auth__V1__RevokeGrantResponse resp = PIPE2__AUTH__V1__REVOKE_GRANT_RESPONSE__INIT;
+        svc_finish_msg(op->call, &resp.base);
     }
-    if (strcmp(v[0], "-1") == 0) {
-        svc_finish_err(call, RPC_NOT_FOUND, "no such grant for this user");
-        return;
-    }
-    log_info("oauth.grant_revoked", "a grant was revoked over the RPC");
-    Pipe2__Auth__V1__RevokeGrantResponse resp = PIPE2__AUTH__V1__REVOKE_GRANT_RESPONSE__INIT;
-    svc_finish_msg(call, &resp.base);
+    free(op);
 }
 
 void svc_revoke_grant(struct service_ctx *ctx, Pipe2__Auth__V1__RevokeGrantRequest *req,
                       struct service_call *call)
 {
-    if (!svc_user_id_ok(call, req->user_id))
+    if (!svc_user_id_ok(call, req->user_id)) {
         ; /* answered */
-    else if (!oauth_grant_id_valid(req->grant_id))
+    } else if (!oauth_grant_id_valid(req->grant_id)) {
         svc_finish_err(call, RPC_INVALID_ARGUMENT, "grant_id: 64 hex digits, as ListGrants gives");
-    else
+    } else {
+        struct grant_op *op = xcalloc(1, sizeof(*op));
+        op->call = call;
+        snprintf(op->user_id, sizeof(op->user_id), "%s", req->user_id);
+        snprintf(op->grant_id, sizeof(op->grant_id), "%s", req->grant_id);
         oauth_store_grant_revoke(ctx->store, req->user_id, req->grant_id, clock_now_ms(),
-                                 on_grant_revoked, call);
+                                 on_grant_revoked, op);
+    }
 }

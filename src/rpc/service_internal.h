@@ -15,6 +15,7 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include "audit.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "introspect.h"
 #include "pipe2/auth/v1/token_service.pb-c.h"
@@ -82,6 +83,12 @@ void svc_list_grants(struct service_ctx *ctx, Pipe2__Auth__V1__ListGrantsRequest
                      struct service_call *call);
 void svc_revoke_grant(struct service_ctx *ctx, Pipe2__Auth__V1__RevokeGrantRequest *req,
                       struct service_call *call);
+/* service_audit.c */
+void svc_list_audit_events(struct service_ctx *ctx, Pipe2__Auth__V1__ListAuditEventsRequest *req,
+                           struct service_call *call);
+/* An audit event of the call, its actor the caller's service key (before answering: the
+ * answer frees the call). */
+void svc_audit(const struct service_call *call, struct audit_in in);
 /* ext_authz.c: envoy.service.auth.v3.Authorization/Check reads its bytes in place */
 void ext_authz_check(struct service_ctx *ctx, const uint8_t *msg, size_t len,
                      struct service_call *call);

@@ -64,6 +64,10 @@ static void on_issued(void *arg, p2a_err err, const char *const *v, const size_t
         Pipe2__Auth__V1__IssueTokenResponse resp = PIPE2__AUTH__V1__ISSUE_TOKEN_RESPONSE__INIT;
         resp.token = op->ps.token;
         resp.info = &info;
+        svc_audit(op->call, (struct audit_in){.type = "pat.issued",
+                                              .user_id = op->user_id,
+                                              .token_id = op->ps.jti,
+                                              .detail = op->name});
         svc_finish_msg(op->call, &resp.base);
         char ref[13];
         log_token_ref(op->ps.token, strlen(op->ps.token), ref);
@@ -110,9 +114,13 @@ struct revoke_op {
     char jti[JTI_MAX_LEN + 1];
 };
 
-static void on_revoked(void *arg, p2a_err err, bool already, int64_t revoked_at, int64_t exp)
+static void on_revoked(void *arg, p2a_err err, bool already, int64_t revoked_at, int64_t exp,
+                       const char *user_id)
 {
     struct revoke_op *op = arg;
+    if (err == P2A_OK && !already)
+        svc_audit(op->call,
+                  (struct audit_in){.type = "pat.revoked", .user_id = user_id, .token_id = op->jti});
     if (err == P2A_OK) {
         revoke_local(op->revoked, op->jti, exp);
         Pipe2__Auth__V1__RevokeTokenResponse resp = PIPE2__AUTH__V1__REVOKE_TOKEN_RESPONSE__INIT;

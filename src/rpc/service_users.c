@@ -40,6 +40,9 @@ static void on_user_recorded(void *arg, p2a_err err, const char *const *v, const
     } else {
         Pipe2__Auth__V1__CreateUserResponse resp = PIPE2__AUTH__V1__CREATE_USER_RESPONSE__INIT;
         resp.user_id = op->user_id;
+        svc_audit(op->call, (struct audit_in){.type = "user.created",
+                                              .user_id = op->user_id,
+                                              .detail = "a local account"});
         svc_finish_msg(op->call, &resp.base);
         log_info("user.created", "created user %s (%s)", op->user_id, op->username);
     }
@@ -89,17 +92,40 @@ void svc_create_user(struct service_ctx *ctx, Pipe2__Auth__V1__CreateUserRequest
 
 /* ---- PutUser ------------------------------------------------------------------------------ */
 
+/* A call about one user (PutUser, GetUser, SetUserDisabled). */
+struct user_rec_op {
+    struct service_call *call;
+    bool disabled; /* SetUserDisabled: which way, for the audit trail */
+    char user_id[VALIDATE_USER_ID_MAX + 1];
+};
+
+/* The user id of a request whose first field it is, checked; NULL after answering. */
+static struct user_rec_op *user_rec_op_new(struct service_call *call, const char *user_id)
+{
+    if (!svc_user_id_ok(call, user_id))
+        return NULL;
+    struct user_rec_op *op = xcalloc(1, sizeof(*op));
+    op->call = call;
+    snprintf(op->user_id, sizeof(op->user_id), "%s", user_id);
+    return op;
+}
+
+
 static void on_user_put(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
 {
     (void)lens;
-    struct service_call *call = arg;
+    struct user_rec_op *op = arg;
     if (err != P2A_OK || n < 1) {
-        svc_finish_err(call, RPC_UNAVAILABLE, "user store unavailable; nothing was written");
+        svc_finish_err(op->call, RPC_UNAVAILABLE, "user store unavailable; nothing was written");
+        free(op);
         return;
     }
     Pipe2__Auth__V1__PutUserResponse resp = PIPE2__AUTH__V1__PUT_USER_RESPONSE__INIT;
     resp.created = strcmp(v[0], "1") == 0;
-    svc_finish_msg(call, &resp.base);
+    if (resp.created)
+        svc_audit(op->call, (struct audit_in){.type = "user.registered", .user_id = op->user_id});
+    svc_finish_msg(op->call, &resp.base);
+    free(op);
 }
 
 void svc_put_user(struct service_ctx *ctx, Pipe2__Auth__V1__PutUserRequest *req,
@@ -107,24 +133,21 @@ void svc_put_user(struct service_ctx *ctx, Pipe2__Auth__V1__PutUserRequest *req,
 {
     const char *name_why = req->display_name[0] ? validate_name(req->display_name) : NULL;
     char bad[160];
+    struct user_rec_op *op = NULL;
     if (!svc_user_id_ok(call, req->user_id)) {
         ; /* answered */
     } else if (name_why != NULL) {
         snprintf(bad, sizeof(bad), "display_name: %s", name_why);
         svc_finish_err(call, RPC_INVALID_ARGUMENT, bad);
-    } else {
+    } else if ((op = user_rec_op_new(call, req->user_id)) != NULL) {
         oauth_store_user_put(ctx->store, req->user_id,
                              req->display_name[0] ? req->display_name : req->user_id, "dashboard",
-                             clock_now(), false, on_user_put, call);
+                             clock_now(), false, on_user_put, op);
     }
 }
 
 /* ---- GetUser, SetUserDisabled --------------------------------------------------------------- */
 
-struct user_rec_op {
-    struct service_call *call;
-    char user_id[VALIDATE_USER_ID_MAX + 1];
-};
 
 static void on_user_got(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
 {
@@ -161,6 +184,9 @@ static void on_user_disabled(void *arg, p2a_err err, const char *const *v, const
         svc_finish_err(op->call, RPC_NOT_FOUND, SVC_NO_SUCH_USER);
     } else {
         log_info("users.disabled_changed", "a user was disabled or enabled over the RPC");
+        svc_audit(op->call,
+                  (struct audit_in){.type = op->disabled ? "user.disabled" : "user.enabled",
+                                    .user_id = op->user_id});
         Pipe2__Auth__V1__SetUserDisabledResponse resp =
             PIPE2__AUTH__V1__SET_USER_DISABLED_RESPONSE__INIT;
         svc_finish_msg(op->call, &resp.base);
@@ -168,16 +194,6 @@ static void on_user_disabled(void *arg, p2a_err err, const char *const *v, const
     free(op);
 }
 
-/* The user id of a request whose first field it is, checked; NULL after answering. */
-static struct user_rec_op *user_rec_op_new(struct service_call *call, const char *user_id)
-{
-    if (!svc_user_id_ok(call, user_id))
-        return NULL;
-    struct user_rec_op *op = xcalloc(1, sizeof(*op));
-    op->call = call;
-    snprintf(op->user_id, sizeof(op->user_id), "%s", user_id);
-    return op;
-}
 
 void svc_get_user(struct service_ctx *ctx, Pipe2__Auth__V1__GetUserRequest *req,
                   struct service_call *call)
@@ -193,6 +209,7 @@ void svc_set_user_disabled(struct service_ctx *ctx, Pipe2__Auth__V1__SetUserDisa
     struct user_rec_op *op = user_rec_op_new(call, req->user_id);
     if (op != NULL) {
         char marker[REVOKE_SUBJECT_MARKER_LEN + 1];
+        op->disabled = req->disabled;
         revoke_subject_marker(op->user_id, marker);
         int64_t now_ms = clock_now_ms();
         oauth_store_user_disable(ctx->store, op->user_id, req->disabled, marker, now_ms,

@@ -268,7 +268,8 @@ void oauth_store_session_create(struct store *st, const char *sid_digest, const 
 void oauth_store_session_delete(struct store *st, const char *sid_digest, store_eval_cb cb,
                                 void *arg)
 {
-    static const char lua[] = "redis.call('DEL', KEYS[1])\nreturn 1\n";
+    static const char lua[] = "local u = redis.call('HGET', KEYS[1], 'user_id') or ''\n"
+                              "redis.call('DEL', KEYS[1])\nreturn {1, u}\n";
     EVAL(st, lua, 1, cb, arg, KEY(STORE_KEY_SESSION, sid_digest));
 }
 

@@ -55,9 +55,10 @@ struct revocation {
 };
 
 typedef void (*store_done_cb)(void *arg, p2a_err err);
-/* P2A_ERR_NOT_FOUND: no such token, or not the given user's. exp is the token's expiry. */
+/* P2A_ERR_NOT_FOUND: no such token, or not the given user's. exp is the token's expiry,
+ * user_id its owner's (for the audit trail). */
 typedef void (*store_revoke_cb)(void *arg, p2a_err err, bool already, int64_t revoked_at,
-                                int64_t exp);
+                                int64_t exp, const char *user_id);
 typedef void (*store_list_cb)(void *arg, p2a_err err, const struct pat_record *recs, size_t n);
 typedef void (*store_revocations_cb)(void *arg, p2a_err err, const struct revocation *v, size_t n,
                                      uint64_t seq);

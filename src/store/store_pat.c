@@ -164,24 +164,27 @@ static const char revoke_lua[] =
                      "end\n"
                      "local was = tonumber(redis.call('HGET', KEYS[1], 'revoked_at') or '0')\n"
                      "local exp = redis.call('HGET', KEYS[1], 'expires_at')\n"
-                     "if was ~= 0 then return {1, was, 0, tonumber(exp)} end\n"
+                     "local user = redis.call('HGET', KEYS[1], 'user_id') or ''\n"
+                     "if was ~= 0 then return {1, was, 0, tonumber(exp), user} end\n"
                      "redis.call('HSET', KEYS[1], 'revoked_at', ARGV[3])\n"
                      "local seq = revoke(ARGV[1], exp, ARGV[4]) or 0\n"
-                     "return {0, tonumber(ARGV[3]), seq, tonumber(exp)}\n";
+                     "return {0, tonumber(ARGV[3]), seq, tonumber(exp), user}\n";
 
 static void revoke_reply(struct op *op, redisReply *r)
 {
     if (!store_reply_ok(r) || r->type != REDIS_REPLY_ARRAY || r->elements < 1) {
-        op->cb.revoke(op->arg, P2A_ERR_UNAVAILABLE, false, 0, 0);
+        op->cb.revoke(op->arg, P2A_ERR_UNAVAILABLE, false, 0, 0, "");
         return;
     }
     int64_t code = store_reply_int(r->element[0]);
     if (code < 0 || r->elements < 4) {
-        op->cb.revoke(op->arg, P2A_ERR_NOT_FOUND, false, 0, 0);
+        op->cb.revoke(op->arg, P2A_ERR_NOT_FOUND, false, 0, 0, "");
         return;
     }
+    const redisReply *u = r->elements >= 5 ? r->element[4] : NULL;
     op->cb.revoke(op->arg, P2A_OK, code == 1, store_reply_int(r->element[1]),
-                  store_reply_int(r->element[3]));
+                  store_reply_int(r->element[3]),
+                  u != NULL && u->type == REDIS_REPLY_STRING ? u->str : "");
 }
 
 void store_pat_revoke(struct store *st, const char *jti, const char *user_id, int64_t now_ms,

@@ -5,6 +5,10 @@ is doing, which a shared 2-core machine needs). Reported as after/before through
 (before's instructions over after's: above 1 is faster).
 
     tests/bench/ab_bench.py --before OLD/pipe2-authd --after NEW/pipe2-authd [-n 3000]
+    tests/bench/ab_bench.py --trail NEW/pipe2-authd [-n 3000]
+
+--trail compares one build with the audit trail off (PIPE2_AUTH_AUDIT=off, "before") and on
+("after").
 
 Each build runs one worker under valgrind with instrumentation off until the load starts
 (a warm-up fills the token cache first), then n requests from h2load; the dump's total over
@@ -53,7 +57,7 @@ def totals(tmp, name, pid):
     return total
 
 
-def measure(binary, n, tmp):
+def measure(binary, n, tmp, extra=None):
     """{'fa': instructions per forward-auth, 'intro': per Introspect} for one build."""
     harness.AUTHD = binary
     env = harness.Env()
@@ -61,7 +65,7 @@ def measure(binary, n, tmp):
         fport = harness.free_port()
         name = os.path.basename(os.path.dirname(binary)) + str(harness.free_port())
         a = env.authd({"PIPE2_AUTH_WORKERS": "1", "PIPE2_AUTH_RESOURCE": RESOURCE,
-                       "PIPE2_AUTH_FORWARD_AUTH_LISTEN": f"127.0.0.1:{fport}"},
+                       "PIPE2_AUTH_FORWARD_AUTH_LISTEN": f"127.0.0.1:{fport}", **(extra or {})},
                       wrap=callgrind(tmp, name))
         admin = a.client(env.admin_key)
         token = admin.issue("bench", "bench token", scope="mcp").token
@@ -94,13 +98,18 @@ def measure(binary, n, tmp):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--before", required=True)
-    ap.add_argument("--after", required=True)
+    ap.add_argument("--before")
+    ap.add_argument("--after")
+    ap.add_argument("--trail", help="one build: the audit trail off (before) and on (after)")
     ap.add_argument("-n", type=int, default=3000)
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="p2a-ab-")
-    b = measure(os.path.abspath(a.before), a.n, tmp)
-    c = measure(os.path.abspath(a.after), a.n, tmp)
+    if a.trail:
+        b = measure(os.path.abspath(a.trail), a.n, tmp, {"PIPE2_AUTH_AUDIT": "off"})
+        c = measure(os.path.abspath(a.trail), a.n, tmp, {"PIPE2_AUTH_AUDIT": "on"})
+    else:
+        b = measure(os.path.abspath(a.before), a.n, tmp)
+        c = measure(os.path.abspath(a.after), a.n, tmp)
     for key, what in (("fa", "forward-auth (cached, HTTP/1.1 keep-alive)"),
                       ("intro", "Introspect (cached, gRPC)")):
         print(f"{what}: {b[key]:,.0f} -> {c[key]:,.0f} instructions a request; "

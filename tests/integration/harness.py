@@ -339,6 +339,21 @@ class Authd:
         finally:
             c.close()
 
+    def wait_audit_settled(self, quiet_s=1.5, timeout=15):
+        """Waits until the audit trail's writes of what happened so far are in Redis (its
+        writer ticks every second): nothing waiting, and no write for quiet_s."""
+        import re
+        seen = {"n": None, "since": time.monotonic()}
+
+        def settled():
+            _, _, body = self.ops("/metrics")
+            n = re.search(r"^p2a_audit_events_written_total (\d+)", body, re.M).group(1)
+            backlog = re.search(r"^p2a_audit_backlog (\d+)", body, re.M).group(1)
+            if n != seen["n"]:
+                seen.update(n=n, since=time.monotonic())
+            return backlog == "0" and time.monotonic() - seen["since"] > quiet_s
+        wait_until(settled, timeout, "the audit trail's writes to settle", interval=0.1)
+
     def client(self, key=None):
         if self.tls:
             return TestClient(f"127.0.0.1:{self.port}", key=key, root_cert=read(self.env.cert),

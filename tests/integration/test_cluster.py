@@ -143,8 +143,8 @@ class ClusterKeys(unittest.TestCase):
             kinds = {ev[1] for ev, _ in scripts}
             print(f"\n{len(scripts)} scripts run, {len(kinds)} different ones, "
                   f"{sum(len(c) for _, c in scripts)} commands inside them")
-            # every script of src/store (39): a new one must join a flow above
-            self.assertEqual(len(kinds), 39, "a script of src/store/ that no flow above ran?")
+            # every script of src/store (41): a new one must join a flow above
+            self.assertEqual(len(kinds), 41, "a script of src/store/ that no flow above ran?")
             self.check_declared(env, scripts)
             self.check_plain_commands(env, entries)
             cluster = Cluster(env.dir)
@@ -171,6 +171,10 @@ class ClusterKeys(unittest.TestCase):
                    "the last-used flush")
         admin.revoke(pat.info.jti)
         self.assertEqual(len(admin.list("carla", include_revoked=True).tokens), 1)
+        # the audit trail: its writes (above, by every admin call) and its reads
+        wait_until(lambda: admin.list_audit(user_id="carla", types=["pat.revoked"]).events, 10,
+                   "the revocation in the audit trail")
+        admin.list_audit(page_size=5)
         # OAuth: a user, a client, a failed and a good sign-in, consent, codes, refresh,
         # introspection and revocation of each kind of token
         user_id = admin.create_user("ana", PASSWORD).user_id
