@@ -225,6 +225,18 @@ class AuditTrail(unittest.TestCase):
             self.assertEqual(cm.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
             self.assertTrue(cm.exception.details())
 
+    def test_client_registered_and_revoked_by_a_dashboard(self):
+        r = self.admin_a.register_client(["http://127.0.0.1:4567/cb"], "Dash app")
+        self.secrets.add(r.client_secret)
+        self.admin_b.revoke_client(r.client_id)
+
+        def both():
+            evs = all_events(self.admin_a, client_id=r.client_id)
+            return evs if len(evs) >= 2 else None
+        evs = wait_until(both, 10, "the client's events")
+        self.assertEqual([(e.type, e.actor) for e in reversed(evs)],
+                         [("client.registered", "key:dash"), ("client.revoked", "key:dash")])
+
     def test_z_no_secret_in_any_event_or_log_line(self):
         self.secrets.assert_absent(self, self.env, [])
 
