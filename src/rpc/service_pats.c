@@ -119,8 +119,8 @@ static void on_revoked(void *arg, p2a_err err, bool already, int64_t revoked_at,
 {
     struct revoke_op *op = arg;
     if (err == P2A_OK && !already)
-        svc_audit(op->call,
-                  (struct audit_in){.type = "pat.revoked", .user_id = user_id, .token_id = op->jti});
+        svc_audit(op->call, (struct audit_in){
+                                .type = "pat.revoked", .user_id = user_id, .token_id = op->jti});
     if (err == P2A_OK) {
         revoke_local(op->revoked, op->jti, exp);
         Pipe2__Auth__V1__RevokeTokenResponse resp = PIPE2__AUTH__V1__REVOKE_TOKEN_RESPONSE__INIT;

@@ -110,7 +110,6 @@ static struct user_rec_op *user_rec_op_new(struct service_call *call, const char
     return op;
 }
 
-
 static void on_user_put(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
 {
     (void)lens;
@@ -147,7 +146,6 @@ void svc_put_user(struct service_ctx *ctx, Pipe2__Auth__V1__PutUserRequest *req,
 }
 
 /* ---- GetUser, SetUserDisabled --------------------------------------------------------------- */
-
 
 static void on_user_got(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
 {
@@ -193,7 +191,6 @@ static void on_user_disabled(void *arg, p2a_err err, const char *const *v, const
     }
     free(op);
 }
-
 
 void svc_get_user(struct service_ctx *ctx, Pipe2__Auth__V1__GetUserRequest *req,
                   struct service_call *call)
