@@ -523,6 +523,8 @@ static void on_login_reserved(void *arg, p2a_err err, const char *const *v, cons
     struct oreq *r = arg;
     if (r->http == NULL || err != P2A_OK || n < 4)
         signin_release(r);
+    if (r->http != NULL && (err != P2A_OK || n < 4))
+        signin_failed(r, "the service was unavailable"); /* a 503 below */
     if ((r = oreq_resume(arg, err, n, 4)) == NULL)
         return;
     long long status = strtoll(v[0], NULL, 10), retry = strtoll(v[3], NULL, 10);

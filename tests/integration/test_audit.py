@@ -248,10 +248,9 @@ class AuditUnderAttack(unittest.TestCase):
     def setUpClass(cls):
         cls.env = Env()
         cls.a = oauth_authd(cls.env, {"PIPE2_AUTH_AUDIT_MAX_EVENTS": "1000",
-                                      "PIPE2_AUTH_HASH_THREADS": "1",
-                                      "PIPE2_AUTH_HASH_QUEUE": "1",
                                       "PIPE2_AUTH_ACCOUNT_PAGES": "on",
-                                      "PIPE2_AUTH_REDIS_TIMEOUT_MS": "500"})
+                                      "PIPE2_AUTH_HASH_THREADS": "1",
+                                      "PIPE2_AUTH_HASH_QUEUE": "1"})
         cls.admin = cls.a.client(cls.env.admin_key)
         cls.secrets = Secrets()
         cls.secrets.add(cls.env.admin_key, PASSWORD)
