@@ -160,7 +160,7 @@ static void on_assertion_rate(void *arg, p2a_err err, const char *const *v, cons
         return;
     }
     oauth_store_assertion_once(r->o->h.store, r->client_id, r->signed_by.jti, r->signed_by.exp,
-                               on_assertion_recorded, r);
+                               r->o->cfg->clock_skew_s, on_assertion_recorded, r);
 }
 
 /* Verifies r->assertion with the client's keys, then records its jti (used once). */

@@ -16,8 +16,8 @@
  *      every OAUTH_PROVIDER_REFETCH_S;
  *   4. the assertion checked completely (idjag_check), the resource and scope to grant, the
  *      person's user id as upstream sign-in makes it (oidc_user_id: one subject per person);
- *   5. its jti recorded until its exp in Redis, SET NX (oauth_store_assertion_once): a replay
- *      on any replica finds it;
+ *   5. its jti recorded in Redis while any replica may still accept it (its exp and the skew),
+ *      SET NX (oauth_store_assertion_once): a replay on any replica finds it;
  *   6. the access token signed, then the person's record read: a disabled person gets
  *      invalid_grant (reading after signing, a disable that lands meanwhile covers the token:
  *      its iat is not after the cutoff); a person seen for the first time gets a record
@@ -114,7 +114,8 @@ static void record_jti(struct oreq *r)
     oauth_digest_hex(iss, strlen(iss), name + 7);
     oauth_store_assertion_once(
         r->o->h.store, name, json_string_value(json_object_get(r->pending, "jti")),
-        (int64_t)json_number_value(json_object_get(r->pending, "exp")), on_jti_recorded, r);
+        (int64_t)json_number_value(json_object_get(r->pending, "exp")), r->o->cfg->clock_skew_s,
+        on_jti_recorded, r);
 }
 
 /* ---- 4. the assertion, and what to grant ---------------------------------------------------- */

@@ -618,18 +618,20 @@ void oauth_store_jti_revoke(struct store *st, const char *jti, int64_t exp, int6
 }
 
 void oauth_store_assertion_once(struct store *st, const char *client_id, const char *jti,
-                                int64_t exp, store_eval_cb cb, void *arg)
+                                int64_t exp, int skew_s, store_eval_cb cb, void *arg)
 {
+    /* kept while any replica may still take it: to exp plus the skew it allows past exp, on
+     * a clock that may lag Redis's by the skew again, and a minute more */
     static const char lua[] =
         "local t = redis.call('TIME')\n"
-        "local ttl = tonumber(ARGV[1]) - tonumber(t[1]) + 60\n"
+        "local ttl = tonumber(ARGV[1]) + 2 * tonumber(ARGV[2]) - tonumber(t[1]) + 60\n"
         "if ttl < 1 then ttl = 1 end\n"
         "if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ttl) then return 1 end\n"
         "return 0\n";
     char both[OAUTH_MAX_CLIENT_ID + 160], digest[OAUTH_HEX_LEN + 1];
     int n = snprintf(both, sizeof(both), "%s\n%s", client_id, jti);
     oauth_digest_hex(both, (size_t)n < sizeof(both) ? (size_t)n : sizeof(both) - 1, digest);
-    EVAL(st, lua, 1, cb, arg, KEY(STORE_KEY_ASSERTION, digest), NUM(exp));
+    EVAL(st, lua, 1, cb, arg, KEY(STORE_KEY_ASSERTION, digest), NUM(exp), NUM(skew_s));
 }
 
 /* The rate limit script: KEYS[1] the address's counter, KEYS[2] everyone's; ARGV the two

@@ -146,10 +146,12 @@ void oauth_store_refresh_revoke(struct store *st, const char *rt_digest, const c
 /* Revokes one access token until exp: {1} revoked now, {0} already. */
 void oauth_store_jti_revoke(struct store *st, const char *jti, int64_t exp, int64_t now_ms,
                             store_eval_cb cb, void *arg);
-/* Records a client assertion's jti until exp (RFC 7523 3: used once): {1} the first time,
+/* Records a client assertion's (or an ID-JAG's) jti as used (RFC 7523 3: used once) for as
+ * long as a replica may still accept it: exp plus twice skew_s (the skew a replica allows past
+ * exp, and as much again between its clock and Redis's), and a minute: {1} the first time,
  * {0} a replay. */
 void oauth_store_assertion_once(struct store *st, const char *client_id, const char *jti,
-                                int64_t exp, store_eval_cb cb, void *arg);
+                                int64_t exp, int skew_s, store_eval_cb cb, void *arg);
 /* An address not seen in the window still gets this many when everyone together is over the
  * global limit: the global limit never locks out a newcomer (the reserve, oauth_budget.c,
  * guards Redis's bytes). */
