@@ -112,10 +112,10 @@ static void record_jti(struct oreq *r)
     const char *iss = json_string_value(json_object_get(r->pending, "iss"));
     char name[8 + OAUTH_HEX_LEN] = "id-jag:";
     oauth_digest_hex(iss, strlen(iss), name + 7);
-    oauth_store_assertion_once(
-        r->o->h.store, name, json_string_value(json_object_get(r->pending, "jti")),
-        (int64_t)json_number_value(json_object_get(r->pending, "exp")), r->o->cfg->clock_skew_s,
-        on_jti_recorded, r);
+    oauth_store_assertion_once(r->o->h.store, name,
+                               json_string_value(json_object_get(r->pending, "jti")),
+                               (int64_t)json_number_value(json_object_get(r->pending, "exp")),
+                               r->o->cfg->clock_skew_s, on_jti_recorded, r);
 }
 
 /* ---- 4. the assertion, and what to grant ---------------------------------------------------- */

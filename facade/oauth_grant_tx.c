@@ -3,10 +3,12 @@
  * for the rules and how revocation follows the chain).
  *
  * Reached once the client is authenticated as a confidential client that registered the
- * grant (oauth_token.c's table). Everything here is decided from memory: the subject token goes
- * through the one introspection flow (the revocation view, its signature, expiry, its
- * person), the exchange through exchange_decide(), and nothing is written to Redis: the new
- * token carries the chain that revokes it. Runs on the facade's thread.
+ * grant (oauth_token.c's table). A client's exchanges are counted per address and in all
+ * (PIPE2_AUTH_TOKEN_EXCHANGE_RATE_LIMIT, _CLIENT_RATE_LIMIT, per 5 minutes: two Redis
+ * counters); the rest is decided from memory: the subject token goes through the one
+ * introspection flow (the revocation view, its signature, expiry, its person), the exchange
+ * through exchange_decide(), and nothing else is written to Redis: the new token carries the
+ * chain that revokes it. Runs on the facade's thread.
  *
  * Taken: subject_token with subject_token_type access_token; one resource or audience (the
  * new token's audience, a resource the client registered); scope (within the subject
@@ -18,6 +20,8 @@
 #include "oauth_internal.h"
 
 #include "exchange.h"
+
+#define OAUTH_EXCHANGE_WINDOW_S 300
 
 /* The client's registered resources (borrowed from its record), at most TOKEN_MAX_AUD. */
 static size_t client_resources(json_t *client, const char *out[TOKEN_MAX_AUD])
@@ -78,15 +82,16 @@ bool oauth_grant_token_exchange_enabled(const struct p2a_config *cfg)
     return true;
 }
 
-void oauth_grant_token_exchange(struct oreq *r)
+/* The exchange itself, once the client is within its limits. */
+static void on_tx_rate(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
 {
-    const struct p2a_config *cfg = r->o->cfg;
-    const char *audience = NULL;
-    const char *why = read_request(r, &audience);
-    if (why != NULL) {
-        oreq_error(r, 400, "invalid_request", why);
+    (void)lens;
+    struct oreq *r = oreq_resume(arg, err, n, 2);
+    if (r == NULL || !oreq_within_limits(r, v, "token exchanges for this client", "this address"))
         return;
-    }
+    const struct p2a_config *cfg = r->o->cfg;
+    const char *audience = NULL, *why = NULL;
+    (void)read_request(r, &audience); /* checked before the limits */
     const char *st = oauth_form_get(&r->form, "subject_token");
     const struct keyring *keys = r->o->h.keys(r->o->h.arg);
     struct introspector x = {.cfg = cfg, .keys = keys, .revoked = r->o->h.revoked};
@@ -133,4 +138,26 @@ void oauth_grant_token_exchange(struct oreq *r)
     OPENSSL_cleanse(token, strlen(token));
     free(token);
     introspection_deinit(&in);
+}
+
+void oauth_grant_token_exchange(struct oreq *r)
+{
+    const struct p2a_config *cfg = r->o->cfg;
+    const char *audience = NULL;
+    const char *why = read_request(r, &audience);
+    if (why != NULL) {
+        oreq_error(r, 400, "invalid_request", why);
+        return;
+    }
+    /* no person is needed to exchange again and again (and to revoke each token, growing
+     * every replica's revocation set): a client's exchanges are bounded as its client
+     * credentials tokens are */
+    if (!oauth_budget_allows(r->o, 2 * OAUTH_COUNTERS_BYTES)) {
+        oauth_budget_refuse(r, false);
+        return;
+    }
+    char what[16 + OAUTH_MAX_CLIENT_ID];
+    snprintf(what, sizeof(what), "tx:%s", r->client_id);
+    oauth_store_limit_hit(r->o->h.store, what, r->limit, cfg->tx_rate_limit,
+                          cfg->tx_client_rate_limit, OAUTH_EXCHANGE_WINDOW_S, on_tx_rate, r);
 }

@@ -153,6 +153,10 @@ static const struct row rows[] = {
      "client_credentials tokens one client may get from one client address per 5 minutes"},
     {"CLIENT_CREDENTIALS_CLIENT_RATE_LIMIT", K_INT, S(cc_client_rate_limit), "6000", 1, 100000000,
      false, false, "client_credentials tokens one client may get per 5 minutes from all addresses"},
+    {"TOKEN_EXCHANGE_RATE_LIMIT", K_INT, S(tx_rate_limit), "600", 1, 1000000, false, false,
+     "token exchanges one client may make from one client address per 5 minutes"},
+    {"TOKEN_EXCHANGE_CLIENT_RATE_LIMIT", K_INT, S(tx_client_rate_limit), "6000", 1, 100000000,
+     false, false, "token exchanges one client may make per 5 minutes from all addresses"},
     {"CLIENT_UNUSED_EXPIRY", K_INT, S(client_unused_expiry_s), "600", 60, 31536000, false, false,
      "seconds a self-registered client lasts before its first use (an anonymous registration "
      "is kept this long)"},

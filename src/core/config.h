@@ -107,6 +107,8 @@ struct p2a_config {
     int client_idle_expiry_s;        /* ... after its last use */
     int cc_rate_limit;         /* client_credentials tokens per client and address per 5 min */
     int cc_client_rate_limit;  /* ... per client from all addresses */
+    int tx_rate_limit;         /* token exchanges per client and address per 5 min */
+    int tx_client_rate_limit;  /* ... per client from all addresses */
     int login_rate_limit;      /* attempts per account and address per 15 min */
     int login_throttle_after;  /* failures per account before spacing out */
     int login_device_failures; /* ... from a browser it signed in from before */

@@ -14,7 +14,7 @@ import urllib.parse
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from harness import Authd, Env, b64url, free_port, wait_until
+from harness import Env, b64url, free_port, oauth_authd, wait_until
 from test_cimd import es256, jwk_of
 from test_exchange import ACCESS, GRANT as EXCHANGE, basic
 from test_idjag import JWT_BEARER, JagIdP
@@ -26,6 +26,7 @@ B = "https://b.example.test/mcp"
 CC = "client_credentials"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 SKEW = 120
+TX_LIMIT = 30  # exchanges a client gets from one address per 5 minutes here
 JSONCT = {"Content-Type": "application/json"}
 
 
@@ -45,26 +46,22 @@ class AttackGrants(unittest.TestCase):
     @classmethod
     def start(cls):
         env = cls.env
-        a, b = Authd(env), Authd(env)
-        cls.issuer = f"http://127.0.0.1:{a.http_port}"
         cls.fwd = free_port()
-        common = {"PIPE2_AUTH_ISSUER": cls.issuer, "PIPE2_AUTH_RESOURCE": f"{A},{B}",
+        common = {"PIPE2_AUTH_RESOURCE": f"{A},{B}",
                   "PIPE2_AUTH_SCOPES": "mcp files admin", "PIPE2_AUTH_RESOURCE_SCOPES": "mcp",
                   "PIPE2_AUTH_CLOCK_SKEW": str(SKEW),
                   "PIPE2_AUTH_UPSTREAM_ISSUER": cls.idp.issuer,
                   "PIPE2_AUTH_UPSTREAM_CLIENT_ID": CLIENT_ID,
                   "PIPE2_AUTH_UPSTREAM_CLIENT_SECRET": CLIENT_SECRET,
                   "PIPE2_AUTH_UPSTREAM_SUBJECT_PREFIX": PREFIX,
-                  "PIPE2_AUTH_ID_JAG_ISSUERS": cls.idp.issuer}
-        a.extra = dict(common, PIPE2_AUTH_FORWARD_AUTH_LISTEN=f"127.0.0.1:{cls.fwd}")
-        b.extra = dict(common)
-        for x in (a, b):
-            x.issuer = cls.issuer
-            env.authds.append(x)
-            x.start()
-        cls.a, cls.b = a, b
-        cls.admin = a.client(env.admin_key)
-        cls.mcp = a.client(env.introspect_key)
+                  "PIPE2_AUTH_ID_JAG_ISSUERS": cls.idp.issuer,
+                  "PIPE2_AUTH_TOKEN_EXCHANGE_RATE_LIMIT": str(TX_LIMIT)}
+        cls.a = oauth_authd(env, {**common,
+                                  "PIPE2_AUTH_FORWARD_AUTH_LISTEN": f"127.0.0.1:{cls.fwd}"})
+        cls.issuer = cls.a.issuer
+        cls.b = env.authd({**common, "PIPE2_AUTH_ISSUER": cls.issuer})
+        cls.admin = cls.a.client(env.admin_key)
+        cls.mcp = cls.a.client(env.introspect_key)
         cls.key = ec.generate_private_key(ec.SECP256R1())
         jwks = json.dumps({"keys": [jwk_of(cls.key, "k1")]})
         # an agent with client credentials by a secret, one by a key; an exchanging server
@@ -197,7 +194,6 @@ class AttackGrants(unittest.TestCase):
         self.assertFalse(self.mcp.introspect(t, resource=A, expected_kind=2).active)
 
     def test_assertions_of_one_kind_are_never_taken_for_the_other(self):
-        cid = self.jagger[0]
         now = int(time.time())
         jag = self.idp.jag()
         # an ID-JAG as a client assertion (private_key_jwt) of the client it names
@@ -227,7 +223,6 @@ class AttackGrants(unittest.TestCase):
         self.assertIn("client_id", self.refused(
             self.jag_form(self.idp.jag(client_id=self.agent[0])), 400, "invalid_grant",
             basic(*self.jagger)))
-        del cid
 
     def test_one_jti_in_both_kinds_burns_neither(self):
         jti = "shared-" + secrets.token_urlsafe(8)
@@ -345,6 +340,109 @@ class AttackGrants(unittest.TestCase):
         # both replicas still answer
         for authd in (self.a, self.b):
             self.assertEqual(authd.health(), 1)
+
+    # ---- what an anonymous client can make us hold or do ---------------------------------
+
+    def test_anonymous_refusals_leave_nothing_in_redis_and_few_log_lines(self):
+        before = int(self.env.redis.cli("DBSIZE"))
+        lines = self.a.output().count('"oauth.refused"')
+        now = int(time.time())
+        forms = []
+        for i in range(40):  # 120 refusals from 40 client ids, within about a second
+            cid = f"c_{secrets.token_urlsafe(16)}"
+            forms += [({"grant_type": CC, "resource": A}, basic(cid, "s" * 43)),
+                      ({"grant_type": CC, "client_id": self.signer,
+                        "client_assertion_type": ASSERTION_TYPE,  # signed by another key
+                        "client_assertion": self.client_assertion(
+                            self.signer, now + 60, now, key=ec.generate_private_key(
+                                ec.SECP256R1()))}, None),
+                      (self.jag_form(self.idp.jag()), basic(self.jagger[0], "wrong" + str(i)))]
+        t0 = time.monotonic()
+        for form, h in forms:
+            st, _ = self.token(form, h)
+            self.assertEqual(st, 401)
+        elapsed = time.monotonic() - t0
+        self.assertEqual(int(self.env.redis.cli("DBSIZE")), before)
+        # oauth.refused: at most one line a second for each of 64 limiters
+        logged = self.a.output().count('"oauth.refused"') - lines
+        self.assertLessEqual(logged, 64 * (int(elapsed) + 2))
+
+    def test_a_self_registered_jwks_uri_is_never_fetched_from_a_private_address(self):
+        import socket
+        ls = socket.socket()
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(8)
+        ls.setblocking(False)
+        try:
+            uri = f"https://127.0.0.1:{ls.getsockname()[1]}/jwks"
+            st, _, b = self.a.http("/register", "POST", json.dumps({
+                "client_name": "keys elsewhere", "redirect_uris": ["http://127.0.0.1/cb"],
+                "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": uri}), JSONCT)
+            self.assertEqual(st, 201, b)
+            cid = json.loads(b)["client_id"]
+            now = int(time.time())
+            why = self.refused({"grant_type": "authorization_code", "code": "x",
+                                "code_verifier": "v" * 43, "client_id": cid,
+                                "client_assertion_type": ASSERTION_TYPE,
+                                "client_assertion": self.client_assertion(cid, now + 60, now)},
+                               401, "invalid_client")
+            self.assertIn("jwks_uri", why)
+            with self.assertRaises(BlockingIOError):
+                ls.accept()
+        finally:
+            ls.close()
+
+    def test_an_exchanging_client_cannot_grow_the_revocation_sets_without_bound(self):
+        """Exchange, revoke, again: each revoked token is an entry in every replica's
+        revocation set (and Redis) until it expires. No person is needed for the loop, so the
+        exchanges a client gets are bounded as client credentials are."""
+        user_id = self.admin.create_user("loop-victim", PASSWORD).user_id
+        pat = self.admin.issue(user_id, "laptop", scope="mcp").token
+        r = self.admin.register_client([], "looping server", "client_secret_basic",
+                                       grant_types=[EXCHANGE], resources=[A, B])
+        who = basic(r.client_id, r.client_secret)
+        before = int(self.env.redis.cli("ZCARD", "p2a:{t}:revoked"))
+        statuses = []
+        for _ in range(TX_LIMIT + 10):
+            st, j = self.token({"grant_type": EXCHANGE, "subject_token": pat,
+                                "subject_token_type": ACCESS, "resource": B}, who)
+            statuses.append(st)
+            if st != 200:
+                self.assertEqual((st, j["error"]), (429, "too_many_requests"), j)
+                continue
+            st, _, b = self.a.http("/revoke", "POST", urllib.parse.urlencode(
+                {"token": j["access_token"]}), {**FORM, **who})
+            self.assertEqual(st, 200, b)
+        self.assertEqual(statuses.count(200), TX_LIMIT)
+        grown = int(self.env.redis.cli("ZCARD", "p2a:{t}:revoked")) - before
+        self.assertLessEqual(grown, TX_LIMIT)
+
+    def test_a_client_may_revoke_or_introspect_only_its_own_tokens(self):
+        user_id = self.admin.create_user("own-only", PASSWORD).user_id
+        pat = self.admin.issue(user_id, "laptop", scope="mcp").token
+        x = self.granted({"grant_type": EXCHANGE, "subject_token": pat,
+                          "subject_token_type": ACCESS, "resource": B}, basic(*self.server))
+        cc = self.cc_token()
+        for who, token in ((self.agent, pat), (self.agent, x), (self.server, cc),
+                           (self.jagger, x)):
+            st, _, b = self.a.http("/revoke", "POST", urllib.parse.urlencode({"token": token}),
+                                   {**FORM, **basic(*who)})
+            self.assertEqual(st, 200, b)
+            st, _, b = self.a.http("/introspect", "POST",
+                                   urllib.parse.urlencode({"token": token}),
+                                   {**FORM, **basic(*who)})
+            self.assertFalse(json.loads(b).get("active"), b)
+        for t in (pat, x, cc):
+            self.assertTrue(self.mcp.introspect(t).active)
+
+    def test_an_assertion_is_no_bearer_token(self):
+        now = int(time.time())
+        for t in (self.idp.jag(), self.client_assertion(self.signer, now + 60, now),
+                  self.idp.id_token()):
+            st, h = self.forward_auth(t, **{"X-Auth-Subject": "alice"})
+            self.assertEqual(st, 401)
+            self.assertNotIn("x-auth-subject", h)
+            self.assertFalse(self.mcp.introspect(t).active)
 
     # ---- last: what the daemons wrote --------------------------------------------------------
 
