@@ -214,9 +214,16 @@ const char *idjag_scope(const struct p2a_config *cfg, json_t *claims, const char
         *invalid_scope = true;
         return "scope is malformed";
     }
-    if (requested != NULL && asserted != NULL && !scope_covers(asserted, requested))
-        return "scope asks for more than the identity provider granted in the assertion";
-    const char *want = requested ? requested : (asserted ? asserted : cfg->resource_scopes);
+    /* no person consents here: an assertion that names no scope grants the resources'
+     * defaults, never more (a client asking for admin gets it only where the identity provider
+     * said so) */
+    const char *ceiling = asserted != NULL ? asserted : cfg->resource_scopes;
+    if (requested != NULL && !scope_covers(ceiling, requested))
+        return asserted != NULL
+                   ? "scope asks for more than the identity provider granted in the assertion"
+                   : "scope asks for more than the resource's default scopes, and the assertion "
+                     "grants no scope";
+    const char *want = requested ? requested : ceiling;
     size_t o = 0;
     const char *t;
     size_t m;

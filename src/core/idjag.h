@@ -69,7 +69,8 @@ const char *idjag_resource(const struct p2a_config *cfg, json_t *claims);
 /* The scope to grant, into out: the requested scopes (none requested: those asserted, else the
  * resources' defaults) that the authorization server offers, never offline_access (no refresh
  * token comes of this grant). NULL when granted; else why: a requested scope the assertion's
- * scope claim does not hold (invalid_grant), or nothing left to grant (*invalid_scope set). */
+ * scope claim does not hold, or, when it has none, one beyond the resources' defaults
+ * (invalid_grant), or nothing left to grant (*invalid_scope set). */
 const char *idjag_scope(const struct p2a_config *cfg, json_t *claims, const char *requested,
                         char *out, size_t outlen, bool *invalid_scope);
 

@@ -282,6 +282,13 @@ class AttackGrants(unittest.TestCase):
         # ID-JAG: no scope beyond the assertion's, no resource other than the assertion's
         self.refused(self.jag_form(self.idp.jag(scope="mcp"), scope="mcp admin"), 400,
                      "invalid_grant", basic(*self.jagger))
+        # an ID-JAG that names no scope: the resource's defaults (mcp), never admin, which no
+        # person consented to and the identity provider never granted
+        self.assertIn("no scope", self.refused(
+            self.jag_form(self.idp.jag(scope=None), scope="admin files"), 400, "invalid_grant",
+            basic(*self.jagger)))
+        st, j = self.token(self.jag_form(self.idp.jag(scope=None)), basic(*self.jagger))
+        self.assertEqual((st, j.get("scope")), (200, "mcp"), j)
         self.refused(self.jag_form(self.idp.jag(), resource=B), 400, "invalid_target",
                      basic(*self.jagger))
         self.refused(self.jag_form(self.idp.jag(resource="https://evil.example/mcp")), 400,

@@ -257,8 +257,15 @@ static void idjag__scope_is_the_intersection(void **state)
     assert_string_equal(out, "mcp"); /* and we offer */
     assert_null(idjag_scope(&f->cfg, none, NULL, out, sizeof(out), &inv));
     assert_string_equal(out, "mcp"); /* no scope asserted or asked: the resource's */
-    assert_null(idjag_scope(&f->cfg, none, "files offline_access", out, sizeof(out), &inv));
-    assert_string_equal(out, "files"); /* never a refresh token */
+    assert_null(idjag_scope(&f->cfg, none, "mcp", out, sizeof(out), &inv));
+    assert_string_equal(out, "mcp");
+    json_t *offline = json_pack("{s:s}", "scope", "mcp offline_access");
+    assert_null(idjag_scope(&f->cfg, offline, NULL, out, sizeof(out), &inv));
+    assert_string_equal(out, "mcp"); /* never a refresh token */
+    json_decref(offline);
+    /* no scope asserted: nothing beyond the resource's defaults (no person consents here) */
+    assert_non_null(idjag_scope(&f->cfg, none, "files", out, sizeof(out), &inv));
+    assert_false(inv);
     const char *why = idjag_scope(&f->cfg, asserted, "mcp admin", out, sizeof(out), &inv);
     assert_non_null(why);
     assert_false(inv); /* invalid_grant: beyond the assertion */
