@@ -36,8 +36,10 @@ __attribute__((noinline)) static void copy_field(char *dst, size_t cap, const ch
 }
 
 /* token.refused is not among them: a worker reports it once per token and interval already,
- * at most AUDIT_REFUSALS_MAX tokens (and only for tokens we signed). */
-static const char *const aggregated_types[] = {"signin.failed", "client.refused"};
+ * at most AUDIT_REFUSALS_MAX tokens (and only for tokens we signed); it is anonymous
+ * (audit_anonymous()). admin.refused: a service key calling what its role may not, as often
+ * as it likes. */
+static const char *const aggregated_types[] = {"signin.failed", "client.refused", "admin.refused"};
 
 bool audit_aggregated(const char *type)
 {
@@ -45,6 +47,13 @@ bool audit_aggregated(const char *type)
         if (strcmp(type, aggregated_types[i]) == 0)
             return true;
     return false;
+}
+
+bool audit_anonymous(const struct audit_event *ev)
+{
+    if (audit_aggregated(ev->type) || strcmp(ev->actor, "anonymous") == 0)
+        return true;
+    return ev->user_id[0] == '\0' && strncmp(ev->actor, "key:", 4) != 0;
 }
 
 static char replica_tag[8] = "0";
@@ -355,8 +364,9 @@ void audit_agg_free(struct audit_agg *a)
 
 static bool same_bucket(const struct audit_event *b, const struct audit_event *ev)
 {
-    return strcmp(b->type, ev->type) == 0 && strcmp(b->user_id, ev->user_id) == 0 &&
-           strcmp(b->address, ev->address) == 0 && strcmp(b->token_id, ev->token_id) == 0;
+    return strcmp(b->type, ev->type) == 0 && strcmp(b->actor, ev->actor) == 0 &&
+           strcmp(b->user_id, ev->user_id) == 0 && strcmp(b->address, ev->address) == 0 &&
+           strcmp(b->token_id, ev->token_id) == 0;
 }
 
 static void bump(struct audit_event *b, const struct audit_event *ev)

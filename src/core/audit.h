@@ -16,10 +16,11 @@
  *   jti in its worker's struct audit_refusals (no lock, fixed size), which the worker turns
  *   into events on its timer, one per token per interval.
  * - Anonymous and repeatable events (audit_aggregated(): failed sign-ins, refused
- *   registrations) are folded as they are emitted, per (type, person, address, token) and
- *   per minute, at most AUDIT_AGG_MAX of them a minute; the rest into one "(other
- *   addresses)" event: an attacker cannot grow the trail faster than that, whatever they send.
- * Before audit_start() (unit tests, tools) audit_emit() does nothing.
+ *   registrations, admin calls refused for the key's role) are folded as they are emitted, per
+ * (type, person, address, token) and per minute (and actor), at most AUDIT_AGG_MAX of them a
+ * minute; the rest into one "(other addresses)" event: an attacker cannot grow the trail faster
+ * than that, whatever they send. Before audit_start() (unit tests, tools) audit_emit() does
+ * nothing.
  */
 #ifndef P2A_AUDIT_H
 #define P2A_AUDIT_H
@@ -89,6 +90,10 @@ int64_t audit_now_us(void);
 void audit_event_fill(struct audit_event *ev, const struct audit_in *in, int64_t time_us);
 /* Whether events of this type are aggregated (anonymous or repeatable). */
 bool audit_aggregated(const char *type);
+/* Whether ev is one that anyone may cause as often as they like (aggregated, or done by
+ * nobody signed in: a token presented, a sign-in failed): such events have a budget of their
+ * own in Redis, so that they never push out what people and service keys did. */
+bool audit_anonymous(const struct audit_event *ev);
 /* The event in the schema (a JSON object, compact, malloc'd). */
 char *audit_event_json(const struct audit_event *ev);
 /* The CloudEvents 1.0 structured-mode line (no newline), source naming the issuer. */

@@ -62,12 +62,14 @@ static ssize_t read_body(nghttp2_session *session, int32_t stream_id, uint8_t *b
 }
 
 /* Every admin call is in the audit trail, named by its service key (the hot path's methods
- * need the introspect role only: they are not). */
+ * need the introspect role only: they are not). One the key's role may not make is
+ * admin.refused: aggregated, since a low-privilege key may send as many as it likes. */
 static void audit_admin_call(const struct rpc_stream *s, int mi, int status)
 {
     char detail[96];
     snprintf(detail, sizeof(detail), "%s: gRPC status %d", service_method_name(mi), status);
-    service_audit(s->caller, (struct audit_in){.type = "admin.call",
+    bool allowed = service_role_allows(s->caller->role, s->method);
+    service_audit(s->caller, (struct audit_in){.type = allowed ? "admin.call" : "admin.refused",
                                                .address = s->conn->addr,
                                                .outcome = status == RPC_OK ? "success" : "failure",
                                                .detail = detail});

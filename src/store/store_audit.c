@@ -26,7 +26,9 @@ _Static_assert(TAKE_MAX >= AUDIT_AGG_MAX + 1, "a minute's aggregates fit the buf
 
 /* KEYS: the hash, the event's class index (named or anon), then its person's and client's
  * indexes when it has them. ARGV: id, JSON, the oldest id kept (retention by age), the
- * class's cap, the per-person/client cap. */
+ * class's cap, the per-person/client cap, the retention in milliseconds (a person's or
+ * client's index leaves with the last event it names, even when nothing is written to it
+ * again). */
 static const char write_lua[] =
     "local id, cutoff = ARGV[1], '(' .. ARGV[3]\n"
     "local cap, icap = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
@@ -47,6 +49,7 @@ static const char write_lua[] =
     "  redis.call('ZREMRANGEBYLEX', KEYS[i], '-', cutoff)\n"
     "  local n = redis.call('ZCARD', KEYS[i]) - icap\n"
     "  if n > 0 then redis.call('ZREMRANGEBYRANK', KEYS[i], 0, n - 1) end\n"
+    "  redis.call('PEXPIRE', KEYS[i], ARGV[6])\n"
     "end\n"
     "return 1\n";
 
@@ -143,7 +146,7 @@ static void admit(void *arg, const struct audit_event *ev)
     memset(p, 0, sizeof(*p));
     snprintf(p->id, sizeof(p->id), "%s", ev->id);
     p->json = audit_event_json(ev);
-    p->anon = ev->user_id[0] == '\0' && strncmp(ev->actor, "key:", 4) != 0;
+    p->anon = audit_anonymous(ev);
     p->user_key = key_for(KEY_USER, ev->user_id);
     /* an anonymous event names no client index: anyone may register clients, and each
      * index would be a key of its own; a client's query reads the anonymous index too */
@@ -197,10 +200,10 @@ static void on_written(struct op *op, redisReply *r)
 }
 
 static void send_one(struct audit_writer *w, size_t at, const char *cutoff, const char *cap,
-                     const char *acap)
+                     const char *acap, const char *keep_ms)
 {
     struct pending *p = &w->v[at];
-    const char *argv[3 + 4 + 5];
+    const char *argv[3 + 4 + 6];
     int argc = 0, nkeys = 2;
     argv[argc++] = "EVAL";
     argv[argc++] = write_lua;
@@ -219,6 +222,7 @@ static void send_one(struct audit_writer *w, size_t at, const char *cutoff, cons
     argv[argc++] = cutoff;
     argv[argc++] = p->anon ? acap : cap;
     argv[argc++] = cap;
+    argv[argc++] = keep_ms;
     struct write_op *wo = xcalloc(1, sizeof(*wo));
     wo->w = w;
     wo->at = at;
@@ -231,16 +235,17 @@ static void send_backlog(struct audit_writer *w)
 {
     if (w->in_flight > 0 || w->n == 0)
         return; /* one round at a time: its replies come before the next is sent */
-    char cutoff[24], cap[24], acap[24];
-    long long now_us = audit_now_us();
-    snprintf(cutoff, sizeof(cutoff), "%016lld",
-             now_us - (long long)w->cfg->audit_retention_days * 86400 * 1000000);
+    char cutoff[24], cap[24], acap[24], keep_ms[24];
+    long long now_us = audit_now_us(),
+              keep_us = (long long)w->cfg->audit_retention_days * 86400 * 1000000;
+    snprintf(cutoff, sizeof(cutoff), "%016lld", now_us - keep_us);
+    snprintf(keep_ms, sizeof(keep_ms), "%lld", keep_us / 1000);
     snprintf(cap, sizeof(cap), "%d", w->cfg->audit_max_events);
     snprintf(acap, sizeof(acap), "%d", w->cfg->audit_max_events / 10);
     w->round_failed = false;
     w->round_n = w->n < SEND_MAX ? w->n : SEND_MAX;
     for (size_t i = 0; i < w->round_n; i++)
-        send_one(w, i, cutoff, cap, acap);
+        send_one(w, i, cutoff, cap, acap, keep_ms);
 }
 
 void audit_writer_tick(struct audit_writer *w, bool final)

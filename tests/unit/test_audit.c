@@ -222,6 +222,45 @@ static void audit__query_checks(void **state)
     assert_non_null(audit_query_check(&(struct audit_query){.since_ms = -1}));
 }
 
+/* What anyone may repeat has the anonymous budget in Redis, even when it names a person; two
+ * keys refused from one address are two aggregates, each named by its key. */
+static void audit__anonymous_class_and_actor_buckets(void **state)
+{
+    (void)state;
+    struct audit_event ev;
+    audit_event_fill(&ev, &(struct audit_in){.type = "pat.issued", .user_id = "u1"}, 1);
+    assert_false(audit_anonymous(&ev));
+    audit_event_fill(&ev, &(struct audit_in){.type = "user.disabled", .actor = "key:dash"}, 1);
+    assert_false(audit_anonymous(&ev));
+    audit_event_fill(&ev, &(struct audit_in){.type = "signin.failed", .user_id = "u1"}, 1);
+    assert_true(audit_anonymous(&ev));
+    audit_event_fill(
+        &ev,
+        &(struct audit_in){
+            .type = "token.refused", .actor = "anonymous", .user_id = "u1", .token_id = "j1"},
+        1);
+    assert_true(audit_anonymous(&ev));
+    audit_event_fill(&ev, &(struct audit_in){.type = "admin.refused", .actor = "key:mcp"}, 1);
+    assert_true(audit_anonymous(&ev));
+    assert_true(audit_aggregated("admin.refused"));
+
+    struct audit_agg *a = audit_agg_new();
+    struct audit_event e1, e2;
+    audit_event_fill(
+        &e1, &(struct audit_in){.type = "admin.refused", .actor = "key:a", .address = "10.0.0.1"},
+        MINUTE_US);
+    audit_event_fill(
+        &e2, &(struct audit_in){.type = "admin.refused", .actor = "key:b", .address = "10.0.0.1"},
+        MINUTE_US);
+    assert_true(audit_agg_add(a, &e1));
+    assert_true(audit_agg_add(a, &e2));
+    assert_true(audit_agg_add(a, &e2));
+    flushed = flushed_count = 0;
+    assert_int_equal(audit_agg_flush(a, 0, true, on_flush, NULL), 2);
+    assert_int_equal(flushed_count, 3);
+    audit_agg_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -232,6 +271,7 @@ int main(void)
         cmocka_unit_test(audit__aggregation_is_bounded),
         cmocka_unit_test(audit__refusals_one_per_token),
         cmocka_unit_test(audit__query_checks),
+        cmocka_unit_test(audit__anonymous_class_and_actor_buckets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,216 @@
+"""Attacks on the audit trail (README "Audit trail", SECURITY.md): what an anonymous client, a
+signed-in person and a low-privilege service key can do to it, against a real pipe2-authd and
+Redis. A person's events must survive whatever others send (the trail's count is small here,
+1,000 events, so that a flood that would flush it shows in seconds); the stream on stdout stays
+one JSON object a line; the security log page escapes what others chose; ListAuditEvents is the
+admin's only and refuses what it did not give; the indexes leave with their events.
+"""
+import json
+import re
+import time
+import unittest
+
+import grpc
+
+from harness import ServiceTest, pb, wait_until
+from test_audit import TRAIL, all_events, metric
+from test_oauth import PASSWORD, Flow
+
+MAX_EVENTS = 1000  # PIPE2_AUTH_AUDIT_MAX_EVENTS below: the smallest allowed
+RETENTION_DAYS = 7
+
+
+class HostileBrowser(Flow):
+    """A browser whose every request carries the user agent it chose."""
+
+    def __init__(self, authd, username, user_agent):
+        super().__init__(authd, username)
+        self.user_agent = user_agent
+
+    def req(self, path, method="GET", body=None, headers=None):
+        h = dict(headers or {})
+        h["User-Agent"] = self.user_agent
+        return super().req(path, method, body, h)
+
+
+class AuditAttacks(ServiceTest):
+    OAUTH = True
+    AUTHD_ENV = {"PIPE2_AUTH_AUDIT_MAX_EVENTS": str(MAX_EVENTS),
+                 "PIPE2_AUTH_AUDIT_RETENTION_DAYS": str(RETENTION_DAYS),
+                 "PIPE2_AUTH_ACCOUNT_PAGES": "on",
+                 "PIPE2_AUTH_WORKERS": "1",
+                 "PIPE2_AUTH_LAST_USED_FLUSH_INTERVAL": "1"}
+
+    def drained(self):
+        """Waits until the writer has nothing queued nor in flight for Redis."""
+        def idle():
+            w1 = metric(self.authd, "p2a_audit_events_written_total")
+            if metric(self.authd, "p2a_audit_backlog") != 0:
+                return None
+            time.sleep(1.2)  # a writer tick (AUDIT_INTERVAL_S), to take what was queued
+            w2 = metric(self.authd, "p2a_audit_events_written_total")
+            return w1 == w2 and metric(self.authd, "p2a_audit_backlog") == 0
+        wait_until(idle, 60, "the audit writer idle")
+
+    def person_with_an_event(self, name):
+        uid = self.admin.create_user(name, PASSWORD).user_id
+        r = self.admin.issue(uid, "laptop")
+        evs = wait_until(lambda: [e for e in all_events(self.admin, user_id=uid)
+                                  if e.type == "pat.issued"] or None, 10, f"{name}'s event")
+        return uid, evs[0].id
+
+    def assert_still_there(self, uid, event_id):
+        self.assertIn(event_id, {e.id for e in all_events(self.admin, user_id=uid)},
+                      "a person's event was flushed out of the trail by someone else")
+        self.assertTrue(self.env.redis.cli("HEXISTS", TRAIL, event_id).strip() == "1")
+
+    # ---- flushing a person's events by count ------------------------------------------------
+
+    def test_introspect_key_calling_admin_methods_cannot_flush_a_person_s_events(self):
+        """FOUND: every admin method a low-privilege (introspect) key called was refused and
+        written as its own admin.call event, among the persons' events: 1,200 refused calls
+        flushed a person's events out of a 1,000-event trail."""
+        uid, ev = self.person_with_an_event("alma")
+        before = int(self.env.redis.cli("HLEN", TRAIL))
+        denied = 0
+        for _ in range(MAX_EVENTS + 200):
+            try:
+                self.mcp.list_audit(user_id=uid)
+            except grpc.RpcError as e:
+                self.assertEqual(e.code(), grpc.StatusCode.PERMISSION_DENIED)
+                denied += 1
+        self.assertEqual(denied, MAX_EVENTS + 200)
+        self.drained()
+        self.assert_still_there(uid, ev)
+        # folded per key, address and minute: the trail grew by a handful, not by 1,200
+        grown = int(self.env.redis.cli("HLEN", TRAIL)) - before
+        self.assertLess(grown, 50, self.env.redis.cli("ZCARD", "p2a:{audit}:named"))
+
+    def test_revoked_tokens_presented_again_cannot_flush_a_person_s_events(self):
+        """FOUND: a revoked or expired token presented again was reported as a new event
+        among the persons' events each interval, for ever: anyone holding 64 such tokens
+        (their own, revoked) flushed everyone else's events at 64 a second per worker."""
+        uid, ev = self.person_with_an_event("bela")
+        mallory = self.admin.create_user("mallory", PASSWORD).user_id
+        tokens = []
+        for i in range(64):
+            r = self.admin.issue(mallory, f"t{i}")
+            self.admin.revoke(r.info.jti)
+            tokens.append(r.token)
+        wait_until(lambda: self.mcp.introspect(tokens[-1]).reason == pb.REVOKED, 10,
+                   "the revocations")
+        deadline = time.monotonic() + 60
+        rounds = 0
+        while rounds < 20 and time.monotonic() < deadline:  # ~1,300 refusals over 20 intervals
+            for t in tokens:
+                self.mcp.introspect(t)
+            rounds += 1
+            time.sleep(1.05)
+        self.assertEqual(rounds, 20)
+        self.drained()
+        self.assert_still_there(uid, ev)
+        # the refusals are still in the trail, on the token's owner's log
+        self.assertTrue(any(e.type == "token.refused"
+                            for e in all_events(self.admin, user_id=mallory)))
+
+    # ---- Redis growth -------------------------------------------------------------------------
+
+    def test_index_keys_leave_with_their_events(self):
+        """FOUND: a person's and a client's index had no expiry: the keys of people and clients
+        gone (a client_id is a metadata document URL anyone may choose) stayed for ever, after
+        retention had removed every event they named."""
+        uid, _ = self.person_with_an_event("cora")
+        self.drained()
+        limit = RETENTION_DAYS * 86400 * 1000
+        ttl = int(self.env.redis.cli("PTTL", f"p2a:{{audit}}:u:{uid}"))
+        self.assertGreater(ttl, 0, "a person's index never expires")
+        self.assertLessEqual(ttl, limit)
+        keys = self.env.redis.cli("KEYS", "p2a:{audit}:*").split()
+        self.assertTrue(keys)
+        for k in keys:
+            if k.startswith(("p2a:{audit}:u:", "p2a:{audit}:c:")):
+                self.assertGreater(int(self.env.redis.cli("PTTL", k)), 0, k)
+
+    # ---- injection: the stdout stream, the security log page -------------------------------
+
+    def test_hostile_user_agent_in_the_stream_and_on_the_security_log(self):
+        """HELD: a user agent with control characters (an ANSI escape) is refused before any
+        handler; one with a JSON-breaking quote, HTML, bytes that are not UTF-8 and 6 KB stays
+        one escaped JSON string, cut, on stdout and escaped text on the page, under a CSP
+        without inline script."""
+        self.admin.create_user("dina", PASSWORD)
+        st, _, _ = HostileBrowser(self.authd, "dina", "\x1b[2J\x1b[31mevil").req("/account/")
+        self.assertEqual(st, 400)
+        ua = ('evil"},{"type":"pat.revoked"} <script>alert(1)</script><img src=x>\xe9'
+              + "A" * 6000)
+        f = HostileBrowser(self.authd, "dina", ua)
+        st, _, page = f.req("/account/")
+        self.assertEqual(st, 200)
+        st, h, _ = f.login(page)
+        self.assertEqual((st, h.get("Location")), (303, "/account/"))
+
+        def shown():
+            st, h, page = f.req("/account/")
+            return (h, page) if st == 200 and 'id="security-log"' in page else None
+        h, page = wait_until(shown, 10, "dina's security log")
+        self.assertNotIn("<script>alert", page)
+        self.assertNotIn("<img src=x", page)
+        self.assertIn("&lt;script&gt;alert(1)&lt;/script&gt;", page)
+        csp = h.get("Content-Security-Policy", "")
+        self.assertIn("default-src 'none'", csp)
+        self.assertNotRegex(csp, r"script-src[^;]*unsafe-inline")
+        # every audit line on stdout is one JSON object; no raw escape reached the stream
+        out = self.authd.output()
+        self.assertNotIn("\x1b", out)
+        lines = [ln for ln in out.splitlines() if '"specversion"' in ln]
+        self.assertTrue(lines)
+        for ln in lines:
+            self.assertEqual(json.loads(ln)["specversion"], "1.0")
+        ours = [json.loads(ln)["data"] for ln in lines if "alert(1)" in ln]
+        self.assertTrue(ours)
+        for d in ours:
+            self.assertTrue(d["user_agent"].startswith('evil"},{"type":"pat.revoked"} <script>'))
+            self.assertLess(len(d["user_agent"].encode()), 256)
+
+    # ---- ListAuditEvents ----------------------------------------------------------------------
+
+    def test_list_audit_events_is_the_admin_s_and_checks_what_it_is_sent(self):
+        """HELD: an introspect key is refused; forged page tokens, page sizes out of range,
+        inverted or negative times and odd types are refused with INVALID_ARGUMENT."""
+        with self.assertRaises(grpc.RpcError) as c:
+            self.mcp.list_audit()
+        self.assertEqual(c.exception.code(), grpc.StatusCode.PERMISSION_DENIED)
+        bad = [dict(page_token="+"), dict(page_token="-"), dict(page_token="[" + "0" * 20),
+               dict(page_token="(0000000000000000-0-0"), dict(page_token="x" * 400),
+               dict(page_token="0000000000000000-0-0\n"), dict(page_size=-1),
+               dict(page_size=201), dict(page_size=2**31 - 1), dict(since=-1),
+               dict(since=10, until=5), dict(until=2**62), dict(types=["pat.issued signin.failed"]),
+               dict(types=["*"]), dict(types=["a"] * 17), dict(user_id="u" * 300)]
+        for kw in bad:
+            with self.subTest(kw=kw), self.assertRaises(grpc.RpcError) as c:
+                self.admin.list_audit(**kw)
+            self.assertEqual(c.exception.code(), grpc.StatusCode.INVALID_ARGUMENT, kw)
+        # a well-formed token of the far future or past reads nothing odd
+        r = self.admin.list_audit(page_token="9999999999999999-zz-zzzzzzzz", page_size=1)
+        self.assertLessEqual(len(r.events), 1)
+        r = self.admin.list_audit(page_token="0000000000000000-0-0")
+        self.assertEqual((len(r.events), r.next_page_token), (0, ""))
+
+    def test_a_person_s_page_shows_only_their_own_events(self):
+        """HELD: the security log reads the signed-in person's index only, even when another
+        person's user id is sent as a parameter."""
+        uid, _ = self.person_with_an_event("ezra")
+        self.admin.create_user("fern", PASSWORD)
+        f = Flow(self.authd, "fern")
+        st, _, page = f.req("/account/")
+        st, h, _ = f.login(page)
+        self.assertEqual(st, 303)
+        for path in ("/account/", f"/account/?user_id={uid}", f"/account/?user={uid}"):
+            st, _, page = f.req(path)
+            self.assertEqual(st, 200)
+            self.assertNotIn("Personal access token created", page)
+            self.assertNotIn(uid, re.sub(r"\s+", " ", page))
+
+
+if __name__ == "__main__":
+    unittest.main()
