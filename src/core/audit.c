@@ -11,12 +11,15 @@
 #include <jansson.h>
 
 #include "codec.h"
+#include "netaddr.h"
 #include "xalloc.h"
 
 /* ---- the event ------------------------------------------------------------------------------ */
 
 /* Copies src into dst (cap bytes), cut at a UTF-8 character boundary; bytes that are not
- * UTF-8 (a user agent may send any) become '?', so that every field is a JSON string. */
+ * UTF-8 (a user agent may send any) become '?', so that every field is a JSON string, and so
+ * do control characters (a client's name may hold a newline or an escape), so that a field
+ * printed as it is stays on its line and leaves a terminal alone. */
 __attribute__((noinline)) static void copy_field(char *dst, size_t cap, const char *src)
 {
     if (src == NULL) {
@@ -29,10 +32,10 @@ __attribute__((noinline)) static void copy_field(char *dst, size_t cap, const ch
             n--;
     memcpy(dst, src, n);
     dst[n] = '\0';
-    if (codec_utf8_chars(dst, n) < 0)
-        for (char *p = dst; *p; p++)
-            if ((unsigned char)*p >= 0x80 || (unsigned char)*p < 0x20)
-                *p = '?';
+    bool utf8 = codec_utf8_chars(dst, n) >= 0;
+    for (char *p = dst; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f || (!utf8 && (unsigned char)*p >= 0x80))
+            *p = '?';
 }
 
 /* token.refused is not among them: a worker reports it once per token and interval already,
@@ -362,10 +365,12 @@ void audit_agg_free(struct audit_agg *a)
     free(a);
 }
 
-static bool same_bucket(const struct audit_event *b, const struct audit_event *ev)
+/* addr: ev's address as a limit counts it (an IPv6 address: its /64, which anyone given one
+ * address has whole), so that one subnet takes one bucket, not all of them. */
+static bool same_bucket(const struct audit_event *b, const struct audit_event *ev, const char *addr)
 {
     return strcmp(b->type, ev->type) == 0 && strcmp(b->actor, ev->actor) == 0 &&
-           strcmp(b->user_id, ev->user_id) == 0 && strcmp(b->address, ev->address) == 0 &&
+           strcmp(b->user_id, ev->user_id) == 0 && strcmp(b->address, addr) == 0 &&
            strcmp(b->token_id, ev->token_id) == 0;
 }
 
@@ -382,14 +387,18 @@ bool audit_agg_add(struct audit_agg *a, const struct audit_event *ev)
     if (minute > a->minute && (a->n > 0 || a->other_used))
         minute = a->minute; /* flushed by the next audit_agg_flush(): kept with its minute */
     a->minute = minute;
+    char addr[NETADDR_MAX];
+    netaddr_limit_key(ev->address, addr);
     for (size_t i = 0; i < a->n; i++) {
-        if (same_bucket(&a->v[i], ev)) {
+        if (same_bucket(&a->v[i], ev, addr)) {
             bump(&a->v[i], ev);
             return true;
         }
     }
     if (a->n < AUDIT_AGG_MAX) {
-        a->v[a->n++] = *ev;
+        a->v[a->n] = *ev;
+        copy_field(a->v[a->n].address, sizeof(a->v[a->n].address), addr);
+        a->n++;
         return true;
     }
     struct audit_event *o = &a->v[AUDIT_AGG_MAX];

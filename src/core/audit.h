@@ -17,10 +17,10 @@
  *   into events on its timer, one per token per interval.
  * - Anonymous and repeatable events (audit_aggregated(): failed sign-ins, refused
  *   registrations, admin calls refused for the key's role) are folded as they are emitted, per
- * (type, person, address, token) and per minute (and actor), at most AUDIT_AGG_MAX of them a
- * minute; the rest into one "(other addresses)" event: an attacker cannot grow the trail faster
- * than that, whatever they send. Before audit_start() (unit tests, tools) audit_emit() does
- * nothing.
+ * (type, actor, person, address, token) and per minute, an IPv6 address counted as its /64
+ * (netaddr_limit_key()), at most AUDIT_AGG_MAX of them a minute; the rest into one "(other
+ * addresses)" event: an attacker cannot grow the trail faster than that, whatever they send. Before
+ * audit_start() (unit tests, tools) audit_emit() does nothing.
  */
 #ifndef P2A_AUDIT_H
 #define P2A_AUDIT_H

@@ -5,16 +5,20 @@ Redis. A person's events must survive whatever others send (the trail's count is
 one JSON object a line; the security log page escapes what others chose; ListAuditEvents is the
 admin's only and refuses what it did not give; the indexes leave with their events.
 """
+import http.client
 import json
 import re
+import secrets
+import threading
 import time
 import unittest
+import urllib.parse
 
 import grpc
 
 from harness import ServiceTest, pb, wait_until
 from test_audit import TRAIL, all_events, metric
-from test_oauth import PASSWORD, Flow
+from test_oauth import FORM, PASSWORD, Flow, pkce
 
 MAX_EVENTS = 1000  # PIPE2_AUTH_AUDIT_MAX_EVENTS below: the smallest allowed
 RETENTION_DAYS = 7
@@ -30,6 +34,7 @@ class HostileBrowser(Flow):
     def req(self, path, method="GET", body=None, headers=None):
         h = dict(headers or {})
         h["User-Agent"] = self.user_agent
+        h["X-Forwarded-For"] = "203.0.113.9"  # no trusted proxy here: never believed
         return super().req(path, method, body, h)
 
 
@@ -134,8 +139,8 @@ class AuditAttacks(ServiceTest):
     # ---- injection: the stdout stream, the security log page -------------------------------
 
     def test_hostile_user_agent_in_the_stream_and_on_the_security_log(self):
-        """HELD: a user agent with control characters (an ANSI escape) is refused before any
-        handler; one with a JSON-breaking quote, HTML, bytes that are not UTF-8 and 6 KB stays
+        """HELD: X-Forwarded-For from a peer that is no trusted proxy is not the address; a
+        user agent with control characters (an ANSI escape) is refused before any handler; one with a JSON-breaking quote, HTML, bytes that are not UTF-8 and 6 KB stays
         one escaped JSON string, cut, on stdout and escaped text on the page, under a CSP
         without inline script."""
         self.admin.create_user("dina", PASSWORD)
@@ -169,8 +174,50 @@ class AuditAttacks(ServiceTest):
         ours = [json.loads(ln)["data"] for ln in lines if "alert(1)" in ln]
         self.assertTrue(ours)
         for d in ours:
+            self.assertEqual(d["address"], "127.0.0.1")
             self.assertTrue(d["user_agent"].startswith('evil"},{"type":"pat.revoked"} <script>'))
             self.assertLess(len(d["user_agent"].encode()), 256)
+
+    def test_hostile_client_name_in_the_consent_event(self):
+        """FOUND: a client name (anyone registers one) with a newline and an ANSI escape was
+        kept as it was in the consent event's detail, and handed raw by ListAuditEvents to
+        dashboards and terminals; control characters in any field are now '?'. HELD: HTML and
+        a quote in it are one JSON string on stdout, escaped on the person's security log."""
+        self.admin.create_user("gus", PASSWORD)
+        name = 'Evil\n\x1b[31m"}</td><script>alert(2)</script><img src=y onerror=alert(3)>'
+        st, _, b = self.authd.http("/register", "POST", json.dumps(
+            {"client_name": name, "redirect_uris": ["http://127.0.0.1:4567/cb"],
+             "token_endpoint_auth_method": "none"}), {"Content-Type": "application/json"})
+        if st != 201:  # refused with its control characters: the rest without them
+            self.assertEqual(st, 400, b)
+            name = name.replace("\n", " ").replace("\x1b", "^")
+            st, _, b = self.authd.http("/register", "POST", json.dumps(
+                {"client_name": name, "redirect_uris": ["http://127.0.0.1:4567/cb"],
+                 "token_endpoint_auth_method": "none"}), {"Content-Type": "application/json"})
+        self.assertEqual(st, 201, b)
+        client_id = json.loads(b)["client_id"]
+        f = Flow(self.authd, "gus")
+        _, challenge = pkce()
+        f.code(client_id, "http://127.0.0.1:4567/cb", challenge)
+
+        def shown():
+            st, _, page = f.req("/account/")
+            return page if st == 200 and 'data-type="consent.granted"' in page else None
+        page = wait_until(shown, 10, "gus's consent on his security log")
+        self.assertNotIn("<script>alert(2)", page)
+        self.assertNotIn("<img src=y", page)
+        self.assertIn("&lt;script&gt;alert(2)", page)
+        out = self.authd.output()
+        self.assertNotIn("\x1b", out)
+        lines = [ln for ln in out.splitlines() if '"specversion"' in ln and "alert(2)" in ln]
+        self.assertTrue(lines)
+        for ln in lines:
+            self.assertEqual(json.loads(ln)["data"]["type"], "consent.granted")
+        # nor a control character in what ListAuditEvents hands a dashboard or a terminal
+        evs = [e for e in all_events(self.admin, types=["consent.granted"]) if "alert(2)" in e.detail]
+        self.assertTrue(evs)
+        for e in evs:
+            self.assertIsNone(re.search(r"[\x00-\x1f\x7f]", e.detail), repr(e.detail))
 
     # ---- ListAuditEvents ----------------------------------------------------------------------
 
@@ -210,6 +257,63 @@ class AuditAttacks(ServiceTest):
             self.assertEqual(st, 200)
             self.assertNotIn("Personal access token created", page)
             self.assertNotIn(uid, re.sub(r"\s+", " ", page))
+
+
+class AuditFoldingBehindAProxy(ServiceTest):
+    """Behind a trusted proxy (X-Forwarded-For read), as a deployment on the internet is."""
+    OAUTH = True
+    AUTHD_ENV = {"PIPE2_AUTH_TRUSTED_PROXIES": "127.0.0.1/32",
+                 "PIPE2_AUTH_ACCOUNT_PAGES": "on"}
+
+    def test_one_ipv6_subnet_cannot_hide_the_other_addresses(self):
+        """FOUND: failed sign-ins were folded per address, and an IPv6 address is one of the
+        2^64 anyone given a /64 has: 300 of them in a minute took every one of the 256
+        buckets, and the address really stuffing credentials was folded into "(other
+        addresses)". An IPv6 address now counts as its /64, as every limit per address does."""
+        f = Flow(self.authd, "x")
+        st, _, page = f.req("/account/")
+        self.assertEqual(st, 200)
+        form = {"csrf": Flow.field(page, "csrf"), "q": Flow.field(page, "q")}
+        cookie = "; ".join(f"{k}={v}" for k, v in f.cookies.items())
+        statuses, lock = {}, threading.Lock()
+
+        def attempt(addr):
+            body = urllib.parse.urlencode(dict(form, username="ghost" + secrets.token_hex(6),
+                                               password="wrong " + secrets.token_hex(8)))
+            c = http.client.HTTPConnection("127.0.0.1", self.authd.http_port, timeout=30)
+            try:
+                c.request("POST", "/login", body, dict(FORM, Cookie=cookie,
+                                                       **{"X-Forwarded-For": addr}))
+                st = c.getresponse().status
+            finally:
+                c.close()
+            with lock:
+                statuses[st] = statuses.get(st, 0) + 1
+
+        # aligned to a minute's start, so that the whole burst folds in one minute
+        wait_until(lambda: time.time() % 60 < 40, 30, "a minute with 20 s left", interval=0.2)
+        started = time.time()
+
+        def spray(k):
+            for i in range(k, 300, 16):
+                attempt(f"2001:db8:0:0:{secrets.randbelow(65536):x}:{i:x}::1")
+        ts = [threading.Thread(target=spray, args=(k,)) for k in range(16)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        for _ in range(3):
+            attempt("198.51.100.7")
+        self.assertEqual(sum(statuses.values()), 303, statuses)
+        self.assertEqual(int(started // 60), int(time.time() // 60), "the burst took a minute")
+        wait_until(lambda: time.time() >= (int(started) // 60 + 1) * 60 + 2, 70,
+                   "the next minute", interval=0.5)
+        evs = wait_until(lambda: all_events(self.admin, types=["signin.failed"]) or None, 10,
+                         "the aggregates written")
+        addrs = {e.address: e for e in evs}
+        self.assertIn("198.51.100.7", addrs, "the stuffing address was hidden among others")
+        self.assertNotIn("(other addresses)", addrs)
+        self.assertLessEqual(len(evs), 4)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,9 @@ static void audit__fill_defaults_and_bounds(void **state)
                      1);
     assert_int_equal(strlen(ev.user_agent), AUDIT_UA_LEN - 1);
     assert_string_equal(ev.address, "??");
+    /* a control character is '?' too, in a field that is UTF-8 otherwise */
+    audit_event_fill(&ev, &(struct audit_in){.type = "x", .detail = "a\nb\x1b[31m\xc3\xa9\x7f"}, 1);
+    assert_string_equal(ev.detail, "a?b?[31m\xc3\xa9?");
     audit_event_fill(&ev, &(struct audit_in){.type = "x", .user_agent = ua + 1}, 1);
     assert_int_equal(strlen(ev.user_agent), AUDIT_UA_LEN - 2); /* not half of a character */
     char *j = audit_event_json(&ev);
@@ -255,9 +258,17 @@ static void audit__anonymous_class_and_actor_buckets(void **state)
     assert_true(audit_agg_add(a, &e1));
     assert_true(audit_agg_add(a, &e2));
     assert_true(audit_agg_add(a, &e2));
+    /* one IPv6 subnet is one bucket, named by its /64 */
+    audit_event_fill(&e1, &(struct audit_in){.type = "signin.failed", .address = "2001:db8::1"},
+                     MINUTE_US);
+    audit_event_fill(&e2,
+                     &(struct audit_in){.type = "signin.failed", .address = "2001:db8::ffff:1:2"},
+                     MINUTE_US);
+    assert_true(audit_agg_add(a, &e1));
+    assert_true(audit_agg_add(a, &e2));
     flushed = flushed_count = 0;
-    assert_int_equal(audit_agg_flush(a, 0, true, on_flush, NULL), 2);
-    assert_int_equal(flushed_count, 3);
+    assert_int_equal(audit_agg_flush(a, 0, true, on_flush, NULL), 3);
+    assert_int_equal(flushed_count, 5);
     audit_agg_free(a);
 }
 
