@@ -28,7 +28,9 @@ _Static_assert(TAKE_MAX >= AUDIT_AGG_MAX + 1, "a minute's aggregates fit the buf
  * indexes when it has them. ARGV: id, JSON, the oldest id kept (retention by age), the
  * class's cap, the per-person/client cap, the retention in milliseconds (a person's or
  * client's index leaves with the last event it names, even when nothing is written to it
- * again). */
+ * again). An event removed leaves its person's and client's index too (keys of the {audit}
+ * slot that the script names from the event): an index never holds ids of nothing, which
+ * a read would scan past at the cost of its budget. */
 static const char write_lua[] =
     "local id, cutoff = ARGV[1], '(' .. ARGV[3]\n"
     "local cap, icap = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
@@ -42,6 +44,18 @@ static const char write_lua[] =
     "  end\n"
     "end\n"
     "if #old > 0 then\n"
+    "  for _, x in ipairs(old) do\n"
+    "    local j = redis.call('HGET', KEYS[1], x)\n"
+    "    local ok, e = pcall(cjson.decode, j or '')\n"
+    "    if ok and type(e) == 'table' then\n"
+    "      if type(e.user_id) == 'string' then\n"
+    "        redis.call('ZREM', '" KEY_USER "' .. e.user_id, x)\n"
+    "      end\n"
+    "      if type(e.client_id) == 'string' then\n"
+    "        redis.call('ZREM', '" KEY_CLIENT "' .. e.client_id, x)\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
     "  redis.call('HDEL', KEYS[1], unpack(old))\n"
     "  redis.call('ZREM', KEYS[2], unpack(old))\n"
     "end\n"

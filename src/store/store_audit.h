@@ -10,8 +10,10 @@
  *   p2a:{audit}:c:<client_id> a client's events that name a person or a key (a client's
  *                             query merges it with the anonymous index)
  * Retention: each write removes up to 64 events older than PIPE2_AUTH_AUDIT_RETENTION_DAYS
- * or beyond PIPE2_AUTH_AUDIT_MAX_EVENTS from its index and the hash, and trims the person's
- * and client's index alike (an id whose event is gone is skipped when read). Ids are unique
+ * or beyond PIPE2_AUTH_AUDIT_MAX_EVENTS from its index, the hash and the person's and
+ * client's index it named, and trims the written event's person's and client's index alike
+ * (an id whose event is gone, cut by an index's own cap, is skipped when read); a person's
+ * or client's index expires with retention after its last write. Ids are unique
  * per replica and sort by time: replicas write without coordination, and a write retried
  * after a lost reply writes the same event again, not a second one.
  *

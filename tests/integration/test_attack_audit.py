@@ -59,10 +59,30 @@ class AuditAttacks(ServiceTest):
 
     def person_with_an_event(self, name):
         uid = self.admin.create_user(name, PASSWORD).user_id
-        r = self.admin.issue(uid, "laptop")
+        self.admin.issue(uid, "laptop")
         evs = wait_until(lambda: [e for e in all_events(self.admin, user_id=uid)
                                   if e.type == "pat.issued"] or None, 10, f"{name}'s event")
         return uid, evs[0].id
+
+    def revoked_tokens(self, uid, n=64):
+        """n PATs of uid, revoked (64: a worker's refusal table, AUDIT_REFUSALS_MAX)."""
+        tokens = []
+        for i in range(n):
+            r = self.admin.issue(uid, f"old{i}")
+            self.admin.revoke(r.info.jti)
+            tokens.append(r.token)
+        wait_until(lambda: self.mcp.introspect(tokens[-1]).reason == pb.REVOKED, 10,
+                   "the revocations")
+        return tokens
+
+    def present(self, tokens, rounds):
+        """Each token presented once in each of rounds refusal intervals (1 s here)."""
+        deadline = time.monotonic() + 3 * rounds
+        for _ in range(rounds):
+            self.assertLess(time.monotonic(), deadline, "the presentations took too long")
+            for t in tokens:
+                self.assertEqual(self.mcp.introspect(t).reason, pb.REVOKED)
+            time.sleep(1.05)
 
     def assert_still_there(self, uid, event_id):
         self.assertIn(event_id, {e.id for e in all_events(self.admin, user_id=uid)},
@@ -97,26 +117,25 @@ class AuditAttacks(ServiceTest):
         (their own, revoked) flushed everyone else's events at 64 a second per worker."""
         uid, ev = self.person_with_an_event("bela")
         mallory = self.admin.create_user("mallory", PASSWORD).user_id
-        tokens = []
-        for i in range(64):
-            r = self.admin.issue(mallory, f"t{i}")
-            self.admin.revoke(r.info.jti)
-            tokens.append(r.token)
-        wait_until(lambda: self.mcp.introspect(tokens[-1]).reason == pb.REVOKED, 10,
-                   "the revocations")
-        deadline = time.monotonic() + 60
-        rounds = 0
-        while rounds < 20 and time.monotonic() < deadline:  # ~1,300 refusals over 20 intervals
-            for t in tokens:
-                self.mcp.introspect(t)
-            rounds += 1
-            time.sleep(1.05)
-        self.assertEqual(rounds, 20)
+        self.present(self.revoked_tokens(mallory), 20)  # ~1,300 refusals over 20 intervals
         self.drained()
         self.assert_still_there(uid, ev)
         # the refusals are still in the trail, on the token's owner's log
         self.assertTrue(any(e.type == "token.refused"
                             for e in all_events(self.admin, user_id=mallory)))
+
+    def test_a_person_s_index_keeps_no_ids_of_events_gone(self):
+        """FOUND: the anonymous budget removed the oldest anonymous events from the trail but
+        left their ids in the person's index they named: someone presenting a person's
+        revoked tokens filled it with ids of nothing, and once 5,000 of them (the scan
+        budget) were newer than the person's events, their security log came back empty."""
+        uid, ev = self.person_with_an_event("hana")
+        self.present(self.revoked_tokens(uid), 5)  # 320 refusals: 3 anonymous budgets (100)
+        self.drained()
+        index = self.env.redis.cli("ZRANGE", f"p2a:{{audit}}:u:{uid}", "0", "-1").split()
+        dead = [x for x in index if self.env.redis.cli("HEXISTS", TRAIL, x).strip() != "1"]
+        self.assertEqual(dead, [], f"{len(dead)} of {len(index)} ids name no event")
+        self.assert_still_there(uid, ev)
 
     # ---- Redis growth -------------------------------------------------------------------------
 
@@ -140,7 +159,8 @@ class AuditAttacks(ServiceTest):
 
     def test_hostile_user_agent_in_the_stream_and_on_the_security_log(self):
         """HELD: X-Forwarded-For from a peer that is no trusted proxy is not the address; a
-        user agent with control characters (an ANSI escape) is refused before any handler; one with a JSON-breaking quote, HTML, bytes that are not UTF-8 and 6 KB stays
+        user agent with control characters (an ANSI escape) is refused before any handler;
+        one with a JSON-breaking quote, HTML, bytes that are not UTF-8 and 6 KB stays
         one escaped JSON string, cut, on stdout and escaped text on the page, under a CSP
         without inline script."""
         self.admin.create_user("dina", PASSWORD)
@@ -214,7 +234,8 @@ class AuditAttacks(ServiceTest):
         for ln in lines:
             self.assertEqual(json.loads(ln)["data"]["type"], "consent.granted")
         # nor a control character in what ListAuditEvents hands a dashboard or a terminal
-        evs = [e for e in all_events(self.admin, types=["consent.granted"]) if "alert(2)" in e.detail]
+        evs = [e for e in all_events(self.admin, types=["consent.granted"])
+               if "alert(2)" in e.detail]
         self.assertTrue(evs)
         for e in evs:
             self.assertIsNone(re.search(r"[\x00-\x1f\x7f]", e.detail), repr(e.detail))
