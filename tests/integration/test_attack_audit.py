@@ -124,6 +124,19 @@ class AuditAttacks(ServiceTest):
         self.assertTrue(any(e.type == "token.refused"
                             for e in all_events(self.admin, user_id=mallory)))
 
+    def test_random_tokens_are_no_events(self):
+        """HELD: only a token we signed and then revoked or that expired is noted as refused:
+        2,000 made-up tokens (random, and a JWT with a forged signature) add no event."""
+        self.drained()
+        before = int(self.env.redis.cli("HLEN", TRAIL))
+        forged = ("eyJhbGciOiJFUzI1NiIsInR5cCI6ImF0K2p3dCJ9.eyJqdGkiOiJ4In0."
+                  + "A" * 86)
+        for i in range(2000):
+            t = forged if i % 2 else "p2a_" + secrets.token_urlsafe(32)
+            self.assertNotEqual(self.mcp.introspect(t).reason, pb.REVOKED)
+        self.drained()
+        self.assertEqual(int(self.env.redis.cli("HLEN", TRAIL)), before)
+
     def test_a_person_s_index_keeps_no_ids_of_events_gone(self):
         """FOUND: the anonymous budget removed the oldest anonymous events from the trail but
         left their ids in the person's index they named: someone presenting a person's
