@@ -1,8 +1,11 @@
-/* facade_http.c -- the HTTP/1.1 listener (see facade_http.h).
+/* facade_http.c -- the facade's two HTTP/1.1 listeners and its operational endpoints (see
+ * facade_http.h).
  *
  * evhttp on the facade thread's loop, with bounds on everything a client sends: headers
- * 8 KiB, bodies 64 KiB, and the gate's (http_gate.h) on the public port. Unknown paths get
- * 404, other methods 405, each as a short JSON error. Responses are never cached.
+ * 8 KiB, bodies 64 KiB, and the gate's (http_gate.h) on the public port. The public port asks
+ * the OAuth module (oauth_http.c) first, then serves /healthz and /readyz; the metrics port
+ * serves those and /metrics. Unknown paths get 404, other methods 405, each as a short JSON
+ * error. Responses are never cached.
  */
 #include "facade_http.h"
 

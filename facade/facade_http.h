@@ -34,18 +34,17 @@ struct facade_hooks {
     /* The current keyring (it changes on rotation). */
     const struct keyring *(*keys)(void *arg);
     void *arg;
-    struct store *store;          /* the facade thread's Redis connection */
-    struct revoke_set *revoked;   /* the process's revocation view */
+    struct store *store;        /* the facade thread's Redis connection */
+    struct revoke_set *revoked; /* the process's revocation view */
     const struct svckeys *svckeys;
-    struct hashpool *hashpool;    /* password checks */
+    struct hashpool *hashpool; /* password checks */
 };
 
 /* Listens on PIPE2_AUTH_HTTP_LISTEN (the public face) and PIPE2_AUTH_METRICS_LISTEN
  * (/metrics, /healthz, /readyz only) on base, the facade thread's loop. Every hook is called
  * on that thread. On error a message goes to err. */
 p2a_err facade_new(struct event_base *base, const struct p2a_config *cfg,
-                   const struct facade_hooks *hooks, struct facade **out, char *err,
-                   size_t errlen);
+                   const struct facade_hooks *hooks, struct facade **out, char *err, size_t errlen);
 void facade_free(struct facade *f);
 /* Appends the facade's own series (requests by path and status). */
 void facade_metrics(const struct facade *f, struct mbuf *out);

@@ -1,4 +1,4 @@
-/* http_gate.c -- see http_gate.h.
+/* http_gate.c -- the gate of the public HTTP port (see http_gate.h for what it promises).
  *
  * One struct gconn per connection, owned by its filter bufferevent (freed by the filter's
  * free_context when evhttp frees the connection). Its socket is known only once evhttp has
@@ -39,11 +39,11 @@ struct gconn {
     struct bufferevent *under, *filter;
     struct event *deadline_ev;
     struct event *kick_ev; /* pushes evhttp's output through the filter (see on_output) */
-    bool fresh;    /* not yet through the post-accept check */
-    bool counted;  /* admitted by connguard: release at the end */
-    bool dead;     /* shut down */
-    bool waiting;  /* a response is owed: no deadline until it starts */
-    bool refuse_after; /* a refused request follows one owed a response: refuse after it */
+    bool fresh;            /* not yet through the post-accept check */
+    bool counted;          /* admitted by connguard: release at the end */
+    bool dead;             /* shut down */
+    bool waiting;          /* a response is owed: no deadline until it starts */
+    bool refuse_after;     /* a refused request follows one owed a response: refuse after it */
     char addr[NETADDR_MAX];
     struct h1scan scan;
 };
@@ -88,8 +88,9 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     c->g->deadlines++;
     unsigned long long passed;
     if (log_every_second(&c->g->deadline_log, &passed))
-        log_info("http.deadline", "closed a connection from %s that did not send its request "
-                                  "in time (%llu more since the last line)",
+        log_info("http.deadline",
+                 "closed a connection from %s that did not send its request "
+                 "in time (%llu more since the last line)",
                  c->addr, passed);
     kill_conn(c);
 }
@@ -109,7 +110,8 @@ static void refuse(struct gconn *c)
                      c->scan.status, reason, strlen(body), body);
     free(body);
     evutil_socket_t fd = bufferevent_getfd(c->under);
-    if (fd >= 0 && n > 0 && (size_t)n < sizeof(resp) && send(fd, resp, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+    if (fd >= 0 && n > 0 && (size_t)n < sizeof(resp) &&
+        send(fd, resp, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
         log_debug("http.refuse_failed", "could not send the 400 to %s", c->addr);
     unsigned long long passed;
     if (log_every_second(&g->refuse_log, &passed))
@@ -178,8 +180,8 @@ static enum bufferevent_filter_result in_filter(struct evbuffer *src, struct evb
  * too. */
 
 static enum bufferevent_filter_result out_filter(struct evbuffer *src, struct evbuffer *dst,
-                                                 ev_ssize_t limit,
-                                                 enum bufferevent_flush_mode mode, void *ctx)
+                                                 ev_ssize_t limit, enum bufferevent_flush_mode mode,
+                                                 void *ctx)
 {
     (void)limit, (void)mode;
     struct gconn *c = ctx;
@@ -188,8 +190,8 @@ static enum bufferevent_filter_result out_filter(struct evbuffer *src, struct ev
         /* the next request's clock starts now: its head (begun or not while this answer
          * was owed: a pipelined one) within HEADER_TIMEOUT, a body it began within
          * REQUEST_TIMEOUT; never evhttp's longer read timeout */
-        arm(c, c->scan.state == H1_BODY ? c->g->cfg->request_timeout_s
-                                        : c->g->cfg->header_timeout_s);
+        arm(c,
+            c->scan.state == H1_BODY ? c->g->cfg->request_timeout_s : c->g->cfg->header_timeout_s);
     }
     /* Straight to the socket when nothing waits before it: evhttp takes the filter's empty
      * buffer as "sent", and for a response that closes the connection it shuts the socket
@@ -314,20 +316,20 @@ p2a_err http_gate_new(struct event_base *base, struct evhttp *http, const struct
     struct http_gate *g = xcalloc(1, sizeof(*g));
     g->cfg = cfg;
     g->base = base;
-    g->max_conns = cfg->http_max_conns > 0 ? (size_t)cfg->http_max_conns
-                                           : connguard_default_max(4);
+    g->max_conns = cfg->http_max_conns > 0 ? (size_t)cfg->http_max_conns : connguard_default_max(4);
     g->guard = connguard_new("http", g->max_conns, (size_t)cfg->http_max_conns_per_addr,
                              cfg->proxies, cfg->nproxies);
     g->post_ev = event_new(base, -1, 0, on_post_accept, g);
     P2A_ASSERT(g->post_ev != NULL);
-    struct evutil_addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct evutil_addrinfo hints = {.ai_family = AF_UNSPEC,
+                                    .ai_socktype = SOCK_STREAM,
                                     .ai_flags = EVUTIL_AI_PASSIVE | EVUTIL_AI_NUMERICHOST};
     struct evutil_addrinfo *ai = NULL;
     char port[8];
     snprintf(port, sizeof(port), "%d", cfg->http_port);
-    if (evutil_getaddrinfo(strcmp(cfg->http_host, "localhost") == 0 ? "127.0.0.1"
-                                                                       : cfg->http_host,
-                           port, &hints, &ai) == 0 && ai != NULL)
+    if (evutil_getaddrinfo(strcmp(cfg->http_host, "localhost") == 0 ? "127.0.0.1" : cfg->http_host,
+                           port, &hints, &ai) == 0 &&
+        ai != NULL)
         g->listener = evconnlistener_new_bind(
             base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE,
             1024, ai->ai_addr, (int)ai->ai_addrlen);

@@ -1,4 +1,4 @@
-/* http_reply.c -- see http_reply.h. */
+/* http_reply.c -- sending, counting and JSON errors for both HTTP routers (see http_reply.h). */
 #include "http_reply.h"
 
 #include <stdio.h>

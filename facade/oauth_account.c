@@ -5,10 +5,10 @@
  * Behind the same sign-in as /authorize (a local account or the upstream provider; the sign-in
  * comes back here instead of to an authorization request), with the pages' protections: no
  * framing, nothing loaded from elsewhere, no script but the copy button's (pinned by its
- * hash), and every form carrying a CSRF token derived from the session. The rules are the
- * ones the RPCs use: core/pat.c to issue, the store's scripts to record and revoke (a revoked
- * PAT applied to this process's view at once, like RevokeToken), RevokeGrant's script to
- * disconnect.
+ * hash), and every form carrying a CSRF token derived from the session (the session found and
+ * the token checked by oauth_signin.c, as for every page). The rules are the ones the RPCs
+ * use: core/pat.c to issue, the store's scripts to record and revoke (a revoked PAT applied to
+ * this process's view at once, like RevokeToken), RevokeGrant's script to disconnect.
  *   GET  /account/                   the page
  *   POST /account/tokens             name, days: a new PAT, shown once (at most
  *                                    ACCOUNT_MAX_ACTIVE_PATS active ones a person, and
@@ -50,9 +50,9 @@ static struct page_account account_view(const struct oreq *r, char csrf[OAUTH_HE
         if ((int64_t)offered[i] * 86400 <= r->o->cfg->max_token_lifetime_s)
             days[nd++] = offered[i];
     days[nd] = 0;
-    oauth_session_csrf(r->sid, ACCOUNT_CSRF_PURPOSE, csrf);
+    oauth_session_csrf(r->web.sid, ACCOUNT_CSRF_PURPOSE, csrf);
     return (struct page_account){
-        .csrf = csrf, .username = r->username, .lifetimes_days = days, .now = clock_now()};
+        .csrf = csrf, .username = r->web.username, .lifetimes_days = days, .now = clock_now()};
 }
 
 static void on_security_log(void *arg, p2a_err err, const struct audit_event *evs, size_t n,
@@ -62,8 +62,8 @@ static void on_security_log(void *arg, p2a_err err, const struct audit_event *ev
     struct oreq *r = oreq_resume(arg, P2A_OK, 1, 0); /* the page shows without the log */
     if (r == NULL)
         return;
-    struct mbuf page = r->page; /* the page outlives r, which answering frees */
-    r->page = (struct mbuf){0};
+    struct mbuf page = r->web.account.page; /* the page outlives r, which answering frees */
+    r->web.account.page = (struct mbuf){0};
     page_account_security_log(&page, evs, err == P2A_OK ? n : 0);
     oreq_html(r, 200, &page);
 }
@@ -79,12 +79,12 @@ static void on_grants(void *arg, p2a_err err, const char *const *v, const size_t
     char csrf[OAUTH_HEX_LEN + 1];
     int days[5];
     struct page_account p = account_view(r, csrf, days);
-    page_account_clients(&r->page, &p, grants, ng);
+    page_account_clients(&r->web.account.page, &p, grants, ng);
     if (!r->o->cfg->audit) {
         on_security_log(r, P2A_OK, NULL, 0, "");
         return;
     }
-    struct audit_query q = {.user_id = r->user_id, .page_size = ACCOUNT_LOG_EVENTS};
+    struct audit_query q = {.user_id = r->web.user_id, .page_size = ACCOUNT_LOG_EVENTS};
     store_audit_list(r->o->h.store, &q, on_security_log, r);
 }
 
@@ -97,8 +97,8 @@ static void on_pats(void *arg, p2a_err err, const struct pat_record *recs, size_
     int days[5];
     struct page_account p = account_view(r, csrf, days);
     size_t shown = err != P2A_OK ? 0 : n < ACCOUNT_MAX_PATS ? n : ACCOUNT_MAX_PATS;
-    page_account_tokens(&r->page, &p, recs, shown);
-    oauth_store_grants_list(r->o->h.store, r->user_id, on_grants, r);
+    page_account_tokens(&r->web.account.page, &p, recs, shown);
+    oauth_store_grants_list(r->o->h.store, r->web.user_id, on_grants, r);
 }
 
 /* ---- the forms ----------------------------------------------------------------------------- */
@@ -142,13 +142,14 @@ static void on_pat_created(void *arg, p2a_err err, const char *const *v, const s
         account_error(r, 503, "The token could not be stored, so it was not created. Try again.");
         return;
     }
-    log_info("pat.issued", "issued PAT jti=%s on the account page", r->jti);
+    log_info("pat.issued", "issued PAT jti=%s on the account page", r->web.account.jti);
     oreq_audit(r, (struct audit_in){.type = "pat.issued",
-                                    .user_id = r->user_id,
-                                    .token_id = r->jti,
-                                    .detail = oauth_form_get(&r->post, "name")});
-    struct page_token p = {
-        .name = oauth_form_get(&r->post, "name"), .token = r->response, .expires_at = r->at_exp};
+                                    .user_id = r->web.user_id,
+                                    .token_id = r->web.account.jti,
+                                    .detail = oauth_form_get(&r->web.post, "name")});
+    struct page_token p = {.name = oauth_form_get(&r->web.post, "name"),
+                           .token = r->web.account.token,
+                           .expires_at = r->web.account.exp};
     struct mbuf page = {0};
     page_token_created(&page, &p);
     oreq_html_script(r, 200, &page, page_copy_script_hash());
@@ -157,11 +158,11 @@ static void on_pat_created(void *arg, p2a_err err, const char *const *v, const s
 static void create_pat(struct oreq *r)
 {
     const struct p2a_config *cfg = r->o->cfg;
-    const char *days = oauth_form_get(&r->post, "days");
+    const char *days = oauth_form_get(&r->web.post, "days");
     char *end = NULL;
     long d = days ? strtol(days, &end, 10) : -1;
-    struct pat_request rq = {.user_id = r->user_id,
-                             .name = oauth_form_get(&r->post, "name"),
+    struct pat_request rq = {.user_id = r->web.user_id,
+                             .name = oauth_form_get(&r->web.post, "name"),
                              .expires_in_s = d < 0 || d > 3660 || !end || *end ? -1 : d * 86400};
     const char *why = rq.name == NULL ? "name is required" : NULL;
     struct pat_signed ps;
@@ -181,9 +182,9 @@ static void create_pat(struct oreq *r)
         account_error(r, 500, "The token could not be signed. Try again.");
         return;
     }
-    r->response = ps.token; /* cleansed with the request */
-    snprintf(r->jti, sizeof(r->jti), "%s", ps.jti);
-    r->at_exp = ps.expires_at;
+    r->web.account.token = ps.token; /* cleansed with the request */
+    snprintf(r->web.account.jti, sizeof(r->web.account.jti), "%s", ps.jti);
+    r->web.account.exp = ps.expires_at;
 }
 
 static void on_pat_revoked(void *arg, p2a_err err, bool already, int64_t revoked_at, int64_t exp,
@@ -201,12 +202,25 @@ static void on_pat_revoked(void *arg, p2a_err err, bool already, int64_t revoked
         account_error(r, 503, "The token could not be revoked right now. Try again.");
         return;
     }
-    revoke_local(r->o->h.revoked, r->jti, exp);
-    log_info("pat.revoked", "revoked PAT jti=%s on the account page", r->jti);
+    revoke_local(r->o->h.revoked, r->web.account.jti, exp);
+    log_info("pat.revoked", "revoked PAT jti=%s on the account page", r->web.account.jti);
     if (!already)
-        oreq_audit(
-            r, (struct audit_in){.type = "pat.revoked", .user_id = r->user_id, .token_id = r->jti});
+        oreq_audit(r, (struct audit_in){.type = "pat.revoked",
+                                        .user_id = r->web.user_id,
+                                        .token_id = r->web.account.jti});
     back_to_account(r);
+}
+
+static void revoke_pat(struct oreq *r)
+{
+    const char *jti = oauth_form_get(&r->web.post, "jti");
+    if (jti == NULL || strlen(jti) > JTI_MAX_LEN) {
+        account_error(r, 400, "The form is incomplete.");
+        return;
+    }
+    snprintf(r->web.account.jti, sizeof(r->web.account.jti), "%s", jti);
+    store_pat_revoke(r->o->h.store, r->web.account.jti, r->web.user_id, clock_now_ms(),
+                     on_pat_revoked, r);
 }
 
 static void on_disconnected(void *arg, p2a_err err, const char *const *v, const size_t *lens,
@@ -222,86 +236,86 @@ static void on_disconnected(void *arg, p2a_err err, const char *const *v, const 
     }
     log_info("oauth.grant_revoked", "a grant was revoked on the account page");
     oreq_audit(r, (struct audit_in){.type = "grant.revoked",
-                                    .user_id = r->user_id,
-                                    .token_id = oauth_form_get(&r->post, "grant_id")});
+                                    .user_id = r->web.user_id,
+                                    .token_id = oauth_form_get(&r->web.post, "grant_id")});
     back_to_account(r);
+}
+
+static void disconnect(struct oreq *r)
+{
+    const char *gid = oauth_form_get(&r->web.post, "grant_id");
+    if (gid == NULL || !oauth_grant_id_valid(gid)) {
+        account_error(r, 400, "The form is incomplete.");
+        return;
+    }
+    oauth_store_grant_revoke(r->o->h.store, r->web.user_id, gid, clock_now_ms(), on_disconnected,
+                             r);
 }
 
 /* ---- every request: the session first -------------------------------------------------------- */
 
-static void on_session(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
+static void on_session_for_page(struct oreq *r, bool found)
 {
-    (void)lens;
-    struct oreq *r = oreq_resume(arg, err, n, 0);
-    if (r == NULL)
-        return;
-    if (n < 3) {
-        if (r->ep != EP_ACCOUNT) {
-            account_error(r, 401, "You are signed out. Open your account page and sign in again.");
-            return;
-        }
-        r->query = xstrdup(OAUTH_ACCOUNT_QUERY); /* the sign-in comes back to /account/ */
-        if (r->o->cfg->local_accounts)
-            oauth_show_login(r, 200, "your Pipe2.ai account", NULL, NULL);
-        else
-            oauth_upstream_begin(r);
+    if (!found) {
+        r->web.query = xstrdup(OAUTH_ACCOUNT_QUERY); /* the sign-in comes back to /account/ */
+        oauth_signin_ask(r, "your Pipe2.ai account");
         return;
     }
-    snprintf(r->user_id, sizeof(r->user_id), "%s", v[0]);
-    snprintf(r->username, sizeof(r->username), "%s", v[1]);
-    if (r->ep == EP_ACCOUNT) {
-        store_pat_list(r->o->h.store, r->user_id, true, on_pats, r);
-        return;
-    }
-    char want[OAUTH_HEX_LEN + 1];
-    oauth_session_csrf(r->sid, ACCOUNT_CSRF_PURPOSE, want);
-    const char *csrf = oauth_form_get(&r->post, "csrf");
-    if (csrf == NULL || !oauth_secret_eq(csrf, want)) {
-        log_warn("oauth.csrf_refused", "account form with a missing or wrong CSRF token from %s",
-                 r->addr);
-        oreq_page_error(r, 403, "This form has expired",
-                        "The form was not sent from your account page. Open it and try again.");
-        return;
-    }
-    const char *jti = oauth_form_get(&r->post, "jti");
-    const char *gid = oauth_form_get(&r->post, "grant_id");
-    if (r->ep == EP_ACCOUNT_TOKENS) {
-        create_pat(r);
-    } else if (r->ep == EP_ACCOUNT_REVOKE && jti != NULL && strlen(jti) <= JTI_MAX_LEN) {
-        snprintf(r->jti, sizeof(r->jti), "%s", jti);
-        store_pat_revoke(r->o->h.store, r->jti, r->user_id, clock_now_ms(), on_pat_revoked, r);
-    } else if (r->ep == EP_ACCOUNT_DISCONNECT && gid != NULL && oauth_grant_id_valid(gid)) {
-        oauth_store_grant_revoke(r->o->h.store, r->user_id, gid, clock_now_ms(), on_disconnected,
-                                 r);
-    } else {
-        account_error(r, 400, "The form is incomplete.");
-    }
+    store_pat_list(r->o->h.store, r->web.user_id, true, on_pats, r);
 }
 
-void oauth_do_account(struct oreq *r)
+static void on_session_for_form(struct oreq *r, bool found)
 {
-    if (!r->o->cfg->account_pages) {
-        oreq_page_error(r, 404, "Not found", "This service has no account pages.");
+    if (!found) {
+        account_error(r, 401, "You are signed out. Open your account page and sign in again.");
         return;
     }
-    bool post = evhttp_request_get_command(r->http) == EVHTTP_REQ_POST;
-    if (post != (r->ep != EP_ACCOUNT)) {
-        oh_add_header(r->http, "Allow", post ? "GET" : "POST");
+    if (oauth_csrf_check(r, ACCOUNT_CSRF_PURPOSE, "account",
+                         "The form was not sent from your account page. Open it and try again."))
+        r->web.account.action(r);
+}
+
+static bool pages_on(struct oreq *r)
+{
+    if (r->o->cfg->account_pages)
+        return true;
+    oreq_page_error(r, 404, "Not found", "This service has no account pages.");
+    return false;
+}
+
+/* GET /account/ */
+void oauth_do_account(struct oreq *r)
+{
+    if (!pages_on(r))
+        return;
+    if (evhttp_request_get_command(r->http) == EVHTTP_REQ_POST) {
+        oh_add_header(r->http, "Allow", "GET");
         oreq_page_error(r, 405, "Not allowed", "This page does not take that method.");
         return;
     }
-    if (post && (!oh_content_type_is(r->http, "application/x-www-form-urlencoded") ||
-                 !oreq_parse_body_form(r, &r->post))) {
-        oreq_page_error(r, 400, "Invalid request", "The form could not be read.");
+    oauth_session_find(r, on_session_for_page);
+}
+
+/* A form of the account page: its session and CSRF token checked, then action(r). */
+static void account_form(struct oreq *r, void (*action)(struct oreq *r))
+{
+    if (!pages_on(r) || !oreq_read_post(r))
         return;
-    }
-    char digest[OAUTH_HEX_LEN + 1];
-    if (!oauth_cookie_get(oh_req_header(r->http, "Cookie"), r->o->session_cookie, r->sid,
-                          sizeof(r->sid)) ||
-        strlen(r->sid) != OAUTH_SECRET_LEN) {
-        on_session(r, P2A_OK, NULL, NULL, 0);
-        return;
-    }
-    oauth_digest_hex(r->sid, strlen(r->sid), digest);
-    oauth_store_session_get(r->o->h.store, digest, on_session, r);
+    r->web.account.action = action;
+    oauth_session_find(r, on_session_for_form);
+}
+
+void oauth_do_account_tokens(struct oreq *r)
+{
+    account_form(r, create_pat);
+}
+
+void oauth_do_account_revoke(struct oreq *r)
+{
+    account_form(r, revoke_pat);
+}
+
+void oauth_do_account_disconnect(struct oreq *r)
+{
+    account_form(r, disconnect);
 }

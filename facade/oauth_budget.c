@@ -111,7 +111,7 @@ void oauth_budget_refuse(struct oreq *r, bool page)
                  "Redis has less than PIPE2_AUTH_REDIS_RESERVE_MB free: anonymous writes refused "
                  "(%s from %s; %llu more since the last line); revocations, issuance and refresh "
                  "go on",
-                 ep_names[r->ep], r->addr, passed);
+                 r->ep->name, r->addr, passed);
     oh_add_header(r->http, "Retry-After", "60");
     if (page)
         oreq_page_error(r, 503, "The service is busy",

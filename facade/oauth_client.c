@@ -1,5 +1,8 @@
-/* oauth_client.c -- client authentication for /token, /revoke and /introspect, and RFC 7591
- * registration (see oauth_internal.h). */
+/* oauth_client.c -- the client a request names (see oauth_internal.h): looked up (a record in
+ * Redis, or a Client ID Metadata Document through oauth_docs.c) for /authorize and the token
+ * endpoints; authenticated for /token, /revoke and /introspect (a secret, Basic or in the form,
+ * or an RFC 7523 assertion, its jti used once and rate limited); and RFC 7591 /register (rate
+ * limited, within the reserve of Redis memory). */
 #include "oauth_internal.h"
 #include "store_clients.h"
 
@@ -66,10 +69,10 @@ static void client_authenticated(struct oreq *r);
 static bool read_assertion(struct oreq *r, const char *body_id, const char *authz)
 {
     const char *type = oauth_form_get(&r->form, "client_assertion_type");
-    r->assertion = oauth_form_get(&r->form, "client_assertion");
-    if (r->assertion == NULL && type == NULL)
+    r->tok.assertion = oauth_form_get(&r->form, "client_assertion");
+    if (r->tok.assertion == NULL && type == NULL)
         return true;
-    if (r->assertion == NULL || type == NULL || strcmp(type, OAUTH_ASSERTION_TYPE) != 0) {
+    if (r->tok.assertion == NULL || type == NULL || strcmp(type, OAUTH_ASSERTION_TYPE) != 0) {
         oreq_error(r, 400, "invalid_request",
                    "client_assertion_type must be " OAUTH_ASSERTION_TYPE
                    " with a client_assertion");
@@ -80,7 +83,7 @@ static bool read_assertion(struct oreq *r, const char *body_id, const char *auth
         return false;
     }
     if (body_id == NULL &&
-        !oauth_assertion_issuer(r->assertion, r->client_id, sizeof(r->client_id))) {
+        !oauth_assertion_issuer(r->tok.assertion, r->client_id, sizeof(r->client_id))) {
         oreq_error(r, 401, "invalid_client", "the client assertion names no client");
         return false;
     }
@@ -90,7 +93,7 @@ static bool read_assertion(struct oreq *r, const char *body_id, const char *auth
 }
 
 /* Reads the client's credentials (Basic; client_id and client_secret in the body; or a
- * client assertion), looks the client up and calls r->after_client once it is
+ * client assertion), looks the client up and calls r->tok.after_client once it is
  * authenticated. */
 void oauth_client_auth(struct oreq *r)
 {
@@ -99,15 +102,15 @@ void oauth_client_auth(struct oreq *r)
     const char *body_secret = oauth_form_get(&r->form, "client_secret");
     if (!read_assertion(r, body_id, authz))
         return;
-    if (r->assertion != NULL) {
+    if (r->tok.assertion != NULL) {
         /* the client is named; its keys are looked at once it is found */
     } else if (authz != NULL && strncasecmp(authz, "Basic ", 6) == 0) {
         if (body_secret != NULL) {
             oreq_error(r, 400, "invalid_request", "use one client authentication method");
             return;
         }
-        if (!oauth_basic_parse(authz, r->client_id, sizeof(r->client_id), r->secret,
-                               sizeof(r->secret))) {
+        if (!oauth_basic_parse(authz, r->client_id, sizeof(r->client_id), r->tok.secret,
+                               sizeof(r->tok.secret))) {
             oreq_error(r, 401, "invalid_client", "malformed Basic credentials");
             return;
         }
@@ -115,7 +118,7 @@ void oauth_client_auth(struct oreq *r)
             oreq_error(r, 400, "invalid_request", "client_id differs from the credentials");
             return;
         }
-        r->has_secret = true;
+        r->tok.has_secret = true;
     } else {
         if (body_id == NULL) {
             oreq_error(r, 401, "invalid_client", "client authentication is required");
@@ -123,8 +126,8 @@ void oauth_client_auth(struct oreq *r)
         }
         snprintf(r->client_id, sizeof(r->client_id), "%s", body_id);
         if (body_secret != NULL) {
-            snprintf(r->secret, sizeof(r->secret), "%s", body_secret);
-            r->has_secret = true;
+            snprintf(r->tok.secret, sizeof(r->tok.secret), "%s", body_secret);
+            r->tok.has_secret = true;
         }
     }
     if (!oauth_client_id_usable(r->client_id)) {
@@ -145,7 +148,7 @@ static void on_assertion_recorded(void *arg, p2a_err err, const char *const *v, 
         oreq_error(r, 401, "invalid_client", "this client assertion was used already");
         return;
     }
-    r->after_client(r);
+    r->tok.after_client(r);
 }
 
 static void on_assertion_rate(void *arg, p2a_err err, const char *const *v, const size_t *lens,
@@ -159,20 +162,21 @@ static void on_assertion_rate(void *arg, p2a_err err, const char *const *v, cons
         oauth_budget_refuse(r, false);
         return;
     }
-    oauth_store_assertion_once(r->o->h.store, r->client_id, r->signed_by.jti, r->signed_by.exp,
-                               r->o->cfg->clock_skew_s, on_assertion_recorded, r);
+    oauth_store_assertion_once(r->o->h.store, r->client_id, r->tok.signed_by.jti,
+                               r->tok.signed_by.exp, r->o->cfg->clock_skew_s, on_assertion_recorded,
+                               r);
 }
 
-/* Verifies r->assertion with the client's keys, then records its jti (used once). */
+/* Verifies r->tok.assertion with the client's keys, then records its jti (used once). */
 static void check_assertion(struct oreq *r, json_t *jwks)
 {
     const struct p2a_config *cfg = r->o->cfg;
     char token_ep[OAUTH_MAX_URI + 16], this_ep[OAUTH_MAX_URI + 16];
     snprintf(token_ep, sizeof(token_ep), "%s/token", cfg->issuer);
-    snprintf(this_ep, sizeof(this_ep), "%s/%s", cfg->issuer, ep_names[r->ep]);
+    snprintf(this_ep, sizeof(this_ep), "%s%s", cfg->issuer, r->ep->path);
     const char *audiences[] = {cfg->issuer, token_ep, this_ep};
-    const char *why = oauth_assertion_check(r->assertion, r->client_id, jwks, audiences, 3,
-                                            clock_now(), cfg->clock_skew_s, &r->signed_by);
+    const char *why = oauth_assertion_check(r->tok.assertion, r->client_id, jwks, audiences, 3,
+                                            clock_now(), cfg->clock_skew_s, &r->tok.signed_by);
     if (why != NULL) {
         oreq_error(r, 401, "invalid_client", why);
         return;
@@ -217,7 +221,7 @@ static void client_authenticated(struct oreq *r)
     if (m == OAUTH_AUTH_PRIVATE_KEY_JWT) {
         json_t *jwks = json_object_get(r->client, "jwks");
         const char *uri = json_string_value(json_object_get(r->client, "jwks_uri"));
-        if (r->assertion == NULL)
+        if (r->tok.assertion == NULL)
             oreq_error(r, 401, "invalid_client", "this client authenticates with private_key_jwt");
         else if (jwks != NULL)
             check_assertion(r, jwks);
@@ -225,25 +229,25 @@ static void client_authenticated(struct oreq *r)
             oauth_docs_get(r->o->docs, DOC_JWKS, uri ? uri : "", r->limit, on_client_keys, r);
         return;
     }
-    if (r->assertion != NULL) {
+    if (r->tok.assertion != NULL) {
         oreq_error(r, 401, "invalid_client", "this client does not use private_key_jwt");
         return;
     }
     const char *digest = json_string_value(json_object_get(r->client, "client_secret_sha256"));
     if (m == OAUTH_AUTH_NONE) {
-        if (r->has_secret) {
+        if (r->tok.has_secret) {
             oreq_error(r, 401, "invalid_client", "this client has no secret");
             return;
         }
     } else {
         char d[OAUTH_HEX_LEN + 1];
-        oauth_digest_hex(r->secret, strlen(r->secret), d);
-        if (!r->has_secret || digest == NULL || !oauth_secret_eq(d, digest)) {
+        oauth_digest_hex(r->tok.secret, strlen(r->tok.secret), d);
+        if (!r->tok.has_secret || digest == NULL || !oauth_secret_eq(d, digest)) {
             oreq_error(r, 401, "invalid_client", "client authentication failed");
             return;
         }
     }
-    r->after_client(r);
+    r->tok.after_client(r);
 }
 
 /* ---- /register ------------------------------------------------------------------------------ */

@@ -1,4 +1,6 @@
-/* oauth_docs.c -- see oauth_docs.h. */
+/* oauth_docs.c -- the cache of fetched documents (see oauth_docs.h): an entry per kind and URL,
+ * its waiters while one fetch runs, expiry by the document's max-age (clamped) or the negative
+ * time, and eviction of the oldest when full. Facade thread only. */
 #include "oauth_docs.h"
 
 #include <stdio.h>

@@ -46,7 +46,7 @@ static const char *cc_resources(struct oreq *r, char *out, size_t outlen)
     return NULL;
 }
 
-/* The scope r asks for into r->granted_scope: within what the client registered (or, when
+/* The scope r asks for into r->tok.granted_scope: within what the client registered (or, when
  * it registered none, what the resources offer), that whole when none is asked. NULL, or
  * why not (invalid_scope). */
 static const char *cc_scope(struct oreq *r)
@@ -59,9 +59,9 @@ static const char *cc_scope(struct oreq *r)
     if (asked != NULL && asked[0] != '\0' && !scope_covers(allowed, asked))
         return "scope is beyond what this client was registered for";
     const char *s = asked != NULL && asked[0] != '\0' ? asked : allowed;
-    if (strlen(s) >= sizeof(r->granted_scope))
+    if (strlen(s) >= sizeof(r->tok.granted_scope))
         return "scope is too long";
-    snprintf(r->granted_scope, sizeof(r->granted_scope), "%s", s);
+    snprintf(r->tok.granted_scope, sizeof(r->tok.granted_scope), "%s", s);
     return NULL;
 }
 
@@ -79,16 +79,16 @@ static void on_cc_rate(void *arg, p2a_err err, const char *const *v, const size_
                        : "too many tokens for this client; try again later");
         return;
     }
-    if (!oauth_token_sign(r, TOKEN_KIND_CLIENT, r->client_id, r->resources))
+    if (!oauth_token_sign(r, TOKEN_KIND_CLIENT, r->client_id, r->tok.resources))
         return;
     log_info("oauth.client_token_issued", "issued a client_credentials token to client %s jti=%s",
-             r->client_id, r->jti);
+             r->client_id, r->tok.jti);
     oauth_token_reply(r);
 }
 
 void oauth_grant_client_credentials(struct oreq *r)
 {
-    const char *why = cc_resources(r, r->resources, sizeof(r->resources));
+    const char *why = cc_resources(r, r->tok.resources, sizeof(r->tok.resources));
     if (why != NULL) {
         oreq_error(r, 400, "invalid_target", why);
         return;

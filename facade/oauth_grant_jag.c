@@ -52,7 +52,7 @@ static const char *assertion_of(const struct oreq *r)
 static void issued(struct oreq *r)
 {
     log_info("oauth.token_issued", "issued an access token to client %s (ID-JAG of %s) jti=%s",
-             r->client_id, json_string_value(json_object_get(r->pending, "iss")), r->jti);
+             r->client_id, json_string_value(json_object_get(r->tok.claims, "iss")), r->tok.jti);
     oauth_token_reply(r);
 }
 
@@ -76,8 +76,8 @@ static void on_user(void *arg, p2a_err err, const char *const *v, const size_t *
         return;
     }
     if (n == 0) {
-        oauth_store_user_put(r->o->h.store, r->user_id, r->username, "upstream", clock_now(), false,
-                             on_user_put, r);
+        oauth_store_user_put(r->o->h.store, r->tok.user_id, r->tok.username, "upstream",
+                             clock_now(), false, on_user_put, r);
         return;
     }
     issued(r);
@@ -96,9 +96,10 @@ static void on_jti_recorded(void *arg, p2a_err err, const char *const *v, const 
         refuse(r, "this ID-JAG was redeemed already; ask the identity provider for a new one");
         return;
     }
-    if (!oauth_token_sign(r, TOKEN_KIND_OAUTH, r->user_id, idjag_resource(r->o->cfg, r->pending)))
+    if (!oauth_token_sign(r, TOKEN_KIND_OAUTH, r->tok.user_id,
+                          idjag_resource(r->o->cfg, r->tok.claims)))
         return;
-    oauth_store_user_get(r->o->h.store, r->user_id, on_user, r);
+    oauth_store_user_get(r->o->h.store, r->tok.user_id, on_user, r);
 }
 
 /* The jti is kept under the issuer's name, not a client's: "id-jag:" and the SHA-256 of the
@@ -109,12 +110,12 @@ static void record_jti(struct oreq *r)
         oauth_budget_refuse(r, false);
         return;
     }
-    const char *iss = json_string_value(json_object_get(r->pending, "iss"));
+    const char *iss = json_string_value(json_object_get(r->tok.claims, "iss"));
     char name[8 + OAUTH_HEX_LEN] = "id-jag:";
     oauth_digest_hex(iss, strlen(iss), name + 7);
     oauth_store_assertion_once(r->o->h.store, name,
-                               json_string_value(json_object_get(r->pending, "jti")),
-                               (int64_t)json_number_value(json_object_get(r->pending, "exp")),
+                               json_string_value(json_object_get(r->tok.claims, "jti")),
+                               (int64_t)json_number_value(json_object_get(r->tok.claims, "exp")),
                                r->o->cfg->clock_skew_s, on_jti_recorded, r);
 }
 
@@ -124,7 +125,7 @@ static void record_jti(struct oreq *r)
 static void grant(struct oreq *r, json_t *claims)
 {
     const struct p2a_config *cfg = r->o->cfg;
-    r->pending = claims;
+    r->tok.claims = claims;
     const char *res = idjag_resource(cfg, claims);
     const char *given = oauth_form_get(&r->form, "resource");
     char canon[OAUTH_MAX_RESOURCES];
@@ -139,18 +140,19 @@ static void grant(struct oreq *r, json_t *claims)
         return;
     }
     bool invalid_scope;
-    const char *why = idjag_scope(cfg, claims, oauth_form_get(&r->form, "scope"), r->granted_scope,
-                                  sizeof(r->granted_scope), &invalid_scope);
+    const char *why =
+        idjag_scope(cfg, claims, oauth_form_get(&r->form, "scope"), r->tok.granted_scope,
+                    sizeof(r->tok.granted_scope), &invalid_scope);
     if (why != NULL) {
         oreq_error(r, 400, invalid_scope ? "invalid_scope" : "invalid_grant", why);
         return;
     }
-    if (!oidc_user_id(cfg, claims, r->user_id, sizeof(r->user_id)) ||
-        validate_user_id(r->user_id) != NULL) {
+    if (!oidc_user_id(cfg, claims, r->tok.user_id, sizeof(r->tok.user_id)) ||
+        validate_user_id(r->tok.user_id) != NULL) {
         refuse(r, "the assertion's subject does not make a user id here (too long)");
         return;
     }
-    oidc_display_name(cfg, claims, r->username, sizeof(r->username));
+    oidc_display_name(cfg, claims, r->tok.username, sizeof(r->tok.username));
     record_jti(r);
 }
 
@@ -167,7 +169,7 @@ static void check(struct oreq *r, json_t *jwks)
     char why[160];
     json_t *claims = NULL;
     enum oidc_result rc = idjag_check(cfg, assertion_of(r), jwks, &x, &claims, why, sizeof(why));
-    if (oreq_provider_keys_again(r, rc == OIDC_UNKNOWN_KEY, on_keys))
+    if (oreq_provider_keys_again(r, &r->tok.issuer, rc == OIDC_UNKNOWN_KEY, on_keys))
         return;
     if (rc != OIDC_OK) {
         refuse(r, why);
@@ -207,7 +209,7 @@ static void on_issuer_document(void *arg, json_t *doc, const char *why)
         unavailable(r, "discovery document", why);
         return;
     }
-    r->provider = json_incref(doc);
+    r->tok.issuer.doc = json_incref(doc);
     oauth_docs_get(r->o->docs, DOC_PROVIDER_JWKS,
                    json_string_value(json_object_get(doc, "jwks_uri")), NULL, on_keys, r);
 }

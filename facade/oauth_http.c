@@ -1,9 +1,15 @@
-/* oauth_http.c -- the OAuth endpoints, login and consent (see oauth_http.h).
+/* oauth_http.c -- the OAuth module's endpoint table, its router and its life (see
+ * oauth_http.h).
  *
  * DESIGN
  * ------
+ * One table names every endpoint: its path and how it matches, its name in metrics and logs,
+ * its methods, whether scripts of any origin may call it (CORS), what its requests keep and
+ * its handler. A document is answered at once (serve); anything else becomes a request record
+ * (start), whose union holds only the part its endpoint uses.
+ *
  * Each endpoint is a short chain: parse and check what needs no state, then one Redis
- * script per step (oauth_store.c), each step's callback deciding the next. A request in
+ * script per step (src/store), each step's callback deciding the next. A request in
  * flight is a struct oreq on the module's list, so that freeing the module can orphan it:
  * its callback then frees it without touching the HTTP request. A client that hangs up
  * meanwhile is libevent's business: evhttp keeps the request until we answer it.
@@ -19,9 +25,83 @@
 #include "oauth_http.h"
 #include "oauth_internal.h"
 
+/* ---- the endpoint table -------------------------------------------------------------------- */
+
+#define WK_AS "/.well-known/oauth-authorization-server"
+#define WK_PRM "/.well-known/oauth-protected-resource"
+
+/* Matched in order, the first row wins; a row's index is its metrics slot. */
+const struct oauth_endpoint oauth_endpoints[] = {
+    {WK_AS, EP_ISSUER, "as_metadata", EP_GET | EP_CORS, OREQ_NONE, oauth_serve_as_meta, NULL},
+    {WK_PRM, EP_BELOW, "protected_resource_metadata", EP_GET | EP_CORS, OREQ_NONE, oauth_serve_prm,
+     NULL},
+    {"/jwks.json", EP_EXACT, "jwks", EP_GET | EP_CORS, OREQ_NONE, oauth_serve_jwks, NULL},
+    {"/register", EP_EXACT, "register", EP_POST | EP_CORS, OREQ_REGISTER, NULL, oauth_do_register},
+    {"/authorize", EP_EXACT, "authorize", EP_GET | EP_POST | EP_PAGE, OREQ_AUTHZ, NULL,
+     oauth_do_authorize},
+    {"/login", EP_EXACT, "login", EP_POST | EP_PAGE, OREQ_SIGNIN, NULL, oauth_do_login},
+    {"/consent", EP_EXACT, "consent", EP_POST | EP_PAGE, OREQ_AUTHZ, NULL, oauth_do_consent},
+    {"/logout", EP_EXACT, "logout", EP_GET | EP_POST | EP_PAGE, OREQ_PAGE, NULL, oauth_do_logout},
+    {"/login/upstream", EP_EXACT, "login_upstream", EP_POST, OREQ_PAGE, NULL,
+     oauth_do_login_upstream},
+    {"/callback/upstream", EP_EXACT, "upstream_callback", EP_GET | EP_POST, OREQ_SIGNIN, NULL,
+     oauth_do_upstream_callback},
+    {"/account", EP_DIR, "account", EP_GET | EP_POST, OREQ_ACCOUNT, NULL, oauth_do_account},
+    {"/account/tokens", EP_EXACT, "account_tokens", EP_POST, OREQ_ACCOUNT, NULL,
+     oauth_do_account_tokens},
+    {"/account/tokens/revoke", EP_EXACT, "account_revoke", EP_POST, OREQ_ACCOUNT, NULL,
+     oauth_do_account_revoke},
+    {"/account/clients/disconnect", EP_EXACT, "account_disconnect", EP_POST, OREQ_ACCOUNT, NULL,
+     oauth_do_account_disconnect},
+    {"/token", EP_EXACT, "token", EP_POST | EP_CORS | EP_LOGGED, OREQ_TOKENS, NULL, oauth_do_token},
+    {"/revoke", EP_EXACT, "revoke", EP_POST | EP_CORS, OREQ_TOKENS, NULL, oauth_do_revoke},
+    {"/introspect", EP_EXACT, "introspect", EP_POST, OREQ_TOKENS, NULL, oauth_do_introspect},
+    {"/.well-known/", EP_PREFIX, "well_known_other", EP_GET | EP_CORS, OREQ_NONE, oauth_serve_other,
+     NULL},
+};
+#define NENDPOINTS (sizeof(oauth_endpoints) / sizeof(oauth_endpoints[0]))
+_Static_assert(NENDPOINTS == OAUTH_ENDPOINTS, "the metrics count every endpoint");
+
+/* The row for path, with *rest what follows its path; NULL for none. */
+static const struct oauth_endpoint *endpoint_find(const struct oauth_http *o, const char *path,
+                                                  const char **rest)
+{
+    for (size_t i = 0; i < NENDPOINTS; i++) {
+        const struct oauth_endpoint *ep = &oauth_endpoints[i];
+        size_t n = strlen(ep->path);
+        if (strncmp(path, ep->path, n) != 0)
+            continue;
+        const char *r = path + n;
+        bool hit = false;
+        switch (ep->match) {
+        case EP_EXACT:
+            hit = r[0] == '\0';
+            break;
+        case EP_DIR:
+            hit = r[0] == '\0' || strcmp(r, "/") == 0;
+            break;
+        case EP_BELOW:
+            hit = r[0] == '\0' || r[0] == '/';
+            break;
+        case EP_ISSUER:
+            hit = r[0] == '\0' || strcmp(r, o->issuer_path) == 0;
+            break;
+        case EP_PREFIX:
+            hit = true;
+            break;
+        }
+        if (hit) {
+            *rest = r;
+            return ep;
+        }
+    }
+    return NULL;
+}
+
 /* ---- routing ------------------------------------------------------------------------------ */
 
-static void preflight(struct oauth_http *o, struct evhttp_request *http, enum ep ep)
+static void preflight(struct oauth_http *o, struct evhttp_request *http,
+                      const struct oauth_endpoint *ep)
 {
     oh_add_header(http, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
     oh_add_header(http, "Access-Control-Allow-Headers",
@@ -30,98 +110,39 @@ static void preflight(struct oauth_http *o, struct evhttp_request *http, enum ep
     oh_send_raw(o, http, ep, 204, NULL, "", 0);
 }
 
-static void method_not_allowed(struct oauth_http *o, struct evhttp_request *http, enum ep ep,
-                               const char *allow)
+static void method_not_allowed(struct oauth_http *o, struct evhttp_request *http,
+                               const struct oauth_endpoint *ep)
 {
-    oh_add_header(http, "Allow", allow);
+    /* the documents (GET only) name their preflight too */
+    oh_add_header(http, "Allow",
+                  !(ep->flags & EP_POST) ? "GET, HEAD, OPTIONS"
+                  : ep->flags & EP_GET   ? "GET, POST"
+                                         : "POST");
     const char *e = "{\"error\":\"invalid_request\",\"error_description\":\"method not allowed\"}";
     oh_send_raw(o, http, ep, 405, "application/json", e, strlen(e));
 }
 
-#define WK_AS "/.well-known/oauth-authorization-server"
-#define WK_PRM "/.well-known/oauth-protected-resource"
-
 bool oauth_http_handle(struct oauth_http *o, struct evhttp_request *http, const char *path)
 {
-    static const struct {
-        const char *path;
-        enum ep ep;
-        bool get_too; /* GET as well as POST */
-        void (*fn)(struct oreq *r);
-    } routes[] = {
-        {"/register", EP_REGISTER, false, oauth_do_register},
-        {"/authorize", EP_AUTHORIZE, true, oauth_do_authorize},
-        {"/login", EP_LOGIN, false, oauth_do_login},
-        {"/consent", EP_CONSENT, false, oauth_do_consent},
-        {"/logout", EP_LOGOUT, true, oauth_do_logout},
-        {"/login/upstream", EP_LOGIN_UPSTREAM, false, oauth_do_login_upstream},
-        {"/callback/upstream", EP_UPSTREAM_CALLBACK, true, oauth_do_upstream_callback},
-        {"/account/", EP_ACCOUNT, true, oauth_do_account},
-        {"/account", EP_ACCOUNT, true, oauth_do_account},
-        {"/account/tokens", EP_ACCOUNT_TOKENS, false, oauth_do_account},
-        {"/account/tokens/revoke", EP_ACCOUNT_REVOKE, false, oauth_do_account},
-        {"/account/clients/disconnect", EP_ACCOUNT_DISCONNECT, false, oauth_do_account},
-        {"/token", EP_TOKEN, false, oauth_do_token},
-        {"/revoke", EP_REVOKE, false, oauth_do_revoke},
-        {"/introspect", EP_INTROSPECT, false, oauth_do_introspect},
-    };
-    enum evhttp_cmd_type cmd = evhttp_request_get_command(http);
     /* an issuer with a path: its endpoints arrive under that path */
-    const char *ipath = o->issuer_path;
-    size_t iplen = strlen(ipath);
-    if (iplen > 0 && strncmp(path, ipath, iplen) == 0 && path[iplen] == '/')
+    size_t iplen = strlen(o->issuer_path);
+    if (iplen > 0 && strncmp(path, o->issuer_path, iplen) == 0 && path[iplen] == '/')
         path += iplen;
-
-    enum ep ep = EP_COUNT;
-    const char *suffix = NULL;
-    if (strncmp(path, WK_AS, strlen(WK_AS)) == 0) {
-        suffix = path + strlen(WK_AS);
-        ep = (suffix[0] == '\0' || strcmp(suffix, ipath) == 0) ? EP_AS_META : EP_WELL_KNOWN_OTHER;
-    } else if (strncmp(path, WK_PRM, strlen(WK_PRM)) == 0 &&
-               (path[strlen(WK_PRM)] == '\0' || path[strlen(WK_PRM)] == '/')) {
-        suffix = path + strlen(WK_PRM);
-        ep = EP_PRM;
-    } else if (strncmp(path, "/.well-known/", 13) == 0) {
-        ep = EP_WELL_KNOWN_OTHER;
-    } else if (strcmp(path, "/jwks.json") == 0) {
-        ep = EP_JWKS;
-    }
-    if (ep != EP_COUNT) {
-        if (cmd == EVHTTP_REQ_OPTIONS) {
-            preflight(o, http, ep);
-        } else if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
-            method_not_allowed(o, http, ep, "GET, HEAD, OPTIONS");
-        } else if (ep == EP_AS_META) {
-            oh_send_raw(o, http, ep, 200, "application/json", o->as_meta, strlen(o->as_meta));
-        } else if (ep == EP_PRM) {
-            oauth_serve_prm(o, http, suffix);
-        } else if (ep == EP_JWKS) {
-            char *j = keys_jwks(o->h.keys(o->h.arg));
-            oh_add_header(http, "Cache-Control", "public, max-age=60");
-            oh_send_raw(o, http, ep, 200, "application/json", j, strlen(j));
-            free(j);
-        } else {
-            const char *e = "{\"error\":\"not_found\",\"error_description\":\"this server "
-                            "publishes only RFC 8414 and RFC 9728 metadata\"}";
-            oh_send_raw(o, http, ep, 404, "application/json", e, strlen(e));
-        }
-        return true;
-    }
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        if (strcmp(path, routes[i].path) != 0)
-            continue;
-        ep = routes[i].ep;
-        if (cmd == EVHTTP_REQ_OPTIONS && ep_cors[ep]) {
-            preflight(o, http, ep);
-        } else if (cmd == EVHTTP_REQ_POST ||
-                   (routes[i].get_too && (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD))) {
-            routes[i].fn(oreq_new(o, http, ep));
-        } else {
-            method_not_allowed(o, http, ep, routes[i].get_too ? "GET, POST" : "POST");
-        }
-        return true;
-    }
-    return false;
+    const char *rest = NULL;
+    const struct oauth_endpoint *ep = endpoint_find(o, path, &rest);
+    if (ep == NULL)
+        return false;
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(http);
+    bool get = cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD;
+    if (cmd == EVHTTP_REQ_OPTIONS && (ep->flags & EP_CORS))
+        preflight(o, http, ep);
+    else if (!((get && (ep->flags & EP_GET)) || (cmd == EVHTTP_REQ_POST && (ep->flags & EP_POST))))
+        method_not_allowed(o, http, ep);
+    else if (ep->serve != NULL)
+        ep->serve(o, http, ep, rest);
+    else
+        ep->start(oreq_new(o, http, ep));
+    return true;
 }
 
 /* ---- life ---------------------------------------------------------------------------------- */
@@ -129,6 +150,9 @@ bool oauth_http_handle(struct oauth_http *o, struct evhttp_request *http, const 
 struct oauth_http *oauth_http_new(struct event_base *base, const struct p2a_config *cfg,
                                   const struct facade_hooks *h)
 {
+    for (size_t i = 0; i < NENDPOINTS; i++) /* answered at once, or through a request record */
+        P2A_ASSERT((oauth_endpoints[i].serve != NULL) == (oauth_endpoints[i].state == OREQ_NONE) &&
+                   (oauth_endpoints[i].serve == NULL) == (oauth_endpoints[i].start != NULL));
     struct oauth_http *o = xcalloc(1, sizeof(*o));
     o->cfg = cfg;
     o->h = *h;
@@ -183,7 +207,8 @@ void oauth_http_metrics(const struct oauth_http *o, struct mbuf *out)
 {
     mbuf_printf(out, "# HELP p2a_oauth_requests_total OAuth endpoint answers, by endpoint and "
                      "status.\n# TYPE p2a_oauth_requests_total counter\n");
-    for (int e = 0; e < EP_COUNT; e++)
-        http_counts_render(out, "p2a_oauth_requests_total", "endpoint", ep_names[e], o->counts[e]);
+    for (size_t e = 0; e < NENDPOINTS; e++)
+        http_counts_render(out, "p2a_oauth_requests_total", "endpoint", oauth_endpoints[e].name,
+                           o->counts[e]);
     oauth_budget_metrics(o, out);
 }

@@ -1,7 +1,8 @@
 /* oauth_http.h -- the OAuth 2.1 endpoints of the facade (RFC 8414, 9728, 7591, 6749 with
- * PKCE, 7009, 7662, 9207), the login and consent pages, JWKS.
+ * PKCE, 7009, 7662, 9207), JWKS, and a person's pages: sign-in (local, or through the upstream
+ * provider), consent, sign-out, the account pages.
  *
- * The module parses requests, calls the rules in oauth.c and the state in oauth_store.c,
+ * The module parses requests, calls the rules in src/core and the Redis scripts in src/store,
  * and renders JSON or HTML. It runs on the facade thread's loop, with that thread's Redis
  * connection; passwords are checked on the hash pool. A request waiting on Redis or the
  * pool is a 'struct oreq' until it is answered.

@@ -1,5 +1,6 @@
-/* oauth_meta.c -- RFC 8414 authorization server metadata, RFC 9728 protected resource
- * metadata, the JWKS (see oauth_internal.h). */
+/* oauth_meta.c -- the documents the facade answers at once, without a request record: RFC 8414
+ * authorization server metadata (made once, at start), RFC 9728 protected resource metadata,
+ * the JWKS, and 404 for any other /.well-known/ name (see oauth_internal.h). */
 #include "oauth_internal.h"
 
 #include "idjag.h"
@@ -58,7 +59,34 @@ char *oauth_meta_as(const struct p2a_config *cfg)
     return s;
 }
 
-void oauth_serve_prm(struct oauth_http *o, struct evhttp_request *http, const char *suffix)
+void oauth_serve_as_meta(struct oauth_http *o, struct evhttp_request *http,
+                         const struct oauth_endpoint *ep, const char *rest)
+{
+    (void)rest;
+    oh_send_raw(o, http, ep, 200, "application/json", o->as_meta, strlen(o->as_meta));
+}
+
+void oauth_serve_jwks(struct oauth_http *o, struct evhttp_request *http,
+                      const struct oauth_endpoint *ep, const char *rest)
+{
+    (void)rest;
+    char *j = keys_jwks(o->h.keys(o->h.arg));
+    oh_add_header(http, "Cache-Control", "public, max-age=60");
+    oh_send_raw(o, http, ep, 200, "application/json", j, strlen(j));
+    free(j);
+}
+
+void oauth_serve_other(struct oauth_http *o, struct evhttp_request *http,
+                       const struct oauth_endpoint *ep, const char *rest)
+{
+    (void)rest;
+    const char *e = "{\"error\":\"not_found\",\"error_description\":\"this server "
+                    "publishes only RFC 8414 and RFC 9728 metadata\"}";
+    oh_send_raw(o, http, ep, 404, "application/json", e, strlen(e));
+}
+
+void oauth_serve_prm(struct oauth_http *o, struct evhttp_request *http,
+                     const struct oauth_endpoint *ep, const char *suffix)
 {
     const struct p2a_config *cfg = o->cfg;
     const char *found = NULL;
@@ -78,7 +106,7 @@ void oauth_serve_prm(struct oauth_http *o, struct evhttp_request *http, const ch
     if (found == NULL) {
         const char *e = "{\"error\":\"not_found\",\"error_description\":\"no protected "
                         "resource at this path\"}";
-        oh_send_raw(o, http, EP_PRM, 404, "application/json", e, strlen(e));
+        oh_send_raw(o, http, ep, 404, "application/json", e, strlen(e));
         return;
     }
     json_t *scopes = scopes_json(cfg->resource_scopes); /* never offline_access (SEP-2207) */
@@ -87,6 +115,6 @@ void oauth_serve_prm(struct oauth_http *o, struct evhttp_request *http, const ch
                           "bearer_methods_supported", "header", "resource_name", "Pipe2.ai MCP");
     char *s = json_dumps(m, JSON_COMPACT);
     json_decref(m);
-    oh_send_raw(o, http, EP_PRM, 200, "application/json", s, strlen(s));
+    oh_send_raw(o, http, ep, 200, "application/json", s, strlen(s));
     free(s);
 }

@@ -1,18 +1,7 @@
-/* oauth_reply.c -- requests in flight and every way of answering them (see oauth_internal.h). */
+/* oauth_reply.c -- requests in flight (made, orphaned, freed with the part their endpoint
+ * keeps) and every way of answering them: JSON, RFC 6749 errors, pages, redirects' headers,
+ * cookies; the request's own headers, body and forms read (see oauth_internal.h). */
 #include "oauth_internal.h"
-
-const char *const ep_names[EP_COUNT] = {"as_metadata",    "protected_resource_metadata",
-                                        "jwks",           "register",
-                                        "authorize",      "login",
-                                        "consent",        "logout",
-                                        "login_upstream", "upstream_callback",
-                                        "account",        "account_tokens",
-                                        "account_revoke", "account_disconnect",
-                                        "token",          "revoke",
-                                        "introspect",     "well_known_other"};
-const bool ep_cors[EP_COUNT] = {[EP_AS_META] = true,         [EP_PRM] = true,   [EP_JWKS] = true,
-                                [EP_REGISTER] = true,        [EP_TOKEN] = true, [EP_REVOKE] = true,
-                                [EP_WELL_KNOWN_OTHER] = true};
 
 /* ---- bookkeeping --------------------------------------------------------------------------- */
 
@@ -27,13 +16,15 @@ static char *joined_header(struct evhttp_request *http, const char *name)
     return b.s;
 }
 
-struct oreq *oreq_new(struct oauth_http *o, struct evhttp_request *http, enum ep ep)
+struct oreq *oreq_new(struct oauth_http *o, struct evhttp_request *http,
+                      const struct oauth_endpoint *ep)
 {
     struct oreq *r = xcalloc(1, sizeof(*r));
     r->o = o;
     r->http = http;
     r->ep = ep;
-    r->slot = -1;
+    if (ep->state == OREQ_SIGNIN)
+        r->web.signin.slot = -1;
     LIST_INSERT_HEAD(&o->pending, r, link);
     char *host = NULL;
     ev_uint16_t port = 0;
@@ -47,34 +38,55 @@ struct oreq *oreq_new(struct oauth_http *o, struct evhttp_request *http, enum ep
     return r;
 }
 
+static void cleanse_free(char *s)
+{
+    if (s != NULL) {
+        OPENSSL_cleanse(s, strlen(s));
+        free(s);
+    }
+}
+
+/* Releases the part of r its endpoint kept (oauth_internal.h's union). */
+static void oreq_state_free(struct oreq *r)
+{
+    enum oreq_state st = r->ep->state;
+    if (st == OREQ_REGISTER) {
+        oauth_client_reg_deinit(&r->reg);
+    } else if (st == OREQ_TOKENS) {
+        cleanse_free(r->tok.access_token);
+        json_decref(r->tok.issuer.doc);
+        json_decref(r->tok.claims);
+        OPENSSL_cleanse(r->tok.secret, sizeof(r->tok.secret));
+        OPENSSL_cleanse(r->tok.new_rt, sizeof(r->tok.new_rt));
+    } else if (st >= OREQ_PAGE) {
+        struct oreq_web *w = &r->web;
+        oauth_form_free(&w->post);
+        free(w->query);
+        OPENSSL_cleanse(w->sid, sizeof(w->sid));
+        if (st == OREQ_AUTHZ) {
+            cleanse_free(w->authz.code);
+        } else if (st == OREQ_SIGNIN) {
+            json_decref(w->signin.provider.doc);
+            json_decref(w->signin.pending);
+            cleanse_free(w->signin.id_token);
+        } else if (st == OREQ_ACCOUNT) {
+            mbuf_free(&w->account.page);
+            cleanse_free(w->account.token);
+        }
+    }
+}
+
 static void oreq_free(struct oreq *r)
 {
     if (r->o != NULL) {
         LIST_REMOVE(r, link);
     }
     oauth_form_free(&r->form);
-    oauth_form_free(&r->post);
     json_decref(r->client);
-    json_decref(r->provider);
-    json_decref(r->pending);
-    mbuf_free(&r->page);
-    free(r->query);
-    if (r->access_token != NULL) {
-        OPENSSL_cleanse(r->access_token, strlen(r->access_token));
-        free(r->access_token);
-    }
-    if (r->response != NULL) {
-        OPENSSL_cleanse(r->response, strlen(r->response));
-        free(r->response);
-    }
-    oauth_client_reg_deinit(&r->reg);
-    OPENSSL_cleanse(r->secret, sizeof(r->secret));
-    OPENSSL_cleanse(r->new_rt, sizeof(r->new_rt));
-    OPENSSL_cleanse(r->sid, sizeof(r->sid));
+    oreq_state_free(r);
     free(r);
 }
 
-/* At the top of every store callback: a request orphaned by oauth_http_free() is dropped. */
 bool oreq_orphaned(struct oreq *r)
 {
     if (r->http != NULL)
@@ -90,18 +102,17 @@ void oh_add_header(struct evhttp_request *http, const char *k, const char *v)
     evhttp_add_header(evhttp_request_get_output_headers(http), k, v);
 }
 
-void oh_send_raw(struct oauth_http *o, struct evhttp_request *http, enum ep ep, int status,
-                 const char *ctype, const char *body, size_t len)
+void oh_send_raw(struct oauth_http *o, struct evhttp_request *http, const struct oauth_endpoint *ep,
+                 int status, const char *ctype, const char *body, size_t len)
 {
-    if (ep_cors[ep]) {
+    if (ep->flags & EP_CORS) {
         oh_add_header(http, "Access-Control-Allow-Origin", "*");
         oh_add_header(http, "Access-Control-Expose-Headers", "WWW-Authenticate");
     }
-    http_count(o->counts[ep], status);
+    http_count(o->counts[ep - oauth_endpoints], status);
     http_send(http, status, ctype, body, len);
 }
 
-/* Answers and frees r. */
 void oreq_finish(struct oreq *r, int status, const char *ctype, const char *body, size_t len)
 {
     oh_send_raw(r->o, r->http, r->ep, status, ctype, body, len);
@@ -125,8 +136,8 @@ void oreq_log_refusal(const struct oreq *r, int status, const char *error, const
     if (!log_every_second(&refusal_limits[digest_fnv1a(r->client_id) % REFUSAL_SLOTS], &passed))
         return;
     log_warn("oauth.refused", "%s refused client %.200s from %s: %d %s: %s (%llu passed over)",
-             ep_names[r->ep], r->client_id[0] ? r->client_id : "(none)", r->addr, status, error,
-             desc, passed);
+             r->ep->name, r->client_id[0] ? r->client_id : "(none)", r->addr, status, error, desc,
+             passed);
 }
 
 /* An RFC 6749 5.2 error; description is a constant or made of checked values. A 401
@@ -137,7 +148,7 @@ void oreq_log_refusal(const struct oreq *r, int status, const char *error, const
 void oreq_error(struct oreq *r, int status, const char *error, const char *desc)
 {
     char *s = http_error_json(error, desc);
-    if (r->ep == EP_TOKEN) /* what operators see of a client that cannot get its token */
+    if (r->ep->flags & EP_LOGGED) /* what operators see of a client that cannot get its token */
         oreq_log_refusal(r, status, error, desc);
     const char *authz = oh_req_header(r->http, "Authorization");
     if (status == 401 && authz != NULL) {
@@ -155,16 +166,13 @@ void oreq_error(struct oreq *r, int status, const char *error, const char *desc)
 static void finish_unavailable(struct oreq *r)
 {
     oh_add_header(r->http, "Retry-After", "1");
-    if (r->ep == EP_AUTHORIZE || r->ep == EP_LOGIN || r->ep == EP_CONSENT || r->ep == EP_LOGOUT)
+    if (r->ep->flags & EP_PAGE)
         oreq_page_error(r, 503, "Service unavailable", "Try again in a moment.");
     else
         oreq_error(r, 503, "temporarily_unavailable",
                    "the token store is unavailable; try again shortly");
 }
 
-/* The start of every store callback: NULL when the request was oreq_orphaned (and is freed now)
- * or when Redis failed or answered fewer than need items (and the client was told);
- * otherwise the request to go on with. */
 struct oreq *oreq_resume(void *arg, p2a_err err, size_t n, size_t need)
 {
     struct oreq *r = arg;
@@ -234,7 +242,7 @@ bool oh_content_type_is(struct evhttp_request *http, const char *want)
     return ct != NULL && strncasecmp(ct, want, n) == 0 && (ct[n] == '\0' || ct[n] == ';');
 }
 
-/* The request body as a NUL-terminated string (evhttp bounds it). */
+/* evhttp bounds the body. */
 char *oh_body(struct evhttp_request *http, size_t *len)
 {
     struct evbuffer *b = evhttp_request_get_input_buffer(http);
@@ -245,7 +253,7 @@ char *oh_body(struct evhttp_request *http, size_t *len)
     return s;
 }
 
-bool oreq_parse_body_form(struct oreq *r, struct oauth_form *f)
+static bool parse_body_form(struct oreq *r, struct oauth_form *f)
 {
     size_t len;
     char *body = oh_body(r->http, &len);
@@ -258,10 +266,28 @@ bool oreq_parse_body_form(struct oreq *r, struct oauth_form *f)
 bool oreq_read_form(struct oreq *r)
 {
     if (oh_content_type_is(r->http, "application/x-www-form-urlencoded") &&
-        oreq_parse_body_form(r, &r->form))
+        parse_body_form(r, &r->form))
         return true;
     oreq_error(r, 400, "invalid_request",
                r->form.why[0] ? r->form.why
                               : "send the parameters as application/x-www-form-urlencoded");
+    return false;
+}
+
+bool oreq_read_post(struct oreq *r)
+{
+    if (oh_content_type_is(r->http, "application/x-www-form-urlencoded") &&
+        parse_body_form(r, &r->web.post))
+        return true;
+    oreq_page_error(r, 400, "Invalid request", "The form could not be read.");
+    return false;
+}
+
+bool oreq_cookie(struct oreq *r, const char *name, char out[OAUTH_SECRET_LEN + 1])
+{
+    if (oauth_cookie_get(oh_req_header(r->http, "Cookie"), name, out, OAUTH_SECRET_LEN + 1) &&
+        strlen(out) == OAUTH_SECRET_LEN)
+        return true;
+    out[0] = '\0';
     return false;
 }

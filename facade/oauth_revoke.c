@@ -21,8 +21,8 @@ static void on_at_revoked(void *arg, p2a_err err, const char *const *v, const si
     struct oreq *r = oreq_resume(arg, err, n, 0);
     if (r == NULL)
         return;
-    revoke_local(r->o->h.revoked, r->jti, r->at_exp);
-    log_info("oauth.revoked", "client %s revoked access token jti=%s", r->client_id, r->jti);
+    revoke_local(r->o->h.revoked, r->tok.jti, r->tok.at_exp);
+    log_info("oauth.revoked", "client %s revoked access token jti=%s", r->client_id, r->tok.jti);
     oreq_finish(r, 200, "application/json", "{}", 2);
 }
 
@@ -39,10 +39,11 @@ static void revoke_after_client(struct oreq *r)
             oreq_finish(r, 200, "application/json", "{}", 2);
             return;
         }
-        snprintf(r->jti, sizeof(r->jti), "%s", c.jti);
-        r->at_exp = c.exp;
+        snprintf(r->tok.jti, sizeof(r->tok.jti), "%s", c.jti);
+        r->tok.at_exp = c.exp;
         token_claims_deinit(&c);
-        oauth_store_jti_revoke(r->o->h.store, r->jti, r->at_exp, clock_now_ms(), on_at_revoked, r);
+        oauth_store_jti_revoke(r->o->h.store, r->tok.jti, r->tok.at_exp, clock_now_ms(),
+                               on_at_revoked, r);
         return;
     }
     char digest[OAUTH_HEX_LEN + 1];
@@ -58,7 +59,7 @@ void oauth_do_revoke(struct oreq *r)
         oreq_error(r, 400, "invalid_request", "token is required");
         return;
     }
-    r->after_client = revoke_after_client;
+    r->tok.after_client = revoke_after_client;
     oauth_client_auth(r);
 }
 
@@ -91,7 +92,7 @@ static void on_refresh_info(void *arg, p2a_err err, const char *const *v, const 
     if (r == NULL)
         return;
     bool allowed = false;
-    json_t *aud = n >= 5 ? grant_audiences(r->caller, v[3], &allowed) : NULL;
+    json_t *aud = n >= 5 ? grant_audiences(r->tok.caller, v[3], &allowed) : NULL;
     if (n < 5 || (r->client != NULL && strcmp(v[0], r->client_id) != 0) || !allowed) {
         json_decref(aud);
         oreq_json(r, 200, INTROSPECT_INACTIVE_JSON);
@@ -124,8 +125,8 @@ static void introspect_after_auth(struct oreq *r)
     struct introspect_query q = {.token = tok ? tok : "",
                                  .len = tok ? strlen(tok) : 0,
                                  .resource = res,
-                                 .bound = r->caller ? r->caller->resources : NULL,
-                                 .nbound = r->caller ? r->caller->nresources : 0};
+                                 .bound = r->tok.caller ? r->tok.caller->resources : NULL,
+                                 .nbound = r->tok.caller ? r->tok.caller->nresources : 0};
     char body[INTROSPECT_JSON_MAX];
     /* RFC 7662 4: a client learns only about tokens issued to it */
     if (introspect_rfc7662(&x, &q, r->client != NULL ? r->client_id : NULL, clock_now(), body,
@@ -156,7 +157,7 @@ void oauth_do_introspect(struct oreq *r)
     size_t klen;
     const char *key = oauth_bearer(oh_req_header(r->http, "Authorization"), &klen);
     if (key != NULL) {
-        if (svckeys_check(r->o->h.svckeys, key, klen, &r->caller) == SVC_ROLE_NONE) {
+        if (svckeys_check(r->o->h.svckeys, key, klen, &r->tok.caller) == SVC_ROLE_NONE) {
             oreq_error(r, 401, "invalid_client", "unknown service key");
             return;
         }
@@ -176,6 +177,6 @@ void oauth_do_introspect(struct oreq *r)
                    "credentials");
         return;
     }
-    r->after_client = introspect_confidential;
+    r->tok.after_client = introspect_confidential;
     oauth_client_auth(r);
 }

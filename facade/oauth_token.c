@@ -1,7 +1,9 @@
-/* oauth_token.c -- /token: the table of grants, the code grant with PKCE, refresh with
- * rotation (see oauth_internal.h). The other grants live in files of their own
+/* oauth_token.c -- /token (see oauth_internal.h): the grant type looked up in the table of
+ * grants, the client authenticated (oauth_client.c), then the grant's step: here the code grant
+ * with PKCE S256 (RFC 8707 resources, a refresh token family made) and refresh with rotation (a
+ * replayed refresh token revokes its family). The other grants live in files of their own
  * (oauth_grant_*.c) and share this file's signing and answering (oauth_token_sign,
- * oauth_token_reply). */
+ * oauth_token_reply). Every refresh token and code reaches Redis only as a digest. */
 #include "oauth_internal.h"
 
 /* ---- /token -------------------------------------------------------------------------------- */
@@ -14,14 +16,14 @@ void oauth_revoke_locally(struct oreq *r, const char *const *v, size_t from, siz
 
 void oauth_token_reply(struct oreq *r)
 {
-    json_t *j = json_pack("{s:s, s:s, s:I, s:s}", "access_token", r->access_token, "token_type",
+    json_t *j = json_pack("{s:s, s:s, s:I, s:s}", "access_token", r->tok.access_token, "token_type",
                           "Bearer", "expires_in", (json_int_t)r->o->cfg->access_token_lifetime_s,
-                          "scope", r->granted_scope);
+                          "scope", r->tok.granted_scope);
     /* refresh tokens follow the client's registered grant_types (the family is kept either
      * way: it revokes the access tokens of a reused code); grants without a family (client
      * credentials) make none */
-    if (r->new_rt[0] != '\0' && oauth_client_has_grant(r->client, OAUTH_GRANT_REFRESH))
-        json_object_set_new(j, "refresh_token", json_string(r->new_rt));
+    if (r->tok.new_rt[0] != '\0' && oauth_client_has_grant(r->client, OAUTH_GRANT_REFRESH))
+        json_object_set_new(j, "refresh_token", json_string(r->tok.new_rt));
     char *s = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     if (s == NULL) {
@@ -43,7 +45,7 @@ bool oauth_token_sign(struct oreq *r, enum token_kind kind, const char *user_id,
 {
     const struct p2a_config *cfg = r->o->cfg;
     int64_t now = clock_now();
-    r->at_exp = now + cfg->access_token_lifetime_s;
+    r->tok.at_exp = now + cfg->access_token_lifetime_s;
     char list[OAUTH_MAX_RESOURCES];
     const char *aud[TOKEN_MAX_AUD];
     size_t naud = 0;
@@ -56,11 +58,11 @@ bool oauth_token_sign(struct oreq *r, enum token_kind kind, const char *user_id,
                              .sub = user_id,
                              .aud = aud,
                              .naud = naud,
-                             .scope = r->granted_scope,
+                             .scope = r->tok.granted_scope,
                              .client_id = r->client_id,
                              .iat = now,
-                             .exp = r->at_exp};
-    if (token_sign(r->o->h.keys(r->o->h.arg), &in, &r->access_token, r->jti) != P2A_OK) {
+                             .exp = r->tok.at_exp};
+    if (token_sign(r->o->h.keys(r->o->h.arg), &in, &r->tok.access_token, r->tok.jti) != P2A_OK) {
         oreq_error(r, 500, "server_error", "could not sign the token");
         return false;
     }
@@ -85,7 +87,7 @@ static void on_tokens_recorded(void *arg, p2a_err err, const char *const *v, con
     }
     log_info(refresh ? "oauth.token_refreshed" : "oauth.token_issued",
              "issued tokens to client %s (%s) jti=%s", r->client_id, refresh ? "refresh" : "code",
-             r->jti);
+             r->tok.jti);
     oauth_token_reply(r);
 }
 
@@ -152,21 +154,21 @@ static void on_code_redeemed(void *arg, p2a_err err, const char *const *v, const
         oreq_error(r, 400, error, why);
         return;
     }
-    snprintf(r->granted_scope, sizeof(r->granted_scope), "%s", scope);
+    snprintf(r->tok.granted_scope, sizeof(r->tok.granted_scope), "%s", scope);
     /* RFC 8707: a token request may narrow the audience to some of the granted resources */
     if (!oauth_token_sign(r, TOKEN_KIND_OAUTH, user, given_res != NULL ? asked : res)) {
         json_decref(b);
         return;
     }
-    if (oauth_random_secret(r->new_rt) != P2A_OK) {
+    if (oauth_random_secret(r->tok.new_rt) != P2A_OK) {
         json_decref(b);
         oreq_error(r, 500, "server_error", "no randomness");
         return;
     }
     char rt_digest[OAUTH_HEX_LEN + 1];
-    oauth_digest_hex(r->new_rt, strlen(r->new_rt), rt_digest);
-    oauth_store_family_create(r->o->h.store, r->fid, r->client_id, user, scope, res, rt_digest,
-                              r->jti, r->at_exp, r->o->cfg->refresh_token_lifetime_s,
+    oauth_digest_hex(r->tok.new_rt, strlen(r->tok.new_rt), rt_digest);
+    oauth_store_family_create(r->o->h.store, r->tok.fid, r->client_id, user, scope, res, rt_digest,
+                              r->tok.jti, r->tok.at_exp, r->o->cfg->refresh_token_lifetime_s,
                               clock_now_ms(), on_tokens_recorded, r);
     json_decref(b);
 }
@@ -186,12 +188,12 @@ static void grant_code(struct oreq *r)
     }
     char digest[OAUTH_HEX_LEN + 1];
     oauth_digest_hex(code, strlen(code), digest);
-    if (oauth_random_secret(r->fid) != P2A_OK) {
+    if (oauth_random_secret(r->tok.fid) != P2A_OK) {
         oreq_error(r, 500, "server_error", "no randomness");
         return;
     }
-    r->fid[22] = '\0'; /* 128 bits name a family */
-    oauth_store_code_redeem(r->o->h.store, digest, r->fid, on_code_redeemed, r);
+    r->tok.fid[22] = '\0'; /* 128 bits name a family */
+    oauth_store_code_redeem(r->o->h.store, digest, r->tok.fid, on_code_redeemed, r);
 }
 
 static void on_refreshed(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
@@ -202,12 +204,12 @@ static void on_refreshed(void *arg, p2a_err err, const char *const *v, const siz
         return;
     long code = strtol(v[0], NULL, 10);
     if (code == 0 && n >= 5) {
-        snprintf(r->fid, sizeof(r->fid), "%s", v[1]);
-        snprintf(r->granted_scope, sizeof(r->granted_scope), "%s", v[3]);
+        snprintf(r->tok.fid, sizeof(r->tok.fid), "%s", v[1]);
+        snprintf(r->tok.granted_scope, sizeof(r->tok.granted_scope), "%s", v[3]);
         if (!oauth_token_sign(r, TOKEN_KIND_OAUTH, v[2], v[4]))
             return;
-        oauth_store_family_add_at(r->o->h.store, r->fid, v[2], r->jti, r->at_exp, clock_now_ms(),
-                                  on_tokens_recorded, r);
+        oauth_store_family_add_at(r->o->h.store, r->tok.fid, v[2], r->tok.jti, r->tok.at_exp,
+                                  clock_now_ms(), on_tokens_recorded, r);
         return;
     }
     switch (code) {
@@ -221,7 +223,7 @@ static void on_refreshed(void *arg, p2a_err err, const char *const *v, const siz
                  "revoked the grant",
                  r->client_id);
         oreq_audit(r, (struct audit_in){.type = "refresh.reuse_detected",
-                                        .user_id = r->user_id,
+                                        .user_id = r->tok.user_id,
                                         .client_id = r->client_id,
                                         .outcome = "failure",
                                         .detail = "the token family was revoked"});
@@ -262,12 +264,12 @@ static void grant_refresh(struct oreq *r)
         return;
     }
     char digest[OAUTH_HEX_LEN + 1], new_digest[OAUTH_HEX_LEN + 1];
-    if (oauth_random_secret(r->new_rt) != P2A_OK) {
+    if (oauth_random_secret(r->tok.new_rt) != P2A_OK) {
         oreq_error(r, 500, "server_error", "no randomness");
         return;
     }
     oauth_digest_hex(rt, strlen(rt), digest);
-    oauth_digest_hex(r->new_rt, strlen(r->new_rt), new_digest);
+    oauth_digest_hex(r->tok.new_rt, strlen(r->tok.new_rt), new_digest);
     const struct p2a_config *cfg = r->o->cfg;
     oauth_store_refresh(r->o->h.store, digest, r->client_id, new_digest, scope ? scope : "", canon,
                         clock_now_ms(), cfg->refresh_grace_s, cfg->refresh_token_lifetime_s,
@@ -341,6 +343,6 @@ void oauth_do_token(struct oreq *r)
                    "grant_types_supported)");
         return;
     }
-    r->after_client = token_after_client;
+    r->tok.after_client = token_after_client;
     oauth_client_auth(r);
 }

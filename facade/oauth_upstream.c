@@ -1,24 +1,26 @@
-/* oauth_upstream.c -- signing people in through the upstream OpenID Connect provider
- * (PIPE2_AUTH_UPSTREAM_ISSUER) instead of, or beside, local accounts.
+/* oauth_upstream.c -- the upstream OpenID Connect provider's side of a sign-in
+ * (PIPE2_AUTH_UPSTREAM_ISSUER), instead of, or beside, local accounts. oauth_signin.c decides
+ * when a person goes there and makes the session once they are back; this file talks to the
+ * provider and checks what it says.
  *
- * 1. oauth_upstream_begin(r), r->query the authorization request a person is signing in
+ * 1. oauth_upstream_begin(r), r->web.query the authorization request a person is signing in
  *    for (at most UPSTREAM_QUERY_MAX bytes): the provider's discovery document (cached,
  *    oauth_docs.c), then a fresh state, nonce and PKCE verifier. They and the request go into
- *    a sealed cookie (AES-256-GCM under a key derived with HKDF from the signing key that
- *    signs now, named by its kid; it expires in 10 minutes): starting a sign-in writes nothing
- *    to Redis, so anonymous starts can neither fill it nor be rate limited into locking others
- *    out. 302 to the provider.
- * 2. GET /callback/upstream?code&state[&iss]: the cookie must open and be within its 10
- *    minutes, and the state must be the cookie's (a state from another browser is refused);
- *    the code is exchanged at the token endpoint (client_secret_basic, or
- *    private_key_jwt with our signing key when no secret is set; the PKCE verifier) by the
- * operator's fetcher (libcurl on this loop, bounded in time and size); the ID token is checked
- * completely (core/oidc.c) against the provider's key set, fetched once more when it names a key
- * the set lacks (rotation); the configured limits (email domain, required claim); the sign-in
- * marked as finished in Redis (a replayed callback finds the mark: written only once the provider's
- * ID token was good, never by an anonymous client); then the person's record, a session, and 303
- * back to /authorize: the consent page, as after a local sign-in. Every refusal is a page that says
- * why; nothing is issued, and no secret is logged.
+ *    a sealed cookie (core/seal.c: AES-256-GCM under a key derived with HKDF from the signing
+ *    key that signs now, named by its kid; it expires in 10 minutes): starting a sign-in writes
+ *    nothing to Redis, so anonymous starts can neither fill it nor be rate limited into locking
+ *    others out. 302 to the provider.
+ * 2. oauth_upstream_finish(r, signed_in), for GET /callback/upstream?code&state[&iss]: the
+ *    cookie must open and be within its 10 minutes, and the state must be the cookie's (a state
+ *    from another browser is refused); the code is exchanged at the token endpoint
+ *    (client_secret_basic, or private_key_jwt with our signing key when no secret is set; the
+ *    PKCE verifier) by the operator's fetcher (libcurl on this loop, bounded in time and size);
+ *    the ID token is checked completely (core/oidc.c) against the provider's key set, fetched
+ *    once more when it names a key the set lacks (rotation); the configured limits (email
+ *    domain, required claim); the sign-in marked as finished in Redis (a replayed callback
+ *    finds the mark: written only once the provider's ID token was good, never by an anonymous
+ *    client); then signed_in(r) with the person and the request they signed in for. Every
+ *    refusal is a page that says why; nothing is issued, and no secret is logged.
  */
 #include "oauth_internal.h"
 
@@ -99,10 +101,8 @@ static void on_discovery_for_begin(void *arg, json_t *doc, const char *why)
     url_add_param(&u, "nonce", nonce);
     url_add_param(&u, "code_challenge", challenge);
     url_add_param(&u, "code_challenge_method", "S256");
-    r->response = xstrdup(u.s);
-    mbuf_free(&u);
     json_t *rec =
-        json_pack("{s:s, s:s, s:s, s:s, s:I}", "state", state, "q", r->query, "nonce", nonce,
+        json_pack("{s:s, s:s, s:s, s:s, s:I}", "state", state, "q", r->web.query, "nonce", nonce,
                   "verifier", verifier, "exp", (json_int_t)clock_now() + OAUTH_UPSTREAM_TTL_S);
     char *value = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
     json_decref(rec);
@@ -115,12 +115,16 @@ static void on_discovery_for_begin(void *arg, json_t *doc, const char *why)
         free(value);
     }
     if (sealed == NULL) {
+        OPENSSL_cleanse(u.s, u.len);
+        mbuf_free(&u);
         oreq_page_error(r, 500, "Something went wrong", "Try again.");
         return;
     }
     oreq_set_cookie(r, cookie_name(r->o), sealed, OAUTH_UPSTREAM_TTL_S);
     free(sealed);
-    oh_add_header(r->http, "Location", r->response);
+    oh_add_header(r->http, "Location", u.s);
+    OPENSSL_cleanse(u.s, u.len); /* its state */
+    mbuf_free(&u);
     oreq_finish(r, 302, NULL, "", 0);
 }
 
@@ -131,7 +135,7 @@ static void discovery(struct oreq *r, oauth_doc_cb cb)
 
 void oauth_upstream_begin(struct oreq *r)
 {
-    if (strlen(r->query) > UPSTREAM_QUERY_MAX) {
+    if (strlen(r->web.query) > UPSTREAM_QUERY_MAX) {
         oreq_page_error(r, 400, "Invalid request",
                         "The application's request is too long to sign in with your "
                         "organization's account. Go back to the application and start again.");
@@ -154,10 +158,10 @@ static void on_marked(void *arg, p2a_err err, const char *const *v, const size_t
                        "start again.");
         return;
     }
-    oauth_sign_in(r, NULL);
+    r->web.signin.signed_in(r);
 }
 
-static void signed_in(struct oreq *r, json_t *claims)
+static void person_known(struct oreq *r, json_t *claims)
 {
     const struct p2a_config *cfg = r->o->cfg;
     const char *refused = oidc_allowed(cfg, claims);
@@ -167,23 +171,25 @@ static void signed_in(struct oreq *r, json_t *claims)
         oreq_page_error(r, 403, "You cannot sign in here", refused);
         return;
     }
-    if (!oidc_user_id(cfg, claims, r->user_id, sizeof(r->user_id)) ||
-        validate_user_id(r->user_id) != NULL) {
+    if (!oidc_user_id(cfg, claims, r->web.user_id, sizeof(r->web.user_id)) ||
+        validate_user_id(r->web.user_id) != NULL) {
         upstream_error(r, 502, "your account's identifier at the provider is too long");
         return;
     }
-    oidc_display_name(cfg, claims, r->username, sizeof(r->username));
-    const char *q = json_string_value(json_object_get(r->pending, "q"));
-    r->query = xstrdup(q ? q : ""); /* what the sign-in was for */
-    oauth_store_upstream_once(r->o->h.store, r->up_digest, OAUTH_UPSTREAM_TTL_S, on_marked, r);
+    oidc_display_name(cfg, claims, r->web.username, sizeof(r->web.username));
+    const char *q = json_string_value(json_object_get(r->web.signin.pending, "q"));
+    r->web.query = xstrdup(q ? q : ""); /* what the sign-in was for */
+    oauth_store_upstream_once(r->o->h.store, r->web.signin.state_digest, OAUTH_UPSTREAM_TTL_S,
+                              on_marked, r);
 }
 
-bool oreq_provider_keys_again(struct oreq *r, bool unknown_key, oauth_doc_cb cb)
+bool oreq_provider_keys_again(struct oreq *r, struct oreq_provider *p, bool unknown_key,
+                              oauth_doc_cb cb)
 {
-    if (!unknown_key || r->refetched)
+    if (!unknown_key || p->refetched)
         return false;
-    r->refetched = true;
-    const char *uri = json_string_value(json_object_get(r->provider, "jwks_uri"));
+    p->refetched = true;
+    const char *uri = json_string_value(json_object_get(p->doc, "jwks_uri"));
     return oauth_docs_keys_again(r->o->docs, uri, cb, r);
 }
 
@@ -194,19 +200,21 @@ static void check_id_token(struct oreq *r, json_t *jwks)
     const struct p2a_config *cfg = r->o->cfg;
     struct oidc_expect x = {.issuer = cfg->upstream_issuer,
                             .client_id = cfg->upstream_client_id,
-                            .nonce = json_string_value(json_object_get(r->pending, "nonce")),
+                            .nonce =
+                                json_string_value(json_object_get(r->web.signin.pending, "nonce")),
                             .now = clock_now(),
                             .skew_s = cfg->clock_skew_s};
     char why[160];
     json_t *claims = NULL;
-    enum oidc_result rc = oidc_id_token_check(r->response, jwks, &x, &claims, why, sizeof(why));
-    if (oreq_provider_keys_again(r, rc == OIDC_UNKNOWN_KEY, on_keys))
+    enum oidc_result rc =
+        oidc_id_token_check(r->web.signin.id_token, jwks, &x, &claims, why, sizeof(why));
+    if (oreq_provider_keys_again(r, &r->web.signin.provider, rc == OIDC_UNKNOWN_KEY, on_keys))
         return;
     if (rc != OIDC_OK) {
         upstream_error(r, 400, why);
         return;
     }
-    signed_in(r, claims);
+    person_known(r, claims);
     json_decref(claims);
 }
 
@@ -239,9 +247,9 @@ static void on_token(void *arg, const struct fetch_result *res)
         upstream_error(r, 502, why);
         return;
     }
-    r->response = xstrdup(idt);
+    r->web.signin.id_token = xstrdup(idt);
     json_decref(body);
-    const char *uri = json_string_value(json_object_get(r->provider, "jwks_uri"));
+    const char *uri = json_string_value(json_object_get(r->web.signin.provider.doc, "jwks_uri"));
     oauth_docs_get(r->o->docs, DOC_PROVIDER_JWKS, uri, NULL, on_keys, r);
 }
 
@@ -294,7 +302,8 @@ static bool client_auth(struct oreq *r, const char *token_endpoint, struct mbuf 
 static void exchange(struct oreq *r, const char *code)
 {
     const struct p2a_config *cfg = r->o->cfg;
-    const char *endpoint = json_string_value(json_object_get(r->provider, "token_endpoint"));
+    const char *endpoint =
+        json_string_value(json_object_get(r->web.signin.provider.doc, "token_endpoint"));
     struct mbuf form = {0};
     char cb[MAX_QUERY], *authorization = NULL;
     snprintf(cb, sizeof(cb), "%s/callback/upstream", cfg->issuer);
@@ -302,7 +311,7 @@ static void exchange(struct oreq *r, const char *code)
     url_add_param(&form, "code", code);
     url_add_param(&form, "redirect_uri", cb);
     url_add_param(&form, "code_verifier",
-                  json_string_value(json_object_get(r->pending, "verifier")));
+                  json_string_value(json_object_get(r->web.signin.pending, "verifier")));
     p2a_err rc = P2A_ERR_INTERNAL;
     if (client_auth(r, endpoint, &form, &authorization)) {
         struct fetch_request rq = {.url = endpoint,
@@ -333,12 +342,13 @@ static void on_discovery_for_callback(void *arg, json_t *doc, const char *why)
         upstream_error(r, 503, "the provider cannot be reached right now");
         return;
     }
-    r->provider = json_incref(doc);
+    r->web.signin.provider.doc = json_incref(doc);
     exchange(r, oauth_form_get(&r->form, "code"));
 }
 
-void oauth_do_upstream_callback(struct oreq *r)
+void oauth_upstream_finish(struct oreq *r, void (*signed_in)(struct oreq *r))
 {
+    r->web.signin.signed_in = signed_in;
     const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->http));
     if (q == NULL || strlen(q) > MAX_QUERY || oauth_form_parse(q, strlen(q), &r->form) != P2A_OK) {
         upstream_error(r, 400, "the provider's answer is malformed");
@@ -355,9 +365,9 @@ void oauth_do_upstream_callback(struct oreq *r)
     char *sealed = xmalloc(SEAL_COOKIE_MAX + 1);
     if (oauth_cookie_get(oh_req_header(r->http, "Cookie"), cookie_name(r->o), sealed,
                          SEAL_COOKIE_MAX + 1))
-        r->pending = unseal(r->o->h.keys(r->o->h.arg), sealed);
+        r->web.signin.pending = unseal(r->o->h.keys(r->o->h.arg), sealed);
     free(sealed);
-    const char *mine = json_string_value(json_object_get(r->pending, "state"));
+    const char *mine = json_string_value(json_object_get(r->web.signin.pending, "state"));
     if (state == NULL || mine == NULL || strlen(mine) != OAUTH_SECRET_LEN ||
         !oauth_secret_eq(state, mine)) {
         upstream_error(r, 400,
@@ -379,13 +389,13 @@ void oauth_do_upstream_callback(struct oreq *r)
         upstream_error(r, 400, why);
         return;
     }
-    if (json_integer_value(json_object_get(r->pending, "exp")) < clock_now()) {
+    if (json_integer_value(json_object_get(r->web.signin.pending, "exp")) < clock_now()) {
         upstream_error(r, 400,
                        "this sign-in link is more than 10 minutes old. Go back to the "
                        "application and start again.");
         return;
     }
     oreq_set_cookie(r, cookie_name(r->o), "", 0);
-    oauth_digest_hex(state, strlen(state), r->up_digest);
+    oauth_digest_hex(state, strlen(state), r->web.signin.state_digest);
     discovery(r, on_discovery_for_callback);
 }

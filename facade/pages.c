@@ -1,4 +1,5 @@
-/* pages.c -- the login, consent and error pages (see pages.h). */
+/* pages.c -- the HTML of every page a person sees: login, consent, sign-out, account, a new
+ * token, errors; and the HTML escaping they all use (see pages.h). */
 #include "pages.h"
 
 #include <stdio.h>

@@ -1,5 +1,5 @@
-/* pages.h -- the HTML a person sees: the login page, the consent page, the account pages and
- * error pages.
+/* pages.h -- the HTML a person sees: the login page, the consent page, the sign-out page, the
+ * account pages (a new token's page among them) and error pages.
  *
  * Self-contained documents (inline CSS, no external asset, no script but the copy button of a
  * new token's page, pinned by its hash), readable on a phone.

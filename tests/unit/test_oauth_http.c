@@ -53,7 +53,7 @@ struct fx {
 struct resp {
     bool done;
     int status; /* -1: the connection closed without an answer */
-    char ctype[128], location[2048], retry_after[16], challenge[128];
+    char ctype[128], location[2048], retry_after[16], challenge[128], allow[64], origin[8];
     char *body;
     json_t *json; /* the body, when it is JSON */
 };
@@ -158,6 +158,8 @@ static void on_response(struct evhttp_request *req, void *arg)
     copy_header(req, "Location", a->location, sizeof(a->location));
     copy_header(req, "Retry-After", a->retry_after, sizeof(a->retry_after));
     copy_header(req, "WWW-Authenticate", a->challenge, sizeof(a->challenge));
+    copy_header(req, "Allow", a->allow, sizeof(a->allow));
+    copy_header(req, "Access-Control-Allow-Origin", a->origin, sizeof(a->origin));
     struct evbuffer *b = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(b);
     a->body = calloc(1, len + 1);
@@ -277,6 +279,58 @@ static void metadata__served_without_the_store(void **state)
     assert_int_equal(a.status, 405);
     assert_string_equal(oauth_error(&a), "invalid_request");
     resp_deinit(&a);
+}
+
+/* ---- the endpoint table ---- */
+
+/* How each row matches, which methods it takes (Allow on a 405), which are CORS, and that
+ * every answer counts under its row's name. */
+static void route__paths_methods_and_counts(void **state)
+{
+    struct fx *f = *state;
+    static const struct {
+        enum evhttp_cmd_type cmd;
+        const char *path;
+        int status;
+        const char *allow;  /* on a 405 */
+        const char *origin; /* Access-Control-Allow-Origin */
+    } cases[] = {
+        {EVHTTP_REQ_GET, "/.well-known/oauth-protected-resource", 200, "", "*"},
+        {EVHTTP_REQ_GET, "/.well-known/oauth-authorization-server/elsewhere", 404, "", "*"},
+        {EVHTTP_REQ_GET, "/.well-known/openid-configuration", 404, "", "*"},
+        {EVHTTP_REQ_GET, "/.well-known/oauth-protected-resourcex", 404, "", "*"},
+        {EVHTTP_REQ_POST, "/jwks.json", 405, "GET, HEAD, OPTIONS", "*"},
+        {EVHTTP_REQ_GET, "/token", 405, "POST", "*"},
+        {EVHTTP_REQ_PUT, "/authorize", 405, "GET, POST", ""},
+        {EVHTTP_REQ_GET, "/account/tokens", 405, "POST", ""},
+        {EVHTTP_REQ_GET, "/account", 404, "", ""}, /* PIPE2_AUTH_ACCOUNT_PAGES is off */
+        {EVHTTP_REQ_GET, "/account/", 404, "", ""},
+        {EVHTTP_REQ_GET, "/account/other", 404, "", ""}, /* not ours: the server's 404 */
+        {EVHTTP_REQ_GET, "/token/", 404, "", ""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct resp a;
+        ask(f, cases[i].cmd, cases[i].path, NULL, NULL, NULL, &a);
+        assert_int_equal(a.status, cases[i].status);
+        assert_string_equal(a.allow, cases[i].allow);
+        assert_string_equal(a.origin, cases[i].origin);
+        resp_deinit(&a);
+    }
+    assert_int_equal(store_calls(), 0);
+    struct mbuf m = {0};
+    oauth_http_metrics(f->o, &m);
+    static const char *const want[] = {
+        "{endpoint=\"protected_resource_metadata\",code=\"200\"} 1\n",
+        "{endpoint=\"well_known_other\",code=\"404\"} 3\n",
+        "{endpoint=\"jwks\",code=\"405\"} 1\n",
+        "{endpoint=\"token\",code=\"405\"} 1\n",
+        "{endpoint=\"authorize\",code=\"405\"} 1\n",
+        "{endpoint=\"account_tokens\",code=\"405\"} 1\n",
+        "{endpoint=\"account\",code=\"404\"} 2\n",
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        assert_non_null(strstr(m.s, want[i]));
+    mbuf_free(&m);
 }
 
 /* ---- /register ---- */
@@ -740,6 +794,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(metadata__served_without_the_store, setup, teardown),
+        cmocka_unit_test_setup_teardown(route__paths_methods_and_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(register__stores_the_client, setup, teardown),
         cmocka_unit_test_setup_teardown(register__rate_limited, setup, teardown),
         cmocka_unit_test_setup_teardown(register__bad_metadata_is_400_and_stores_nothing, setup,
