@@ -3,14 +3,14 @@
  *
  * oauth_http.c holds the endpoint table, routes and owns the module; oauth_reply.c the request
  * bookkeeping and every way of answering (oreq_*: JSON, RFC 6749 errors, pages, redirects,
- * cookies; oh_*: the HTTP helpers); oauth_budget.c the reserve of Redis memory. The endpoints
- * live by group: oauth_meta.c (RFC 8414 / 9728 metadata), oauth_client.c (client lookup and
- * authentication, /register), oauth_signin.c (sessions, the login page, /login,
- * /login/upstream, /callback/upstream, /logout), oauth_upstream.c (the upstream provider's
- * side of a sign-in), oauth_authorize.c (/authorize, /consent), oauth_account.c (/account/),
- * oauth_token.c (/token and its table of grants; the other grants in oauth_grant_cc.c,
- * oauth_grant_jag.c, oauth_grant_tx.c), oauth_revoke.c (/revoke, /introspect). Not for other
- * modules: they use oauth_http.h.
+ * cookies; oh_*: the HTTP helpers); oauth_budget.c the reserve of Redis memory; oauth_audit.c
+ * the audit events a request emits (oreq_audit). The endpoints live by group: oauth_meta.c (RFC
+ * 8414 / 9728 metadata), oauth_client.c (client lookup and authentication, /register),
+ * oauth_signin.c (sessions, the login page, /login, /login/upstream, /callback/upstream,
+ * /logout), oauth_upstream.c (the upstream provider's side of a sign-in), oauth_authorize.c
+ * (/authorize, /consent), oauth_account.c (/account/), oauth_token.c (/token and its table of
+ * grants; the other grants in oauth_grant_cc.c, oauth_grant_jag.c, oauth_grant_tx.c),
+ * oauth_revoke.c (/revoke, /introspect). Not for other modules: they use oauth_http.h.
  */
 #ifndef P2A_OAUTH_INTERNAL_H
 #define P2A_OAUTH_INTERNAL_H
