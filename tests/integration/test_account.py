@@ -8,11 +8,12 @@ The screenshots are kept in tests/integration/artifacts/ (the README shows them)
 """
 import os
 import re
+import signal
 import unittest
 import urllib.parse
 
 from harness import (Env, assert_screenshots, chromium_for, free_port, oauth_authd,
-                     run_node_suite)
+                     run_node_suite, wait_until)
 from test_oauth import FORM, PASSWORD, Flow
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -201,6 +202,22 @@ class AccountPages(unittest.TestCase):
             "P2A_SHOTS": SHOTS,
         }, passes=2)
         assert_screenshots(self, SHOTS, "account.png", "account-token.png")
+
+    def test_unavailable_store_is_a_page(self):
+        """Redis not answering: a signed-in person's page says so as a page (503, HTML,
+        Retry-After), never a program's JSON; and the page works again once Redis is back."""
+        f, _, _ = self.signed_in("pia")
+        self.env.redis.signal(signal.SIGSTOP)
+        try:
+            st, h, body = f.req("/account/")
+        finally:
+            self.env.redis.signal(signal.SIGCONT)
+        self.assertEqual(st, 503, body)
+        self.assertIn("text/html", h["Content-Type"])
+        self.assertEqual(h["Retry-After"], "1")
+        self.assertIn("Try again in a moment", body)
+        self.assertNotIn("temporarily_unavailable", body)
+        wait_until(lambda: f.req("/account/")[0] == 200, 15, "the account page back")
 
 
 class OffByDefault(unittest.TestCase):
