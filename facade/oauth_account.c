@@ -59,7 +59,7 @@ static void on_security_log(void *arg, p2a_err err, const struct audit_event *ev
                             const char *next)
 {
     (void)next;
-    struct oreq *r = oreq_resume(arg, P2A_OK, 1, 0); /* the page shows without the log */
+    struct oreq *r = oreq_resume(arg, P2A_OK); /* the page shows without the log */
     if (r == NULL)
         return;
     struct mbuf page = r->web.account.page; /* the page outlives r, which answering frees */
@@ -68,14 +68,11 @@ static void on_security_log(void *arg, p2a_err err, const struct audit_event *ev
     oreq_html(r, 200, &page);
 }
 
-static void on_grants(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
+static void on_grants(void *arg, p2a_err err, const struct store_grant *grants, size_t ng)
 {
-    (void)lens;
-    struct oreq *r = oreq_resume(arg, err, n, 0);
+    struct oreq *r = oreq_resume(arg, err);
     if (r == NULL)
         return;
-    struct oauth_grant grants[OAUTH_GRANTS_MAX];
-    size_t ng = oauth_store_grants_read(v, n, grants);
     char csrf[OAUTH_HEX_LEN + 1];
     int days[5];
     struct page_account p = account_view(r, csrf, days);
@@ -90,7 +87,7 @@ static void on_grants(void *arg, p2a_err err, const char *const *v, const size_t
 
 static void on_pats(void *arg, p2a_err err, const struct pat_record *recs, size_t n)
 {
-    struct oreq *r = oreq_resume(arg, err == P2A_ERR_NOT_FOUND ? P2A_OK : err, 1, 0);
+    struct oreq *r = oreq_resume(arg, err == P2A_ERR_NOT_FOUND ? P2A_OK : err);
     if (r == NULL)
         return;
     char csrf[OAUTH_HEX_LEN + 1];
@@ -103,15 +100,12 @@ static void on_pats(void *arg, p2a_err err, const struct pat_record *recs, size_
 
 /* ---- the forms ----------------------------------------------------------------------------- */
 
-static void on_pat_created(void *arg, p2a_err err, const char *const *v, const size_t *lens,
-                           size_t n)
+static void on_pat_created(void *arg, p2a_err err, int64_t code, int64_t value)
 {
-    (void)lens;
-    struct oreq *r = oreq_resume(arg, err, n, 1);
+    struct oreq *r = oreq_resume(arg, err);
     if (r == NULL)
         return;
-    long code = strtol(v[0], NULL, 10);
-    long long more = n >= 2 ? strtoll(v[1], NULL, 10) : 0;
+    long long more = value;
     char text[200];
     switch (code) {
     case 1:
@@ -223,14 +217,13 @@ static void revoke_pat(struct oreq *r)
                      on_pat_revoked, r);
 }
 
-static void on_disconnected(void *arg, p2a_err err, const char *const *v, const size_t *lens,
-                            size_t n)
+static void on_disconnected(void *arg, p2a_err err, int64_t code, int64_t value)
 {
-    (void)lens;
-    struct oreq *r = oreq_resume(arg, err, n, 1);
+    (void)value;
+    struct oreq *r = oreq_resume(arg, err);
     if (r == NULL)
         return;
-    if (strcmp(v[0], "-1") == 0) {
+    if (code == -1) {
         account_error(r, 404, "That application is not connected (any more).");
         return;
     }

@@ -33,11 +33,10 @@ static void authz_redirect(struct oreq *r, const char *error, const char *desc, 
                 0); /* after a form: 303 */
 }
 
-static void on_code_created(void *arg, p2a_err err, const char *const *v, const size_t *lens,
-                            size_t n)
+static void on_code_created(void *arg, p2a_err err, int64_t code, int64_t value)
 {
-    (void)v, (void)lens;
-    struct oreq *r = oreq_resume(arg, err, n, 0);
+    (void)code, (void)value;
+    struct oreq *r = oreq_resume(arg, err);
     if (r == NULL)
         return;
     log_info("oauth.authorized", "user %s authorized client %s", r->web.user_id, r->client_id);
@@ -60,7 +59,7 @@ static void authz_approved(struct oreq *r)
                                         .detail = detail});
         oauth_store_grant_approve(r->o->h.store, r->web.user_id, r->client_id, name ? name : "",
                                   r->web.authz.scope, r->web.authz.resources, clock_now(),
-                                  r->o->cfg->refresh_token_lifetime_s, oauth_store_ignore, NULL);
+                                  r->o->cfg->refresh_token_lifetime_s, store_status_ignore, NULL);
     }
     if (oauth_random_secret(code) != P2A_OK) {
         oreq_page_error(r, 500, "Something went wrong", "Try again.");
@@ -83,13 +82,12 @@ static void authz_approved(struct oreq *r)
 static void show_consent(struct oreq *r);
 
 /* The grant the person approved before: when it covers this request, no consent page. */
-static void on_grant(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
+static void on_grant(void *arg, p2a_err err, const struct store_grant_approval *g)
 {
-    (void)lens;
-    struct oreq *r = oreq_resume(arg, err, n, 3);
+    struct oreq *r = oreq_resume(arg, err);
     if (r == NULL)
         return;
-    if (strcmp(v[2], "1") == 0) {
+    if (g->user_disabled) {
         log_info("oauth.user_disabled", "user %s is disabled: no authorization", r->web.user_id);
         oreq_page_error(r, 403, "Your account is disabled",
                         "An administrator disabled your account: no application can be "
@@ -98,8 +96,8 @@ static void on_grant(void *arg, p2a_err err, const char *const *v, const size_t 
     }
     const char *prompt = oauth_form_get(&r->form, "prompt");
     bool ask = !r->o->cfg->remember_consent || (prompt != NULL && strcmp(prompt, "consent") == 0);
-    if (!ask && v[0][0] != '\0' && scope_covers(v[0], r->web.authz.scope) &&
-        scope_covers(v[1], r->web.authz.resources)) {
+    if (!ask && g->scope[0] != '\0' && scope_covers(g->scope, r->web.authz.scope) &&
+        scope_covers(g->resource, r->web.authz.resources)) {
         log_info("oauth.consent_remembered", "user %s approved client %s before", r->web.user_id,
                  r->client_id);
         authz_approved(r);

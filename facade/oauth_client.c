@@ -18,17 +18,16 @@ static void on_client_document(void *arg, json_t *value, const char *why)
     r->after_lookup(r);
 }
 
-static void on_client_record(void *arg, p2a_err err, const char *const *v, const size_t *lens,
-                             size_t n)
+static void on_client_record(void *arg, p2a_err err, const struct store_client *c)
 {
-    struct oreq *r = oreq_resume(arg, err, n, 1);
+    struct oreq *r = oreq_resume(arg, err);
     if (r == NULL)
         return;
     r->client = NULL;
-    if (store_client_revoked(v[0], lens[0]))
+    if (c != NULL && c->revoked)
         snprintf(r->client_why, sizeof(r->client_why), "this client was revoked");
-    else if (lens[0] > 0)
-        r->client = json_loadb(v[0], lens[0], 0, NULL);
+    else if (c != NULL)
+        r->client = json_loadb(c->record, c->len, 0, NULL);
     r->after_lookup(r);
 }
 
@@ -44,14 +43,16 @@ void oreq_client_lookup(struct oreq *r, void (*next)(struct oreq *r))
 
 /* ---- limits --------------------------------------------------------------------------------- */
 
-bool oreq_within_limits(struct oreq *r, const char *const *v, const char *what, const char *whose)
+bool oreq_within_limits(struct oreq *r, int64_t over, int64_t retry_after, const char *what,
+                        const char *whose)
 {
-    if (strcmp(v[0], "0") == 0)
+    if (over == 0)
         return true;
-    char desc[160];
+    char desc[160], retry[24];
     snprintf(desc, sizeof(desc), "too many %s%s%s; try again later", what,
-             strcmp(v[0], "1") == 0 ? " from " : "", strcmp(v[0], "1") == 0 ? whose : "");
-    oh_add_header(r->http, "Retry-After", v[1]);
+             over == 1 ? " from " : "", over == 1 ? whose : "");
+    snprintf(retry, sizeof(retry), "%lld", (long long)retry_after);
+    oh_add_header(r->http, "Retry-After", retry);
     if (strcmp(what, "registrations") == 0) /* aggregated per address and minute */
         oreq_audit(r, (struct audit_in){.type = "client.refused",
                                         .outcome = "failure",
@@ -137,26 +138,23 @@ void oauth_client_auth(struct oreq *r)
     oreq_client_lookup(r, client_authenticated);
 }
 
-static void on_assertion_recorded(void *arg, p2a_err err, const char *const *v, const size_t *lens,
-                                  size_t n)
+static void on_assertion_recorded(void *arg, p2a_err err, int64_t code, int64_t value)
 {
-    (void)lens;
-    struct oreq *r = oreq_resume(arg, err, n, 1);
+    (void)value;
+    struct oreq *r = oreq_resume(arg, err);
     if (r == NULL)
         return;
-    if (strcmp(v[0], "1") != 0) {
+    if (code != 1) {
         oreq_error(r, 401, "invalid_client", "this client assertion was used already");
         return;
     }
     r->tok.after_client(r);
 }
 
-static void on_assertion_rate(void *arg, p2a_err err, const char *const *v, const size_t *lens,
-                              size_t n)
+static void on_assertion_rate(void *arg, p2a_err err, int64_t over, int64_t retry_after)
 {
-    (void)lens;
-    struct oreq *r = oreq_resume(arg, err, n, 2);
-    if (r == NULL || !oreq_within_limits(r, v, "client assertions", "this address"))
+    struct oreq *r = oreq_resume(arg, err);
+    if (r == NULL || !oreq_within_limits(r, over, retry_after, "client assertions", "this address"))
         return;
     if (!oauth_budget_allows(r->o, OAUTH_ASSERTION_BYTES)) {
         oauth_budget_refuse(r, false);
@@ -252,14 +250,13 @@ static void client_authenticated(struct oreq *r)
 
 /* ---- /register ------------------------------------------------------------------------------ */
 
-static void on_registered(void *arg, p2a_err err, const char *const *v, const size_t *lens,
-                          size_t n)
+static void on_registered(void *arg, p2a_err err, int64_t code, int64_t value)
 {
-    (void)lens;
-    struct oreq *r = oreq_resume(arg, err, n, 1);
+    (void)value;
+    struct oreq *r = oreq_resume(arg, err);
     if (r == NULL)
         return;
-    if (strcmp(v[0], "1") != 0) { /* a 128-bit id already taken: not worth a retry */
+    if (code != 1) { /* a 128-bit id already taken: not worth a retry */
         oreq_error(r, 500, "server_error", "could not store the client");
         return;
     }
@@ -271,12 +268,10 @@ static void on_registered(void *arg, p2a_err err, const char *const *v, const si
     oreq_json(r, 201, r->reg.response);
 }
 
-static void on_register_rate(void *arg, p2a_err err, const char *const *v, const size_t *lens,
-                             size_t n)
+static void on_register_rate(void *arg, p2a_err err, int64_t over, int64_t retry_after)
 {
-    (void)lens;
-    struct oreq *r = oreq_resume(arg, err, n, 2);
-    if (r == NULL || !oreq_within_limits(r, v, "registrations", "this address"))
+    struct oreq *r = oreq_resume(arg, err);
+    if (r == NULL || !oreq_within_limits(r, over, retry_after, "registrations", "this address"))
         return;
     size_t len;
     char *text = oh_body(r->http, &len);

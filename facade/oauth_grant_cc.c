@@ -65,20 +65,12 @@ static const char *cc_scope(struct oreq *r)
     return NULL;
 }
 
-static void on_cc_rate(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
+static void on_cc_rate(void *arg, p2a_err err, int64_t over, int64_t retry_after)
 {
-    (void)lens;
-    struct oreq *r = oreq_resume(arg, err, n, 2);
-    if (r == NULL)
+    struct oreq *r = oreq_resume(arg, err);
+    if (r == NULL ||
+        !oreq_within_limits(r, over, retry_after, "tokens for this client", "this address"))
         return;
-    if (strcmp(v[0], "0") != 0) {
-        oh_add_header(r->http, "Retry-After", v[1]);
-        oreq_error(r, 429, "too_many_requests",
-                   strcmp(v[0], "1") == 0
-                       ? "too many tokens for this client from this address; try again later"
-                       : "too many tokens for this client; try again later");
-        return;
-    }
     if (!oauth_token_sign(r, TOKEN_KIND_CLIENT, r->client_id, r->tok.resources))
         return;
     log_info("oauth.client_token_issued", "issued a client_credentials token to client %s jti=%s",

@@ -56,26 +56,24 @@ static void issued(struct oreq *r)
     oauth_token_reply(r);
 }
 
-static void on_user_put(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
+static void on_user_put(void *arg, p2a_err err, int64_t code, int64_t value)
 {
-    (void)v;
-    (void)lens;
-    struct oreq *r = oreq_resume(arg, err, n, 1);
+    (void)code, (void)value;
+    struct oreq *r = oreq_resume(arg, err);
     if (r != NULL)
         issued(r);
 }
 
-static void on_user(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
+static void on_user(void *arg, p2a_err err, const struct store_user *u)
 {
-    (void)v;
-    struct oreq *r = oreq_resume(arg, err, n, 0);
+    struct oreq *r = oreq_resume(arg, err);
     if (r == NULL)
         return;
-    if (n >= 5 && lens[4] > 0) {
+    if (u != NULL && u->disabled) {
         refuse(r, "the user's account is disabled");
         return;
     }
-    if (n == 0) {
+    if (u == NULL) {
         oauth_store_user_put(r->o->h.store, r->tok.user_id, r->tok.username, "upstream",
                              clock_now(), false, on_user_put, r);
         return;
@@ -85,14 +83,13 @@ static void on_user(void *arg, p2a_err err, const char *const *v, const size_t *
 
 /* ---- 5. used once --------------------------------------------------------------------------- */
 
-static void on_jti_recorded(void *arg, p2a_err err, const char *const *v, const size_t *lens,
-                            size_t n)
+static void on_jti_recorded(void *arg, p2a_err err, int64_t code, int64_t value)
 {
-    (void)lens;
-    struct oreq *r = oreq_resume(arg, err, n, 1);
+    (void)value;
+    struct oreq *r = oreq_resume(arg, err);
     if (r == NULL)
         return;
-    if (strcmp(v[0], "1") != 0) {
+    if (code != 1) {
         refuse(r, "this ID-JAG was redeemed already; ask the identity provider for a new one");
         return;
     }
@@ -216,12 +213,10 @@ static void on_issuer_document(void *arg, json_t *doc, const char *why)
 
 /* ---- 2. the limits -------------------------------------------------------------------------- */
 
-static void on_client_rate(void *arg, p2a_err err, const char *const *v, const size_t *lens,
-                           size_t n)
+static void on_client_rate(void *arg, p2a_err err, int64_t over, int64_t retry_after)
 {
-    (void)lens;
-    struct oreq *r = oreq_resume(arg, err, n, 2);
-    if (r == NULL || !oreq_within_limits(r, v, "ID-JAGs", "this client"))
+    struct oreq *r = oreq_resume(arg, err);
+    if (r == NULL || !oreq_within_limits(r, over, retry_after, "ID-JAGs", "this client"))
         return;
     const char *why;
     char url[IDJAG_DISCOVERY_MAX];
@@ -232,12 +227,10 @@ static void on_client_rate(void *arg, p2a_err err, const char *const *v, const s
     oauth_docs_get(r->o->docs, DOC_IDJAG_ISSUER, url, NULL, on_issuer_document, r);
 }
 
-static void on_address_rate(void *arg, p2a_err err, const char *const *v, const size_t *lens,
-                            size_t n)
+static void on_address_rate(void *arg, p2a_err err, int64_t over, int64_t retry_after)
 {
-    (void)lens;
-    struct oreq *r = oreq_resume(arg, err, n, 2);
-    if (r == NULL || !oreq_within_limits(r, v, "ID-JAGs", "this address"))
+    struct oreq *r = oreq_resume(arg, err);
+    if (r == NULL || !oreq_within_limits(r, over, retry_after, "ID-JAGs", "this address"))
         return;
     const struct p2a_config *cfg = r->o->cfg;
     oauth_store_limit_hit(r->o->h.store, "idjag_client", r->client_id, cfg->assertion_rate_limit,

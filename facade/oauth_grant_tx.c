@@ -83,11 +83,11 @@ bool oauth_grant_token_exchange_enabled(const struct p2a_config *cfg)
 }
 
 /* The exchange itself, once the client is within its limits. */
-static void on_tx_rate(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
+static void on_tx_rate(void *arg, p2a_err err, int64_t over, int64_t retry_after)
 {
-    (void)lens;
-    struct oreq *r = oreq_resume(arg, err, n, 2);
-    if (r == NULL || !oreq_within_limits(r, v, "token exchanges for this client", "this address"))
+    struct oreq *r = oreq_resume(arg, err);
+    if (r == NULL || !oreq_within_limits(r, over, retry_after, "token exchanges for this client",
+                                         "this address"))
         return;
     const struct p2a_config *cfg = r->o->cfg;
     const char *audience = NULL, *why = NULL;

@@ -41,9 +41,12 @@
 #include "netaddr.h"
 #include "oauth.h"
 #include "oauth_docs.h"
-#include "oauth_store.h"
 #include "pages.h"
 #include "revoke.h"
+#include "store_clients.h"
+#include "store_grants.h"
+#include "store_oauth.h"
+#include "store_users.h"
 #include "svckeys.h"
 #include "token.h"
 #include "url.h"
@@ -250,7 +253,7 @@ bool oreq_orphaned(struct oreq *r);
 /* The start of every store callback: NULL when the request was orphaned (and is freed now) or
  * when Redis failed or answered fewer than need items (and the client was told: a page for an
  * EP_PAGE endpoint, JSON otherwise); otherwise the request to go on with. */
-struct oreq *oreq_resume(void *arg, p2a_err err, size_t n, size_t need);
+struct oreq *oreq_resume(void *arg, p2a_err err);
 void oh_add_header(struct evhttp_request *http, const char *k, const char *v);
 const char *oh_req_header(struct evhttp_request *http, const char *name);
 bool oh_content_type_is(struct evhttp_request *http, const char *want);
@@ -322,7 +325,8 @@ void oreq_client_lookup(struct oreq *r, void (*next)(struct oreq *r));
 /* The reply of oauth_store_limit_hit(): true to go on; else 429 answered ("too many <what>
  * from <whose>" when the one counted is over, "too many <what>" when everyone is),
  * Retry-After the rest of the window. */
-bool oreq_within_limits(struct oreq *r, const char *const *v, const char *what, const char *whose);
+bool oreq_within_limits(struct oreq *r, int64_t over, int64_t retry_after, const char *what,
+                        const char *whose);
 /* Reads the client's credentials (Basic; client_id and client_secret in the body; or a client
  * assertion) from r->form, looks the client up and calls r->tok.after_client once it is
  * authenticated (OREQ_TOKENS). */
@@ -389,7 +393,7 @@ void oauth_do_account_disconnect(struct oreq *r);
 
 /* Applies the revocations a store script answered (jti, exp pairs from v[from]) to this
  * process's view at once. */
-void oauth_revoke_locally(struct oreq *r, const char *const *v, size_t from, size_t n);
+void oauth_revoke_locally(struct oreq *r, const struct revocation *v, size_t n);
 void oauth_do_token(struct oreq *r);  /* oauth_token.c */
 void oauth_do_revoke(struct oreq *r); /* oauth_revoke.c */
 void oauth_do_introspect(struct oreq *r);

@@ -173,12 +173,12 @@ static void finish_unavailable(struct oreq *r)
                    "the token store is unavailable; try again shortly");
 }
 
-struct oreq *oreq_resume(void *arg, p2a_err err, size_t n, size_t need)
+struct oreq *oreq_resume(void *arg, p2a_err err)
 {
     struct oreq *r = arg;
     if (oreq_orphaned(r))
         return NULL;
-    if (err != P2A_OK || n < need) {
+    if (err != P2A_OK) {
         finish_unavailable(r);
         return NULL;
     }

@@ -3,22 +3,20 @@
 
 /* ---- /revoke ------------------------------------------------------------------------------- */
 
-static void on_revoked(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
+static void on_revoked(void *arg, p2a_err err, const struct revocation *v, size_t n)
 {
-    (void)lens;
-    struct oreq *r = oreq_resume(arg, err, n, 0);
+    struct oreq *r = oreq_resume(arg, err);
     if (r == NULL)
         return;
-    oauth_revoke_locally(r, v, 0, n);
+    oauth_revoke_locally(r, v, n);
     log_info("oauth.revoked", "client %s revoked a token", r->client_id);
     oreq_finish(r, 200, "application/json", "{}", 2);
 }
 
-static void on_at_revoked(void *arg, p2a_err err, const char *const *v, const size_t *lens,
-                          size_t n)
+static void on_at_revoked(void *arg, p2a_err err, int64_t code, int64_t value)
 {
-    (void)v, (void)lens;
-    struct oreq *r = oreq_resume(arg, err, n, 0);
+    (void)code, (void)value;
+    struct oreq *r = oreq_resume(arg, err);
     if (r == NULL)
         return;
     revoke_local(r->o->h.revoked, r->tok.jti, r->tok.at_exp);
@@ -84,25 +82,24 @@ static json_t *grant_audiences(const struct svc_key *k, const char *resources, b
 
 /* A refresh token (RFC 7662 2.1: introspectable by the client it was issued to): active
  * while it is its family's current token and the family stands. */
-static void on_refresh_info(void *arg, p2a_err err, const char *const *v, const size_t *lens,
-                            size_t n)
+static void on_refresh_info(void *arg, p2a_err err, const struct store_refresh_info *info)
 {
-    (void)lens;
-    struct oreq *r = oreq_resume(arg, err, n, 0);
+    struct oreq *r = oreq_resume(arg, err);
     if (r == NULL)
         return;
     bool allowed = false;
-    json_t *aud = n >= 5 ? grant_audiences(r->tok.caller, v[3], &allowed) : NULL;
-    if (n < 5 || (r->client != NULL && strcmp(v[0], r->client_id) != 0) || !allowed) {
+    json_t *aud = info != NULL ? grant_audiences(r->tok.caller, info->resource, &allowed) : NULL;
+    if (info == NULL || (r->client != NULL && strcmp(info->client_id, r->client_id) != 0) ||
+        !allowed) {
         json_decref(aud);
         oreq_json(r, 200, INTROSPECT_INACTIVE_JSON);
         return;
     }
-    long long ttl = strtoll(v[4], NULL, 10);
+    long long ttl = info->ttl_s;
     json_t *j = json_pack("{s:b, s:s, s:s, s:s, s:s, s:I, s:o, s:s}", "active", 1, "client_id",
-                          v[0], "sub", v[1], "scope", v[2], "iss", r->o->cfg->issuer, "exp",
-                          (json_int_t)(clock_now() + (ttl > 0 ? ttl : 0)), "aud", aud, "token_use",
-                          "refresh");
+                          info->client_id, "sub", info->user_id, "scope", info->scope, "iss",
+                          r->o->cfg->issuer, "exp", (json_int_t)(clock_now() + (ttl > 0 ? ttl : 0)),
+                          "aud", aud, "token_use", "refresh");
     char *s = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     oreq_json(r, 200, s ? s : INTROSPECT_INACTIVE_JSON);

@@ -33,19 +33,18 @@ bool oauth_session_cookie(struct oreq *r)
     return oreq_cookie(r, r->o->session_cookie, r->web.sid);
 }
 
-static void on_session(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
+static void on_session(void *arg, p2a_err err, const struct store_session *s)
 {
-    (void)lens;
-    struct oreq *r = oreq_resume(arg, err, n, 0);
+    struct oreq *r = oreq_resume(arg, err);
     if (r == NULL)
         return;
-    if (n < 3) { /* no session, or an expired one */
+    if (s == NULL) { /* no session, or an expired one */
         r->web.after_session(r, false);
         return;
     }
-    snprintf(r->web.user_id, sizeof(r->web.user_id), "%s", v[0]);
-    snprintf(r->web.username, sizeof(r->web.username), "%s", v[1]);
-    r->web.auth_time = strtoll(v[2], NULL, 10);
+    snprintf(r->web.user_id, sizeof(r->web.user_id), "%s", s->user_id);
+    snprintf(r->web.username, sizeof(r->web.username), "%s", s->username);
+    r->web.auth_time = s->auth_time;
     r->web.after_session(r, true);
 }
 
@@ -159,11 +158,11 @@ struct user_made {
     char addr[NETADDR_MAX];
 };
 
-static void on_user_made(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
+static void on_user_made(void *arg, p2a_err err, int64_t code, int64_t value)
 {
-    (void)lens;
+    (void)value;
     struct user_made *um = arg;
-    if (err == P2A_OK && n >= 1 && strcmp(v[0], "1") == 0)
+    if (err == P2A_OK && code == 1)
         audit_emit(&(struct audit_in){.type = "user.created",
                                       .user_id = um->user_id,
                                       .address = um->addr,
@@ -171,11 +170,10 @@ static void on_user_made(void *arg, p2a_err err, const char *const *v, const siz
     free(um);
 }
 
-static void on_session_created(void *arg, p2a_err err, const char *const *v, const size_t *lens,
-                               size_t n)
+static void on_session_created(void *arg, p2a_err err, int64_t code, int64_t value)
 {
-    (void)v, (void)lens;
-    struct oreq *r = oreq_resume(arg, err, n, 0);
+    (void)code, (void)value;
+    struct oreq *r = oreq_resume(arg, err);
     if (r == NULL)
         return;
     struct oreq_signin *s = &r->web.signin;
@@ -309,19 +307,17 @@ static void on_hashed(void *arg, bool ok)
     sign_in(r, r->web.signin.device_counted ? NULL : r->limit);
 }
 
-static void on_login_reserved(void *arg, p2a_err err, const char *const *v, const size_t *lens,
-                              size_t n)
+static void on_login_reserved(void *arg, p2a_err err, const struct store_login *l)
 {
-    (void)lens;
     struct oreq *r = arg;
-    if (r->http == NULL || err != P2A_OK || n < 4)
+    if (r->http == NULL || err != P2A_OK)
         signin_release(r);
-    if (r->http != NULL && (err != P2A_OK || n < 4))
+    if (r->http != NULL && err != P2A_OK)
         signin_failed(r, "the service was unavailable"); /* a 503 below */
-    if ((r = oreq_resume(arg, err, n, 4)) == NULL)
+    if ((r = oreq_resume(arg, err)) == NULL)
         return;
-    long long status = strtoll(v[0], NULL, 10), retry = strtoll(v[3], NULL, 10);
-    r->web.signin.device_counted = n >= 5 && strcmp(v[4], "1") == 0;
+    long long status = l->status, retry = l->retry_after_s;
+    r->web.signin.device_counted = l->device_counted;
     if (status != 0) {
         signin_release(r);
         unsigned long long passed;
@@ -337,11 +333,11 @@ static void on_login_reserved(void *arg, p2a_err err, const char *const *v, cons
         show_busy(r, 429, (int)retry, msg);
         return;
     }
-    snprintf(r->web.user_id, sizeof(r->web.user_id), "%s", v[1]);
+    snprintf(r->web.user_id, sizeof(r->web.user_id), "%s", l->user_id);
     const char *password = oauth_form_get(&r->web.post, "password");
     /* an unknown user costs the same hash as a known one, and gets the same answer */
     if (!hashpool_verify(r->o->h.hashpool, r->o->base, password ? password : "",
-                         r->web.user_id[0] ? v[2] : unknown_user_hash, on_hashed, r)) {
+                         r->web.user_id[0] ? l->hash : unknown_user_hash, on_hashed, r)) {
         signin_release(r);
         signin_failed(r, "sign-in busy");
         show_busy(r, 503, 1, "Sign-in is busy right now. Try again in a moment.");
@@ -467,16 +463,14 @@ static void on_session_for_logout(struct oreq *r, bool found)
     oreq_html(r, 200, &page);
 }
 
-static void on_session_deleted(void *arg, p2a_err err, const char *const *v, const size_t *lens,
-                               size_t n)
+static void on_session_deleted(void *arg, p2a_err err, const char *user_id)
 {
-    (void)lens;
-    struct oreq *r = oreq_resume(arg, err, n, 0);
+    struct oreq *r = oreq_resume(arg, err);
     if (r == NULL)
         return;
     log_info("oauth.signed_out", "a session ended from %s", r->addr);
-    if (n >= 2 && v[1][0] != '\0')
-        oreq_audit(r, (struct audit_in){.type = "signout", .user_id = v[1]});
+    if (user_id[0] != '\0')
+        oreq_audit(r, (struct audit_in){.type = "signout", .user_id = user_id});
     show_signed_out(r);
 }
 

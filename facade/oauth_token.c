@@ -8,10 +8,10 @@
 
 /* ---- /token -------------------------------------------------------------------------------- */
 
-void oauth_revoke_locally(struct oreq *r, const char *const *v, size_t from, size_t n)
+void oauth_revoke_locally(struct oreq *r, const struct revocation *v, size_t n)
 {
-    for (size_t i = from; i + 1 < n; i += 2)
-        revoke_local(r->o->h.revoked, v[i], strtoll(v[i + 1], NULL, 10));
+    for (size_t i = 0; i < n; i++)
+        revoke_local(r->o->h.revoked, v[i].jti, v[i].exp);
 }
 
 void oauth_token_reply(struct oreq *r)
@@ -34,7 +34,7 @@ void oauth_token_reply(struct oreq *r)
      * request keeps no registration alive past its unused expiry */
     if (oauth_client_id_valid(r->client_id))
         oauth_store_client_touch(r->o->h.store, r->client_id, r->o->cfg->client_idle_expiry_s,
-                                 oauth_store_ignore, NULL);
+                                 store_status_ignore, NULL);
     oreq_json(r, 200, s);
     OPENSSL_cleanse(s, strlen(s));
     free(s);
@@ -70,19 +70,18 @@ bool oauth_token_sign(struct oreq *r, enum token_kind kind, const char *user_id,
 }
 
 /* The store has recorded the new tokens ({1}), or found their grant revoked meanwhile. */
-static void on_tokens_recorded(void *arg, p2a_err err, const char *const *v, const size_t *lens,
-                               size_t n)
+static void on_tokens_recorded(void *arg, p2a_err err, int64_t code, int64_t value)
 {
-    (void)lens;
-    struct oreq *r = oreq_resume(arg, err, n, 1);
+    (void)value;
+    struct oreq *r = oreq_resume(arg, err);
     if (r == NULL)
         return;
     bool refresh = strcmp(oauth_form_get(&r->form, "grant_type"), "refresh_token") == 0;
-    if (strcmp(v[0], "1") != 0) {
+    if (code != 1) {
         oreq_error(r, 400, "invalid_grant",
-                   strcmp(v[0], "-1") == 0 ? "the user's account is disabled"
-                   : refresh               ? "refresh token was revoked"
-                                           : "authorization code was already used");
+                   code == -1 ? "the user's account is disabled"
+                   : refresh  ? "refresh token was revoked"
+                              : "authorization code was already used");
         return;
     }
     log_info(refresh ? "oauth.token_refreshed" : "oauth.token_issued",
@@ -91,38 +90,35 @@ static void on_tokens_recorded(void *arg, p2a_err err, const char *const *v, con
     oauth_token_reply(r);
 }
 
-static void on_code_reuse_revoked(void *arg, p2a_err err, const char *const *v, const size_t *lens,
-                                  size_t n)
+static void on_code_reuse_revoked(void *arg, p2a_err err, const struct revocation *v, size_t n)
 {
-    (void)lens;
     struct oreq *r = arg;
     if (oreq_orphaned(r))
         return;
     if (err == P2A_OK)
-        oauth_revoke_locally(r, v, 0, n);
+        oauth_revoke_locally(r, v, n);
     oreq_error(r, 400, "invalid_grant",
                "authorization code was already used; the tokens issued for it are revoked");
 }
 
-static void on_code_redeemed(void *arg, p2a_err err, const char *const *v, const size_t *lens,
-                             size_t n)
+static void on_code_redeemed(void *arg, p2a_err err, const struct store_code *c)
 {
-    struct oreq *r = oreq_resume(arg, err, n, 1);
+    struct oreq *r = oreq_resume(arg, err);
     if (r == NULL)
         return;
-    if (strcmp(v[0], "-1") == 0 || n < 2) {
+    if (c->use == STORE_CODE_UNKNOWN) {
         oreq_error(r, 400, "invalid_grant", "authorization code is invalid or expired");
         return;
     }
-    if (strcmp(v[0], "1") == 0) {
+    if (c->use == STORE_CODE_REUSED) {
         log_warn("oauth.code_reuse",
                  "authorization code presented again by client %s; "
                  "revoking its tokens",
                  r->client_id);
-        oauth_store_family_revoke(r->o->h.store, v[1], clock_now_ms(), on_code_reuse_revoked, r);
+        oauth_store_family_revoke(r->o->h.store, c->fid, clock_now_ms(), on_code_reuse_revoked, r);
         return;
     }
-    json_t *b = json_loadb(v[1], lens[1], 0, NULL);
+    json_t *b = json_loadb(c->binding, c->binding_len, 0, NULL);
     const char *cid = json_string_value(json_object_get(b, "client_id"));
     const char *ruri = json_string_value(json_object_get(b, "redirect_uri"));
     bool rgiven = json_is_true(json_object_get(b, "redirect_given"));
@@ -196,28 +192,26 @@ static void grant_code(struct oreq *r)
     oauth_store_code_redeem(r->o->h.store, digest, r->tok.fid, on_code_redeemed, r);
 }
 
-static void on_refreshed(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
+static void on_refreshed(void *arg, p2a_err err, const struct store_refresh *f)
 {
-    (void)lens;
-    struct oreq *r = oreq_resume(arg, err, n, 1);
+    struct oreq *r = oreq_resume(arg, err);
     if (r == NULL)
         return;
-    long code = strtol(v[0], NULL, 10);
-    if (code == 0 && n >= 5) {
-        snprintf(r->tok.fid, sizeof(r->tok.fid), "%s", v[1]);
-        snprintf(r->tok.granted_scope, sizeof(r->tok.granted_scope), "%s", v[3]);
-        if (!oauth_token_sign(r, TOKEN_KIND_OAUTH, v[2], v[4]))
+    if (f->code == 0) {
+        snprintf(r->tok.fid, sizeof(r->tok.fid), "%s", f->fid);
+        snprintf(r->tok.granted_scope, sizeof(r->tok.granted_scope), "%s", f->scope);
+        if (!oauth_token_sign(r, TOKEN_KIND_OAUTH, f->user_id, f->resource))
             return;
-        oauth_store_family_add_at(r->o->h.store, r->tok.fid, v[2], r->tok.jti, r->tok.at_exp,
+        oauth_store_family_add_at(r->o->h.store, r->tok.fid, f->user_id, r->tok.jti, r->tok.at_exp,
                                   clock_now_ms(), on_tokens_recorded, r);
         return;
     }
-    switch (code) {
+    switch (f->code) {
     case -2:
         oreq_error(r, 400, "invalid_grant", "refresh token was revoked");
         break;
     case -3:
-        oauth_revoke_locally(r, v, 1, n);
+        oauth_revoke_locally(r, f->revoked, f->nrevoked);
         log_warn("oauth.refresh_reuse",
                  "an old refresh token of client %s was replayed; "
                  "revoked the grant",

@@ -146,13 +146,13 @@ void oauth_upstream_begin(struct oreq *r)
 
 /* ---- 2. back from the provider ------------------------------------------------------------- */
 
-static void on_marked(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
+static void on_marked(void *arg, p2a_err err, int64_t code, int64_t value)
 {
-    (void)lens;
-    struct oreq *r = oreq_resume(arg, err, n, 1);
+    (void)value;
+    struct oreq *r = oreq_resume(arg, err);
     if (r == NULL)
         return;
-    if (strcmp(v[0], "1") != 0) {
+    if (code != 1) {
         upstream_error(r, 400,
                        "this sign-in link was used already. Go back to the application and "
                        "start again.");

@@ -12,7 +12,7 @@
 #include "clients.h"
 #include "digest.h"
 #include "oauth.h"
-#include "oauth_store.h"
+#include "store_grants.h"
 #include "metrics.h"
 
 static const char head[] =
@@ -319,7 +319,7 @@ void page_account_tokens(struct mbuf *out, const struct page_account *p,
 }
 
 void page_account_clients(struct mbuf *out, const struct page_account *p,
-                          const struct oauth_grant *grants, size_t n)
+                          const struct store_grant *grants, size_t n)
 {
     mbuf_printf(out, "<h2>Connected applications</h2>\n<p class=\"muted\">MCP clients you "
                      "approved. Disconnecting one stops its access within 30 seconds; it asks "
@@ -331,7 +331,7 @@ void page_account_clients(struct mbuf *out, const struct page_account *p,
         mbuf_printf(out, "<table id=\"clients\">\n<tr><th>Application</th><th>Permissions</th>"
                          "<th>Server</th><th>Approved</th><th>Last used</th><th></th></tr>\n");
     for (size_t i = 0; i < n; i++) {
-        const struct oauth_grant *g = &grants[i];
+        const struct store_grant *g = &grants[i];
         char host[OAUTH_MAX_CLIENT_ID + 1];
         put(out, "<tr><td><strong>", g->client_name[0] ? g->client_name : "an unnamed application");
         /* a metadata document's host is who vouches for the client, as on the consent page */

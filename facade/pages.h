@@ -14,7 +14,7 @@
 
 struct audit_event;
 struct mbuf;
-struct oauth_grant;
+struct store_grant;
 struct pat_record;
 
 struct page_login {
@@ -59,7 +59,7 @@ void page_account_tokens(struct mbuf *out, const struct page_account *p,
                          const struct pat_record *pats, size_t n);
 /* The rest of the page, after page_account_tokens(). */
 void page_account_clients(struct mbuf *out, const struct page_account *p,
-                          const struct oauth_grant *grants, size_t n);
+                          const struct store_grant *grants, size_t n);
 /* The last part of the page: the person's own audit events, newest first. */
 void page_account_security_log(struct mbuf *out, const struct audit_event *evs, size_t n);
 void page_token_created(struct mbuf *out, const struct page_token *p);

@@ -21,9 +21,9 @@
 #include "clock.h"
 #include "config.h"
 #include "log.h"
-#include "oauth_store.h"
 #include "revoke.h"
 #include "store_clients.h"
+#include "store_oauth.h"
 #include "xalloc.h"
 
 /* ---- RegisterClient ------------------------------------------------------------------------ */
@@ -35,12 +35,11 @@ struct client_op {
     char marker[REVOKE_SUBJECT_MARKER_LEN + 1];
 };
 
-static void on_client_put(void *arg, p2a_err err, const char *const *v, const size_t *lens,
-                          size_t n)
+static void on_client_put(void *arg, p2a_err err, int64_t code, int64_t value)
 {
-    (void)lens;
+    (void)value;
     struct client_op *op = arg;
-    if (err != P2A_OK || n < 1 || strcmp(v[0], "1") != 0) {
+    if (err != P2A_OK || code != 1) {
         svc_finish_err(op->call, RPC_UNAVAILABLE, "client store unavailable; nothing registered");
     } else {
         json_t *j = json_loads(op->reg.response, 0, NULL);
@@ -146,12 +145,11 @@ void svc_register_client(struct service_ctx *ctx, Pipe2__Auth__V1__RegisterClien
  * entry is written (no token can be issued to the client later on: it has no record). */
 #define CLIENT_CUTOFF_AHEAD_S 60
 
-static void on_client_marker(void *arg, p2a_err err, const char *const *v, const size_t *lens,
-                             size_t n)
+static void on_client_marker(void *arg, p2a_err err, int64_t code, int64_t value)
 {
-    (void)v, (void)lens;
+    (void)code, (void)value;
     struct client_op *op = arg;
-    if (err != P2A_OK || n < 1) {
+    if (err != P2A_OK) {
         svc_finish_err(op->call, RPC_UNAVAILABLE,
                        "the client gets no more tokens, but the revocation of its tokens was "
                        "not confirmed; retry (revoking a client again is harmless)");
@@ -171,20 +169,19 @@ struct client_revoke_step {
     struct store *store;
 };
 
-static void on_client_tombstone(void *arg, p2a_err err, const char *const *v, const size_t *lens,
-                                size_t n)
+static void on_client_tombstone(void *arg, p2a_err err, int64_t code, int64_t value)
 {
-    (void)lens;
+    (void)value;
     struct client_revoke_step *s = arg;
     struct client_op *op = s->op;
     struct store *store = s->store;
     free(s);
-    if (err != P2A_OK || n < 1) {
+    if (err != P2A_OK) {
         svc_finish_err(op->call, RPC_UNAVAILABLE, "client store unavailable; nothing revoked");
         free(op);
         return;
     }
-    if (strcmp(v[0], "-1") == 0) {
+    if (code == -1) {
         svc_finish_err(op->call, RPC_NOT_FOUND, "no such client");
         free(op);
         return;

@@ -14,19 +14,16 @@
 #include "clock.h"
 #include "log.h"
 #include "oauth.h"
-#include "oauth_store.h"
+#include "store_grants.h"
 #include "validate.h"
 #include "xalloc.h"
 
 /* ---- ListGrants, RevokeGrant ---------------------------------------------------------------- */
 
-static void on_grants(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
+static void on_grants(void *arg, p2a_err err, const struct store_grant *gr, size_t count)
 {
-    (void)lens;
     struct service_call *call = arg;
-    struct oauth_grant gr[OAUTH_GRANTS_MAX];
-    size_t count = err == P2A_OK ? oauth_store_grants_read(v, n, gr) : 0;
-    if (err != P2A_OK || (n > 0 && count == 0)) {
+    if (err != P2A_OK) {
         svc_finish_err(call, RPC_UNAVAILABLE, "the token store is unavailable; nothing was read");
         return;
     }
@@ -62,16 +59,15 @@ struct grant_op {
     char grant_id[OAUTH_HEX_LEN + 1];
 };
 
-static void on_grant_revoked(void *arg, p2a_err err, const char *const *v, const size_t *lens,
-                             size_t n)
+static void on_grant_revoked(void *arg, p2a_err err, int64_t code, int64_t value)
 {
-    (void)lens;
+    (void)value;
     struct grant_op *op = arg;
-    if (err != P2A_OK || n < 1) {
+    if (err != P2A_OK) {
         svc_finish_err(op->call, RPC_UNAVAILABLE,
                        "the token store is unavailable or no replica confirmed the revocation; "
                        "retry (revoking a grant again is harmless)");
-    } else if (strcmp(v[0], "-1") == 0) {
+    } else if (code == -1) {
         svc_finish_err(op->call, RPC_NOT_FOUND, "no such grant for this user");
     } else {
         log_info("oauth.grant_revoked", "a grant was revoked over the RPC");

@@ -40,17 +40,18 @@ static void fill_info(Pipe2__Auth__V1__TokenInfo *info, const struct pat_record 
     info->revoked_at = r->revoked_at;
 }
 
-static void on_issued(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
+static void on_issued(void *arg, p2a_err err, int64_t code, int64_t value)
 {
-    (void)lens;
+    (void)value;
     struct issue_op *op = arg;
-    const char *code = err == P2A_OK && n >= 1 ? v[0] : "";
-    if (strcmp(code, "-1") == 0) {
+    if (err != P2A_OK) {
+        svc_finish_err(op->call, RPC_UNAVAILABLE, "token store unavailable; no token was issued");
+    } else if (code == -1) {
         svc_finish_err(op->call, RPC_NOT_FOUND, SVC_NO_SUCH_USER);
-    } else if (strcmp(code, "-2") == 0) {
+    } else if (code == -2) {
         svc_finish_err(op->call, RPC_FAILED_PRECONDITION,
                        "this user is disabled (SetUserDisabled): no token was issued");
-    } else if (strcmp(code, "1") != 0) {
+    } else if (code != 1) {
         svc_finish_err(op->call, RPC_UNAVAILABLE, "token store unavailable; no token was issued");
     } else {
         struct pat_record r = {.jti = op->ps.jti,

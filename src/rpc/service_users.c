@@ -14,8 +14,8 @@
 #include "clock.h"
 #include "log.h"
 #include "oauth.h"
-#include "oauth_store.h"
 #include "revoke.h"
+#include "store_users.h"
 #include "validate.h"
 #include "xalloc.h"
 
@@ -28,12 +28,11 @@ struct user_op {
     char username[OAUTH_MAX_USERNAME + 1];
 };
 
-static void on_user_recorded(void *arg, p2a_err err, const char *const *v, const size_t *lens,
-                             size_t n)
+static void on_user_recorded(void *arg, p2a_err err, int64_t code, int64_t value)
 {
-    (void)v, (void)lens;
+    (void)code, (void)value;
     struct user_op *op = arg;
-    if (err != P2A_OK || n < 1) { /* the account stands: a sign-in makes the record */
+    if (err != P2A_OK) { /* the account stands: a sign-in makes the record */
         svc_finish_err(op->call, RPC_UNAVAILABLE,
                        "user store unavailable; the account was created, its user record not "
                        "yet (it will be at the first sign-in)");
@@ -49,14 +48,13 @@ static void on_user_recorded(void *arg, p2a_err err, const char *const *v, const
     free(op);
 }
 
-static void on_user_created(void *arg, p2a_err err, const char *const *v, const size_t *lens,
-                            size_t n)
+static void on_user_created(void *arg, p2a_err err, int64_t code, int64_t value)
 {
-    (void)lens;
+    (void)value;
     struct user_op *op = arg;
-    if (err != P2A_OK || n < 1) {
+    if (err != P2A_OK) {
         svc_finish_err(op->call, RPC_UNAVAILABLE, "user store unavailable; no user was created");
-    } else if (strcmp(v[0], "1") != 0) {
+    } else if (code != 1) {
         svc_finish_err(op->call, RPC_ALREADY_EXISTS, "username is taken");
     } else { /* the account is made; its user record next (a PAT needs it) */
         oauth_store_user_put(op->store, op->user_id, op->username, "local", clock_now(), false,
@@ -110,17 +108,17 @@ static struct user_rec_op *user_rec_op_new(struct service_call *call, const char
     return op;
 }
 
-static void on_user_put(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
+static void on_user_put(void *arg, p2a_err err, int64_t code, int64_t value)
 {
-    (void)lens;
+    (void)value;
     struct user_rec_op *op = arg;
-    if (err != P2A_OK || n < 1) {
+    if (err != P2A_OK) {
         svc_finish_err(op->call, RPC_UNAVAILABLE, "user store unavailable; nothing was written");
         free(op);
         return;
     }
     Pipe2__Auth__V1__PutUserResponse resp = PIPE2__AUTH__V1__PUT_USER_RESPONSE__INIT;
-    resp.created = strcmp(v[0], "1") == 0;
+    resp.created = code == 1;
     if (resp.created)
         svc_audit(op->call, (struct audit_in){.type = "user.registered", .user_id = op->user_id});
     svc_finish_msg(op->call, &resp.base);
@@ -147,38 +145,36 @@ void svc_put_user(struct service_ctx *ctx, Pipe2__Auth__V1__PutUserRequest *req,
 
 /* ---- GetUser, SetUserDisabled --------------------------------------------------------------- */
 
-static void on_user_got(void *arg, p2a_err err, const char *const *v, const size_t *lens, size_t n)
+static void on_user_got(void *arg, p2a_err err, const struct store_user *u)
 {
-    (void)lens;
     struct user_rec_op *op = arg;
     if (err != P2A_OK) {
         svc_finish_err(op->call, RPC_UNAVAILABLE, "user store unavailable; nothing was read");
-    } else if (n < 5) {
+    } else if (u == NULL) {
         svc_finish_err(op->call, RPC_NOT_FOUND, SVC_NO_SUCH_USER);
     } else {
         Pipe2__Auth__V1__User resp = PIPE2__AUTH__V1__USER__INIT;
         resp.user_id = op->user_id;
-        resp.display_name = (char *)v[0];
-        resp.source = (char *)v[1];
-        resp.created_at = strtoll(v[2], NULL, 10);
-        resp.last_sign_in_at = strtoll(v[3], NULL, 10);
-        resp.disabled_at = strtoll(v[4], NULL, 10);
-        resp.disabled = v[4][0] != '\0';
+        resp.display_name = (char *)u->display_name;
+        resp.source = (char *)u->source;
+        resp.created_at = u->created_at;
+        resp.last_sign_in_at = u->last_sign_in_at;
+        resp.disabled_at = u->disabled_at;
+        resp.disabled = u->disabled;
         svc_finish_msg(op->call, &resp.base);
     }
     free(op);
 }
 
-static void on_user_disabled(void *arg, p2a_err err, const char *const *v, const size_t *lens,
-                             size_t n)
+static void on_user_disabled(void *arg, p2a_err err, int64_t code, int64_t value)
 {
-    (void)lens;
+    (void)value;
     struct user_rec_op *op = arg;
-    if (err != P2A_OK || n < 1) {
+    if (err != P2A_OK) {
         svc_finish_err(op->call, RPC_UNAVAILABLE,
                        "the token store is unavailable or no replica confirmed; retry (it is "
                        "harmless)");
-    } else if (strcmp(v[0], "-1") == 0) {
+    } else if (code == -1) {
         svc_finish_err(op->call, RPC_NOT_FOUND, SVC_NO_SUCH_USER);
     } else {
         log_info("users.disabled_changed", "a user was disabled or enabled over the RPC");

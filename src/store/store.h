@@ -104,12 +104,13 @@ void store_last_used(struct store *st, const char *const *jtis, const int64_t *t
                      store_done_cb cb, void *arg);
 
 /* The reply of a script as strings (integers in decimal, nil as ""); valid during the call.
- * A Redis error or a lost connection is P2A_ERR_UNAVAILABLE with n = 0. */
+ * A Redis error or a lost connection is P2A_ERR_UNAVAILABLE with n = 0. What the store's
+ * scripts answer reaches their callers parsed (store_oauth.h, store_users.h, store_grants.h);
+ * this is the shape underneath. */
 typedef void (*store_eval_cb)(void *arg, p2a_err err, const char *const *v, const size_t *lens,
                               size_t n);
 /* Runs a Lua script (EVAL) with nkeys of args as KEYS and the rest as ARGV; at most 64
- * args, and replies of at most 64 items. The other modules' Redis state (OAuth) is kept
- * this way so that hiredis stays in this file. */
+ * args, and replies of at most 64 items. */
 void store_eval(struct store *st, const char *script, int nkeys, const char *const *args,
                 size_t nargs, store_eval_cb cb, void *arg);
 /* The same for a script that revokes: its answer comes only once WAIT has seen the write on
@@ -118,13 +119,26 @@ void store_eval(struct store *st, const char *script, int nkeys, const char *con
  * caller retries: revoking is idempotent). Plain store_eval() when no replica is awaited. */
 void store_eval_durable(struct store *st, const char *script, int nkeys, const char *const *args,
                         size_t nargs, store_eval_cb cb, void *arg);
+
+/* The outcome of a script that answers a code, and for some a number after it (value; 0 where
+ * there is none): each function says which. A reply of another shape is P2A_ERR_UNAVAILABLE. */
+typedef void (*store_status_cb)(void *arg, p2a_err err, int64_t code, int64_t value);
+/* A store_status_cb for a write whose outcome nobody waits for (a failure is no worse than
+ * the write not being tried). */
+void store_status_ignore(void *arg, p2a_err err, int64_t code, int64_t value);
+
+#define STORE_REVOKED_MAX 30 /* access tokens a revocation of a family names, at most */
+/* The tokens a script revoked now (jti and exp; seq 0), for the caller to apply locally at
+ * once (the revocation log brings them to every replica). */
+typedef void (*store_revoked_cb)(void *arg, p2a_err err, const struct revocation *v, size_t n);
+
 /* store_pat_create() within limits, checked in the script that writes the record (so that
  * concurrent creations cannot pass them together): at most max_active of the user's PATs
- * unrevoked and unexpired, at most per_hour made this way in an hour. Reply: {1} stored;
- * {-1} unknown user, {-2} disabled, {0} not written (the caller gave up), {-3, max_active}
- * the user holds that many, {-4, retry_after_s} the hour's PATs are made. */
+ * unrevoked and unexpired, at most per_hour made this way in an hour. Codes: 1 stored;
+ * -1 unknown user, -2 disabled, 0 not written (the caller gave up), -3 the user holds value
+ * (max_active) of them, -4 the hour's PATs are made (value: retry after, s). */
 void store_pat_create_capped(struct store *st, const struct pat_record *r, int max_active,
-                             int per_hour, store_eval_cb cb, void *arg);
+                             int per_hour, store_status_cb cb, void *arg);
 
 /* Redis's memory (INFO memory): used is used_memory, max is maxmemory (0: none set), in bytes.
  * No keys; a reading, for the reserve kept for revocations (facade/oauth_budget.c). */

@@ -1,35 +1,52 @@
-/* store_clients.c -- a registered client's end in Redis (see store_clients.h). */
+/* store_clients.c -- registered clients and their end as Lua scripts (see store_clients.h;
+ * the scripts are lua/). */
 #include "store_clients.h"
 
-#include <stdio.h>
 #include <string.h>
 
-#include "clients.h"
-#include "store_keys.h"
+#include "store_script.h"
 
-#define TOMBSTONE "{\"revoked_at\":"
-
-void store_client_revoke(struct store *st, const char *client_id, int64_t now_s, int64_t ttl_s,
-                         store_eval_cb cb, void *arg)
+void oauth_store_client_put(struct store *st, const char *client_id, const char *record, int ttl_s,
+                            store_status_cb cb, void *arg)
 {
-    static const char lua[] =
-        "local v = redis.call('GET', KEYS[1])\n"
-        "if not v then return {-1} end\n"
-        "if string.sub(v, 1, "
-        "14"
-        ") == '" TOMBSTONE "' then return {0} end\n"
-        "redis.call('SET', KEYS[1], '" TOMBSTONE "' .. ARGV[1] .. '}', 'EX', ARGV[2])\n"
-        "return {1}\n";
-    _Static_assert(sizeof(TOMBSTONE) - 1 == 14, "the script compares 14 bytes");
-    char key[sizeof(STORE_KEY_CLIENT) + OAUTH_MAX_CLIENT_ID], now[24], ttl[24];
-    snprintf(key, sizeof(key), "%s%s", STORE_KEY_CLIENT, client_id);
-    snprintf(now, sizeof(now), "%lld", (long long)now_s);
-    snprintf(ttl, sizeof(ttl), "%lld", (long long)ttl_s);
-    const char *args[] = {key, now, ttl};
-    store_eval(st, lua, 1, args, 3, cb, arg);
+    EVAL(st, store_lua_client_put, 1, STATUS(cb, arg), KEY(STORE_KEY_CLIENT, client_id),
+         STR(record), NUM(ttl_s));
 }
 
-bool store_client_revoked(const char *record, size_t len)
+/* {record}, "" when unknown */
+static void parse_client(union store_answer_cb cb, void *arg, p2a_err err, const char *const *v,
+                         const size_t *lens, size_t n)
 {
-    return len >= sizeof(TOMBSTONE) - 1 && memcmp(record, TOMBSTONE, sizeof(TOMBSTONE) - 1) == 0;
+    if (err == P2A_OK && n < 1)
+        err = P2A_ERR_UNAVAILABLE;
+    if (err != P2A_OK || lens[0] == 0) {
+        cb.client(arg, err, NULL);
+        return;
+    }
+    size_t tl = sizeof(STORE_CLIENT_TOMBSTONE) - 1;
+    struct store_client c = {.record = v[0],
+                             .len = lens[0],
+                             .revoked =
+                                 lens[0] >= tl && memcmp(v[0], STORE_CLIENT_TOMBSTONE, tl) == 0};
+    cb.client(arg, P2A_OK, &c);
+}
+
+void oauth_store_client_get(struct store *st, const char *client_id, oauth_client_cb cb, void *arg)
+{
+    EVAL(st, store_lua_get, 1, ANSWER(parse_client, client, cb, arg),
+         KEY(STORE_KEY_CLIENT, client_id));
+}
+
+void oauth_store_client_touch(struct store *st, const char *client_id, int idle_s,
+                              store_status_cb cb, void *arg)
+{
+    EVAL(st, store_lua_client_touch, 1, STATUS(cb, arg), KEY(STORE_KEY_CLIENT, client_id),
+         NUM(idle_s));
+}
+
+void store_client_revoke(struct store *st, const char *client_id, int64_t now_s, int64_t ttl_s,
+                         store_status_cb cb, void *arg)
+{
+    EVAL(st, store_lua_client_revoke, 1, STATUS(cb, arg), KEY(STORE_KEY_CLIENT, client_id),
+         NUM(now_s), NUM(ttl_s));
 }

@@ -30,7 +30,7 @@
 #define STORE_KEY_REVSEQ "p2a:{t}:revseq"   /* the revocation sequence number */
 #define STORE_KEY_REVLOG "p2a:{t}:revlog"   /* sorted set: jti by sequence number */
 #define STORE_CHANNEL "p2a:revocations"     /* a channel, not a key */
-/* prefixes, followed by an id (store.h and oauth_store.h say what each holds) */
+/* prefixes, followed by an id (store.h, store_oauth.h, store_users.h and store_grants.h say what each holds) */
 #define STORE_KEY_PAT "p2a:{t}:pat:"            /* <jti> */
 #define STORE_KEY_USER "p2a:{t}:user:"          /* <user_id>:pats */
 #define STORE_KEY_FAMILY "p2a:{t}:fam:"         /* <fid>, and <fid>:at */

@@ -22,6 +22,6 @@ struct p2a_config;
  * token could not be signed. */
 p2a_err store_pat_issue(struct store *st, const struct keyring *keys, const struct p2a_config *cfg,
                         const struct pat_request *rq, int64_t now_ms, int max_active, int per_hour,
-                        struct pat_signed *out, const char **why, store_eval_cb cb, void *arg);
+                        struct pat_signed *out, const char **why, store_status_cb cb, void *arg);
 
 #endif

@@ -13,15 +13,11 @@
  * CLOSED fails on the next loop turn, never inside the call.
  *
  * Each command carries a heap 'op' naming the parser for its reply and the caller's
- * callback; hiredis hands it back with the reply (or NULL on failure). hiredis types stay
- * in this file.
- *
- * Sentinel mode (PIPE2_AUTH_REDIS_SENTINELS): before each connection the sentinels are asked
- * for the primary (SENTINEL get-master-addr-by-name, one sentinel after another), and the
- * first command on the new connection is ROLE: nothing is sent until it says "master", so a
- * stale answer never gets a write (or a read of a stale revocation log). A second connection
- * to a sentinel listens for +switch-master, so that a failover is followed at once, and a
- * READONLY answer (our primary was demoted) sends us back to the sentinels.
+ * callback; hiredis hands it back with the reply (or NULL on failure). The connection's
+ * hiredis calls are in this file and store_sentinel.c (Sentinel mode: finding the primary,
+ * following a failover; a READONLY answer here, our primary demoted, sends us back there);
+ * store_pat.c reads the replies of its own commands (redisReply, store_internal.h). Scripts
+ * above that (store_oauth.c, store_users.c, store_grants.c) see strings (store_eval).
  *
  * Threading: a store belongs to the loop it was made on.
  */
@@ -51,43 +47,9 @@
 #define BACKOFF_MAX_MS 2000
 #define WATCHDOG_MS 100
 
-struct store {
-    struct event_base *base;
-    const struct p2a_config *cfg;
-    redisAsyncContext *ac;
-    char host[256]; /* the Redis we use: the configured one, or the primary named */
-    int port;
-    atomic_bool ready; /* commands may go: at once for one Redis; after ROLE for Sentinel */
-    /* Sentinel mode */
-    redisAsyncContext *sac;   /* asking a sentinel for the primary */
-    redisAsyncContext *watch; /* subscribed to +switch-master */
-    size_t next_sentinel;     /* asked in the configured order, round after round */
-    size_t next_watch;        /* the watch starts at the last one */
-    size_t asked;             /* sentinels asked in this round */
-    int64_t asked_at_ms;      /* when the current question went out */
-    bool moved;               /* the primary moved: reconnect on the next watchdog turn */
-    struct event *watch_ev;   /* reconnects the watch */
-    struct event *reconnect_ev;
-    struct event *watchdog_ev;
-    int backoff_ms;
-    size_t pending;
-    int64_t last_progress_ms;
-    atomic_bool connected; /* read by the metrics scraper on another thread */
-    bool freeing;
-    bool logged_down;
-    char name[32];
-    /* subscriber mode */
-    char *channel; /* NULL for a command connection */
-    store_message_cb on_message;
-    store_sub_state_cb on_sub_state;
-    void *sub_arg;
-};
-
-static void connect_now(struct store *st);
-
 /* ---- connection lifecycle ---------------------------------------------------------------- */
 
-static void schedule_reconnect(struct store *st)
+void store_schedule_reconnect(struct store *st)
 {
     if (st->freeing)
         return;
@@ -108,7 +70,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
         st->logged_down = true;
         st->ac = NULL; /* hiredis frees it after this callback */
         st->connected = false;
-        schedule_reconnect(st);
+        store_schedule_reconnect(st);
         return;
     }
     st->connected = true;
@@ -132,7 +94,7 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
     st->logged_down = true;
     st->ac = NULL;
     st->connected = false;
-    schedule_reconnect(st);
+    store_schedule_reconnect(st);
 }
 
 static void on_handshake_reply(redisAsyncContext *ac, void *reply, void *privdata)
@@ -149,8 +111,8 @@ static void on_handshake_reply(redisAsyncContext *ac, void *reply, void *privdat
 }
 
 /* A subscriber only reads, so it would never notice a peer that vanished without a FIN:
- * TCP keepalive probes after 5 s of silence, 3 times 2 s apart. */
-static void keepalive(int fd)
+ * TCP store_keepalive probes after 5 s of silence, 3 times 2 s apart. */
+void store_keepalive(int fd)
 {
     int on = 1, idle = 5, intvl = 2, cnt = 3;
     setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
@@ -177,7 +139,7 @@ static void on_subscribed_reply(redisAsyncContext *ac, void *reply, void *privda
 }
 
 /* AUTH with the configured user and password: Redis and the sentinels take the same. */
-static void queue_auth(struct store *st, redisAsyncContext *ac)
+void store_queue_auth(struct store *st, redisAsyncContext *ac)
 {
     if (st->cfg->redis_password == NULL)
         return;
@@ -192,33 +154,7 @@ static void queue_auth(struct store *st, redisAsyncContext *ac)
         st->pending++;
 }
 
-/* Sentinel mode: the first reply on a new connection. Only a primary gets commands. */
-static void on_role(redisAsyncContext *ac, void *reply, void *privdata)
-{
-    (void)privdata;
-    struct store *st = ac->data;
-    redisReply *r = reply;
-    if (st == NULL || st->ac != ac || st->freeing)
-        return;
-    if (st->pending > 0)
-        st->pending--;
-    st->last_progress_ms = clock_mono_ms();
-    bool primary = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
-                   r->element[0]->type == REDIS_REPLY_STRING &&
-                   strcmp(r->element[0]->str, "master") == 0;
-    if (primary) {
-        st->ready = true;
-        log_info("redis.primary", "redis(%s): %s:%d is the primary", st->name, st->host, st->port);
-        return;
-    }
-    log_warn("redis.not_primary",
-             "redis(%s): %s:%d is not the primary (a stale answer, or a failover under way); "
-             "asking the sentinels again",
-             st->name, st->host, st->port);
-    st->moved = true; /* acted on by the watchdog, outside hiredis's callback */
-}
-
-static void connect_redis(struct store *st)
+void store_connect_redis(struct store *st)
 {
     redisAsyncContext *ac = redisAsyncConnect(st->host, st->port);
     if (ac == NULL || ac->err) {
@@ -228,7 +164,7 @@ static void connect_redis(struct store *st)
         st->logged_down = true;
         if (ac != NULL)
             redisAsyncFree(ac);
-        schedule_reconnect(st);
+        store_schedule_reconnect(st);
         return;
     }
     ac->data = st;
@@ -237,7 +173,7 @@ static void connect_redis(struct store *st)
     redisLibeventAttach(ac, st->base);
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
-    queue_auth(st, ac);
+    store_queue_auth(st, ac);
     if (st->cfg->redis_db != 0) {
         char db[16];
         snprintf(db, sizeof(db), "%d", st->cfg->redis_db);
@@ -247,177 +183,23 @@ static void connect_redis(struct store *st)
     }
     if (!st->ready) {
         const char *argv[1] = {"ROLE"};
-        if (redisAsyncCommandArgv(ac, on_role, NULL, 1, argv, NULL) == REDIS_OK)
+        if (redisAsyncCommandArgv(ac, store_sentinel_on_role, NULL, 1, argv, NULL) == REDIS_OK)
             st->pending++;
     }
     if (st->channel != NULL) {
-        keepalive(ac->c.fd);
+        store_keepalive(ac->c.fd);
         const char *argv[2] = {"SUBSCRIBE", st->channel};
         redisAsyncCommandArgv(ac, on_subscribed_reply, NULL, 2, argv, NULL);
     }
     st->last_progress_ms = clock_mono_ms();
 }
 
-/* ---- Sentinel mode: finding the primary, following a failover ------------------------------- */
-
-static void ask_sentinel(struct store *st);
-
-/* This sentinel could not name the primary: the next one, or after a pause, all again. */
-static void sentinel_failed(struct store *st, const char *why)
-{
-    if (st->freeing)
-        return;
-    if (++st->asked < st->cfg->nsentinels) {
-        ask_sentinel(st);
-        return;
-    }
-    st->asked = 0;
-    if (!st->logged_down)
-        log_warn("redis.no_primary", "redis(%s): no sentinel named the primary '%s' (%s)", st->name,
-                 st->cfg->redis_sentinel_master, why);
-    st->logged_down = true;
-    schedule_reconnect(st);
-}
-
-static void on_sentinel_connect(const redisAsyncContext *ac, int status)
-{
-    struct store *st = ac->data;
-    if (st == NULL || st->sac != ac || status == REDIS_OK)
-        return;
-    st->sac = NULL; /* hiredis frees it after this callback */
-    sentinel_failed(st, ac->errstr);
-}
-
-static void on_sentinel_disconnect(const redisAsyncContext *ac, int status)
-{
-    (void)status;
-    struct store *st = ac->data;
-    if (st == NULL || st->sac != ac)
-        return; /* done with it, or dropped by us */
-    st->sac = NULL;
-    sentinel_failed(st, "the sentinel closed the connection");
-}
-
-static void on_sentinel_reply(redisAsyncContext *ac, void *reply, void *privdata)
-{
-    (void)privdata;
-    struct store *st = ac->data;
-    redisReply *r = reply;
-    if (st == NULL || st->sac != ac)
-        return;
-    st->sac = NULL; /* its disconnect is ours now */
-    redisAsyncDisconnect(ac);
-    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-        r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING ||
-        r->element[0]->len >= sizeof(st->host)) {
-        sentinel_failed(st, r && r->type == REDIS_REPLY_ERROR ? r->str : "no such primary");
-        return;
-    }
-    snprintf(st->host, sizeof(st->host), "%s", r->element[0]->str);
-    st->port = (int)strtol(r->element[1]->str, NULL, 10);
-    st->asked = 0;
-    connect_redis(st);
-}
-
-static void ask_sentinel(struct store *st)
-{
-    const struct config_hostport *h =
-        &st->cfg->sentinels[st->next_sentinel++ % st->cfg->nsentinels];
-    redisAsyncContext *ac = redisAsyncConnect(h->host, h->port);
-    if (ac == NULL || ac->err) {
-        if (ac != NULL)
-            redisAsyncFree(ac);
-        sentinel_failed(st, "cannot connect to a sentinel");
-        return;
-    }
-    ac->data = st;
-    st->sac = ac;
-    st->asked_at_ms = clock_mono_ms();
-    redisLibeventAttach(ac, st->base);
-    redisAsyncSetConnectCallback(ac, on_sentinel_connect);
-    redisAsyncSetDisconnectCallback(ac, on_sentinel_disconnect);
-    queue_auth(st, ac);
-    const char *argv[3] = {"SENTINEL", "get-master-addr-by-name", st->cfg->redis_sentinel_master};
-    redisAsyncCommandArgv(ac, on_sentinel_reply, NULL, 3, argv, NULL);
-}
-
-/* +switch-master "<name> <old ip> <old port> <new ip> <new port>" */
-static void on_switch(redisAsyncContext *ac, void *reply, void *privdata)
-{
-    (void)privdata;
-    struct store *st = ac->data;
-    redisReply *r = reply;
-    if (st == NULL || st->watch != ac || st->freeing || r == NULL || r->type != REDIS_REPLY_ARRAY ||
-        r->elements != 3 || r->element[0]->type != REDIS_REPLY_STRING ||
-        strcmp(r->element[0]->str, "message") != 0 || r->element[2]->type != REDIS_REPLY_STRING)
-        return;
-    /* the name, then the new address: the last two words */
-    const char *msg = r->element[2]->str;
-    size_t nl = strcspn(msg, " ");
-    const char *port = strrchr(msg, ' ');
-    if (nl != strlen(st->cfg->redis_sentinel_master) ||
-        strncmp(msg, st->cfg->redis_sentinel_master, nl) != 0 || port == NULL || port == msg)
-        return;
-    const char *host = port - 1;
-    while (host > msg && host[-1] != ' ')
-        host--;
-    char newh[256];
-    snprintf(newh, sizeof(newh), "%.*s", (int)(port - host), host);
-    int newp = (int)strtol(port + 1, NULL, 10);
-    log_info("redis.failover", "redis(%s): the sentinels moved the primary to %s:%d", st->name,
-             newh, newp);
-    if (strcmp(newh, st->host) != 0 || newp != st->port)
-        st->moved = true;
-}
-
-static void on_watch_gone(const redisAsyncContext *ac, int status)
-{
-    (void)status;
-    struct store *st = ac->data;
-    if (st == NULL || st->watch != ac || st->freeing)
-        return;
-    st->watch = NULL; /* hiredis frees it */
-    struct timeval tv = {1, 0};
-    evtimer_add(st->watch_ev, &tv);
-}
-
-static void on_watch_connect(const redisAsyncContext *ac, int status)
-{
-    if (status != REDIS_OK)
-        on_watch_gone(ac, status);
-}
-
-static void watch_start(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd, (void)what;
-    struct store *st = arg;
-    size_t n = st->cfg->nsentinels;
-    const struct config_hostport *h = &st->cfg->sentinels[n - 1 - st->next_watch++ % n];
-    redisAsyncContext *ac = redisAsyncConnect(h->host, h->port);
-    if (ac == NULL || ac->err) {
-        if (ac != NULL)
-            redisAsyncFree(ac);
-        struct timeval tv = {1, 0};
-        evtimer_add(st->watch_ev, &tv);
-        return;
-    }
-    ac->data = st;
-    st->watch = ac;
-    redisLibeventAttach(ac, st->base);
-    redisAsyncSetConnectCallback(ac, on_watch_connect);
-    redisAsyncSetDisconnectCallback(ac, on_watch_gone);
-    keepalive(ac->c.fd);
-    queue_auth(st, ac);
-    const char *argv[2] = {"SUBSCRIBE", "+switch-master"};
-    redisAsyncCommandArgv(ac, on_switch, NULL, 2, argv, NULL);
-}
-
 static void connect_now(struct store *st)
 {
     if (st->cfg->nsentinels == 0)
-        connect_redis(st);
+        store_connect_redis(st);
     else if (st->sac == NULL)
-        ask_sentinel(st);
+        store_sentinel_ask(st);
 }
 
 static void on_reconnect_timer(evutil_socket_t fd, short what, void *arg)
@@ -438,8 +220,7 @@ static void drop_connection(struct store *st)
         redisAsyncFree(ac);
 }
 
-/* Closes a helper connection (to a sentinel) without its callbacks acting on st. */
-static void drop_helper(redisAsyncContext **slot)
+void store_drop_helper(redisAsyncContext **slot)
 {
     redisAsyncContext *ac = *slot;
     *slot = NULL;
@@ -462,18 +243,15 @@ static void on_watchdog(evutil_socket_t fd, short what, void *arg)
         connect_now(st);
         return;
     }
-    if (st->sac != NULL && clock_mono_ms() - st->asked_at_ms > st->cfg->redis_timeout_ms) {
-        drop_helper(&st->sac); /* a sentinel that accepted and never answered */
-        sentinel_failed(st, "the sentinel did not answer in time");
+    if (store_sentinel_overdue(st))
         return;
-    }
     if (st->ac != NULL && st->pending > 0 &&
         clock_mono_ms() - st->last_progress_ms > st->cfg->redis_timeout_ms) {
         log_warn("redis.timeout", "redis(%s): no reply for %d ms; dropping the connection",
                  st->name, st->cfg->redis_timeout_ms);
         st->logged_down = true;
         drop_connection(st);
-        schedule_reconnect(st);
+        store_schedule_reconnect(st);
     }
 }
 
@@ -489,12 +267,12 @@ static struct store *store_alloc(struct event_base *base, const struct p2a_confi
     st->port = cfg->redis_port;
     st->reconnect_ev = evtimer_new(base, on_reconnect_timer, st);
     st->watchdog_ev = event_new(base, -1, EV_PERSIST, on_watchdog, st);
-    st->watch_ev = evtimer_new(base, watch_start, st);
+    st->watch_ev = evtimer_new(base, store_sentinel_watch, st);
     P2A_ASSERT(st->reconnect_ev != NULL && st->watchdog_ev != NULL && st->watch_ev != NULL);
     struct timeval tv = {0, WATCHDOG_MS * 1000};
     event_add(st->watchdog_ev, &tv);
     if (cfg->nsentinels > 0)
-        watch_start(-1, 0, st);
+        store_sentinel_watch(-1, 0, st);
     return st;
 }
 
@@ -525,8 +303,8 @@ void store_free(struct store *st)
         return;
     st->freeing = true;
     drop_connection(st);
-    drop_helper(&st->sac);
-    drop_helper(&st->watch);
+    store_drop_helper(&st->sac);
+    store_drop_helper(&st->watch);
     event_free(st->reconnect_ev);
     event_free(st->watchdog_ev);
     event_free(st->watch_ev);

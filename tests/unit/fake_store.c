@@ -1,6 +1,8 @@
 /* fake_store.c -- see fake_store.h. Single-threaded, as a store is. */
 #include "fake_store.h"
 
+#include "store_script.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -163,10 +165,11 @@ void store_pat_create(struct store *st, const struct pat_record *r, store_done_c
 }
 
 void store_pat_create_capped(struct store *st, const struct pat_record *r, int max_active,
-                             int per_hour, store_eval_cb cb, void *arg)
+                             int per_hour, store_status_cb cb, void *arg)
 {
     (void)st, (void)max_active, (void)per_hour;
-    record("pat_create_capped", r->jti, K_EVAL, arg)->cb.eval = cb;
+    /* answered through the store's own parsing of a script's code (store_script.h) */
+    record("pat_create_capped", r->jti, K_EVAL, store_answer_new(store_parse_status, (union store_answer_cb){.status = cb}, arg))->cb.eval = store_answer;
 }
 
 void store_pat_revoke(struct store *st, const char *jti, const char *user_id, int64_t now_ms,

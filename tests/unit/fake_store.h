@@ -1,8 +1,9 @@
 /* fake_store.h -- the store (store.h) as a script, for unit tests of the layers above it:
  * every call is recorded (what was asked, with its first key or argument) and answered
  * later, in order, by fake_store_run(), with the reply the test queued for it -- a Redis
- * error, a short reply, anything a real Redis or a lost connection could give. oauth_store.c
- * is linked for real: its scripts reach store_eval() here. */
+ * error, a short reply, anything a real Redis or a lost connection could give. The scripts of
+ * store_oauth.c, store_users.c and store_grants.c are linked for real: they reach store_eval()
+ * here, and their replies are parsed as in the daemon. */
 #ifndef P2A_FAKE_STORE_H
 #define P2A_FAKE_STORE_H
 

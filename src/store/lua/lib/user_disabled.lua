@@ -1,0 +1,4 @@
+-- Whether the user whose record is at key uk is disabled.
+local function user_disabled(uk)
+  return redis.call('HEXISTS', uk, 'disabled_at') == 1
+end
