@@ -3,7 +3,8 @@
  * A scope list is scope-tokens (%x21 / %x23-5B / %x5D-7E) separated by single spaces, at
  * most SCOPE_MAX_LEN bytes: PAT scopes (IssueToken), requested and granted OAuth scopes,
  * PIPE2_AUTH_SCOPES are all held to it here. Whether a refresh may narrow a family's scope is
- * decided in one place, atomically with the rotation: the refresh script (src/store/lua/refresh.lua).
+ * decided in one place, atomically with the rotation: the refresh script
+ * (src/store/lua/refresh.lua).
  */
 #ifndef P2A_SCOPE_H
 #define P2A_SCOPE_H

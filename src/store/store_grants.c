@@ -40,8 +40,8 @@ void oauth_store_grant_get(struct store *st, const char *user_id, const char *cl
 {
     char gid[ARG_MAX];
     store_grant_key(user_id, client_id, gid);
-    EVAL(st, store_lua_grant_get, 2, ANSWER(parse_grant, grant, cb, arg),
-         KEY(STORE_KEY_GRANT, gid), KEY(STORE_KEY_USER, user_id));
+    EVAL(st, store_lua_grant_get, 2, ANSWER(parse_grant, grant, cb, arg), KEY(STORE_KEY_GRANT, gid),
+         KEY(STORE_KEY_USER, user_id));
 }
 
 void oauth_store_grant_approve(struct store *st, const char *user_id, const char *client_id,

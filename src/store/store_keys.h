@@ -1,4 +1,4 @@
-/* store_keys.h -- the Redis names every script shares, and the one revocation in Lua.
+/* store_keys.h -- the Redis names every script shares.
  *
  * Keys a cluster-aware proxy (or Redis Cluster) can route. Every script names every key it
  * touches in KEYS, never one built inside it, and the keys of one script share a slot:
@@ -17,11 +17,12 @@
  * Revoking a token is the same five steps whoever asks (RevokeToken for a PAT; /revoke, code
  * reuse, refresh reuse for OAuth tokens): add the jti to the revoked set scored by the
  * token's expiry, bump the sequence number, log the jti under it, publish
- * "<seq> <jti> <exp> <revoked at, ms>" for the subscribers. STORE_LUA_REVOKE defines it as a
- * Lua function, revoke(jti, exp, ms[, again]), that answers the sequence number, or false when
- * the jti was revoked already (with again, it is logged and published once more with the new
- * exp: a subject's entry, revoke.h, whose cutoff moves); scripts that use it start with it and pass
- * the three revocation keys last in KEYS (STORE_REVOCATION_KEYS, in that order).
+ * "<seq> <jti> <exp> <revoked at, ms>" on STORE_CHANNEL for the subscribers. One Lua function
+ * does it, revoke(jti, exp, ms[, again]) in src/store/lua/lib/revoke.lua: it answers the
+ * sequence number, or false when the jti was revoked already (with again, it is logged and
+ * published once more with the new exp: a subject's entry, revoke.h, whose cutoff moves).
+ * Scripts that use it include it and pass the three revocation keys last in KEYS
+ * (STORE_KEY_REVOKED, STORE_KEY_REVSEQ, STORE_KEY_REVLOG, in that order).
  */
 #ifndef P2A_STORE_KEYS_H
 #define P2A_STORE_KEYS_H
@@ -30,7 +31,8 @@
 #define STORE_KEY_REVSEQ "p2a:{t}:revseq"   /* the revocation sequence number */
 #define STORE_KEY_REVLOG "p2a:{t}:revlog"   /* sorted set: jti by sequence number */
 #define STORE_CHANNEL "p2a:revocations"     /* a channel, not a key */
-/* prefixes, followed by an id (store.h, store_oauth.h, store_users.h and store_grants.h say what each holds) */
+/* prefixes, followed by an id (store.h, store_oauth.h, store_users.h and store_grants.h say what
+ * each holds) */
 #define STORE_KEY_PAT "p2a:{t}:pat:"            /* <jti> */
 #define STORE_KEY_USER "p2a:{t}:user:"          /* <user_id>:pats */
 #define STORE_KEY_FAMILY "p2a:{t}:fam:"         /* <fid>, and <fid>:at */
@@ -46,19 +48,5 @@
 /* A key of the layout before hash tags: its presence means a Redis not yet migrated
  * (scripts/migrate-redis-keys.sh), whose revocations this version would not see. */
 #define STORE_KEY_LEGACY_REVSEQ "p2a:revseq"
-
-/* A Lua expression: whether the user whose record is the key (Lua) k is disabled. */
-#define STORE_LUA_USER_DISABLED(k) "(redis.call('HEXISTS', " k ", 'disabled_at') == 1)"
-
-#define STORE_LUA_REVOKE                                                                           \
-    "local RK = #KEYS - 2\n"                                                                       \
-    "local function revoke(jti, exp, ms, again)\n"                                                 \
-    "  if not again and redis.call('ZSCORE', KEYS[RK], jti) then return false end\n"               \
-    "  redis.call('ZADD', KEYS[RK], exp, jti)\n"                                                   \
-    "  local seq = redis.call('INCR', KEYS[RK + 1])\n"                                             \
-    "  redis.call('ZADD', KEYS[RK + 2], seq, jti)\n"                                               \
-    "  redis.call('PUBLISH', '" STORE_CHANNEL "', seq .. ' ' .. jti .. ' ' .. exp .. ' ' .. ms)\n" \
-    "  return seq\n"                                                                               \
-    "end\n"
 
 #endif

@@ -131,8 +131,8 @@ void store_pat_revoke(struct store *st, const char *jti, const char *user_id, in
     snprintf(nows, sizeof(nows), "%lld", (long long)(now_ms / 1000));
     snprintf(now_mss, sizeof(now_mss), "%lld", (long long)now_ms);
     char *k1 = pat_key(jti);
-    const char *argv[] = {"EVAL",           store_lua_pat_revoke,       "4", k1,      STORE_KEY_REVOKED,
-                          STORE_KEY_REVSEQ, STORE_KEY_REVLOG, jti, user_id, nows,
+    const char *argv[] = {"EVAL",           store_lua_pat_revoke, "4", k1,      STORE_KEY_REVOKED,
+                          STORE_KEY_REVSEQ, STORE_KEY_REVLOG,     jti, user_id, nows,
                           now_mss};
     /* acknowledged once replicas have it: a failover must not forget a revocation */
     struct op *op = store_op_new(revoke_reply, arg);
@@ -269,7 +269,8 @@ static void load_after_check(struct op *op, redisReply *r)
     }
     char nows[24];
     snprintf(nows, sizeof(nows), "%lld", (long long)op->num);
-    const char *argv[] = {"EVAL", store_lua_revocations_load, "2", STORE_KEY_REVOKED, STORE_KEY_REVSEQ, nows};
+    const char *argv[] = {
+        "EVAL", store_lua_revocations_load, "2", STORE_KEY_REVOKED, STORE_KEY_REVSEQ, nows};
     struct op *load = store_op_new(revocations_reply, op->arg);
     load->cb.revocations = op->cb.revocations;
     store_send_op(op->st, load, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
@@ -297,8 +298,8 @@ void store_revocations_since(struct store *st, uint64_t after, size_t limit,
     char afters[24], limits[24];
     snprintf(afters, sizeof(afters), "%llu", (unsigned long long)after);
     snprintf(limits, sizeof(limits), "%zu", limit);
-    const char *argv[] = {"EVAL",           store_lua_revocations_since,         "3",    STORE_KEY_REVLOG,
-                          STORE_KEY_REVSEQ, STORE_KEY_REVOKED, afters, limits};
+    const char *argv[] = {"EVAL",           store_lua_revocations_since, "3",    STORE_KEY_REVLOG,
+                          STORE_KEY_REVSEQ, STORE_KEY_REVOKED,           afters, limits};
     struct op *op = store_op_new(since_reply, arg);
     op->cb.revocations = cb;
     store_send_op(st, op, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
@@ -317,7 +318,8 @@ void store_revocations_purge(struct store *st, int64_t now, store_revocations_cb
 {
     char nows[24];
     snprintf(nows, sizeof(nows), "%lld", (long long)now);
-    const char *argv[] = {"EVAL", store_lua_revocations_purge, "2", STORE_KEY_REVOKED, STORE_KEY_REVLOG, nows};
+    const char *argv[] = {
+        "EVAL", store_lua_revocations_purge, "2", STORE_KEY_REVOKED, STORE_KEY_REVLOG, nows};
     struct op *op = store_op_new(purge_reply, arg);
     op->cb.revocations = cb;
     store_send_op(st, op, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);

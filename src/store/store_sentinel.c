@@ -46,8 +46,6 @@ void store_sentinel_on_role(redisAsyncContext *ac, void *reply, void *privdata)
     st->moved = true; /* acted on by the watchdog, outside hiredis's callback */
 }
 
-
-
 /* This sentinel could not name the primary: the next one, or after a pause, all again. */
 static void sentinel_failed(struct store *st, const char *why)
 {

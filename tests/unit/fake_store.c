@@ -169,7 +169,9 @@ void store_pat_create_capped(struct store *st, const struct pat_record *r, int m
 {
     (void)st, (void)max_active, (void)per_hour;
     /* answered through the store's own parsing of a script's code (store_script.h) */
-    record("pat_create_capped", r->jti, K_EVAL, store_answer_new(store_parse_status, (union store_answer_cb){.status = cb}, arg))->cb.eval = store_answer;
+    record("pat_create_capped", r->jti, K_EVAL,
+           store_answer_new(store_parse_status, (union store_answer_cb){.status = cb}, arg))
+        ->cb.eval = store_answer;
 }
 
 void store_pat_revoke(struct store *st, const char *jti, const char *user_id, int64_t now_ms,
