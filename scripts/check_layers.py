@@ -7,7 +7,8 @@ Redis library. Exits 1 naming each file and rule broken.
 
 Layers, lowest first (README, "Layers"): src/base, src/core, src/store, src/net, then
 src/rpc and facade side by side (neither sees the other), then src/daemon. Generated
-protobuf headers (pipe2/..., grpc/..., envoy/..., google/...: proto/) belong to rpc.
+protobuf headers (pipe2/..., grpc/..., envoy/..., google/...: proto/) belong to rpc; the
+store's generated scripts (store_lua.h, from src/store/lua/) to the store.
 """
 import os
 import re
@@ -57,6 +58,8 @@ def main():
             if name.startswith(("pipe2/", "grpc/", "envoy/", "google/")) and \
                     name.endswith(".pb-c.h"):
                 theirs = "rpc"
+            elif name == "store_lua.h":
+                theirs = "store"
             else:
                 theirs = header_layer.get(os.path.basename(name))
                 if theirs is None:

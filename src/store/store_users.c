@@ -60,7 +60,7 @@ void oauth_store_login_reserve(struct store *st, const char *username, const cha
                                const char *device, const struct oauth_login_limits *lim,
                                int64_t now_ms, oauth_login_cb cb, void *arg)
 {
-    struct login_keys k;
+    struct login_keys k = {0};
     login_keys(username, addr, &k);
     EVAL(st, store_lua_login_reserve, 4, ANSWER(parse_login, login, cb, arg), ACCOUNT(username),
          KEY(STORE_KEY_RATE, k.pair), KEY(STORE_KEY_RATE, k.acct), KEY(STORE_KEY_RATE, k.devices),
@@ -81,7 +81,7 @@ void oauth_store_session_create(struct store *st, const char *sid_digest, const 
     bool remember = device != NULL && device[0] != '\0';
     if (addr == NULL && !remember)
         return;
-    struct login_keys k;
+    struct login_keys k = {0};
     login_keys(username, addr != NULL ? addr : "-", &k);
     EVAL(st, store_lua_session_release, 3, STATUS(store_status_ignore, NULL),
          KEY(STORE_KEY_RATE, k.pair), KEY(STORE_KEY_RATE, k.acct), KEY(STORE_KEY_RATE, k.devices),
