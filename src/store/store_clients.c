@@ -17,9 +17,7 @@ void oauth_store_client_put(struct store *st, const char *client_id, const char 
 static void parse_client(union store_answer_cb cb, void *arg, p2a_err err, const char *const *v,
                          const size_t *lens, size_t n)
 {
-    if (err == P2A_OK && n < 1)
-        err = P2A_ERR_UNAVAILABLE;
-    if (err != P2A_OK || lens[0] == 0) {
+    if ((err = store_answer_err(err, n, 1)) != P2A_OK || lens[0] == 0) {
         cb.client(arg, err, NULL);
         return;
     }

@@ -24,9 +24,7 @@ static void parse_grant(union store_answer_cb cb, void *arg, p2a_err err, const 
                         const size_t *lens, size_t n)
 {
     (void)lens;
-    if (err == P2A_OK && n < 3)
-        err = P2A_ERR_UNAVAILABLE;
-    if (err != P2A_OK) {
+    if ((err = store_answer_err(err, n, 3)) != P2A_OK) {
         cb.grant(arg, err, NULL);
         return;
     }

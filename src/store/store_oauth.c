@@ -23,9 +23,7 @@ void oauth_store_code_create(struct store *st, const char *code_digest, const ch
 static void parse_code(union store_answer_cb cb, void *arg, p2a_err err, const char *const *v,
                        const size_t *lens, size_t n)
 {
-    if (err == P2A_OK && n < 1)
-        err = P2A_ERR_UNAVAILABLE;
-    if (err != P2A_OK) {
+    if ((err = store_answer_err(err, n, 1)) != P2A_OK) {
         cb.code(arg, err, NULL);
         return;
     }
@@ -128,9 +126,7 @@ static void parse_refresh(union store_answer_cb cb, void *arg, p2a_err err, cons
                           const size_t *lens, size_t n)
 {
     (void)lens;
-    if (err == P2A_OK && n < 1)
-        err = P2A_ERR_UNAVAILABLE;
-    if (err != P2A_OK) {
+    if ((err = store_answer_err(err, n, 1)) != P2A_OK) {
         cb.refresh(arg, err, NULL);
         return;
     }

@@ -55,13 +55,16 @@ void store_status_ignore(void *arg, p2a_err err, int64_t code, int64_t value)
     (void)arg, (void)err, (void)code, (void)value;
 }
 
+p2a_err store_answer_err(p2a_err err, size_t n, size_t need)
+{
+    return err == P2A_OK && n < need ? P2A_ERR_UNAVAILABLE : err;
+}
+
 void store_parse_status(union store_answer_cb cb, void *arg, p2a_err err, const char *const *v,
                         const size_t *lens, size_t n)
 {
     (void)lens;
-    if (err == P2A_OK && n < 1)
-        err = P2A_ERR_UNAVAILABLE;
-    if (err != P2A_OK)
+    if ((err = store_answer_err(err, n, 1)) != P2A_OK)
         cb.status(arg, err, 0, 0);
     else
         cb.status(arg, P2A_OK, strtoll(v[0], NULL, 10), n >= 2 ? strtoll(v[1], NULL, 10) : 0);

@@ -86,6 +86,8 @@ void store_answer(void *answer, p2a_err err, const char *const *v, const size_t 
 /* The `to` of EVAL for a caller's cb (its union member `member`) */
 #define ANSWER(parse, member, cb, arg)                                                             \
     store_answer, store_answer_new((parse), (union store_answer_cb){.member = (cb)}, (arg))
+/* err, or P2A_ERR_UNAVAILABLE for a reply of fewer than need items: a parser's first line */
+p2a_err store_answer_err(p2a_err err, size_t n, size_t need);
 /* {code[, value]}: store_status_cb */
 void store_parse_status(union store_answer_cb cb, void *arg, p2a_err err, const char *const *v,
                         const size_t *lens, size_t n);

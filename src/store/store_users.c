@@ -42,9 +42,7 @@ static void parse_login(union store_answer_cb cb, void *arg, p2a_err err, const 
                         const size_t *lens, size_t n)
 {
     (void)lens;
-    if (err == P2A_OK && n < 4)
-        err = P2A_ERR_UNAVAILABLE;
-    if (err != P2A_OK) {
+    if ((err = store_answer_err(err, n, 4)) != P2A_OK) {
         cb.login(arg, err, NULL);
         return;
     }
