@@ -253,6 +253,13 @@ void oauth_store_assertion_once(struct store *st, const char *client_id, const c
          NUM(exp), NUM(skew_s));
 }
 
+/* {verdict, retry_after_s}: both or nothing */
+static void parse_limit(union store_answer_cb cb, void *arg, p2a_err err, const char *const *v,
+                        const size_t *lens, size_t n)
+{
+    store_parse_status(cb, arg, store_answer_err(err, n, 2), v, lens, n);
+}
+
 void oauth_store_limit_hit(struct store *st, const char *what, const char *addr, int per_addr,
                            int global, int window_s, store_status_cb cb, void *arg)
 {
@@ -261,7 +268,7 @@ void oauth_store_limit_hit(struct store *st, const char *what, const char *addr,
     char one[ARG_MAX], all[ARG_MAX];
     snprintf(one, ARG_MAX, "%s}:%s", what, addr);
     snprintf(all, ARG_MAX, "%s}:all", what);
-    EVAL(st, store_lua_limit_hit, 2, STATUS(cb, arg), KEY(STORE_KEY_RATE, one),
+    EVAL(st, store_lua_limit_hit, 2, ANSWER(parse_limit, status, cb, arg), KEY(STORE_KEY_RATE, one),
          KEY(STORE_KEY_RATE, all), NUM(per_addr), NUM(global), NUM(window_s),
          NUM(OAUTH_LIMIT_FRESH));
 }
