@@ -8,7 +8,7 @@
  * is freed. Pointers handed to a callback are valid only during it.
  *
  * The store's files: store_redis.c the connection (with store_sentinel.c, Sentinel mode),
- * store_pat.c this header's PAT, revocation and last-used commands; store_oauth.c,
+ * store_pat.c this header's PAT, revocation and last-used commands; store_clients.c, store_oauth.c,
  * store_users.c and store_grants.c the rest of the state, each with its header, every reply
  * parsed there into the caller's struct. Every script's text is a file in src/store/lua/,
  * embedded at build time (cmake/embed_lua.cmake: store_lua_<name>). hiredis is seen by

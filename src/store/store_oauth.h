@@ -22,7 +22,8 @@
  *                          the sign-in in progress itself is a sealed cookie, not a key
  *   rl:{<what>}:<addr>     counters of a rate limit window: rl:{register}:<addr> and
  *   rl:{<what>}:all        rl:{register}:all for registrations, rl:{assertion}:... for client
- *                          assertions (the sign-in counters are store_users.h's)
+ *                          assertions, rl:{cc:<client_id>}:... for a client's own tokens
+ *                          (the sign-in counters are store_users.h's)
  * Revoking an access token is the revocation mechanism of PATs: the revoked set, the
  * sequence, the log and a message on the channel, in the same script (store_keys.h).
  *
@@ -122,9 +123,9 @@ void oauth_store_assertion_once(struct store *st, const char *client_id, const c
  * global limit: the global limit never locks out a newcomer (the reserve, oauth_budget.c,
  * guards Redis's bytes). */
 #define OAUTH_LIMIT_FRESH 3
-/* One more of what (registrations, client assertions) from addr, within per_addr per window
- * from one address and global from all. Codes: 0 counted; 1 the address is over its limit,
- * 2 every address together is and this one has made OAUTH_LIMIT_FRESH already (nothing
+/* One more of what (registrations, client assertions, a client's own tokens) from addr, within
+ * per_addr per window from one address and global from all. Codes: 0 counted; 1 the address is over
+ * its limit, 2 every address together is and this one has made OAUTH_LIMIT_FRESH already (nothing
  * counted then), with value the seconds to retry after. addr: the limit key
  * (netaddr_limit_key). */
 void oauth_store_limit_hit(struct store *st, const char *what, const char *addr, int per_addr,

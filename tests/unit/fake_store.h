@@ -2,8 +2,8 @@
  * every call is recorded (what was asked, with its first key or argument) and answered
  * later, in order, by fake_store_run(), with the reply the test queued for it -- a Redis
  * error, a short reply, anything a real Redis or a lost connection could give. The scripts of
- * store_oauth.c, store_users.c and store_grants.c are linked for real: they reach store_eval()
- * here, and their replies are parsed as in the daemon. */
+ * store_clients.c, store_oauth.c, store_users.c and store_grants.c are linked for real: they reach
+ * store_eval() here, and their replies are parsed as in the daemon. */
 #ifndef P2A_FAKE_STORE_H
 #define P2A_FAKE_STORE_H
 

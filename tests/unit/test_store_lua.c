@@ -1,9 +1,11 @@
 /* test_store_lua.c -- the store's scripts as embedded (src/store/lua/ through
  * cmake/embed_lua.cmake): every library a script includes is in it once, ahead of the
- * script, and the revocation publishes on the channel the subscribers listen to. */
+ * script, the revocation publishes on the channel the subscribers listen to, and a client's
+ * tombstone is what its look-up recognises. */
 #include <string.h>
 
 #include "cm.h"
+#include "store_clients.h"
 #include "store_keys.h"
 #include "store_lua.h"
 
@@ -42,11 +44,19 @@ static void store_lua__includes_expanded_once(void **state)
     assert_null(strstr(store_lua_refresh, "--"));
 }
 
+/* lua/client_revoke.lua writes the tombstone a look-up recognises */
+static void store_lua__client_tombstone(void **state)
+{
+    (void)state;
+    assert_non_null(strstr(store_lua_client_revoke, "'" STORE_CLIENT_TOMBSTONE "'"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(store_lua__revoke_publishes_on_the_channel),
         cmocka_unit_test(store_lua__includes_expanded_once),
+        cmocka_unit_test(store_lua__client_tombstone),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
