@@ -44,14 +44,12 @@ static void on_issued(void *arg, p2a_err err, int64_t code, int64_t value)
 {
     (void)value;
     struct issue_op *op = arg;
-    if (err != P2A_OK) {
-        svc_finish_err(op->call, RPC_UNAVAILABLE, "token store unavailable; no token was issued");
-    } else if (code == -1) {
+    if (err == P2A_OK && code == -1) {
         svc_finish_err(op->call, RPC_NOT_FOUND, SVC_NO_SUCH_USER);
-    } else if (code == -2) {
+    } else if (err == P2A_OK && code == -2) {
         svc_finish_err(op->call, RPC_FAILED_PRECONDITION,
                        "this user is disabled (SetUserDisabled): no token was issued");
-    } else if (code != 1) {
+    } else if (err != P2A_OK || code != 1) {
         svc_finish_err(op->call, RPC_UNAVAILABLE, "token store unavailable; no token was issued");
     } else {
         struct pat_record r = {.jti = op->ps.jti,
