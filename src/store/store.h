@@ -10,11 +10,11 @@
  * The store's files: store_redis.c the connection (with store_sentinel.c, Sentinel mode),
  * store_pat.c this header's PAT, revocation and last-used commands (store_pat_issue.c the one
  * path of issuing a PAT); store_clients.c, store_oauth.c, store_users.c and store_grants.c the
- * rest of the state, each with its header, every reply parsed there into the caller's struct.
- * Every script's text is a file in src/store/lua/, embedded at build time
- * (cmake/embed_lua.cmake: store_lua_<name>). hiredis is seen by store_redis.c,
- * store_sentinel.c and store_pat.c only (store_internal.h); the others run scripts through
- * store_eval().
+ * rest of the state, each with its header, every reply parsed there into the caller's struct;
+ * store_audit.c the audit trail. Every script's text is a file in src/store/lua/, embedded at
+ * build time (cmake/embed_lua.cmake: store_lua_<name>). hiredis is seen by store_redis.c,
+ * store_sentinel.c, store_pat.c and store_audit.c only (store_internal.h); the others run
+ * scripts through store_eval().
  *
  * Keys (prefix p2a:, all in the {t} slot with every token key: store_keys.h):
  *   {t}:pat:<jti>        hash: jti user_id name scope created_at expires_at last_used_at

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "mbuf.h"
 #include "store_internal.h"
+#include "store_lua.h"
 #include "xalloc.h"
 
 #define KEY_EV "p2a:{audit}:ev"
@@ -23,49 +24,6 @@
 _Static_assert(TAKE_MAX >= AUDIT_AGG_MAX + 1, "a minute's aggregates fit the buffer");
 
 /* ---- writing ---------------------------------------------------------------------------- */
-
-/* KEYS: the hash, the event's class index (named or anon), then its person's and client's
- * indexes when it has them. ARGV: id, JSON, the oldest id kept (retention by age), the
- * class's cap, the per-person/client cap, the retention in milliseconds (a person's or
- * client's index leaves with the last event it names, even when nothing is written to it
- * again). An event removed leaves its person's and client's index too (keys of the {audit}
- * slot that the script names from the event): an index never holds ids of nothing, which
- * a read would scan past at the cost of its budget. */
-static const char write_lua[] =
-    "local id, cutoff = ARGV[1], '(' .. ARGV[3]\n"
-    "local cap, icap = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
-    "redis.call('HSET', KEYS[1], id, ARGV[2])\n"
-    "for i = 2, #KEYS do redis.call('ZADD', KEYS[i], 0, id) end\n"
-    "local old = redis.call('ZRANGEBYLEX', KEYS[2], '-', cutoff, 'LIMIT', 0, 64)\n"
-    "local over = redis.call('ZCARD', KEYS[2]) - cap\n"
-    "if over > 0 then\n"
-    "  for _, x in ipairs(redis.call('ZRANGE', KEYS[2], 0, math.min(over, 64) - 1)) do\n"
-    "    old[#old + 1] = x\n"
-    "  end\n"
-    "end\n"
-    "if #old > 0 then\n"
-    "  for _, x in ipairs(old) do\n"
-    "    local j = redis.call('HGET', KEYS[1], x)\n"
-    "    local ok, e = pcall(cjson.decode, j or '')\n"
-    "    if ok and type(e) == 'table' then\n"
-    "      if type(e.user_id) == 'string' then\n"
-    "        redis.call('ZREM', '" KEY_USER "' .. e.user_id, x)\n"
-    "      end\n"
-    "      if type(e.client_id) == 'string' then\n"
-    "        redis.call('ZREM', '" KEY_CLIENT "' .. e.client_id, x)\n"
-    "      end\n"
-    "    end\n"
-    "  end\n"
-    "  redis.call('HDEL', KEYS[1], unpack(old))\n"
-    "  redis.call('ZREM', KEYS[2], unpack(old))\n"
-    "end\n"
-    "for i = 3, #KEYS do\n"
-    "  redis.call('ZREMRANGEBYLEX', KEYS[i], '-', cutoff)\n"
-    "  local n = redis.call('ZCARD', KEYS[i]) - icap\n"
-    "  if n > 0 then redis.call('ZREMRANGEBYRANK', KEYS[i], 0, n - 1) end\n"
-    "  redis.call('PEXPIRE', KEYS[i], ARGV[6])\n"
-    "end\n"
-    "return 1\n";
 
 struct pending {
     char id[AUDIT_ID_LEN];
@@ -220,7 +178,7 @@ static void send_one(struct audit_writer *w, size_t at, const char *cutoff, cons
     const char *argv[3 + 4 + 6];
     int argc = 0, nkeys = 2;
     argv[argc++] = "EVAL";
-    argv[argc++] = write_lua;
+    argv[argc++] = store_lua_audit_write;
     argc++; /* nkeys, below */
     argv[argc++] = KEY_EV;
     argv[argc++] = p->anon ? KEY_ANON : KEY_NAMED;
@@ -321,60 +279,6 @@ void audit_writer_metrics(const struct audit_writer *w, struct mbuf *out)
 
 /* ---- reading ---------------------------------------------------------------------------- */
 
-/* KEYS: the hash, then one or two indexes, merged newest first. ARGV: the upper bound (a
- * ZREVRANGEBYLEX max), the lower, the page size, the types (space-separated, "": any), the
- * client and the person ("": any), the scan budget. Reply: the next page's token ("": none),
- * then the events' JSON. */
-static const char list_lua[] =
-    "local lo, page, budget = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[7])\n"
-    "local types, anytype = {}, ARGV[4] == ''\n"
-    "for t in string.gmatch(ARGV[4], '%S+') do types[t] = true end\n"
-    "local client, user = ARGV[5], ARGV[6]\n"
-    "local heads = {}\n"
-    "for i = 2, #KEYS do\n"
-    "  heads[#heads + 1] = {key = KEYS[i], hi = ARGV[1], buf = {}, pos = 1, done = false}\n"
-    "end\n"
-    "local function peek(h)\n"
-    "  if h.pos > #h.buf then\n"
-    "    if h.done then return nil end\n"
-    "    h.buf = redis.call('ZREVRANGEBYLEX', h.key, h.hi, lo, 'LIMIT', 0, 100)\n"
-    "    h.pos = 1\n"
-    "    if #h.buf < 100 then h.done = true end\n"
-    "    if #h.buf == 0 then return nil end\n"
-    "    h.hi = '(' .. h.buf[#h.buf]\n"
-    "  end\n"
-    "  return h.buf[h.pos]\n"
-    "end\n"
-    "local out, scanned, last = {''}, 0, nil\n"
-    "while #out - 1 < page and scanned < budget do\n"
-    "  local best, bh = nil, nil\n"
-    "  for _, h in ipairs(heads) do\n"
-    "    local v = peek(h)\n"
-    "    if v and (best == nil or v > best) then best, bh = v, h end\n"
-    "  end\n"
-    "  if best == nil then last = nil break end\n"
-    "  bh.pos = bh.pos + 1\n"
-    "  scanned = scanned + 1\n"
-    "  last = best\n"
-    "  local j = redis.call('HGET', KEYS[1], best)\n"
-    "  if j then\n"
-    "    local ok = true\n"
-    "    if not anytype or client ~= '' or user ~= '' then\n"
-    "      local e = cjson.decode(j)\n"
-    "      if not anytype and not types[e.type] then ok = false end\n"
-    "      if client ~= '' and e.client_id ~= client then ok = false end\n"
-    "      if user ~= '' and e.user_id ~= user then ok = false end\n"
-    "    end\n"
-    "    if ok then out[#out + 1] = j end\n"
-    "  end\n"
-    "end\n"
-    "if last then\n"
-    "  for _, h in ipairs(heads) do\n"
-    "    if peek(h) then out[1] = last break end\n"
-    "  end\n"
-    "end\n"
-    "return out\n";
-
 struct list_op {
     store_audit_list_cb cb;
     void *arg;
@@ -423,7 +327,7 @@ void store_audit_list(struct store *st, const struct audit_query *q, store_audit
     const char *argv[3 + 3 + 7];
     int argc = 0;
     argv[argc++] = "EVAL";
-    argv[argc++] = list_lua;
+    argv[argc++] = store_lua_audit_list;
     argv[argc++] = "3";
     argv[argc++] = KEY_EV;
     if (user[0] != '\0') {

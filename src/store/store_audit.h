@@ -1,6 +1,7 @@
 /* store_audit.h -- the audit trail in Redis, and its writer (see audit.h for the events).
  *
- * Keys (all in the {audit} slot, named in KEYS by every script):
+ * Keys (all in the {audit} slot, named in KEYS by every script: lua/audit_write.lua,
+ * lua/audit_list.lua):
  *   p2a:{audit}:ev            hash: event id -> the event's JSON (audit_event_json())
  *   p2a:{audit}:named         sorted set (score 0, by id, hence by time) of the events that
  *                             name a person or a service key

@@ -1,7 +1,8 @@
 /* store_internal.h -- what the store's files that speak hiredis share: the connection
  * (struct store: store_redis.c, and store_sentinel.c for Sentinel mode), one command in
  * flight (struct op) and how it is sent and read back (store_pat.c, the scripts of PAT
- * records, revocations and last-used marks, reads its own replies). Not for other layers. */
+ * records, revocations and last-used marks, and store_audit.c, the audit trail's, read their
+ * own replies). Not for other layers. */
 #ifndef P2A_STORE_INTERNAL_H
 #define P2A_STORE_INTERNAL_H
 

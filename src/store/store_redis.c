@@ -16,9 +16,9 @@
  * callback; hiredis hands it back with the reply (or NULL on failure). The connection's
  * hiredis calls are in this file and store_sentinel.c (Sentinel mode: finding the primary,
  * following a failover; a READONLY answer here, our primary demoted, sends us back there);
- * store_pat.c reads the replies of its own commands (redisReply, store_internal.h). Scripts
- * above that (store_clients.c, store_oauth.c, store_users.c, store_grants.c) see strings
- * (store_eval).
+ * store_pat.c and store_audit.c read the replies of their own commands (redisReply,
+ * store_internal.h). Scripts above that (store_clients.c, store_oauth.c, store_users.c,
+ * store_grants.c) see strings (store_eval).
  *
  * Threading: a store belongs to the loop it was made on.
  */

@@ -92,8 +92,7 @@ static void parse_session_end(union store_answer_cb cb, void *arg, p2a_err err,
                               const char *const *v, const size_t *lens, size_t n)
 {
     (void)lens;
-    if (err == P2A_OK && n < 1)
-        err = P2A_ERR_UNAVAILABLE;
+    err = store_answer_err(err, n, 1);
     cb.session_end(arg, err, err == P2A_OK && n >= 2 ? v[1] : "");
 }
 
