@@ -17,6 +17,7 @@
 #define KEY_EV "p2a:{audit}:ev"
 #define KEY_NAMED "p2a:{audit}:named"
 #define KEY_ANON "p2a:{audit}:anon"
+/* a person's and a client's index: lua/audit_write.lua names them too, as text */
 #define KEY_USER "p2a:{audit}:u:"
 #define KEY_CLIENT "p2a:{audit}:c:"
 #define SEND_MAX 256  /* writes in flight at once */
@@ -53,6 +54,9 @@ struct audit_writer {
 
 struct audit_writer *audit_writer_new(struct store *st, const struct p2a_config *cfg)
 {
+    /* the script removes a gone event from its indexes by these names */
+    P2A_ASSERT(strstr(store_lua_audit_write, "'" KEY_USER "'") != NULL &&
+               strstr(store_lua_audit_write, "'" KEY_CLIENT "'") != NULL);
     struct audit_writer *w = xcalloc(1, sizeof(*w));
     w->st = st;
     w->cfg = cfg;

@@ -22,10 +22,10 @@ if #old > 0 then
     local ok, e = pcall(cjson.decode, j or '')
     if ok and type(e) == 'table' then
       if type(e.user_id) == 'string' then
-        redis.call('ZREM', '' .. e.user_id, x)
+        redis.call('ZREM', 'p2a:{audit}:u:' .. e.user_id, x)
       end
       if type(e.client_id) == 'string' then
-        redis.call('ZREM', '' .. e.client_id, x)
+        redis.call('ZREM', 'p2a:{audit}:c:' .. e.client_id, x)
       end
     end
   end
