@@ -6,7 +6,8 @@ function (name()), an identifier (snake_case) or a macro (UPPER_CASE) whose firs
 one of our modules' (the first word of a file name of src/ or facade/: revoke_, store_,
 STORE_...) must appear in the code (comments taken out) of the repository; a setting
 PIPE2_AUTH_X must be a row of src/core/config.c. Names of other projects (h2o_mem_alloc,
-Envoy's grpc_service) are not ours to check. Exits 1 naming each file and stale name.
+Envoy's grpc_service) are not ours to check. Every module (x.c and x.h) has its row in the
+README's Layout table. Exits 1 naming each file and stale name.
 
     scripts/check_comments.py [ROOT]
 """
@@ -91,8 +92,16 @@ def main():
         for name in sorted(stale):
             print(f"{rel}: the file-top comment names {name}, which does not exist")
             bad += 1
+    readme = open(os.path.join(root, "README.md"), encoding="utf-8").read()
+    rows = set(re.findall(r"^\| `((?:src/\w+|facade)/\w+)\.", readme, re.M))
+    for path in sorted(walk(root, ("src", "facade"), (".c", ".h"))):
+        stem = os.path.relpath(path, root)[:-2]
+        if stem not in rows:
+            print(f"{stem}: no row in the README's Layout table")
+            rows.add(stem)
+            bad += 1
     if bad:
-        print(f"comment check: {bad} stale name(s)")
+        print(f"comment check: {bad} stale name(s) or missing row(s)")
         return 1
     print("comment check: every file-top comment names what exists")
     return 0
