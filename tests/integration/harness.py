@@ -507,6 +507,14 @@ def run_node_suite(case, script, env_extra, passes, timeout=180):
 
 # ---- hand-made JWTs, for the tokens pipe2-authd must refuse ----------------------------------
 
+def basic(cid, secret):
+    """HTTP Basic client credentials (RFC 6749 2.3.1: id and secret form-encoded first), as
+    the header to send."""
+    import urllib.parse
+    raw = f"{urllib.parse.quote(cid, safe='')}:{urllib.parse.quote(secret, safe='')}"
+    return {"Authorization": "Basic " + base64.b64encode(raw.encode()).decode()}
+
+
 def b64url(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 

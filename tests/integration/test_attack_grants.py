@@ -14,9 +14,9 @@ import urllib.parse
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from harness import Env, b64url, free_port, oauth_authd, wait_until
+from harness import Env, b64url, basic, free_port, oauth_authd, wait_until
 from test_cimd import es256, jwk_of
-from test_exchange import ACCESS, GRANT as EXCHANGE, basic
+from test_exchange import ACCESS, GRANT as EXCHANGE
 from test_idjag import JWT_BEARER, JagIdP
 from test_oauth import FORM, PASSWORD
 from test_upstream import CLIENT_ID, CLIENT_SECRET, PREFIX

@@ -17,7 +17,7 @@ import grpc
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from harness import (OTHER_RESOURCE, Authd, Env, free_port, jwt_hs256, run_node_suite,
+from harness import (Authd, Env, OTHER_RESOURCE, basic, free_port, jwt_hs256, run_node_suite,
                      stop_process, wait_until)
 from test_cimd import es256, jwk_of
 from test_gateway import Gateway, mcp_call, tool_text
@@ -27,10 +27,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 EXAMPLE = os.path.join(HERE, "..", "..", "examples", "mcp-server")
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 CC = "client_credentials"
-
-
-def basic(cid, secret):
-    return {"Authorization": "Basic " + base64.b64encode(f"{cid}:{secret}".encode()).decode()}
 
 
 class ClientCredentials(unittest.TestCase):

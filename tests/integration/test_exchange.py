@@ -10,7 +10,7 @@ import http.client
 import unittest
 import urllib.parse
 
-from harness import Env, free_port, oauth_authd, wait_until
+from harness import Env, basic, free_port, oauth_authd, wait_until
 from test_grants import REDIRECT, register
 from test_oauth import FORM, PASSWORD, Flow, pkce
 
@@ -20,11 +20,6 @@ C = "https://c.example.test/mcp"  # one it may not get tokens for
 GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS = "urn:ietf:params:oauth:token-type:access_token"
 REVOKED = 7
-
-
-def basic(cid, secret):
-    raw = f"{urllib.parse.quote(cid, safe='')}:{urllib.parse.quote(secret, safe='')}"
-    return {"Authorization": "Basic " + base64.b64encode(raw.encode()).decode()}
 
 
 def claims_of(token):

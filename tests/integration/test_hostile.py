@@ -37,7 +37,7 @@ import time
 import unittest
 import urllib.parse
 
-from harness import Authd, Env, H2, free_port, oauth_authd, wait_until
+from harness import Authd, Env, H2, basic, free_port, oauth_authd, wait_until
 from p2a_client import pb
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -665,11 +665,6 @@ def raw_http(port, data, timeout=5):
         s.close()
 
 
-def basic(cid, secret):
-    import base64
-    return "Basic " + base64.b64encode(f"{cid}:{secret}".encode()).decode()
-
-
 class StrictEdges(unittest.TestCase):
     """Items 6 and 7 of the issue, each of which failed before its fix."""
 
@@ -709,7 +704,7 @@ class StrictEdges(unittest.TestCase):
                 "redirect_uri": "http://127.0.0.1:4567/cb", "client_id": client["client_id"]}
         hdr = dict(FORM)
         if client.get("client_secret"):
-            hdr["Authorization"] = basic(client["client_id"], client["client_secret"])
+            hdr.update(basic(client["client_id"], client["client_secret"]))
             del form["client_id"]
         st, _, b = (authd or self.a).http("/token", "POST", urllib.parse.urlencode(form), hdr)
         self.assertEqual(st, 200, b)
@@ -737,17 +732,17 @@ class StrictEdges(unittest.TestCase):
         self.assertEqual(self.introspect(pat, {"Authorization": "x"},
                                          client_id=public["client_id"])[0], 401)
         self.assertEqual(self.introspect(pat, {}, client_id=public["client_id"])[0], 401)
-        self.assertEqual(self.introspect(pat, {"Authorization": basic(public["client_id"], "")})[0],
+        self.assertEqual(self.introspect(pat, basic(public["client_id"], ""))[0],
                          401)
         # a confidential client learns about its own tokens only
         t = self.grant(conf)
-        st, j = self.introspect(pat, {"Authorization": basic(conf["client_id"], conf["client_secret"])})
+        st, j = self.introspect(pat, basic(conf["client_id"], conf["client_secret"]))
         self.assertEqual((st, j), (200, {"active": False}))
         st, j = self.introspect(t["access_token"],
-                                {"Authorization": basic(other["client_id"], other["client_secret"])})
+                                basic(other["client_id"], other["client_secret"]))
         self.assertEqual((st, j), (200, {"active": False}))
         st, j = self.introspect(t["access_token"],
-                                {"Authorization": basic(conf["client_id"], conf["client_secret"])})
+                                basic(conf["client_id"], conf["client_secret"]))
         self.assertTrue(j["active"])
         st, j = self.introspect(t["access_token"], {}, client_id=conf["client_id"],
                                 client_secret=conf["client_secret"])

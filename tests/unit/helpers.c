@@ -12,6 +12,8 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 
+#include "keys.h"
+
 char *th_tmpdir(void)
 {
     char *d = strdup("/tmp/p2a-unit-XXXXXX");
@@ -195,4 +197,22 @@ char *th_jwt_unsigned(const char *h, const char *p)
 {
     char *input = signing_input(h, p);
     return join(input, (const unsigned char *)"", 0);
+}
+
+void th_keyring(char **dir, EVP_PKEY **key, struct keyring **ring)
+{
+    char err[256];
+    *dir = th_tmpdir();
+    *key = th_write_key(*dir, "k1");
+    if (keys_load(*dir, ring, err, sizeof(err)) != P2A_OK) {
+        fprintf(stderr, "th_keyring: %s\n", err);
+        abort();
+    }
+}
+
+void th_keyring_free(char *dir, EVP_PKEY *key, struct keyring *ring)
+{
+    keys_free(ring);
+    EVP_PKEY_free(key);
+    th_rmtree(dir);
 }

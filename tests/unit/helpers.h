@@ -12,6 +12,11 @@ char *th_tmpdir(void);
 void th_rmtree(char *dir);
 /* Writes a new P-256 key as <dir>/<kid>.pem; returns it (caller frees). */
 EVP_PKEY *th_write_key(const char *dir, const char *kid);
+/* A fresh folder holding one new P-256 key "k1", and the keyring loaded from it (aborts
+ * when it does not load); th_keyring_free() frees all three and removes the folder. */
+struct keyring;
+void th_keyring(char **dir, EVP_PKEY **key, struct keyring **ring);
+void th_keyring_free(char *dir, EVP_PKEY *key, struct keyring *ring);
 /* Writes text to <dir>/<name>; returns the path (caller frees). */
 char *th_write_file(const char *dir, const char *name, const char *text);
 

@@ -36,10 +36,7 @@ struct fx {
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof(*f));
-    f->dir = th_tmpdir();
-    f->key = th_write_key(f->dir, "k1");
-    char err[256];
-    assert_int_equal(keys_load(f->dir, &f->ring, err, sizeof(err)), P2A_OK);
+    th_keyring(&f->dir, &f->key, &f->ring);
     f->cfg.issuer = ISS;
     f->cfg.clock_skew_s = 60;
     f->revoked = revoke_new(20000);
@@ -58,9 +55,7 @@ static int teardown(void **state)
     token_thread_cleanup();
     tcache_free(f->cache);
     revoke_free(f->revoked);
-    keys_free(f->ring);
-    EVP_PKEY_free(f->key);
-    th_rmtree(f->dir);
+    th_keyring_free(f->dir, f->key, f->ring);
     free(f);
     return 0;
 }

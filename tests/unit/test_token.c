@@ -32,10 +32,7 @@ struct fx {
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof(*f));
-    f->dir = th_tmpdir();
-    f->key = th_write_key(f->dir, "k1");
-    char err[256];
-    assert_int_equal(keys_load(f->dir, &f->ring, err, sizeof(err)), P2A_OK);
+    th_keyring(&f->dir, &f->key, &f->ring);
     f->now = clock_now();
     *state = f;
     return 0;
@@ -45,16 +42,14 @@ static int teardown(void **state)
 {
     struct fx *f = *state;
     token_thread_cleanup(); /* before the keys its contexts refer to go */
-    keys_free(f->ring);
-    EVP_PKEY_free(f->key);
-    th_rmtree(f->dir);
+    th_keyring_free(f->dir, f->key, f->ring);
     free(f);
     return 0;
 }
 
 /* A payload valid in every way; fmt overrides come through the arguments. */
-static char *payload(const struct fx *f, const char *iss, const char *use, int64_t iat,
-                     int64_t exp, const char *extra)
+static char *payload(const struct fx *f, const char *iss, const char *use, int64_t iat, int64_t exp,
+                     const char *extra)
 {
     char *p = malloc(1024);
     snprintf(p, 1024,
@@ -86,9 +81,9 @@ static enum token_verdict es256_verdict(struct fx *f, const char *hdr, const cha
 }
 
 /* What token_sign is asked for: alice's token for aud, from now for ttl seconds. */
-static struct token_issue issue_of(const struct fx *f, enum token_kind kind,
-                                   const char *const *aud, const char *scope, const char *name,
-                                   const char *client_id, int64_t ttl)
+static struct token_issue issue_of(const struct fx *f, enum token_kind kind, const char *const *aud,
+                                   const char *scope, const char *name, const char *client_id,
+                                   int64_t ttl)
 {
     return (struct token_issue){.kind = kind,
                                 .issuer = ISS,
@@ -152,9 +147,8 @@ static void token__signature_is_standard_es256(void **state)
     int derlen = i2d_ECDSA_SIG(sig, &der);
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     assert_int_equal(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, f->key), 1);
-    assert_int_equal(EVP_DigestVerify(md, der, (size_t)derlen, (unsigned char *)tok,
-                                      (size_t)(dot - tok)),
-                     1);
+    assert_int_equal(
+        EVP_DigestVerify(md, der, (size_t)derlen, (unsigned char *)tok, (size_t)(dot - tok)), 1);
     EVP_MD_CTX_free(md);
     OPENSSL_free(der);
     ECDSA_SIG_free(sig);
@@ -419,8 +413,7 @@ static void token__any_of_several_audiences(void **state)
     char *tok = th_jwt_es256(f->key, HDR, p);
     assert_int_equal(verdict_of(f, tok, TOKEN_KIND_NONE, "https://b.test/mcp"), TV_ACTIVE);
     assert_int_equal(verdict_of(f, tok, TOKEN_KIND_NONE, "https://a.test/mcp"), TV_ACTIVE);
-    assert_int_equal(verdict_of(f, tok, TOKEN_KIND_NONE, "https://c.test/mcp"),
-                     TV_WRONG_AUDIENCE);
+    assert_int_equal(verdict_of(f, tok, TOKEN_KIND_NONE, "https://c.test/mcp"), TV_WRONG_AUDIENCE);
     struct token_claims c;
     assert_int_equal(token_decode(f->ring, ISS, tok, strlen(tok), &c), TV_ACTIVE);
     assert_int_equal(c.naud, 2);
@@ -495,29 +488,24 @@ int main(void)
         cmocka_unit_test_setup_teardown(token__empty_is_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(token__garbage_is_malformed, setup, teardown),
         cmocka_unit_test_setup_teardown(token__100kb_is_malformed, setup, teardown),
-        cmocka_unit_test_setup_teardown(token__wrong_segment_counts_are_malformed, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(token__wrong_segment_counts_are_malformed, setup, teardown),
         cmocka_unit_test_setup_teardown(token__bad_base64_is_malformed, setup, teardown),
         cmocka_unit_test_setup_teardown(token__alg_none_is_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(token__hs256_with_public_pem_is_refused, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(token__hs256_with_public_pem_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(token__unknown_kid, setup, teardown),
         cmocka_unit_test_setup_teardown(token__signed_by_another_key, setup, teardown),
         cmocka_unit_test_setup_teardown(token__tampered_payload, setup, teardown),
         cmocka_unit_test_setup_teardown(token__expired_by_one_second, setup, teardown),
         cmocka_unit_test_setup_teardown(token__nbf_in_the_future, setup, teardown),
         cmocka_unit_test_setup_teardown(token__wrong_issuer, setup, teardown),
-        cmocka_unit_test_setup_teardown(token__wrong_audience_when_resource_given, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(token__wrong_audience_when_resource_given, setup, teardown),
         cmocka_unit_test_setup_teardown(token__any_of_several_audiences, setup, teardown),
-        cmocka_unit_test_setup_teardown(token__kinds_cannot_pass_for_each_other, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(token__kinds_cannot_pass_for_each_other, setup, teardown),
         cmocka_unit_test_setup_teardown(token__claim_types_and_duplicates, setup, teardown),
         cmocka_unit_test_setup_teardown(token__pat_lifetime_over_a_year_is_refused, setup,
                                         teardown),
         cmocka_unit_test(token__resource_eq),
-        cmocka_unit_test_setup_teardown(token__high_s_is_refused_and_never_signed, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(token__high_s_is_refused_and_never_signed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
