@@ -53,7 +53,7 @@ const char *exchange_decide(const struct token_claims *subject, const struct exc
     }
     out->actors[0] = cl->client_id;
     out->chain[0] = subject->jti;
-    const char *a = subject->actor, *j = subject->chain;
+    const char *a = subject->actor, *j = token_chain(subject);
     for (size_t i = 0; i < subject->nchain; i++, a = token_next_aud(a), j = token_next_aud(j)) {
         out->actors[i + 1] = a;
         out->chain[i + 1] = j;
@@ -87,10 +87,11 @@ void exchange_issue(const struct exchange_result *r, const struct token_claims *
 
 bool exchange_chain_revoked(struct revoke_set *set, const struct token_claims *c)
 {
-    const char *j = c->chain, *m = c->actor_markers;
+    const char *j = token_chain(c);
     for (size_t i = 0; i < c->nchain; i++, j = token_next_aud(j))
         if (revoke_contains(set, j))
             return true;
+    const char *m = j; /* token_actor_markers(c) */
     /* a token of the chain issued to a client since revoked (RevokeClient): no such token was
      * issued after the client's cutoff, so the first token's iat stands for them all */
     for (size_t i = 1; i < c->nchain; i++, m = token_next_aud(m))

@@ -7,7 +7,6 @@
 #include "audit.h"
 #include "clock.h"
 #include "config.h"
-#include "digest.h"
 #include "exchange.h"
 #include "jsonw.h"
 #include "metrics.h"
@@ -44,7 +43,7 @@ p2a_err introspect(const struct introspector *x, const struct introspect_query *
     } else {
         unsigned char key[TCACHE_KEY_LEN];
         if (x->cache != NULL) {
-            digest_sha256(token, len, key);
+            tcache_key(x->cache, token, len, key);
             c = tcache_get(x->cache, key, now);
             if (x->mx != NULL)
                 metrics_add(c != NULL ? &x->mx->cache_hits : &x->mx->cache_misses, 1);

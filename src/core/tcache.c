@@ -1,7 +1,7 @@
 /* tcache.c -- the verified-token cache (see tcache.h).
  *
- * A set-associative table of 48-byte slots: the first bytes of the digest pick a set of
- * WAYS slots, the whole digest is compared within it. A slot points at the claims packed in
+ * A set-associative table of 32-byte slots: the first bytes of the key pick a set of WAYS
+ * slots, the whole key is compared within it. A slot points at the claims packed in
  * one block (token_claims_pack), so a cached token costs its slot plus one allocation. The
  * cached path allocates nothing; a put allocates one block and frees the one it replaces.
  */
@@ -9,6 +9,10 @@
 
 #include <string.h>
 
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "digest.h"
 #include "xalloc.h"
 
 #define WAYS 4
@@ -20,6 +24,7 @@ struct slot {
 };
 
 struct tcache {
+    unsigned char secret[DIGEST_SIPHASH_KEY_LEN]; /* drawn at tcache_new; never leaves */
     struct slot *slots;
     size_t nsets; /* power of two */
     size_t count;
@@ -46,6 +51,7 @@ static void drop(struct tcache *c, struct slot *s)
 struct tcache *tcache_new(size_t max_entries, size_t max_bytes)
 {
     struct tcache *c = xcalloc(1, sizeof(*c));
+    P2A_ASSERT(RAND_bytes(c->secret, sizeof(c->secret)) == 1);
     c->max_bytes = max_bytes;
     size_t sets = 4;
     while (sets * 2 * WAYS <= max_entries)
@@ -62,7 +68,14 @@ void tcache_free(struct tcache *c)
     for (size_t i = 0; i < c->nsets * WAYS; i++)
         free(c->slots[i].claims);
     free(c->slots);
+    OPENSSL_cleanse(c->secret, sizeof(c->secret));
     free(c);
+}
+
+void tcache_key(const struct tcache *c, const char *tok, size_t len,
+                unsigned char key[TCACHE_KEY_LEN])
+{
+    digest_siphash128(c->secret, tok, len, key);
 }
 
 static struct slot *set_of(struct tcache *c, const unsigned char key[TCACHE_KEY_LEN])

@@ -1,7 +1,9 @@
 /* tcache.h -- a worker's cache of tokens already decoded and verified.
  *
- * Keyed by the SHA-256 of the token, so it holds no token text. A hit skips the signature
- * check and the JSON parsing, nothing else: the caller still checks expiry, revocation,
+ * Keyed by tcache_key(): SipHash-2-4-128 of the token under a secret key the cache draws at
+ * its birth, so it holds no token text, and nobody without that key (which never leaves the
+ * process) can make a token whose key meets another's but by chance (2^-128). A hit skips
+ * the signature check and the JSON parsing, nothing else: the caller still checks expiry, revocation,
  * kind and resource on every request. Bounded by entry count (within each set of four
  * ways the least recently used entry is replaced) and by the bytes the cached claims'
  * strings take (past the budget a new token is simply not cached). Belongs to one worker;
@@ -15,7 +17,7 @@
 
 #include "token.h"
 
-#define TCACHE_KEY_LEN 32
+#define TCACHE_KEY_LEN 16
 
 struct tcache;
 
@@ -24,7 +26,11 @@ struct tcache;
 struct tcache *tcache_new(size_t max_entries, size_t max_bytes);
 void tcache_free(struct tcache *c);
 
-/* The claims cached for this digest, or NULL. Borrowed: valid until the next put. An entry
+/* The key the token tok (len bytes) is cached under, in this cache. */
+void tcache_key(const struct tcache *c, const char *tok, size_t len,
+                unsigned char key[TCACHE_KEY_LEN]);
+
+/* The claims cached for this key, or NULL. Borrowed: valid until the next put. An entry
  * whose token expired before now is dropped and not returned. */
 const struct token_claims *tcache_get(struct tcache *c, const unsigned char key[TCACHE_KEY_LEN],
                                       int64_t now);

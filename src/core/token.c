@@ -182,7 +182,7 @@ static size_t blob_add(struct blob_builder *b, const char *s)
 
 /* Fill the string pointers of c from offsets once the blob no longer moves. */
 struct claim_offsets {
-    size_t sub, scope, name, client_id, aud, actor, chain, actor_markers;
+    size_t sub, scope, name, client_id, aud, actor;
 };
 
 static void claims_bind(struct token_claims *c, const struct claim_offsets *o)
@@ -193,8 +193,6 @@ static void claims_bind(struct token_claims *c, const struct claim_offsets *o)
     c->client_id = c->blob + o->client_id;
     c->aud = c->blob + o->aud;
     c->actor = c->blob + o->actor;
-    c->chain = c->blob + o->chain;
-    c->actor_markers = c->blob + o->actor_markers;
 }
 
 /* Points dst's strings into dst->blob at the offsets src's have in src->blob. */
@@ -207,8 +205,6 @@ static void rebase(struct token_claims *dst, const struct token_claims *src)
     o.client_id = (size_t)(src->client_id - src->blob);
     o.aud = (size_t)(src->aud - src->blob);
     o.actor = (size_t)(src->actor - src->blob);
-    o.chain = (size_t)(src->chain - src->blob);
-    o.actor_markers = (size_t)(src->actor_markers - src->blob);
     claims_bind(dst, &o);
 }
 
@@ -257,7 +253,6 @@ static long read_chain(json_t *p, struct blob_builder *b, struct claim_offsets *
     o->actor = b->len;
     if (act == NULL && chain == NULL && json_object_get(p, "chain_iat") == NULL) {
         blob_add(b, "");
-        o->chain = o->actor_markers = o->actor;
         return 0;
     }
     size_t n = 0;
@@ -274,7 +269,6 @@ static long read_chain(json_t *p, struct blob_builder *b, struct claim_offsets *
     if (n == 0 || !json_is_array(chain) || json_array_size(chain) != n ||
         !get_int(p, "chain_iat", origin_iat))
         return -1;
-    o->chain = b->len;
     size_t i;
     json_t *v;
     json_array_foreach(chain, i, v)
@@ -285,7 +279,6 @@ static long read_chain(json_t *p, struct blob_builder *b, struct claim_offsets *
             return -1;
         blob_add(b, json_string_value(v));
     }
-    o->actor_markers = b->len;
     for (size_t k = 1; k < n; k++) {
         char marker[REVOKE_SUBJECT_MARKER_LEN + 1];
         revoke_client_marker(earlier[k], marker);
@@ -367,10 +360,10 @@ static enum token_verdict read_claims(json_t *p, const char *issuer, struct toke
     if (client_id != NULL && client_id[0] != '\0')
         revoke_client_marker(client_id, out->client_marker);
     out->naud = naud;
-    out->nchain = (size_t)nchain;
+    out->nchain = (uint32_t)nchain;
     out->origin_iat = origin_iat;
     out->blob = b.buf;
-    out->blob_len = b.len;
+    out->blob_len = (uint32_t)b.len;
     claims_bind(out, &o);
     return TV_ACTIVE;
 malformed:

@@ -56,10 +56,17 @@ enum token_verdict {
 };
 
 /* The verified content of a token. Strings point into one heap block owned by the struct;
- * release with token_claims_deinit(). */
+ * release with token_claims_deinit(). A copy of it is what each cached token costs (tcache.h),
+ * so the counts are 32-bit and the chain's strings are found by walking (token_chain()). */
 struct token_claims {
     enum token_kind kind;
+    uint32_t naud;
+    /* An exchanged token (RFC 8693): how many exchanges it is the end of (its actors, and the
+     * tokens it came from); 0 for a token not exchanged. */
+    uint32_t nchain;
+    uint32_t blob_len;
     int64_t iat, exp, nbf; /* nbf 0 when absent */
+    int64_t origin_iat;    /* iat of the first token of the chain (iat when there is none) */
     char jti[JTI_MAX_LEN + 1];
     char sub_marker[JTI_MAX_LEN + 1];    /* revoke_subject_marker(sub), made once at decode */
     char client_marker[JTI_MAX_LEN + 1]; /* revoke_client_marker(client_id); "" for none */
@@ -68,26 +75,37 @@ struct token_claims {
     const char *name;      /* PAT name, "" when absent */
     const char *client_id; /* OAuth client, "" when absent */
     const char *aud;       /* the first audience; the others follow it: token_next_aud() */
-    size_t naud;
-    /* An exchanged token (RFC 8693): the actors, outermost (act.sub, the client that
-     * exchanged) first, the earlier ones following it (token_next_aud()); "" for none. */
+    /* The actors, outermost (act.sub, the client that exchanged) first, the earlier ones
+     * following it (token_next_aud()); "" for none. After them in the blob: token_chain(),
+     * then token_actor_markers(). */
     const char *actor;
-    /* The jtis of the tokens it was exchanged from, the subject token first, one after
-     * another (token_next_aud()); nchain actors too. 0 for a token not exchanged. */
-    const char *chain;
-    size_t nchain;
-    int64_t origin_iat; /* iat of the first token of the chain (iat when there is none) */
-    /* revoke_client_marker() of each earlier actor (the clients of the chain's tokens but
-     * the first), nchain - 1 of them, made once at decode */
-    const char *actor_markers;
     char *blob; /* owns the strings above */
-    size_t blob_len;
 };
 
 /* The audience after a (the strings sit one after another in the claims' blob). */
 static inline const char *token_next_aud(const char *a)
 {
     return a + strlen(a) + 1;
+}
+
+/* The jtis an exchanged token was exchanged from, the subject token's first, one after
+ * another (token_next_aud()), nchain of them; "" for a token not exchanged. */
+static inline const char *token_chain(const struct token_claims *c)
+{
+    const char *s = c->actor;
+    for (uint32_t i = 0; i < c->nchain; i++)
+        s = token_next_aud(s);
+    return s;
+}
+
+/* revoke_client_marker() of each earlier actor (the clients of the chain's tokens but the
+ * first), nchain - 1 of them, made once at decode; "" when there are none. */
+static inline const char *token_actor_markers(const struct token_claims *c)
+{
+    const char *s = token_chain(c);
+    for (uint32_t i = 0; i < c->nchain; i++)
+        s = token_next_aud(s);
+    return s;
 }
 
 struct token_issue {

@@ -26,6 +26,7 @@
  */
 #include "rpc_conn_internal.h"
 
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -50,6 +51,8 @@
 #include "xalloc.h"
 
 #define OUTPUT_HIGH_WATER (64 * 1024)
+#define READ_CHUNK (16 * 1024)
+#define READ_TURN_MAX (64 * 1024)
 #define MAX_CONCURRENT_STREAMS 256
 
 static nghttp2_session_callbacks *callbacks; /* shared, immutable after first use */
@@ -201,6 +204,50 @@ static void conn_check(struct rpc_conn *c)
         conn_free(c);
 }
 
+/* Hands n bytes to nghttp2. False on a protocol error (the connection must go). */
+static bool feed(struct rpc_conn *c, const uint8_t *p, size_t n)
+{
+    ssize_t rv = nghttp2_session_mem_recv(c->session, p, n);
+    if (rv < 0)
+        log_debug("rpc.protocol_error", "rpc: closing connection: %s", nghttp2_strerror((int)rv));
+    return rv >= 0;
+}
+
+/* The rest of what has arrived on an h2c socket, read by us: libevent 2.1's bufferevent reads
+ * at most 4 KiB a loop turn (EVBUFFER_MAX_READ), and a turn costs epoll_wait, ioctl, readv and
+ * the write event's two epoll_ctl, so a busy connection paid them every few requests. Up to
+ * READ_TURN_MAX a turn (the loop's other connections get theirs), none while the output is
+ * past OUTPUT_HIGH_WATER, straight from the stack to nghttp2. *gone: the peer closed or the
+ * socket failed. False on a protocol error. */
+static bool read_more(struct rpc_conn *c, bool *gone)
+{
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    uint8_t buf[READ_CHUNK];
+    for (size_t total = 0; total < READ_TURN_MAX;) {
+        if (evbuffer_get_length(out) >= OUTPUT_HIGH_WATER)
+            return true;
+        ssize_t r = recv(fd, buf, sizeof(buf), 0);
+        if (r <= 0) {
+            *gone = r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+            return true;
+        }
+        c->in_recv = true;
+        bool ok = feed(c, buf, (size_t)r);
+        c->in_recv = false;
+        if (!ok)
+            return false;
+        if (!rpc_conn_send(c)) {
+            *gone = true;
+            return true;
+        }
+        if ((size_t)r < sizeof(buf))
+            return true; /* all there was */
+        total += (size_t)r;
+    }
+    return true;
+}
+
 static void on_read(struct bufferevent *bev, void *arg)
 {
     struct rpc_conn *c = arg;
@@ -208,24 +255,20 @@ static void on_read(struct bufferevent *bev, void *arg)
     c->env->turn_ns = clock_mono_ns(); /* the streams' clock for what this read brings */
     c->env->turn_now = clock_now();
     c->in_recv = true;
-    bool ok = true;
+    bool ok = true, gone = false;
     while (ok && evbuffer_get_length(in) > 0) {
         struct evbuffer_iovec v[8];
         int n = evbuffer_peek(in, -1, NULL, v, 8);
         size_t used = 0;
-        for (int i = 0; i < n && i < 8; i++) {
-            ssize_t rv = nghttp2_session_mem_recv(c->session, v[i].iov_base, v[i].iov_len);
-            if (rv < 0) {
-                log_debug("rpc.protocol_error", "rpc: closing connection: %s",
-                          nghttp2_strerror((int)rv));
-                ok = false;
-                break;
-            }
-            used += (size_t)rv;
+        for (int i = 0; i < n && i < 8 && ok; i++) {
+            ok = feed(c, v[i].iov_base, v[i].iov_len);
+            used += v[i].iov_len;
         }
         evbuffer_drain(in, used);
     }
     c->in_recv = false;
+    if (ok && c->env->ssl_ctx == NULL)
+        ok = read_more(c, &gone);
     if (!ok) {
         /* not HTTP/2, or a protocol error: send the GOAWAY nghttp2 may have queued, then go */
         rpc_conn_send(c);
@@ -234,7 +277,7 @@ static void on_read(struct bufferevent *bev, void *arg)
         conn_check(c);
         return;
     }
-    if (!rpc_conn_send(c)) {
+    if (gone || !rpc_conn_send(c)) {
         conn_free(c);
         return;
     }

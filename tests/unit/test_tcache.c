@@ -16,7 +16,7 @@ static void make_claims(struct token_claims *c, int64_t exp)
     c->scope = c->blob + 6;
     c->name = c->blob + 8;
     c->client_id = c->blob + 7;
-    c->aud = c->actor = c->chain = c->actor_markers = c->blob + 7;
+    c->aud = c->actor = c->blob + 7;
     c->naud = 0;
 }
 
@@ -24,7 +24,7 @@ static void key_of(unsigned char k[TCACHE_KEY_LEN], int i)
 {
     memset(k, 0, TCACHE_KEY_LEN);
     memcpy(k, &i, sizeof(i));
-    k[31] = (unsigned char)i;
+    k[TCACHE_KEY_LEN - 1] = (unsigned char)i;
 }
 
 static void tcache__hit_returns_a_copy(void **state)
@@ -99,6 +99,28 @@ static void tcache__bounded_by_bytes(void **state)
     tcache_free(tc);
 }
 
+/* The key is the cache's own: the same token meets itself, one byte changed does not, and
+ * another cache (another secret) keys it otherwise. */
+static void tcache__keys_are_keyed_by_the_cache_secret(void **state)
+{
+    (void)state;
+    struct tcache *a = tcache_new(64, 1 << 20), *b = tcache_new(64, 1 << 20);
+    char tok[] = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl";
+    unsigned char k1[TCACHE_KEY_LEN], k2[TCACHE_KEY_LEN], k3[TCACHE_KEY_LEN];
+    tcache_key(a, tok, strlen(tok), k1);
+    tcache_key(a, tok, strlen(tok), k2);
+    assert_memory_equal(k1, k2, TCACHE_KEY_LEN);
+    tcache_key(b, tok, strlen(tok), k3);
+    assert_memory_not_equal(k1, k3, TCACHE_KEY_LEN);
+    tok[sizeof(tok) - 2] ^= 1;
+    tcache_key(a, tok, strlen(tok), k2);
+    assert_memory_not_equal(k1, k2, TCACHE_KEY_LEN);
+    tcache_key(a, tok, strlen(tok) - 1, k2); /* a prefix is another token */
+    assert_memory_not_equal(k1, k2, TCACHE_KEY_LEN);
+    tcache_free(a);
+    tcache_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -106,6 +128,7 @@ int main(void)
         cmocka_unit_test(tcache__expired_entries_are_never_returned),
         cmocka_unit_test(tcache__bounded_by_entries),
         cmocka_unit_test(tcache__bounded_by_bytes),
+        cmocka_unit_test(tcache__keys_are_keyed_by_the_cache_secret),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
