@@ -52,8 +52,8 @@ queue_h=$(echo '#include <sys/queue.h>' | cc -E -x c - | grep -m1 -o '"/[^"]*sys
 cppcheck --quiet --enable=warning,performance,portability --inline-suppr --std=c11 \
   --include="$queue_h" $(printf -- '-I %s ' src/*/ facade) --error-exitcode=1 src facade
 
-step "fuzzing smoke run: each libFuzzer target for 15 s"
-tests/fuzz/run.sh 15
+step "fuzzing smoke run: each libFuzzer target for 10 s"
+tests/fuzz/run.sh 10
 
 step "ThreadSanitizer build"
 cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=Debug -DP2A_TSAN=ON >/dev/null
