@@ -27,5 +27,4 @@ void digest_siphash128(const unsigned char key[DIGEST_SIPHASH_KEY_LEN], const vo
 /* FNV-1a of a string: a bucket for a table or a limiter, never a secret's digest. */
 uint32_t digest_fnv1a(const char *s);
 
-
 #endif

@@ -19,7 +19,7 @@
 
 struct slot {
     unsigned char key[TCACHE_KEY_LEN];
-    uint64_t used; /* 0: empty; else the tick of the last hit or put */
+    uint64_t used;               /* 0: empty; else the tick of the last hit or put */
     struct token_claims *claims; /* packed */
 };
 

@@ -3,11 +3,11 @@
  * Keyed by tcache_key(): SipHash-2-4-128 of the token under a secret key the cache draws at
  * its birth, so it holds no token text, and nobody without that key (which never leaves the
  * process) can make a token whose key meets another's but by chance (2^-128). A hit skips
- * the signature check and the JSON parsing, nothing else: the caller still checks expiry, revocation,
- * kind and resource on every request. Bounded by entry count (within each set of four
- * ways the least recently used entry is replaced) and by the bytes the cached claims'
- * strings take (past the budget a new token is simply not cached). Belongs to one worker;
- * no locks.
+ * the signature check and the JSON parsing, nothing else: the caller still checks expiry,
+ * revocation, kind and resource on every request. Bounded by entry count (within each set
+ * of four ways the least recently used entry is replaced) and by the bytes the cached
+ * claims' strings take (past the budget a new token is simply not cached). Belongs to one
+ * worker; no locks.
  */
 #ifndef P2A_TCACHE_H
 #define P2A_TCACHE_H
