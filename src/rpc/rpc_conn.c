@@ -26,7 +26,6 @@
  */
 #include "rpc_conn_internal.h"
 
-#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -217,8 +216,10 @@ static bool feed(struct rpc_conn *c, const uint8_t *p, size_t n)
  * at most 4 KiB a loop turn (EVBUFFER_MAX_READ), and a turn costs epoll_wait, ioctl, readv and
  * the write event's two epoll_ctl, so a busy connection paid them every few requests. Up to
  * READ_TURN_MAX a turn (the loop's other connections get theirs), none while the output is
- * past OUTPUT_HIGH_WATER, straight from the stack to nghttp2. *gone: the peer closed or the
- * socket failed. False on a protocol error. */
+ * past OUTPUT_HIGH_WATER, straight from the stack to nghttp2. The end of the input (the peer
+ * shut its side, or reset) is left to the bufferevent, which finds it on its next read and
+ * reports it after the answers already made are written, as for a TLS connection. *gone: the
+ * output failed. False on a protocol error. */
 static bool read_more(struct rpc_conn *c, bool *gone)
 {
     evutil_socket_t fd = bufferevent_getfd(c->bev);
@@ -228,10 +229,8 @@ static bool read_more(struct rpc_conn *c, bool *gone)
         if (evbuffer_get_length(out) >= OUTPUT_HIGH_WATER)
             return true;
         ssize_t r = recv(fd, buf, sizeof(buf), 0);
-        if (r <= 0) {
-            *gone = r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
-            return true;
-        }
+        if (r <= 0)
+            return true; /* nothing more now, or the end: the bufferevent's to report */
         c->in_recv = true;
         bool ok = feed(c, buf, (size_t)r);
         c->in_recv = false;

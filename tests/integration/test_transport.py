@@ -6,6 +6,7 @@ import time
 import unittest
 
 import grpc
+import h2.events as h2events
 
 from harness import Env, H2, grpc_body, grpc_status, pb, wait_until
 
@@ -155,6 +156,34 @@ class Transport(unittest.TestCase):
         sid = h2.call(SVC + "Introspect", self.introspect_body(), self.env.introspect_key)
         self.assertEqual(grpc_status(h2.wait(sid))[0], 0)
         h2.close()
+
+    def test_requests_then_a_half_close_are_answered(self):
+        """A client that shuts its sending side right after its requests (shutdown(SHUT_WR),
+        the FIN in the same read as the requests) gets every answer, then the server closes.
+        The h2c read finds the end of the input itself: it must not drop the answers already
+        made (it did: 0 of 1 and 0 of 5, every time)."""
+        for n in (1, 5) * 5:
+            h2 = H2(self.authd.port)
+            sids = []
+            for _ in range(n):
+                sid = h2.conn.get_next_available_stream_id()
+                h2.conn.send_headers(sid, [
+                    (":method", "POST"), (":scheme", "http"), (":path", SVC + "Introspect"),
+                    (":authority", "127.0.0.1"), ("content-type", "application/grpc"),
+                    ("te", "trailers"), ("authorization", "Bearer " + self.env.introspect_key)])
+                h2.conn.send_data(sid, self.introspect_body(), end_stream=True)
+                sids.append(sid)
+            h2.flush()  # the requests in one write, the FIN right behind them
+            h2.sock.shutdown(socket.SHUT_WR)
+            statuses = {}
+            h2.sock.settimeout(5)
+            while data := h2.sock.recv(65536):  # to the server's close (a timeout fails)
+                for ev in h2.conn.receive_data(data):
+                    if isinstance(ev, h2events.TrailersReceived):
+                        statuses[ev.stream_id] = dict(ev.headers).get(b"grpc-status")
+            self.assertEqual(statuses, {sid: b"0" for sid in sids}, f"{n} requests")
+            h2.close()
+        self.assertStillServing()
 
     def test_tls_with_alpn_h2(self):
         admin = self.tls.client(self.env.admin_key)
