@@ -215,8 +215,10 @@ static bool feed(struct rpc_conn *c, const uint8_t *p, size_t n)
 /* The rest of what has arrived on an h2c socket, read by us: libevent 2.1's bufferevent reads
  * at most 4 KiB a loop turn (EVBUFFER_MAX_READ), and a turn costs epoll_wait, ioctl, readv and
  * the write event's two epoll_ctl, so a busy connection paid them every few requests. Up to
- * READ_TURN_MAX a turn (the loop's other connections get theirs), none while the output is
- * past OUTPUT_HIGH_WATER, straight from the stack to nghttp2. The end of the input (the peer
+ * READ_TURN_MAX a turn, one READ_CHUNK while other callbacks wait in it (every connection
+ * ready waits for those served before it: four flooding connections at 64 KiB made another's
+ * Introspect wait 5x longer than at 4 KiB), none while the output is past OUTPUT_HIGH_WATER,
+ * straight from the stack to nghttp2. The end of the input (the peer
  * shut its side, or reset) is left to the bufferevent, which finds it on its next read and
  * reports it after the answers already made are written, as for a TLS connection. *gone: the
  * output failed. False on a protocol error. */
@@ -225,7 +227,10 @@ static bool read_more(struct rpc_conn *c, bool *gone)
     evutil_socket_t fd = bufferevent_getfd(c->bev);
     struct evbuffer *out = bufferevent_get_output(c->bev);
     uint8_t buf[READ_CHUNK];
-    for (size_t total = 0; total < READ_TURN_MAX;) {
+    size_t max = event_base_get_num_events(c->env->base, EVENT_BASE_COUNT_ACTIVE) > 0
+                     ? READ_CHUNK
+                     : READ_TURN_MAX;
+    for (size_t total = 0; total < max;) {
         if (evbuffer_get_length(out) >= OUTPUT_HIGH_WATER)
             return true;
         ssize_t r = recv(fd, buf, sizeof(buf), 0);
