@@ -345,6 +345,12 @@ static void exchange__odd_chains_are_malformed(void **state)
         ",\"act\":\"a\",\"chain\":[\"j0\"],\"chain_iat\":1",      /* act not an object */
         ",\"act\":{\"sub\":\"a\"},\"chain\":[7],\"chain_iat\":1", /* a jti not a string */
         ",\"act\":{\"sub\":\"a\"},\"chain\":[\"j0\"],\"chain_iat\":99999999999", /* after iat */
+        ",\"act\":{\"sub\":\"a\",\"act\":{\"sub\":\"b\"}},"
+        "\"chain\":[\"j0\"],\"chain_iat\":1", /* more actors than jtis */
+        ",\"act\":{\"sub\":\"a\"},\"chain\":[\"j\\u00000\"],\"chain_iat\":1",  /* NUL in a jti */
+        ",\"act\":{\"sub\":\"a\\u0000b\"},\"chain\":[\"j0\"],\"chain_iat\":1", /* NUL in an actor */
+        ",\"act\":{\"sub\":\"a\"},\"chain\":[\"\"],\"chain_iat\":1",           /* an empty jti */
+        ",\"act\":{\"sub\":\"a\"},\"chain\":\"j0\",\"chain_iat\":1", /* chain not a list */
         ",\"act\":{\"sub\":\"a\",\"act\":{\"sub\":\"b\",\"act\":{\"sub\":\"c\",\"act\":{\"sub\":"
         "\"d\",\"act\":{\"sub\":\"e\"}}}}},\"chain\":[\"1\",\"2\",\"3\",\"4\",\"5\"],"
         "\"chain_iat\":1", /* past the bound */
