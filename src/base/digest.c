@@ -9,6 +9,9 @@
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include "digest.h"
 
+#include <endian.h>
+#include <string.h>
+
 #include <openssl/sha.h>
 
 #include "xalloc.h"
@@ -29,10 +32,9 @@ static inline uint64_t rotl(uint64_t x, int b)
 
 static inline uint64_t le64(const unsigned char *p)
 {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
+    uint64_t v;
+    memcpy(&v, p, sizeof(v)); /* one load; le64toh() is nothing on little-endian machines */
+    return le64toh(v);
 }
 
 static inline void put_le64(unsigned char *p, uint64_t v)

@@ -50,7 +50,6 @@
 #include "xalloc.h"
 
 #define OUTPUT_HIGH_WATER (64 * 1024)
-#define READ_CHUNK (16 * 1024)
 #define READ_TURN_MAX (64 * 1024)
 #define MAX_CONCURRENT_STREAMS 256
 
@@ -214,42 +213,27 @@ static bool feed(struct rpc_conn *c, const uint8_t *p, size_t n)
 
 /* The rest of what has arrived on an h2c socket, read by us: libevent 2.1's bufferevent reads
  * at most 4 KiB a loop turn (EVBUFFER_MAX_READ), and a turn costs epoll_wait, ioctl, readv and
- * the write event's two epoll_ctl, so a busy connection paid them every few requests. Up to
- * READ_TURN_MAX a turn, one READ_CHUNK while other callbacks wait in it (every connection
- * ready waits for those served before it: four flooding connections at 64 KiB made another's
- * Introspect wait 5x longer than at 4 KiB), none while the output is past OUTPUT_HIGH_WATER,
- * straight from the stack to nghttp2. The end of the input (the peer
- * shut its side, or reset) is left to the bufferevent, which finds it on its next read and
- * reports it after the answers already made are written, as for a TLS connection. *gone: the
- * output failed. False on a protocol error. */
-static bool read_more(struct rpc_conn *c, bool *gone)
+ * the write event's two epoll_ctl, so a busy connection paid them every few requests. Only
+ * for a connection whose caller's key was accepted (an MCP server, a gateway: callers we
+ * gave a key): every connection ready in a turn waits for those served before it, so an
+ * anonymous one keeps the bufferevent's 4 KiB a turn (four anonymous connections flooding
+ * at 64 KiB a turn made another's Introspect wait 5x longer). One read of up to
+ * READ_TURN_MAX a turn, none while the output is past OUTPUT_HIGH_WATER, straight from the
+ * stack to nghttp2. The end of the input (the peer shut its side, or reset) is left to the
+ * bufferevent, which finds it on its next read and reports it after the answers already
+ * made are written, as for a TLS connection. False on a protocol error. */
+static bool read_more(struct rpc_conn *c)
 {
-    evutil_socket_t fd = bufferevent_getfd(c->bev);
-    struct evbuffer *out = bufferevent_get_output(c->bev);
-    uint8_t buf[READ_CHUNK];
-    size_t max = event_base_get_num_events(c->env->base, EVENT_BASE_COUNT_ACTIVE) > 0
-                     ? READ_CHUNK
-                     : READ_TURN_MAX;
-    for (size_t total = 0; total < max;) {
-        if (evbuffer_get_length(out) >= OUTPUT_HIGH_WATER)
-            return true;
-        ssize_t r = recv(fd, buf, sizeof(buf), 0);
-        if (r <= 0)
-            return true; /* nothing more now, or the end: the bufferevent's to report */
-        c->in_recv = true;
-        bool ok = feed(c, buf, (size_t)r);
-        c->in_recv = false;
-        if (!ok)
-            return false;
-        if (!rpc_conn_send(c)) {
-            *gone = true;
-            return true;
-        }
-        if ((size_t)r < sizeof(buf))
-            return true; /* all there was */
-        total += (size_t)r;
-    }
-    return true;
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) >= OUTPUT_HIGH_WATER)
+        return true;
+    uint8_t buf[READ_TURN_MAX];
+    ssize_t r = recv(bufferevent_getfd(c->bev), buf, sizeof(buf), 0);
+    if (r <= 0)
+        return true; /* nothing more now, or the end: the bufferevent's to report */
+    c->in_recv = true;
+    bool ok = feed(c, buf, (size_t)r);
+    c->in_recv = false;
+    return ok;
 }
 
 static void on_read(struct bufferevent *bev, void *arg)
@@ -259,7 +243,7 @@ static void on_read(struct bufferevent *bev, void *arg)
     c->env->turn_ns = clock_mono_ns(); /* the streams' clock for what this read brings */
     c->env->turn_now = clock_now();
     c->in_recv = true;
-    bool ok = true, gone = false;
+    bool ok = true;
     while (ok && evbuffer_get_length(in) > 0) {
         struct evbuffer_iovec v[8];
         int n = evbuffer_peek(in, -1, NULL, v, 8);
@@ -271,8 +255,8 @@ static void on_read(struct bufferevent *bev, void *arg)
         evbuffer_drain(in, used);
     }
     c->in_recv = false;
-    if (ok && c->env->ssl_ctx == NULL)
-        ok = read_more(c, &gone);
+    if (ok && c->env->ssl_ctx == NULL && c->known_auth_len > 0)
+        ok = read_more(c);
     if (!ok) {
         /* not HTTP/2, or a protocol error: send the GOAWAY nghttp2 may have queued, then go */
         rpc_conn_send(c);
@@ -281,7 +265,7 @@ static void on_read(struct bufferevent *bev, void *arg)
         conn_check(c);
         return;
     }
-    if (gone || !rpc_conn_send(c)) {
+    if (!rpc_conn_send(c)) {
         conn_free(c);
         return;
     }
