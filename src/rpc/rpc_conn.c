@@ -20,7 +20,9 @@
  * Freeing: a connection is freed only from bufferevent callbacks, never from inside an
  * nghttp2 callback (those only set flags). Output is produced with nghttp2_session_mem_send
  * into the bufferevent, which coalesces every frame ready in one loop turn into one write;
- * we stop producing past OUTPUT_HIGH_WATER and resume from the write callback.
+ * we stop producing past OUTPUT_HIGH_WATER and resume from the write callback. An h2c
+ * connection with an accepted key reads past the bufferevent's 4 KiB itself, and alone in
+ * its loop turn sends its answers straight to the socket (read_more()).
  *
  * Threading: a connection belongs to its worker's loop.
  */
@@ -50,6 +52,8 @@
 #include "xalloc.h"
 
 #define OUTPUT_HIGH_WATER (64 * 1024)
+#define READ_SLICE (4 * 1024)
+#define SEND_BUF (32 * 1024)
 #define READ_TURN_MAX (64 * 1024)
 #define MAX_CONCURRENT_STREAMS 256
 
@@ -172,10 +176,9 @@ static void init_callbacks(void)
     pthread_once(&callbacks_once, make_callbacks);
 }
 
-/* Moves every frame nghttp2 has ready into the bufferevent. Returns false on a fatal error. */
-bool rpc_conn_send(struct rpc_conn *c)
+/* Moves the frames nghttp2 has ready into the bufferevent, up to OUTPUT_HIGH_WATER queued. */
+static bool send_queued(struct rpc_conn *c, struct evbuffer *out)
 {
-    struct evbuffer *out = bufferevent_get_output(c->bev);
     while (evbuffer_get_length(out) < OUTPUT_HIGH_WATER) {
         const uint8_t *data;
         ssize_t n = nghttp2_session_mem_send(c->session, &data);
@@ -189,6 +192,51 @@ bool rpc_conn_send(struct rpc_conn *c)
             return false;
     }
     return true;
+}
+
+/* Nothing queued: the frames go out from the stack, one send() per SEND_BUF, with no write
+ * event (through the bufferevent, each batch of answers costs two epoll_ctl and a loop turn).
+ * What the socket does not take (full, or failed) and every frame after it are queued in the
+ * bufferevent, whose write waits for the socket and reports an error that lasts. */
+static bool send_direct(struct rpc_conn *c, struct evbuffer *out)
+{
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+    uint8_t buf[SEND_BUF];
+    size_t len = 0;
+    for (;;) {
+        const uint8_t *data;
+        ssize_t n = nghttp2_session_mem_send(c->session, &data);
+        if (n < 0) {
+            log_debug("rpc.send_failed", "rpc: send failed: %s", nghttp2_strerror((int)n));
+            return false;
+        }
+        if (n == 0 || len + (size_t)n > sizeof(buf)) {
+            ssize_t w = len > 0 ? send(fd, buf, len, MSG_NOSIGNAL) : 0;
+            size_t sent = w > 0 ? (size_t)w : 0;
+            if (sent < len || (size_t)n > sizeof(buf)) {
+                if (evbuffer_add(out, buf + sent, len - sent) != 0 ||
+                    (n > 0 && evbuffer_add(out, data, (size_t)n) != 0))
+                    return false;
+                return send_queued(c, out);
+            }
+            len = 0;
+            if (n == 0)
+                return true;
+        }
+        memcpy(buf + len, data, (size_t)n);
+        len += (size_t)n;
+    }
+}
+
+/* Sends every frame nghttp2 has ready: straight to the socket while read_more() asks for it
+ * (send_now) and nothing is queued before them, else through the bufferevent. Returns false
+ * on a fatal error. */
+bool rpc_conn_send(struct rpc_conn *c)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    if (c->send_now && evbuffer_get_length(out) == 0)
+        return send_direct(c, out);
+    return send_queued(c, out);
 }
 
 /* After any I/O: free the connection when it has nothing left to do. */
@@ -219,20 +267,40 @@ static bool feed(struct rpc_conn *c, const uint8_t *p, size_t n)
  * anonymous one keeps the bufferevent's 4 KiB a turn (four anonymous connections flooding
  * at 64 KiB a turn made another's Introspect wait 5x longer). One read of up to
  * READ_TURN_MAX a turn, none while the output is past OUTPUT_HIGH_WATER, straight from the
- * stack to nghttp2. The end of the input (the peer shut its side, or reset) is left to the
- * bufferevent, which finds it on its next read and reports it after the answers already
- * made are written, as for a TLS connection. False on a protocol error. */
+ * stack to nghttp2.
+ *
+ * Alone in the loop turn, the connection is fed a READ_SLICE at a time and its answers are
+ * sent straight to the socket before the next (send_now): a client with one connection (what
+ * a gRPC channel is) gets them while we work on its next requests, as it did between loop
+ * turns; fed all at once, its requests and our answers took turns and either side waited
+ * (-c 1 -m 32: 160,000 req/s against 290,000 before the big reads, 320,000 sliced). With
+ * other connections in the turn, their work is what this one's client overlaps with, and the
+ * answers go out in one write at the turn's end.
+ *
+ * The end of the input (the peer shut its side, or reset) is left to the bufferevent, which
+ * finds it on its next read and reports it after the answers already made are written, as
+ * for a TLS connection. False on a protocol error. */
 static bool read_more(struct rpc_conn *c)
 {
-    if (evbuffer_get_length(bufferevent_get_output(c->bev)) >= OUTPUT_HIGH_WATER)
-        return true;
-    uint8_t buf[READ_TURN_MAX];
-    ssize_t r = recv(bufferevent_getfd(c->bev), buf, sizeof(buf), 0);
-    if (r <= 0)
-        return true; /* nothing more now, or the end: the bufferevent's to report */
-    c->in_recv = true;
-    bool ok = feed(c, buf, (size_t)r);
-    c->in_recv = false;
+    bool alone = event_base_get_num_events(c->env->base, EVENT_BASE_COUNT_ACTIVE) == 0;
+    c->send_now = alone;
+    bool ok = true;
+    if (rpc_conn_send(c) && /* a failure is on_read's own send's to find again */
+        evbuffer_get_length(bufferevent_get_output(c->bev)) < OUTPUT_HIGH_WATER) {
+        uint8_t buf[READ_TURN_MAX];
+        ssize_t r = recv(bufferevent_getfd(c->bev), buf, sizeof(buf), 0);
+        size_t slice = alone ? READ_SLICE : sizeof(buf);
+        /* r <= 0: nothing more now, or the end (the bufferevent's to report) */
+        for (size_t off = 0; ok && r > 0 && off < (size_t)r; off += slice) {
+            size_t n = (size_t)r - off < slice ? (size_t)r - off : slice;
+            c->in_recv = true;
+            ok = feed(c, buf + off, n);
+            c->in_recv = false;
+            if (ok && !rpc_conn_send(c))
+                break;
+        }
+    }
+    c->send_now = false;
     return ok;
 }
 
