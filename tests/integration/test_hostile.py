@@ -21,6 +21,8 @@ loopback, asserting the promises while it runs.
 - 1,000 HTTP/2 connections x 256 half-open Health/Check streams with no key: RSS under
   200 MB, and gRPC health from another address SERVING meanwhile; 20 x 256 health checks
   whose answers the peer never takes (stream windows 0) keep no one else out either.
+- Two peers (no key, and an introspect key) that never read nor acknowledge SETTINGS and
+  send requests as fast as they are taken: the server stops reading them, RSS stays flat.
 
 Every load is bounded in count and time; everything is stopped by PID (harness.Env).
 """
@@ -495,14 +497,22 @@ def h2_frame(ftype, flags, sid, payload):
     return len(payload).to_bytes(3, "big") + bytes([ftype, flags]) + sid.to_bytes(4, "big") + payload
 
 
-def h2_health_headers():
-    """A HEADERS block for Health/Check with no key, in HPACK that needs no table (indexed
-    static entries and literals without indexing), so one block serves every stream."""
+def h2_headers(path, key=None):
+    """A request's HEADERS block in HPACK that needs no table (indexed static entries and
+    literals without indexing), so one block serves every stream."""
     def lit(index, value):
         return bytes([index, len(value)]) + value
-    return (b"\x83\x86" + lit(0x04, HEALTH.encode()) + lit(0x01, b"127.0.0.1")
-            + b"\x0f\x10" + bytes([16]) + b"application/grpc"
-            + b"\x00\x02te\x08trailers")
+    block = (b"\x83\x86" + lit(0x04, path.encode()) + lit(0x01, b"127.0.0.1")
+             + b"\x0f\x10" + bytes([16]) + b"application/grpc"
+             + b"\x00\x02te\x08trailers")
+    if key:  # authorization: static entry 23
+        block += b"\x0f\x08" + lit(0, b"Bearer " + key.encode())[1:]
+    return block
+
+
+def h2_health_headers():
+    """A HEADERS block for Health/Check with no key."""
+    return h2_headers(HEALTH)
 
 
 def h2_read_until_ping_ack(sock, deadline):
@@ -638,6 +648,64 @@ class PortBounds(unittest.TestCase):
             self.assertEqual(serving, 5)
             for s in conns:
                 s.close()
+        finally:
+            env.close()
+
+
+class UnreadAnswers(unittest.TestCase):
+    def test_a_peer_that_takes_no_answer_is_not_read(self):
+        """Two peers that never read and never acknowledge our SETTINGS send requests with
+        no body as fast as the server takes them, one with no key (Health/Check) and one
+        with an introspect key (Introspect: its connection reads 64 KiB a turn). Once their
+        answers back up, the server stops reading them: each can push only what the socket
+        buffers hold, and the RSS stays flat. It read them on and refused every stream past
+        the 256 with a RST_STREAM that nghttp2 held behind the full output: 20 MB of RSS a
+        second a connection, without end."""
+        env = Env()
+        try:
+            a = release_authd(self, env, {})
+            pid = a.proc.pid
+            base = rss_mb(pid)
+            def batch(p):  # 256 requests with no body, on the peer's next stream ids
+                ids = range(p["next"], p["next"] + 512, 2)
+                p["next"] += 512
+                return b"".join(h2_frame(1, 0x5, sid, p["block"]) for sid in ids)  # END_STREAM
+            peers = []
+            for path, key in ((HEALTH, None), (SVC + "Introspect", env.introspect_key)):
+                s = socket.socket()
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                s.connect(("127.0.0.1", a.port))
+                s.sendall(H2_PREFACE)  # and never the ACK of the server's SETTINGS
+                s.setblocking(False)
+                p = {"sock": s, "block": h2_headers(path, key), "next": 1, "sent": 0,
+                     "last": time.monotonic()}
+                p["out"] = batch(p)
+                peers.append(p)
+            deadline, peak = time.monotonic() + 30, base
+            while time.monotonic() < deadline and peak - base < 64:
+                now = time.monotonic()
+                if all(now - p["last"] > 1 for p in peers):
+                    break  # neither has been read for a second
+                for p in peers:
+                    try:
+                        n = p["sock"].send(p["out"])
+                    except BlockingIOError:
+                        continue
+                    p["sent"] += n
+                    p["last"] = now
+                    p["out"] = p["out"][n:] or batch(p)
+                peak = max(peak, rss_mb(pid))
+                time.sleep(0.002)
+            sent = [round(p["sent"] / 1e6, 1) for p in peers]
+            print(f"unread answers: {sent} MB sent by a peer with no key and one with a key "
+                  f"before the server stopped reading them; RSS {base:.0f} MB before, "
+                  f"{peak:.0f} MB at the peak")
+            self.assertTrue(all(time.monotonic() - p["last"] > 1 for p in peers),
+                            f"the server still reads peers that take no answer ({sent} MB)")
+            self.assertLess(peak - base, 32)
+            self.assertEqual(a.health(), 1)
+            for p in peers:
+                p["sock"].close()
         finally:
             env.close()
 
