@@ -42,6 +42,16 @@ long codec_b64url_decode(const char *in, size_t n, unsigned char *out, size_t ca
             return -1;
         buf[i] = (char)(in[i] == '-' ? '+' : (in[i] == '_' ? '/' : in[i]));
     }
+    if (n % 4 > 1) { /* 2 characters carry 8 bits of 12, 3 carry 16 of 18 */
+        char last = buf[n - 1];
+        int v = last >= 'A' && last <= 'Z'   ? last - 'A'
+                : last >= 'a' && last <= 'z' ? last - 'a' + 26
+                : last >= '0' && last <= '9' ? last - '0' + 52
+                : last == '+'                ? 62
+                                             : 63;
+        if ((v & (n % 4 == 2 ? 15 : 3)) != 0)
+            return -1;
+    }
     for (size_t i = n; i < padded; i++)
         buf[i] = '=';
     int r = EVP_DecodeBlock(out, (const unsigned char *)buf, (int)padded);

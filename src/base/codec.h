@@ -34,7 +34,10 @@ static inline int codec_hexval(int c)
 size_t codec_b64url_encode(const void *data, size_t n, char *out);
 /* Decodes unpadded base64url text into out. out needs 3 bytes for every 4 characters,
  * rounded up (the padding is decoded too): cap below that is -1, as are malformed text and
- * text longer than CODEC_B64URL_MAX_IN. Returns the decoded length. */
+ * text longer than CODEC_B64URL_MAX_IN. Only the canonical text of some bytes decodes (RFC
+ * 4648 3.5: the last character's bits past the data are zero), so that bytes have one
+ * spelling: else a signature would have 16, each its own token to the cache. Returns the
+ * decoded length. */
 long codec_b64url_decode(const char *in, size_t n, unsigned char *out, size_t cap);
 /* Lower-case hex of in[0..n) and a NUL into out (2n + 1 bytes). */
 void codec_hex(const unsigned char *in, size_t n, char *out);

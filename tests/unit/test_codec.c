@@ -24,6 +24,12 @@ static void codec__b64url(void **state)
     assert_int_equal(codec_b64url_decode("Zm/v", 4, out, sizeof(out)), -1);
     assert_int_equal(codec_b64url_decode("Zm9v=", 5, out, sizeof(out)), -1); /* padded */
     assert_int_equal(codec_b64url_decode("Z", 1, out, sizeof(out)), -1);     /* 6 bits */
+    /* one spelling for some bytes: the bits past the data must be zero (RFC 4648 3.5) */
+    assert_int_equal(codec_b64url_decode("QQ", 2, out, sizeof(out)), 1);
+    assert_int_equal(codec_b64url_decode("QR", 2, out, sizeof(out)), -1);
+    assert_int_equal(codec_b64url_decode("Q_", 2, out, sizeof(out)), -1);
+    assert_int_equal(codec_b64url_decode("QUE", 3, out, sizeof(out)), 2);
+    assert_int_equal(codec_b64url_decode("QUF", 3, out, sizeof(out)), -1);
     assert_int_equal(codec_b64url_decode("Zm9vYmFy", 8, out, 3), -1);        /* too small */
     assert_true(codec_b64url_char('-') && codec_b64url_char('_') && !codec_b64url_char('+'));
 }

@@ -342,6 +342,43 @@ static void token__tampered_payload(void **state)
     free(p);
 }
 
+/* A signature has one spelling: its last character's unused bits changed, it is refused,
+ * not another token (each spelling would be its own cache entry). */
+static void token__signature_has_one_spelling(void **state)
+{
+    struct fx *f = *state;
+    char *p = payload(f, ISS, "pat", f->now, f->now + 60, "");
+    char *tok = th_jwt_es256(f->key, HDR, p);
+    assert_int_equal(verdict_of(f, tok, TOKEN_KIND_NONE, NULL), TV_ACTIVE);
+    char *last = tok + strlen(tok) - 1; /* 86 characters: the last carries 2 bits of 6 */
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    int v = (int)(strchr(alphabet, *last) - alphabet);
+    *last = alphabet[v ^ 1];
+    assert_int_equal(verdict_of(f, tok, TOKEN_KIND_NONE, NULL), TV_BAD_SIGNATURE);
+    free(tok);
+    free(p);
+}
+
+/* An audience with a NUL inside is malformed, as every other string claim (the JSON parser
+ * refuses \u0000): read as C text it would be another audience ("https://a\u0000x" as
+ * "https://a"). */
+static void token__audience_with_a_nul_is_malformed(void **state)
+{
+    struct fx *f = *state;
+    const char *auds[] = {"\"" AUD "\\u0000x\"", "[\"" AUD "\\u0000x\"]"};
+    for (size_t i = 0; i < 2; i++) {
+        char p[1024];
+        snprintf(p, sizeof(p),
+                 "{\"iss\":\"%s\",\"sub\":\"alice\",\"aud\":%s,\"jti\":\"abcDEF123\","
+                 "\"iat\":%lld,\"exp\":%lld,\"token_use\":\"pat\"}",
+                 ISS, auds[i], (long long)f->now, (long long)f->now + 60);
+        char *tok = th_jwt_es256(f->key, HDR, p);
+        assert_int_equal(verdict_of(f, tok, TOKEN_KIND_NONE, NULL), TV_MALFORMED);
+        free(tok);
+    }
+}
+
 static void token__expired_by_one_second(void **state)
 {
     struct fx *f = *state;
@@ -494,6 +531,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(token__hs256_with_public_pem_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(token__unknown_kid, setup, teardown),
         cmocka_unit_test_setup_teardown(token__signed_by_another_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(token__signature_has_one_spelling, setup, teardown),
+        cmocka_unit_test_setup_teardown(token__audience_with_a_nul_is_malformed, setup, teardown),
         cmocka_unit_test_setup_teardown(token__tampered_payload, setup, teardown),
         cmocka_unit_test_setup_teardown(token__expired_by_one_second, setup, teardown),
         cmocka_unit_test_setup_teardown(token__nbf_in_the_future, setup, teardown),
