@@ -294,11 +294,7 @@ class Authd:
             self.wait_serving()
 
     def port_open(self):
-        try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-            return True
-        except OSError:
-            return False
+        return port_open(self.port)
 
     def health(self):
         # a fresh channel each time: a refused channel would back off for seconds
@@ -436,6 +432,64 @@ def oauth_authd(env, extra=None):
     env.authds.append(a)
     a.start()
     return a
+
+
+def port_open(port):
+    """Whether something accepts connections on 127.0.0.1:port."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+EXAMPLE_MCP = os.path.join(ROOT, "examples", "mcp-server")
+
+
+def example_mcp_server(port, forward_auth=None, facade=None):
+    """The example MCP server (examples/mcp-server) on 127.0.0.1:port, asking forward_auth
+    (a URL) about every request when given, else trusting a gateway's X-Auth-* headers;
+    facade: the authorization server its metadata names. Returns its process once it
+    listens; the caller stops it (stop_process)."""
+    env = {**os.environ, "MCP_LISTEN": f"127.0.0.1:{port}"}
+    if forward_auth:
+        env["P2A_FORWARD_AUTH"] = forward_auth
+    if facade:
+        env["P2A_FACADE"] = facade
+    p = subprocess.Popen(["node", "server.mjs"], cwd=EXAMPLE_MCP, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, env=env)
+    try:
+        wait_until(lambda: p.poll() is None and port_open(port), 20, "the example MCP server")
+    except BaseException:
+        stop_process(p)
+        raise
+    return p
+
+
+class StartedTest(unittest.TestCase):
+    """A test class whose cls.start() starts what it needs: pipe2-authd replicas in cls.env
+    (an Env), other processes appended to cls.procs. When start() fails, what it started is
+    stopped. tearDownClass closes cls.admin and cls.mcp when set, stops cls.procs in reverse
+    and closes the Env."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.env = Env()
+        cls.procs = []
+        try:
+            cls.start()
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        for c in ("admin", "mcp"):
+            if getattr(cls, c, None):
+                getattr(cls, c).close()
+        for p in reversed(cls.procs):
+            stop_process(p)
+        cls.env.close()
 
 
 class ServiceTest(unittest.TestCase):

@@ -17,29 +17,18 @@ import grpc
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from harness import (Authd, Env, OTHER_RESOURCE, basic, free_port, jwt_hs256, run_node_suite,
-                     stop_process, wait_until)
+from harness import (OTHER_RESOURCE, Authd, StartedTest, basic, example_mcp_server,
+                     free_port, jwt_hs256, run_node_suite, wait_until)
 from test_cimd import es256, jwk_of
-from test_gateway import Gateway, mcp_call, tool_text
+from test_gateway import mcp_call, tool_text
 from test_oauth import FORM, PASSWORD, Flow, pkce
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-EXAMPLE = os.path.join(HERE, "..", "..", "examples", "mcp-server")
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 CC = "client_credentials"
 
 
-class ClientCredentials(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.env = Env()
-        cls.procs = []
-        try:
-            cls.start()
-        except BaseException:
-            cls.tearDownClass()
-            raise
-
+class ClientCredentials(StartedTest):
     @classmethod
     def start(cls):
         env = cls.env
@@ -67,24 +56,9 @@ class ClientCredentials(unittest.TestCase):
         # an example MCP server per replica, each asking its replica's forward-auth; both are
         # routed to the one resource
         for port, r in zip(cls.mcp_ports, cls.replicas):
-            cls.procs.append(subprocess.Popen(
-                ["node", "server.mjs"], cwd=EXAMPLE, stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                env={**os.environ, "MCP_LISTEN": f"127.0.0.1:{port}",
-                     "P2A_FORWARD_AUTH": f"http://127.0.0.1:{r.fwd_port}/forward-auth",
-                     "P2A_FACADE": f"http://127.0.0.1:{r.http_port}"}))
-        for port in cls.mcp_ports:
-            wait_until(lambda p=port: Gateway.port_open(p), 20, "the example MCP server")
+            cls.procs.append(example_mcp_server(
+                port, f"http://127.0.0.1:{r.fwd_port}/forward-auth", f"http://127.0.0.1:{r.http_port}"))
         cls.key = ec.generate_private_key(ec.SECP256R1())
-
-    @classmethod
-    def tearDownClass(cls):
-        for c in ("admin", "mcp"):
-            if getattr(cls, c, None):
-                getattr(cls, c).close()
-        for p in reversed(cls.procs):
-            stop_process(p)
-        cls.env.close()
 
     # ---- helpers ----------------------------------------------------------------------------
 

@@ -14,11 +14,11 @@ import subprocess
 import time
 import unittest
 
-from harness import (Authd, Env, chromium_for, claims, free_port, jwt_es256, nginx_conf,
-                     run_node_suite, stop_process, wait_until)
+from harness import (EXAMPLE_MCP, Authd, Env, chromium_for, claims, example_mcp_server,
+                     free_port, jwt_es256, nginx_conf, port_open, run_node_suite, stop_process,
+                     wait_until)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-EXAMPLE = os.path.join(ROOT, "examples", "mcp-server")
 CONF = os.path.join(ROOT, "deploy", "nginx", "mcp-single-origin.conf")
 PASSWORD = "correct horse battery staple"
 
@@ -55,7 +55,7 @@ class Gateway(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-        if not os.path.exists(nginx) or not os.path.isdir(os.path.join(EXAMPLE, "node_modules")):
+        if not os.path.exists(nginx) or not os.path.isdir(os.path.join(EXAMPLE_MCP, "node_modules")):
             raise AssertionError("nginx or examples/mcp-server/node_modules is missing: run "
                                  "scripts/test.sh (it installs both)")
         cls.env = Env()
@@ -86,9 +86,7 @@ class Gateway(unittest.TestCase):
         cls.admin = a.client(env.admin_key)
         cls.user_id = cls.admin.create_user("nia", PASSWORD).user_id
         # the example MCP server, behind the gateway: it trusts the X-Auth-* headers
-        cls.example = subprocess.Popen(
-            ["node", "server.mjs"], cwd=EXAMPLE, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, env={**os.environ, "MCP_LISTEN": f"127.0.0.1:{cls.mcp_port}"})
+        cls.example = example_mcp_server(cls.mcp_port)
         cls.procs.append(cls.example)
         # nginx with the deploy configuration, its four addresses replaced
         ngdir = os.path.join(env.dir, "nginx")
@@ -108,17 +106,8 @@ class Gateway(unittest.TestCase):
         cls.nginx = subprocess.Popen([nginx, "-c", main, "-p", ngdir], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE)
         cls.procs.append(cls.nginx)
-        wait_until(lambda: cls.port_open(cls.mcp_port), 20, "the example MCP server")
-        wait_until(lambda: cls.nginx.poll() is None and cls.port_open(cls.origin_port), 10,
+        wait_until(lambda: cls.nginx.poll() is None and port_open(cls.origin_port), 10,
                    "nginx to listen")
-
-    @staticmethod
-    def port_open(port):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return True
-        except OSError:
-            return False
 
     @classmethod
     def tearDownClass(cls):

@@ -19,7 +19,6 @@ import base64
 import json
 import os
 import secrets
-import subprocess
 import time
 import unittest
 import urllib.parse
@@ -27,8 +26,8 @@ import urllib.parse
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, utils
 
-from harness import (Authd, Env, b64url, free_port, jwt_hs256, run_node_suite, stop_process,
-                     wait_until)
+from harness import (Authd, Env, StartedTest, b64url, example_mcp_server, free_port,
+                     jwt_hs256, run_node_suite, stop_process)
 from test_oauth import FORM
 import test_upstream  # its CraftedProvider (a TestCase) is not imported here: it would run here
 from test_upstream import CLIENT_ID, CLIENT_SECRET, PREFIX, CraftedIdP, Person, rsa_key
@@ -36,7 +35,6 @@ from test_upstream import CLIENT_ID, CLIENT_SECRET, PREFIX, CraftedIdP, Person, 
 import p2a_client  # noqa: E402 (harness puts scripts/ on the path)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-EXAMPLE = os.path.join(ROOT, "examples", "mcp-server")
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 ID_JAG = "urn:ietf:params:oauth:token-type:id-jag"
 LIMIT = 40  # ID-JAGs an address, and a client, may present per 5 minutes here
@@ -114,21 +112,11 @@ class JagIdP(CraftedIdP):
                      "token_type": "N_A", "expires_in": 300}
 
 
-class IdJag(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.idp = JagIdP()
-        cls.evil = JagIdP()  # an issuer nobody configured: never asked for anything
-        cls.env = Env()
-        cls.procs = []
-        try:
-            cls.start()
-        except BaseException:
-            cls.tearDownClass()
-            raise
-
+class IdJag(StartedTest):
     @classmethod
     def start(cls):
+        cls.idp = JagIdP()
+        cls.evil = JagIdP()  # an issuer nobody configured: never asked for anything
         env = cls.env
         cls.mcp_port, fwd = free_port(), free_port()
         cls.resource = f"http://127.0.0.1:{cls.mcp_port}/mcp"
@@ -171,24 +159,9 @@ class IdJag(unittest.TestCase):
             "token_endpoint_auth_method": "none"}), {"Content-Type": "application/json"})
         assert st == 201, body
         cls.client = json.loads(body)
-        cls.example = subprocess.Popen(
-            ["node", "server.mjs"], cwd=EXAMPLE, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env={**os.environ, "MCP_LISTEN": f"127.0.0.1:{cls.mcp_port}",
-                 "P2A_FORWARD_AUTH": f"http://127.0.0.1:{fwd}/forward-auth",
-                 "P2A_FACADE": cls.issuer})
+        cls.example = example_mcp_server(cls.mcp_port, f"http://127.0.0.1:{fwd}/forward-auth",
+                                         cls.issuer)
         cls.procs.append(cls.example)
-        wait_until(lambda: a.port_open() and cls.example.poll() is None and
-                   cls.mcp_up(), 20, "the example MCP server")
-
-    @classmethod
-    def mcp_up(cls):
-        import socket
-        try:
-            socket.create_connection(("127.0.0.1", cls.mcp_port), timeout=1).close()
-            return True
-        except OSError:
-            return False
 
     @classmethod
     def tearDownClass(cls):

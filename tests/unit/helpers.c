@@ -13,6 +13,9 @@
 #include <openssl/rsa.h>
 
 #include "keys.h"
+#include "revoke.h"
+#include "tcache.h"
+#include "token.h"
 
 char *th_tmpdir(void)
 {
@@ -215,4 +218,27 @@ void th_keyring_free(char *dir, EVP_PKEY *key, struct keyring *ring)
     keys_free(ring);
     EVP_PKEY_free(key);
     th_rmtree(dir);
+}
+
+struct th_introspector *th_introspector_new(const char *iss)
+{
+    struct th_introspector *t = calloc(1, sizeof(*t));
+    th_keyring(&t->dir, &t->key, &t->ring);
+    t->cfg.issuer = strdup(iss);
+    t->cfg.clock_skew_s = 60;
+    t->revoked = revoke_new(20000);
+    t->cache = tcache_new(64, 1 << 20);
+    t->x = (struct introspector){
+        .cfg = &t->cfg, .keys = t->ring, .revoked = t->revoked, .cache = t->cache};
+    return t;
+}
+
+void th_introspector_free(struct th_introspector *t)
+{
+    token_thread_cleanup();
+    tcache_free(t->cache);
+    revoke_free(t->revoked);
+    th_keyring_free(t->dir, t->key, t->ring);
+    free(t->cfg.issuer);
+    free(t);
 }

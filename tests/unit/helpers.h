@@ -1,4 +1,4 @@
-/* helpers.h -- shared by the unit tests: temp folders, keys, hand-made JWTs. */
+/* helpers.h -- shared by the unit tests: temp folders, keys, hand-made JWTs, an introspector. */
 #ifndef P2A_TEST_HELPERS_H
 #define P2A_TEST_HELPERS_H
 
@@ -6,6 +6,9 @@
 #include <stddef.h>
 
 #include <openssl/evp.h>
+
+#include "config.h"
+#include "introspect.h"
 
 /* A fresh folder under /tmp; th_rmtree() removes it and what it holds. */
 char *th_tmpdir(void);
@@ -17,6 +20,20 @@ EVP_PKEY *th_write_key(const char *dir, const char *kid);
 struct keyring;
 void th_keyring(char **dir, EVP_PKEY **key, struct keyring **ring);
 void th_keyring_free(char *dir, EVP_PKEY *key, struct keyring *ring);
+/* An introspector as a worker holds one: a fresh keyring (th_keyring), an empty revocation
+ * set never synced yet, a cache of 64 tokens, the issuer iss and a clock skew of 60 s.
+ * th_introspector_free() frees all of it. */
+struct th_introspector {
+    char *dir;
+    EVP_PKEY *key;
+    struct keyring *ring;
+    struct p2a_config cfg;
+    struct revoke_set *revoked;
+    struct tcache *cache;
+    struct introspector x;
+};
+struct th_introspector *th_introspector_new(const char *iss);
+void th_introspector_free(struct th_introspector *t);
 /* Writes text to <dir>/<name>; returns the path (caller frees). */
 char *th_write_file(const char *dir, const char *name, const char *text);
 

@@ -23,28 +23,16 @@
 #define HDR "{\"alg\":\"ES256\",\"kid\":\"k1\",\"typ\":\"at+jwt\"}"
 
 struct fx {
-    char *dir;
-    EVP_PKEY *key;
-    struct keyring *ring;
-    struct p2a_config cfg;
-    struct revoke_set *revoked;
-    struct tcache *cache;
-    struct introspector x;
+    struct th_introspector *t;
     int64_t now;
 };
 
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof(*f));
-    th_keyring(&f->dir, &f->key, &f->ring);
-    f->cfg.issuer = ISS;
-    f->cfg.clock_skew_s = 60;
-    f->revoked = revoke_new(20000);
-    revoke_synced(f->revoked, clock_mono_ms(), 0);
-    f->cache = tcache_new(64, 1 << 20);
+    f->t = th_introspector_new(ISS);
+    revoke_synced(f->t->revoked, clock_mono_ms(), 0);
     f->now = clock_now();
-    f->x = (struct introspector){
-        .cfg = &f->cfg, .keys = f->ring, .revoked = f->revoked, .cache = f->cache};
     *state = f;
     return 0;
 }
@@ -52,10 +40,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    token_thread_cleanup();
-    tcache_free(f->cache);
-    revoke_free(f->revoked);
-    th_keyring_free(f->dir, f->key, f->ring);
+    th_introspector_free(f->t);
     free(f);
     return 0;
 }
@@ -74,13 +59,13 @@ static char *person_token(struct fx *f, const char *aud, int64_t iat, char jti[T
                              .iat = iat,
                              .exp = iat + 3600};
     char *tok = NULL;
-    assert_int_equal(token_sign(f->ring, &in, &tok, jti), P2A_OK);
+    assert_int_equal(token_sign(f->t->ring, &in, &tok, jti), P2A_OK);
     return tok;
 }
 
 static void decode(struct fx *f, const char *tok, struct token_claims *c)
 {
-    assert_int_equal(token_decode(f->ring, ISS, tok, strlen(tok), c), TV_ACTIVE);
+    assert_int_equal(token_decode(f->t->ring, ISS, tok, strlen(tok), c), TV_ACTIVE);
 }
 
 /* subject exchanged by client (serving resources[0]) for audience: the new token. */
@@ -98,7 +83,7 @@ static char *exchange(struct fx *f, const char *subject, const char *client,
     struct token_issue in;
     exchange_issue(&r, &s, ISS, client, now, aud, &in);
     char *tok = NULL;
-    assert_int_equal(token_sign(f->ring, &in, &tok, jti), P2A_OK);
+    assert_int_equal(token_sign(f->t->ring, &in, &tok, jti), P2A_OK);
     token_claims_deinit(&s);
     return tok;
 }
@@ -107,7 +92,7 @@ static enum token_verdict verdict(struct fx *f, const char *tok, int64_t now)
 {
     struct introspection r;
     struct introspect_query q = {.token = tok, .len = strlen(tok)};
-    assert_int_equal(introspect(&f->x, &q, now, &r), P2A_OK);
+    assert_int_equal(introspect(&f->t->x, &q, now, &r), P2A_OK);
     enum token_verdict v = r.verdict;
     introspection_deinit(&r);
     return v;
@@ -141,7 +126,7 @@ static void exchange__names_the_person_and_the_actor(void **state)
     char *t2 = exchange(f, t1, "server-b", rb, 2, MCP_C, NULL, f->now, j2);
     char out[INTROSPECT_JSON_MAX];
     struct introspect_query q = {.token = t2, .len = strlen(t2)};
-    assert_int_equal(introspect_rfc7662(&f->x, &q, NULL, f->now, out, sizeof(out)), P2A_OK);
+    assert_int_equal(introspect_rfc7662(&f->t->x, &q, NULL, f->now, out, sizeof(out)), P2A_OK);
     assert_non_null(strstr(out, "\"act\":{\"sub\":\"server-b\",\"act\":{\"sub\":\"server-a\"}}"));
     decode(f, t2, &c);
     assert_string_equal(c.scope, "files"); /* no scope asked: the subject token's */
@@ -204,7 +189,7 @@ static void exchange__refuses_what_the_client_may_not_get(void **state)
                              .iat = f->now,
                              .exp = f->now + 600};
     char *robot = NULL;
-    assert_int_equal(token_sign(f->ring, &in, &robot, j0), P2A_OK);
+    assert_int_equal(token_sign(f->t->ring, &in, &robot, j0), P2A_OK);
     assert_string_equal(refusal(f, robot, ra, 2, MCP_B, NULL), "invalid_grant");
     free(robot);
     free(person);
@@ -276,9 +261,9 @@ static void exchange__revocation_follows_the_chain(void **state)
     chain_of_two(f, &ch);
     struct token_claims c;
     decode(f, ch.t[2], &c);
-    assert_false(exchange_chain_revoked(f->revoked, &c));
-    revoke_add(f->revoked, ch.jti[1], f->now + 3600, REVOKE_PATH_LOCAL); /* the middle one */
-    assert_true(exchange_chain_revoked(f->revoked, &c));
+    assert_false(exchange_chain_revoked(f->t->revoked, &c));
+    revoke_add(f->t->revoked, ch.jti[1], f->now + 3600, REVOKE_PATH_LOCAL); /* the middle one */
+    assert_true(exchange_chain_revoked(f->t->revoked, &c));
     assert_int_equal(verdict(f, ch.t[2], f->now), TV_REVOKED);
     assert_int_equal(verdict(f, ch.t[0], f->now), TV_ACTIVE);
     token_claims_deinit(&c);
@@ -286,7 +271,7 @@ static void exchange__revocation_follows_the_chain(void **state)
     /* the person's own token: both exchanged ones fall (a chain of its own) */
     struct chain other;
     chain_of_two(f, &other);
-    revoke_add(f->revoked, other.jti[0], f->now + 3600, REVOKE_PATH_MESSAGE);
+    revoke_add(f->t->revoked, other.jti[0], f->now + 3600, REVOKE_PATH_MESSAGE);
     assert_int_equal(verdict(f, other.t[1], f->now), TV_REVOKED);
     assert_int_equal(verdict(f, other.t[2], f->now), TV_REVOKED);
 
@@ -294,7 +279,7 @@ static void exchange__revocation_follows_the_chain(void **state)
     decode(f, ch.t[0], &c);
     assert_int_equal(c.nchain, 0);
     assert_string_equal(c.actor, "");
-    assert_false(exchange_chain_revoked(f->revoked, &c));
+    assert_false(exchange_chain_revoked(f->t->revoked, &c));
     token_claims_deinit(&c);
     chain_free(&ch);
     chain_free(&other);
@@ -310,7 +295,7 @@ static void exchange__a_disabled_person_ends_the_chain_from_its_first_token(void
     char marker[REVOKE_SUBJECT_MARKER_LEN + 1];
     revoke_subject_marker("alice", marker);
     /* disabled between the person's token and the exchanges */
-    revoke_add(f->revoked, marker, f->now - 50 + REVOKE_SUBJECT_HORIZON_S, REVOKE_PATH_MESSAGE);
+    revoke_add(f->t->revoked, marker, f->now - 50 + REVOKE_SUBJECT_HORIZON_S, REVOKE_PATH_MESSAGE);
     for (int i = 0; i < 3; i++)
         assert_int_equal(verdict(f, ch.t[i], f->now), TV_REVOKED);
     chain_free(&ch);
@@ -325,7 +310,7 @@ static void exchange__a_revoked_client_ends_the_chain_through_it(void **state)
     chain_of_two(f, &ch);
     char marker[REVOKE_SUBJECT_MARKER_LEN + 1];
     revoke_client_marker("server-a", marker);
-    revoke_add(f->revoked, marker, f->now + REVOKE_SUBJECT_HORIZON_S, REVOKE_PATH_MESSAGE);
+    revoke_add(f->t->revoked, marker, f->now + REVOKE_SUBJECT_HORIZON_S, REVOKE_PATH_MESSAGE);
     assert_int_equal(verdict(f, ch.t[1], f->now), TV_REVOKED);
     assert_int_equal(verdict(f, ch.t[2], f->now), TV_REVOKED);
     assert_int_equal(verdict(f, ch.t[0], f->now), TV_ACTIVE);
@@ -361,9 +346,9 @@ static void exchange__odd_chains_are_malformed(void **state)
                  "{\"iss\":\"" ISS "\",\"sub\":\"alice\",\"aud\":[\"" MCP_B "\"],\"jti\":\"x%zu\","
                  "\"iat\":%lld,\"exp\":%lld,\"token_use\":\"access\"%s}",
                  i, (long long)f->now - 10, (long long)f->now + 600, extras[i]);
-        char *tok = th_jwt_es256(f->key, HDR, p);
+        char *tok = th_jwt_es256(f->t->key, HDR, p);
         struct token_claims c;
-        assert_int_equal(token_decode(f->ring, ISS, tok, strlen(tok), &c), TV_MALFORMED);
+        assert_int_equal(token_decode(f->t->ring, ISS, tok, strlen(tok), &c), TV_MALFORMED);
         free(tok);
     }
     /* a PAT is never an exchanged token */
@@ -373,9 +358,9 @@ static void exchange__odd_chains_are_malformed(void **state)
              "\"iat\":%lld,\"exp\":%lld,\"token_use\":\"pat\",\"act\":{\"sub\":\"a\"},"
              "\"chain\":[\"j0\"],\"chain_iat\":1}",
              (long long)f->now - 10, (long long)f->now + 600);
-    char *tok = th_jwt_es256(f->key, HDR, p);
+    char *tok = th_jwt_es256(f->t->key, HDR, p);
     struct token_claims c;
-    assert_int_equal(token_decode(f->ring, ISS, tok, strlen(tok), &c), TV_MALFORMED);
+    assert_int_equal(token_decode(f->t->ring, ISS, tok, strlen(tok), &c), TV_MALFORMED);
     free(tok);
 }
 

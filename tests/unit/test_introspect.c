@@ -19,28 +19,17 @@
 #define AUD "https://mcp.example.test/mcp"
 
 struct fx {
-    char *dir;
-    EVP_PKEY *key;
-    struct keyring *ring;
-    struct p2a_config cfg;
-    struct revoke_set *revoked;
-    struct tcache *cache;
+    struct th_introspector *t;
     struct metrics mx;
-    struct introspector x;
     int64_t now;
 };
 
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof(*f));
-    th_keyring(&f->dir, &f->key, &f->ring);
-    f->cfg.issuer = ISS;
-    f->cfg.clock_skew_s = 60;
-    f->revoked = revoke_new(20000);
-    f->cache = tcache_new(64, 1 << 20);
+    f->t = th_introspector_new(ISS);
+    f->t->x.mx = &f->mx;
     f->now = clock_now();
-    f->x = (struct introspector){
-        .cfg = &f->cfg, .keys = f->ring, .revoked = f->revoked, .cache = f->cache, .mx = &f->mx};
     *state = f;
     return 0;
 }
@@ -48,10 +37,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    token_thread_cleanup();
-    tcache_free(f->cache);
-    revoke_free(f->revoked);
-    th_keyring_free(f->dir, f->key, f->ring);
+    th_introspector_free(f->t);
     free(f);
     return 0;
 }
@@ -63,14 +49,14 @@ static char *token(struct fx *f, const char *jti, int64_t exp)
              "{\"iss\":\"" ISS "\",\"sub\":\"alice\",\"aud\":[\"" AUD "\"],\"jti\":\"%s\","
              "\"iat\":%lld,\"exp\":%lld,\"token_use\":\"pat\",\"scope\":\"mcp files\"}",
              jti, (long long)f->now - 10, (long long)exp);
-    return th_jwt_es256(f->key, "{\"alg\":\"ES256\",\"kid\":\"k1\",\"typ\":\"JWT\"}", p);
+    return th_jwt_es256(f->t->key, "{\"alg\":\"ES256\",\"kid\":\"k1\",\"typ\":\"JWT\"}", p);
 }
 
 static enum token_verdict run(struct fx *f, const char *tok, const char *resource, int64_t now)
 {
     struct introspection r;
     struct introspect_query q = {.token = tok, .len = strlen(tok), .resource = resource};
-    assert_int_equal(introspect(&f->x, &q, now, &r), P2A_OK);
+    assert_int_equal(introspect(&f->t->x, &q, now, &r), P2A_OK);
     enum token_verdict v = r.verdict;
     if (v == TV_ACTIVE)
         assert_string_equal(r.claims->sub, "alice");
@@ -87,21 +73,21 @@ static void introspect__the_view_comes_first(void **state)
     struct introspection r;
     /* not loaded: nothing is said about any token, however good */
     struct introspect_query q = {.token = tok, .len = strlen(tok)};
-    assert_int_equal(introspect(&f->x, &q, f->now, &r), P2A_ERR_UNAVAILABLE);
+    assert_int_equal(introspect(&f->t->x, &q, f->now, &r), P2A_ERR_UNAVAILABLE);
     assert_int_equal(r.view, REVOKE_NOT_LOADED);
     introspection_deinit(&r);
     /* loaded and fresh: usable */
-    revoke_synced(f->revoked, clock_mono_ms(), 1);
+    revoke_synced(f->t->revoked, clock_mono_ms(), 1);
     assert_int_equal(run(f, tok, NULL, f->now), TV_ACTIVE);
     /* synced too long ago (a view whose last sync was 30 s back): stale, unavailable */
     struct revoke_set *old = revoke_new(20000);
     revoke_synced(old, clock_mono_ms() - 30000, 2);
-    f->x.revoked = old;
-    assert_int_equal(introspect(&f->x, &q, f->now, &r), P2A_ERR_UNAVAILABLE);
+    f->t->x.revoked = old;
+    assert_int_equal(introspect(&f->t->x, &q, f->now, &r), P2A_ERR_UNAVAILABLE);
     assert_int_equal(r.view, REVOKE_STALE);
     assert_true(r.view_age_ms >= 30000);
     introspection_deinit(&r);
-    f->x.revoked = f->revoked;
+    f->t->x.revoked = f->t->revoked;
     revoke_free(old);
     free(tok);
 }
@@ -109,7 +95,7 @@ static void introspect__the_view_comes_first(void **state)
 static void introspect__cache_hits_still_check_revocation_and_expiry(void **state)
 {
     struct fx *f = *state;
-    revoke_synced(f->revoked, clock_mono_ms(), 1);
+    revoke_synced(f->t->revoked, clock_mono_ms(), 1);
     char *tok = token(f, "jti-cached", f->now + 100);
     assert_int_equal(run(f, tok, AUD, f->now), TV_ACTIVE); /* verified, then cached */
     uint64_t misses = f->mx.cache_misses;
@@ -118,7 +104,7 @@ static void introspect__cache_hits_still_check_revocation_and_expiry(void **stat
     assert_true(f->mx.cache_hits >= 1);
     assert_int_equal(run(f, tok, "https://other.example.test/mcp", f->now), TV_WRONG_AUDIENCE);
     assert_int_equal(run(f, tok, NULL, f->now + 100), TV_EXPIRED); /* a hit, expired now */
-    revoke_add(f->revoked, "jti-cached", f->now + 100, REVOKE_PATH_MESSAGE);
+    revoke_add(f->t->revoked, "jti-cached", f->now + 100, REVOKE_PATH_MESSAGE);
     assert_int_equal(run(f, tok, AUD, f->now), TV_REVOKED); /* a hit, revoked now */
     assert_int_equal(f->mx.introspections[TV_REVOKED], 1);
     free(tok);
@@ -130,7 +116,7 @@ static void introspect__cache_hits_still_check_revocation_and_expiry(void **stat
 static void introspect__a_client_entry_ends_its_tokens(void **state)
 {
     struct fx *f = *state;
-    revoke_synced(f->revoked, clock_mono_ms(), 1);
+    revoke_synced(f->t->revoked, clock_mono_ms(), 1);
     const char *aud[] = {AUD};
     struct token_issue own = {.kind = TOKEN_KIND_CLIENT,
                               .issuer = ISS,
@@ -145,19 +131,19 @@ static void introspect__a_client_entry_ends_its_tokens(void **state)
     issued.kind = TOKEN_KIND_OAUTH, issued.sub = "alice";
     other.sub = other.client_id = "c_other";
     char *t1, *t2, *t3, jti[TOKEN_JTI_LEN + 1];
-    assert_int_equal(token_sign(f->ring, &own, &t1, jti), P2A_OK);
-    assert_int_equal(token_sign(f->ring, &issued, &t2, jti), P2A_OK);
-    assert_int_equal(token_sign(f->ring, &other, &t3, jti), P2A_OK);
+    assert_int_equal(token_sign(f->t->ring, &own, &t1, jti), P2A_OK);
+    assert_int_equal(token_sign(f->t->ring, &issued, &t2, jti), P2A_OK);
+    assert_int_equal(token_sign(f->t->ring, &other, &t3, jti), P2A_OK);
     struct introspection r;
     struct introspect_query q = {.token = t1, .len = strlen(t1), .expected = TOKEN_KIND_CLIENT};
-    assert_int_equal(introspect(&f->x, &q, f->now, &r), P2A_OK);
+    assert_int_equal(introspect(&f->t->x, &q, f->now, &r), P2A_OK);
     assert_int_equal(r.verdict, TV_ACTIVE);
     assert_int_equal(r.claims->kind, TOKEN_KIND_CLIENT);
     assert_string_equal(r.claims->sub, "c_agent");
     assert_string_equal(introspect_kind_name(r.claims->kind), "client");
     introspection_deinit(&r);
     q.expected = TOKEN_KIND_OAUTH; /* a client token is no person's token */
-    assert_int_equal(introspect(&f->x, &q, f->now, &r), P2A_OK);
+    assert_int_equal(introspect(&f->t->x, &q, f->now, &r), P2A_OK);
     assert_int_equal(r.verdict, TV_WRONG_AUDIENCE);
     introspection_deinit(&r);
     char m[REVOKE_SUBJECT_MARKER_LEN + 1], s[REVOKE_SUBJECT_MARKER_LEN + 1];
@@ -165,14 +151,14 @@ static void introspect__a_client_entry_ends_its_tokens(void **state)
     revoke_subject_marker("c_agent", s);
     assert_int_equal(m[0], 'C');
     assert_string_not_equal(m, s);
-    revoke_add(f->revoked, m, f->now + REVOKE_SUBJECT_HORIZON_S, REVOKE_PATH_MESSAGE);
+    revoke_add(f->t->revoked, m, f->now + REVOKE_SUBJECT_HORIZON_S, REVOKE_PATH_MESSAGE);
     assert_int_equal(run(f, t2, AUD, f->now), TV_REVOKED);
     q = (struct introspect_query){.token = t1, .len = strlen(t1)};
-    assert_int_equal(introspect(&f->x, &q, f->now, &r), P2A_OK); /* a cache hit */
+    assert_int_equal(introspect(&f->t->x, &q, f->now, &r), P2A_OK); /* a cache hit */
     assert_int_equal(r.verdict, TV_REVOKED);
     introspection_deinit(&r);
     q = (struct introspect_query){.token = t3, .len = strlen(t3)};
-    assert_int_equal(introspect(&f->x, &q, f->now, &r), P2A_OK);
+    assert_int_equal(introspect(&f->t->x, &q, f->now, &r), P2A_OK);
     assert_int_equal(r.verdict, TV_ACTIVE);
     introspection_deinit(&r);
     free(t1), free(t2), free(t3);
@@ -182,9 +168,9 @@ static void introspect__a_client_entry_ends_its_tokens(void **state)
              "{\"iss\":\"" ISS "\",\"sub\":\"alice\",\"aud\":[\"" AUD "\"],\"jti\":\"j\","
              "\"iat\":%lld,\"exp\":%lld,\"token_use\":\"client\",\"client_id\":\"c_x\"}",
              (long long)f->now - 10, (long long)f->now + 60);
-    char *forged = th_jwt_es256(f->key, "{\"alg\":\"ES256\",\"kid\":\"k1\"}", p);
+    char *forged = th_jwt_es256(f->t->key, "{\"alg\":\"ES256\",\"kid\":\"k1\"}", p);
     q = (struct introspect_query){.token = forged, .len = strlen(forged)};
-    assert_int_equal(introspect(&f->x, &q, f->now, &r), P2A_OK);
+    assert_int_equal(introspect(&f->t->x, &q, f->now, &r), P2A_OK);
     assert_int_equal(r.verdict, TV_MALFORMED);
     introspection_deinit(&r);
     free(forged);
@@ -193,7 +179,7 @@ static void introspect__a_client_entry_ends_its_tokens(void **state)
 static void introspect__bad_tokens(void **state)
 {
     struct fx *f = *state;
-    revoke_synced(f->revoked, clock_mono_ms(), 1);
+    revoke_synced(f->t->revoked, clock_mono_ms(), 1);
     assert_int_equal(run(f, "", NULL, f->now), TV_MISSING);
     assert_int_equal(run(f, "not.a.token", NULL, f->now), TV_MALFORMED);
     char *big = malloc(TOKEN_MAX_LEN + 2);
@@ -207,10 +193,10 @@ static void introspect__bad_tokens(void **state)
     assert_int_equal(run(f, tok, NULL, f->now), TV_BAD_SIGNATURE);
     free(tok);
     /* without a cache (the facade's way) the answers are the same */
-    f->x.cache = NULL;
+    f->t->x.cache = NULL;
     tok = token(f, "jti-nocache", f->now + 600);
     assert_int_equal(run(f, tok, AUD, f->now), TV_ACTIVE);
-    revoke_add(f->revoked, "jti-nocache", f->now + 600, REVOKE_PATH_LOCAL);
+    revoke_add(f->t->revoked, "jti-nocache", f->now + 600, REVOKE_PATH_LOCAL);
     assert_int_equal(run(f, tok, AUD, f->now), TV_REVOKED);
     free(tok);
 }
@@ -220,7 +206,7 @@ static void introspect__bad_tokens(void **state)
 static void introspect__required_scope_is_checked_last(void **state)
 {
     struct fx *f = *state;
-    revoke_synced(f->revoked, clock_mono_ms(), 1);
+    revoke_synced(f->t->revoked, clock_mono_ms(), 1);
     char *tok = token(f, "jti-scope", f->now + 600);
     static const struct {
         const char *need;
@@ -236,7 +222,7 @@ static void introspect__required_scope_is_checked_last(void **state)
         struct introspection r;
         struct introspect_query q = {
             .token = tok, .len = strlen(tok), .resource = AUD, .required_scope = cases[i].need};
-        assert_int_equal(introspect(&f->x, &q, f->now, &r), P2A_OK);
+        assert_int_equal(introspect(&f->t->x, &q, f->now, &r), P2A_OK);
         assert_int_equal(r.verdict, cases[i].v);
         assert_non_null(r.claims);
         assert_string_equal(r.claims->scope, "mcp files");
@@ -247,18 +233,18 @@ static void introspect__required_scope_is_checked_last(void **state)
                                  .len = strlen(tok),
                                  .resource = "https://other.example.test/mcp",
                                  .required_scope = "admin"};
-    assert_int_equal(introspect(&f->x, &q, f->now, &r), P2A_OK);
+    assert_int_equal(introspect(&f->t->x, &q, f->now, &r), P2A_OK);
     assert_int_equal(r.verdict, TV_WRONG_AUDIENCE);
     assert_null(r.claims);
     introspection_deinit(&r);
     /* a caller bound to other resources learns nothing of this token, asked or not */
     const char *mine[] = {"https://other.example.test/mcp"}, *ours[] = {"x", AUD};
     q = (struct introspect_query){.token = tok, .len = strlen(tok), .bound = mine, .nbound = 1};
-    assert_int_equal(introspect(&f->x, &q, f->now, &r), P2A_OK);
+    assert_int_equal(introspect(&f->t->x, &q, f->now, &r), P2A_OK);
     assert_int_equal(r.verdict, TV_WRONG_AUDIENCE);
     introspection_deinit(&r);
     q.bound = ours, q.nbound = 2;
-    assert_int_equal(introspect(&f->x, &q, f->now, &r), P2A_OK);
+    assert_int_equal(introspect(&f->t->x, &q, f->now, &r), P2A_OK);
     assert_int_equal(r.verdict, TV_ACTIVE);
     introspection_deinit(&r);
     assert_int_equal(f->mx.introspections[TV_INSUFFICIENT_SCOPE], 3);
