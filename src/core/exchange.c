@@ -91,7 +91,7 @@ bool exchange_chain_revoked(struct revoke_set *set, const struct token_claims *c
     for (size_t i = 0; i < c->nchain; i++, j = token_next_aud(j))
         if (revoke_contains(set, j))
             return true;
-    const char *m = j; /* token_actor_markers(c) */
+    const char *m = j; /* the earlier actors' markers follow the chain (token.h) */
     /* a token of the chain issued to a client since revoked (RevokeClient): no such token was
      * issued after the client's cutoff, so the first token's iat stands for them all */
     for (size_t i = 1; i < c->nchain; i++, m = token_next_aud(m))

@@ -77,7 +77,8 @@ struct token_claims {
     const char *aud;       /* the first audience; the others follow it: token_next_aud() */
     /* The actors, outermost (act.sub, the client that exchanged) first, the earlier ones
      * following it (token_next_aud()); "" for none. After them in the blob: token_chain(),
-     * then token_actor_markers(). */
+     * then revoke_client_marker() of each earlier actor (the clients of the chain's tokens
+     * but the first), nchain - 1 of them, made once at decode (exchange.c reads them). */
     const char *actor;
     char *blob; /* owns the strings above */
 };
@@ -93,16 +94,6 @@ static inline const char *token_next_aud(const char *a)
 static inline const char *token_chain(const struct token_claims *c)
 {
     const char *s = c->actor;
-    for (uint32_t i = 0; i < c->nchain; i++)
-        s = token_next_aud(s);
-    return s;
-}
-
-/* revoke_client_marker() of each earlier actor (the clients of the chain's tokens but the
- * first), nchain - 1 of them, made once at decode; "" when there are none. */
-static inline const char *token_actor_markers(const struct token_claims *c)
-{
-    const char *s = token_chain(c);
     for (uint32_t i = 0; i < c->nchain; i++)
         s = token_next_aud(s);
     return s;

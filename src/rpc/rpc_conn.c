@@ -177,9 +177,18 @@ static void init_callbacks(void)
     pthread_once(&callbacks_once, make_callbacks);
 }
 
-/* Moves the frames nghttp2 has ready into the bufferevent, up to OUTPUT_HIGH_WATER queued. */
-static bool send_queued(struct rpc_conn *c, struct evbuffer *out)
+/* Sends the frames nghttp2 has ready: into the bufferevent, up to OUTPUT_HIGH_WATER queued;
+ * or, while read_more() asks for it (send_now) and nothing is queued before them, straight
+ * from the stack, one send() per SEND_BUF, with no write event (through the bufferevent, each
+ * batch of answers costs two epoll_ctl and a loop turn). What the socket does not take (full,
+ * or failed) and every frame after it are queued, and the bufferevent's write waits for the
+ * socket and reports an error that lasts. Returns false on a fatal error. */
+bool rpc_conn_send(struct rpc_conn *c)
 {
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    bool direct = c->send_now && evbuffer_get_length(out) == 0;
+    uint8_t buf[SEND_BUF];
+    size_t len = 0;
     while (evbuffer_get_length(out) < OUTPUT_HIGH_WATER) {
         const uint8_t *data;
         ssize_t n = nghttp2_session_mem_send(c->session, &data);
@@ -187,57 +196,24 @@ static bool send_queued(struct rpc_conn *c, struct evbuffer *out)
             log_debug("rpc.send_failed", "rpc: send failed: %s", nghttp2_strerror((int)n));
             return false;
         }
+        if (direct && (n == 0 || len + (size_t)n > sizeof(buf))) {
+            ssize_t w = len > 0 ? send(bufferevent_getfd(c->bev), buf, len, MSG_NOSIGNAL) : 0;
+            size_t sent = w > 0 ? (size_t)w : 0;
+            if (sent < len && evbuffer_add(out, buf + sent, len - sent) != 0)
+                return false;
+            direct = sent == len && (size_t)n <= sizeof(buf);
+            len = 0;
+        }
         if (n == 0)
             break;
-        if (evbuffer_add(out, data, (size_t)n) != 0)
+        if (direct) {
+            memcpy(buf + len, data, (size_t)n);
+            len += (size_t)n;
+        } else if (evbuffer_add(out, data, (size_t)n) != 0) {
             return false;
+        }
     }
     return true;
-}
-
-/* Nothing queued: the frames go out from the stack, one send() per SEND_BUF, with no write
- * event (through the bufferevent, each batch of answers costs two epoll_ctl and a loop turn).
- * What the socket does not take (full, or failed) and every frame after it are queued in the
- * bufferevent, whose write waits for the socket and reports an error that lasts. */
-static bool send_direct(struct rpc_conn *c, struct evbuffer *out)
-{
-    evutil_socket_t fd = bufferevent_getfd(c->bev);
-    uint8_t buf[SEND_BUF];
-    size_t len = 0;
-    for (;;) {
-        const uint8_t *data;
-        ssize_t n = nghttp2_session_mem_send(c->session, &data);
-        if (n < 0) {
-            log_debug("rpc.send_failed", "rpc: send failed: %s", nghttp2_strerror((int)n));
-            return false;
-        }
-        if (n == 0 || len + (size_t)n > sizeof(buf)) {
-            ssize_t w = len > 0 ? send(fd, buf, len, MSG_NOSIGNAL) : 0;
-            size_t sent = w > 0 ? (size_t)w : 0;
-            if (sent < len || (size_t)n > sizeof(buf)) {
-                if (evbuffer_add(out, buf + sent, len - sent) != 0 ||
-                    (n > 0 && evbuffer_add(out, data, (size_t)n) != 0))
-                    return false;
-                return send_queued(c, out);
-            }
-            len = 0;
-            if (n == 0)
-                return true;
-        }
-        memcpy(buf + len, data, (size_t)n);
-        len += (size_t)n;
-    }
-}
-
-/* Sends every frame nghttp2 has ready: straight to the socket while read_more() asks for it
- * (send_now) and nothing is queued before them, else through the bufferevent. Returns false
- * on a fatal error. */
-bool rpc_conn_send(struct rpc_conn *c)
-{
-    struct evbuffer *out = bufferevent_get_output(c->bev);
-    if (c->send_now && evbuffer_get_length(out) == 0)
-        return send_direct(c, out);
-    return send_queued(c, out);
 }
 
 /* After any I/O: free the connection when it has nothing left to do. */
