@@ -208,11 +208,6 @@ void audit_start(const char *replica)
     atomic_store(&started, true);
 }
 
-bool audit_started(void)
-{
-    return atomic_load(&started);
-}
-
 void audit_stop(void)
 {
     atomic_store(&started, false);

@@ -69,7 +69,6 @@ struct audit_in {
 
 /* Starts the queue; replica names this process in event ids (a few characters). */
 void audit_start(const char *replica);
-bool audit_started(void);
 /* Copies the event into the queue (any thread). Empty actor: "user:<user_id>" when there
  * is a person, else "anonymous"; empty outcome: "success". */
 void audit_emit(const struct audit_in *in);
