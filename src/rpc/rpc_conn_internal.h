@@ -81,9 +81,8 @@ struct rpc_conn {
     size_t known_auth_len;
     enum svc_role known_role;
     const struct svc_key *known_key;
-    bool in_recv;  /* inside nghttp2_session_mem_recv: no sending, no freeing */
-    bool closing;  /* free once the output has drained */
-    bool send_now; /* h2c: rpc_conn_send writes to the socket itself (rpc_conn.c, read_more) */
+    bool in_recv; /* inside nghttp2_session_mem_recv: no sending, no freeing */
+    bool closing; /* free once the output has drained */
 };
 
 /* rpc_stream.c: a new stream id of c (counted in c and the worker already). */
