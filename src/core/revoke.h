@@ -51,8 +51,9 @@ void revoke_free(struct revoke_set *set);
  * refused (returns false). */
 bool revoke_add(struct revoke_set *set, const char *jti, int64_t exp, enum revoke_path path);
 /* A revocation this process made and Redis acknowledged (RevokeToken, /revoke, the account
- * page, a refresh token's reuse, a grant's end): in this replica's view at once, before its
- * published message comes back; the other replicas follow that message (revsync.h). */
+ * page, a refresh token's reuse, a grant's end, a person disabled, a client revoked): in this
+ * replica's view at once, before its published message comes back; the other replicas follow
+ * that message (revsync.h). */
 void revoke_local(struct revoke_set *set, const char *jti, int64_t exp);
 bool revoke_contains(struct revoke_set *set, const char *jti);
 /* jti's exp in the set (the largest given to revoke_add), 0 when it is not there. */

@@ -33,6 +33,9 @@ struct client_op {
     struct oauth_client_reg reg;
     char client_id[OAUTH_MAX_CLIENT_ID + 1];
     char marker[REVOKE_SUBJECT_MARKER_LEN + 1];
+    /* RevokeClient: the client's entry, applied to this replica's view once Redis has it */
+    struct revoke_set *revoked;
+    int64_t marker_exp;
 };
 
 static void on_client_put(void *arg, p2a_err err, int64_t code, int64_t value)
@@ -154,6 +157,7 @@ static void on_client_marker(void *arg, p2a_err err, int64_t code, int64_t value
                        "the client gets no more tokens, but the revocation of its tokens was "
                        "not confirmed; retry (revoking a client again is harmless)");
     } else {
+        revoke_local(op->revoked, op->marker, op->marker_exp);
         log_info("oauth.client_revoked", "client %s was revoked over the RPC", op->client_id);
         svc_audit(op->call, (struct audit_in){.type = "client.revoked",
                                               .client_id = op->client_id,
@@ -187,9 +191,8 @@ static void on_client_tombstone(void *arg, p2a_err err, int64_t code, int64_t va
         return;
     }
     int64_t now_ms = clock_now_ms();
-    oauth_store_jti_revoke(store, op->marker,
-                           now_ms / 1000 + CLIENT_CUTOFF_AHEAD_S + REVOKE_SUBJECT_HORIZON_S, now_ms,
-                           on_client_marker, op);
+    op->marker_exp = now_ms / 1000 + CLIENT_CUTOFF_AHEAD_S + REVOKE_SUBJECT_HORIZON_S;
+    oauth_store_jti_revoke(store, op->marker, op->marker_exp, now_ms, on_client_marker, op);
 }
 
 void svc_revoke_client(struct service_ctx *ctx, Pipe2__Auth__V1__RevokeClientRequest *req,
@@ -201,6 +204,7 @@ void svc_revoke_client(struct service_ctx *ctx, Pipe2__Auth__V1__RevokeClientReq
     } else {
         struct client_op *op = xcalloc(1, sizeof(*op));
         op->call = call;
+        op->revoked = ctx->shared->revoked;
         snprintf(op->client_id, sizeof(op->client_id), "%s", req->client_id);
         revoke_client_marker(op->client_id, op->marker);
         struct client_revoke_step *s = xcalloc(1, sizeof(*s));

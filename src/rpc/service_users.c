@@ -95,6 +95,10 @@ struct user_rec_op {
     struct service_call *call;
     bool disabled; /* SetUserDisabled: which way, for the audit trail */
     char user_id[VALIDATE_USER_ID_MAX + 1];
+    /* SetUserDisabled: the person's entry, applied to this replica's view once Redis has it */
+    struct revoke_set *revoked;
+    char marker[REVOKE_SUBJECT_MARKER_LEN + 1];
+    int64_t marker_exp;
 };
 
 /* The user id of a request whose first field it is, checked; NULL after answering. */
@@ -177,6 +181,8 @@ static void on_user_disabled(void *arg, p2a_err err, int64_t code, int64_t value
     } else if (code == -1) {
         svc_finish_err(op->call, RPC_NOT_FOUND, SVC_NO_SUCH_USER);
     } else {
+        if (op->disabled)
+            revoke_local(op->revoked, op->marker, op->marker_exp);
         log_info("users.disabled_changed", "a user was disabled or enabled over the RPC");
         svc_audit(op->call,
                   (struct audit_in){.type = op->disabled ? "user.disabled" : "user.enabled",
@@ -201,11 +207,12 @@ void svc_set_user_disabled(struct service_ctx *ctx, Pipe2__Auth__V1__SetUserDisa
 {
     struct user_rec_op *op = user_rec_op_new(call, req->user_id);
     if (op != NULL) {
-        char marker[REVOKE_SUBJECT_MARKER_LEN + 1];
         op->disabled = req->disabled;
-        revoke_subject_marker(op->user_id, marker);
+        op->revoked = ctx->shared->revoked;
+        revoke_subject_marker(op->user_id, op->marker);
         int64_t now_ms = clock_now_ms();
-        oauth_store_user_disable(ctx->store, op->user_id, req->disabled, marker, now_ms,
-                                 now_ms / 1000 + REVOKE_SUBJECT_HORIZON_S, on_user_disabled, op);
+        op->marker_exp = now_ms / 1000 + REVOKE_SUBJECT_HORIZON_S;
+        oauth_store_user_disable(ctx->store, op->user_id, req->disabled, op->marker, now_ms,
+                                 op->marker_exp, on_user_disabled, op);
     }
 }

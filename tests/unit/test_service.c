@@ -215,6 +215,39 @@ static void service__revoke_token(void **state)
     assert_true(revoke_contains(f->shared.revoked, "jti-1"));
 }
 
+/* A person disabled, a client revoked: their entry is in this replica's view as soon as Redis
+ * has it, as a revoked token's is, not only when its published message comes back. */
+static void service__disable_and_client_revocation_apply_here_at_once(void **state)
+{
+    struct fx *f = *state;
+    int64_t iat = clock_now() - 1; /* a token issued before */
+    char marker[REVOKE_SUBJECT_MARKER_LEN + 1];
+    struct answer a;
+    Pipe2__Auth__V1__SetUserDisabledRequest dis = PIPE2__AUTH__V1__SET_USER_DISABLED_REQUEST__INIT;
+    dis.user_id = "alice";
+    dis.disabled = true;
+    revoke_subject_marker("alice", marker);
+    fake_store_reply((struct fake_reply){.err = P2A_OK, .items = {"1"}, .n = 1});
+    call(f, SVC "SetUserDisabled", &dis.base, &a);
+    assert_false(revoke_subject_covers(f->shared.revoked, marker, iat)); /* not before Redis */
+    fake_store_run();
+    protobuf_c_message_free_unpacked(
+        reply_of(&a, &pipe2__auth__v1__set_user_disabled_response__descriptor), NULL);
+    assert_true(revoke_subject_covers(f->shared.revoked, marker, iat));
+
+    Pipe2__Auth__V1__RevokeClientRequest rc = PIPE2__AUTH__V1__REVOKE_CLIENT_REQUEST__INIT;
+    rc.client_id = "c_nQkRiQIT0z375strFAkcjg";
+    revoke_client_marker(rc.client_id, marker);
+    fake_store_reply((struct fake_reply){.err = P2A_OK, .items = {"1"}, .n = 1}); /* tombstone */
+    fake_store_reply((struct fake_reply){.err = P2A_OK, .items = {"1"}, .n = 1}); /* its entry */
+    call(f, SVC "RevokeClient", &rc.base, &a);
+    while (fake_store_run() > 0)
+        ;
+    protobuf_c_message_free_unpacked(
+        reply_of(&a, &pipe2__auth__v1__revoke_client_response__descriptor), NULL);
+    assert_true(revoke_subject_covers(f->shared.revoked, marker, iat));
+}
+
 static void service__register_client_and_create_user(void **state)
 {
     struct fx *f = *state;
@@ -281,6 +314,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(service__issue_token, setup, teardown),
         cmocka_unit_test_setup_teardown(service__revoke_token, setup, teardown),
+        cmocka_unit_test_setup_teardown(service__disable_and_client_revocation_apply_here_at_once,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(service__register_client_and_create_user, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
