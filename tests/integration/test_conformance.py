@@ -37,17 +37,22 @@ class Conformance(unittest.TestCase):
                 [node22, cli, "authorization", "--url", a.issuer, "--client-id", cid,
                  "--resource", RESOURCE, "-p", str(port), "-o", out],
                 cwd=NODE_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            log, url = [], None
+            # its authorization URL, read from the pipe itself: a buffered readline() after
+            # select() would keep lines that came in one write where select() never sees them
+            fd, log, part, url = proc.stdout.fileno(), [], "", None
             deadline = time.monotonic() + 60
-            while url is None and time.monotonic() < deadline:  # its authorization URL
-                ready, _, _ = select.select([proc.stdout], [], [], 1)
-                line = proc.stdout.readline() if ready else ""
-                log.append(line)
-                if line.startswith(a.issuer + "/authorize?"):
-                    url = line.strip()
-                if not line and proc.poll() is not None:
-                    break
-            self.assertIsNotNone(url, "".join(log))
+            while url is None and time.monotonic() < deadline:
+                if not select.select([fd], [], [], 1)[0]:
+                    continue
+                chunk = os.read(fd, 65536).decode(errors="replace")
+                if not chunk:
+                    break  # it ended
+                *lines, part = (part + chunk).split("\n")
+                for line in lines:
+                    log.append(line + "\n")
+                    if line.startswith(a.issuer + "/authorize?"):
+                        url = line.strip()
+            self.assertIsNotNone(url, "".join(log) + part)
             # its callback server listens once it has printed the URL
             signin = subprocess.run(
                 ["node", "browser_signin.mjs", url, f"http://127.0.0.1:{port}/callback"],
@@ -56,7 +61,7 @@ class Conformance(unittest.TestCase):
                      "P2A_CHROMIUM": chromium})
             self.assertEqual(signin.returncode, 0, signin.stdout + signin.stderr)
             rest, _ = proc.communicate(timeout=60)
-            text = "".join(log) + rest
+            text = "".join(log) + part + rest
             self.assertEqual(proc.returncode, 0, text)
             self.assertIn("Total: 3 passed, 0 failed", text)
             checks = []
