@@ -461,8 +461,15 @@ static void server_stop(struct server *s, bool flush)
         stop_revocation_view(s);
     if (!flush)
         return;
+    /* the workers' exit may have left the main loop's exit event active: in the dispatches
+     * below it would break the loop before their writes are answered */
+    event_del(s->exit_ev);
     atomic_store(&s->stopping, true);
     if (s->audit != NULL) { /* every thread that emits is gone: the last events, then the marks */
+        /* the final tick is the last: a periodic one during a later dispatch would leave a
+         * round in flight (its failures due on a loop turn that never comes) */
+        if (s->audit_ev != NULL)
+            event_del(s->audit_ev);
         s->audit_last = true;
         audit_writer_tick(s->audit, true);
         if (audit_writer_in_flight(s->audit) > 0) {
